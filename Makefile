@@ -1,0 +1,57 @@
+# callcenter — `make run` starts the call center, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: install run test test-sqlite test-postgres lint format bench services clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Prepare the database and demo data, then serve on http://$(HOST):$(PORT)
+run: install
+	$(BIN)/callcenter db upgrade
+	$(BIN)/callcenter customers import demo/customers.csv
+	$(BIN)/callcenter flows check
+	$(BIN)/callcenter serve --host $(HOST) --port $(PORT)
+
+## The whole suite on SQLite, then on PostgreSQL when CALLCENTER_TEST_POSTGRES_URL is set
+test: install lint test-sqlite test-postgres
+
+test-sqlite: install
+	$(BIN)/pytest
+
+test-postgres: install
+	@if [ -n "$$CALLCENTER_TEST_POSTGRES_URL" ]; then \
+		echo "== the suite again on PostgreSQL =="; \
+		CALLCENTER_TEST_DATABASE_URL="$$CALLCENTER_TEST_POSTGRES_URL" $(BIN)/pytest; \
+	else \
+		echo "CALLCENTER_TEST_POSTGRES_URL is not set: PostgreSQL run skipped (see scripts/services.sh)"; \
+	fi
+
+lint: install
+	$(BIN)/ruff check callcenter tests bench
+	$(BIN)/ruff format --check callcenter tests bench
+
+format: install
+	$(BIN)/ruff format callcenter tests bench
+	$(BIN)/ruff check --fix callcenter tests bench
+
+## Benchmarks (not tests): webhook cost against a bare Flask handler
+bench: install
+	$(BIN)/python bench/webhooks.py
+
+## Install and start PostgreSQL locally (Debian), printing the URL to export
+services:
+	bash scripts/services.sh
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""Application factory.
+
+>>> app = create_app({"database_url": "sqlite:///:memory:"})
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import HTTPException
+
+from callcenter import db
+from callcenter.config import Settings, load_settings
+from callcenter.ivr.engine import EngineSettings, IvrEngine
+from callcenter.ivr.loader import FlowCatalog, FlowRegistry
+from callcenter.services import Services
+from callcenter.telephony.twiml import TwimlRenderer, UrlBuilder
+from callcenter.tts import PromptCache
+
+log = logging.getLogger("callcenter")
+
+
+def flow_catalog(settings: Settings) -> FlowCatalog:
+    """What flows may name, taken from the settings."""
+    return FlowCatalog(
+        languages=frozenset(settings.voices),
+        queues=frozenset(settings.queues),
+        mailboxes=frozenset(settings.mailboxes),
+        hours=frozenset(settings.hours),
+    )
+
+
+def engine_settings(settings: Settings) -> EngineSettings:
+    return EngineSettings(
+        default_language=settings.default_language,
+        hours=settings.hours,
+        queues=settings.queues,
+        mailboxes=settings.mailboxes,
+        fallback_mailbox=settings.fallback.mailbox,
+        apology=settings.fallback.apology,
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    """Everything an instance needs; raises FlowError when the flows are invalid."""
+    database = db.Database(settings.database_url, settings.base_dir)
+    flows = FlowRegistry(settings.path(settings.flows_dir), flow_catalog(settings))
+    engine = IvrEngine(lambda: flows.flows, engine_settings(settings))
+    prompts = PromptCache(settings.path(settings.tts.cache_dir), settings.voices)
+    urls = UrlBuilder(settings.public_url)
+    renderer = TwimlRenderer(
+        urls, settings.voices, settings.default_language, prompts if settings.tts.enabled else None
+    )
+    return Services(
+        settings=settings,
+        database=database,
+        flows=flows,
+        engine=engine,
+        prompts=prompts,
+        renderer=renderer,
+        urls=urls,
+        validator=RequestValidator(settings.twilio_auth_token),
+    )
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None, *, settings: Settings | None = None
+) -> Flask:
+    """Build the app. Lower-case keys of `test_config` override settings, upper-case Flask's."""
+    test_config = test_config or {}
+    if settings is None:
+        overrides = {key: value for key, value in test_config.items() if not key.isupper()}
+        settings = load_settings(overrides=overrides)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    services = build_services(settings)
+
+    app = Flask(__name__, instance_path=str(settings.path(settings.instance_dir).resolve()))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+    )
+    app.config.update({key: value for key, value in test_config.items() if key.isupper()})
+    app.extensions["callcenter"] = services
+    db.init_app(app, services.database)
+
+    from callcenter.web import health, media, twilio_hooks
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(media.bp)
+    app.register_blueprint(twilio_hooks.bp)
+    if settings.simulator:
+        from callcenter.simulator.recordings import RecordingStore, create_simulator_api
+
+        store = RecordingStore(settings.path(settings.instance_dir) / "simulator" / "recordings")
+        services.extras["simulator_recordings"] = store
+        app.register_blueprint(
+            create_simulator_api(store, settings.twilio_account_sid, settings.twilio_auth_token),
+            url_prefix="/simulator",
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response | HTTPException:
+        if isinstance(exc, HTTPException):
+            return exc
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith("/twilio/"):
+            return twilio_hooks.apology_response()
+        return Response("internal error", status=500, content_type="text/plain")
+
+    return app

@@ -1,0 +1,119 @@
+"""Call records and the append-only call event log (pure domain: takes a session)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.customers import classify_caller, find_customer_by_number
+from callcenter.models import Call, CallEvent, Customer, utcnow
+
+FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+def log_event(
+    session: Session,
+    call_sid: str,
+    kind: str,
+    *,
+    flow: str | None = None,
+    node: str | None = None,
+    input: str | None = None,
+    at: datetime | None = None,
+    **detail: Any,
+) -> CallEvent:
+    """Append one event to a call's log."""
+    event = CallEvent(
+        call_sid=call_sid,
+        kind=kind,
+        flow=flow,
+        node=node,
+        input=None if input is None else input[:200],
+        detail=detail,
+        at=at or utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+def get_call(session: Session, call_sid: str) -> Call | None:
+    return session.scalar(select(Call).where(Call.call_sid == call_sid))
+
+
+def open_call(
+    session: Session,
+    *,
+    call_sid: str,
+    from_raw: str,
+    to: str,
+    flow: str,
+    default_language: str,
+    default_region: str | None = None,
+) -> Call:
+    """Create the call record for a new inbound call, identifying the caller by number."""
+    caller = classify_caller(from_raw, default_region)
+    customer: Customer | None = None
+    if caller.number:
+        customer = find_customer_by_number(session, caller.number)
+    language_known = bool(customer and customer.language)
+    call = Call(
+        call_sid=call_sid,
+        from_number=from_raw[:128],
+        caller_number=caller.number,
+        caller_kind=caller.kind,
+        to_number=to[:128],
+        customer=customer,
+        flow=flow,
+        node="",
+        language=customer.language if customer and customer.language else default_language,
+        context={"vars": {}, "language_known": language_known},
+        status="in-progress",
+    )
+    session.add(call)
+    session.flush()
+    log_event(
+        session,
+        call_sid,
+        "call.started",
+        flow=flow,
+        caller=caller.kind,
+        number=caller.number,
+        to=to,
+        customer_id=customer.id if customer else None,
+    )
+    return call
+
+
+def record_status(
+    session: Session,
+    call: Call,
+    status: str,
+    duration: int | None,
+    now: datetime | None = None,
+) -> None:
+    """Apply a status callback; a caller still waiting in a queue when the call ends abandoned."""
+    now = now or utcnow()
+    call.status = status
+    if status not in FINAL_STATUSES:
+        return
+    if call.ended_at is None:
+        call.ended_at = now
+    if duration is not None:
+        call.duration_seconds = duration
+    if call.outcome == "queued":
+        mark_left_queue(call, "abandoned", now)
+    log_event(session, call.call_sid, "call.ended", status=status, duration=duration)
+
+
+def mark_left_queue(call: Call, outcome: str, now: datetime, waited: int | None = None) -> None:
+    """Close the queue wait of a call with an outcome (abandoned, bridged, overflow, ...)."""
+    call.outcome = outcome
+    if call.dequeued_at is None:
+        call.dequeued_at = now
+    if waited is None and call.enqueued_at is not None:
+        waited = max(0, int((now - call.enqueued_at).total_seconds()))
+    if waited is not None:
+        call.queue_wait_seconds = waited

@@ -1,0 +1,321 @@
+"""Settings: `config.yaml` holds the non-secret defaults, the environment overrides them.
+
+Secrets (Twilio credentials, the session key) only ever come from the environment or,
+for the local simulator, from files generated under the instance folder.
+
+>>> settings = load_settings(overrides={"public_url": "https://cc.example.com"})
+>>> settings.public_url
+'https://cc.example.com'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_FILE = "config.yaml"
+SIMULATOR_ACCOUNT_SID = "AC" + "5" * 32
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+LocalizedText = str | dict[str, str]
+
+
+class ConfigError(Exception):
+    """Settings could not be loaded; the message names the file and the key."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HoursConfig(StrictModel):
+    """Opening hours: weekly ranges in a time zone, minus holidays."""
+
+    timezone: str = "UTC"
+    weekly: dict[str, list[str]] = Field(default_factory=dict)
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _valid_ranges(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, ranges in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
+            for text in ranges:
+                parse_range(text)
+        return value
+
+    def ranges_for(self, weekday: int) -> list[tuple[time, time]]:
+        """Opening ranges for a weekday (0 = Monday)."""
+        return [parse_range(text) for text in self.weekly.get(WEEKDAYS[weekday], [])]
+
+
+def parse_range(text: str) -> tuple[time, time]:
+    """Parse ``"09:00-18:00"``; raise ValueError with the offending text."""
+    match = _RANGE_RE.match(text.strip())
+    if not match:
+        raise ValueError(f"bad time range {text!r} (expected HH:MM-HH:MM)")
+    h1, m1, h2, m2 = (int(part) for part in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"bad time range {text!r}")
+    start = time(h1, m1)
+    end = time.max if h2 == 24 else time(h2, m2)
+    if end <= start:
+        raise ValueError(f"bad time range {text!r}: end is not after start")
+    return start, end
+
+
+class QueueConfig(StrictModel):
+    """A named queue callers wait in."""
+
+    display_name: str
+    hours: str | None = None
+    max_size: int = Field(default=200, ge=1, le=1000)
+    max_wait: int = Field(default=600, ge=10, description="seconds before overflow")
+    overflow_mailbox: str | None = None
+    hold_message: LocalizedText | None = None
+    hold_music: str | None = None
+    closed_message: LocalizedText | None = None
+
+
+class MailboxConfig(StrictModel):
+    """A voicemail box."""
+
+    display_name: str
+    max_length: int = Field(default=120, ge=5, le=3600)
+
+
+class VoiceConfig(StrictModel):
+    """How a language is spoken: Twilio <Say> voice and language, gTTS language and domain."""
+
+    say_voice: str
+    say_language: str
+    speech_language: str | None = None
+    gtts_lang: str
+    gtts_tld: str = "com"
+
+    @property
+    def recognition_language(self) -> str:
+        """Language for speech recognition in <Gather> (defaults to the <Say> language)."""
+        return self.speech_language or self.say_language
+
+
+class TTSConfig(StrictModel):
+    enabled: bool = True
+    cache_dir: str = "instance/tts"
+
+
+class DownloadConfig(StrictModel):
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_seconds: float = Field(default=30.0, ge=0)
+    max_backoff_seconds: float = Field(default=3600.0, ge=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    poll_seconds: float = Field(default=5.0, gt=0)
+
+
+class FallbackConfig(StrictModel):
+    """What a caller hears when something inside the application fails."""
+
+    apology: dict[str, str]
+    mailbox: str
+
+
+MESSAGE_KEYS = ("queue_position", "queue_overflow", "voicemail_saved", "voicemail_empty")
+
+
+class MessagesConfig(StrictModel):
+    """System prompts, per language. `queue_position` may use {position}."""
+
+    queue_position: dict[str, str]
+    queue_overflow: dict[str, str]
+    voicemail_saved: dict[str, str]
+    voicemail_empty: dict[str, str]
+
+
+class Settings(StrictModel):
+    """Validated settings for one application instance."""
+
+    public_url: str = "http://127.0.0.1:5000"
+    database_url: str = "sqlite:///instance/callcenter.db"
+    redis_url: str | None = None
+    secret_key: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    simulator: bool = False
+    base_dir: str = "."
+    instance_dir: str = "instance"
+    flows_dir: str = "ivr_flows"
+    recordings_dir: str = "recordings"
+    default_flow: str = "main"
+    numbers: dict[str, str] = Field(default_factory=dict)
+    default_language: str = "en"
+    timezone: str = "UTC"
+    voices: dict[str, VoiceConfig]
+    tts: TTSConfig = TTSConfig()
+    hours: dict[str, HoursConfig] = Field(default_factory=dict)
+    queues: dict[str, QueueConfig] = Field(default_factory=dict)
+    mailboxes: dict[str, MailboxConfig] = Field(default_factory=dict)
+    fallback: FallbackConfig
+    messages: MessagesConfig
+    downloads: DownloadConfig = DownloadConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("public_url", "twilio_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return HoursConfig._known_zone(value)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        if self.default_language not in self.voices:
+            raise ValueError(f"default_language {self.default_language!r} has no entry in voices")
+        for name, queue in self.queues.items():
+            if queue.hours and queue.hours not in self.hours:
+                raise ValueError(f"queues.{name}.hours: no hours named {queue.hours!r}")
+            if queue.overflow_mailbox and queue.overflow_mailbox not in self.mailboxes:
+                raise ValueError(
+                    f"queues.{name}.overflow_mailbox: no mailbox named {queue.overflow_mailbox!r}"
+                )
+        if self.fallback.mailbox not in self.mailboxes:
+            raise ValueError(f"fallback.mailbox: no mailbox named {self.fallback.mailbox!r}")
+        texts = {"fallback.apology": self.fallback.apology}
+        texts.update({f"messages.{key}": getattr(self.messages, key) for key in MESSAGE_KEYS})
+        for where, text in texts.items():
+            missing = [language for language in self.voices if not text.get(language)]
+            if missing:
+                raise ValueError(f"{where}: missing text for {', '.join(missing)}")
+        return self
+
+    def path(self, relative: str) -> Path:
+        """Resolve a configured path against the folder holding config.yaml."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.voices)
+
+
+ENVIRONMENT = {
+    "CALLCENTER_PUBLIC_URL": "public_url",
+    "CALLCENTER_DATABASE_URL": "database_url",
+    "CALLCENTER_REDIS_URL": "redis_url",
+    "CALLCENTER_SECRET_KEY": "secret_key",
+    "CALLCENTER_TWILIO_API_URL": "twilio_api_url",
+    "TWILIO_ACCOUNT_SID": "twilio_account_sid",
+    "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+}
+SECRET_KEYS = ("secret_key", "twilio_account_sid", "twilio_auth_token")
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file in use: explicit, else $CALLCENTER_CONFIG, else ./config.yaml."""
+    return Path(explicit or os.environ.get("CALLCENTER_CONFIG") or DEFAULT_CONFIG_FILE)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Load config.yaml, apply environment variables, then explicit overrides, and validate."""
+    file = config_path(path)
+    environ = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{file}: config file not found (set CALLCENTER_CONFIG)") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: top level must be a mapping")
+    for key in SECRET_KEYS:
+        if raw.get(key):
+            raise ConfigError(f"{file}: {key}: secrets belong in the environment, not the file")
+    raw.setdefault("base_dir", str(file.resolve().parent))
+    for variable, key in ENVIRONMENT.items():
+        if environ.get(variable):
+            raw[key] = environ[variable]
+    raw.update(overrides or {})
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(file, exc)) from exc
+    return _with_local_secrets(settings, environ)
+
+
+def format_validation_error(file: Path, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"{file}: {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _with_local_secrets(settings: Settings, environ: dict[str, str]) -> Settings:
+    """Fill in what a developer machine lacks: a session key and simulator credentials."""
+    instance = settings.path(settings.instance_dir)
+    changes: dict[str, Any] = {}
+    if not settings.secret_key:
+        changes["secret_key"] = _persistent_secret(instance / "secret_key")
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        changes["simulator"] = True
+        changes["twilio_account_sid"] = SIMULATOR_ACCOUNT_SID
+        changes["twilio_auth_token"] = _persistent_secret(instance / "simulator_auth_token")
+        if not environ.get("CALLCENTER_TWILIO_API_URL"):
+            changes["twilio_api_url"] = settings.public_url + "/simulator"
+    return settings.model_copy(update=changes) if changes else settings
+
+
+def _persistent_secret(file: Path) -> str:
+    if file.exists():
+        return file.read_text(encoding="utf-8").strip()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(16)
+    file.write_text(value, encoding="utf-8")
+    file.chmod(0o600)
+    return value
+
+
+def localized(text: LocalizedText | None, language: str, default_language: str) -> str | None:
+    """Pick the text for a language from a plain string or a language map."""
+    if text is None or isinstance(text, str):
+        return text
+    return text.get(language) or text.get(default_language) or next(iter(text.values()), None)
+
+
+def dump_public(settings: Settings) -> str:
+    """Settings as JSON with secrets masked (for `callcenter config show`)."""
+    data = settings.model_dump(mode="json")
+    for key in SECRET_KEYS:
+        if data.get(key):
+            data[key] = "***"
+    return json.dumps(data, indent=2, ensure_ascii=False)

@@ -1,0 +1,194 @@
+"""Typed SQLAlchemy models: customers, calls, the call event log, voicemail, downloads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from callcenter.db import Base
+
+TIERS = ("vip", "normal", "potential")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def tz_datetime() -> UTCDateTime:
+    return UTCDateTime()
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(20), default="normal")
+    language: Mapped[str | None] = mapped_column(String(20))
+    account_code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="CustomerPhone.id"
+    )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "tier": self.tier,
+            "language": self.language,
+            "account": self.account_code,
+            "notes": self.notes,
+            "phones": [phone.number for phone in self.phones],
+        }
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Call(Base):
+    """One inbound call and where the IVR has taken it."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(String(128))
+    caller_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    caller_kind: Mapped[str] = mapped_column(String(16))
+    to_number: Mapped[str] = mapped_column(String(128), default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    flow: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(20))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="in-progress")
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    queue_priority: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    dequeued_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    queue_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+
+    customer: Mapped[Customer | None] = relationship()
+
+
+class CallEvent(Base):
+    """Append-only log of every step a call takes (read by reports and screen-pops)."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    flow: Mapped[str | None] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(64))
+    input: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WebhookResponse(Base):
+    """The answer given to one webhook step, replayed when Twilio retries it."""
+
+    __tablename__ = "webhook_responses"
+    __table_args__ = (UniqueConstraint("call_sid", "step_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    step_key: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer, default=200)
+    content_type: Mapped[str] = mapped_column(String(64), default="text/xml")
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+
+
+class Voicemail(Base):
+    __tablename__ = "voicemails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64), index=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    from_number: Mapped[str] = mapped_column(String(128), default="")
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+
+    customer: Mapped[Customer | None] = relationship()
+    download: Mapped[RecordingDownload | None] = relationship(
+        primaryjoin="Voicemail.recording_sid == foreign(RecordingDownload.recording_sid)",
+        viewonly=True,
+    )
+
+
+class RecordingDownload(Base):
+    """A persistent job: fetch a recording from Twilio into recordings/, verified."""
+
+    __tablename__ = "recording_downloads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(20), default="voicemail")
+    source_url: Mapped[str] = mapped_column(String(500))
+    expected_duration: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(String(500))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(tz_datetime())

@@ -1,0 +1,554 @@
+"""Recording downloads: persistent jobs that fetch Twilio's audio into ``recordings/``.
+
+A recording status callback only *enqueues* a job (:func:`enqueue_download`); the webhook
+never downloads.  :class:`RecordingFetcher` later claims due jobs, fetches
+``RecordingUrl + ".wav"`` with HTTP basic auth, verifies what arrived and stores it as
+``recordings/YYYY/MM/DD/<RecordingSid>.wav``.  Failures are retried with exponential
+backoff until ``downloads.max_attempts``; then the job is kept as ``failed`` (see
+:func:`retry_failed`).  :class:`DownloadWorker` runs the fetcher in a background thread.
+
+Job states: ``pending`` → ``running`` (claimed, with a lease in ``next_attempt_at``) →
+``done`` | ``pending`` (retry later) | ``failed``.  A ``running`` job whose lease has
+expired belonged to a process that died; any fetcher may take it over.
+
+Claims are a conditional UPDATE committed on its own, so two processes (or threads)
+never download the same job at once; downloads happen outside any transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import Row, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from callcenter.config import DownloadConfig
+from callcenter.models import RecordingDownload, utcnow
+
+log = logging.getLogger("callcenter.recordings")
+
+RECORDING_SID_RE = re.compile(r"^RE[0-9a-fA-F]{32}$")
+WAV_HEADER_BYTES = 44
+MAX_RECORDING_BYTES = 2**31 - 1  # size_bytes is a 32-bit integer column
+CHUNK_BYTES = 64 * 1024
+DURATION_TOLERANCE_SECONDS = 2.0
+DURATION_TOLERANCE_RATIO = 0.10
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+
+
+class DownloadError(Exception):
+    """A download attempt failed; the message is stored as the job's ``last_error``."""
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    """What one attempt did: ``path`` is the stored file (absolute) when ``ok``."""
+
+    recording_sid: str
+    ok: bool
+    error: str | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A job this fetcher holds, as read when claiming it."""
+
+    id: int
+    recording_sid: str
+    source_url: str
+    expected_duration: int | None
+    created_at: datetime
+    attempts: int
+    lease_until: datetime
+
+
+def enqueue_download(
+    session: Session,
+    *,
+    recording_sid: str,
+    call_sid: str,
+    source_url: str,
+    expected_duration: int | None,
+    purpose: str = "voicemail",
+    now: datetime | None = None,
+) -> RecordingDownload:
+    """Create the download job for a recording, or return the one that already exists.
+
+    Idempotent: Twilio may deliver the same status callback twice (even concurrently);
+    the unique ``recording_sid`` decides, inside a savepoint so the caller's transaction
+    survives.  Flushes, does not commit.  ``now`` (default: the current time) is when the
+    first attempt becomes due.
+    """
+    if not RECORDING_SID_RE.fullmatch(recording_sid or ""):
+        raise ValueError(f"not a recording SID: {recording_sid!r}")
+    if urlsplit(source_url).scheme not in ("http", "https"):
+        raise ValueError(f"recording URL must be http(s): {source_url!r}")
+    if expected_duration is not None and expected_duration < 0:
+        expected_duration = None
+    existing = _job_by_sid(session, recording_sid)
+    if existing is not None:
+        return existing
+    job = RecordingDownload(
+        recording_sid=recording_sid,
+        call_sid=call_sid,
+        purpose=purpose,
+        source_url=source_url,
+        expected_duration=expected_duration,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now or utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        existing = _job_by_sid(session, recording_sid)
+        if existing is None:
+            raise
+        return existing
+    return job
+
+
+def _job_by_sid(session: Session, recording_sid: str) -> RecordingDownload | None:
+    return session.scalar(
+        select(RecordingDownload).where(RecordingDownload.recording_sid == recording_sid)
+    )
+
+
+def retry_failed(
+    session: Session, *, recording_sid: str | None = None, now: datetime | None = None
+) -> int:
+    """Put failed jobs (or one of them) back to pending with a fresh attempt budget.
+
+    Returns how many were revived.  Flushes, does not commit.
+    """
+    statement = (
+        update(RecordingDownload)
+        .where(RecordingDownload.status == FAILED)
+        .values(status=PENDING, attempts=0, next_attempt_at=now or utcnow())
+    )
+    if recording_sid is not None:
+        statement = statement.where(RecordingDownload.recording_sid == recording_sid)
+    return session.execute(statement).rowcount
+
+
+def media_url(source_url: str) -> str:
+    """Twilio's RecordingUrl has no extension; ``.wav`` asks for the default format."""
+    path = urlsplit(source_url).path.lower()
+    return source_url if path.endswith((".wav", ".mp3")) else source_url + ".wav"
+
+
+def backoff(config: DownloadConfig, attempts: int) -> timedelta:
+    """Delay before the next try after ``attempts`` failures (1, 2, ...)."""
+    seconds = config.backoff_seconds * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, config.max_backoff_seconds))
+
+
+class RecordingFetcher:
+    """Claims due download jobs, downloads and verifies them, records the result."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        recordings_dir: Path,
+        account_sid: str,
+        auth_token: str,
+        config: DownloadConfig,
+        http: requests.Session | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.recordings_dir = Path(recordings_dir)
+        self.auth = (account_sid, auth_token)
+        self.config = config
+        self.clock = clock
+        self._owns_http = http is None
+        self.http = http if http is not None else requests.Session()
+        # The lease must outlast a whole attempt: the download (bounded by
+        # ``download_deadline``), one more blocked read, and writing the file.
+        self.lease = timedelta(seconds=2 * config.timeout_seconds + 60)
+        self.download_deadline = config.timeout_seconds + 30
+
+    def close(self) -> None:
+        """Close the HTTP session if this fetcher created it."""
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> RecordingFetcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run_due(self, limit: int = 20) -> list[DownloadOutcome]:
+        """Download up to ``limit`` due jobs, one at a time; return what happened."""
+        outcomes: list[DownloadOutcome] = []
+        for row in self._due(limit):
+            claim = self._claim(row.id, row.status, row.next_attempt_at, row.attempts)
+            if isinstance(claim, _Claim):
+                outcomes.append(self._attempt(claim))
+            elif claim is not None:
+                outcomes.append(claim)  # gave up on a job that kept interrupting attempts
+            # None: another fetcher got there first
+        return outcomes
+
+    def retry_failed(self, session: Session, recording_sid: str | None = None) -> int:
+        """See :func:`retry_failed`; uses this fetcher's clock."""
+        return retry_failed(session, recording_sid=recording_sid, now=self.clock())
+
+    def _due(self, limit: int) -> list[Row[tuple[int, str, datetime, int]]]:
+        now = self.clock()
+        job = RecordingDownload
+        with self.sessions() as session:
+            rows = session.execute(
+                select(job.id, job.status, job.next_attempt_at, job.attempts)
+                .where(job.status.in_((PENDING, RUNNING)), job.next_attempt_at <= now)
+                .order_by(job.next_attempt_at, job.id)
+                .limit(limit)
+            ).all()
+            session.rollback()
+        return list(rows)
+
+    def _claim(
+        self, job_id: int, status: str, next_attempt_at: datetime, attempts: int
+    ) -> _Claim | DownloadOutcome | None:
+        """Take a job if nobody changed it since it was read; committed on its own.
+
+        Returns None when the job was taken (or changed) by someone else.
+        """
+        now = self.clock()
+        if next_attempt_at > now:
+            return None
+        lease_until = now + self.lease
+        seen_attempts = attempts
+        values: dict[str, object] = {"status": RUNNING, "next_attempt_at": lease_until}
+        if status == RUNNING:
+            # The process holding the lease died mid-attempt: count that attempt, so a
+            # recording that kills the process cannot loop forever.
+            attempts += 1
+            values["attempts"] = attempts
+            values["last_error"] = "previous attempt interrupted (lease expired)"
+            if attempts >= self.config.max_attempts:
+                values["status"] = FAILED
+                values["next_attempt_at"] = now
+        job = RecordingDownload
+        with self.sessions() as session:
+            result = session.execute(
+                update(job)
+                .where(
+                    job.id == job_id,
+                    job.status == status,
+                    job.next_attempt_at == next_attempt_at,
+                    job.attempts == seen_attempts,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                session.rollback()
+                return None
+            row = session.execute(
+                select(
+                    job.recording_sid, job.source_url, job.expected_duration, job.created_at
+                ).where(job.id == job_id)
+            ).one()
+            session.commit()
+        if values["status"] == FAILED:
+            log.error("recording %s: giving up after %d attempts", row[0], attempts)
+            return DownloadOutcome(row[0], False, str(values["last_error"]), None)
+        return _Claim(job_id, row[0], row[1], row[2], row[3], attempts, lease_until)
+
+    def _attempt(self, claim: _Claim) -> DownloadOutcome:
+        try:
+            relative, size, digest, content_type = self._download(claim)
+        except DownloadError as exc:
+            return self._record_failure(claim, str(exc))
+        except Exception as exc:  # a bug or a full disk must not strand the job
+            log.exception("recording %s: unexpected error", claim.recording_sid)
+            return self._record_failure(claim, f"unexpected error: {_describe(exc)}")
+        job = RecordingDownload
+        with self.sessions() as session:
+            result = session.execute(
+                update(job)
+                .where(*self._still_ours(claim))
+                .values(
+                    status=DONE,
+                    path=relative,
+                    size_bytes=size,
+                    sha256=digest,
+                    content_type=content_type,
+                    completed_at=self.clock(),
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        path = self.recordings_dir / relative
+        if result.rowcount != 1:
+            log.warning("recording %s: lease lost before the result was saved", claim.recording_sid)
+        else:
+            log.info("recording %s: saved %s (%d bytes)", claim.recording_sid, relative, size)
+        return DownloadOutcome(claim.recording_sid, True, None, path)
+
+    def _record_failure(self, claim: _Claim, error: str) -> DownloadOutcome:
+        attempts = claim.attempts + 1
+        now = self.clock()
+        gave_up = attempts >= self.config.max_attempts
+        job = RecordingDownload
+        with self.sessions() as session:
+            result = session.execute(
+                update(job)
+                .where(*self._still_ours(claim))
+                .values(
+                    status=FAILED if gave_up else PENDING,
+                    attempts=attempts,
+                    last_error=error[:500],
+                    next_attempt_at=now if gave_up else now + backoff(self.config, attempts),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        if result.rowcount != 1:
+            log.warning(
+                "recording %s: lease lost before the failure was saved", claim.recording_sid
+            )
+        elif gave_up:
+            log.error(
+                "recording %s: giving up after %d attempts: %s",
+                claim.recording_sid,
+                attempts,
+                error,
+            )
+        else:
+            log.warning("recording %s: attempt %d failed: %s", claim.recording_sid, attempts, error)
+        return DownloadOutcome(claim.recording_sid, False, error, None)
+
+    @staticmethod
+    def _still_ours(claim: _Claim) -> tuple[object, ...]:
+        job = RecordingDownload
+        return (
+            job.id == claim.id,
+            job.status == RUNNING,
+            job.next_attempt_at == claim.lease_until,
+            job.attempts == claim.attempts,
+        )
+
+    # -- one download ---------------------------------------------------------------------
+
+    def _download(self, claim: _Claim) -> tuple[str, int, str, str]:
+        """Fetch, verify and store one recording; return (relative path, size, sha256, type)."""
+        if not RECORDING_SID_RE.fullmatch(claim.recording_sid):
+            raise DownloadError(f"refusing unsafe recording SID {claim.recording_sid!r}")
+        created = claim.created_at
+        folder = self.recordings_dir / f"{created:%Y}" / f"{created:%m}" / f"{created:%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".{claim.recording_sid}.{uuid.uuid4().hex}.part"
+        try:
+            size, digest = self._fetch_to(temp, media_url(claim.source_url))
+            content_type, extension = _check_audio(temp, size, claim.expected_duration)
+            final = folder / f"{claim.recording_sid}{extension}"
+            os.replace(temp, final)
+            _fsync_dir(folder)
+        finally:
+            temp.unlink(missing_ok=True)
+        if _sha256(final) != digest:
+            final.unlink(missing_ok=True)
+            raise DownloadError("file on disk does not match what was downloaded")
+        return final.relative_to(self.recordings_dir).as_posix(), size, digest, content_type
+
+    def _fetch_to(self, temp: Path, url: str) -> tuple[int, str]:
+        """Stream ``url`` into ``temp`` (fsynced); return (size, sha256)."""
+        digest = hashlib.sha256()
+        received = 0
+        expected: int | None = None
+        deadline = time.monotonic() + self.download_deadline
+        try:
+            with self.http.get(
+                url,
+                auth=self.auth,
+                stream=True,
+                timeout=self.config.timeout_seconds,
+                headers={"Accept-Encoding": "identity"},
+            ) as response:
+                if response.status_code != 200:
+                    raise DownloadError(f"HTTP {response.status_code} from {_where(url)}")
+                encoding = response.headers.get("Content-Encoding", "identity").lower()
+                if encoding != "identity":
+                    raise DownloadError(f"unexpected Content-Encoding {encoding!r}")
+                length = response.headers.get("Content-Length")
+                if length is None or not length.strip().isdigit():
+                    raise DownloadError("response has no valid Content-Length")
+                expected = int(length)
+                if expected > MAX_RECORDING_BYTES:
+                    raise DownloadError(f"recording too large ({expected} bytes)")
+                with temp.open("wb") as handle:
+                    for chunk in response.iter_content(CHUNK_BYTES):
+                        received += len(chunk)
+                        if received > expected:
+                            raise DownloadError(
+                                f"body longer than Content-Length ({expected} bytes)"
+                            )
+                        digest.update(chunk)
+                        handle.write(chunk)
+                        if time.monotonic() > deadline:
+                            raise DownloadError(
+                                f"download too slow: {received} of {expected} bytes "
+                                f"after {self.download_deadline:.0f} s"
+                            )
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise DownloadError(
+                f"truncated: connection broke after {received} of {expected} bytes"
+            ) from exc
+        except requests.Timeout as exc:
+            raise DownloadError(f"timed out talking to {_where(url)}") from exc
+        except requests.ConnectionError as exc:
+            raise DownloadError(f"cannot connect to {_where(url)}: {_describe(exc)}") from exc
+        except requests.RequestException as exc:
+            raise DownloadError(f"request failed: {_describe(exc)}") from exc
+        if received != expected:
+            raise DownloadError(f"truncated: received {received} of {expected} bytes")
+        return received, digest.hexdigest()
+
+
+def _check_audio(path: Path, size: int, expected_duration: int | None) -> tuple[str, str]:
+    """Check the file is WAV or MP3 (and, for WAV, its length); return (type, extension)."""
+    if size < WAV_HEADER_BYTES:
+        raise DownloadError(f"too small to be a recording ({size} bytes)")
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        try:
+            with path.open("rb") as handle, wave.open(handle, "rb") as reader:
+                channels, width, rate = (
+                    reader.getnchannels(),
+                    reader.getsampwidth(),
+                    reader.getframerate(),
+                )
+                frames = reader.getnframes()
+        except (wave.Error, EOFError) as exc:
+            if str(exc).startswith("unknown format"):
+                return "audio/x-wav", ".wav"  # a valid header for a codec wave cannot read
+            raise DownloadError(f"corrupt WAV header: {exc or 'unexpected end'}") from exc
+        if rate <= 0 or channels <= 0:
+            raise DownloadError("corrupt WAV header: no channels or sample rate")
+        if frames * channels * width > size - WAV_HEADER_BYTES:
+            raise DownloadError("corrupt WAV: header promises more audio than the file holds")
+        if expected_duration is not None:
+            actual = frames / rate
+            tolerance = DURATION_TOLERANCE_SECONDS + DURATION_TOLERANCE_RATIO * expected_duration
+            if abs(actual - expected_duration) > tolerance:
+                raise DownloadError(
+                    f"duration mismatch: audio is {actual:.1f} s, Twilio said {expected_duration} s"
+                )
+        return "audio/x-wav", ".wav"
+    if head[:3] == b"ID3" or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg", ".mp3"
+    raise DownloadError("not audio: neither a WAV nor an MP3 header")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _where(url: str) -> str:
+    """Scheme and host of a URL, for error messages (never credentials or paths)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+class DownloadWorker:
+    """A daemon thread running :meth:`RecordingFetcher.run_due` every ``poll_seconds``.
+
+    >>> worker = DownloadWorker(fetcher, settings.downloads.poll_seconds)
+    >>> worker.start()
+    >>> worker.wake()  # after enqueueing, to skip the wait
+    >>> worker.stop(timeout=10)
+    """
+
+    def __init__(self, fetcher: RecordingFetcher, poll_seconds: float, limit: int = 20) -> None:
+        self.fetcher = fetcher
+        self.poll_seconds = poll_seconds
+        self.limit = limit
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="recording-downloads", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look for due jobs now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the thread to finish its current job and exit; True once it has."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def _run(self) -> None:
+        log.info("download worker started (poll every %.1f s)", self.poll_seconds)
+        while not self._stop.is_set():
+            busy = False
+            try:
+                outcomes = self.fetcher.run_due(self.limit)
+                busy = len(outcomes) >= self.limit
+            except Exception:
+                log.exception("download worker: run_due failed; retrying after the poll delay")
+            if not busy:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+        log.info("download worker stopped")

@@ -1,0 +1,1 @@
+"""A local stand-in for Twilio, so the call center runs without a Twilio account."""

@@ -1,0 +1,1284 @@
+"""A simulated caller: places an inbound call the way Twilio does and follows the TwiML.
+
+The phone POSTs Twilio's voice webhook (form-encoded, signed with ``X-Twilio-Signature``)
+to the application, parses the TwiML it answers with and plays it verb by verb, the way
+Twilio's call engine would, writing down what the caller hears and does as
+:class:`CallEvent` objects.  Time is simulated: nothing sleeps, a clock advances by how long
+each verb would take (``Say`` ≈ 1 s per 12 characters, ``Play`` 10 s unless known,
+``Pause`` its length, ...).
+
+The caller is scripted: ``inputs`` is the ordered list of what they will do at each
+``<Gather>``, key presses (``"1"``, ``"12345#"``) or spoken phrases.  In a queue they hold
+for ``hold_seconds`` and then hang up; at a ``<Record>`` they talk for ``record_seconds``;
+whoever a ``<Dial>`` calls answers with ``dial_result``.
+
+Requests go through a *transport* addressed by the public URL, exactly the URL Twilio would
+call.  :class:`HttpTransport` maps it onto a running server, :class:`WsgiTransport` onto an
+in-process WSGI app.  Nothing outside the public URL is ever requested.
+
+>>> result = place_call(
+...     WsgiTransport(app), public_url="https://cc.example.com", account_sid=sid,
+...     auth_token=token, from_="+15551230000", to="+15559870000", inputs=["1"])
+>>> for event in result.events:
+...     print(format_event(event))
+
+The call's state lives in :class:`SimulatedCall`, so the simulator's REST side can act on a
+running call from another thread or from the ``on_wait`` hook: :meth:`SimulatedCall.bridge`
+(an agent takes the caller out of the queue), :meth:`SimulatedCall.redirect` (a REST call
+update / queue member dequeue) and :meth:`SimulatedCall.hangup`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import secrets
+import threading
+import xml.etree.ElementTree as ET
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import phonenumbers
+import requests
+from twilio.request_validator import RequestValidator
+
+API_VERSION = "2010-04-01"
+APPLICATION_ERROR_MESSAGE = "We are sorry, an application error has occurred. Goodbye."
+DIAL_RESULTS = ("completed", "busy", "no-answer", "failed")
+DEFAULT_PLAY_SECONDS = 10
+DEFAULT_FINISH_ON_KEYS_RECORD = "1234567890*#"
+SPEECH_CONFIDENCE = "0.92"
+DEFAULT_HOLD_MUSIC_CHUNK = 10
+_DTMF_RE = re.compile(r"^[0-9*#]+$")
+_RECORDING_URL_RE = re.compile(r"/Recordings/(RE[0-9a-f]{32})(?:\.wav)?$")
+
+
+# -- transports -----------------------------------------------------------------------------
+
+
+class TransportError(Exception):
+    """A request could not be made (connection refused, timeout, ...)."""
+
+
+class OutsideSimulatorError(TransportError, ValueError):
+    """A URL outside the public URL: the simulator never talks to the internet."""
+
+
+@dataclass
+class TransportResponse:
+    """What a transport hands back: the parts of a response the simulator reads."""
+
+    status_code: int
+    content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class Transport(Protocol):
+    def request(
+        self,
+        method: str,
+        public_url: str,
+        data: dict[str, str] | None,
+        headers: dict[str, str],
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> TransportResponse: ...
+
+
+def _origin(parts: Any) -> tuple[str, str, int | None]:
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a malformed port
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def is_under(base_url: str, url: str) -> bool:
+    """Whether ``url`` is ``base_url`` or below it (same scheme, host, port and path prefix)."""
+    base = urlsplit(base_url.rstrip("/"))
+    parts = urlsplit(url)
+    base_path = base.path.rstrip("/")
+    return (
+        _origin(parts) == _origin(base)
+        and not parts.username
+        and (not base_path or parts.path == base_path or parts.path.startswith(base_path + "/"))
+    )
+
+
+class _BaseTransport:
+    """Maps public URLs (what Twilio would request) onto the simulated server."""
+
+    def __init__(self, public_url: str | None = None) -> None:
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+    def bind(self, public_url: str) -> None:
+        """Set the public URL this transport serves (a call does this on start)."""
+        public_url = public_url.rstrip("/")
+        if self.public_url is None:
+            self.public_url = public_url
+        elif self.public_url != public_url:
+            raise ValueError(
+                f"transport serves {self.public_url}, not {public_url}: use one transport "
+                "per public URL"
+            )
+
+    def _split(self, url: str) -> tuple[Any, str]:
+        """The parsed URL and its path+query below the public URL; raise if outside."""
+        if self.public_url is None:
+            raise ValueError("the transport has no public URL yet: call bind(public_url)")
+        if not is_under(self.public_url, url):
+            raise OutsideSimulatorError(
+                f"refusing to request {url}: it is not under the public URL "
+                f"{self.public_url} (the simulator never talks to the internet)"
+            )
+        parts = urlsplit(url)
+        base_path = urlsplit(self.public_url).path.rstrip("/")
+        rest = parts.path[len(base_path) :] + (f"?{parts.query}" if parts.query else "")
+        return parts, rest
+
+
+class HttpTransport(_BaseTransport):
+    """Real HTTP to a running server at ``base_url`` (the public URL prefix is replaced).
+
+    Adds ``X-Forwarded-Proto`` / ``X-Forwarded-Host`` from the public URL, as a tunnel or
+    proxy in front of the app would.  Close it (or use it as a context manager) when done.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        public_url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(public_url)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._own_session = session is None
+        self.session = session or requests.Session()
+
+    def request(
+        self,
+        method: str,
+        public_url: str,
+        data: dict[str, str] | None,
+        headers: dict[str, str],
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> TransportResponse:
+        parts, rest = self._split(public_url)
+        all_headers = {
+            "X-Forwarded-Proto": parts.scheme,
+            "X-Forwarded-Host": parts.netloc,
+            **headers,
+        }
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + rest,
+                data=data,
+                headers=all_headers,
+                files=files,
+                auth=auth,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise TransportError(f"{method} {public_url} failed: {exc}") from exc
+        with response:
+            return TransportResponse(response.status_code, response.content, response.headers)
+
+    def close(self) -> None:
+        if self._own_session:
+            self.session.close()
+
+    def __enter__(self) -> HttpTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class WsgiTransport(_BaseTransport):
+    """An in-process WSGI app through the Flask/werkzeug test client.
+
+    The app sees the public scheme and host, and the request's path and query string.
+    """
+
+    def __init__(self, app: Any, public_url: str | None = None) -> None:
+        super().__init__(public_url)
+        self.app = app
+        if hasattr(app, "test_client"):
+            self.client = app.test_client()
+        else:
+            from werkzeug.test import Client
+
+            self.client = Client(app)
+
+    def request(
+        self,
+        method: str,
+        public_url: str,
+        data: dict[str, str] | None,
+        headers: dict[str, str],
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> TransportResponse:
+        parts, _rest = self._split(public_url)
+        body: dict[str, Any] | None = dict(data) if data is not None else None
+        if files:
+            body = body or {}
+            for name, (filename, content, content_type) in files.items():
+                body[name] = (io.BytesIO(content), filename, content_type)
+        response = self.client.open(
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            method=method,
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            data=body,
+            headers=headers,
+            auth=auth,
+        )
+        try:
+            content = response.get_data()
+        finally:
+            response.close()
+        return TransportResponse(response.status_code, content, response.headers)
+
+
+# -- what happens on the call ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Press:
+    """The caller presses keys, e.g. ``Press("12345#")``."""
+
+    keys: str
+
+    def __post_init__(self) -> None:
+        if not _DTMF_RE.fullmatch(self.keys):
+            raise ValueError(f"not DTMF keys: {self.keys!r} (use 0-9, * and #)")
+
+
+@dataclass(frozen=True)
+class Speech:
+    """The caller says a phrase, e.g. ``Speech("sales please")``."""
+
+    text: str
+
+
+CallerInput = Press | Speech
+
+
+def parse_input(value: str | CallerInput) -> CallerInput:
+    """``"123#"`` is a key press, anything else a spoken phrase."""
+    if isinstance(value, Press | Speech):
+        return value
+    text = str(value).strip()
+    return Press(text) if _DTMF_RE.fullmatch(text) else Speech(text)
+
+
+@dataclass
+class CallEvent:
+    """Something the caller heard or did. ``at`` is simulated seconds since the answer."""
+
+    kind: str
+    text: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0
+
+
+@dataclass
+class Exchange:
+    """One HTTP request the simulator made and the status it got (None: no response)."""
+
+    method: str
+    url: str
+    params: dict[str, str]
+    status: int | None
+    kind: str = "webhook"
+    """``webhook`` (drives the call), ``callback`` (notifications), ``media``, ``api``."""
+    body: str = ""
+
+
+HEARD_KINDS = ("say", "play", "error")
+
+
+@dataclass
+class CallResult:
+    call_sid: str
+    events: list[CallEvent]
+    ended: str
+    exchanges: list[Exchange]
+    status: str = "completed"
+    duration: int = 0
+    recordings: list[str] = field(default_factory=list)
+
+    def heard(self) -> list[str]:
+        """What the caller heard, in order: spoken texts, played transcripts (or URLs)."""
+        return [event.text for event in self.events if event.kind in HEARD_KINDS]
+
+    def kinds(self) -> list[str]:
+        return [event.kind for event in self.events]
+
+    def transcript(self) -> str:
+        return "\n".join(format_event(event) for event in self.events)
+
+
+def _secs(value: float) -> str:
+    return f"{value:g}s"
+
+
+def format_event(event: CallEvent) -> str:
+    """One readable line per event, for the CLI."""
+    d = event.details
+    kind = event.kind
+    if kind == "say":
+        tags = ", ".join(t for t in (d.get("language"), d.get("voice")) if t)
+        loop = f" (x{d['loop']})" if d.get("loop", 1) != 1 else ""
+        return f"Say ({tags}): {event.text}{loop}"
+    if kind == "play":
+        loop = f" (x{d['loop']})" if d.get("loop", 1) != 1 else ""
+        if d.get("digits"):
+            return f"Play DTMF: {d['digits']}"
+        if d.get("transcript"):
+            return f'Play: "{event.text}" [{d.get("url")}]{loop}'
+        return f"Play: {event.text}{loop}"
+    if kind == "pause":
+        return f"Pause: {_secs(d.get('seconds', 0))}"
+    if kind == "input":
+        if d.get("type") == "speech":
+            return f'Said: "{event.text}"'
+        return f"Pressed: {event.text}"
+    if kind == "timeout":
+        return f"No input: {event.text}"
+    if kind == "enqueue":
+        return f'In queue "{event.text}", position {d.get("position", 1)}'
+    if kind == "hold":
+        return f"Hold: {event.text}"
+    if kind == "leave":
+        return f'Left queue "{event.text}" after {_secs(d.get("queue_time", 0))}'
+    if kind == "bridged":
+        return f"Connected: {event.text}"
+    if kind == "record":
+        return f"Recorded: {event.text}"
+    if kind == "dial":
+        return f"Dial {event.text}: {d.get('result')} ({_secs(d.get('duration', 0))})"
+    if kind == "redirect":
+        return f"Redirect: {event.text}"
+    if kind == "hangup":
+        return f"Hangup: {event.text}"
+    if kind == "reject":
+        return f"Rejected: {event.text}"
+    if kind == "error":
+        return f"Application error ({d.get('reason', '')}): {event.text}"
+    if kind == "unsupported":
+        return f"Unsupported verb: {event.text}"
+    if kind == "loop":
+        return f"Stopped: {event.text}"
+    if kind == "status":
+        return f"Call {event.text}"
+    return f"{kind.capitalize()}: {event.text}"
+
+
+# -- the call -------------------------------------------------------------------------------
+
+
+@dataclass
+class Fetch:
+    """Go fetch a TwiML document (and then run ``after``, e.g. a recording callback)."""
+
+    url: str
+    method: str = "POST"
+    params: dict[str, str] = field(default_factory=dict)
+    after: Callable[[], None] | None = None
+
+
+@dataclass
+class QueueState:
+    """The queue the caller is in, visible to the REST side while they wait."""
+
+    name: str
+    sid: str
+    entered_at: float
+    position: int = 1
+
+
+@dataclass(frozen=True)
+class _Bridge:
+    agent: str
+    talk_seconds: float
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    url: str
+    method: str
+
+
+@dataclass(frozen=True)
+class _HangupRequest:
+    reason: str
+
+
+class _CallOver(Exception):
+    """Ends the call (control flow, not an error)."""
+
+    def __init__(self, ended: str, status: str = "completed") -> None:
+        super().__init__(ended)
+        self.ended = ended
+        self.status = status
+
+
+def _country(number: str) -> str:
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    return phonenumbers.region_code_for_number(parsed) or ""
+
+
+def _absolute(base: str, path_or_url: str) -> str:
+    """A path starting with '/' is appended to ``base``; a full URL is kept."""
+    if path_or_url.startswith("/"):
+        return base.rstrip("/") + path_or_url
+    return path_or_url
+
+
+def _int_attr(element: ET.Element, name: str, default: int) -> int:
+    try:
+        return int(float(element.get(name, default)))
+    except (TypeError, ValueError):
+        return default
+
+
+def _text(element: ET.Element) -> str:
+    return " ".join("".join(element.itertext()).split())
+
+
+class SimulatedCall:
+    """One inbound call: its parameters, script, simulated clock and transcript.
+
+    Create it, optionally hand it to the REST side (``call.call_sid`` is known from the
+    start), then :meth:`run` it.  :meth:`bridge`, :meth:`redirect` and :meth:`hangup` are
+    thread-safe and take effect at the next verb boundary.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        public_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_: str,
+        to: str,
+        inputs: Iterable[str | CallerInput] = (),
+        hold_seconds: float = 30,
+        record_seconds: float = 5,
+        dial_result: str = "completed",
+        dial_talk_seconds: float = 20,
+        api_url: str | None = None,
+        voice_path: str = "/twilio/voice",
+        status_callback_url: str | None = "/twilio/status",
+        max_steps: int = 100,
+        on_event: Callable[[CallEvent], None] | None = None,
+        on_wait: Callable[[SimulatedCall], None] | None = None,
+        call_sid: str | None = None,
+        start_time: datetime | None = None,
+    ) -> None:
+        if dial_result not in DIAL_RESULTS:
+            raise ValueError(f"dial_result must be one of {', '.join(DIAL_RESULTS)}")
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        self.transport = transport
+        self.public_url = public_url.rstrip("/")
+        bind = getattr(transport, "bind", None)
+        if bind is not None:
+            bind(self.public_url)
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.validator = RequestValidator(auth_token)
+        self.from_ = from_
+        self.to = to
+        self.inputs: deque[CallerInput] = deque(parse_input(item) for item in inputs)
+        self.hold_seconds = hold_seconds
+        self.record_seconds = record_seconds
+        self.dial_result = dial_result
+        self.dial_talk_seconds = dial_talk_seconds
+        self.api_url = (api_url or f"{self.public_url}/simulator").rstrip("/")
+        self.voice_url = _absolute(self.public_url, voice_path)
+        self.status_callback_url = (
+            _absolute(self.public_url, status_callback_url) if status_callback_url else None
+        )
+        self.max_steps = max_steps
+        self.on_event = on_event
+        self.on_wait = on_wait
+        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
+        self.start_time = (start_time or datetime.now(UTC)).replace(microsecond=0)
+
+        self.clock: float = 0.0
+        self.status = "ringing"
+        self.answered = False
+        self.caller_hung_up = False
+        self.queue: QueueState | None = None
+        self.steps = 0
+        self.events: list[CallEvent] = []
+        self.exchanges: list[Exchange] = []
+        self.recordings: list[str] = []
+        self.ended: str | None = None
+        self._last_wait_hook: float | None = None
+        self._pending: deque[_Bridge | _Redirect | _HangupRequest] = deque()
+        self._lock = threading.Lock()
+
+    # -- the REST side's seam ---------------------------------------------------------------
+
+    def bridge(self, agent: str = "agent", talk_seconds: float = 20) -> None:
+        """An agent takes the caller out of the queue and talks for ``talk_seconds``.
+
+        Afterwards the Enqueue ``action`` gets ``QueueResult=bridged`` (as on Twilio).
+        Ignored until the caller is in a queue.
+        """
+        with self._lock:
+            self._pending.append(_Bridge(agent, talk_seconds))
+
+    def redirect(self, url: str, method: str = "POST") -> None:
+        """Like a REST call update (or queue member dequeue) with a new TwiML URL."""
+        with self._lock:
+            self._pending.append(_Redirect(_absolute(self.public_url, url), method.upper()))
+
+    def hangup(self, reason: str = "hung up via REST") -> None:
+        """Like a REST call update with ``Status=completed``."""
+        with self._lock:
+            self._pending.append(_HangupRequest(reason))
+
+    def _take(self, *, in_queue: bool) -> _Bridge | _Redirect | _HangupRequest | None:
+        with self._lock:
+            for item in list(self._pending):
+                if isinstance(item, _Bridge) and not in_queue:
+                    continue
+                self._pending.remove(item)
+                return item
+        return None
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _event(self, kind: str, text: str = "", **details: Any) -> CallEvent:
+        event = CallEvent(kind, text, details, self.clock)
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def _advance(self, seconds: float, deadline: float | None = None) -> bool:
+        """Move the clock on; True if ``deadline`` cut it short."""
+        if deadline is not None and self.clock + seconds >= deadline:
+            self.clock = max(self.clock, deadline)
+            return True
+        self.clock += seconds
+        return False
+
+    def _timestamp(self) -> str:
+        return format_datetime(self.start_time + timedelta(seconds=self.clock))
+
+    def call_params(self) -> dict[str, str]:
+        """Twilio's standard voice webhook parameters for the call's current state."""
+        from_country, to_country = _country(self.from_), _country(self.to)
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": self.call_sid,
+            "CallStatus": self.status,
+            "Direction": "inbound",
+            "From": self.from_,
+            "To": self.to,
+            "Caller": self.from_,
+            "Called": self.to,
+            "FromCountry": from_country,
+            "ToCountry": to_country,
+            "CallerCountry": from_country,
+            "CalledCountry": to_country,
+        }
+
+    def sign(self, url: str, params: Mapping[str, str]) -> str:
+        return self.validator.compute_signature(url, dict(params))
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        url: str,
+        method: str,
+        params: dict[str, str],
+        *,
+        kind: str,
+    ) -> TransportResponse:
+        """A signed Twilio-style request; raises TransportError."""
+        method = method.upper() if method.upper() in ("GET", "POST") else "POST"
+        if method == "GET":
+            split = urlsplit(url)
+            url = split._replace(fragment="").geturl()
+            if params:
+                url += ("&" if split.query else "?") + urlencode(params)
+            data = None
+            signature = self.sign(url, {})
+        else:
+            data = params
+            signature = self.sign(url, params)
+        headers = {
+            "X-Twilio-Signature": signature,
+            "User-Agent": "TwilioProxy/1.1 (callcenter simulator)",
+            "Accept": "*/*",
+        }
+        exchange = Exchange(method, url, dict(params), None, kind)
+        self.exchanges.append(exchange)
+        response = self.transport.request(method, url, data, headers)
+        exchange.status = response.status_code
+        content_type = str(response.headers.get("Content-Type", ""))
+        if not content_type.startswith("audio/"):
+            exchange.body = response.text
+        return response
+
+    def _notify(self, url: str, method: str, params: dict[str, str]) -> None:
+        """A callback whose answer doesn't matter (its failures are only noted)."""
+        try:
+            response = self._send(url, method, params, kind="callback")
+        except TransportError as exc:
+            self._event("warning", str(exc), url=url)
+            return
+        if not 200 <= response.status_code < 300:
+            self._event("warning", f"{url} answered HTTP {response.status_code}", url=url)
+
+    def _app_error(self, reason: str, url: str) -> _CallOver:
+        self._event("error", APPLICATION_ERROR_MESSAGE, reason=reason, url=url)
+        return _CallOver(f"application error: {reason}")
+
+    def _fetch_twiml(self, fetch: Fetch) -> tuple[str, ET.Element]:
+        """Request a TwiML document; returns (its URL for relative links, its root)."""
+        if self.steps >= self.max_steps:
+            self._event(
+                "loop",
+                f"more than {self.max_steps} webhook requests, the TwiML seems to loop",
+                steps=self.steps,
+            )
+            raise _CallOver(f"stopped after {self.max_steps} requests (loop)")
+        self.steps += 1
+        params = {**self.call_params(), **fetch.params}
+        try:
+            response = self._send(fetch.url, fetch.method, params, kind="webhook")
+        except TransportError as exc:
+            raise self._app_error(str(exc), fetch.url) from None
+        finally:
+            if self.status == "ringing":
+                self.status = "in-progress"
+        if fetch.after is not None:
+            fetch.after()
+        if response.status_code != 200:
+            raise self._app_error(f"HTTP {response.status_code}", fetch.url)
+        try:
+            root = ET.fromstring(response.content)
+        except ET.ParseError:
+            raise self._app_error("response is not XML", fetch.url) from None
+        if root.tag != "Response":
+            raise self._app_error(f"root element is <{root.tag}>, not <Response>", fetch.url)
+        return fetch.url, root
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self) -> CallResult:
+        """Place the call and follow the app's TwiML until the call ends."""
+        status = "completed"
+        try:
+            next_fetch: Fetch | None = Fetch(self.voice_url)
+            while next_fetch is not None:
+                doc_url, root = self._fetch_twiml(next_fetch)
+                next_fetch = self._execute(doc_url, root)
+            self.ended = self._app_ended("call completed by the app")
+        except _CallOver as over:
+            self.ended = over.ended
+            status = over.status
+        self.status = status
+        duration = 0 if status in ("busy", "no-answer") else math.ceil(self.clock)
+        self._event("status", f"{status} after {duration}s", status=status, duration=duration)
+        if self.status_callback_url:
+            params = {
+                **self.call_params(),
+                "CallDuration": str(duration),
+                "Duration": str(math.ceil(duration / 60)),
+                "Timestamp": self._timestamp(),
+                "SequenceNumber": "0",
+                "CallbackSource": "call-progress-events",
+            }
+            self._notify(self.status_callback_url, "POST", params)
+        return CallResult(
+            call_sid=self.call_sid,
+            events=self.events,
+            ended=self.ended,
+            exchanges=self.exchanges,
+            status=status,
+            duration=duration,
+            recordings=list(self.recordings),
+        )
+
+    def _app_ended(self, reason: str) -> str:
+        if self.recordings:
+            return f"recorded voicemail {self.recordings[-1]}"
+        return reason
+
+    def _execute(self, doc_url: str, root: ET.Element) -> Fetch | None:
+        for verb in root:
+            pending = self._take(in_queue=False)
+            if isinstance(pending, _Redirect):
+                self._event("redirect", pending.url, method=pending.method, source="rest")
+                return Fetch(pending.url, pending.method)
+            if isinstance(pending, _HangupRequest):
+                self._event("hangup", pending.reason, by="rest")
+                raise _CallOver(pending.reason)
+            handler = self._HANDLERS.get(verb.tag)
+            if handler is None:
+                self._unsupported(verb)
+            outcome = handler(self, verb, doc_url)
+            if outcome is not None:
+                return outcome
+        return None
+
+    def _unsupported(self, verb: ET.Element, where: str = "") -> None:
+        self._event("unsupported", f"<{verb.tag}>{where}", verb=verb.tag)
+        raise _CallOver(f"unsupported verb <{verb.tag}>{where}")
+
+    # -- Say / Play / Pause -----------------------------------------------------------------
+
+    def _say(
+        self, verb: ET.Element, doc_url: str, deadline: float | None = None, barge_in: bool = False
+    ) -> bool:
+        text = _text(verb)
+        loop = _int_attr(verb, "loop", 1) or (1 if barge_in else 0)
+        once = max(1, math.ceil(len(text) / 12))
+        details = {"language": verb.get("language", "en-US"), "loop": loop}
+        if verb.get("voice"):
+            details["voice"] = verb.get("voice")
+        self._event("say", text, **details)
+        return self._repeat(once, loop, deadline, "<Say>")
+
+    def _play(
+        self, verb: ET.Element, doc_url: str, deadline: float | None = None, barge_in: bool = False
+    ) -> bool:
+        loop = _int_attr(verb, "loop", 1) or (1 if barge_in else 0)
+        digits = verb.get("digits")
+        if digits:
+            self._event("play", f"DTMF {digits}", digits=digits, loop=1)
+            return self._advance(max(1, len(digits) // 2), deadline)
+        url = urljoin(doc_url, _text(verb))
+        transcript, seconds = self._media_info(url)
+        details: dict[str, Any] = {"url": url, "loop": loop, "seconds": seconds}
+        if transcript:
+            details["transcript"] = transcript
+        self._event("play", transcript or url, **details)
+        return self._repeat(seconds, loop, deadline, "<Play>")
+
+    def _repeat(self, once: float, loop: int, deadline: float | None, what: str) -> bool:
+        """Play something ``loop`` times (0: forever); True if cut short by ``deadline``."""
+        if loop > 0:
+            return self._advance(once * loop, deadline)
+        if deadline is None:
+            # Endless audio outside a queue: the caller gives up after hold_seconds.
+            self._advance(self.hold_seconds)
+            self._event("hangup", f"caller hung up after {_secs(self.hold_seconds)} of {what}")
+            self.caller_hung_up = True
+            raise _CallOver(f"caller hung up during endless {what}")
+        return self._advance(deadline - self.clock, deadline)
+
+    def _media_info(self, url: str) -> tuple[str | None, float]:
+        """(transcript, seconds) of a Play URL, as far as the simulator can know."""
+        path = urlsplit(url).path
+        recording = _RECORDING_URL_RE.search(path)
+        if recording and is_under(self.api_url, url):
+            meta_url = url[: len(url) - len(path)] + path.removesuffix(".wav") + ".json"
+            seconds = self._api_json(meta_url, "duration")
+            label = f"recording {recording.group(1)}"
+            return label, float(seconds) if seconds is not None else DEFAULT_PLAY_SECONDS
+        if not path.lower().endswith(".mp3") or not is_under(self.public_url, url):
+            return None, DEFAULT_PLAY_SECONDS
+        split = urlsplit(url)
+        text_url = split._replace(path=path[:-4] + ".txt", fragment="").geturl()
+        try:
+            response = self._send(text_url, "GET", {}, kind="media")
+        except TransportError:
+            return None, DEFAULT_PLAY_SECONDS
+        if response.status_code != 200:
+            return None, DEFAULT_PLAY_SECONDS
+        transcript = " ".join(response.text.split())
+        if not transcript:
+            return None, DEFAULT_PLAY_SECONDS
+        return transcript, max(1, math.ceil(len(transcript) / 12))
+
+    def _api_json(self, url: str, key: str) -> Any:
+        self.exchanges.append(Exchange("GET", url, {}, None, "api"))
+        try:
+            response = self.transport.request(
+                "GET", url, None, {}, auth=(self.account_sid, self.auth_token)
+            )
+        except TransportError:
+            return None
+        self.exchanges[-1].status = response.status_code
+        if response.status_code != 200:
+            return None
+        try:
+            return response.json().get(key)
+        except (ValueError, AttributeError):
+            return None
+
+    def _pause(
+        self, verb: ET.Element, doc_url: str, deadline: float | None = None, barge_in: bool = False
+    ) -> bool:
+        seconds = max(0, _int_attr(verb, "length", 1))
+        self._event("pause", "", seconds=seconds)
+        return self._advance(seconds, deadline)
+
+    # -- Hangup / Reject / Redirect ---------------------------------------------------------
+
+    def _hangup_verb(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        self._event("hangup", "the app hung up", by="app")
+        raise _CallOver(self._app_ended("hung up by the app"))
+
+    def _reject(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        reason = verb.get("reason", "rejected")
+        self._event("reject", reason, reason=reason)
+        raise _CallOver(f"rejected ({reason})", "busy" if reason == "busy" else "no-answer")
+
+    def _redirect(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        url = urljoin(doc_url, _text(verb))
+        method = verb.get("method", "POST").upper()
+        self._event("redirect", url, method=method)
+        return Fetch(url, method)
+
+    # -- Gather -----------------------------------------------------------------------------
+
+    def _gather(self, verb: ET.Element, doc_url: str, deadline: float | None = None) -> Any:
+        input_types = set(verb.get("input", "dtmf").lower().split())
+        timeout = max(0, _int_attr(verb, "timeout", 5))
+        finish_on_key = verb.get("finishOnKey", "#")
+        num_digits = _int_attr(verb, "numDigits", 0)
+        action = urljoin(doc_url, verb.get("action") or doc_url)
+        method = verb.get("method", "POST").upper()
+        on_empty = verb.get("actionOnEmptyResult", "false").lower() == "true"
+
+        upcoming = self.inputs[0] if self.inputs else None
+        fits = (isinstance(upcoming, Press) and "dtmf" in input_types) or (
+            isinstance(upcoming, Speech) and "speech" in input_types
+        )
+        for prompt in verb:
+            nested = {"Say": self._say, "Play": self._play, "Pause": self._pause}.get(prompt.tag)
+            if nested is None:
+                self._unsupported(prompt, " in <Gather>")
+            # With an answer ready, the caller barges in on endless prompts.
+            if nested(prompt, doc_url, deadline, barge_in=fits):
+                return True
+
+        if not fits:
+            if self._advance(timeout, deadline):
+                return True
+            self._event("timeout", f"no input for {_secs(timeout)}", seconds=timeout)
+            if on_empty:
+                return Fetch(action, method)
+            return None
+
+        assert upcoming is not None
+        self.inputs.popleft()
+        if isinstance(upcoming, Speech):
+            self._event("input", upcoming.text, type="speech")
+            if self._advance(max(1, math.ceil(len(upcoming.text) / 12)), deadline):
+                return True
+            params = {"SpeechResult": upcoming.text, "Confidence": SPEECH_CONFIDENCE}
+            return Fetch(action, method, params)
+
+        digits, finished_on = "", ""
+        for key in upcoming.keys:
+            if finish_on_key and key in finish_on_key:
+                finished_on = key
+                break
+            digits += key
+            if num_digits and len(digits) >= num_digits:
+                break
+        self._event("input", upcoming.keys, type="dtmf", digits=digits)
+        waited = len(digits) + len(finished_on)
+        complete = finished_on or (num_digits and len(digits) >= num_digits)
+        if not complete:
+            waited += timeout  # Twilio waits for more keys before submitting
+        if self._advance(max(1, waited), deadline):
+            return True
+        if not digits and not on_empty:
+            return None
+        params = {"Digits": digits} if digits else {}
+        params["FinishedOnKey"] = finished_on
+        return Fetch(action, method, params)
+
+    def _gather_main(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        return self._gather(verb, doc_url)
+
+    # -- Enqueue ----------------------------------------------------------------------------
+
+    def _enqueue(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        name = _text(verb)
+        action = urljoin(doc_url, verb.get("action")) if verb.get("action") else None
+        method = verb.get("method", "POST").upper()
+        wait_url = urljoin(doc_url, verb.get("waitUrl")) if verb.get("waitUrl") else None
+        wait_method = verb.get("waitUrlMethod", "POST").upper()
+        queue = QueueState(name, "QU" + secrets.token_hex(16), self.clock)
+        self.queue = queue
+        self._event("enqueue", name, queue_sid=queue.sid, position=queue.position)
+        deadline = self.clock + self.hold_seconds
+        try:
+            outcome = self._wait_in_queue(queue, wait_url, wait_method, deadline)
+        finally:
+            self.queue = None
+        kind, payload = outcome
+        queue_time = math.ceil(self.clock - queue.entered_at)
+        result_params = {
+            "QueueResult": kind,
+            "QueueSid": queue.sid,
+            "QueueTime": str(queue_time),
+        }
+        if kind == "hangup":
+            self.caller_hung_up = payload == "caller"
+            if self.caller_hung_up:
+                self.status = "completed"
+                self._event(
+                    "hangup",
+                    f'caller hung up after {_secs(queue_time)} in queue "{name}"',
+                    by="caller",
+                    queue=name,
+                )
+            if action:
+                self._notify(action, method, {**self.call_params(), **result_params})
+            if self.caller_hung_up:
+                raise _CallOver(f"hung up in queue {name} after {queue_time}s")
+            raise _CallOver(self._app_ended(f"hung up by the app in queue {name}"))
+        if kind == "redirected":
+            assert isinstance(payload, _Redirect)
+            if action:
+                self._notify(action, method, {**self.call_params(), **result_params})
+            self._event("redirect", payload.url, method=payload.method, source="rest")
+            return Fetch(payload.url, payload.method)
+        if kind == "leave":
+            self._event("leave", name, queue_time=queue_time)
+        if action:
+            return Fetch(action, method, result_params)
+        return None
+
+    def _wait_in_queue(
+        self, queue: QueueState, wait_url: str | None, wait_method: str, deadline: float
+    ) -> tuple[str, Any]:
+        """Play the wait music until something happens: ('hangup'|'leave'|'bridged'|...)."""
+        if wait_url is None:
+            self._event("hold", "default hold music", queue=queue.name)
+        while True:
+            outcome = self._queue_checkpoint(queue, deadline)
+            if outcome is not None:
+                return outcome
+            if wait_url is None:
+                self._advance(DEFAULT_HOLD_MUSIC_CHUNK, deadline)
+                continue
+            outcome = self._run_wait_document(queue, Fetch(wait_url, wait_method), deadline)
+            if outcome is not None:
+                return outcome
+            # The wait document ended: Twilio requests the waitUrl again.
+
+    def _queue_checkpoint(self, queue: QueueState, deadline: float) -> tuple[str, Any] | None:
+        if self.on_wait is not None and self._last_wait_hook != self.clock:
+            self._last_wait_hook = self.clock
+            self.on_wait(self)
+        pending = self._take(in_queue=True)
+        if isinstance(pending, _Bridge):
+            self._event(
+                "bridged",
+                f"{pending.agent} for {_secs(pending.talk_seconds)}",
+                agent=pending.agent,
+                queue=queue.name,
+                talk_seconds=pending.talk_seconds,
+            )
+            queue_time = self.clock - queue.entered_at
+            self._advance(pending.talk_seconds)
+            queue.entered_at = self.clock - queue_time  # QueueTime counts waiting only
+            return "bridged", pending
+        if isinstance(pending, _Redirect):
+            return "redirected", pending
+        if isinstance(pending, _HangupRequest):
+            self._event("hangup", pending.reason, by="rest")
+            raise _CallOver(pending.reason)
+        if self.clock >= deadline:
+            return "hangup", "caller"
+        return None
+
+    def _queue_params(self, queue: QueueState) -> dict[str, str]:
+        waited = str(math.floor(self.clock - queue.entered_at))
+        return {
+            "QueuePosition": str(queue.position),
+            "QueueSid": queue.sid,
+            "QueueTime": waited,
+            "AvgQueueTime": waited,
+            "CurrentQueueSize": "1",
+        }
+
+    def _run_wait_document(
+        self, queue: QueueState, fetch: Fetch | None, deadline: float
+    ) -> tuple[str, Any] | None:
+        """One pass of waitUrl TwiML (following Redirects and Gather actions)."""
+        timed = {"Say": self._say, "Play": self._play, "Pause": self._pause}
+        while fetch is not None:
+            fetch.params = {**self._queue_params(queue), **fetch.params}
+            doc_url, root = self._fetch_twiml(fetch)
+            fetch = None
+            for verb in root:
+                if verb.tag in timed:
+                    if timed[verb.tag](verb, doc_url, deadline):
+                        return "hangup", "caller"
+                elif verb.tag == "Gather":
+                    outcome = self._gather(verb, doc_url, deadline)
+                    if outcome is True:
+                        return "hangup", "caller"
+                    if isinstance(outcome, Fetch):
+                        fetch = outcome
+                        break
+                elif verb.tag == "Redirect":
+                    fetch = self._redirect(verb, doc_url)
+                    break
+                elif verb.tag == "Leave":
+                    return "leave", None
+                elif verb.tag == "Hangup":
+                    self._event("hangup", "the app hung up", by="app", queue=queue.name)
+                    return "hangup", "app"
+                else:
+                    self._unsupported(verb, " in the waitUrl")
+                outcome = self._queue_checkpoint(queue, deadline)
+                if outcome is not None:
+                    return outcome
+        return None
+
+    # -- Record -----------------------------------------------------------------------------
+
+    def _record(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        max_length = _int_attr(verb, "maxLength", 3600)
+        finish_on_key = verb.get("finishOnKey", DEFAULT_FINISH_ON_KEYS_RECORD)
+        action = urljoin(doc_url, verb.get("action") or doc_url)
+        method = verb.get("method", "POST").upper()
+        beep = verb.get("playBeep", "true").lower() != "false"
+        seconds = min(self.record_seconds, max_length) if max_length > 0 else self.record_seconds
+        duration = max(0, math.ceil(seconds))
+        started = self._timestamp()
+        self._advance(seconds)
+        pressed_hash = "#" in finish_on_key
+        digits = "#" if pressed_hash else "hangup"
+        sid = self._store_recording(duration)
+        recording_url = f"{self.api_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
+        self.recordings.append(sid)
+        ending = "finished with #" if pressed_hash else "caller hung up"
+        self._event(
+            "record",
+            f"{_secs(duration)} voicemail {sid} ({ending})",
+            sid=sid,
+            url=recording_url,
+            duration=duration,
+            digits=digits,
+            beep=beep,
+        )
+        params = {
+            "RecordingUrl": recording_url,
+            "RecordingSid": sid,
+            "RecordingDuration": str(duration),
+            "Digits": digits,
+        }
+        callback = verb.get("recordingStatusCallback")
+
+        def recording_status() -> None:
+            if not callback:
+                return
+            self._notify(
+                urljoin(doc_url, callback),
+                verb.get("recordingStatusCallbackMethod", "POST"),
+                {
+                    "AccountSid": self.account_sid,
+                    "CallSid": self.call_sid,
+                    "RecordingSid": sid,
+                    "RecordingUrl": recording_url,
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": str(duration),
+                    "RecordingChannels": "1",
+                    "RecordingSource": "RecordVerb",
+                    "RecordingStartTime": started,
+                },
+            )
+
+        if not pressed_hash:
+            # The caller hung up: Twilio still requests the action, but the call is over.
+            self.caller_hung_up = True
+            self.status = "completed"
+            self._notify(action, method, {**self.call_params(), **params})
+            recording_status()
+            raise _CallOver(f"recorded voicemail {sid} (caller hung up)")
+        return Fetch(action, method, params, after=recording_status)
+
+    def _store_recording(self, duration: int) -> str:
+        from callcenter.simulator.recordings import wav_bytes
+
+        url = f"{self.api_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings.json"
+        fields = {"CallSid": self.call_sid, "Duration": str(duration)}
+        exchange = Exchange("POST", url, dict(fields), None, "api")
+        self.exchanges.append(exchange)
+        try:
+            response = self.transport.request(
+                "POST",
+                url,
+                fields,
+                {"Accept": "application/json"},
+                files={"media": ("recording.wav", wav_bytes(duration), "audio/x-wav")},
+                auth=(self.account_sid, self.auth_token),
+            )
+        except TransportError as exc:
+            raise self._app_error(f"could not store the recording: {exc}", url) from None
+        exchange.status = response.status_code
+        exchange.body = response.text
+        sid = None
+        if response.status_code == 201:
+            try:
+                sid = response.json().get("sid")
+            except (ValueError, AttributeError):
+                sid = None
+        if not sid:
+            raise self._app_error(
+                f"could not store the recording (HTTP {response.status_code})", url
+            )
+        return str(sid)
+
+    # -- Dial -------------------------------------------------------------------------------
+
+    def _dial(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        targets: list[dict[str, str]] = []
+        if verb.text and verb.text.strip():
+            targets.append({"type": "number", "value": verb.text.strip()})
+        for noun in verb:
+            if noun.tag not in ("Number", "Client", "Sip", "Queue", "Conference"):
+                self._unsupported(noun, " in <Dial>")
+            targets.append({"type": noun.tag.lower(), "value": _text(noun)})
+        timeout = max(0, _int_attr(verb, "timeout", 30))
+        result = self.dial_result
+        talked = 0
+        if result == "completed":
+            talked = math.ceil(self.dial_talk_seconds)
+        elif result == "no-answer":
+            self._advance(timeout)
+        else:
+            self._advance(1)
+        dial_sid = "CA" + secrets.token_hex(16)
+        label = ", ".join(
+            t["value"] if t["type"] == "number" else f"{t['type']}:{t['value']}" for t in targets
+        )
+        self._event(
+            "dial",
+            label or "(nobody)",
+            targets=targets,
+            result=result,
+            duration=talked,
+            dial_call_sid=dial_sid,
+            caller_id=verb.get("callerId"),
+        )
+        self._advance(talked)
+        if not verb.get("action"):
+            return None
+        params = {
+            "DialCallStatus": result,
+            "DialCallSid": dial_sid,
+            "DialCallDuration": str(talked),
+        }
+        return Fetch(urljoin(doc_url, verb.get("action")), verb.get("method", "POST"), params)
+
+    def _say_main(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        self._say(verb, doc_url)
+        return None
+
+    def _play_main(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        self._play(verb, doc_url)
+        return None
+
+    def _pause_main(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        self._pause(verb, doc_url)
+        return None
+
+    def _leave_main(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        return None  # <Leave> outside a queue does nothing
+
+    _HANDLERS: ClassVar[dict[str, Callable[..., Fetch | None]]] = {
+        "Say": _say_main,
+        "Play": _play_main,
+        "Pause": _pause_main,
+        "Hangup": _hangup_verb,
+        "Reject": _reject,
+        "Redirect": _redirect,
+        "Gather": _gather_main,
+        "Enqueue": _enqueue,
+        "Record": _record,
+        "Dial": _dial,
+        "Leave": _leave_main,
+    }
+
+
+def place_call(
+    transport: Transport,
+    *,
+    public_url: str,
+    account_sid: str,
+    auth_token: str,
+    from_: str,
+    to: str,
+    inputs: Sequence[str | CallerInput] = (),
+    hold_seconds: float = 30,
+    record_seconds: float = 5,
+    dial_result: str = "completed",
+    api_url: str | None = None,
+    voice_path: str = "/twilio/voice",
+    status_callback_url: str | None = "/twilio/status",
+    max_steps: int = 100,
+    on_event: Callable[[CallEvent], None] | None = None,
+    **options: Any,
+) -> CallResult:
+    """Place one simulated inbound call and return what happened.
+
+    ``voice_path`` and ``status_callback_url`` are paths below ``public_url`` or full URLs
+    (``status_callback_url=None``: no status callback).  ``api_url`` defaults to
+    ``{public_url}/simulator``.  More keywords (``on_wait``, ``call_sid``, ``start_time``,
+    ``dial_talk_seconds``) go to :class:`SimulatedCall`.
+    """
+    call = SimulatedCall(
+        transport,
+        public_url=public_url,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        from_=from_,
+        to=to,
+        inputs=inputs,
+        hold_seconds=hold_seconds,
+        record_seconds=record_seconds,
+        dial_result=dial_result,
+        api_url=api_url,
+        voice_path=voice_path,
+        status_callback_url=status_callback_url,
+        max_steps=max_steps,
+        on_event=on_event,
+        **options,
+    )
+    return call.run()

@@ -1,0 +1,1 @@
+"""Adapters to the telephony platform: TwiML rendering and webhook signatures."""

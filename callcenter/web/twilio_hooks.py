@@ -1,0 +1,328 @@
+"""Twilio voice webhooks. Every route checks X-Twilio-Signature; none ever answers 500.
+
+Routes are thin: they parse Twilio's parameters, call the domain, render TwiML and own
+the commit. A retried webhook (same call, same step, same parameters) gets the stored
+answer back and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Blueprint, Response, abort, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from callcenter.calls import get_call, log_event, open_call, record_status
+from callcenter.config import localized
+from callcenter.customers import classify_caller
+from callcenter.db import get_session
+from callcenter.ivr.engine import Action, Hangup, Speak
+from callcenter.ivr.schema import VoicemailNode
+from callcenter.models import Call, WebhookResponse, utcnow
+from callcenter.queues import finish_queue_wait, hold_actions
+from callcenter.services import get_services
+from callcenter.telephony.signature import has_valid_signature
+from callcenter.voicemail import store_voicemail
+
+log = logging.getLogger("callcenter.twilio")
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+XML = "text/xml; charset=utf-8"
+
+
+@bp.before_request
+def _check_signature() -> None:
+    services = get_services()
+    if not has_valid_signature(services.validator, services.settings.public_url, request):
+        log.warning("rejected unsigned or forged request to %s", request.path)
+        abort(403)
+
+
+def _call_sid() -> str:
+    sid = request.values.get("CallSid", "")
+    if not CALL_SID.match(sid):
+        abort(400, "CallSid is missing or malformed")
+    return sid
+
+
+def _name_arg(key: str, required: bool = True) -> str:
+    value = request.args.get(key, "")
+    if not NAME.match(value):
+        if required:
+            abort(400, f"{key} is missing or malformed")
+        return ""
+    return value
+
+
+def _int_value(key: str, default: int | None = None) -> int | None:
+    raw = request.values.get(key, "")
+    try:
+        return int(raw) if raw != "" else default
+    except ValueError:
+        abort(400, f"{key} is not a number")
+
+
+def _step_key() -> str:
+    """Identify a webhook delivery: same path, query and parameters means a retry."""
+    digest = hashlib.sha256(request.path.encode())
+    digest.update(b"?" + request.query_string)
+    for key in sorted(request.form):
+        for value in request.form.getlist(key):
+            digest.update(f"\0{key}={value}".encode())
+    return digest.hexdigest()
+
+
+def _twiml(actions: list[Action], step: int = 0) -> Response:
+    body = get_services().renderer.render(actions, step=step)
+    return Response(body, content_type=XML)
+
+
+def _stored_answer(session: Session, call_sid: str, key: str) -> Response | None:
+    stored = session.scalar(
+        select(WebhookResponse).where(
+            WebhookResponse.call_sid == call_sid, WebhookResponse.step_key == key
+        )
+    )
+    if stored is None:
+        return None
+    return Response(stored.body, status=stored.status_code, content_type=stored.content_type)
+
+
+def twilio_step(handler: Callable[[Session, str], Response]) -> Callable[[], Response]:
+    """Run a webhook once: replay stored answers to retries, apologize instead of failing."""
+
+    @wraps(handler)
+    def wrapper() -> Response:
+        call_sid = _call_sid()
+        key = _step_key()
+        session = get_session()
+        replay = _stored_answer(session, call_sid, key)
+        if replay is not None:
+            session.rollback()
+            return replay
+        try:
+            response = handler(session, call_sid)
+            session.add(
+                WebhookResponse(
+                    call_sid=call_sid,
+                    step_key=key,
+                    status_code=response.status_code,
+                    content_type=response.content_type or XML,
+                    body=response.get_data(as_text=True),
+                )
+            )
+            session.commit()
+            return response
+        except HTTPException:
+            session.rollback()
+            raise
+        except IntegrityError:
+            # A concurrent delivery of the same step won the race: answer as it did.
+            session.rollback()
+            return _stored_answer(session, call_sid, key) or _apologize(call_sid)
+        except Exception:
+            session.rollback()
+            log.exception("webhook %s failed for call %s", request.path, call_sid)
+            return _apologize(call_sid)
+
+    return wrapper
+
+
+def apology_response() -> Response:
+    """The apology TwiML for a request that failed before its call could be read."""
+    services = get_services()
+    return _twiml(services.engine.apology(services.settings.default_language))
+
+
+def _apologize(call_sid: str) -> Response:
+    """A caller never hears an application error: apologize and take a message."""
+    services = get_services()
+    language = services.settings.default_language
+    try:
+        session = services.database.sessions()
+        try:
+            call = get_call(session, call_sid)
+            if call is not None:
+                language = call.language
+                log_event(session, call_sid, "app.error", path=request.path)
+                session.commit()
+        finally:
+            session.close()
+    except Exception:
+        log.exception("could not record the failure of call %s", call_sid)
+    return _twiml(services.engine.apology(language))
+
+
+def _load_call(session: Session, call_sid: str) -> Call:
+    """The call record, created on the fly if this app has never seen the call."""
+    call = get_call(session, call_sid)
+    if call is None:
+        call = _open(session, call_sid)
+    return call
+
+
+def _open(session: Session, call_sid: str) -> Call:
+    settings = get_services().settings
+    to = request.values.get("To", "")
+    dialed = classify_caller(to).number
+    flow = settings.numbers.get(dialed or to, settings.default_flow)
+    return open_call(
+        session,
+        call_sid=call_sid,
+        from_raw=request.values.get("From", ""),
+        to=to,
+        flow=flow,
+        default_language=settings.default_language,
+    )
+
+
+def _next_step(call: Call) -> int:
+    call.step += 1
+    return call.step
+
+
+@bp.post("/voice")
+@twilio_step
+def voice(session: Session, call_sid: str) -> Response:
+    """A new inbound call: open its record and run its flow from the start."""
+    call = get_call(session, call_sid) or _open(session, call_sid)
+    actions = get_services().engine.start(session, call)
+    return _twiml(actions, _next_step(call))
+
+
+@bp.post("/gather")
+@twilio_step
+def gather(session: Session, call_sid: str) -> Response:
+    """The caller pressed keys or spoke (or did nothing) at a menu, input or language node."""
+    flow, node = _name_arg("flow"), _name_arg("node")
+    attempt = max(1, min(_int_value("attempt", 1) or 1, 10))
+    call = _load_call(session, call_sid)
+    actions = get_services().engine.resume(
+        session,
+        call,
+        flow,
+        node,
+        attempt,
+        digits=request.form.get("Digits"),
+        speech=request.form.get("SpeechResult"),
+    )
+    return _twiml(actions, _next_step(call))
+
+
+@bp.post("/dial/done")
+@twilio_step
+def dial_done(session: Session, call_sid: str) -> Response:
+    """A transfer ended: answered, or on to the node's on_fail."""
+    flow, node = _name_arg("flow"), _name_arg("node")
+    call = _load_call(session, call_sid)
+    status = request.form.get("DialCallStatus", "failed")
+    actions = get_services().engine.after_dial(session, call, flow, node, status)
+    return _twiml(actions, _next_step(call))
+
+
+@bp.post("/queue/wait")
+def queue_wait() -> Response:
+    """Twilio's waitUrl, fetched in a loop while the caller waits: read-only."""
+    _call_sid()
+    settings = get_services().settings
+    queue = _name_arg("queue")
+    language = request.args.get("lang", "")
+    if language not in settings.voices:
+        language = settings.default_language
+    position = _int_value("QueuePosition", 0) or 0
+    waited = _int_value("QueueTime", 0) or 0
+    return _twiml(hold_actions(settings, queue, language, position, waited))
+
+
+@bp.post("/queue/done")
+@twilio_step
+def queue_done(session: Session, call_sid: str) -> Response:
+    """The <Enqueue> ended: answered, hung up, or overflowed to voicemail."""
+    services = get_services()
+    call = _load_call(session, call_sid)
+    result = request.form.get("QueueResult", "error")
+    waited = _int_value("QueueTime")
+    actions = finish_queue_wait(session, services.settings, call, result, waited, utcnow())
+    return _twiml(actions, _next_step(call))
+
+
+@bp.post("/voicemail/done")
+@twilio_step
+def voicemail_done(session: Session, call_sid: str) -> Response:
+    """The <Record> ended: thank the caller (the audio arrives by the recording callback)."""
+    services = get_services()
+    settings = services.settings
+    call = _load_call(session, call_sid)
+    language = call.language
+    duration = _int_value("RecordingDuration", 0) or 0
+    recorded = bool(request.form.get("RecordingUrl")) and duration > 0
+    log_event(session, call_sid, "voicemail.recorded" if recorded else "voicemail.empty",
+              mailbox=request.args.get("mailbox"), duration=duration)  # fmt: skip
+    messages = settings.messages
+    text = localized(
+        messages.voicemail_saved if recorded else messages.voicemail_empty,
+        language,
+        settings.default_language,
+    )
+    node = services.flows.flows.flows.get(call.flow)
+    current = node.nodes.get(call.node) if node else None
+    if recorded and isinstance(current, VoicemailNode) and current.goodbye is not None:
+        text = localized(current.goodbye, language, node.languages[0] if node else language)
+    return _twiml([Speak(text or "", language), Hangup()], _next_step(call))
+
+
+@bp.post("/recording")
+@twilio_step
+def recording(session: Session, call_sid: str) -> Response:
+    """Recording status callback: store the voicemail and schedule the verified download."""
+    settings = get_services().settings
+    mailbox = _name_arg("mailbox")
+    if mailbox not in settings.mailboxes:
+        mailbox = settings.fallback.mailbox
+    status = request.form.get("RecordingStatus", "")
+    recording_sid = request.form.get("RecordingSid", "")
+    if status != "completed":
+        kind = "recording." + (status or "unknown")[:20]
+        error = request.form.get("ErrorCode")
+        log_event(session, call_sid, kind, recording_sid=recording_sid[:64], error=error)
+        return Response(status=204)
+    url = request.form.get("RecordingUrl", "")
+    if not RECORDING_SID.match(recording_sid):
+        abort(400, "RecordingSid is missing or malformed")
+    # The download sends our credentials: only ever to the Twilio API we are configured for.
+    if not url.startswith(settings.twilio_api_url + "/"):
+        abort(400, "RecordingUrl is not on the configured Twilio API")
+    store_voicemail(
+        session,
+        call_sid=call_sid,
+        mailbox=mailbox,
+        recording_sid=recording_sid,
+        recording_url=url,
+        duration=_int_value("RecordingDuration"),
+    )
+    return Response(status=204)
+
+
+@bp.post("/status")
+@twilio_step
+def status(session: Session, call_sid: str) -> Response:
+    """Call status callback: status, duration, and abandonment of callers left in a queue."""
+    call = get_call(session, call_sid)
+    call_status = request.form.get("CallStatus", "")
+    if not call_status:
+        abort(400, "CallStatus is missing")
+    if call is None:
+        log_event(session, call_sid, "status.unknown_call", status=call_status)
+        return Response(status=204)
+    record_status(session, call, call_status, _int_value("CallDuration"), utcnow())
+    return Response(status=204)

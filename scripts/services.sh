@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install (Debian packages) and start the services the full test suite uses: PostgreSQL.
+# Usage:  eval "$(bash scripts/services.sh --export)"   or   source scripts/services.sh
+# Prints/sets CALLCENTER_TEST_POSTGRES_URL. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+DB_USER=callcenter
+DB_PASS=callcenter
+DB_NAME=callcenter_test
+
+log() { echo "[services] $*" >&2; }
+
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  log "installing PostgreSQL"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >&2
+fi
+
+VERSION=$(ls /usr/lib/postgresql | sort -V | tail -1)
+if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -q "^$VERSION main$"; then
+  log "creating cluster $VERSION/main"
+  $SUDO pg_createcluster "$VERSION" main >&2
+fi
+if ! pg_lsclusters -h | awk -v v="$VERSION" '$1==v && $2=="main" {print $4}' | grep -q online; then
+  log "starting PostgreSQL $VERSION"
+  $SUDO pg_ctlcluster "$VERSION" main start >&2
+fi
+PORT=$(pg_lsclusters -h | awk -v v="$VERSION" '$1==v && $2=="main" {print $3}')
+
+psql_admin() { $SUDO -u postgres psql -p "$PORT" -v ON_ERROR_STOP=1 -qAt "$@"; }
+if [ "$(id -u)" -eq 0 ]; then psql_admin() { su postgres -c "psql -p $PORT -v ON_ERROR_STOP=1 -qAt $(printf '%q ' "$@")"; }; fi
+
+if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname='$DB_USER'")" != "1" ]; then
+  psql_admin -c "CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASS' CREATEDB"
+fi
+if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'")" != "1" ]; then
+  psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER"
+fi
+
+URL="postgresql+psycopg://$DB_USER:$DB_PASS@127.0.0.1:$PORT/$DB_NAME"
+log "PostgreSQL ready: $URL"
+if [ "${1:-}" = "--export" ]; then
+  echo "export CALLCENTER_TEST_POSTGRES_URL='$URL'"
+else
+  export CALLCENTER_TEST_POSTGRES_URL="$URL"
+  echo "CALLCENTER_TEST_POSTGRES_URL=$URL"
+fi

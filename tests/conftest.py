@@ -1,0 +1,227 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL when configured), the app built
+from the repository's config.yaml and flows, a signed-webhook client, and a simulated phone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
+
+from callcenter.app import create_app
+from callcenter.db import Base, Database
+from callcenter.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_URL = "https://cc.example.test"
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+# Wednesday 25 November 2026, 10:00 in Shanghai: inside the demo support hours.
+OPEN_TIME = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up a developer's real credentials or settings."""
+    for name in list(os.environ):
+        if name.startswith(("CALLCENTER_", "TWILIO_")) and name != "CALLCENTER_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CALLCENTER_CONFIG", str(ROOT / "config.yaml"))
+
+
+@pytest.fixture(scope="session")
+def _template_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once; each test gets a copy (SQLite) or emptied tables (PostgreSQL)."""
+    url = os.environ.get("CALLCENTER_TEST_DATABASE_URL")
+    if url:
+        database = Database(url)
+        upgrade(database)
+        database.dispose()
+        return url
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade(database)
+    database.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def database_url(_template_database: str, tmp_path: Path) -> Iterator[str]:
+    if "://" in _template_database:
+        database = Database(_template_database)
+        with database.engine.begin() as connection:
+            names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        database.dispose()
+        yield _template_database
+        return
+    path = tmp_path / "callcenter.db"
+    shutil.copy(_template_database, path)
+    yield f"sqlite:///{path}"
+
+
+def app_config(tmp_path: Path, database_url: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "public_url": PUBLIC_URL,
+        "database_url": database_url,
+        "instance_dir": str(tmp_path / "instance"),
+        "recordings_dir": str(tmp_path / "recordings"),
+        "tts": {"enabled": True, "cache_dir": str(tmp_path / "tts")},
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "simulator": True,
+        "twilio_api_url": PUBLIC_URL + "/simulator",
+    }
+    config.update(overrides)
+    return config
+
+
+@dataclass
+class Clock:
+    now: datetime = OPEN_TIME
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_app(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> Iterator[Callable[..., Flask]]:
+    apps: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        app = create_app(app_config(tmp_path, database_url, **overrides))
+        app.extensions["callcenter"].engine.clock = clock
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["callcenter"].database.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+class TwilioWebhooks:
+    """Posts webhooks to the app exactly as Twilio signs them."""
+
+    def __init__(self, client: FlaskClient, public_url: str = PUBLIC_URL) -> None:
+        self.client = client
+        self.public_url = public_url
+        self.validator = RequestValidator(AUTH_TOKEN)
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return self.validator.compute_signature(url, params)
+
+    def post(
+        self, path: str, params: dict[str, str], query: dict[str, Any] | None = None, **kw: Any
+    ) -> Any:
+        full = path + ("?" + urlencode(query) if query else "")
+        signature = self.sign(self.public_url + full, params)
+        headers = {"X-Twilio-Signature": signature, **kw.pop("headers", {})}
+        return self.client.post(full, data=params, headers=headers, **kw)
+
+
+@pytest.fixture
+def twilio(client: FlaskClient) -> TwilioWebhooks:
+    return TwilioWebhooks(client)
+
+
+def call_params(call_sid: str, from_: str = "+8613900139000", to: str = "+864008001234",
+                **extra: str) -> dict[str, str]:  # fmt: skip
+    """Twilio's standard voice webhook parameters."""
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+        "From": from_,
+        "To": to,
+        "Caller": from_,
+        "Called": to,
+    }
+    params.update(extra)
+    return params
+
+
+@pytest.fixture
+def phone(app: Flask) -> Callable[..., Any]:
+    """Place a simulated call against the in-process app."""
+    from callcenter.simulator.phone import WsgiTransport, place_call
+
+    def dial(from_: str = "+8613900139000", to: str = "+864008001234", **kw: Any) -> Any:
+        transport = WsgiTransport(app, public_url=PUBLIC_URL)
+        return place_call(
+            transport,
+            public_url=PUBLIC_URL,
+            account_sid=ACCOUNT_SID,
+            auth_token=AUTH_TOKEN,
+            from_=from_,
+            to=to,
+            api_url=PUBLIC_URL + "/simulator",
+            **kw,
+        )
+
+    return dial
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+
+
+@pytest.fixture
+def live_server(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> Iterator[LiveServer]:
+    """The app on a real port of 127.0.0.1, its public URL pointing at itself."""
+    server = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app = create_app(
+        app_config(tmp_path, database_url, public_url=url, twilio_api_url=url + "/simulator")
+    )
+    app.extensions["callcenter"].engine.clock = clock
+    server.app = app
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url, app)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        app.extensions["callcenter"].database.dispose()
