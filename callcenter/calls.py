@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from callcenter.customers import classify_caller, find_customer_by_number
@@ -24,19 +24,34 @@ def log_event(
     input: str | None = None,
     at: datetime | None = None,
     **detail: Any,
-) -> CallEvent:
-    """Append one event to a call's log."""
-    event = CallEvent(
-        call_sid=call_sid,
-        kind=kind,
-        flow=flow,
-        node=node,
-        input=None if input is None else input[:200],
-        detail=detail,
-        at=at or utcnow(),
+) -> None:
+    """Append one event to a call's log; written in one batch when the session commits."""
+    session.info.setdefault(_PENDING_EVENTS, []).append(
+        {
+            "call_sid": call_sid,
+            "kind": kind,
+            "flow": flow,
+            "node": node,
+            "input": None if input is None else input[:200],
+            "detail": detail,
+            "at": at or utcnow(),
+        }
     )
-    session.add(event)
-    return event
+
+
+_PENDING_EVENTS = "callcenter.pending_events"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_events(session: Session) -> None:
+    rows = session.info.pop(_PENDING_EVENTS, None)
+    if rows:
+        session.execute(insert(CallEvent), rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_events(session: Session) -> None:
+    session.info.pop(_PENDING_EVENTS, None)
 
 
 def get_call(session: Session, call_sid: str) -> Call | None:
@@ -69,7 +84,7 @@ def open_call(
         flow=flow,
         node="",
         language=customer.language if customer and customer.language else default_language,
-        context={"vars": {}, "language_known": language_known},
+        context={"vars": {}, "language_known": language_known, "looked_up": True},
         status="in-progress",
     )
     session.add(call)

@@ -154,6 +154,20 @@ def find_customer_by_account(session: Session, code: str | None) -> Customer | N
     return session.scalars(stmt).first()
 
 
+def find_customer_by_keypad_code(session: Session, digits: str) -> Customer | None:
+    """The one customer whose account code's digits are `digits` ("1001" → ACME-1001).
+
+    Callers can only key digits; an ambiguous match identifies nobody.
+    """
+    if not digits.isdigit():
+        return None
+    candidates = session.scalars(
+        select(Customer).where(Customer.account_code.like(f"%{digits}")).limit(20)
+    ).all()
+    matches = [c for c in candidates if re.sub(r"\D", "", c.account_code or "") == digits]
+    return matches[0] if len(matches) == 1 else None
+
+
 # --------------------------------------------------------------------------- CSV import
 
 

@@ -103,9 +103,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_app(
-    tmp_path: Path, database_url: str, clock: Clock
-) -> Iterator[Callable[..., Flask]]:
+def make_app(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Callable[..., Flask]]:
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
@@ -205,9 +203,7 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(
-    tmp_path: Path, database_url: str, clock: Clock
-) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[LiveServer]:
     """The app on a real port of 127.0.0.1, its public URL pointing at itself."""
     server = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"

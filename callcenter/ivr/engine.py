@@ -16,7 +16,11 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls import log_event
 from callcenter.config import HoursConfig, MailboxConfig, QueueConfig, localized
-from callcenter.customers import find_customer_by_account, find_customer_by_number
+from callcenter.customers import (
+    find_customer_by_account,
+    find_customer_by_keypad_code,
+    find_customer_by_number,
+)
 from callcenter.hours import is_holiday, is_open
 from callcenter.ivr.loader import FlowSet
 from callcenter.ivr.schema import (
@@ -248,8 +252,8 @@ class IvrEngine:
                 if node.pause:
                     actions.append(Silence(node.pause))
                 node_name = node.next
-            elif isinstance(node, LanguageNode) and node.skip_if_known and self._language_known(
-                call
+            elif (
+                isinstance(node, LanguageNode) and node.skip_if_known and self._language_known(call)
             ):
                 node_name = node.next
             elif isinstance(node, Prompting):
@@ -356,9 +360,7 @@ class IvrEngine:
         before = (self._speak(call, flow, notice),) if notice is not None else ()
         return [self._gather(call, flow, node_name, node, attempt + 1, before)]
 
-    def _menu_choice(
-        self, node: MenuNode, language: str, digits: str, speech: str
-    ) -> str | None:
+    def _menu_choice(self, node: MenuNode, language: str, digits: str, speech: str) -> str | None:
         if digits:
             option = node.options.get(digits[:1])
             return option.goto if option else None
@@ -404,13 +406,16 @@ class IvrEngine:
     def _lookup(self, session: Session, call: Call, node: LookupNode) -> Customer | None:
         customer: Customer | None = None
         if node.by == "caller_number":
+            # open_call already looked the number up; only a call opened elsewhere needs it.
             customer = call.customer
-            if customer is None and call.caller_number:
+            if customer is None and call.caller_number and not call.context.get("looked_up"):
                 customer = find_customer_by_number(session, call.caller_number)
         else:
             code = self._vars(call).get(node.account_var or "")
             if code:
-                customer = find_customer_by_account(session, code)
+                customer = find_customer_by_account(session, code) or find_customer_by_keypad_code(
+                    session, code
+                )
         if customer is not None and call.customer_id != customer.id:
             call.customer = customer
             if customer.language and not self._language_known(call):

@@ -435,9 +435,7 @@ def flow_files(directory: Path) -> list[Path]:
 class FlowRegistry:
     """The flows in use. Reloads changed files; a broken change keeps the last good flows."""
 
-    def __init__(
-        self, directory: Path, catalog: FlowCatalog, check_interval: float = 1.0
-    ) -> None:
+    def __init__(self, directory: Path, catalog: FlowCatalog, check_interval: float = 1.0) -> None:
         self.directory = directory
         self.catalog = catalog
         self.check_interval = check_interval

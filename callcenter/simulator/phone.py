@@ -36,6 +36,7 @@ import math
 import re
 import secrets
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -477,6 +478,11 @@ class SimulatedCall:
     Create it, optionally hand it to the REST side (``call.call_sid`` is known from the
     start), then :meth:`run` it.  :meth:`bridge`, :meth:`redirect` and :meth:`hangup` are
     thread-safe and take effect at the next verb boundary.
+
+    The clock is simulated and nothing sleeps, unless ``pace`` > 0: then each simulated
+    second takes ``pace`` real seconds (1.0: real time), so people or other threads can act
+    on the call while it waits; an intervention cuts the current verb short.
+    ``on_wait(call)`` is called at each step of a queue wait, in simulated time.
     """
 
     def __init__(
@@ -501,7 +507,10 @@ class SimulatedCall:
         on_wait: Callable[[SimulatedCall], None] | None = None,
         call_sid: str | None = None,
         start_time: datetime | None = None,
+        pace: float = 0.0,
     ) -> None:
+        if pace < 0:
+            raise ValueError("pace must not be negative")
         if dial_result not in DIAL_RESULTS:
             raise ValueError(f"dial_result must be one of {', '.join(DIAL_RESULTS)}")
         if max_steps < 1:
@@ -527,6 +536,7 @@ class SimulatedCall:
             _absolute(self.public_url, status_callback_url) if status_callback_url else None
         )
         self.max_steps = max_steps
+        self.pace = pace
         self.on_event = on_event
         self.on_wait = on_wait
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
@@ -534,7 +544,6 @@ class SimulatedCall:
 
         self.clock: float = 0.0
         self.status = "ringing"
-        self.answered = False
         self.caller_hung_up = False
         self.queue: QueueState | None = None
         self.steps = 0
@@ -545,6 +554,7 @@ class SimulatedCall:
         self._last_wait_hook: float | None = None
         self._pending: deque[_Bridge | _Redirect | _HangupRequest] = deque()
         self._lock = threading.Lock()
+        self._wake = threading.Event()
 
     # -- the REST side's seam ---------------------------------------------------------------
 
@@ -556,25 +566,48 @@ class SimulatedCall:
         """
         with self._lock:
             self._pending.append(_Bridge(agent, talk_seconds))
+        self._wake.set()
 
     def redirect(self, url: str, method: str = "POST") -> None:
         """Like a REST call update (or queue member dequeue) with a new TwiML URL."""
         with self._lock:
             self._pending.append(_Redirect(_absolute(self.public_url, url), method.upper()))
+        self._wake.set()
 
     def hangup(self, reason: str = "hung up via REST") -> None:
         """Like a REST call update with ``Status=completed``."""
         with self._lock:
             self._pending.append(_HangupRequest(reason))
+        self._wake.set()
 
-    def _take(self, *, in_queue: bool) -> _Bridge | _Redirect | _HangupRequest | None:
+    def _take(
+        self, *, in_queue: bool, peek: bool = False
+    ) -> _Bridge | _Redirect | _HangupRequest | None:
         with self._lock:
             for item in list(self._pending):
                 if isinstance(item, _Bridge) and not in_queue:
                     continue
-                self._pending.remove(item)
+                if not peek:
+                    self._pending.remove(item)
                 return item
         return None
+
+    def _sleep(self, seconds: float) -> float:
+        """With ``pace``, wait in real time; returns the simulated seconds that passed.
+
+        A REST intervention (bridge, redirect, hangup) wakes the call up early, so the
+        verb being played is cut short and the intervention handled at once.
+        """
+        if self.pace <= 0 or seconds <= 0:
+            return seconds
+        start = time.monotonic()
+        end = start + seconds * self.pace
+        while (left := end - time.monotonic()) > 0:
+            if self._wake.wait(left):
+                self._wake.clear()
+                if self._take(in_queue=self.queue is not None, peek=True) is not None:
+                    return min(seconds, (time.monotonic() - start) / self.pace)
+        return seconds
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -587,11 +620,12 @@ class SimulatedCall:
 
     def _advance(self, seconds: float, deadline: float | None = None) -> bool:
         """Move the clock on; True if ``deadline`` cut it short."""
+        cut = False
         if deadline is not None and self.clock + seconds >= deadline:
-            self.clock = max(self.clock, deadline)
-            return True
-        self.clock += seconds
-        return False
+            cut, seconds = True, max(0.0, deadline - self.clock)
+        passed = self._sleep(seconds)
+        self.clock += passed
+        return cut and passed >= seconds
 
     def _timestamp(self) -> str:
         return format_datetime(self.start_time + timedelta(seconds=self.clock))
@@ -808,7 +842,9 @@ class SimulatedCall:
         path = urlsplit(url).path
         recording = _RECORDING_URL_RE.search(path)
         if recording and is_under(self.api_url, url):
-            meta_url = url[: len(url) - len(path)] + path.removesuffix(".wav") + ".json"
+            split = urlsplit(url)
+            meta_path = path.removesuffix(".wav") + ".json"
+            meta_url = split._replace(path=meta_path, query="", fragment="").geturl()
             seconds = self._api_json(meta_url, "duration")
             label = f"recording {recording.group(1)}"
             return label, float(seconds) if seconds is not None else DEFAULT_PLAY_SECONDS
@@ -869,7 +905,11 @@ class SimulatedCall:
 
     # -- Gather -----------------------------------------------------------------------------
 
-    def _gather(self, verb: ET.Element, doc_url: str, deadline: float | None = None) -> Any:
+    def _gather(
+        self, verb: ET.Element, doc_url: str, deadline: float | None = None
+    ) -> Fetch | bool | None:
+        """A Fetch for the action, None to go on with the next verb, True if ``deadline``
+        (the caller's patience in a queue) ran out first."""
         input_types = set(verb.get("input", "dtmf").lower().split())
         timeout = max(0, _int_attr(verb, "timeout", 5))
         finish_on_key = verb.get("finishOnKey", "#")
@@ -1026,7 +1066,7 @@ class SimulatedCall:
         return None
 
     def _queue_params(self, queue: QueueState) -> dict[str, str]:
-        waited = str(math.floor(self.clock - queue.entered_at))
+        waited = str(math.ceil(self.clock - queue.entered_at))
         return {
             "QueuePosition": str(queue.position),
             "QueueSid": queue.sid,
@@ -1261,7 +1301,7 @@ def place_call(
     ``voice_path`` and ``status_callback_url`` are paths below ``public_url`` or full URLs
     (``status_callback_url=None``: no status callback).  ``api_url`` defaults to
     ``{public_url}/simulator``.  More keywords (``on_wait``, ``call_sid``, ``start_time``,
-    ``dial_talk_seconds``) go to :class:`SimulatedCall`.
+    ``dial_talk_seconds``, ``pace``) go to :class:`SimulatedCall`.
     """
     call = SimulatedCall(
         transport,
