@@ -1,0 +1,142 @@
+"""Settings: file defaults, environment overrides, validation messages that name the key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from callcenter.config import SIMULATOR_ACCOUNT_SID, ConfigError, load_settings
+from callcenter.db import Base, Database
+from callcenter.hours import is_holiday, is_open
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(tmp_path: Path, **changes: object) -> Path:
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    for dotted, value in changes.items():
+        target = data
+        *parents, last = dotted.split("__")
+        for part in parents:
+            target = target[part]
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_repository_config_loads_in_simulator_mode(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    settings = load_settings(path, environ={})
+    assert settings.simulator is True
+    assert settings.twilio_account_sid == SIMULATOR_ACCOUNT_SID
+    assert settings.twilio_api_url == "http://127.0.0.1:5000/simulator"
+    token_file = tmp_path / "instance" / "simulator_auth_token"
+    assert settings.twilio_auth_token == token_file.read_text().strip()
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+    # The same token on the next start, so the CLI and the server agree.
+    assert load_settings(path, environ={}).twilio_auth_token == settings.twilio_auth_token
+    assert settings.languages == ["en", "zh-CN"]
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    environ = {
+        "CALLCENTER_PUBLIC_URL": "https://calls.example.com/",
+        "CALLCENTER_DATABASE_URL": "postgresql+psycopg://u:p@db/cc",
+        "TWILIO_ACCOUNT_SID": "AC" + "2" * 32,
+        "TWILIO_AUTH_TOKEN": "real-token",
+        "CALLCENTER_SECRET_KEY": "s3cret",
+    }
+    settings = load_settings(write_config(tmp_path), environ=environ)
+    assert settings.public_url == "https://calls.example.com"
+    assert settings.database_url == "postgresql+psycopg://u:p@db/cc"
+    assert settings.simulator is False
+    assert settings.twilio_auth_token == "real-token"
+    assert settings.twilio_api_url == "https://api.twilio.com"
+    assert settings.secret_key == "s3cret"
+
+
+def test_twilio_api_url_can_point_at_a_local_server(tmp_path: Path) -> None:
+    environ = {"CALLCENTER_TWILIO_API_URL": "http://127.0.0.1:8081"}
+    settings = load_settings(write_config(tmp_path), environ=environ)
+    assert settings.twilio_api_url == "http://127.0.0.1:8081"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"public_url": "ftp://x"}, "config.yaml: public_url: Value error, must be an http(s) URL"),
+        ({"timezone": "Mars/Base"}, "timezone: Value error, unknown time zone 'Mars/Base'"),
+        ({"hours__support__weekly": {"mon": ["9-5"]}}, "hours.support.weekly: Value error, bad"),
+        ({"hours__support__weekly": {"funday": []}}, "unknown weekday 'funday'"),
+        ({"hours__support__weekly": {"mon": ["18:00-09:00"]}}, "end is not after start"),
+        ({"queues__support__max_wait": 1}, "queues.support.max_wait: Input should be greater"),
+        ({"queues__support__overflow_mailbox": "nope"}, "no mailbox named 'nope'"),
+        ({"queues__support__hours": "nope"}, "queues.support.hours: no hours named 'nope'"),
+        ({"fallback__mailbox": "nope"}, "fallback.mailbox: no mailbox named 'nope'"),
+        ({"messages__voicemail_saved": {"en": "Bye"}}, "messages.voicemail_saved: missing text"),
+        ({"default_language": "fr"}, "default_language 'fr' has no entry in voices"),
+        ({"unknown_key": 1}, "unknown_key: Extra inputs are not permitted"),
+        ({"voices__en__say_voice": None}, "voices.en.say_voice: Field required"),
+    ],
+)
+def test_invalid_settings_name_the_key(tmp_path: Path, changes: dict, message: str) -> None:
+    path = write_config(tmp_path, **changes)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(str(path))
+
+
+@pytest.mark.parametrize("key", ["twilio_auth_token", "twilio_account_sid", "secret_key"])
+def test_secrets_in_the_file_are_refused(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"{key}: secrets belong in the environment"):
+        load_settings(write_config(tmp_path, **{key: "oops"}), environ={})
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "absent.yaml", environ={})
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("public_url: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(broken, environ={})
+
+
+def test_business_hours_and_holidays(tmp_path: Path) -> None:
+    hours = load_settings(write_config(tmp_path), environ={}).hours["support"]
+    # Wednesday 25 Nov 2026: 09:00-21:00 in Shanghai (UTC+8).
+    assert is_open(hours, datetime(2026, 11, 25, 1, 0, tzinfo=UTC))  # 09:00 local
+    assert not is_open(hours, datetime(2026, 11, 25, 0, 59, tzinfo=UTC))  # 08:59 local
+    assert not is_open(hours, datetime(2026, 11, 25, 13, 0, tzinfo=UTC))  # 21:00 local
+    # Saturday 28 Nov: 10:00-18:00.
+    assert not is_open(hours, datetime(2026, 11, 28, 1, 30, tzinfo=UTC))  # 09:30 local
+    assert is_open(hours, datetime(2026, 11, 28, 2, 0, tzinfo=UTC))  # 10:00 local
+    # National Day is closed all day, though it is a Thursday; the local date decides.
+    national_day = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+    assert is_holiday(hours, national_day)
+    assert not is_open(hours, national_day)
+    assert is_holiday(hours, datetime(2026, 9, 30, 16, 30, tzinfo=UTC))  # 00:30 on 1 Oct
+    always = load_settings(write_config(tmp_path), environ={}).hours["always"]
+    assert is_open(always, datetime(2026, 11, 29, 23, 59, tzinfo=UTC))
+    with pytest.raises(ValueError, match="aware datetime"):
+        is_open(hours, datetime(2026, 11, 25, 10, 0))
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    """The Alembic head creates exactly the tables and columns the models declare."""
+    database = Database(database_url)
+    try:
+        with database.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": False})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        database.dispose()
