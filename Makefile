@@ -21,7 +21,8 @@ run: install
 	$(BIN)/callcenter db upgrade
 	$(BIN)/callcenter customers import demo/customers.csv
 	$(BIN)/callcenter flows check
-	$(BIN)/callcenter serve --host $(HOST) --port $(PORT)
+	CALLCENTER_PUBLIC_URL="$${CALLCENTER_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
+		$(BIN)/callcenter serve --host $(HOST) --port $(PORT)
 
 ## The whole suite on SQLite, then on PostgreSQL when CALLCENTER_TEST_POSTGRES_URL is set
 test: install lint test-sqlite test-postgres

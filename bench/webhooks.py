@@ -90,14 +90,17 @@ def signed(path: str, data: dict[str, str]) -> tuple[str, dict[str, str], dict[s
     return path, data, {"X-Twilio-Signature": signature}
 
 
-def timed(client: Any, requests: list[tuple[str, dict[str, str], dict[str, str]]]) -> list[float]:
+def timed(
+    client: Any, requests: list[tuple[str, dict[str, str], dict[str, str]]], expected: str
+) -> list[float]:
+    """Time each request; every answer must be exactly the expected TwiML."""
     samples = []
     for path, data, headers in requests:
         start = time.perf_counter()
         response = client.post(path, data=data, headers=headers)
         samples.append(time.perf_counter() - start)
-        if response.status_code != 200:
-            raise SystemExit(f"{path}: HTTP {response.status_code}")
+        if response.status_code != 200 or response.get_data(as_text=True) != expected:
+            raise SystemExit(f"{path}: unexpected answer {response.status_code}")
     return samples
 
 
@@ -149,10 +152,10 @@ def main() -> None:
                 signed(gather_path, params(sid, CallStatus="in-progress", Digits="1"))
                 for sid in sids
             ]
-            results["app: incoming call"] += timed(client, voice)
-            results["bare: incoming call"] += timed(bare, voice)
-            results["app: menu step"] += timed(client, step)
-            results["bare: menu step"] += timed(bare, step)
+            results["app: incoming call"] += timed(client, voice, voice_body)
+            results["bare: incoming call"] += timed(bare, voice, voice_body)
+            results["app: menu step"] += timed(client, step, gather_body)
+            results["bare: menu step"] += timed(bare, step, gather_body)
 
         print(f"webhook cost, in-process, {args.calls} calls in {args.rounds} interleaved rounds")
         figures = {name: summary(name, samples) for name, samples in results.items()}

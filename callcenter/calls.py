@@ -46,7 +46,8 @@ _PENDING_EVENTS = "callcenter.pending_events"
 def _write_pending_events(session: Session) -> None:
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
-        session.execute(insert(CallEvent), rows)
+        # Core insert: the event log is write-only here, no need for ORM bookkeeping.
+        session.connection().execute(insert(CallEvent.__table__), rows)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -86,9 +87,11 @@ def open_call(
         language=customer.language if customer and customer.language else default_language,
         context={"vars": {}, "language_known": language_known, "looked_up": True},
         status="in-progress",
+        step=0,
+        queue_priority=0,
+        started_at=utcnow(),
     )
     session.add(call)
-    session.flush()
     log_event(
         session,
         call_sid,

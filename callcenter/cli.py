@@ -75,7 +75,12 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     click.echo(f"  Status URL:    {settings.public_url}/twilio/status (POST)")
     if settings.simulator:
         click.echo("  Twilio:        local simulator (no TWILIO_ACCOUNT_SID set)")
-        click.echo("  Try a call:    .venv/bin/callcenter call +8613800138000 --press 1")
+        prefix = (
+            ""
+            if settings.public_url == "http://127.0.0.1:5000"
+            else (f"CALLCENTER_PUBLIC_URL={settings.public_url} ")
+        )
+        click.echo(f"  Try a call:    {prefix}.venv/bin/callcenter call +8613800138000 --press 1")
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:

@@ -26,7 +26,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
 

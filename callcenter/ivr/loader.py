@@ -92,7 +92,16 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<:` merges are resolved (and may be overridden) by SafeLoader
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                raise _DuplicateKey(
+                    problem="unhashable key: a key must be a plain value",
+                    problem_mark=key_node.start_mark,
+                ) from None
             if key in seen:
                 raise _DuplicateKey(
                     problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark
@@ -122,10 +131,10 @@ class _Document:
                         break
                 else:
                     continue  # a tag pydantic adds to the path (e.g. the node kind)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                if part >= len(node.value):
+            elif isinstance(node, yaml.SequenceNode) and str(part).isdigit():
+                if int(part) >= len(node.value):
                     break
-                node = node.value[part]
+                node = node.value[int(part)]
                 line = node.start_mark.line + 1
         return line
 
@@ -162,8 +171,10 @@ def _describe(error: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
     kind = error["type"]
     if loc and loc[0] == "nodes" and len(loc) >= 3 and loc[2] in NODE_KINDS:
         field_path = loc[3:]
+    elif loc and loc[0] == "nodes" and len(loc) > 1:
+        field_path = loc[2:]
     else:
-        field_path = loc[2:] if loc and loc[0] == "nodes" else loc
+        field_path = loc
     where = ".".join(str(part) for part in field_path)
     if kind == "missing":
         message = f"{where}: required field is missing"

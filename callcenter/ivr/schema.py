@@ -96,10 +96,14 @@ class MenuNode(Prompting):
     @classmethod
     def _keys_are_digits(cls, value: object) -> object:
         if isinstance(value, dict):
-            for key in value:
+            keys: dict[str, object] = {}
+            for key, option in value.items():
                 if str(key) not in DTMF_KEYS:
                     raise ValueError(f"option {key!r} is not a single key (0-9, * or #)")
-            return {str(key): option for key, option in value.items()}
+                if str(key) in keys:
+                    raise ValueError(f"option {str(key)!r} is given twice")
+                keys[str(key)] = option
+            return keys
         return value
 
     @field_validator("options")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from flask import Blueprint, Response, abort, request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -112,13 +112,15 @@ def twilio_step(handler: Callable[[Session, str], Response]) -> Callable[[], Res
             return replay
         try:
             response = handler(session, call_sid)
-            session.add(
-                WebhookResponse(
+            session.flush()
+            session.connection().execute(
+                insert(WebhookResponse.__table__).values(
                     call_sid=call_sid,
                     step_key=key,
                     status_code=response.status_code,
                     content_type=response.content_type or XML,
                     body=response.get_data(as_text=True),
+                    created_at=utcnow(),
                 )
             )
             session.commit()

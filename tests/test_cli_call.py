@@ -1,0 +1,243 @@
+"""The `callcenter` command line: `call` against a live server, and `customers import`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+
+from callcenter.cli import main
+from callcenter.config import load_settings
+from callcenter.db import Database
+from callcenter.models import Call, CallEvent, Customer, CustomerPhone
+from conftest import LiveServer
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CSV = ROOT / "demo" / "customers.csv"
+
+GREETING = "Welcome to Lumina Electronics after-sales service. Calls may be recorded for quality."
+REPAIRS_MENU = (
+    "To check the status of a repair, press 1. To book a repair, press 2. "
+    "For warranty information, press 3. To return to the main menu, press 9."
+)
+WARRANTY = (
+    "All Lumina products carry a two year warranty from the date of purchase. "
+    "Extended warranty customers are covered for up to five years."
+)
+GOODBYE = "Thank you for calling Lumina Electronics. Goodbye."
+
+
+def cli_env(live_server: LiveServer, database_url: str) -> dict[str, str]:
+    settings = live_server.app.extensions["callcenter"].settings
+    return {
+        "CALLCENTER_PUBLIC_URL": live_server.url,
+        "CALLCENTER_DATABASE_URL": database_url,
+        "CALLCENTER_TWILIO_API_URL": live_server.url + "/simulator",
+        "CALLCENTER_SECRET_KEY": "cli-test-secret",
+        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+    }
+
+
+def invoke(args: list[str], env: dict[str, str]) -> Result:
+    return CliRunner(mix_stderr=False).invoke(main, args, env=env, catch_exceptions=False)
+
+
+def lines(output: str) -> list[str]:
+    return [line.strip() for line in output.splitlines()]
+
+
+def events(database_url: str, call_sid: str) -> list[CallEvent]:
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            rows = session.scalars(
+                select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.id)
+            ).all()
+            session.expunge_all()
+            return list(rows)
+    finally:
+        database.dispose()
+
+
+def the_call(database_url: str, call_sid: str) -> Call:
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            call = session.scalars(select(Call).where(Call.call_sid == call_sid)).one()
+            session.expunge(call)
+            return call
+    finally:
+        database.dispose()
+
+
+def ended_call_sid(output: str) -> str:
+    match = re.search(r"^Call (CA[0-9a-f]{32}) ended: ", output, re.MULTILINE)
+    assert match, output
+    return match.group(1)
+
+
+def test_cli_signs_with_the_credentials_from_the_environment(
+    live_server: LiveServer, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in cli_env(live_server, database_url).items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    server = live_server.app.extensions["callcenter"].settings
+    assert settings.public_url == live_server.url
+    assert settings.twilio_account_sid == server.twilio_account_sid
+    assert settings.twilio_auth_token == server.twilio_auth_token
+    assert settings.twilio_api_url == live_server.url + "/simulator"
+
+
+def test_call_reaches_the_support_queue(live_server: LiveServer, database_url: str) -> None:
+    result = invoke(
+        ["call", "+8613900139000", "--press", "1", "--press", "0", "--hold", "25"],
+        cli_env(live_server, database_url),
+    )
+
+    assert result.exit_code == 0, result.output + result.stderr
+    out = lines(result.output)
+    assert out[0] == f"Calling +864008001234 from +8613900139000 via {live_server.url}"
+    assert out[1:5] == [
+        "Say (en-US, Polly.Joanna): For English, press 1.",
+        "Say (cmn-CN, Polly.Zhiyu): 中文服务请按2。",
+        "Pressed: 1",
+        f"Say (en-US, Polly.Joanna): {GREETING}",
+    ]
+    assert "Pressed: 0" in out
+    assert "Say (en-US, Polly.Joanna): Please hold while we connect you to an agent." in out
+    assert 'In queue "support", position 1' in out
+    assert "Say (en-US, Polly.Joanna): You are number 1 in line." in out
+    assert 'Hangup: caller hung up after 25s in queue "support"' in out
+    assert "Application error" not in result.output
+    call_sid = ended_call_sid(result.output)
+    assert out[-1] == f"Call {call_sid} ended: hung up in queue support after 25s"
+
+    # The server accepted every signed webhook: the call is in the database.
+    call = the_call(database_url, call_sid)
+    assert (call.queue, call.outcome, call.queue_wait_seconds) == ("support", "abandoned", 25)
+    assert call.from_number == "+8613900139000"
+
+
+def test_press_and_say_are_used_in_the_order_given(
+    live_server: LiveServer, database_url: str
+) -> None:
+    result = invoke(
+        [
+            "call",
+            "+8613900139000",
+            "--press",
+            "1",
+            "--say",
+            "I need a repair",
+            "--press=3",
+            "--press",
+            "2",
+        ],
+        cli_env(live_server, database_url),
+    )
+
+    assert result.exit_code == 0, result.output + result.stderr
+    out = lines(result.output)
+    actions = [line for line in out if line.startswith(("Pressed:", "Said:"))]
+    assert actions == ["Pressed: 1", 'Said: "I need a repair"', "Pressed: 3", "Pressed: 2"]
+    said = out.index('Said: "I need a repair"')
+    assert out[said + 1] == f"Say (en-US, Polly.Joanna): {REPAIRS_MENU}"
+    assert f"Say (en-US, Polly.Joanna): {WARRANTY}" in out
+    assert f"Say (en-US, Polly.Joanna): {GOODBYE}" in out
+    call_sid = ended_call_sid(result.output)
+    assert out[-1] == f"Call {call_sid} ended: hung up by the app"
+
+    inputs = [
+        (e.node, e.input, e.detail["via"])
+        for e in events(database_url, call_sid)
+        if e.kind == "ivr.input"
+    ]
+    assert inputs == [
+        ("choose_language", "1", "dtmf"),
+        ("main_menu", "I need a repair", "speech"),
+        ("repairs_menu", "3", "dtmf"),
+        ("warranty_more", "2", "dtmf"),
+    ]
+    assert the_call(database_url, call_sid).outcome == "ivr-hangup"
+
+
+def test_call_to_a_server_that_is_not_there_fails_cleanly(
+    live_server: LiveServer, database_url: str
+) -> None:
+    env = cli_env(live_server, database_url)
+    result = invoke(["call", "+8613900139000", "--url", "http://127.0.0.1:9"], env)
+
+    # The simulated phone reports the unreachable server as an application error.
+    assert "Application error" in result.output or result.exit_code == 1
+    assert "Say (" not in result.output
+
+
+# -- customers import ------------------------------------------------------------------------
+
+
+def import_env(database_url: str) -> dict[str, str]:
+    return {"CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_SECRET_KEY": "cli-test-secret"}
+
+
+def test_customers_import_then_reimport(database_url: str) -> None:
+    env = import_env(database_url)
+
+    first = invoke(["customers", "import", str(DEMO_CSV)], env)
+    assert first.exit_code == 0, first.output + first.stderr
+    assert first.output.strip() == f"imported {DEMO_CSV}: 40 created, 0 updated, 0 unchanged"
+
+    again = invoke(["customers", "import", str(DEMO_CSV)], env)
+    assert again.exit_code == 0, again.output + again.stderr
+    assert again.output.strip() == f"imported {DEMO_CSV}: 0 created, 0 updated, 40 unchanged"
+
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            assert session.scalar(select(func.count()).select_from(Customer)) == 40
+            wang = session.scalars(
+                select(Customer).join(CustomerPhone).where(
+                    CustomerPhone.number == "+8613800138000"
+                )
+            ).one()
+            assert (wang.name, wang.tier, wang.language, wang.account_code) == (
+                "王伟",
+                "vip",
+                "zh-CN",
+                "ACME-1001",
+            )
+    finally:
+        database.dispose()
+
+
+def test_a_bad_csv_is_rejected_with_line_numbers(database_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "name,phone,tier,language,account,notes\n"
+        "Good Person,+12125550100,normal,en,,\n"
+        ",+12125550101,normal,en,,\n"
+        "Bad Tier,+12125550102,gold,en,,\n"
+        "Bad Phone,12345,normal,en,,\n",
+        encoding="utf-8",
+    )
+
+    result = invoke(["customers", "import", str(bad)], import_env(database_url))
+
+    assert result.exit_code == 1
+    errors = lines(result.stderr)
+    assert f"{bad}: line 3: name: required" in errors
+    assert any(line.startswith(f"{bad}: line 4: tier: 'gold'") for line in errors)
+    assert any(line.startswith(f"{bad}: line 5: phone:") for line in errors)
+    assert errors[-1] == "nothing was imported"
+    assert "created" not in result.output
+
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            assert session.scalar(select(func.count()).select_from(Customer)) == 0
+    finally:
+        database.dispose()
