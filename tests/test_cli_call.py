@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import LiveServer
 from sqlalchemy import func, select
 
 from callcenter.cli import main
 from callcenter.config import load_settings
 from callcenter.db import Database
 from callcenter.models import Call, CallEvent, Customer, CustomerPhone
-from conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CSV = ROOT / "demo" / "customers.csv"
@@ -166,15 +167,20 @@ def test_press_and_say_are_used_in_the_order_given(
     assert the_call(database_url, call_sid).outcome == "ivr-hangup"
 
 
-def test_call_to_a_server_that_is_not_there_fails_cleanly(
+def test_call_to_a_server_that_is_not_running_fails(
     live_server: LiveServer, database_url: str
 ) -> None:
-    env = cli_env(live_server, database_url)
-    result = invoke(["call", "+8613900139000", "--url", "http://127.0.0.1:9"], env)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    env = {**cli_env(live_server, database_url), "CALLCENTER_PUBLIC_URL": closed}
 
-    # The simulated phone reports the unreachable server as an application error.
-    assert "Application error" in result.output or result.exit_code == 1
+    result = invoke(["call", "+8613900139000", "--press", "1"], env)
+
+    # `call` catches TransportError to say "cannot reach the server" and exit 1.
     assert "Say (" not in result.output
+    assert result.exit_code == 1, result.output
+    assert "cannot reach the server" in result.stderr
 
 
 # -- customers import ------------------------------------------------------------------------
@@ -200,9 +206,7 @@ def test_customers_import_then_reimport(database_url: str) -> None:
         with database.session() as session:
             assert session.scalar(select(func.count()).select_from(Customer)) == 40
             wang = session.scalars(
-                select(Customer).join(CustomerPhone).where(
-                    CustomerPhone.number == "+8613800138000"
-                )
+                select(Customer).join(CustomerPhone).where(CustomerPhone.number == "+8613800138000")
             ).one()
             assert (wang.name, wang.tier, wang.language, wang.account_code) == (
                 "王伟",

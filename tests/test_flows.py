@@ -124,7 +124,7 @@ CASES = [
           bye:
             kind: hangout
         """,
-        [f"9: bye: unknown node kind 'hangout' (expected one of {KINDS})"],
+        [f"10: bye: unknown node kind 'hangout' (expected one of {KINDS})"],
         id="unknown-node-kind",
     ),
     pytest.param(
@@ -1186,12 +1186,40 @@ CASES = [
         languages: [en]
         start: bye
         hours: night
+        closed: bye
         nodes:
           bye:
             kind: hangup
         """,
         ["4: (flow): no hours named 'night' in config"],
         id="unknown-flow-hours",
+    ),
+    pytest.param(
+        """\
+        flow: demo
+        languages: [en]
+        start: bye
+        hours: support
+        nodes:
+          bye:
+            kind: hangup
+        """,
+        ["1: (flow): hours and closed go together: where do callers go when closed?"],
+        id="hours-without-closed",
+    ),
+    pytest.param(
+        """\
+        flow: demo
+        languages: [en]
+        start: bye
+        hours: support
+        closed: gone
+        nodes:
+          bye:
+            kind: hangup
+        """,
+        ["5: (flow): closed node 'gone' does not exist"],
+        id="closed-node-missing",
     ),
     pytest.param(
         """\
@@ -1484,6 +1512,7 @@ def test_all_cross_reference_problems_are_reported_sorted_by_line(tmp_path: Path
           orphan:
             kind: hangup
         hours: night
+        closed: hello
         """,
     )
     assert problems == [
@@ -1521,7 +1550,7 @@ def test_all_schema_problems_are_reported_sorted_by_line(tmp_path: Path) -> None
         f"{path}:5: wait: queue: required field is missing",
         f"{path}:10: hello: pause: Input should be less than or equal to 30",
         f"{path}:12: hello: unknown field 'colour'",
-        f"{path}:13: bye: unknown node kind 'hangout' (expected one of {KINDS})",
+        f"{path}:14: bye: unknown node kind 'hangout' (expected one of {KINDS})",
         f"{path}:15: (flow): unknown field 'extra'",
     ]
 
@@ -1765,7 +1794,7 @@ def test_registry_keeps_the_last_good_flows_when_a_broken_file_is_added(tmp_path
     assert registry.reload_if_changed() is False
     assert sorted(registry.flows.flows) == ["demo"]
     assert registry.last_error == (
-        f"{broken}:9: bye: unknown node kind 'hangout' (expected one of {KINDS})"
+        f"{broken}:10: bye: unknown node kind 'hangout' (expected one of {KINDS})"
     )
     broken.unlink()
     assert registry.reload_if_changed() is True
@@ -1785,7 +1814,7 @@ def test_registry_refuses_to_start_on_broken_flows(tmp_path: Path) -> None:
     with pytest.raises(FlowError) as info:
         FlowRegistry(tmp_path, CATALOG)
     assert [str(problem) for problem in info.value.problems] == [
-        f"{path}:9: bye: unknown node kind 'hangout' (expected one of {KINDS})"
+        f"{path}:10: bye: unknown node kind 'hangout' (expected one of {KINDS})"
     ]
 
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ACCOUNT_SID, PUBLIC_URL, Clock
 from flask import Flask
 from sqlalchemy import select
 
 from callcenter.customers import import_customers_csv
 from callcenter.models import Call, CallEvent, Customer, RecordingDownload, Voicemail
 from callcenter.simulator.phone import CallResult
-from conftest import ACCOUNT_SID, PUBLIC_URL, Clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,9 +124,7 @@ def kinds(app: Flask, result: CallResult) -> list[str]:
 
 def customer_id(app: Flask, phone_number: str) -> int:
     with app.extensions["callcenter"].database.session() as session:
-        customer = session.scalar(
-            select(Customer).where(Customer.phones.any(number=phone_number))
-        )
+        customer = session.scalar(select(Customer).where(Customer.phones.any(number=phone_number)))
         assert customer is not None
         return customer.id
 
@@ -581,15 +579,14 @@ def test_queue_announces_the_position_and_the_hold_message(app: Flask, phone: Ph
     assert all(x.status == 200 for x in waits)
     assert all("queue=support" in x.url and "lang=en" in x.url for x in waits)
     assert "<Pause" in waits[0].body
-    assert (
-        next(e for e in events(app, result) if e.kind == "queue.entered").detail
-        == {"queue": "support", "priority": 10, "vip": False}
-    )
+    assert next(e for e in events(app, result) if e.kind == "queue.entered").detail == {
+        "queue": "support",
+        "priority": 10,
+        "vip": False,
+    }
 
 
-def test_vip_in_the_support_queue_is_prioritised(
-    app: Flask, phone: Phone, customers: None
-) -> None:
+def test_vip_in_the_support_queue_is_prioritised(app: Flask, phone: Phone, customers: None) -> None:
     vip = phone(from_=WANG_WEI, inputs=["2", "0"], hold_seconds=5)
     normal = phone(from_=EMILY, inputs=["0"], hold_seconds=5)
 
@@ -799,9 +796,7 @@ def test_cached_prompts_are_played_instead_of_said(
     assert f"<Play>{PUBLIC_URL}/media/prompts/{offer_key}.mp3</Play>" in voice_twiml
 
 
-def test_cache_files_written_by_hand_are_found_after_a_refresh(
-    app: Flask, phone: Phone
-) -> None:
+def test_cache_files_written_by_hand_are_found_after_a_refresh(app: Flask, phone: Phone) -> None:
     prompts = app.extensions["callcenter"].prompts
     key = prompts.key(MAIN_MENU, "en")
     prompts.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import LiveServer
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
@@ -20,7 +21,6 @@ from callcenter.models import Call, CallEvent, RecordingDownload, Voicemail
 from callcenter.recordings import RecordingFetcher
 from callcenter.simulator.phone import CallResult, HttpTransport, place_call
 from callcenter.simulator.recordings import RecordingStore
-from conftest import LiveServer
 
 SAVED = "Thank you, your message has been saved. Goodbye."
 EMPTY = "We did not hear a message. Goodbye."
@@ -191,9 +191,7 @@ def test_failed_downloads_are_retried_with_backoff(
     assert [(o.recording_sid, o.ok) for o in third] == [(sid, True)]
     done = job(live_server, sid)
     assert (done.status, done.attempts, done.last_error) == ("done", 2, None)
-    assert (recordings_dir(live_server) / done.path).read_bytes() == store(live_server).get(
-        sid
-    )[0]
+    assert (recordings_dir(live_server) / done.path).read_bytes() == store(live_server).get(sid)[0]
     assert store(live_server).audio_gets == 3
 
 
@@ -302,20 +300,23 @@ def test_caller_hanging_up_at_the_tone_leaves_no_voicemail(live_server: LiveServ
     def post(path: str, params: dict[str, str]) -> requests.Response:
         url = live_server.url + path
         signature = validator.compute_signature(url, params)
-        return requests.post(url, data=params, headers={"X-Twilio-Signature": signature},
-                             timeout=10)  # fmt: skip
+        headers = {"X-Twilio-Signature": signature}
+        return requests.post(url, data=params, headers=headers, timeout=10)
 
+    hung_up = {**base, "CallStatus": "completed", "RecordingDuration": "0", "Digits": "hangup"}
+    absent = {
+        **base,
+        "RecordingSid": "RE" + "8" * 32,
+        "RecordingStatus": "absent",
+        "RecordingDuration": "0",
+    }
     with post("/twilio/voice", base) as answer:
         assert answer.status_code == 200
-    with post("/twilio/voicemail/done?mailbox=support&lang=en&seq=2",
-              {**base, "CallStatus": "completed", "RecordingDuration": "0",
-               "Digits": "hangup"}) as done:  # fmt: skip
+    with post("/twilio/voicemail/done?mailbox=support&lang=en&seq=2", hung_up) as done:
         assert done.status_code == 200
         assert EMPTY in done.text
-    with post("/twilio/recording?mailbox=support",
-              {**base, "RecordingSid": "RE" + "8" * 32, "RecordingStatus": "absent",
-               "RecordingDuration": "0"}) as absent:  # fmt: skip
-        assert absent.status_code == 204
+    with post("/twilio/recording?mailbox=support", absent) as callback:
+        assert callback.status_code == 204
 
     kinds = [e.kind for e in call_events(live_server, call_sid)]
     assert "voicemail.empty" in kinds

@@ -58,12 +58,11 @@ def verbs(root: ET.Element) -> list[str]:
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
-    """(scheme://host/path, {query param: single value})."""
+    """(scheme://host/path, {query parameter: its only value})."""
     parts = urlsplit(url)
-    query = {key: values[0] for key, values in parse_qs(parts.query, strict_parsing=False).items()}
-    for values in parse_qs(parts.query).values():
-        assert len(values) == 1
-    return f"{parts.scheme}://{parts.netloc}{parts.path}", query
+    query = parse_qs(parts.query, keep_blank_values=True)
+    assert all(len(values) == 1 for values in query.values()), url
+    return f"{parts.scheme}://{parts.netloc}{parts.path}", {k: v[0] for k, v in query.items()}
 
 
 def assert_say(element: ET.Element, text: str, voice: dict[str, str]) -> None:

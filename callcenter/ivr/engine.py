@@ -232,6 +232,10 @@ class IvrEngine:
     # -- the walk ---------------------------------------------------------------------
 
     def _entry_node(self, flow: Flow) -> str:
+        """Where a call enters a flow: its start, or its closed node outside its hours."""
+        hours = self.settings.hours.get(flow.hours) if flow.hours else None
+        if hours is not None and flow.closed and not is_open(hours, self.clock()):
+            return flow.closed
         return flow.start
 
     def _run(self, session: Session, call: Call, flow_name: str, node_name: str) -> list[Action]:

@@ -195,7 +195,8 @@ def _schema_problems(document: _Document, exc: ValidationError) -> list[FlowProb
     problems = []
     for error in exc.errors():
         loc, message = _describe(error)
-        problems.append(FlowProblem(document.file, document.line(loc), _node_label(loc), message))
+        where = (*loc, "kind") if error["type"] == "union_tag_invalid" else loc
+        problems.append(FlowProblem(document.file, document.line(where), _node_label(loc), message))
     return problems
 
 
@@ -228,6 +229,8 @@ class _Checker:
             self.report(name, ("start",), f"start node {flow.start!r} does not exist")
         if flow.hours and flow.hours not in self.catalog.hours:
             self.report(name, ("hours",), f"no hours named {flow.hours!r} in config")
+        if flow.closed and flow.closed not in flow.nodes:
+            self.report(name, ("closed",), f"closed node {flow.closed!r} does not exist")
         for node_name, node in flow.nodes.items():
             path = ("nodes", node_name)
             for field_path, target in node.targets().items():
@@ -334,6 +337,7 @@ class _Checker:
     def check_reachability(self) -> None:
         seen: set[tuple[str, str]] = set()
         pending = [(name, flow.start) for name, (flow, _doc) in self.flows.items()]
+        pending += [(name, flow.closed) for name, (flow, _doc) in self.flows.items() if flow.closed]
         while pending:
             key = pending.pop()
             if key in seen:

@@ -334,7 +334,14 @@ class Flow(Strict):
     languages: list[str] = Field(min_length=1)
     start: str
     hours: str | None = None
+    closed: str | None = None
     nodes: dict[Annotated[str, Field(pattern=NODE_NAME)], Node] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _hours_need_a_closed_node(self) -> Flow:
+        if (self.hours is None) != (self.closed is None):
+            raise ValueError("hours and closed go together: where do callers go when closed?")
+        return self
 
 
 def template_fields(text: str) -> list[str]:
