@@ -752,11 +752,8 @@ MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(64)
 class FakeGTTS:
     """Stands in for gtts.gTTS (Google is unreachable): writes a tiny MP3."""
 
-    made: list[tuple[str, str]] = []  # noqa: RUF012
-
     def __init__(self, text: str, lang: str = "en", **_options: Any) -> None:
         self.text, self.lang = text, lang
-        FakeGTTS.made.append((text, lang))
 
     def write_to_fp(self, fp: Any) -> None:
         fp.write(MP3)

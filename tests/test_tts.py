@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import gtts.tts
@@ -440,3 +441,55 @@ def test_module_stays_free_of_flask_and_twilio() -> None:
             imported.add(node.module.split(".")[0])
     assert "gtts" in imported
     assert not imported & {"flask", "twilio", "werkzeug"}
+
+
+def test_prompts_build_then_the_ivr_plays_cached_audio(
+    google: FakeTranslate, tmp_path: Path, make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`callcenter prompts build` renders every static prompt; webhooks then <Play> them."""
+    import xml.etree.ElementTree as ET
+
+    import yaml
+    from click.testing import CliRunner
+    from conftest import ROOT, TwilioWebhooks, call_params
+
+    from callcenter.cli import main
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    config.update(
+        flows_dir=str(ROOT / "ivr_flows"),
+        instance_dir=str(tmp_path / "instance"),
+        tts={"enabled": True, "cache_dir": str(tmp_path / "tts")},
+    )
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("CALLCENTER_CONFIG", str(config_file))
+
+    result = CliRunner().invoke(main, ["prompts", "build"])
+    assert result.exit_code == 0, result.output
+    rendered = len(list((tmp_path / "tts").glob("*.mp3")))
+    assert rendered > 70  # every static prompt of both flows and config, in both languages
+    assert f"{rendered} rendered, 0 already cached, 0 failed" in result.output
+    requests = len(google.requests)
+    assert {sent.lang for sent in google.requests} == {"en", "zh-CN"}
+    assert not any("{" in sent.text for sent in google.requests)  # personal prompts stay <Say>
+
+    again = CliRunner().invoke(main, ["prompts", "build"])
+    assert f"0 rendered, {rendered} already cached, 0 failed" in again.output
+    assert len(google.requests) == requests  # nothing rendered twice
+
+    app = make_app(tts={"enabled": True, "cache_dir": str(tmp_path / "tts")})
+    answer = TwilioWebhooks(app.test_client()).post("/twilio/voice", call_params("CA" + "c" * 32))
+    gather = ET.fromstring(answer.data).find("Gather")
+    assert gather is not None
+    plays = [element.text or "" for element in gather.iter("Play")]
+    assert len(plays) == 2 and not list(gather.iter("Say"))
+    assert all(url.startswith("https://cc.example.test/media/prompts/") for url in plays)
+    audio = app.test_client().get(plays[0].removeprefix("https://cc.example.test"))
+    assert audio.status_code == 200 and audio.mimetype == "audio/mpeg"
+    assert audio.get_data()[:3] in (b"ID3", b"\xff\xfb\x90")
+    audio.close()
+    transcript = app.test_client().get(
+        plays[1].removeprefix("https://cc.example.test").replace(".mp3", ".txt")
+    )
+    assert transcript.get_data(as_text=True) == "中文服务请按2。"

@@ -113,6 +113,27 @@ def add_customer(app: Flask, number: str, *, language: str = "en", tier: str = "
         return customer.id
 
 
+def flow_text(app: Flask, node: str, language: str, field: str = "say") -> str:
+    """A node's text in the flow file (copy may change; the tests follow it)."""
+    text = getattr(services(app).flows.flows.get("main").nodes[node], field)
+    value = text if isinstance(text, str) else text[language]
+    assert value
+    return value
+
+
+def message(app: Flask, name: str, language: str, **fields: object) -> str:
+    """A configured message (settings.messages) with its {placeholders} filled in."""
+    text = getattr(services(app).settings.messages, name)[language]
+    for key, value in fields.items():
+        assert "{" + key + "}" in text
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+def hold_message(app: Flask, queue: str, language: str) -> str:
+    return services(app).settings.queues[queue].hold_message[language]
+
+
 def apology_text(app: Flask, language: str) -> str:
     text = services(app).settings.fallback.apology[language]
     assert text  # the configuration has an apology in every language
@@ -567,8 +588,8 @@ def test_unknown_caller_is_offered_the_language_choice(app: Flask, twilio: Twili
     assert gather.get("timeout") == "4"
     assert gather.get("actionOnEmptyResult") == "true"
     assert len(gather) == 2
-    assert_say(gather[0], "For English, press 1.", EN_SAY)
-    assert_say(gather[1], "中文服务请按2。", ZH_SAY)
+    assert_say(gather[0], flow_text(app, "choose_language", "en", "prompt"), EN_SAY)
+    assert_say(gather[1], flow_text(app, "choose_language", "zh-CN", "prompt"), ZH_SAY)
 
     call = the_call(app)
     assert call.from_number == "+8613900139000"
@@ -597,7 +618,9 @@ def test_known_caller_skips_the_language_choice(
     customer_id = add_customer(app, "+8613900139000", language="zh-CN")
     root = start_call(twilio)
     assert verbs(root) == ["Say", "Gather"]
-    assert_say(root[0], "Ada Lovelace，您好！欢迎再次致电流明电子售后服务热线。", ZH_SAY)
+    greeting = flow_text(app, "welcome_back", "zh-CN").replace("{name}", "Ada Lovelace")
+    assert "Ada Lovelace" in greeting
+    assert_say(root[0], greeting, ZH_SAY)
     _, query = split_url(root[1].get("action", ""))
     assert query["node"] == "main_menu"
     call = the_call(app)
@@ -750,7 +773,7 @@ def test_engine_failure_mid_call_apologizes_in_the_callers_language(
     retry = twilio.post("/twilio/gather", params, query=MAIN_MENU)
     root = twiml(retry)
     assert verbs(root) == ["Say", "Dial"]
-    assert_say(root[0], "正在为您转接产品回收合作伙伴。", ZH_SAY)
+    assert_say(root[0], flow_text(app, "recycling", "zh-CN"), ZH_SAY)
     assert count(app, WebhookResponse) == stored + 1
 
 
@@ -840,7 +863,7 @@ def test_callers_without_a_number_are_answered(
 
 def test_caller_reaches_the_queue(app: Flask, twilio: TwilioWebhooks, at_open: Any) -> None:
     root = to_queue(twilio)
-    assert_say(root[0], "Please hold while we connect you to an agent.", EN_SAY)
+    assert_say(root[0], flow_text(app, "support_queue", "en"), EN_SAY)
     enqueue = root[1]
     assert enqueue.text == "support"
     action, query = split_url(enqueue.get("action", ""))
@@ -917,11 +940,8 @@ def test_queue_result_leave_overflows_to_the_queue_mailbox(
     )
     root = twiml(response)
     assert verbs(root) == ["Say", "Record"]
-    assert_say(root[0], services(app).settings.messages.queue_overflow["en"], EN_SAY)
-    assert root[0].text == (
-        "All our agents are still busy. Please leave a message after the tone "
-        "and we will call you back."
-    )
+    assert_say(root[0], message(app, "queue_overflow", "en"), EN_SAY)
+    assert root[0].text != apology_text(app, "en")
     record = root[1]
     callback, query = split_url(record.get("recordingStatusCallback", ""))
     assert (callback, query) == (PUBLIC_URL + "/twilio/recording", {"mailbox": "support"})
@@ -956,8 +976,9 @@ def test_wait_url_announces_the_position(app: Flask, twilio: TwilioWebhooks) -> 
     )
     root = twiml(response)
     assert verbs(root) == ["Say", "Say", "Pause"]
-    assert_say(root[0], "You are number 3 in line.", EN_SAY)
-    assert_say(root[1], "Thank you for waiting. An agent will be with you shortly.", EN_SAY)
+    assert_say(root[0], message(app, "queue_position", "en", position=3), EN_SAY)
+    assert "3" in (root[0].text or "")
+    assert_say(root[1], hold_message(app, "support", "en"), EN_SAY)
     assert root[2].get("length") == "20"
 
     zh = twilio.post(
@@ -967,8 +988,9 @@ def test_wait_url_announces_the_position(app: Flask, twilio: TwilioWebhooks) -> 
     )
     root = twiml(zh)
     assert verbs(root) == ["Say", "Say", "Pause"]
-    assert_say(root[0], "您前面还有 7 位客户。", ZH_SAY)
-    assert_say(root[1], "感谢您的耐心等待，维修专员将尽快为您服务。", ZH_SAY)
+    assert_say(root[0], message(app, "queue_position", "zh-CN", position=7), ZH_SAY)
+    assert "7" in (root[0].text or "")
+    assert_say(root[1], hold_message(app, "repairs", "zh-CN"), ZH_SAY)
 
     # Position 0 (or unknown) is not announced; an unknown language falls back to English.
     unknown = twilio.post(
@@ -978,7 +1000,7 @@ def test_wait_url_announces_the_position(app: Flask, twilio: TwilioWebhooks) -> 
     )
     root = twiml(unknown)
     assert verbs(root) == ["Say", "Pause"]
-    assert_say(root[0], "Thank you for waiting. An agent will be with you shortly.", EN_SAY)
+    assert_say(root[0], hold_message(app, "support", "en"), EN_SAY)
     # The wait loop is read-only.
     assert_database_empty(app)
 
@@ -1008,7 +1030,7 @@ def test_wait_url_leaves_after_the_maximum_wait(
     else:
         assert verbs(root)[0] == "Say"
         assert "Leave" not in verbs(root)
-        assert root[0].text == "You are number 1 in line."
+        assert root[0].text == message(app, "queue_position", "en", position=1)
 
 
 def test_status_for_an_unknown_call(app: Flask, twilio: TwilioWebhooks) -> None:
@@ -1125,7 +1147,7 @@ def test_transfer_dials_the_partner(app: Flask, twilio: TwilioWebhooks, at_open:
     to_main_menu(twilio)
     root = twiml(twilio.post("/twilio/gather", call_params(SID, Digits="9"), query=MAIN_MENU))
     assert verbs(root) == ["Say", "Dial"]
-    assert_say(root[0], "Connecting you to our recycling partner.", EN_SAY)
+    assert_say(root[0], flow_text(app, "recycling", "en"), EN_SAY)
     dial = root[1]
     action, query = split_url(dial.get("action", ""))
     assert action == PUBLIC_URL + "/twilio/dial/done"
@@ -1148,7 +1170,7 @@ def test_unanswered_transfer_returns_to_the_main_menu(
     )
     root = twiml(response)
     assert verbs(root) == ["Say", "Gather"]
-    assert_say(root[0], "Our recycling partner is not available right now.", EN_SAY)
+    assert_say(root[0], flow_text(app, "recycling_unavailable", "en"), EN_SAY)
     _, query = split_url(root[1].get("action", ""))
     assert query == {"flow": "main", "node": "main_menu", "attempt": "1", "seq": "4"}
     call = the_call(app)
