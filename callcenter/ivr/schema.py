@@ -350,4 +350,4 @@ def template_fields(text: str) -> list[str]:
 
 
 def is_template_field(name: str) -> bool:
-    return name in TEMPLATE_NAMES or bool(TEMPLATE_VAR.match(name))
+    return name in TEMPLATE_NAMES or bool(TEMPLATE_VAR.fullmatch(name))

@@ -50,14 +50,14 @@ def _check_signature() -> None:
 
 def _call_sid() -> str:
     sid = request.values.get("CallSid", "")
-    if not CALL_SID.match(sid):
+    if not CALL_SID.fullmatch(sid):
         abort(400, "CallSid is missing or malformed")
     return sid
 
 
 def _name_arg(key: str, required: bool = True) -> str:
     value = request.args.get(key, "")
-    if not NAME.match(value):
+    if not NAME.fullmatch(value):
         if required:
             abort(400, f"{key} is missing or malformed")
         return ""
@@ -299,7 +299,7 @@ def recording(session: Session, call_sid: str) -> Response:
         log_event(session, call_sid, kind, recording_sid=recording_sid[:64], error=error)
         return Response(status=204)
     url = request.form.get("RecordingUrl", "")
-    if not RECORDING_SID.match(recording_sid):
+    if not RECORDING_SID.fullmatch(recording_sid):
         abort(400, "RecordingSid is missing or malformed")
     # The download sends our credentials: only ever to the Twilio API we are configured for.
     if not url.startswith(settings.twilio_api_url + "/"):
