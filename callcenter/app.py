@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
 from callcenter import db
-from callcenter.config import Settings, load_settings
+from callcenter.config import ConfigError, Settings, load_settings
 from callcenter.ivr.engine import EngineSettings, IvrEngine
 from callcenter.ivr.loader import FlowCatalog, FlowRegistry
 from callcenter.services import Services
@@ -46,8 +46,12 @@ def engine_settings(settings: Settings) -> EngineSettings:
 
 def build_services(settings: Settings) -> Services:
     """Everything an instance needs; raises FlowError when the flows are invalid."""
-    database = db.Database(settings.database_url, settings.base_dir)
     flows = FlowRegistry(settings.path(settings.flows_dir), flow_catalog(settings))
+    for where, name in [("default_flow", settings.default_flow), *settings.numbers.items()]:
+        if name not in flows.flows:
+            label = where if where == "default_flow" else f"numbers.{where}"
+            raise ConfigError(f"{label}: no flow named {name!r} in {settings.flows_dir}")
+    database = db.Database(settings.database_url, settings.base_dir)
     engine = IvrEngine(lambda: flows.flows, engine_settings(settings))
     prompts = PromptCache(settings.path(settings.tts.cache_dir), settings.voices)
     urls = UrlBuilder(settings.public_url)

@@ -27,7 +27,22 @@ def _database(ctx: click.Context) -> Any:
     return Database(settings.database_url, settings.base_dir)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Turn database errors into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            hint = ""
+            if "no such table" in str(exc) or "does not exist" in str(exc):
+                hint = " (run `callcenter db upgrade`)"
+            raise click.ClickException(f"database error: {exc.orig}{hint}") from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
@@ -51,22 +66,21 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
-    from callcenter.recordings import DownloadWorker, RecordingFetcher
+    from callcenter.migrate import pending
+    from callcenter.recordings import DownloadWorker
 
     settings = _settings(ctx)
+    if pending(_database(ctx)):
+        raise click.ClickException(
+            "the database schema is not up to date: run `callcenter db upgrade`"
+        )
     try:
         app = create_app(settings=settings)
     except FlowError as exc:
         raise click.ClickException(f"invalid flows, not starting:\n{exc}") from exc
-    services = app.extensions["callcenter"]
-    fetcher = RecordingFetcher(
-        services.database.sessions,
-        settings.path(settings.recordings_dir),
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        settings.downloads,
-    )
-    worker = DownloadWorker(fetcher, settings.downloads.poll_seconds)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    worker = DownloadWorker(_fetcher(ctx), settings.downloads.poll_seconds)
     worker.start()
     base = f"http://{host}:{port}"
     click.echo(f"callcenter is running on {base}")
@@ -211,22 +225,60 @@ def recordings() -> None:
 @click.pass_context
 def recordings_fetch(ctx: click.Context) -> None:
     """Run the downloads that are due now."""
-    from callcenter.recordings import RecordingFetcher
-
-    settings = _settings(ctx)
-    database = _database(ctx)
-    fetcher = RecordingFetcher(
-        database.sessions,
-        settings.path(settings.recordings_dir),
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        settings.downloads,
-    )
-    outcomes = fetcher.run_due()
+    outcomes = _fetcher(ctx).run_due()
     for outcome in outcomes:
         status = f"saved {outcome.path}" if outcome.ok else f"failed: {outcome.error}"
         click.echo(f"{outcome.recording_sid}: {status}")
     click.echo(f"{len(outcomes)} download(s) attempted")
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run only the recording download worker (for deployments serving with gunicorn)."""
+    import signal
+    import threading
+
+    from callcenter.recordings import DownloadWorker
+
+    settings = _settings(ctx)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    background = DownloadWorker(_fetcher(ctx), settings.downloads.poll_seconds)
+    background.start()
+    click.echo(
+        f"download worker running (every {settings.downloads.poll_seconds:g} s); Ctrl-C stops"
+    )
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        background.stop()
+
+
+@main.group()
+def maintenance() -> None:
+    """Housekeeping."""
+
+
+@maintenance.command("prune")
+@click.option("--days", default=2, show_default=True, help="Keep webhook answers this long.")
+@click.pass_context
+def maintenance_prune(ctx: click.Context, days: int) -> None:
+    """Delete stored webhook answers older than DAYS (Twilio retries within minutes)."""
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    from callcenter.models import WebhookResponse, utcnow
+
+    with _database(ctx).session() as session:
+        cutoff = utcnow() - timedelta(days=days)
+        deleted = session.execute(
+            delete(WebhookResponse).where(WebhookResponse.created_at < cutoff)
+        ).rowcount
+    click.echo(f"{deleted} stored webhook answer(s) older than {days} day(s) deleted")
 
 
 @recordings.command("retry")
@@ -238,6 +290,19 @@ def recordings_retry(ctx: click.Context) -> None:
     with _database(ctx).session() as session:
         count = retry_failed(session)
     click.echo(f"{count} failed download(s) will be retried")
+
+
+def _fetcher(ctx: click.Context) -> Any:
+    from callcenter.recordings import RecordingFetcher
+
+    settings = _settings(ctx)
+    return RecordingFetcher(
+        _database(ctx).sessions,
+        settings.path(settings.recordings_dir),
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.downloads,
+    )
 
 
 # -- simulator ----------------------------------------------------------------------------

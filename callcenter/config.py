@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import time as clock
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,7 @@ DEFAULT_CONFIG_FILE = "config.yaml"
 SIMULATOR_ACCOUNT_SID = "AC" + "5" * 32
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _RANGE_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 LocalizedText = str | dict[str, str]
@@ -193,6 +195,14 @@ class Settings(StrictModel):
     def _zone(cls, value: str) -> str:
         return HoursConfig._known_zone(value)
 
+    @field_validator("queues", "mailboxes", "hours")
+    @classmethod
+    def _plain_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not NAME_RE.fullmatch(name):
+                raise ValueError(f"{name!r}: names are lowercase letters, digits and _")
+        return value
+
     @model_validator(mode="after")
     def _references(self) -> Settings:
         if self.default_language not in self.voices:
@@ -286,6 +296,11 @@ def _with_local_secrets(settings: Settings, environ: dict[str, str]) -> Settings
     changes: dict[str, Any] = {}
     if not settings.secret_key:
         changes["secret_key"] = _persistent_secret(instance / "secret_key")
+    if bool(settings.twilio_account_sid) != bool(settings.twilio_auth_token):
+        raise ConfigError(
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together "
+            "(neither: the built-in simulator is used)"
+        )
     if not (settings.twilio_account_sid and settings.twilio_auth_token):
         changes["simulator"] = True
         changes["twilio_account_sid"] = SIMULATOR_ACCOUNT_SID
@@ -296,12 +311,20 @@ def _with_local_secrets(settings: Settings, environ: dict[str, str]) -> Settings
 
 
 def _persistent_secret(file: Path) -> str:
-    if file.exists():
-        return file.read_text(encoding="utf-8").strip()
+    """Read a generated secret, creating it once (O_EXCL: concurrent workers agree)."""
     file.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(16)
-    file.write_text(value, encoding="utf-8")
-    file.chmod(0o600)
+    try:
+        descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be writing it right now
+            existing = file.read_text(encoding="utf-8").strip()
+            if existing:
+                return existing
+            clock.sleep(0.01)
+        raise ConfigError(f"{file}: empty secret file; delete it to generate a new one") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(value)
     return value
 
 

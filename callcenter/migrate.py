@@ -28,6 +28,17 @@ def upgrade(database: Database, revision: str = "head") -> None:
         connection.commit()
 
 
+def pending(database: Database) -> bool:
+    """True when the schema is missing or behind the migrations that ship with the code."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(database)).get_current_head()
+    with database.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current != head
+
+
 def revision(database: Database, message: str) -> None:
     """Autogenerate a new migration from the models (for developers)."""
     config = alembic_config(database)

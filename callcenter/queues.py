@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.calls import log_event, mark_left_queue
@@ -13,6 +14,42 @@ from callcenter.models import Call
 
 HOLD_PAUSE_SECONDS = 20
 OVERFLOW_RESULTS = {"leave", "queue-full", "error", "system-error"}
+
+
+def waiting_in_queue(queue: str) -> Select[tuple[Call]]:
+    """Calls waiting in a queue, in the order they are served: priority, then time waited."""
+    return (
+        select(Call)
+        .where(Call.queue == queue, Call.outcome == "queued", Call.dequeued_at.is_(None))
+        .order_by(Call.queue_priority.desc(), Call.enqueued_at, Call.id)
+    )
+
+
+def queue_position(session: Session, call: Call) -> int | None:
+    """1-based place of a waiting call; VIPs (higher priority) are ahead of earlier callers."""
+    if call.outcome != "queued" or call.queue is None or call.enqueued_at is None:
+        return None
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Call)
+        .where(
+            Call.queue == call.queue,
+            Call.outcome == "queued",
+            Call.dequeued_at.is_(None),
+            Call.id != call.id,
+            or_(
+                Call.queue_priority > call.queue_priority,
+                and_(
+                    Call.queue_priority == call.queue_priority,
+                    or_(
+                        Call.enqueued_at < call.enqueued_at,
+                        and_(Call.enqueued_at == call.enqueued_at, Call.id < call.id),
+                    ),
+                ),
+            ),
+        )
+    )
+    return (ahead or 0) + 1
 
 
 def hold_actions(

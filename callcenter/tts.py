@@ -92,10 +92,31 @@ class PromptCache:
         self.timeout = timeout
         self.retry_delay = retry_delay
         self._cached: set[str] = set()
+        self._checked_at = 0.0
+        self._dir_mtime: float | None = None
         self.refresh()
+
+    def refresh_if_changed(self, interval: float = 5.0) -> bool:
+        """Rescan when the folder changed (a `prompts build` while serving); cheap to call."""
+        now = time.monotonic()
+        if now - self._checked_at < interval:
+            return False
+        self._checked_at = now
+        try:
+            mtime = self.cache_dir.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime == self._dir_mtime:
+            return False
+        self.refresh()
+        return True
 
     def refresh(self) -> int:
         """Rescan the cache directory for valid ``<key>.mp3`` files; return how many."""
+        try:
+            self._dir_mtime = self.cache_dir.stat().st_mtime
+        except OSError:
+            self._dir_mtime = None
         found: set[str] = set()
         try:
             entries = list(os.scandir(self.cache_dir))

@@ -140,3 +140,64 @@ def test_migrations_match_the_models(database_url: str) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         database.dispose()
+
+
+def test_twilio_credentials_come_in_pairs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be set together"):
+        load_settings(write_config(tmp_path), environ={"TWILIO_AUTH_TOKEN": "only-the-token"})
+
+
+def test_queue_and_mailbox_names_are_plain(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path, mailboxes={"Sales Team": {"display_name": "x"}, "general": {"display_name": "g"}}
+    )
+    with pytest.raises(ConfigError, match="'Sales Team': names are lowercase letters"):
+        load_settings(path, environ={})
+
+
+def test_numbers_must_name_an_existing_flow(make_app) -> None:
+    with pytest.raises(ConfigError, match=r"numbers\.\+18005550100: no flow named 'sales'"):
+        make_app(numbers={"+18005550100": "sales"})
+    with pytest.raises(ConfigError, match="default_flow: no flow named 'nope'"):
+        make_app(default_flow="nope")
+
+
+def test_concurrent_starts_share_one_generated_secret(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = write_config(tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: load_settings(path, environ={}).secret_key, range(16)))
+    assert len(keys) == 1 and len(next(iter(keys))) == 32
+
+
+def test_prune_deletes_only_old_webhook_answers(database_url: str, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+
+    from callcenter.cli import main
+    from callcenter.models import WebhookResponse, utcnow
+
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            session.add_all(
+                [
+                    WebhookResponse(
+                        call_sid="CA1", step_key="old", created_at=utcnow() - timedelta(days=3)
+                    ),
+                    WebhookResponse(call_sid="CA1", step_key="new", created_at=utcnow()),
+                ]
+            )
+        monkeypatch.setenv("CALLCENTER_DATABASE_URL", database_url)
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "3" * 32)
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+        monkeypatch.setenv("CALLCENTER_SECRET_KEY", "key")
+        result = CliRunner().invoke(main, ["maintenance", "prune", "--days", "2"])
+        assert result.exit_code == 0, result.output
+        assert "1 stored webhook answer(s) older than 2 day(s) deleted" in result.output
+        with database.session() as session:
+            assert [row.step_key for row in session.query(WebhookResponse)] == ["new"]
+    finally:
+        database.dispose()

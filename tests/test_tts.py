@@ -493,3 +493,13 @@ def test_prompts_build_then_the_ivr_plays_cached_audio(
         plays[1].removeprefix("https://cc.example.test").replace(".mp3", ".txt")
     )
     assert transcript.get_data(as_text=True) == "中文服务请按2。"
+
+
+def test_a_running_server_picks_up_newly_built_prompts(cache_dir: Path) -> None:
+    cache = PromptCache(cache_dir, VOICES, retry_delay=0)
+    assert cache.url_for("Hello.", "en") is None
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    (cache_dir / f"{cache.key('Hello.', 'en')}.mp3").write_bytes(fake_mp3("Hello."))
+    assert cache.refresh_if_changed(interval=0) is True
+    assert cache.url_for("Hello.", "en") == f"/media/prompts/{cache.key('Hello.', 'en')}.mp3"
+    assert cache.refresh_if_changed(interval=0) is False  # nothing changed since

@@ -300,9 +300,11 @@ class IvrEngine:
     # -- node helpers -------------------------------------------------------------------
 
     def _speak(self, call: Call, flow: Flow, text: LocalizedText) -> Speak:
-        chosen = localized(text, call.language, flow.languages[0]) or ""
+        # A flow without the caller's language speaks its first language, in that voice.
+        language = call.language if call.language in flow.languages else flow.languages[0]
+        chosen = localized(text, language, flow.languages[0]) or ""
         rendered, personal = render_template(chosen, call)
-        return Speak(rendered, call.language, personal)
+        return Speak(rendered, language, personal)
 
     def _gather(
         self,

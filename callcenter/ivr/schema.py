@@ -287,6 +287,11 @@ class LanguageNode(Prompting):
     def targets(self) -> dict[str, str]:
         return {"next": self.next}
 
+    @property
+    def waits_for_input(self) -> bool:
+        # Skipped for callers whose language is known, so a loop through it could spin.
+        return not self.skip_if_known
+
 
 class HangupNode(NodeBase):
     """Say goodbye and end the call."""

@@ -57,6 +57,8 @@ class TwimlRenderer:
 
     def render(self, actions: Sequence[Action], call_sid: str = "", step: int = 0) -> str:
         """A complete <Response> for one webhook answer."""
+        if self.prompts is not None:
+            self.prompts.refresh_if_changed()
         response = VoiceResponse()
         for action in actions:
             self.add(response, action, step)

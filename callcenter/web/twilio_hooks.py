@@ -26,7 +26,7 @@ from callcenter.db import get_session
 from callcenter.ivr.engine import Action, Hangup, Speak
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.models import Call, WebhookResponse, utcnow
-from callcenter.queues import finish_queue_wait, hold_actions
+from callcenter.queues import finish_queue_wait, hold_actions, queue_position
 from callcenter.services import get_services
 from callcenter.telephony.signature import has_valid_signature
 from callcenter.voicemail import store_voicemail
@@ -235,7 +235,7 @@ def dial_done(session: Session, call_sid: str) -> Response:
 @bp.post("/queue/wait")
 def queue_wait() -> Response:
     """Twilio's waitUrl, fetched in a loop while the caller waits: read-only."""
-    _call_sid()
+    call_sid = _call_sid()
     settings = get_services().settings
     queue = _name_arg("queue")
     language = request.args.get("lang", "")
@@ -243,6 +243,10 @@ def queue_wait() -> Response:
         language = settings.default_language
     position = _int_value("QueuePosition", 0) or 0
     waited = _int_value("QueueTime", 0) or 0
+    # Twilio's position is first-in-first-out; ours counts VIPs and priorities ahead.
+    call = get_call(get_session(), call_sid)
+    if call is not None:
+        position = queue_position(get_session(), call) or position
     return _twiml(hold_actions(settings, queue, language, position, waited))
 
 
