@@ -387,7 +387,12 @@ def call(
             )
     except TransportError as exc:
         raise click.ClickException(f"cannot reach the server: {exc}") from exc
+    first = result.exchanges[0] if result.exchanges else None
+    if first is None or first.status is None:
+        raise click.ClickException(f"cannot reach the server at {transport.base_url}")
     click.echo(f"Call {result.call_sid} ended: {result.ended}")
+    if result.ended.startswith("application error"):
+        ctx.exit(1)
 
 
 @main.group()

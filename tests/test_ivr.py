@@ -129,15 +129,6 @@ def customer_id(app: Flask, phone_number: str) -> int:
         return customer.id
 
 
-def said(result: CallResult) -> list[tuple[str, str, dict[str, Any]]]:
-    """(kind, text, details) of what the caller heard or did, without pauses and status."""
-    return [
-        (e.kind, e.text, e.details)
-        for e in result.events
-        if e.kind in ("say", "play", "input", "timeout")
-    ]
-
-
 def pressed(result: CallResult) -> list[str]:
     return [e.text for e in result.events if e.kind == "input"]
 

@@ -302,6 +302,10 @@ def recording(session: Session, call_sid: str) -> Response:
         error = request.form.get("ErrorCode")
         log_event(session, call_sid, kind, recording_sid=recording_sid[:64], error=error)
         return Response(status=204)
+    duration = _int_value("RecordingDuration")
+    if duration == 0:  # the caller said nothing: no voicemail to work
+        log_event(session, call_sid, "recording.empty", recording_sid=recording_sid[:64])
+        return Response(status=204)
     url = request.form.get("RecordingUrl", "")
     if not RECORDING_SID.fullmatch(recording_sid):
         abort(400, "RecordingSid is missing or malformed")
@@ -314,7 +318,7 @@ def recording(session: Session, call_sid: str) -> Response:
         mailbox=mailbox,
         recording_sid=recording_sid,
         recording_url=url,
-        duration=_int_value("RecordingDuration"),
+        duration=duration,
     )
     return Response(status=204)
 
