@@ -21,10 +21,16 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _database(ctx: click.Context) -> Any:
+    """One database per command, closed when the command ends."""
     from callcenter.db import Database
 
-    settings = _settings(ctx)
-    return Database(settings.database_url, settings.base_dir)
+    root = ctx.find_root()
+    if "database" not in root.meta:
+        settings = _settings(ctx)
+        database = Database(settings.database_url, settings.base_dir)
+        root.meta["database"] = database
+        root.call_on_close(database.dispose)
+    return root.meta["database"]
 
 
 class _Commands(click.Group):
@@ -200,6 +206,7 @@ def prompts_build(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     services = build_services(settings)
+    ctx.call_on_close(services.database.dispose)
     wanted = static_prompts(services.flows.flows, settings)
     with click.progressbar(length=len(wanted), label="Rendering prompts") as bar:
         report = services.prompts.build(wanted, progress=bar.update)
