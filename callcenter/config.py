@@ -98,6 +98,12 @@ class QueueConfig(StrictModel):
     hold_message: LocalizedText | None = None
     hold_music: str | None = None
     closed_message: LocalizedText | None = None
+    skills: list[str] = Field(default_factory=list)
+    strategy: Literal["longest-idle", "ring-all", "round-robin"] = "longest-idle"
+    wrapup_seconds: int = Field(default=30, ge=0, le=3600)
+    offer_timeout: int = Field(default=15, ge=5, le=120)
+    preferred_agent_seconds: int = Field(default=20, ge=0, le=600)
+    record: bool = True
 
 
 class MailboxConfig(StrictModel):
@@ -142,16 +148,24 @@ class FallbackConfig(StrictModel):
     mailbox: str
 
 
-MESSAGE_KEYS = ("queue_position", "queue_overflow", "voicemail_saved", "voicemail_empty")
+MESSAGE_KEYS = (
+    "queue_position",
+    "queue_overflow",
+    "voicemail_saved",
+    "voicemail_empty",
+    "agent_announcement",
+)
 
 
 class MessagesConfig(StrictModel):
-    """System prompts, per language. `queue_position` may use {position}."""
+    """System prompts, per language. `queue_position` may use {position},
+    `agent_announcement` {number} (the agent's number, read digit by digit)."""
 
     queue_position: dict[str, str]
     queue_overflow: dict[str, str]
     voicemail_saved: dict[str, str]
     voicemail_empty: dict[str, str]
+    agent_announcement: dict[str, str]
 
 
 class Settings(StrictModel):
@@ -180,6 +194,8 @@ class Settings(StrictModel):
     mailboxes: dict[str, MailboxConfig] = Field(default_factory=dict)
     fallback: FallbackConfig
     messages: MessagesConfig
+    dispositions: dict[str, str] = Field(default_factory=lambda: {"resolved": "Resolved"})
+    session_hours: float = Field(default=12, gt=0, le=168)
     downloads: DownloadConfig = DownloadConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

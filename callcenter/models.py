@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Boolean,
     Integer,
     String,
     Text,
@@ -58,9 +59,13 @@ class Customer(Base):
     language: Mapped[str | None] = mapped_column(String(20))
     account_code: Mapped[str | None] = mapped_column(String(40), unique=True)
     notes: Mapped[str] = mapped_column(Text, default="")
+    account_manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, onupdate=utcnow)
 
+    account_manager: Mapped[Agent | None] = relationship()
     phones: Mapped[list[CustomerPhone]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="CustomerPhone.id"
     )
@@ -116,8 +121,76 @@ class Call(Base):
     started_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(tz_datetime())
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    disposition: Mapped[str | None] = mapped_column(String(40))
+    wrapup_notes: Mapped[str] = mapped_column(Text, default="")
+    wrapped_up_at: Mapped[datetime | None] = mapped_column(tz_datetime())
 
     customer: Mapped[Customer | None] = relationship()
+    agent: Mapped[Agent | None] = relationship()
+
+
+AGENT_STATUSES = ("offline", "available", "ringing", "on-call", "wrap-up", "away")
+ROLES = ("agent", "supervisor", "admin")
+
+
+class Agent(Base):
+    """A person at the console: identity, skills, and live presence."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    agent_number: Mapped[str] = mapped_column(String(16), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="offline", index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(120))
+    status_since: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    idle_since: Mapped[datetime | None] = mapped_column(tz_datetime())
+    last_offer_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    wrapup_until: Mapped[datetime | None] = mapped_column(tz_datetime())
+    current_call_sid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+
+    def public(self) -> dict[str, Any]:
+        """What consoles may see of an agent (never the password hash)."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "name": self.display_name,
+            "number": self.agent_number,
+            "role": self.role,
+            "skills": list(self.skills or []),
+            "languages": list(self.languages or []),
+            "status": self.status,
+            "reason": self.status_reason,
+            "since": self.status_since.isoformat() if self.status_since else None,
+            "call_sid": self.current_call_sid,
+        }
+
+
+class CallOffer(Base):
+    """A call offered to an agent: accepted, declined, expired or withdrawn."""
+
+    __tablename__ = "call_offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="offered", index=True)
+    offered_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(tz_datetime())
+    closed_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    reason: Mapped[str | None] = mapped_column(String(40))
+
+    agent: Mapped[Agent] = relationship()
 
 
 class CallEvent(Base):

@@ -1,0 +1,334 @@
+"""Automatic call distribution: offers, accepts, declines, wrap-up (pure domain).
+
+Every function takes a session and changes rows only; the caller commits. Assignment is
+safe with several processes: on PostgreSQL the call and agent rows are locked
+(`FOR UPDATE SKIP LOCKED`), on SQLite every write transaction is exclusive (BEGIN
+IMMEDIATE), so a call is never offered twice at once and never accepted by two agents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from callcenter.agents import set_presence
+from callcenter.calls import log_event, mark_left_queue
+from callcenter.config import QueueConfig, Settings
+from callcenter.models import Agent, Call, CallOffer
+from callcenter.queues import waiting_in_queue
+
+OPEN = "offered"
+
+
+class RoutingError(Exception):
+    """An agent action that cannot be done now (offer gone, call taken, ...)."""
+
+
+@dataclass
+class Changes:
+    """What a routing step did, for the realtime layer to announce after the commit."""
+
+    offers: list[tuple[int, str]] = field(default_factory=list)
+    """(agent_id, call_sid) newly offered."""
+    withdrawn: list[tuple[int, str, str]] = field(default_factory=list)
+    """(agent_id, call_sid, reason) offers that ended without an accept."""
+    agents: set[int] = field(default_factory=set)
+    """Agents whose status changed."""
+    calls: set[str] = field(default_factory=set)
+    """Calls whose queue state changed."""
+
+    def merge(self, other: Changes) -> Changes:
+        self.offers += other.offers
+        self.withdrawn += other.withdrawn
+        self.agents |= other.agents
+        self.calls |= other.calls
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.offers or self.withdrawn or self.agents or self.calls)
+
+
+def _locking(session: Session, statement: Select[Any]) -> Select[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return statement.with_for_update(skip_locked=True)
+    return statement
+
+
+def _open_offers(session: Session, call_sid: str) -> list[CallOffer]:
+    return list(
+        session.scalars(
+            select(CallOffer).where(CallOffer.call_sid == call_sid, CallOffer.status == OPEN)
+        )
+    )
+
+
+def rank_agents(
+    available: list[Agent], call: Call, queue: QueueConfig, now: datetime
+) -> list[Agent]:
+    """Agents with the queue's skills and the caller's language, best first."""
+    needed = set(queue.skills)
+    found = [
+        agent
+        for agent in available
+        if agent.status == "available"
+        and needed <= set(agent.skills or [])
+        and (not agent.languages or call.language in agent.languages)
+    ]
+    epoch = now - timedelta(days=3650)
+    if queue.strategy == "round-robin":
+        found.sort(key=lambda agent: (agent.last_offer_at or epoch, agent.id))
+    else:  # longest idle first (ring-all offers to all of them, in that order)
+        found.sort(key=lambda agent: (agent.idle_since or epoch, agent.id))
+    return found
+
+
+def _preferred(call: Call, queue: QueueConfig, now: datetime) -> Agent | None:
+    """The caller's account manager while their exclusive window lasts, if reachable."""
+    customer = call.customer
+    manager = customer.account_manager if customer is not None else None
+    if manager is None or not manager.active or manager.status in ("offline", "away"):
+        return None
+    waited = (now - call.enqueued_at).total_seconds() if call.enqueued_at else 0
+    return manager if waited < queue.preferred_agent_seconds else None
+
+
+def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 100) -> Changes:
+    """Offer waiting calls, highest priority first, to the best available agents."""
+    changes = Changes()
+    available: list[Agent] | None = None
+    for queue_name, queue in settings.queues.items():
+        waiting = session.scalars(waiting_in_queue(queue_name).limit(limit)).all()
+        if waiting and available is None:
+            available = list(
+                session.scalars(
+                    select(Agent).where(Agent.status == "available", Agent.active.is_(True))
+                )
+            )
+        for candidate in waiting:
+            call = session.scalar(_locking(session, select(Call).where(Call.id == candidate.id)))
+            if call is None or call.outcome != "queued" or call.agent_id is not None:
+                continue
+            if _open_offers(session, call.call_sid):
+                continue
+            manager = _preferred(call, queue, now)
+            if manager is not None:
+                agents = [manager] if manager.status == "available" else []
+            else:
+                agents = rank_agents(available or [], call, queue, now)
+            if queue.strategy != "ring-all":
+                agents = agents[:3]  # a few fallbacks in case one is taken meanwhile
+            offered = False
+            for agent in agents:
+                locked = session.scalar(
+                    _locking(
+                        session,
+                        select(Agent).where(Agent.id == agent.id, Agent.status == "available"),
+                    )
+                )
+                if locked is None:
+                    continue
+                _offer(session, call, locked, queue, now, changes)
+                offered = True
+                if queue.strategy != "ring-all":
+                    break
+            if not offered:
+                continue
+    return changes
+
+
+def _offer(
+    session: Session, call: Call, agent: Agent, queue: QueueConfig, now: datetime, changes: Changes
+) -> None:
+    session.add(
+        CallOffer(
+            call_sid=call.call_sid,
+            agent_id=agent.id,
+            status=OPEN,
+            offered_at=now,
+            expires_at=now + timedelta(seconds=queue.offer_timeout),
+        )
+    )
+    set_presence(agent, "ringing", now)
+    agent.current_call_sid = call.call_sid
+    agent.last_offer_at = now
+    log_event(session, call.call_sid, "agent.offered", agent=agent.username, queue=call.queue)
+    changes.offers.append((agent.id, call.call_sid))
+    changes.agents.add(agent.id)
+    changes.calls.add(call.call_sid)
+
+
+def accept(session: Session, agent_id: int, call_sid: str, now: datetime) -> Changes:
+    """The agent takes the call. Exactly one agent can win; others' offers are withdrawn."""
+    offer = session.scalar(
+        select(CallOffer)
+        .where(
+            CallOffer.call_sid == call_sid,
+            CallOffer.agent_id == agent_id,
+            CallOffer.status == OPEN,
+        )
+        .with_for_update()
+    )
+    if offer is None or offer.expires_at <= now:
+        raise RoutingError("this call is no longer offered to you")
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    if call is None or call.agent_id is not None or call.outcome != "queued":
+        raise RoutingError("this call was taken or has ended")
+    agent = session.get(Agent, agent_id)
+    assert agent is not None
+    # The guarded update is what makes the win exclusive across processes.
+    won = session.execute(
+        update(CallOffer)
+        .where(CallOffer.id == offer.id, CallOffer.status == OPEN)
+        .values(status="accepted", closed_at=now)
+    ).rowcount
+    if won != 1:
+        raise RoutingError("this call is no longer offered to you")
+    session.expire(offer)
+    call.agent_id = agent.id
+    call.answered_at = now
+    mark_left_queue(call, "answered", now)
+    set_presence(agent, "on-call", now)
+    agent.current_call_sid = call_sid
+    log_event(session, call_sid, "agent.accepted", agent=agent.username, number=agent.agent_number)
+    changes = Changes(agents={agent.id}, calls={call_sid})
+    return changes.merge(_close_open_offers(session, call_sid, "taken", now, to_status="available"))
+
+
+def decline(
+    session: Session, agent_id: int, call_sid: str, now: datetime, reason: str = "declined"
+) -> Changes:
+    """The agent refuses the offer: the call goes to the next agent, the agent goes away."""
+    offer = session.scalar(
+        select(CallOffer)
+        .where(
+            CallOffer.call_sid == call_sid,
+            CallOffer.agent_id == agent_id,
+            CallOffer.status == OPEN,
+        )
+        .with_for_update()
+    )
+    if offer is None:
+        raise RoutingError("this call is no longer offered to you")
+    return _close_offer(session, offer, "declined", reason, now)
+
+
+def _close_offer(
+    session: Session, offer: CallOffer, status: str, reason: str, now: datetime,
+    to_status: str = "away",
+) -> Changes:  # fmt: skip
+    offer.status = status
+    offer.reason = reason
+    offer.closed_at = now
+    agent = session.get(Agent, offer.agent_id)
+    changes = Changes(withdrawn=[(offer.agent_id, offer.call_sid, reason)], calls={offer.call_sid})
+    if agent is not None and agent.current_call_sid == offer.call_sid and agent.status == "ringing":
+        away_reason = {"declined": "declined a call", "expired": "missed a call"}.get(status)
+        set_presence(agent, to_status, now, away_reason if to_status == "away" else None)
+        changes.agents.add(agent.id)
+    log_event(session, offer.call_sid, f"agent.{status}", agent_id=offer.agent_id, reason=reason)
+    return changes
+
+
+def _close_open_offers(
+    session: Session, call_sid: str, reason: str, now: datetime, to_status: str
+) -> Changes:
+    changes = Changes()
+    for offer in _open_offers(session, call_sid):
+        changes.merge(_close_offer(session, offer, "withdrawn", reason, now, to_status))
+    return changes
+
+
+def expire_offers(session: Session, now: datetime) -> Changes:
+    """Offers nobody answered in time: the agent goes away, the call moves on."""
+    changes = Changes()
+    for offer in session.scalars(
+        select(CallOffer).where(CallOffer.status == OPEN, CallOffer.expires_at <= now)
+    ).all():
+        changes.merge(_close_offer(session, offer, "expired", "no answer", now))
+    return changes
+
+
+def call_left_queue(session: Session, call_sid: str, now: datetime) -> Changes:
+    """The caller hung up or overflowed while offered: withdraw, agents stay available."""
+    return _close_open_offers(session, call_sid, "caller left", now, to_status="available")
+
+
+def call_finished(session: Session, settings: Settings, call: Call, now: datetime) -> Changes:
+    """The call ended: its agent goes to wrap-up (timed per queue)."""
+    changes = call_left_queue(session, call.call_sid, now)
+    if call.agent_id is None:
+        return changes
+    agent = session.get(Agent, call.agent_id)
+    if agent is None or agent.current_call_sid != call.call_sid or agent.status != "on-call":
+        return changes
+    queue = settings.queues.get(call.queue or "")
+    seconds = queue.wrapup_seconds if queue else 0
+    if seconds:
+        set_presence(agent, "wrap-up", now)
+        agent.current_call_sid = call.call_sid
+        agent.wrapup_until = now + timedelta(seconds=seconds)
+    else:
+        set_presence(agent, "available", now)
+    changes.agents.add(agent.id)
+    return changes
+
+
+def wrap_up(
+    session: Session,
+    settings: Settings,
+    agent_id: int,
+    call_sid: str,
+    disposition: str,
+    notes: str,
+    now: datetime,
+) -> Changes:
+    """Save the disposition and notes on the call; the agent is available again."""
+    if disposition not in settings.dispositions:
+        raise RoutingError(f"unknown disposition {disposition!r}")
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid))
+    if call is None or call.agent_id != agent_id:
+        raise RoutingError("this is not your call")
+    call.disposition = disposition
+    call.wrapup_notes = notes.strip()[:4000]
+    call.wrapped_up_at = now
+    log_event(session, call_sid, "agent.wrapup", disposition=disposition)
+    agent = session.get(Agent, agent_id)
+    changes = Changes(calls={call_sid})
+    if agent is not None and agent.current_call_sid == call_sid:
+        set_presence(agent, "available", now)
+        changes.agents.add(agent.id)
+    return changes
+
+
+def release_wrapups(session: Session, now: datetime) -> Changes:
+    """Agents whose wrap-up time is over become available."""
+    changes = Changes()
+    for agent in session.scalars(
+        select(Agent).where(Agent.status == "wrap-up", Agent.wrapup_until <= now)
+    ).all():
+        set_presence(agent, "available", now)
+        changes.agents.add(agent.id)
+    return changes
+
+
+def agent_offline(session: Session, agent: Agent, now: datetime) -> Changes:
+    """The console closed: withdraw the agent's offers (the call moves on), go offline."""
+    changes = Changes(agents={agent.id})
+    for offer in session.scalars(
+        select(CallOffer).where(CallOffer.agent_id == agent.id, CallOffer.status == OPEN)
+    ).all():
+        changes.merge(_close_offer(session, offer, "withdrawn", "agent left", now, "offline"))
+    if agent.status in ("available", "ringing", "away"):
+        set_presence(agent, "offline", now)
+    return changes
+
+
+def tick(session: Session, settings: Settings, now: datetime) -> Changes:
+    """One pass of the dispatcher: expire offers, end wrap-ups, offer waiting calls."""
+    changes = expire_offers(session, now)
+    changes.merge(release_wrapups(session, now))
+    return changes.merge(dispatch(session, settings, now))
