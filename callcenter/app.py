@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, request
@@ -70,6 +71,34 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def _init_realtime(app: Flask, services: Services) -> None:
+    """Socket.IO for the consoles, the dispatcher, and the REST bridge to Twilio."""
+    from flask_socketio import SocketIO
+
+    from callcenter.realtime import Realtime
+    from callcenter.telephony.bridge import CallBridge, rest_client
+    from callcenter.web.agent_events import register_agent_events
+
+    settings = services.settings
+    socketio = SocketIO(
+        app,
+        async_mode="threading",
+        message_queue=settings.redis_url,
+        cors_allowed_origins=[settings.public_url],
+        logger=False,
+        engineio_logger=False,
+    )
+    realtime = Realtime(socketio, services)
+    client = rest_client(
+        settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url
+    )
+    caller_id = next(iter(settings.numbers), "+18005550100")
+    bridge = CallBridge(client, services.urls, caller_id)
+    register_agent_events(socketio, services, realtime, bridge)
+    services.announcer = realtime
+    services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)
+
+
 def create_app(
     test_config: dict[str, Any] | None = None, *, settings: Settings | None = None
 ) -> Flask:
@@ -95,11 +124,15 @@ def create_app(
     app.extensions["callcenter"] = services
     db.init_app(app, services.database)
 
-    from callcenter.web import health, media, twilio_hooks
+    from callcenter.web import auth, console, health, media, twilio_hooks
 
+    app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
     app.register_blueprint(health.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(twilio_hooks.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(console.bp)
+    _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator.recordings import RecordingStore, create_simulator_api
 

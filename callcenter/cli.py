@@ -68,8 +68,6 @@ def main(config: str | None) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Run the server (and the recording download worker)."""
-    from werkzeug.serving import run_simple
-
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
     from callcenter.migrate import pending
@@ -86,6 +84,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         raise click.ClickException(f"invalid flows, not starting:\n{exc}") from exc
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    services = app.extensions["callcenter"]
     worker = DownloadWorker(_fetcher(ctx), settings.downloads.poll_seconds)
     worker.start()
     base = f"http://{host}:{port}"
@@ -101,9 +100,20 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             else (f"CALLCENTER_PUBLIC_URL={settings.public_url} ")
         )
         click.echo(f"  Try a call:    {prefix}.venv/bin/callcenter call +8613800138000 --press 1")
+    realtime = services.extras["realtime"]
+    realtime.start()
+    click.echo(f"  Agent console: {base}/agent      Wallboard: {base}/supervisor")
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        services.extras["socketio"].run(
+            app,
+            host=host,
+            port=port,
+            use_reloader=False,
+            allow_unsafe_werkzeug=True,
+            log_output=False,
+        )
     finally:
+        realtime.stop()
         worker.stop()
 
 

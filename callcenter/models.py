@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
-    Boolean,
     Integer,
     String,
     Text,

@@ -292,11 +292,13 @@ def wrap_up(
     call = session.scalar(select(Call).where(Call.call_sid == call_sid))
     if call is None or call.agent_id != agent_id:
         raise RoutingError("this is not your call")
+    agent = session.get(Agent, agent_id)
+    if agent is not None and agent.status == "on-call" and agent.current_call_sid == call_sid:
+        raise RoutingError("the call is still going on: wrap up when it has ended")
     call.disposition = disposition
     call.wrapup_notes = notes.strip()[:4000]
     call.wrapped_up_at = now
     log_event(session, call_sid, "agent.wrapup", disposition=disposition)
-    agent = session.get(Agent, agent_id)
     changes = Changes(calls={call_sid})
     if agent is not None and agent.current_call_sid == call_sid:
         set_presence(agent, "available", now)
@@ -332,3 +334,20 @@ def tick(session: Session, settings: Settings, now: datetime) -> Changes:
     changes = expire_offers(session, now)
     changes.merge(release_wrapups(session, now))
     return changes.merge(dispatch(session, settings, now))
+
+
+def requeue(session: Session, call_sid: str, agent_id: int, now: datetime) -> Changes:
+    """Undo an accept whose bridge failed: the caller waits again, the agent is available."""
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    changes = Changes(agents={agent_id}, calls={call_sid})
+    if call is not None and call.agent_id == agent_id and call.ended_at is None:
+        call.agent_id = None
+        call.answered_at = None
+        call.outcome = "queued"
+        call.dequeued_at = None
+        call.queue_wait_seconds = None
+        log_event(session, call_sid, "agent.bridge_failed", agent_id=agent_id)
+    agent = session.get(Agent, agent_id)
+    if agent is not None and agent.current_call_sid == call_sid:
+        set_presence(agent, "available", now)
+    return changes

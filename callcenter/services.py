@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from twilio.request_validator import RequestValidator
@@ -16,6 +16,30 @@ from callcenter.telephony.twiml import TwimlRenderer, UrlBuilder
 from callcenter.tts import PromptCache
 
 
+class Announcer(Protocol):
+    """Tells consoles what changed, after the change is committed."""
+
+    def publish(self, changes: Any) -> None: ...
+
+    def call_connected(self, call_sid: str) -> None: ...
+
+    def kick(self) -> None:
+        """Ask the dispatcher to look at the queues now."""
+
+
+class SilentAnnouncer:
+    """For command-line use and tests without consoles."""
+
+    def publish(self, changes: Any) -> None:
+        return None
+
+    def call_connected(self, call_sid: str) -> None:
+        return None
+
+    def kick(self) -> None:
+        return None
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -26,6 +50,7 @@ class Services:
     renderer: TwimlRenderer
     urls: UrlBuilder
     validator: RequestValidator
+    announcer: Announcer = field(default_factory=SilentAnnouncer)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -107,6 +107,16 @@ class Dial:
 
 
 @dataclass(frozen=True)
+class JoinConference:
+    """Bridge this leg into a conference (the agent's and the caller's legs meet there)."""
+
+    name: str
+    start_on_enter: bool
+    end_on_exit: bool
+    record: bool = False
+
+
+@dataclass(frozen=True)
 class Leave:
     """Leave the queue (the wait is over)."""
 
@@ -116,7 +126,9 @@ class Hangup:
     pass
 
 
-Action = Speak | PlayAudio | Silence | Gather | Enqueue | Record | Dial | Leave | Hangup
+Action = (
+    Speak | PlayAudio | Silence | Gather | Enqueue | Record | Dial | JoinConference | Leave | Hangup
+)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from callcenter.ivr.engine import (
     Enqueue,
     Gather,
     Hangup,
+    JoinConference,
     Leave,
     PlayAudio,
     Prompt,
@@ -100,6 +101,15 @@ class TwimlRenderer:
                 timeout=action.timeout,
             )
             dial.number(action.number)
+        elif isinstance(action, JoinConference):
+            dial = response.dial()
+            dial.conference(
+                action.name,
+                start_conference_on_enter=action.start_on_enter,
+                end_conference_on_exit=action.end_on_exit,
+                beep=False,
+                record="record-from-start" if action.record else None,
+            )
         elif isinstance(action, Leave):
             response.leave()
         elif isinstance(action, Hangup):

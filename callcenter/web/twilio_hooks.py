@@ -19,14 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from callcenter.calls import get_call, log_event, open_call, record_status
+from callcenter.calls import FINAL_STATUSES, get_call, log_event, open_call, record_status
 from callcenter.config import localized
 from callcenter.customers import classify_caller
 from callcenter.db import get_session
-from callcenter.ivr.engine import Action, Hangup, Speak
+from callcenter.ivr.engine import Action, Hangup, JoinConference, Speak
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.models import Call, WebhookResponse, utcnow
 from callcenter.queues import finish_queue_wait, hold_actions, queue_position
+from callcenter.routing import call_finished, call_left_queue
 from callcenter.services import get_services
 from callcenter.telephony.signature import has_valid_signature
 from callcenter.voicemail import store_voicemail
@@ -124,16 +125,22 @@ def twilio_step(handler: Callable[[Session, str], Response]) -> Callable[[], Res
                 )
             )
             session.commit()
+            for announce in session.info.pop(_AFTER_COMMIT, []):
+                announce()
+            get_services().announcer.kick()
             return response
         except HTTPException:
             session.rollback()
+            session.info.pop(_AFTER_COMMIT, None)
             raise
         except IntegrityError:
             # A concurrent delivery of the same step won the race: answer as it did.
             session.rollback()
+            session.info.pop(_AFTER_COMMIT, None)
             return _stored_answer(session, call_sid, key) or _apologize(call_sid)
         except Exception:
             session.rollback()
+            session.info.pop(_AFTER_COMMIT, None)
             log.exception("webhook %s failed for call %s", request.path, call_sid)
             return _apologize(call_sid)
 
@@ -258,7 +265,10 @@ def queue_done(session: Session, call_sid: str) -> Response:
     call = _load_call(session, call_sid)
     result = request.form.get("QueueResult", "error")
     waited = _int_value("QueueTime")
-    actions = finish_queue_wait(session, services.settings, call, result, waited, utcnow())
+    now = utcnow()
+    actions = finish_queue_wait(session, services.settings, call, result, waited, now)
+    if result != "bridged":
+        _announce_after_commit(session, call_left_queue(session, call_sid, now))
     return _twiml(actions, _next_step(call))
 
 
@@ -334,5 +344,73 @@ def status(session: Session, call_sid: str) -> Response:
     if call is None:
         log_event(session, call_sid, "status.unknown_call", status=call_status)
         return Response(status=204)
-    record_status(session, call, call_status, _int_value("CallDuration"), utcnow())
+    now = utcnow()
+    record_status(session, call, call_status, _int_value("CallDuration"), now)
+    if call.status in FINAL_STATUSES:
+        _announce_after_commit(session, call_finished(session, get_services().settings, call, now))
     return Response(status=204)
+
+
+AGENT_NUMBER = re.compile(r"\d{3,8}")
+
+
+@bp.post("/bridge/caller")
+@twilio_step
+def bridge_caller(session: Session, call_sid: str) -> Response:
+    """The caller, taken out of the queue: hear the agent's number, then meet them."""
+    settings = get_services().settings
+    number = request.args.get("agent", "")
+    if not AGENT_NUMBER.fullmatch(number):
+        abort(400, "agent is missing or malformed")
+    call = _load_call(session, call_sid)
+    text = localized(settings.messages.agent_announcement, call.language, settings.default_language)
+    announcement = (text or "").replace("{number}", " ".join(number))
+    queue = settings.queues.get(call.queue or "")
+    log_event(session, call_sid, "bridge.caller", agent=number)
+    actions: list[Action] = [
+        Speak(announcement, call.language, personal=True),
+        JoinConference(call_sid, start_on_enter=False, end_on_exit=True,
+                       record=bool(queue and queue.record)),
+    ]  # fmt: skip
+    return _twiml(actions, _next_step(call))
+
+
+def _caller_sid_arg() -> str:
+    caller = request.args.get("call", "")
+    if not CALL_SID.fullmatch(caller):
+        abort(400, "call is missing or malformed")
+    return caller
+
+
+@bp.post("/bridge/agent")
+@twilio_step
+def bridge_agent(session: Session, call_sid: str) -> Response:
+    """The agent's leg answered: join the caller's conference."""
+    caller = _caller_sid_arg()
+    log_event(session, caller, "bridge.agent_answered", leg=call_sid)
+    return _twiml([JoinConference(caller, start_on_enter=True, end_on_exit=True)])
+
+
+@bp.post("/bridge/agent-status")
+@twilio_step
+def bridge_agent_status(session: Session, call_sid: str) -> Response:
+    """Status of the agent's leg: tell the console when it is connected."""
+    caller = _caller_sid_arg()
+    status = request.form.get("CallStatus", "")
+    log_event(session, caller, "bridge.agent_leg", leg=call_sid, status=status[:20])
+    if status == "in-progress":
+        session.info.setdefault(_AFTER_COMMIT, []).append(
+            lambda: get_services().announcer.call_connected(caller)
+        )
+    return Response(status=204)
+
+
+_AFTER_COMMIT = "callcenter.after_commit"
+
+
+def _announce_after_commit(session: Session, changes: object) -> None:
+    """Consoles hear about a change only once it is committed."""
+    if changes:
+        session.info.setdefault(_AFTER_COMMIT, []).append(
+            lambda: get_services().announcer.publish(changes)
+        )

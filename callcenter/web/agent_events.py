@@ -1,0 +1,213 @@
+"""Socket.IO namespace `/agent`: the agent console's live channel (see docs/agent-protocol.md).
+
+Server → client: `agent:state`, `call:offer`, `call:connected`, `call:ended`.
+Client → server (each answered with an ack `{"ok": true, ...}` or `{"error": "..."}`):
+`agent:status`, `call:accept`, `call:decline`, `call:wrapup`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import Any
+
+from flask import request
+from flask_socketio import SocketIO, join_room
+from sqlalchemy import select
+
+from callcenter.agents import CHOOSABLE, AgentError, set_presence
+from callcenter.calls import get_call
+from callcenter.models import Agent, CallOffer, utcnow
+from callcenter.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
+from callcenter.routing import (
+    Changes,
+    RoutingError,
+    accept,
+    agent_offline,
+    decline,
+    requeue,
+    wrap_up,
+)
+from callcenter.screenpop import offer_payload
+from callcenter.services import Services
+from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
+from callcenter.web.auth import current_agent
+
+log = logging.getLogger("callcenter.agent_events")
+
+
+class Connections:
+    """Open console sockets per agent in this process (several tabs count once)."""
+
+    def __init__(self) -> None:
+        self._agents: dict[str, int] = {}
+        self._count: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, sid: str, agent_id: int) -> None:
+        with self._lock:
+            self._agents[sid] = agent_id
+            self._count[agent_id] += 1
+
+    def remove(self, sid: str) -> tuple[int | None, bool]:
+        """(agent_id, was_last_socket)."""
+        with self._lock:
+            agent_id = self._agents.pop(sid, None)
+            if agent_id is None:
+                return None, False
+            self._count[agent_id] -= 1
+            last = self._count[agent_id] <= 0
+            if last:
+                del self._count[agent_id]
+            return agent_id, last
+
+    def agent(self, sid: str) -> int | None:
+        with self._lock:
+            return self._agents.get(sid)
+
+
+def _call_sid(data: Any) -> str:
+    call_sid = data.get("call_sid") if isinstance(data, dict) else None
+    if not isinstance(call_sid, str) or not call_sid.startswith("CA") or len(call_sid) > 64:
+        raise RoutingError("call_sid is missing")
+    return call_sid
+
+
+def register_agent_events(
+    socketio: SocketIO, services: Services, realtime: Realtime, bridge: CallBridge
+) -> Connections:
+    """Attach the `/agent` and `/supervisor` handlers for one app."""
+    connections = Connections()
+
+    def me() -> int:
+        agent_id = connections.agent(request.sid)  # type: ignore[attr-defined]
+        if agent_id is None:
+            raise RoutingError("not connected")
+        return agent_id
+
+    def commit_and_publish(step: Any) -> Any:
+        with services.database.session() as session:
+            result = step(session)
+        changes = result if isinstance(result, Changes) else Changes()
+        realtime.publish(changes)
+        realtime.kick()
+        return result
+
+    def on_connect(auth: Any = None) -> None:
+        agent = current_agent()
+        if agent is None:
+            raise ConnectionRefusedError("login required")
+        connections.add(request.sid, agent.id)  # type: ignore[attr-defined]
+        join_room(agent_room(agent.id))
+        socketio.emit("agent:state", agent.public(), to=request.sid, namespace=AGENT_NS)  # type: ignore[attr-defined]
+        # A console that reconnects while ringing gets its offer again.
+        with services.database.session() as session:
+            offer = session.scalar(
+                select(CallOffer).where(
+                    CallOffer.agent_id == agent.id, CallOffer.status == "offered"
+                )
+            )
+            call = get_call(session, offer.call_sid) if offer else None
+            if call is not None:
+                payload = offer_payload(session, services.settings, call, utcnow(), agent)
+                socketio.emit("call:offer", payload, to=request.sid, namespace=AGENT_NS)  # type: ignore[attr-defined]
+
+    def on_disconnect(reason: Any = None) -> None:
+        agent_id, last = connections.remove(request.sid)  # type: ignore[attr-defined]
+        if agent_id is None or not last:
+            return
+
+        def leave(session: Any) -> Changes:
+            agent = session.get(Agent, agent_id)
+            return agent_offline(session, agent, utcnow()) if agent else Changes()
+
+        commit_and_publish(leave)
+
+    def on_status(data: Any) -> dict[str, Any]:
+        status = data.get("status") if isinstance(data, dict) else None
+        reason = data.get("reason") if isinstance(data, dict) else None
+        if status not in CHOOSABLE:
+            return {"error": f"status must be one of {', '.join(CHOOSABLE)}"}
+        agent_id = me()
+
+        def change(session: Any) -> Changes:
+            agent = session.get(Agent, agent_id)
+            if agent.status in ("ringing", "on-call") and status != "offline":
+                raise RoutingError(f"cannot change status while {agent.status}")
+            if agent.status == "ringing":
+                return agent_offline(session, agent, utcnow())
+            set_presence(agent, status, utcnow(), reason if isinstance(reason, str) else None)
+            return Changes(agents={agent_id})
+
+        try:
+            commit_and_publish(change)
+        except (RoutingError, AgentError) as exc:
+            return {"error": str(exc)}
+        return {"ok": True, "status": status}
+
+    def on_accept(data: Any) -> dict[str, Any]:
+        try:
+            call_sid = _call_sid(data)
+            agent_id = me()
+            commit_and_publish(lambda session: accept(session, agent_id, call_sid, utcnow()))
+        except RoutingError as exc:
+            return {"error": str(exc)}
+        with services.database.session() as session:
+            agent = session.get(Agent, agent_id)
+            call = get_call(session, call_sid)
+            leg = AgentLeg(agent.username, agent.agent_number, agent.phone)
+            language = call.language if call else services.settings.default_language
+        try:
+            bridge.connect(call_sid, leg, language)
+        except BridgeError as exc:
+            commit_and_publish(lambda session: requeue(session, call_sid, agent_id, utcnow()))
+            socketio.emit("call:ended", {"call_sid": call_sid, "reason": "bridge failed"},
+                          to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
+            return {"error": f"could not connect the call: {exc}"}
+        return {"ok": True, "call_sid": call_sid}
+
+    def on_decline(data: Any) -> dict[str, Any]:
+        try:
+            call_sid = _call_sid(data)
+            agent_id = me()
+            commit_and_publish(lambda session: decline(session, agent_id, call_sid, utcnow()))
+        except RoutingError as exc:
+            return {"error": str(exc)}
+        return {"ok": True}
+
+    def on_wrapup(data: Any) -> dict[str, Any]:
+        try:
+            call_sid = _call_sid(data)
+            disposition = data.get("disposition")
+            notes = data.get("notes") or ""
+            if not isinstance(disposition, str) or not isinstance(notes, str):
+                raise RoutingError("disposition is missing")
+            agent_id = me()
+            commit_and_publish(
+                lambda session: wrap_up(
+                    session, services.settings, agent_id, call_sid, disposition, notes, utcnow()
+                )
+            )
+        except RoutingError as exc:
+            return {"error": str(exc)}
+        return {"ok": True}
+
+    def on_supervisor_connect(auth: Any = None) -> None:
+        agent = current_agent()
+        if agent is None or agent.role not in ("supervisor", "admin"):
+            raise ConnectionRefusedError("supervisor login required")
+        with services.database.session() as session:
+            agents = [a.public() for a in session.scalars(select(Agent).order_by(Agent.id))]
+            queues = queue_summary(session, services)
+        socketio.emit("snapshot", {"agents": agents, "queues": queues}, to=request.sid,  # type: ignore[attr-defined]
+                      namespace=SUPERVISOR_NS)  # fmt: skip
+
+    socketio.on_event("connect", on_connect, namespace=AGENT_NS)
+    socketio.on_event("disconnect", on_disconnect, namespace=AGENT_NS)
+    socketio.on_event("agent:status", on_status, namespace=AGENT_NS)
+    socketio.on_event("call:accept", on_accept, namespace=AGENT_NS)
+    socketio.on_event("call:decline", on_decline, namespace=AGENT_NS)
+    socketio.on_event("call:wrapup", on_wrapup, namespace=AGENT_NS)
+    socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
+    return connections

@@ -1,0 +1,266 @@
+"""Console sign-in: `POST /api/login`, `POST /api/logout`, `GET /api/me`.
+
+Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure behind https): they
+hold the agent's id, role and login time, never the password or its hash. A login lasts
+`session_hours` from the moment of login (not from the last request), and ends earlier
+when the agent is deactivated.
+
+Other blueprints protect their routes with `login_required`; Socket.IO handlers call
+`current_agent()` themselves::
+
+    @bp.post("/api/queues/<name>/pause")
+    @login_required("supervisor")
+    def pause(name): ...
+
+    @socketio.on("connect")
+    def connect(auth):
+        agent = current_agent()
+        if agent is None:
+            raise ConnectionRefusedError("login required")
+
+Login CSRF: /api/login and /api/logout only accept `Content-Type: application/json`, which
+a cross-site HTML form cannot send (and script can only send after a CORS preflight that
+this app never grants).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, jsonify, request, session
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+
+from callcenter.agents import authenticate
+from callcenter.db import get_session
+from callcenter.models import ROLES, Agent
+
+bp = Blueprint("auth", __name__)
+
+# agent < supervisor < admin: a role passes every check for the roles below it.
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+INVALID_CREDENTIALS = "invalid username or password"
+MAX_USERNAME = 256  # usernames are at most 64; longer ones are garbage
+MAX_PASSWORD = 1024  # scrypt of a megabyte-long "password" is a denial of service
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _epoch() -> float:
+    """Wall-clock seconds (a function so tests can move time)."""
+    return time.time()
+
+
+class LoginThrottle:
+    """Refuse logins for a username after repeated failures.
+
+    After `limit` failed attempts for one username within `window` seconds, every login
+    for that username (right password or not) is answered 429 for `block` seconds.
+    Unknown usernames are counted like known ones, so the throttle reveals nothing.
+
+    The state lives in memory, per process: with several worker processes an attacker
+    gets `limit` tries per process, and a restart forgets everything. That is acceptable
+    for a brake on password guessing; it is not an account lockout. It does not limit
+    attempts per client address (put a rate limit in the reverse proxy for that).
+    """
+
+    def __init__(
+        self,
+        limit: int = 5,
+        window: float = 300.0,
+        block: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_names: int = 10_000,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.block = block
+        self.clock = clock
+        self.max_names = max_names
+        self._failures: dict[str, deque[float]] = {}
+        self._blocked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(username: str) -> str:
+        return username.strip().lower()
+
+    def retry_after(self, username: str) -> int:
+        """Seconds until `username` may try again (0: now)."""
+        key = self.key(username)
+        with self._lock:
+            until = self._blocked.get(key)
+            if until is None:
+                return 0
+            left = until - self.clock()
+            if left <= 0:
+                del self._blocked[key]
+                return 0
+            return max(1, int(left + 0.999))
+
+    def failure(self, username: str) -> None:
+        key = self.key(username)
+        now = self.clock()
+        with self._lock:
+            failures = self._failures.pop(key, None) or deque()
+            failures.append(now)
+            while failures and failures[0] <= now - self.window:
+                failures.popleft()
+            if len(failures) >= self.limit:
+                self._blocked[key] = now + self.block
+            else:
+                self._failures[key] = failures  # re-inserted: dict order is by recency
+            self._prune(now)
+
+    def success(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(self.key(username), None)
+
+    def _prune(self, now: float) -> None:
+        """Keep memory bounded whatever usernames an attacker invents."""
+        if len(self._blocked) > self.max_names:
+            for key in [key for key, until in self._blocked.items() if until <= now]:
+                del self._blocked[key]
+        if len(self._failures) > self.max_names:
+            for key in [key for key, seen in self._failures.items() if seen[-1] <= now - self.window]:
+                del self._failures[key]
+            while len(self._failures) > self.max_names:
+                del self._failures[next(iter(self._failures))]  # least recently failed
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    """Sessions last `session_hours`; each app gets its own throttle."""
+    settings = state.app.extensions["callcenter"].settings
+    state.app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
+    state.app.extensions["auth_throttle"] = LoginThrottle()
+
+
+def throttle() -> LoginThrottle:
+    return current_app.extensions["auth_throttle"]
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def _session_age_ok() -> bool:
+    since = session.get("since")
+    if not isinstance(since, int | float) or isinstance(since, bool):
+        return False
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    return -60 <= _epoch() - since <= lifetime  # a minute of clock skew between workers
+
+
+def current_agent() -> Agent | None:
+    """The logged-in, active agent of this request (or Socket.IO event), else None.
+
+    Reads `flask.session` and the database on every call, so a deactivated agent is
+    refused at once, and their role is the current one, not the one they logged in with.
+    """
+    agent_id = session.get("agent_id")
+    if not isinstance(agent_id, int) or isinstance(agent_id, bool) or not _session_age_ok():
+        return None
+    agent = get_session().get(Agent, agent_id)
+    if agent is None or not agent.active:
+        return None
+    return agent
+
+
+def has_role(agent: Agent, role: str) -> bool:
+    """Whether `agent` holds `role` or a higher one (agent < supervisor < admin)."""
+    return ROLE_RANK.get(agent.role, -1) >= ROLE_RANK[role]
+
+
+def login_required(*roles: str) -> Callable[[F], F]:
+    """Let only logged-in agents through: 401 when logged out, 403 without the role.
+
+    `login_required()` admits any active agent; `login_required("supervisor")` admits
+    supervisors and admins. Several roles admit anyone holding at least the lowest one.
+    """
+    unknown = [role for role in roles if role not in ROLE_RANK]
+    if unknown:
+        raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+    minimum = min((ROLE_RANK[role] for role in roles), default=0)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            agent = current_agent()
+            if agent is None:
+                return _error(401, "login required")
+            if ROLE_RANK.get(agent.role, -1) < minimum:
+                return _error(403, f"requires the {ROLES[minimum]} role")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _require_json() -> Response | None:
+    if not request.is_json:
+        return _error(415, "send Content-Type: application/json")
+    return None
+
+
+@bp.post("/api/login")
+def login() -> ResponseReturnValue:
+    """`{"username", "password"}` → `{"agent": ...}` and a session cookie."""
+    refused = _require_json()
+    if refused is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "expected a JSON object with username and password")
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return _error(400, "username and password are required strings")
+    if not username.strip() or not password:
+        return _error(400, "username and password are required")
+    if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
+        return _error(400, "username or password too long")
+
+    limiter = throttle()
+    wait = limiter.retry_after(username)
+    if wait:
+        response = _error(429, "too many failed logins; try again later")
+        response.headers["Retry-After"] = str(wait)
+        return response
+    agent = authenticate(get_session(), username, password)
+    if agent is None:
+        limiter.failure(username)
+        return _error(401, INVALID_CREDENTIALS)
+    limiter.success(username)
+    session.clear()  # a fresh session: nothing carried over from before the login
+    session["agent_id"] = agent.id
+    session["role"] = agent.role
+    session["since"] = int(_epoch())
+    session.permanent = True
+    return jsonify({"agent": agent.public()})
+
+
+@bp.post("/api/logout")
+def logout() -> ResponseReturnValue:
+    """End the session (204 whether or not there was one)."""
+    refused = _require_json()
+    if refused is not None:
+        return refused
+    session.clear()
+    return "", 204
+
+
+@bp.get("/api/me")
+def me() -> ResponseReturnValue:
+    agent = current_agent()
+    if agent is None:
+        return _error(401, "not logged in")
+    return jsonify({"agent": agent.public()})
