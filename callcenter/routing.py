@@ -163,6 +163,9 @@ def _offer(
 
 def accept(session: Session, agent_id: int, call_sid: str, now: datetime) -> Changes:
     """The agent takes the call. Exactly one agent can win; others' offers are withdrawn."""
+    # Lock the call first: concurrent accepts of one call queue up here, so the winner can
+    # close the other offers without deadlocking against them.
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     offer = session.scalar(
         select(CallOffer)
         .where(
@@ -174,7 +177,6 @@ def accept(session: Session, agent_id: int, call_sid: str, now: datetime) -> Cha
     )
     if offer is None or offer.expires_at <= now:
         raise RoutingError("this call is no longer offered to you")
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     if call is None or call.agent_id is not None or call.outcome != "queued":
         raise RoutingError("this call was taken or has ended")
     agent = session.get(Agent, agent_id)

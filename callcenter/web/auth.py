@@ -128,7 +128,9 @@ class LoginThrottle:
             for key in [key for key, until in self._blocked.items() if until <= now]:
                 del self._blocked[key]
         if len(self._failures) > self.max_names:
-            for key in [key for key, seen in self._failures.items() if seen[-1] <= now - self.window]:
+            for key in [
+                key for key, seen in self._failures.items() if seen[-1] <= now - self.window
+            ]:
                 del self._failures[key]
             while len(self._failures) > self.max_names:
                 del self._failures[next(iter(self._failures))]  # least recently failed

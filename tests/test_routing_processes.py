@@ -1,0 +1,99 @@
+"""Two processes dispatching and accepting on one database: nothing offered twice, no call
+accepted twice, nothing lost (PostgreSQL row locks, SQLite exclusive write transactions)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from datetime import timedelta
+
+from conftest import OPEN_TIME
+from sqlalchemy import select
+from test_routing import make_agent, make_call
+
+from callcenter.config import load_settings
+from callcenter.db import Database
+from callcenter.models import Agent, Call, CallOffer
+
+CALLS = 30
+AGENTS = 20
+
+
+def _worker(url: str, instance: str, rounds: int, results: multiprocessing.Queue) -> None:
+    from callcenter.routing import RoutingError, accept, dispatch
+
+    settings = load_settings(overrides={"instance_dir": instance})
+    database = Database(url)
+    won = 0
+    try:
+        for round_number in range(rounds):
+            now = OPEN_TIME + timedelta(seconds=round_number)
+            with database.session() as session:
+                dispatch(session, settings, now)
+            with database.session() as session:
+                offered = [
+                    (offer.agent_id, offer.call_sid)
+                    for offer in session.scalars(
+                        select(CallOffer).where(CallOffer.status == "offered")
+                    )
+                ]
+            for agent_id, call_sid in offered:
+                try:
+                    with database.session() as session:
+                        accept(session, agent_id, call_sid, now)
+                    won += 1
+                except RoutingError:
+                    pass
+        results.put(("ok", won))
+    except Exception as exc:  # reported to the parent, which fails the test
+        results.put(("error", repr(exc)))
+    finally:
+        database.dispose()
+
+
+def test_two_processes_never_double_assign(database_url, tmp_path):
+    setup = Database(database_url)
+    with setup.session() as session:
+        for index in range(AGENTS):
+            make_agent(session, f"agent{index:02d}", idle_minutes=index)
+        for index in range(CALLS):
+            make_call(
+                session, "0", priority=10 + index % 3, waited=index, call_sid=f"CA{index:032x}"
+            )
+    setup.dispose()
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(database_url, str(tmp_path / "i"), 12, results))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    assert [kind for kind, _value in outcomes] == ["ok", "ok"], outcomes
+
+    check = Database(database_url)
+    try:
+        with check.session() as session:
+            accepted = session.scalars(
+                select(CallOffer).where(CallOffer.status == "accepted")
+            ).all()
+            per_call = Counter(offer.call_sid for offer in accepted)
+            per_agent = Counter(offer.agent_id for offer in accepted)
+            assert max(per_call.values()) == 1  # no call bridged to two agents
+            assert max(per_agent.values()) == 1  # no agent given two calls
+            total_won = sum(value for _kind, value in outcomes)
+            assert total_won == len(accepted) == AGENTS  # every agent got exactly one call
+            answered = session.scalars(select(Call).where(Call.outcome == "answered")).all()
+            waiting = session.scalars(select(Call).where(Call.outcome == "queued")).all()
+            assert len(answered) == AGENTS and len(waiting) == CALLS - AGENTS  # nothing lost
+            assert {call.agent_id for call in answered} == set(
+                session.scalars(select(Agent.id)).all()
+            )
+            # The highest-priority callers were served first.
+            assert sorted(call.queue_priority for call in waiting) == [10] * (CALLS - AGENTS)
+    finally:
+        check.dispose()
