@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select, text, update
 from sqlalchemy.orm import Session
 
 from callcenter.agents import set_presence
@@ -22,6 +22,7 @@ from callcenter.models import Agent, Call, CallOffer
 from callcenter.queues import waiting_in_queue
 
 OPEN = "offered"
+DISPATCH_LOCK = 0x63616C6C  # any constant shared by every process of this app
 
 
 class RoutingError(Exception):
@@ -98,6 +99,10 @@ def _preferred(call: Call, queue: QueueConfig, now: datetime) -> Agent | None:
 
 def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 100) -> Changes:
     """Offer waiting calls, highest priority first, to the best available agents."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One dispatcher at a time across processes keeps strict priority order; accepts,
+        # declines and webhooks are not held up by it.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK})
     changes = Changes()
     available: list[Agent] | None = None
     for queue_name, queue in settings.queues.items():

@@ -25,7 +25,14 @@ in-process WSGI app.  Nothing outside the public URL is ever requested.
 The call's state lives in :class:`SimulatedCall`, so the simulator's REST side can act on a
 running call from another thread or from the ``on_wait`` hook: :meth:`SimulatedCall.bridge`
 (an agent takes the caller out of the queue), :meth:`SimulatedCall.redirect` (a REST call
-update / queue member dequeue) and :meth:`SimulatedCall.hangup`.
+update / queue member dequeue), :meth:`SimulatedCall.run_twiml` and
+:meth:`SimulatedCall.hangup`.
+
+``<Dial><Conference>`` joins a conference of a
+:class:`~callcenter.simulator.switchboard.Switchboard` (the simulator's live state, shared
+with its REST API); a call given no ``switchboard`` gets a private one for itself.  Calls
+created through the REST API (``direction="outbound-api"``) ring, get answered (or not) and
+post call progress events before they request their first TwiML.
 """
 
 from __future__ import annotations
@@ -43,12 +50,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import phonenumbers
 import requests
 from twilio.request_validator import RequestValidator
+
+if TYPE_CHECKING:
+    from callcenter.simulator.switchboard import ConferenceOptions, Participant, Switchboard
 
 API_VERSION = "2010-04-01"
 APPLICATION_ERROR_MESSAGE = "We are sorry, an application error has occurred. Goodbye."
@@ -57,6 +67,11 @@ DEFAULT_PLAY_SECONDS = 10
 DEFAULT_FINISH_ON_KEYS_RECORD = "1234567890*#"
 SPEECH_CONFIDENCE = "0.92"
 DEFAULT_HOLD_MUSIC_CHUNK = 10
+ANSWERS = ("answer", "busy", "no-answer", "failed")
+"""What the far end of an outbound (REST-created) call does."""
+CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
+DEFAULT_DIAL_TIME_LIMIT = 14400
+USER_AGENT = "TwilioProxy/1.1 (callcenter simulator)"
 _DTMF_RE = re.compile(r"^[0-9*#]+$")
 _RECORDING_URL_RE = re.compile(r"/Recordings/(RE[0-9a-f]{32})(?:\.wav)?$")
 
@@ -225,12 +240,21 @@ class WsgiTransport(_BaseTransport):
     def __init__(self, app: Any, public_url: str | None = None) -> None:
         super().__init__(public_url)
         self.app = app
-        if hasattr(app, "test_client"):
-            self.client = app.test_client()
-        else:
-            from werkzeug.test import Client
+        self._local = threading.local()
 
-            self.client = Client(app)
+    @property
+    def client(self) -> Any:
+        """This thread's test client (one per thread: calls run in threads of their own)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            if hasattr(self.app, "test_client"):
+                client = self.app.test_client()
+            else:
+                from werkzeug.test import Client
+
+                client = Client(self.app)
+            self._local.client = client
+        return client
 
     def request(
         self,
@@ -317,6 +341,45 @@ class Exchange:
     body: str = ""
 
 
+def send_signed(
+    transport: Transport,
+    validator: RequestValidator,
+    url: str,
+    method: str,
+    params: Mapping[str, str],
+    *,
+    kind: str,
+    exchanges: list[Exchange] | None = None,
+) -> TransportResponse:
+    """A request signed the way Twilio signs its webhooks; raises :class:`TransportError`.
+
+    GET puts ``params`` in the query string (and signs the URL alone), anything else is a
+    form-encoded POST.  The request is written down in ``exchanges`` (its status filled in
+    when the answer arrives).
+    """
+    method = method.upper() if method.upper() in ("GET", "POST") else "POST"
+    if method == "GET":
+        split = urlsplit(url)
+        url = split._replace(fragment="").geturl()
+        if params:
+            url += ("&" if split.query else "?") + urlencode(params)
+        data = None
+        signature = validator.compute_signature(url, {})
+    else:
+        data = dict(params)
+        signature = validator.compute_signature(url, data)
+    headers = {"X-Twilio-Signature": signature, "User-Agent": USER_AGENT, "Accept": "*/*"}
+    exchange = Exchange(method, url, dict(params), None, kind)
+    if exchanges is not None:
+        exchanges.append(exchange)
+    response = transport.request(method, url, data, headers)
+    exchange.status = response.status_code
+    content_type = str(response.headers.get("Content-Type", ""))
+    if not content_type.startswith("audio/"):
+        exchange.body = response.text
+    return response
+
+
 HEARD_KINDS = ("say", "play", "error")
 
 
@@ -394,6 +457,24 @@ def format_event(event: CallEvent) -> str:
         return f"Stopped: {event.text}"
     if kind == "status":
         return f"Call {event.text}"
+    if kind == "ringing":
+        return f"Ringing: {event.text}"
+    if kind == "answered":
+        return f"Answered: {event.text}"
+    if kind == "conference":
+        return f'In conference "{event.text}"'
+    if kind == "conference-start":
+        return f'Conference "{event.text}" started'
+    if kind == "left-conference":
+        return f'Left conference "{event.text}" ({d.get("reason")}) after {_secs(d.get("seconds", 0))}'
+    if kind == "on-hold":
+        return f"On hold: {event.text}"
+    if kind == "off-hold":
+        return "Off hold"
+    if kind == "muted":
+        return "Muted"
+    if kind == "unmuted":
+        return "Unmuted"
     return f"{kind.capitalize()}: {event.text}"
 
 
@@ -408,6 +489,8 @@ class Fetch:
     method: str = "POST"
     params: dict[str, str] = field(default_factory=dict)
     after: Callable[[], None] | None = None
+    twiml: str | None = None
+    """Inline TwiML (a REST ``Twiml`` parameter): run it instead of requesting ``url``."""
 
 
 @dataclass
@@ -430,6 +513,7 @@ class _Bridge:
 class _Redirect:
     url: str
     method: str
+    twiml: str | None = None
 
 
 @dataclass(frozen=True)
