@@ -466,7 +466,9 @@ def format_event(event: CallEvent) -> str:
     if kind == "conference-start":
         return f'Conference "{event.text}" started'
     if kind == "left-conference":
-        return f'Left conference "{event.text}" ({d.get("reason")}) after {_secs(d.get("seconds", 0))}'
+        return (
+            f'Left conference "{event.text}" ({d.get("reason")}) after {_secs(d.get("seconds", 0))}'
+        )
     if kind == "on-hold":
         return f"On hold: {event.text}"
     if kind == "off-hold":
@@ -557,16 +559,30 @@ def _text(element: ET.Element) -> str:
 
 
 class SimulatedCall:
-    """One inbound call: its parameters, script, simulated clock and transcript.
+    """One call: its parameters, script, simulated clock and transcript.
 
     Create it, optionally hand it to the REST side (``call.call_sid`` is known from the
-    start), then :meth:`run` it.  :meth:`bridge`, :meth:`redirect` and :meth:`hangup` are
-    thread-safe and take effect at the next verb boundary.
+    start), then :meth:`run` it.  :meth:`bridge`, :meth:`redirect`, :meth:`run_twiml` and
+    :meth:`hangup` are thread-safe and take effect at the next verb boundary.
 
     The clock is simulated and nothing sleeps, unless ``pace`` > 0: then each simulated
     second takes ``pace`` real seconds (1.0: real time), so people or other threads can act
     on the call while it waits; an intervention cuts the current verb short.
-    ``on_wait(call)`` is called at each step of a queue wait, in simulated time.
+    ``on_wait(call)`` is called at each step of a queue or conference wait, in simulated
+    time (``call.queue`` / ``call.conference`` tell which).
+
+    By default the call is an inbound call from a caller.  ``direction="outbound-api"``
+    makes it a call created through the REST API (what :class:`Switchboard` does): it is
+    ``queued``, rings for ``ring_seconds`` and is then answered (or ``answer`` is
+    ``busy``, ``no-answer`` after ``timeout`` seconds, ``failed``), posting the
+    ``status_callback_events`` (initiated, ringing, answered, completed) to
+    ``status_callback_url``, before it requests ``voice_path`` with ``voice_method`` (or
+    runs the inline ``twiml``).
+
+    In a ``<Dial><Conference>`` the call waits up to ``hold_seconds`` for the conference
+    to start and then talks for ``dial_talk_seconds``, unless the conference ends, the
+    call is removed from it, hung up or redirected first.  ``switchboard`` makes the call
+    reachable by the REST API and its conferences shared with other calls.
     """
 
     def __init__(
@@ -592,6 +608,16 @@ class SimulatedCall:
         call_sid: str | None = None,
         start_time: datetime | None = None,
         pace: float = 0.0,
+        switchboard: Switchboard | None = None,
+        direction: str = "inbound",
+        voice_method: str = "POST",
+        twiml: str | None = None,
+        status_callback_method: str = "POST",
+        status_callback_events: Iterable[str] | None = None,
+        answer: str = "answer",
+        ring_seconds: float = 1,
+        timeout: float = 60,
+        parent_call_sid: str | None = None,
     ) -> None:
         if pace < 0:
             raise ValueError("pace must not be negative")
@@ -599,6 +625,14 @@ class SimulatedCall:
             raise ValueError(f"dial_result must be one of {', '.join(DIAL_RESULTS)}")
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
+        if direction not in ("inbound", "outbound-api", "outbound-dial"):
+            raise ValueError("direction must be inbound, outbound-api or outbound-dial")
+        if answer not in ANSWERS:
+            raise ValueError(f"answer must be one of {', '.join(ANSWERS)}")
+        events = ("completed",) if status_callback_events is None else tuple(status_callback_events)
+        unknown = set(events) - set(CALL_PROGRESS_EVENTS)
+        if unknown:
+            raise ValueError(f"unknown call progress events: {', '.join(sorted(unknown))}")
         self.transport = transport
         self.public_url = public_url.rstrip("/")
         bind = getattr(transport, "bind", None)
@@ -625,9 +659,30 @@ class SimulatedCall:
         self.on_wait = on_wait
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.start_time = (start_time or datetime.now(UTC)).replace(microsecond=0)
+        self.switchboard = switchboard
+        self.direction = direction
+        self.voice_method = voice_method.upper()
+        self.initial_twiml = twiml
+        self.status_callback_method = status_callback_method.upper()
+        self.status_callback_events = events
+        self.answer = answer
+        self.ring_seconds = ring_seconds
+        self.timeout = timeout
+        self.parent_call_sid = parent_call_sid
 
         self.clock: float = 0.0
-        self.status = "ringing"
+        self.status = "ringing" if direction == "inbound" else "queued"
+        self.conference: Participant | None = None
+        """The conference membership while the call is in a ``<Dial><Conference>``."""
+        self.result: CallResult | None = None
+        self.done = threading.Event()
+        """Set when the call is over (``result`` is then filled in)."""
+        self.ended_at: datetime | None = None
+        self._answered_at: float | None = 0.0 if direction == "inbound" else None
+        self._sequence = 0
+        self._seen_version = 0
+        self._doc_url = self.public_url + "/"
+        self._private_board: Switchboard | None = None
         self.caller_hung_up = False
         self.queue: QueueState | None = None
         self.steps = 0
@@ -658,11 +713,43 @@ class SimulatedCall:
             self._pending.append(_Redirect(_absolute(self.public_url, url), method.upper()))
         self._wake.set()
 
+    def run_twiml(self, twiml: str) -> None:
+        """Like a REST call update with ``Twiml``: the call runs this document next."""
+        with self._lock:
+            self._pending.append(_Redirect(self._doc_url, "POST", twiml))
+        self._wake.set()
+
     def hangup(self, reason: str = "hung up via REST") -> None:
-        """Like a REST call update with ``Status=completed``."""
+        """Like a REST call update with ``Status=completed`` (``canceled`` before answer)."""
         with self._lock:
             self._pending.append(_HangupRequest(reason))
         self._wake.set()
+
+    def poke(self) -> None:
+        """Wake a paced call up to look at its state (its conference changed)."""
+        self._wake.set()
+
+    @property
+    def answered_time(self) -> datetime | None:
+        """When the call was answered (None: not, or not yet)."""
+        if self._answered_at is None:
+            return None
+        return self.start_time + timedelta(seconds=math.floor(self._answered_at))
+
+    def _interrupted(self) -> bool:
+        """Something for the call to handle: a REST request or a change in its conference."""
+        if self._take(in_queue=self.queue is not None, peek=True) is not None:
+            return True
+        membership = self.conference
+        return membership is not None and membership.version != self._seen_version
+
+    def _take_hangup(self) -> _HangupRequest | None:
+        with self._lock:
+            for item in self._pending:
+                if isinstance(item, _HangupRequest):
+                    self._pending.remove(item)
+                    return item
+        return None
 
     def _take(
         self, *, in_queue: bool, peek: bool = False
@@ -689,7 +776,7 @@ class SimulatedCall:
         while (left := end - time.monotonic()) > 0:
             if self._wake.wait(left):
                 self._wake.clear()
-                if self._take(in_queue=self.queue is not None, peek=True) is not None:
+                if self._interrupted():
                     return min(seconds, (time.monotonic() - start) / self.pace)
         return seconds
 
@@ -722,7 +809,7 @@ class SimulatedCall:
             "ApiVersion": API_VERSION,
             "CallSid": self.call_sid,
             "CallStatus": self.status,
-            "Direction": "inbound",
+            "Direction": self.direction,
             "From": self.from_,
             "To": self.to,
             "Caller": self.from_,
@@ -731,6 +818,7 @@ class SimulatedCall:
             "ToCountry": to_country,
             "CallerCountry": from_country,
             "CalledCountry": to_country,
+            **({"ParentCallSid": self.parent_call_sid} if self.parent_call_sid else {}),
         }
 
     def sign(self, url: str, params: Mapping[str, str]) -> str:
@@ -747,30 +835,9 @@ class SimulatedCall:
         kind: str,
     ) -> TransportResponse:
         """A signed Twilio-style request; raises TransportError."""
-        method = method.upper() if method.upper() in ("GET", "POST") else "POST"
-        if method == "GET":
-            split = urlsplit(url)
-            url = split._replace(fragment="").geturl()
-            if params:
-                url += ("&" if split.query else "?") + urlencode(params)
-            data = None
-            signature = self.sign(url, {})
-        else:
-            data = params
-            signature = self.sign(url, params)
-        headers = {
-            "X-Twilio-Signature": signature,
-            "User-Agent": "TwilioProxy/1.1 (callcenter simulator)",
-            "Accept": "*/*",
-        }
-        exchange = Exchange(method, url, dict(params), None, kind)
-        self.exchanges.append(exchange)
-        response = self.transport.request(method, url, data, headers)
-        exchange.status = response.status_code
-        content_type = str(response.headers.get("Content-Type", ""))
-        if not content_type.startswith("audio/"):
-            exchange.body = response.text
-        return response
+        return send_signed(
+            self.transport, self.validator, url, method, params, kind=kind, exchanges=self.exchanges
+        )
 
     def _notify(self, url: str, method: str, params: dict[str, str]) -> None:
         """A callback whose answer doesn't matter (its failures are only noted)."""
@@ -796,6 +863,16 @@ class SimulatedCall:
             )
             raise _CallOver(f"stopped after {self.max_steps} requests (loop)")
         self.steps += 1
+        if fetch.twiml is not None:
+            if self.status in ("ringing", "queued"):
+                self.status = "in-progress"
+            try:
+                root = ET.fromstring(fetch.twiml)
+            except ET.ParseError:
+                raise self._app_error("the TwiML is not XML", "(inline TwiML)") from None
+            if root.tag != "Response":
+                raise self._app_error(f"root element is <{root.tag}>, not <Response>", fetch.url)
+            return fetch.url, root
         params = {**self.call_params(), **fetch.params}
         try:
             response = self._send(fetch.url, fetch.method, params, kind="webhook")
@@ -814,15 +891,34 @@ class SimulatedCall:
             raise self._app_error("response is not XML", fetch.url) from None
         if root.tag != "Response":
             raise self._app_error(f"root element is <{root.tag}>, not <Response>", fetch.url)
+        self._doc_url = fetch.url
         return fetch.url, root
 
     # -- running ----------------------------------------------------------------------------
 
     def run(self) -> CallResult:
         """Place the call and follow the app's TwiML until the call ends."""
+        if self.switchboard is not None:
+            self.switchboard.register(self)
+        try:
+            self.result = self._run()
+            return self.result
+        finally:
+            self.done.set()
+            if self.switchboard is not None:
+                self.switchboard.finished(self)
+            if self._private_board is not None:
+                self._private_board.finished(self)
+                self._private_board.close()
+
+    def _run(self) -> CallResult:
         status = "completed"
         try:
-            next_fetch: Fetch | None = Fetch(self.voice_url)
+            if self.direction != "inbound":
+                self._ring()
+            next_fetch: Fetch | None = Fetch(
+                self.voice_url, self.voice_method, twiml=self.initial_twiml
+            )
             while next_fetch is not None:
                 doc_url, root = self._fetch_twiml(next_fetch)
                 next_fetch = self._execute(doc_url, root)
@@ -831,18 +927,15 @@ class SimulatedCall:
             self.ended = over.ended
             status = over.status
         self.status = status
-        duration = 0 if status in ("busy", "no-answer") else math.ceil(self.clock)
+        answered = self._answered_at is not None and status not in ("busy", "no-answer")
+        duration = math.ceil(self.clock - (self._answered_at or 0)) if answered else 0
+        self.ended_at = self.start_time + timedelta(seconds=math.ceil(self.clock))
         self._event("status", f"{status} after {duration}s", status=status, duration=duration)
-        if self.status_callback_url:
-            params = {
-                **self.call_params(),
-                "CallDuration": str(duration),
-                "Duration": str(math.ceil(duration / 60)),
-                "Timestamp": self._timestamp(),
-                "SequenceNumber": "0",
-                "CallbackSource": "call-progress-events",
-            }
-            self._notify(self.status_callback_url, "POST", params)
+        self._progress(
+            "completed",
+            CallDuration=str(duration),
+            Duration=str(math.ceil(duration / 60)),
+        )
         return CallResult(
             call_sid=self.call_sid,
             events=self.events,
@@ -853,6 +946,74 @@ class SimulatedCall:
             recordings=list(self.recordings),
         )
 
+    def _progress(self, event: str, call_status: str | None = None, **extra: str) -> None:
+        """A call progress event (initiated, ringing, answered, completed), if subscribed."""
+        if not self.status_callback_url or event not in self.status_callback_events:
+            return
+        params = {
+            **self.call_params(),
+            **extra,
+            "Timestamp": self._timestamp(),
+            "SequenceNumber": str(self._sequence),
+            "CallbackSource": "call-progress-events",
+        }
+        if call_status is not None:
+            params["CallStatus"] = call_status
+        self._sequence += 1
+        self._notify(self.status_callback_url, self.status_callback_method, params)
+
+    def _ring(self) -> None:
+        """An outbound call: initiated, ringing, then answered (or busy, no-answer, ...)."""
+
+        def canceled() -> None:
+            request = self._take_hangup()
+            if request is not None:
+                self._event("hangup", request.reason, by="rest")
+                raise _CallOver(request.reason, "canceled")
+
+        self._progress("initiated", "initiated")
+        canceled()
+        if self.answer == "failed":
+            self._event("ringing", f"{self.to}: the call failed", result="failed")
+            raise _CallOver(f"the call to {self.to} failed", "failed")
+        self.status = "ringing"
+        self._event("ringing", self.to)
+        self._progress("ringing")
+        if self.answer == "busy":
+            self._advance(1)
+        elif self.answer == "no-answer":
+            self._advance(self.timeout)
+        else:
+            self._advance(min(self.ring_seconds, self.timeout))
+        canceled()
+        if self.answer == "busy":
+            raise _CallOver(f"{self.to} is busy", "busy")
+        if self.answer == "no-answer":
+            raise _CallOver(f"no answer from {self.to} after {_secs(self.timeout)}", "no-answer")
+        self.status = "in-progress"
+        self._answered_at = self.clock
+        self._event("answered", self.to)
+        self._progress("answered")
+
+    def _board(self) -> Switchboard:
+        """The switchboard this call's conferences live on (a private one if none given)."""
+        if self.switchboard is not None:
+            return self.switchboard
+        if self._private_board is None:
+            from callcenter.simulator.switchboard import Switchboard
+
+            self._private_board = Switchboard(
+                self.transport,
+                public_url=self.public_url,
+                account_sid=self.account_sid,
+                auth_token=self.auth_token,
+                api_url=self.api_url,
+                pace=self.pace,
+                owner=self,
+            )
+            self._private_board.register(self)
+        return self._private_board
+
     def _app_ended(self, reason: str) -> str:
         if self.recordings:
             return f"recorded voicemail {self.recordings[-1]}"
@@ -862,8 +1023,7 @@ class SimulatedCall:
         for verb in root:
             pending = self._take(in_queue=False)
             if isinstance(pending, _Redirect):
-                self._event("redirect", pending.url, method=pending.method, source="rest")
-                return Fetch(pending.url, pending.method)
+                return self._rest_redirect(pending)
             if isinstance(pending, _HangupRequest):
                 self._event("hangup", pending.reason, by="rest")
                 raise _CallOver(pending.reason)
@@ -874,6 +1034,15 @@ class SimulatedCall:
             if outcome is not None:
                 return outcome
         return None
+
+    def _rest_redirect(self, redirect: _Redirect) -> Fetch:
+        if redirect.twiml is not None:
+            self._event(
+                "redirect", "(inline TwiML)", method="", source="rest", twiml=redirect.twiml
+            )
+        else:
+            self._event("redirect", redirect.url, method=redirect.method, source="rest")
+        return Fetch(redirect.url, redirect.method, twiml=redirect.twiml)
 
     def _unsupported(self, verb: ET.Element, where: str = "") -> None:
         self._event("unsupported", f"<{verb.tag}>{where}", verb=verb.tag)
@@ -1097,8 +1266,7 @@ class SimulatedCall:
             assert isinstance(payload, _Redirect)
             if action:
                 self._notify(action, method, {**self.call_params(), **result_params})
-            self._event("redirect", payload.url, method=payload.method, source="rest")
-            return Fetch(payload.url, payload.method)
+            return self._rest_redirect(payload)
         if kind == "leave":
             self._event("leave", name, queue_time=queue_time)
         if action:
@@ -1292,6 +1460,9 @@ class SimulatedCall:
     # -- Dial -------------------------------------------------------------------------------
 
     def _dial(self, verb: ET.Element, doc_url: str) -> Fetch | None:
+        conference = verb.find("Conference")
+        if conference is not None:
+            return self._dial_conference(verb, conference, doc_url)
         targets: list[dict[str, str]] = []
         if verb.text and verb.text.strip():
             targets.append({"type": "number", "value": verb.text.strip()})
@@ -1330,6 +1501,157 @@ class SimulatedCall:
             "DialCallDuration": str(talked),
         }
         return Fetch(urljoin(doc_url, verb.get("action")), verb.get("method", "POST"), params)
+
+    # -- Dial Conference --------------------------------------------------------------------
+
+    def _dial_conference(self, verb: ET.Element, noun: ET.Element, doc_url: str) -> Fetch | None:
+        """Join a switchboard conference and stay until it ends (or the call leaves it)."""
+        from callcenter.simulator.switchboard import ConferenceOptions
+
+        name = _text(noun)
+        options = ConferenceOptions.from_twiml(noun, doc_url)
+        board = self._board()
+        action = urljoin(doc_url, verb.get("action")) if verb.get("action") else None
+        method = verb.get("method", "POST").upper()
+        time_limit = max(1, _int_attr(verb, "timeLimit", DEFAULT_DIAL_TIME_LIMIT))
+        participant = board.join(self, name, options)
+        self.conference = participant
+        joined = self.clock
+        self._event(
+            "conference",
+            name,
+            conference_sid=participant.conference_sid,
+            start_conference_on_enter=options.start_conference_on_enter,
+            end_conference_on_exit=options.end_conference_on_exit,
+            muted=options.muted,
+        )
+        left = False
+        try:
+            outcome = self._in_conference(participant, options, joined, joined + time_limit)
+            left = True
+        finally:
+            if not left:  # the call ended (hung up, error): it leaves the conference
+                board.leave(participant, "hangup")
+            self.conference = None
+        if outcome == "redirected":
+            pending = self._take(in_queue=False)
+            assert isinstance(pending, _Redirect)
+            return self._rest_redirect(pending)
+        params = {"DialCallStatus": "completed"}
+        if outcome == "caller":
+            spent = math.ceil(self.clock - joined)
+            self.caller_hung_up = True
+            self.status = "completed"
+            self._event(
+                "hangup", f'caller hung up after {_secs(spent)} in conference "{name}"', by="caller"
+            )
+            if action:
+                self._notify(action, method, {**self.call_params(), **params})
+            raise _CallOver(f"hung up in conference {name} after {spent}s")
+        if action is None:
+            return None
+        return Fetch(action, method, params)
+
+    def _in_conference(
+        self, participant: Participant, options: ConferenceOptions, joined: float, limit: float
+    ) -> str:
+        """Stay in the conference; returns how it ended for the call.
+
+        ``removed`` (the conference ended, or the call was removed from it), ``redirected``
+        (a REST redirect is pending; the call already left), ``caller`` (the caller's
+        patience or talk time ran out; the call already left) or ``time-limit``.
+        """
+        board = participant.board
+        name = participant.conference.friendly_name
+        seen = None
+        talk_until: float | None = None
+        waiting_logged = False
+        while True:
+            if self.on_wait is not None and self._last_wait_hook != self.clock:
+                self._last_wait_hook = self.clock
+                self.on_wait(self)
+            pending = self._take(in_queue=False, peek=True)
+            if isinstance(pending, _Redirect):
+                board.leave(participant, "redirected")
+                return "redirected"
+            if isinstance(pending, _HangupRequest):
+                self._take(in_queue=False)
+                self._event("hangup", pending.reason, by="rest")
+                raise _CallOver(pending.reason)
+            state = board.state(participant)
+            self._seen_version = state.version
+            self._conference_changes(seen, state, name)
+            seen = state
+            if state.removed is not None:
+                self._event(
+                    "left-conference",
+                    name,
+                    reason=state.removed,
+                    seconds=math.ceil(self.clock - joined),
+                )
+                return "removed"
+            if state.status == "in-progress" and talk_until is None:
+                talk_until = self.clock + self.dial_talk_seconds
+            patience = talk_until if talk_until is not None else joined + self.hold_seconds
+            deadline = min(patience, limit)
+            if self.clock >= deadline:
+                if limit <= patience:
+                    board.leave(participant, "time-limit")
+                    self._event(
+                        "left-conference",
+                        name,
+                        reason="time limit",
+                        seconds=math.ceil(self.clock - joined),
+                    )
+                    return "time-limit"
+                board.leave(participant, "hangup")
+                return "caller"
+            if state.hold:
+                self._conference_music(state.hold_url, state.hold_method, "holdUrl", deadline)
+            elif state.status == "init" and options.wait_url:
+                self._conference_music(options.wait_url, options.wait_method, "waitUrl", deadline)
+            else:
+                if state.status == "init" and options.wait_url is None and not waiting_logged:
+                    waiting_logged = True
+                    self._event("hold", "default conference wait music", conference=name)
+                self._advance(min(DEFAULT_HOLD_MUSIC_CHUNK, deadline - self.clock), deadline)
+
+    def _conference_changes(self, old: Any, new: Any, name: str) -> None:
+        """Write down what changed in the call's conference membership."""
+        if new.status == "in-progress" and (old is None or old.status != "in-progress"):
+            self._event("conference-start", name, conference_sid=new.conference_sid)
+        if new.hold and (old is None or not old.hold):
+            self._event("on-hold", new.hold_url or "default hold music", url=new.hold_url)
+        elif old is not None and old.hold and not new.hold:
+            self._event("off-hold")
+        if new.muted and (old is None or not old.muted):
+            self._event("muted")
+        elif old is not None and old.muted and not new.muted:
+            self._event("unmuted")
+
+    def _conference_music(self, url: str | None, method: str, label: str, deadline: float) -> None:
+        """Wait or hold music: one pass of the TwiML at ``url`` (None: Twilio's default
+        music), cut short by any change for the call to look at."""
+        start = self.clock
+        fetch: Fetch | None = Fetch(url, method) if url else None
+        timed = {"Say": self._say, "Play": self._play, "Pause": self._pause}
+        while fetch is not None:
+            doc_url, root = self._fetch_twiml(fetch)
+            fetch = None
+            for verb in root:
+                if self._interrupted() or self.clock >= deadline:
+                    return
+                if verb.tag in timed:
+                    if timed[verb.tag](verb, doc_url, deadline):
+                        return
+                elif verb.tag == "Redirect":
+                    fetch = self._redirect(verb, doc_url)
+                    break
+                else:
+                    self._unsupported(verb, f" in the {label}")
+        if self.clock == start and not self._interrupted():
+            # Default music, or a document that took no time: wait a while.
+            self._advance(min(DEFAULT_HOLD_MUSIC_CHUNK, deadline - self.clock), deadline)
 
     def _say_main(self, verb: ET.Element, doc_url: str) -> Fetch | None:
         self._say(verb, doc_url)
@@ -1378,14 +1700,18 @@ def place_call(
     status_callback_url: str | None = "/twilio/status",
     max_steps: int = 100,
     on_event: Callable[[CallEvent], None] | None = None,
+    switchboard: Switchboard | None = None,
     **options: Any,
 ) -> CallResult:
     """Place one simulated inbound call and return what happened.
 
     ``voice_path`` and ``status_callback_url`` are paths below ``public_url`` or full URLs
     (``status_callback_url=None``: no status callback).  ``api_url`` defaults to
-    ``{public_url}/simulator``.  More keywords (``on_wait``, ``call_sid``, ``start_time``,
-    ``dial_talk_seconds``, ``pace``) go to :class:`SimulatedCall`.
+    ``{public_url}/simulator``.  With a ``switchboard`` the call registers itself there, so
+    the simulator's REST API can redirect, hang up or conference it, and its conferences
+    are shared with the switchboard's other calls.  More keywords (``on_wait``,
+    ``call_sid``, ``start_time``, ``dial_talk_seconds``, ``pace``) go to
+    :class:`SimulatedCall`.
     """
     call = SimulatedCall(
         transport,
@@ -1403,6 +1729,7 @@ def place_call(
         status_callback_url=status_callback_url,
         max_steps=max_steps,
         on_event=on_event,
+        switchboard=switchboard,
         **options,
     )
     return call.run()
