@@ -85,7 +85,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
         async_mode="threading",
         message_queue=settings.redis_url,
         cors_allowed_origins=[settings.public_url],
-        logger=False,
+        logger=log.getChild("socketio"),
         engineio_logger=False,
     )
     realtime = Realtime(socketio, services)

@@ -370,6 +370,41 @@ class Switchboard:
         ``CallStatus=in-progress``) or runs ``twiml``, following the TwiML like any call.
         ``answer`` overrides the ``answer_policy``.
         """
+        call = self.prepare_outbound(
+            to,
+            from_,
+            url,
+            method,
+            status_callback,
+            events,
+            status_callback_method=status_callback_method,
+            twiml=twiml,
+            timeout=timeout,
+            answer=answer,
+            call_sid=call_sid,
+            on_event=on_event,
+        )
+        self.start(call)
+        return call.call_sid
+
+    def prepare_outbound(
+        self,
+        to: str,
+        from_: str,
+        url: str | None = None,
+        method: str = "POST",
+        status_callback: str | None = None,
+        events: Iterable[str] | None = None,
+        *,
+        status_callback_method: str = "POST",
+        twiml: str | None = None,
+        timeout: float = 60,
+        answer: str | Answer | None = None,
+        call_sid: str | None = None,
+        on_event: Callable[..., None] | None = None,
+    ) -> SimulatedCall:
+        """:meth:`place_outbound` without starting the leg: :meth:`start` it (the REST API
+        answers with the ``queued`` call before it rings)."""
         call = self._make_leg(
             to,
             from_,
@@ -384,8 +419,12 @@ class Switchboard:
             call_sid=call_sid,
             on_event=on_event,
         )
+        self.register(call)
+        return call
+
+    def start(self, call: SimulatedCall) -> None:
+        """Run a prepared leg in a thread of its own."""
         self._start_leg(call)
-        return call.call_sid
 
     def _decide(self, to: str, answer: str | Answer | None) -> Answer:
         if answer is None and self.answer_policy is not None:
@@ -479,7 +518,7 @@ class Switchboard:
             reserved = self._reserved.pop(call.call_sid, None)
             if reserved is not None and reserved.removed is None:
                 self._remove(reserved, "failed", callbacks)
-        self._dispatch(callbacks)
+            self._dispatch(callbacks)
 
     # -- conferences ------------------------------------------------------------------------
 
@@ -550,7 +589,7 @@ class Switchboard:
                 for member in conference.participants.values():
                     member.changed()
                 callbacks.append(self._event(conference, "start", "conference-start"))
-        self._dispatch(callbacks)
+            self._dispatch(callbacks)
         return participant
 
     def leave(self, participant: Participant, reason: str) -> None:
@@ -559,7 +598,7 @@ class Switchboard:
         with self.lock:
             if participant.removed is None:
                 self._remove(participant, reason, callbacks)
-        self._dispatch(callbacks)
+            self._dispatch(callbacks)
 
     def state(self, participant: Participant) -> ParticipantState:
         with self.lock:
@@ -615,7 +654,7 @@ class Switchboard:
                 name = "participant-mute" if muted else "participant-unmute"
                 callbacks.append(self._event(conference, "mute", name, participant))
             participant.changed()
-        self._dispatch(callbacks)
+            self._dispatch(callbacks)
         return participant
 
     def kick(self, conference_ref: str, call_sid: str) -> bool:
@@ -626,7 +665,7 @@ class Switchboard:
             if participant is None:
                 return False
             self._remove(participant, "kicked", callbacks)
-        self._dispatch(callbacks)
+            self._dispatch(callbacks)
         return True
 
     def end_conference(self, conference_ref: str) -> bool:
@@ -638,7 +677,7 @@ class Switchboard:
                 return False
             if conference.status != "completed":
                 self._end(conference, "conference-ended-via-api", None, callbacks)
-        self._dispatch(callbacks)
+            self._dispatch(callbacks)
         return True
 
     def add_participant(
@@ -789,8 +828,9 @@ class Switchboard:
     # -- callbacks --------------------------------------------------------------------------
 
     def _dispatch(self, callbacks: Iterable[_Callback | None]) -> None:
-        """Send callbacks: inline for a private board, else through the worker (never from
-        the thread of a REST request)."""
+        """Send callbacks (lock held, so they go out in the order of the changes): inline
+        by the owner of a private board, else through the worker, never from the thread of
+        a REST request."""
         pending = [callback for callback in callbacks if callback is not None]
         if not pending:
             return
@@ -1163,7 +1203,7 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
         status_callback = form_url("StatusCallback", 21609)
         events = form_events("StatusCallbackEvent", CALL_PROGRESS_EVENTS)
         try:
-            sid = board.place_outbound(
+            call = board.prepare_outbound(
                 to,
                 from_,
                 url if twiml is None else None,
@@ -1176,9 +1216,9 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
             )
         except RuntimeError as exc:
             raise _BadRequest(20500, str(exc), status=503) from None
-        call = board.get_call(sid)
-        assert call is not None
-        return jsonify(call_resource(call)), 201
+        resource = call_resource(call)
+        board.start(call)
+        return jsonify(resource), 201
 
     @api.get(f"{base}/Calls/<sid>.json")
     def fetch_call(account: str, sid: str) -> Response:

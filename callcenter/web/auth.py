@@ -38,7 +38,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from callcenter.agents import authenticate
-from callcenter.db import get_session
+from callcenter.db import get_database, get_session
 from callcenter.models import ROLES, Agent
 
 bp = Blueprint("auth", __name__)
@@ -171,7 +171,10 @@ def current_agent() -> Agent | None:
     agent_id = session.get("agent_id")
     if not isinstance(agent_id, int) or isinstance(agent_id, bool) or not _session_age_ok():
         return None
-    agent = get_session().get(Agent, agent_id)
+    # A short session of its own, closed at once: the agent comes back detached with its
+    # columns loaded, and no transaction (a write lock on SQLite) is left open behind it.
+    with get_database().sessions() as db_session:
+        agent = db_session.get(Agent, agent_id)
     if agent is None or not agent.active:
         return None
     return agent

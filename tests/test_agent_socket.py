@@ -1,0 +1,201 @@
+"""The agent console's Socket.IO channel, with real python-socketio clients against a live
+server: login, presence, the screen-pop before anyone is connected, accept, wrap-up."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import socketio
+from conftest import ROOT, LiveServer, TwilioWebhooks
+from sqlalchemy import select
+
+from callcenter.agents import create_agent
+from callcenter.customers import import_customers_csv
+from callcenter.models import Agent, Call
+
+PASSWORD = "correct horse battery"
+
+
+class Console:
+    """An agent's browser: a logged-in HTTP session and a Socket.IO client on /agent."""
+
+    def __init__(self, server: LiveServer, username: str, namespace: str = "/agent") -> None:
+        self.http = requests.Session()
+        login = self.http.post(
+            f"{server.url}/api/login", json={"username": username, "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.client = socketio.Client(reconnection=False)
+        self.namespace = namespace
+        for name in ("agent:state", "call:offer", "call:ended", "call:connected", "queues",
+                     "snapshot", "agent"):  # fmt: skip
+            self.client.on(name, self._recorder(name), namespace=namespace)
+        cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+        self.client.connect(
+            server.url, namespaces=[namespace], headers={"Cookie": cookie},
+            transports=["polling", "websocket"], wait_timeout=5,
+        )  # fmt: skip
+
+    def _recorder(self, name: str) -> Any:
+        return lambda data=None: self.events.put((name, data))
+
+    def wait_for(self, name: str, timeout: float = 5.0, **match: Any) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                event, data = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if event == name and all(data.get(k) == v for k, v in match.items()):
+                return data
+        raise AssertionError(f"no {name} {match or ''} within {timeout}s")
+
+    def call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self.client.call(event, data, namespace=self.namespace, timeout=5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.http.close()
+
+
+@pytest.fixture
+def team(live_server: LiveServer) -> Iterator[dict[str, int]]:
+    services = live_server.app.extensions["callcenter"]
+    with services.database.session() as session:
+        import_customers_csv(session, ROOT / "demo" / "customers.csv")
+        ids = {
+            name: create_agent(
+                session, username=name, display_name=name.title(), agent_number=number,
+                password=PASSWORD, role=role, skills=skills, languages=["en", "zh-CN"],
+            ).id
+            for name, number, role, skills in [
+                ("amy", "1024", "agent", ["support", "repairs"]),
+                ("bob", "1025", "agent", ["support"]),
+                ("lead", "1030", "supervisor", ["support"]),
+            ]
+        }  # fmt: skip
+    yield ids
+
+
+def enqueue_caller(server: LiveServer, sid: str, caller: str = "+8613900139000") -> None:
+    """A caller presses through to the support queue via signed webhooks."""
+    hooks = TwilioWebhooks(requests_client(server), public_url=server.url)
+    params = {
+        "AccountSid": "AC" + "1" * 32, "CallSid": sid, "From": caller, "To": "+864008001234",
+        "CallStatus": "in-progress", "Direction": "inbound",
+    }  # fmt: skip
+    assert hooks.post("/twilio/voice", params).status_code == 200
+    gather = {"flow": "main", "node": "choose_language", "attempt": 1, "seq": 1}
+    assert hooks.post("/twilio/gather", {**params, "Digits": "1"}, query=gather).status_code == 200
+    step = {"flow": "main", "node": "order_number", "attempt": 1, "seq": 3}
+    menu = {"flow": "main", "node": "main_menu", "attempt": 1, "seq": 2}
+    assert hooks.post("/twilio/gather", {**params, "Digits": "2"}, query=menu).status_code == 200
+    answer = hooks.post("/twilio/gather", {**params, "Digits": "12345678"}, query=step)
+    assert b"<Enqueue" in answer.data
+
+
+class requests_client:
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+
+    def post(self, path: str, data: dict[str, str], headers: dict[str, str]) -> Any:
+        with requests.Session() as http:
+            response = http.post(self.server.url + path, data=data, headers=headers)
+        response.data = response.content  # type: ignore[attr-defined]
+        return response
+
+
+def test_socket_refuses_without_login(live_server: LiveServer) -> None:
+    client = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(live_server.url, namespaces=["/agent"], transports=["websocket"],
+                       wait_timeout=5)  # fmt: skip
+    client.disconnect()
+
+
+def test_offer_accept_and_wrap_up(live_server: LiveServer, team: dict[str, int]) -> None:
+    realtime = live_server.app.extensions["callcenter"].extras["realtime"]
+    amy = Console(live_server, "amy")
+    try:
+        state = amy.wait_for("agent:state")
+        assert state["status"] == "offline" and state["number"] == "1024"
+        assert amy.call("agent:status", {"status": "available"}) == {
+            "ok": True, "status": "available",
+        }  # fmt: skip
+        amy.wait_for("agent:state", status="available")
+
+        sid = "CA" + "5" * 32
+        enqueue_caller(live_server, sid)
+        realtime.run_once()
+        offer = amy.wait_for("call:offer", call_sid=sid)
+        assert offer["caller_number"] == "+8613900139000"
+        assert offer["customer"] is None  # an unknown caller
+        assert offer["ivr"]["inputs"] == {"order_number": "12345678"}
+        assert [step["node"] for step in offer["ivr"]["path"]][:3] == [
+            "identify", "choose_language", "greet",
+        ]  # fmt: skip
+        assert {"flow": "main", "node": "order_number", "input": "12345678"} in offer["ivr"]["path"]
+        assert offer["queue"]["name"] == "support"
+        amy.wait_for("agent:state", status="ringing")
+
+        # Accepting bridges through the simulator's REST API (mocked nowhere).
+        answer = amy.call("call:accept", {"call_sid": sid})
+        assert answer.get("ok") is True or "could not connect" in answer.get("error", "")
+        services = live_server.app.extensions["callcenter"]
+        with services.database.session() as session:
+            call = session.scalar(select(Call).where(Call.call_sid == sid))
+            agent = session.scalar(select(Agent).where(Agent.username == "amy"))
+            if answer.get("ok"):
+                assert call.agent_id == agent.id and agent.status == "on-call"
+    finally:
+        amy.close()
+
+
+def test_decline_moves_the_call_to_the_next_agent(
+    live_server: LiveServer, team: dict[str, int]
+) -> None:
+    realtime = live_server.app.extensions["callcenter"].extras["realtime"]
+    amy, bob = Console(live_server, "amy"), Console(live_server, "bob")
+    try:
+        for console in (bob, amy):  # bob becomes available first: idle longest
+            console.wait_for("agent:state")
+            assert console.call("agent:status", {"status": "available"})["ok"]
+        sid = "CA" + "6" * 32
+        enqueue_caller(live_server, sid)
+        realtime.run_once()
+        bob.wait_for("call:offer", call_sid=sid)
+        assert bob.call("call:decline", {"call_sid": sid}) == {"ok": True}
+        assert bob.wait_for("call:ended", call_sid=sid)["reason"] == "declined"
+        bob.wait_for("agent:state", status="away")
+        realtime.run_once()
+        assert amy.wait_for("call:offer", call_sid=sid)["call_sid"] == sid
+        # Closing amy's console while ringing takes her out and withdraws the offer.
+        amy.close()
+        time.sleep(0.3)
+        services = live_server.app.extensions["callcenter"]
+        with services.database.session() as session:
+            agent = session.scalar(select(Agent).where(Agent.username == "amy"))
+            assert agent.status == "offline"
+    finally:
+        bob.close()
+
+
+def test_supervisor_sees_snapshot_and_agents_cannot(
+    live_server: LiveServer, team: dict[str, int]
+) -> None:
+    lead = Console(live_server, "lead", namespace="/supervisor")
+    try:
+        snapshot = lead.wait_for("snapshot")
+        assert {a["username"] for a in snapshot["agents"]} == {"amy", "bob", "lead"}
+        assert {q["name"] for q in snapshot["queues"]} == {"support", "repairs", "vip"}
+        assert all("password" not in str(a) for a in snapshot["agents"])
+    finally:
+        lead.close()
+    with pytest.raises((socketio.exceptions.ConnectionError, AssertionError)):
+        Console(live_server, "amy", namespace="/supervisor")
