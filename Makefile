@@ -8,10 +8,11 @@ PORT   ?= 5000
 
 .PHONY: install run test test-sqlite test-postgres lint format bench services clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,6 +21,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/callcenter db upgrade
 	$(BIN)/callcenter customers import demo/customers.csv
+	$(BIN)/callcenter agents demo
 	$(BIN)/callcenter flows check
 	CALLCENTER_PUBLIC_URL="$${CALLCENTER_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
 		$(BIN)/callcenter serve --host $(HOST) --port $(PORT)

@@ -134,12 +134,26 @@ def create_app(
     app.register_blueprint(console.bp)
     _init_realtime(app, services)
     if settings.simulator:
+        from callcenter.simulator.phone import WsgiTransport
         from callcenter.simulator.recordings import RecordingStore, create_simulator_api
+        from callcenter.simulator.switchboard import Switchboard, create_switchboard_api
 
         store = RecordingStore(settings.path(settings.instance_dir) / "simulator" / "recordings")
         services.extras["simulator_recordings"] = store
         app.register_blueprint(
             create_simulator_api(store, settings.twilio_account_sid, settings.twilio_auth_token),
+            url_prefix="/simulator",
+        )
+        board = Switchboard(
+            WsgiTransport(app),
+            public_url=settings.public_url,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            api_url=settings.twilio_api_url,
+        )
+        services.extras["simulator_switchboard"] = board
+        app.register_blueprint(
+            create_switchboard_api(board, settings.twilio_account_sid, settings.twilio_auth_token),
             url_prefix="/simulator",
         )
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install (Debian packages) and start the services the full test suite uses: PostgreSQL.
+# Install (Debian packages) and start what the full test suite uses: PostgreSQL, Chromium.
 # Usage:  eval "$(bash scripts/services.sh --export)"   or   source scripts/services.sh
-# Prints/sets CALLCENTER_TEST_POSTGRES_URL. Needs root (or sudo) for apt-get.
+# Prints/sets CALLCENTER_TEST_POSTGRES_URL and CALLCENTER_TEST_CHROMIUM. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
 SUDO=""
@@ -39,11 +39,23 @@ if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'")" != 
   psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER"
 fi
 
+# Chromium for the console tests (Playwright drives Debian's package; no browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Chromium"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >&2
+fi
+CHROMIUM=$(command -v chromium)
+
 URL="postgresql+psycopg://$DB_USER:$DB_PASS@127.0.0.1:$PORT/$DB_NAME"
 log "PostgreSQL ready: $URL"
+log "Chromium ready: $CHROMIUM"
 if [ "${1:-}" = "--export" ]; then
   echo "export CALLCENTER_TEST_POSTGRES_URL='$URL'"
+  echo "export CALLCENTER_TEST_CHROMIUM='$CHROMIUM'"
 else
   export CALLCENTER_TEST_POSTGRES_URL="$URL"
+  export CALLCENTER_TEST_CHROMIUM="$CHROMIUM"
   echo "CALLCENTER_TEST_POSTGRES_URL=$URL"
+  echo "CALLCENTER_TEST_CHROMIUM=$CHROMIUM"
 fi

@@ -89,6 +89,18 @@ def app_config(tmp_path: Path, database_url: str, **overrides: Any) -> dict[str,
     return config
 
 
+def close_app(app: Flask) -> None:
+    """Stop what an app started: simulated calls, the dispatcher, database connections."""
+    services = app.extensions["callcenter"]
+    board = services.extras.get("simulator_switchboard")
+    if board is not None:
+        board.close()
+    realtime = services.extras.get("realtime")
+    if realtime is not None:
+        realtime.stop()
+    services.database.dispose()
+
+
 @dataclass
 class Clock:
     now: datetime = OPEN_TIME
@@ -114,7 +126,7 @@ def make_app(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Callab
 
     yield build
     for app in apps:
-        app.extensions["callcenter"].database.dispose()
+        close_app(app)
 
 
 @pytest.fixture
@@ -217,7 +229,62 @@ def live_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Liv
     try:
         yield LiveServer(url, app)
     finally:
+        close_app(app)
         server.shutdown()
         server.server_close()
         thread.join(5)
-        app.extensions["callcenter"].database.dispose()
+
+
+@dataclass
+class WaitingCaller:
+    """A simulated caller running in its own thread, reachable by the simulator's REST API."""
+
+    call_sid: str
+    thread: threading.Thread
+    outcome: dict[str, Any]
+
+    def result(self, timeout: float = 30) -> Any:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the simulated call did not end"
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["result"]
+
+
+def start_caller(
+    app: Flask, public_url: str, from_: str, inputs: list[str], **options: Any
+) -> WaitingCaller:
+    """Place a call through the IVR in the background (simulated time runs at `pace`)."""
+    import uuid
+
+    from callcenter.simulator.phone import WsgiTransport, place_call
+
+    services = app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    call_sid = "CA" + uuid.uuid4().hex
+    outcome: dict[str, Any] = {}
+    options.setdefault("pace", 0.02)
+    options.setdefault("hold_seconds", 900)
+    options.setdefault("dial_talk_seconds", 20)
+
+    def run() -> None:
+        try:
+            outcome["result"] = place_call(
+                WsgiTransport(app, public_url=public_url),
+                public_url=public_url,
+                account_sid=services.settings.twilio_account_sid,
+                auth_token=services.settings.twilio_auth_token,
+                from_=from_,
+                to="+864008001234",
+                inputs=inputs,
+                api_url=public_url + "/simulator",
+                switchboard=board,
+                call_sid=call_sid,
+                **options,
+            )
+        except Exception as exc:  # surfaced by WaitingCaller.result()
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"caller-{call_sid[-6:]}", daemon=True)
+    thread.start()
+    return WaitingCaller(call_sid, thread, outcome)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 import socketio
-from conftest import ROOT, LiveServer, TwilioWebhooks
+from conftest import ROOT, LiveServer, TwilioWebhooks, start_caller
 from sqlalchemy import select
 
 from callcenter.agents import create_agent
@@ -69,7 +69,7 @@ def team(live_server: LiveServer) -> Iterator[dict[str, int]]:
     services = live_server.app.extensions["callcenter"]
     with services.database.session() as session:
         import_customers_csv(session, ROOT / "demo" / "customers.csv")
-        ids = {
+        ids = {  # agents never speak to the outside: the simulator answers their legs
             name: create_agent(
                 session, username=name, display_name=name.title(), agent_number=number,
                 password=PASSWORD, role=role, skills=skills, languages=["en", "zh-CN"],
@@ -80,6 +80,7 @@ def team(live_server: LiveServer) -> Iterator[dict[str, int]]:
                 ("lead", "1030", "supervisor", ["support"]),
             ]
         }  # fmt: skip
+    live_server.app.extensions["callcenter"].extras["realtime"].start()
     yield ids
 
 
@@ -144,15 +145,55 @@ def test_offer_accept_and_wrap_up(live_server: LiveServer, team: dict[str, int])
         assert offer["queue"]["name"] == "support"
         amy.wait_for("agent:state", status="ringing")
 
-        # Accepting bridges through the simulator's REST API (mocked nowhere).
         answer = amy.call("call:accept", {"call_sid": sid})
-        assert answer.get("ok") is True or "could not connect" in answer.get("error", "")
+        # The caller was only webhooks, not a live simulated call: the bridge's REST
+        # request finds nobody to redirect, so the caller goes back to the queue.
+        assert "could not connect the call" in answer["error"]
+        assert amy.wait_for("call:ended", call_sid=sid)["reason"] == "bridge failed"
         services = live_server.app.extensions["callcenter"]
         with services.database.session() as session:
             call = session.scalar(select(Call).where(Call.call_sid == sid))
+            assert (call.outcome, call.agent_id) == ("queued", None)
+    finally:
+        amy.close()
+
+
+def test_a_whole_call_through_the_simulator(live_server: LiveServer, team: dict[str, int]) -> None:
+    """IVR → queue → screen-pop → accept → agent number announced → conference → wrap-up."""
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        caller = start_caller(live_server.app, live_server.url, "+8613900139000",
+                              ["1", "2", "12345678#"])  # fmt: skip
+        offer = amy.wait_for("call:offer", timeout=15, call_sid=caller.call_sid)
+        assert offer["ivr"]["inputs"] == {"order_number": "12345678"}
+        assert amy.call("call:accept", {"call_sid": caller.call_sid}) == {
+            "ok": True, "call_sid": caller.call_sid,
+        }  # fmt: skip
+        amy.wait_for("call:connected", timeout=15, call_sid=caller.call_sid)
+        amy.wait_for("agent:state", timeout=15, status="wrap-up")
+        result = caller.result()
+        heard = result.heard()
+        assert "Agent 1 0 2 4 will help you now." in heard
+        assert heard.index("Agent 1 0 2 4 will help you now.") > heard.index(
+            "Thank you. An agent will help you with order 1 2 3 4 5 6 7 8."
+        )
+        assert any(event.kind == "conference" for event in result.events) or any(
+            "conference" in event.text.lower() for event in result.events
+        )
+        assert amy.call(
+            "call:wrapup", {"call_sid": caller.call_sid, "disposition": "resolved", "notes": "ok"}
+        ) == {"ok": True}
+        amy.wait_for("agent:state", status="available")
+        services = live_server.app.extensions["callcenter"]
+        with services.database.session() as session:
+            call = session.scalar(select(Call).where(Call.call_sid == caller.call_sid))
             agent = session.scalar(select(Agent).where(Agent.username == "amy"))
-            if answer.get("ok"):
-                assert call.agent_id == agent.id and agent.status == "on-call"
+            assert (call.agent_id, call.outcome, call.disposition) == (
+                agent.id, "answered", "resolved",
+            )  # fmt: skip
+            assert call.queue_wait_seconds is not None and call.ended_at is not None
     finally:
         amy.close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -105,6 +105,7 @@ class World:
     board: Switchboard
     client: Client
     url: str
+    callers: list[threading.Thread] = field(default_factory=list)
 
     @property
     def api(self) -> str:
@@ -129,14 +130,19 @@ def world() -> Iterator[World]:
         create_switchboard_api(board, ACCOUNT_SID, AUTH_TOKEN), url_prefix="/simulator"
     )
     fake.ok("/twilio/status", "/twilio/leg-status", "/twilio/conference-events")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     client = Client(ACCOUNT_SID, AUTH_TOKEN)
     client.api.base_url = url + "/simulator"
+    world = World(fake, board, client, url)
     try:
-        yield World(fake, board, client, url)
+        yield world
     finally:
-        board.close()
+        board.close()  # hangs up callers still on the line, too
+        for caller in world.callers:
+            caller.join(10)
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -179,6 +185,7 @@ class CallerThread:
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
+        world.callers.append(self.thread)
 
     def join(self, timeout: float = 10.0) -> CallResult:
         self.thread.join(timeout)
@@ -705,6 +712,31 @@ def test_a_caller_waiting_for_a_conference_gives_up(offline: FakeApp) -> None:
         "Call completed after 45s",
     ]
     assert len(offline.hits_for("/twilio/after-dial")) == 1
+
+
+def test_the_dial_time_limit_takes_the_call_out_of_the_conference(offline: FakeApp) -> None:
+    response = VoiceResponse()
+    dial = Dial(action="/twilio/after-dial", time_limit=15)
+    dial.conference("short", wait_url="")
+    response.append(dial)
+    response.say("Not reached: the action answers")
+    offline.twiml("/twilio/voice", response)
+    after = VoiceResponse()
+    after.say("Time is up")
+    offline.twiml("/twilio/after-dial", after)
+    result = offline_call(offline, dial_talk_seconds=600)
+    assert [format_event(e) for e in result.events] == [
+        'In conference "short"',
+        'Conference "short" started',
+        'Left conference "short" (time limit) after 15s',
+        "Say (en-US): Time is up",
+        "Call completed after 16s",  # "Time is up" takes 1 s
+    ]
+    after_params = offline.hits_for("/twilio/after-dial")[0].params
+    assert (after_params["DialCallStatus"], after_params["CallStatus"]) == (
+        "completed",
+        "in-progress",
+    )
 
 
 def test_removed_from_a_conference_the_call_goes_on_after_its_dial(offline: FakeApp) -> None:

@@ -276,11 +276,11 @@ class Switchboard:
     def __init__(
         self,
         transport: Transport,
-        *,
         public_url: str,
         account_sid: str,
         auth_token: str,
         api_url: str | None = None,
+        *,
         pace: float = 1.0,
         answer_policy: AnswerPolicy | None = None,
         ring_seconds: float = 1.0,
@@ -702,13 +702,11 @@ class Switchboard:
         options = options or ConferenceOptions()
         with self.lock:
             conference = self._conferences.get(conference_ref) or self._current(conference_ref)
-            if conference is None:
-                if _SID_RE.fullmatch(conference_ref) and conference_ref.startswith("CF"):
-                    raise LookupError(conference_ref)
-                conference = self._new_conference(conference_ref)
-            if conference.status == "completed":
+            if conference is None and _SID_RE.fullmatch(conference_ref):
+                raise LookupError(conference_ref)
+            if conference is not None and conference.status == "completed":
                 raise ValueError(f"conference {conference.sid} is completed")
-            twiml = _conference_twiml(conference.friendly_name)
+            name = conference.friendly_name if conference is not None else conference_ref
             call = self._make_leg(
                 to,
                 from_,
@@ -717,12 +715,14 @@ class Switchboard:
                 status_callback,
                 events,
                 status_callback_method=status_callback_method,
-                twiml=twiml,
+                twiml=_conference_twiml(name),
                 timeout=timeout,
                 answer=answer,
                 call_sid=None,
                 on_event=None,
             )
+            if conference is None:
+                conference = self._new_conference(name)
             now = _now()
             participant = Participant(
                 self,
@@ -757,7 +757,9 @@ class Switchboard:
                     "participant-leave",
                     participant,
                     ReasonParticipantLeft=_LEFT_REASONS.get(reason, reason),
-                    ParticipantCallStatus=participant.call.status,
+                    ParticipantCallStatus=(
+                        "completed" if reason == "hangup" else participant.call.status
+                    ),
                 )
             )
         if conference.status == "completed":
@@ -891,13 +893,14 @@ class Switchboard:
         return False
 
     def close(self, timeout: float = 10.0) -> None:
-        """Hang up the legs still running, wait for them and stop the callback worker."""
+        """Hang up every call still going, wait for the legs it dialled and stop the
+        callback worker (callers registered from other threads are only hung up)."""
         with self.lock:
             self._closed = True
             legs = list(self._legs.items())
-        for sid, _thread in legs:
-            call = self.get_call(sid)
-            if call is not None and not call.done.is_set():
+            calls = list(self._calls.values())
+        for call in calls:
+            if not call.done.is_set():
                 call.hangup("the switchboard closed")
         for _sid, thread in legs:
             thread.join(timeout)

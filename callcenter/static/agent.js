@@ -8,6 +8,7 @@
   let offer = null;
   let current = null;
   let countdown = null;
+  const offered = new Map(); // call_sid -> the screen-pop, to show on the current call
 
   const select = $("disposition");
   select.replaceChildren(el("option", "Choose…"), ...Object.entries(dispositions).map(([code, label]) => {
@@ -22,8 +23,10 @@
     status.textContent = state.status;
     status.dataset.status = state.status;
     $("status-reason").textContent = state.reason ? `(${state.reason})` : "";
-    if ((state.status === "wrap-up" || state.status === "on-call") && state.call_sid && current === null) {
-      current = { call_sid: state.call_sid, customer: null, from: "" };
+    if ((state.status === "wrap-up" || state.status === "on-call") && state.call_sid &&
+        (current === null || current.call_sid !== state.call_sid)) {
+      const pop = offered.get(state.call_sid) || {};
+      current = { call_sid: state.call_sid, customer: pop.customer || null, from: pop.caller_number || pop.from || "" };
       showCurrent();
     }
     if (state.status === "wrap-up") $("current-state").textContent = "wrap-up";
@@ -31,6 +34,7 @@
 
   function showOffer(payload) {
     offer = payload;
+    offered.set(payload.call_sid, payload);
     const customer = payload.customer || {};
     $("pop-name").textContent = customer.name || "Unknown caller";
     $("pop-number").textContent = payload.caller_number || payload.from || "";
