@@ -154,6 +154,7 @@ MESSAGE_KEYS = (
     "voicemail_saved",
     "voicemail_empty",
     "agent_announcement",
+    "transfer_hold",
 )
 
 
@@ -166,6 +167,7 @@ class MessagesConfig(StrictModel):
     voicemail_saved: dict[str, str]
     voicemail_empty: dict[str, str]
     agent_announcement: dict[str, str]
+    transfer_hold: dict[str, str]
 
 
 class Settings(StrictModel):

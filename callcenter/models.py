@@ -122,13 +122,15 @@ class Call(Base):
     ended_at: Mapped[datetime | None] = mapped_column(tz_datetime())
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    agent_leg_sid: Mapped[str | None] = mapped_column(String(64))
+    transfer_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     answered_at: Mapped[datetime | None] = mapped_column(tz_datetime())
     disposition: Mapped[str | None] = mapped_column(String(40))
     wrapup_notes: Mapped[str] = mapped_column(Text, default="")
     wrapped_up_at: Mapped[datetime | None] = mapped_column(tz_datetime())
 
     customer: Mapped[Customer | None] = relationship()
-    agent: Mapped[Agent | None] = relationship()
+    agent: Mapped[Agent | None] = relationship(foreign_keys=[agent_id])
 
 
 AGENT_STATUSES = ("offline", "available", "ringing", "on-call", "wrap-up", "away")

@@ -87,10 +87,14 @@ def rank_agents(
     return found
 
 
-def _preferred(call: Call, queue: QueueConfig, now: datetime) -> Agent | None:
-    """The caller's account manager while their exclusive window lasts, if reachable."""
-    customer = call.customer
-    manager = customer.account_manager if customer is not None else None
+def _preferred(session: Session, call: Call, queue: QueueConfig, now: datetime) -> Agent | None:
+    """The agent a call was transferred to, else the caller's account manager, while their
+    exclusive window lasts and they are reachable."""
+    manager: Agent | None = None
+    if call.transfer_agent_id is not None:
+        manager = session.get(Agent, call.transfer_agent_id)
+    elif call.customer is not None:
+        manager = call.customer.account_manager
     if manager is None or not manager.active or manager.status in ("offline", "away"):
         return None
     waited = (now - call.enqueued_at).total_seconds() if call.enqueued_at else 0
@@ -119,7 +123,7 @@ def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 1
                 continue
             if _open_offers(session, call.call_sid):
                 continue
-            manager = _preferred(call, queue, now)
+            manager = _preferred(session, call, queue, now)
             if manager is not None:
                 agents = [manager] if manager.status == "available" else []
             else:
@@ -196,6 +200,7 @@ def accept(session: Session, agent_id: int, call_sid: str, now: datetime) -> Cha
         raise RoutingError("this call is no longer offered to you")
     session.expire(offer)
     call.agent_id = agent.id
+    call.transfer_agent_id = None
     call.answered_at = now
     mark_left_queue(call, "answered", now)
     set_presence(agent, "on-call", now)
@@ -357,4 +362,59 @@ def requeue(session: Session, call_sid: str, agent_id: int, now: datetime) -> Ch
     agent = session.get(Agent, agent_id)
     if agent is not None and agent.current_call_sid == call_sid:
         set_presence(agent, "available", now)
+    return changes
+
+
+def _transfer_back_to_queue(
+    session: Session, settings: Settings, call: Call, now: datetime, queue: str
+) -> Changes:
+    """The caller waits again (keeping their priority); their agent goes to wrap-up."""
+    changes = Changes(calls={call.call_sid})
+    if call.agent_id is not None:
+        agent = session.get(Agent, call.agent_id)
+        if agent is not None and agent.current_call_sid == call.call_sid:
+            seconds = settings.queues[call.queue].wrapup_seconds if call.queue else 0
+            set_presence(agent, "wrap-up" if seconds else "available", now)
+            if seconds:
+                agent.current_call_sid = call.call_sid
+                agent.wrapup_until = now + timedelta(seconds=seconds)
+            changes.agents.add(agent.id)
+    call.queue = queue
+    call.agent_id = None
+    call.agent_leg_sid = None
+    call.outcome = "queued"
+    call.enqueued_at = now
+    call.dequeued_at = None
+    return changes
+
+
+def transfer(
+    session: Session,
+    settings: Settings,
+    agent_id: int,
+    call_sid: str,
+    now: datetime,
+    *,
+    queue: str | None = None,
+    to_agent: int | None = None,
+) -> Changes:
+    """Cold transfer: the caller goes back to a queue, or to one agent first."""
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    if call is None or call.agent_id != agent_id or call.ended_at is not None:
+        raise RoutingError("this is not your call")
+    if (queue is None) == (to_agent is None):
+        raise RoutingError("transfer to a queue or to an agent")
+    target_queue = queue or call.queue or ""
+    if target_queue not in settings.queues:
+        raise RoutingError(f"no queue named {target_queue!r}")
+    if to_agent is not None:
+        target = session.get(Agent, to_agent)
+        if target is None or not target.active or to_agent == agent_id:
+            raise RoutingError("no such agent to transfer to")
+        if target.status in ("offline", "away"):
+            raise RoutingError(f"{target.display_name} is {target.status}")
+    changes = _transfer_back_to_queue(session, settings, call, now, target_queue)
+    call.transfer_agent_id = to_agent
+    log_event(session, call_sid, "agent.transferred", agent_id=agent_id, queue=target_queue,
+              to_agent=to_agent)  # fmt: skip
     return changes

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from callcenter.agents import create_agent
 from callcenter.customers import import_customers_csv
-from callcenter.models import Agent, Call
+from callcenter.models import Agent, Call, CallEvent
 
 PASSWORD = "correct horse battery"
 
@@ -240,3 +240,68 @@ def test_supervisor_sees_snapshot_and_agents_cannot(
         lead.close()
     with pytest.raises((socketio.exceptions.ConnectionError, AssertionError)):
         Console(live_server, "amy", namespace="/supervisor")
+
+
+def test_hold_add_a_party_transfer_and_hang_up(
+    live_server: LiveServer, team: dict[str, int]
+) -> None:
+    """In the call: hold and resume, add a third party, cold transfer to another agent."""
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    amy, bob = Console(live_server, "amy"), Console(live_server, "bob")
+    try:
+        for console in (amy, bob):
+            console.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        caller = start_caller(live_server.app, live_server.url, "+8613900139000",
+                              ["1", "0"], dial_talk_seconds=900)  # fmt: skip
+        sid = caller.call_sid
+        amy.wait_for("call:offer", timeout=15, call_sid=sid)
+        assert amy.call("call:accept", {"call_sid": sid})["ok"]
+        amy.wait_for("call:connected", timeout=15, call_sid=sid)
+
+        assert bob.call("call:hold", {"call_sid": sid}) == {"error": "you are not on this call"}
+        assert amy.call("call:hold", {"call_sid": sid, "hold": True}) == {"ok": True, "hold": True}
+        assert board.participant(sid, sid).hold is True
+        assert amy.call("call:hold", {"call_sid": sid, "hold": False})["ok"]
+        assert board.participant(sid, sid).hold is False
+
+        assert "error" in amy.call("call:add", {"call_sid": sid, "number": "12"})
+        added = amy.call("call:add", {"call_sid": sid, "number": "+8613912345678"})
+        assert added["ok"] is True
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(board.find_conference(sid).connected()) < 3:
+            time.sleep(0.05)
+        assert len(board.find_conference(sid).connected()) == 3
+
+        # Cold transfer to bob: amy wraps up, bob is offered the caller first.
+        assert bob.call("agent:status", {"status": "available"})["ok"]
+        assert amy.call("call:transfer", {"call_sid": sid, "agent": team["bob"]}) == {
+            "ok": True, "queue": "support",
+        }  # fmt: skip
+        amy.wait_for("agent:state", timeout=10, status="wrap-up")
+        bob.wait_for("call:offer", timeout=15, call_sid=sid)
+        assert bob.call("call:accept", {"call_sid": sid})["ok"]
+        bob.wait_for("call:connected", timeout=15, call_sid=sid)
+        assert bob.call("call:hangup", {"call_sid": sid}) == {"ok": True}
+        bob.wait_for("agent:state", timeout=15, status="wrap-up")
+
+        heard = caller.result().heard()
+        assert heard.index("Please hold while we transfer your call.") < heard.index(
+            "Agent 1 0 2 5 will help you now."
+        )
+        with services.database.session() as session:
+            call = session.scalar(select(Call).where(Call.call_sid == sid))
+            assert call.agent_id == team["bob"] and call.ended_at is not None
+            kinds = [
+                event.kind for event in session.scalars(
+                    select(CallEvent).where(CallEvent.call_sid == sid).order_by(CallEvent.id)
+                ) if event.kind.startswith("agent.")
+            ]  # fmt: skip
+        assert kinds[:2] == ["agent.offered", "agent.accepted"]
+        for kind in ("agent.hold", "agent.resume", "agent.added_party", "agent.transferred"):
+            assert kind in kinds
+        assert kinds[-2:] == ["agent.offered", "agent.accepted"]
+    finally:
+        amy.close()
+        bob.close()

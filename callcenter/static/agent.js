@@ -120,6 +120,28 @@
     socket.emit("call:decline", { call_sid: offer.call_sid }, () => hideOffer());
   });
 
+  function inCall(event, data) {
+    if (!current) return;
+    $("call-error").textContent = "";
+    socket.emit(event, { call_sid: current.call_sid, ...data }, (answer) => {
+      if (!answer || !answer.ok) $("call-error").textContent = (answer && answer.error) || "Failed";
+      else if (event === "call:hold") $("current-state").textContent = data.hold ? "on hold" : "connected";
+      else if (event === "call:transfer") $("current-state").textContent = `transferred to ${answer.queue}`;
+    });
+  }
+  $("hold").addEventListener("click", () => inCall("call:hold", { hold: true }));
+  $("resume").addEventListener("click", () => inCall("call:hold", { hold: false }));
+  $("hangup").addEventListener("click", () => inCall("call:hangup", {}));
+  $("transfer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const number = $("transfer-agent").value.trim();
+    inCall("call:transfer", number ? { agent_number: number } : { queue: $("transfer-queue").value });
+  });
+  $("add-party").addEventListener("submit", (event) => {
+    event.preventDefault();
+    inCall("call:add", { number: $("party-number").value.trim() });
+  });
+
   $("wrapup").addEventListener("submit", (event) => {
     event.preventDefault();
     if (!current) return;

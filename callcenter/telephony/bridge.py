@@ -70,7 +70,44 @@ class CallBridge:
         return str(leg.sid)
 
     def hang_up(self, call_sid: str) -> None:
+        """End one leg (the caller's, or an agent's)."""
         try:
             self.client.calls(call_sid).update(status="completed")
         except (TwilioException, OSError) as exc:
             raise BridgeError(str(exc)) from exc
+
+    def _conference_sid(self, name: str) -> str:
+        conferences = self.client.conferences.list(
+            friendly_name=name, status="in-progress", limit=1
+        )
+        if not conferences:
+            raise BridgeError(f"no conference in progress for {name}")
+        return str(conferences[0].sid)
+
+    def hold(self, call_sid: str, held: bool) -> None:
+        """Put the caller on hold in their conference (hold music), or take them off."""
+        try:
+            conference = self._conference_sid(call_sid)
+            self.client.conferences(conference).participants(call_sid).update(hold=held)
+        except (TwilioException, OSError) as exc:
+            raise BridgeError(str(exc)) from exc
+
+    def to_queue(self, call_sid: str, queue: str, language: str) -> None:
+        """Cold transfer: move the caller out of the conference into a queue."""
+        try:
+            self.client.calls(call_sid).update(
+                url=self.urls("/twilio/transfer", queue=queue, lang=language), method="POST"
+            )
+        except (TwilioException, OSError) as exc:
+            raise BridgeError(str(exc)) from exc
+
+    def add_party(self, call_sid: str, number: str) -> str:
+        """Dial a third party into the caller's conference; returns their call SID."""
+        try:
+            conference = self._conference_sid(call_sid)
+            participant = self.client.conferences(conference).participants.create(
+                from_=self.caller_id, to=number, end_conference_on_exit=False, beep="false"
+            )
+        except (TwilioException, OSError) as exc:
+            raise BridgeError(str(exc)) from exc
+        return str(participant.call_sid)

@@ -2,7 +2,8 @@
 
 Server → client: `agent:state`, `call:offer`, `call:connected`, `call:ended`.
 Client → server (each answered with an ack `{"ok": true, ...}` or `{"error": "..."}`):
-`agent:status`, `call:accept`, `call:decline`, `call:wrapup`.
+`agent:status`, `call:accept`, `call:decline`, `call:wrapup`, and in a call `call:hold`,
+`call:hangup`, `call:transfer`, `call:add`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 
 from callcenter.agents import CHOOSABLE, AgentError, set_presence
-from callcenter.calls import get_call
+from callcenter.calls import get_call, log_event
+from callcenter.customers import normalize_phone
 from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.routing import (
@@ -27,6 +29,7 @@ from callcenter.routing import (
     agent_offline,
     decline,
     requeue,
+    transfer,
     wrap_up,
 )
 from callcenter.screenpop import offer_payload
@@ -159,13 +162,88 @@ def register_agent_events(
             leg = AgentLeg(agent.username, agent.agent_number, agent.phone)
             language = call.language if call else services.settings.default_language
         try:
-            bridge.connect(call_sid, leg, language)
+            leg_sid = bridge.connect(call_sid, leg, language)
         except BridgeError as exc:
             commit_and_publish(lambda session: requeue(session, call_sid, agent_id, utcnow()))
             socketio.emit("call:ended", {"call_sid": call_sid, "reason": "bridge failed"},
                           to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
             return {"error": f"could not connect the call: {exc}"}
+        with services.database.session() as session:
+            call = get_call(session, call_sid)
+            if call is not None and call.agent_id == agent_id:
+                call.agent_leg_sid = leg_sid
         return {"ok": True, "call_sid": call_sid}
+
+    def my_call(call_sid: str) -> tuple[int, Any]:
+        """(agent_id, call) for a call this agent is on now."""
+        agent_id = me()
+        with services.database.session() as session:
+            call = get_call(session, call_sid)
+            if call is None or call.agent_id != agent_id or call.ended_at is not None:
+                raise RoutingError("you are not on this call")
+            session.expunge(call)
+        return agent_id, call
+
+    def on_hold(data: Any) -> dict[str, Any]:
+        try:
+            _agent_id, call = my_call(_call_sid(data))
+            held = bool(data.get("hold", True))
+            bridge.hold(call.call_sid, held)
+        except (RoutingError, BridgeError) as exc:
+            return {"error": str(exc)}
+        with services.database.session() as session:
+            log_event(session, call.call_sid, "agent.hold" if held else "agent.resume")
+        return {"ok": True, "hold": held}
+
+    def on_hangup(data: Any) -> dict[str, Any]:
+        try:
+            _agent_id, call = my_call(_call_sid(data))
+            bridge.hang_up(call.agent_leg_sid or call.call_sid)
+        except (RoutingError, BridgeError) as exc:
+            return {"error": str(exc)}
+        return {"ok": True}
+
+    def on_transfer(data: Any) -> dict[str, Any]:
+        try:
+            agent_id, call = my_call(_call_sid(data))
+            queue = data.get("queue")
+            to_agent = data.get("agent")
+            number = data.get("agent_number")
+            if isinstance(number, str) and number:
+                with services.database.session() as session:
+                    to_agent = session.scalar(select(Agent.id).where(Agent.agent_number == number))
+                if to_agent is None:
+                    raise RoutingError(f"no agent with number {number}")
+            valid_id = isinstance(to_agent, int) and not isinstance(to_agent, bool)
+            if to_agent is not None and not valid_id:
+                raise RoutingError("agent must be an agent id")
+            commit_and_publish(
+                lambda session: transfer(
+                    session, services.settings, agent_id, call.call_sid, utcnow(),
+                    queue=queue if isinstance(queue, str) else None, to_agent=to_agent,
+                )
+            )  # fmt: skip
+        except RoutingError as exc:
+            return {"error": str(exc)}
+        with services.database.session() as session:
+            moved = get_call(session, call.call_sid)
+            queue_name = moved.queue if moved else None
+        try:
+            bridge.to_queue(call.call_sid, queue_name or "", call.language)
+        except BridgeError as exc:
+            return {"error": f"the caller could not be moved: {exc}"}
+        return {"ok": True, "queue": queue_name}
+
+    def on_add(data: Any) -> dict[str, Any]:
+        try:
+            _agent_id, call = my_call(_call_sid(data))
+            number = normalize_phone(str(data.get("number", "")))
+            party = bridge.add_party(call.call_sid, number)
+        except (RoutingError, BridgeError, ValueError) as exc:
+            return {"error": str(exc)}
+        with services.database.session() as session:
+            log_event(session, call.call_sid, "agent.added_party", number=number, leg=party)
+        return {"ok": True, "call_sid": party}
 
     def on_decline(data: Any) -> dict[str, Any]:
         try:
@@ -209,5 +287,9 @@ def register_agent_events(
     socketio.on_event("call:accept", on_accept, namespace=AGENT_NS)
     socketio.on_event("call:decline", on_decline, namespace=AGENT_NS)
     socketio.on_event("call:wrapup", on_wrapup, namespace=AGENT_NS)
+    socketio.on_event("call:hold", on_hold, namespace=AGENT_NS)
+    socketio.on_event("call:hangup", on_hangup, namespace=AGENT_NS)
+    socketio.on_event("call:transfer", on_transfer, namespace=AGENT_NS)
+    socketio.on_event("call:add", on_add, namespace=AGENT_NS)
     socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
     return connections

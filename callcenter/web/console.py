@@ -44,7 +44,9 @@ def _page(template: str, *roles: str) -> ResponseReturnValue:
     if roles and agent.role not in roles:
         abort(403)
     settings = get_services().settings
-    return render_template(template, agent=agent, dispositions=settings.dispositions)
+    return render_template(
+        template, agent=agent, dispositions=settings.dispositions, queues=settings.queues
+    )
 
 
 @bp.get("/agent")

@@ -23,7 +23,7 @@ from callcenter.calls import FINAL_STATUSES, get_call, log_event, open_call, rec
 from callcenter.config import localized
 from callcenter.customers import classify_caller
 from callcenter.db import get_session
-from callcenter.ivr.engine import Action, Hangup, JoinConference, Speak
+from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Speak
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.models import Call, WebhookResponse, utcnow
 from callcenter.queues import finish_queue_wait, hold_actions, queue_position
@@ -372,6 +372,22 @@ def bridge_caller(session: Session, call_sid: str) -> Response:
         JoinConference(call_sid, start_on_enter=False, end_on_exit=True,
                        record=bool(queue and queue.record)),
     ]  # fmt: skip
+    return _twiml(actions, _next_step(call))
+
+
+@bp.post("/transfer")
+@twilio_step
+def transfer_to_queue(session: Session, call_sid: str) -> Response:
+    """A cold transfer: the caller leaves the conference and waits in a queue again."""
+    services = get_services()
+    settings = services.settings
+    queue = _name_arg("queue")
+    if queue not in settings.queues:
+        abort(400, "unknown queue")
+    call = _load_call(session, call_sid)
+    text = localized(settings.messages.transfer_hold, call.language, settings.default_language)
+    log_event(session, call_sid, "bridge.transfer", queue=queue)
+    actions: list[Action] = [Speak(text or "", call.language), Enqueue(queue, call.language)]
     return _twiml(actions, _next_step(call))
 
 
