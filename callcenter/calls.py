@@ -117,6 +117,10 @@ def record_status(
     call.status = status
     if status not in FINAL_STATUSES:
         return
+    if call.outcome == "callback":
+        # The caller hung up after asking to be called back: they keep their place in line.
+        log_event(session, call.call_sid, "call.ended", status=status, callback=True)
+        return
     if call.ended_at is None:
         call.ended_at = now
     if duration is not None:

@@ -104,6 +104,7 @@ class QueueConfig(StrictModel):
     offer_timeout: int = Field(default=15, ge=5, le=120)
     preferred_agent_seconds: int = Field(default=20, ge=0, le=600)
     record: bool = True
+    callback: bool = True
 
 
 class MailboxConfig(StrictModel):
@@ -155,6 +156,9 @@ MESSAGE_KEYS = (
     "voicemail_empty",
     "agent_announcement",
     "transfer_hold",
+    "estimated_wait",
+    "callback_offer",
+    "callback_confirmed",
 )
 
 
@@ -168,6 +172,9 @@ class MessagesConfig(StrictModel):
     voicemail_empty: dict[str, str]
     agent_announcement: dict[str, str]
     transfer_hold: dict[str, str]
+    estimated_wait: dict[str, str]
+    callback_offer: dict[str, str]
+    callback_confirmed: dict[str, str]
 
 
 class Settings(StrictModel):

@@ -9,10 +9,22 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls import log_event, mark_left_queue
 from callcenter.config import Settings, localized
-from callcenter.ivr.engine import Action, Hangup, Leave, PlayAudio, Record, Silence, Speak
+from callcenter.ivr.engine import (
+    Action,
+    Gather,
+    Hangup,
+    Leave,
+    PlayAudio,
+    Record,
+    Silence,
+    Speak,
+)
 from callcenter.models import Call
 
 HOLD_PAUSE_SECONDS = 20
+# A caller waiting on the line, or one who asked to be called back (keeping their place).
+WAITING = ("queued", "callback")
+RECENT_CALLS_FOR_AHT = 20
 OVERFLOW_RESULTS = {"leave", "queue-full", "error", "system-error"}
 
 
@@ -20,21 +32,21 @@ def waiting_in_queue(queue: str) -> Select[tuple[Call]]:
     """Calls waiting in a queue, in the order they are served: priority, then time waited."""
     return (
         select(Call)
-        .where(Call.queue == queue, Call.outcome == "queued", Call.dequeued_at.is_(None))
+        .where(Call.queue == queue, Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
         .order_by(Call.queue_priority.desc(), Call.enqueued_at, Call.id)
     )
 
 
 def queue_position(session: Session, call: Call) -> int | None:
     """1-based place of a waiting call; VIPs (higher priority) are ahead of earlier callers."""
-    if call.outcome != "queued" or call.queue is None or call.enqueued_at is None:
+    if call.outcome not in WAITING or call.queue is None or call.enqueued_at is None:
         return None
     ahead = session.scalar(
         select(func.count())
         .select_from(Call)
         .where(
             Call.queue == call.queue,
-            Call.outcome == "queued",
+            Call.outcome.in_(WAITING),
             Call.dequeued_at.is_(None),
             Call.id != call.id,
             or_(
@@ -52,20 +64,93 @@ def queue_position(session: Session, call: Call) -> int | None:
     return (ahead or 0) + 1
 
 
+def average_handle_seconds(session: Session, settings: Settings, queue: str) -> float | None:
+    """Mean talk time of the queue's recent answered calls plus its wrap-up time."""
+    recent = session.execute(
+        select(Call.answered_at, Call.ended_at)
+        .where(Call.queue == queue, Call.answered_at.is_not(None), Call.ended_at.is_not(None))
+        .order_by(Call.ended_at.desc())
+        .limit(RECENT_CALLS_FOR_AHT)
+    ).all()
+    if not recent:
+        return None
+    talk = sum((ended - answered).total_seconds() for answered, ended in recent) / len(recent)
+    config = settings.queues.get(queue)
+    return talk + (config.wrapup_seconds if config else 0)
+
+
+def estimated_wait_seconds(session: Session, settings: Settings, call: Call) -> int | None:
+    """Place in line × average handle time ÷ agents logged in with the queue's skills."""
+    from callcenter.models import Agent
+
+    position = queue_position(session, call)
+    config = settings.queues.get(call.queue or "")
+    if position is None or config is None:
+        return None
+    handle = average_handle_seconds(session, settings, call.queue or "")
+    if handle is None:
+        return None
+    skills = set(config.skills)
+    staffed = sum(
+        1
+        for agent in session.scalars(
+            select(Agent).where(
+                Agent.active.is_(True), Agent.status.in_(("available", "ringing", "on-call",
+                                                          "wrap-up"))
+            )
+        )
+        if skills <= set(agent.skills or [])
+    )  # fmt: skip
+    if staffed == 0:
+        return None
+    return int(position * handle / staffed)
+
+
 def hold_actions(
-    settings: Settings, queue: str, language: str, position: int, waited: int
+    settings: Settings,
+    queue: str,
+    language: str,
+    position: int,
+    waited: int,
+    estimated: int | None = None,
 ) -> list[Action]:
-    """The wait loop: position announcement and hold audio, or leave after the maximum wait."""
+    """The wait loop: place in line, estimated wait, the callback offer and hold audio, or
+    leave after the maximum wait."""
     config = settings.queues.get(queue)
     if config is None or waited >= config.max_wait:
         return [Leave()]
-    actions: list[Action] = []
+    messages = settings.messages
+    default = settings.default_language
+    spoken: list[Speak] = []
     if position > 0:
-        text = localized(settings.messages.queue_position, language, settings.default_language)
-        actions.append(Speak((text or "").replace("{position}", str(position)), language))
-    hold = localized(config.hold_message, language, settings.default_language)
+        text = localized(messages.queue_position, language, default) or ""
+        spoken.append(Speak(text.replace("{position}", str(position)), language))
+    if estimated is not None:
+        minutes = max(1, round(estimated / 60))
+        text = localized(messages.estimated_wait, language, default) or ""
+        spoken.append(Speak(text.replace("{minutes}", str(minutes)), language))
+    hold = localized(config.hold_message, language, default)
     if hold:
-        actions.append(Speak(hold, language))
+        spoken.append(Speak(hold, language))
+    actions: list[Action] = []
+    if config.callback:
+        offer = localized(messages.callback_offer, language, default) or ""
+        spoken.append(Speak(offer, language))
+        actions.append(
+            Gather(
+                flow="",
+                node="",
+                attempt=1,
+                prompts=tuple(spoken),
+                language=language,
+                input=("dtmf",),
+                timeout=2,
+                num_digits=1,
+                callback_queue=queue,
+            )
+        )
+    else:
+        actions.extend(spoken)
     if config.hold_music:
         actions.append(PlayAudio(config.hold_music))
     else:
@@ -85,6 +170,8 @@ def finish_queue_wait(
     queue = call.queue or ""
     log_event(session, call.call_sid, "queue.left", node=call.node, queue=queue, result=result,
               waited=waited)  # fmt: skip
+    if call.outcome == "callback":
+        return [Hangup()]  # they asked to be called back and keep their place
     if result == "hangup":
         mark_left_queue(call, "abandoned", now, waited)
         return []

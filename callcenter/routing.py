@@ -19,7 +19,7 @@ from callcenter.agents import set_presence
 from callcenter.calls import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
 from callcenter.models import Agent, Call, CallOffer
-from callcenter.queues import waiting_in_queue
+from callcenter.queues import WAITING, waiting_in_queue
 
 OPEN = "offered"
 DISPATCH_LOCK = 0x63616C6C  # any constant shared by every process of this app
@@ -119,7 +119,7 @@ def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 1
             )
         for candidate in waiting:
             call = session.scalar(_locking(session, select(Call).where(Call.id == candidate.id)))
-            if call is None or call.outcome != "queued" or call.agent_id is not None:
+            if call is None or call.outcome not in WAITING or call.agent_id is not None:
                 continue
             if _open_offers(session, call.call_sid):
                 continue
@@ -186,7 +186,7 @@ def accept(session: Session, agent_id: int, call_sid: str, now: datetime) -> Cha
     )
     if offer is None or offer.expires_at <= now:
         raise RoutingError("this call is no longer offered to you")
-    if call is None or call.agent_id is not None or call.outcome != "queued":
+    if call is None or call.agent_id is not None or call.outcome not in WAITING:
         raise RoutingError("this call was taken or has ended")
     agent = session.get(Agent, agent_id)
     assert agent is not None
@@ -355,7 +355,7 @@ def requeue(session: Session, call_sid: str, agent_id: int, now: datetime) -> Ch
     if call is not None and call.agent_id == agent_id and call.ended_at is None:
         call.agent_id = None
         call.answered_at = None
-        call.outcome = "queued"
+        call.outcome = "callback" if (call.context or {}).get("callback") else "queued"
         call.dequeued_at = None
         call.queue_wait_seconds = None
         log_event(session, call_sid, "agent.bridge_failed", agent_id=agent_id)
@@ -418,3 +418,27 @@ def transfer(
     log_event(session, call_sid, "agent.transferred", agent_id=agent_id, queue=target_queue,
               to_agent=to_agent)  # fmt: skip
     return changes
+
+
+def request_callback(session: Session, call: Call, now: datetime) -> bool:
+    """The waiting caller asks to be called back: they keep their place, once."""
+    if call.outcome != "queued" or not call.caller_number or call.caller_kind != "pstn":
+        return False
+    call.outcome = "callback"
+    call.context = {**(call.context or {}), "callback": True}
+    log_event(session, call.call_sid, "queue.callback_requested", queue=call.queue,
+              number=call.caller_number)  # fmt: skip
+    return True
+
+
+def callback_ended(
+    session: Session, settings: Settings, call: Call, status: str, now: datetime
+) -> Changes:
+    """The call-back leg ended: answered and finished, or never reached (no redial)."""
+    if call.ended_at is None:
+        call.ended_at = now
+    if status != "completed" and call.answered_at is not None and call.outcome == "answered":
+        call.outcome = "callback-failed"
+    log_event(session, call.call_sid, "callback.ended", status=status)
+    call.status = "completed"
+    return call_finished(session, settings, call, now)

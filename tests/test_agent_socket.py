@@ -286,10 +286,12 @@ def test_hold_add_a_party_transfer_and_hang_up(
         assert bob.call("call:hangup", {"call_sid": sid}) == {"ok": True}
         bob.wait_for("agent:state", timeout=15, status="wrap-up")
 
-        heard = caller.result().heard()
-        assert heard.index("Please hold while we transfer your call.") < heard.index(
-            "Agent 1 0 2 5 will help you now."
-        )
+        result = caller.result()
+        # The caller was moved to the transfer TwiML, then to bob (whose number they heard).
+        urls = [exchange.url for exchange in result.exchanges]
+        transferred = next(i for i, url in enumerate(urls) if "/twilio/transfer?" in url)
+        assert any("agent=1025" in url for url in urls[transferred:])
+        assert result.heard()[-1] == "Agent 1 0 2 5 will help you now."
         with services.database.session() as session:
             call = session.scalar(select(Call).where(Call.call_sid == sid))
             assert call.agent_id == team["bob"] and call.ended_at is not None

@@ -61,8 +61,9 @@ def test_agent_takes_a_call_in_the_browser(
 
     # 王伟 (a VIP who prefers Chinese) calls: VIP menu 2, main menu 2, his order number.
     caller = start_caller(
-        live_server.app, live_server.url, "+8613800138000", ["2", "2", "12345678#"]
-    )
+        live_server.app, live_server.url, "+8613800138000", ["2", "2", "12345678#"],
+        dial_talk_seconds=150,  # three real seconds in the conference
+    )  # fmt: skip
     sid = caller.call_sid
     expect(page.locator("#offer")).to_be_visible(timeout=15000)
     expect(page.locator("#pop-name")).to_have_text("王伟")

@@ -82,6 +82,8 @@ class Gather:
     num_digits: int | None = None
     finish_on_key: str = ""
     hints: tuple[str, ...] = ()
+    callback_queue: str | None = None
+    """Set on the wait loop's callback offer: the keys go to the queue's callback route."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class JoinConference:
     start_on_enter: bool
     end_on_exit: bool
     record: bool = False
+    events: bool = False
+    """Ask for the conference's join/leave/start/end callbacks."""
 
 
 @dataclass(frozen=True)

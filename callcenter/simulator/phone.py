@@ -28,6 +28,12 @@ running call from another thread or from the ``on_wait`` hook: :meth:`SimulatedC
 update / queue member dequeue), :meth:`SimulatedCall.run_twiml` and
 :meth:`SimulatedCall.hangup`.
 
+An *interactive* call (``interactive=True``) has a person behind it instead of a script:
+it runs in real time (``pace`` 1.0) and, at each ``<Gather>``, waits for what they do from
+another thread (:meth:`SimulatedCall.press`, :meth:`SimulatedCall.say`) until the
+Gather's timeout passes; ``hangup(by="caller")`` is the person hanging up.  The browser
+phone of :mod:`callcenter.simulator.phone_page` drives such calls.
+
 ``<Dial><Conference>`` joins a conference of a
 :class:`~callcenter.simulator.switchboard.Switchboard` (the simulator's live state, shared
 with its REST API); a call given no ``switchboard`` gets a private one for itself.  Calls
@@ -73,6 +79,12 @@ CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
 DEFAULT_DIAL_TIME_LIMIT = 14400
 USER_AGENT = "TwilioProxy/1.1 (callcenter simulator)"
 _DTMF_RE = re.compile(r"^[0-9*#]+$")
+_WIDE_RE = re.compile(
+    r"[\u1100-\u11ff\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]"
+)
+WIDE_CHAR_SECONDS = 0.3
+"""How long an interactive call takes to speak one CJK character (1 s per 12 others)."""
+HANGUP_BY = ("rest", "caller")
 _RECORDING_URL_RE = re.compile(r"/Recordings/(RE[0-9a-f]{32})(?:\.wav)?$")
 
 
@@ -431,6 +443,8 @@ def format_event(event: CallEvent) -> str:
         return f"Pressed: {event.text}"
     if kind == "timeout":
         return f"No input: {event.text}"
+    if kind == "ignored":
+        return f"Not listening, dropped: {event.text}"
     if kind == "enqueue":
         return f'In queue "{event.text}", position {d.get("position", 1)}'
     if kind == "hold":
@@ -519,8 +533,22 @@ class _Redirect:
 
 
 @dataclass(frozen=True)
+class _GatherSpec:
+    """What an interactive ``<Gather>`` listens for and where it sends the result."""
+
+    input_types: frozenset[str]
+    timeout: int
+    finish_on_key: str
+    num_digits: int
+    action: str
+    method: str
+    on_empty: bool
+
+
+@dataclass(frozen=True)
 class _HangupRequest:
     reason: str
+    by: str = "rest"
 
 
 class _CallOver(Exception):
@@ -583,6 +611,20 @@ class SimulatedCall:
     to start and then talks for ``dial_talk_seconds``, unless the conference ends, the
     call is removed from it, hung up or redirected first.  ``switchboard`` makes the call
     reachable by the REST API and its conferences shared with other calls.
+
+    ``interactive=True``: a person plays the caller instead of ``inputs``.  The call then
+    runs at ``pace`` 1.0 unless told otherwise (it must be > 0), and each ``<Gather>``
+    waits for :meth:`press` / :meth:`say` from other threads: keys or words given while
+    its prompts play cut them short (barge-in), keys extend the wait by the Gather's
+    ``timeout`` until ``finishOnKey`` or ``numDigits`` completes them, and nothing within
+    the timeout is a timeout as for a scripted call.  What the person does while no
+    Gather listens (or what the Gather does not listen for) is dropped, as on Twilio, and
+    written down as an ``ignored`` event.  A ``<Record>`` lasts until they press a
+    ``finishOnKey`` key, hang up or reach ``maxLength``.  :meth:`hangup` with
+    ``by="caller"`` is the person hanging up (in a queue, the Enqueue ``action`` gets
+    ``QueueResult=hangup``).  Prompts are timed as a voice would speak them (CJK text
+    more slowly than with the scripted 1 s per 12 characters), so the person hears them
+    out before a Gather's timeout starts.
     """
 
     def __init__(
@@ -607,7 +649,7 @@ class SimulatedCall:
         on_wait: Callable[[SimulatedCall], None] | None = None,
         call_sid: str | None = None,
         start_time: datetime | None = None,
-        pace: float = 0.0,
+        pace: float | None = None,
         switchboard: Switchboard | None = None,
         direction: str = "inbound",
         voice_method: str = "POST",
@@ -618,9 +660,14 @@ class SimulatedCall:
         ring_seconds: float = 1,
         timeout: float = 60,
         parent_call_sid: str | None = None,
+        interactive: bool = False,
     ) -> None:
+        if pace is None:
+            pace = 1.0 if interactive else 0.0
         if pace < 0:
             raise ValueError("pace must not be negative")
+        if interactive and pace <= 0:
+            raise ValueError("an interactive call runs in (scaled) real time: pace must be > 0")
         if dial_result not in DIAL_RESULTS:
             raise ValueError(f"dial_result must be one of {', '.join(DIAL_RESULTS)}")
         if max_steps < 1:
@@ -669,6 +716,7 @@ class SimulatedCall:
         self.ring_seconds = ring_seconds
         self.timeout = timeout
         self.parent_call_sid = parent_call_sid
+        self.interactive = interactive
 
         self.clock: float = 0.0
         self.status = "ringing" if direction == "inbound" else "queued"
@@ -694,6 +742,11 @@ class SimulatedCall:
         self._pending: deque[_Bridge | _Redirect | _HangupRequest] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._live: deque[CallerInput] = deque()
+        """What the person of an interactive call did, not yet looked at by the call."""
+        self._asleep_since: float | None = None
+        self._listening: frozenset[str] | None = None
+        """While an interactive ``<Gather>`` listens: its input types (dtmf, speech)."""
 
     # -- the REST side's seam ---------------------------------------------------------------
 
@@ -719,10 +772,34 @@ class SimulatedCall:
             self._pending.append(_Redirect(self._doc_url, "POST", twiml))
         self._wake.set()
 
-    def hangup(self, reason: str = "hung up via REST") -> None:
-        """Like a REST call update with ``Status=completed`` (``canceled`` before answer)."""
+    def hangup(self, reason: str = "hung up via REST", *, by: str = "rest") -> None:
+        """Like a REST call update with ``Status=completed`` (``canceled`` before answer).
+
+        ``by="caller"``: the caller hangs up (an interactive call's person), which Twilio
+        reports as the caller's hang-up (``QueueResult=hangup`` in a queue, ...).
+        """
+        if by not in HANGUP_BY:
+            raise ValueError(f"by must be one of {', '.join(HANGUP_BY)}")
         with self._lock:
-            self._pending.append(_HangupRequest(reason))
+            self._pending.append(_HangupRequest(reason, by))
+        self._wake.set()
+
+    def press(self, keys: str) -> None:
+        """The person on an interactive call presses keys (``"1"``, ``"12345678#"``)."""
+        self._give(Press(keys))
+
+    def say(self, text: str) -> None:
+        """The person on an interactive call says something (to a speech ``<Gather>``)."""
+        text = " ".join(str(text).split())
+        if not text:
+            raise ValueError("say something: the text is empty")
+        self._give(Speech(text))
+
+    def _give(self, item: CallerInput) -> None:
+        if not self.interactive:
+            raise RuntimeError("only an interactive call takes input while it runs")
+        with self._lock:
+            self._live.append(item)
         self._wake.set()
 
     def poke(self) -> None:
@@ -737,11 +814,48 @@ class SimulatedCall:
         return self.start_time + timedelta(seconds=math.floor(self._answered_at))
 
     def _interrupted(self) -> bool:
-        """Something for the call to handle: a REST request or a change in its conference."""
+        """Something for the call to handle: a REST request, a change in its conference
+        or (interactive) input for the Gather that listens."""
         if self._take(in_queue=self.queue is not None, peek=True) is not None:
             return True
         membership = self.conference
-        return membership is not None and membership.version != self._seen_version
+        if membership is not None and membership.version != self._seen_version:
+            return True
+        return self.interactive and self._sort_input()
+
+    def _sort_input(self) -> bool:
+        """Drop the person's input nothing listens to; True if the Gather has some."""
+        listening = self._listening
+        ignored: list[CallerInput] = []
+        with self._lock:
+            while self._live:
+                item = self._live[0]
+                kind = "dtmf" if isinstance(item, Press) else "speech"
+                if listening is not None and kind in listening:
+                    break
+                ignored.append(self._live.popleft())
+            ready = bool(self._live)
+        for item in ignored:
+            if isinstance(item, Press):
+                self._event("ignored", f"pressed {item.keys}", type="dtmf", keys=item.keys)
+            else:
+                self._event("ignored", f'said "{item.text}"', type="speech")
+        return ready
+
+    def _next_input(self) -> CallerInput | None:
+        """The person's next input the listening Gather takes (others are dropped)."""
+        if not self._sort_input():
+            return None
+        with self._lock:
+            return self._live.popleft() if self._live else None
+
+    def _speaking_seconds(self, text: str) -> float:
+        """How long saying ``text`` takes: 1 s per 12 characters, CJK ones (interactive
+        calls) 0.3 s each."""
+        if not self.interactive:
+            return max(1, math.ceil(len(text) / 12))
+        wide = len(_WIDE_RE.findall(text))
+        return max(1, math.ceil(wide * WIDE_CHAR_SECONDS + (len(text) - wide) / 12))
 
     def _take_hangup(self) -> _HangupRequest | None:
         with self._lock:
@@ -773,17 +887,24 @@ class SimulatedCall:
             return seconds
         start = time.monotonic()
         end = start + seconds * self.pace
-        while (left := end - time.monotonic()) > 0:
-            if self._wake.wait(left):
-                self._wake.clear()
-                if self._interrupted():
-                    return min(seconds, (time.monotonic() - start) / self.pace)
-        return seconds
+        self._asleep_since = start
+        try:
+            while (left := end - time.monotonic()) > 0:
+                if self._wake.wait(left):
+                    self._wake.clear()
+                    if self._interrupted():
+                        return min(seconds, (time.monotonic() - start) / self.pace)
+            return seconds
+        finally:
+            self._asleep_since = None
 
     # -- bookkeeping ------------------------------------------------------------------------
 
     def _event(self, kind: str, text: str = "", **details: Any) -> CallEvent:
-        event = CallEvent(kind, text, details, self.clock)
+        at = self.clock
+        if self._asleep_since is not None:  # written down while waiting (dropped input)
+            at += (time.monotonic() - self._asleep_since) / self.pace
+        event = CallEvent(kind, text, details, at)
         self.events.append(event)
         if self.on_event is not None:
             self.on_event(event)
@@ -968,7 +1089,7 @@ class SimulatedCall:
         def canceled() -> None:
             request = self._take_hangup()
             if request is not None:
-                self._event("hangup", request.reason, by="rest")
+                self._event("hangup", request.reason, by=request.by)
                 raise _CallOver(request.reason, "canceled")
 
         self._progress("initiated", "initiated")
@@ -1022,18 +1143,33 @@ class SimulatedCall:
     def _execute(self, doc_url: str, root: ET.Element) -> Fetch | None:
         for verb in root:
             pending = self._take(in_queue=False)
-            if isinstance(pending, _Redirect):
-                return self._rest_redirect(pending)
-            if isinstance(pending, _HangupRequest):
-                self._event("hangup", pending.reason, by="rest")
-                raise _CallOver(pending.reason)
+            if pending is not None:
+                return self._intervene(pending)
             handler = self._HANDLERS.get(verb.tag)
             if handler is None:
                 self._unsupported(verb)
             outcome = handler(self, verb, doc_url)
             if outcome is not None:
                 return outcome
+        if self.interactive:
+            # A hang-up or redirect that cut the last verb short still counts.
+            pending = self._take(in_queue=False)
+            if pending is not None:
+                return self._intervene(pending)
         return None
+
+    def _intervene(self, pending: _Redirect | _HangupRequest | _Bridge) -> Fetch:
+        """Act on a REST redirect or hang-up (or the caller's hang-up) between verbs."""
+        if isinstance(pending, _Redirect):
+            return self._rest_redirect(pending)
+        assert isinstance(pending, _HangupRequest)
+        self._hung_up(pending)
+        raise _CallOver(pending.reason)
+
+    def _hung_up(self, request: _HangupRequest, **details: Any) -> None:
+        if request.by == "caller":
+            self.caller_hung_up = True
+        self._event("hangup", request.reason, by=request.by, **details)
 
     def _rest_redirect(self, redirect: _Redirect) -> Fetch:
         if redirect.twiml is not None:
@@ -1055,7 +1191,7 @@ class SimulatedCall:
     ) -> bool:
         text = _text(verb)
         loop = _int_attr(verb, "loop", 1) or (1 if barge_in else 0)
-        once = max(1, math.ceil(len(text) / 12))
+        once = self._speaking_seconds(text)
         details = {"language": verb.get("language", "en-US"), "loop": loop}
         if verb.get("voice"):
             details["voice"] = verb.get("voice")
@@ -1114,7 +1250,7 @@ class SimulatedCall:
         transcript = " ".join(response.text.split())
         if not transcript:
             return None, DEFAULT_PLAY_SECONDS
-        return transcript, max(1, math.ceil(len(transcript) / 12))
+        return transcript, self._speaking_seconds(transcript)
 
     def _api_json(self, url: str, key: str) -> Any:
         self.exchanges.append(Exchange("GET", url, {}, None, "api"))
@@ -1170,6 +1306,21 @@ class SimulatedCall:
         action = urljoin(doc_url, verb.get("action") or doc_url)
         method = verb.get("method", "POST").upper()
         on_empty = verb.get("actionOnEmptyResult", "false").lower() == "true"
+        if self.interactive:
+            return self._gather_live(
+                verb,
+                doc_url,
+                deadline,
+                _GatherSpec(
+                    frozenset(input_types),
+                    timeout,
+                    finish_on_key,
+                    num_digits,
+                    action,
+                    method,
+                    on_empty,
+                ),
+            )
 
         upcoming = self.inputs[0] if self.inputs else None
         fits = (isinstance(upcoming, Press) and "dtmf" in input_types) or (
@@ -1220,6 +1371,67 @@ class SimulatedCall:
         params = {"Digits": digits} if digits else {}
         params["FinishedOnKey"] = finished_on
         return Fetch(action, method, params)
+
+    def _gather_live(
+        self, verb: ET.Element, doc_url: str, deadline: float | None, spec: _GatherSpec
+    ) -> Fetch | bool | None:
+        """An interactive Gather: prompts, then wait for the person (see :meth:`_gather`)."""
+        self._sort_input()  # what they did before the Gather listened is dropped
+        self._listening = spec.input_types
+        try:
+            for prompt in verb:
+                nested = {"Say": self._say, "Play": self._play, "Pause": self._pause}.get(
+                    prompt.tag
+                )
+                if nested is None:
+                    self._unsupported(prompt, " in <Gather>")
+                if nested(prompt, doc_url, deadline, barge_in=True):
+                    return True
+                if self._interrupted():
+                    break  # the person barged in (or a REST request cut the prompt)
+            return self._collect(spec, deadline)
+        finally:
+            self._listening = None
+
+    def _collect(self, spec: _GatherSpec, deadline: float | None) -> Fetch | bool | None:
+        """Wait for the person's keys or words, ``spec.timeout`` at a time."""
+        digits, finished_on, complete = "", "", False
+        until = self.clock + spec.timeout
+        while not complete:
+            if self._take(in_queue=self.queue is not None, peek=True) is not None:
+                return None  # a REST request or a hang-up: handled at the verb boundary
+            item = self._next_input()
+            if item is None:
+                if self.clock >= until:
+                    break
+                if self._advance(until - self.clock, deadline):
+                    return True
+                continue
+            if isinstance(item, Speech):
+                if digits:
+                    self._event("ignored", f'said "{item.text}"', type="speech")
+                    continue
+                self._event("input", item.text, type="speech")
+                params = {"SpeechResult": item.text, "Confidence": SPEECH_CONFIDENCE}
+                return Fetch(spec.action, spec.method, params)
+            for key in item.keys:
+                if spec.finish_on_key and key in spec.finish_on_key:
+                    finished_on, complete = key, True
+                    break
+                digits += key
+                if spec.num_digits and len(digits) >= spec.num_digits:
+                    complete = True
+                    break
+            self._event("input", item.keys, type="dtmf", digits=digits)
+            until = self.clock + spec.timeout  # Twilio waits ``timeout`` for the next key
+        if not digits and not finished_on:
+            self._event("timeout", f"no input for {_secs(spec.timeout)}", seconds=spec.timeout)
+            return Fetch(spec.action, spec.method) if spec.on_empty else None
+        if not digits and not spec.on_empty:
+            return None
+        params = {"Digits": digits} if digits else {}
+        params["FinishedOnKey"] = finished_on
+        return Fetch(spec.action, spec.method, params)
 
     def _gather_main(self, verb: ET.Element, doc_url: str) -> Fetch | None:
         return self._gather(verb, doc_url)
@@ -1311,6 +1523,8 @@ class SimulatedCall:
         if isinstance(pending, _Redirect):
             return "redirected", pending
         if isinstance(pending, _HangupRequest):
+            if pending.by == "caller":
+                return "hangup", "caller"
             self._event("hangup", pending.reason, by="rest")
             raise _CallOver(pending.reason)
         if self.clock >= deadline:
@@ -1370,16 +1584,28 @@ class SimulatedCall:
         action = urljoin(doc_url, verb.get("action") or doc_url)
         method = verb.get("method", "POST").upper()
         beep = verb.get("playBeep", "true").lower() != "false"
-        seconds = min(self.record_seconds, max_length) if max_length > 0 else self.record_seconds
-        duration = max(0, math.ceil(seconds))
         started = self._timestamp()
-        self._advance(seconds)
-        pressed_hash = "#" in finish_on_key
-        digits = "#" if pressed_hash else "hangup"
+        if self.interactive:
+            live = self._record_live(finish_on_key, max_length)
+            if isinstance(live, Fetch):
+                return live
+            seconds, finished = live
+        else:
+            seconds = (
+                min(self.record_seconds, max_length) if max_length > 0 else self.record_seconds
+            )
+            self._advance(seconds)
+            finished = "#" if "#" in finish_on_key else None
+        duration = max(0, math.ceil(seconds))
+        pressed_hash = finished is not None  # the call goes on (a key, or maxLength)
+        digits = "hangup" if finished is None else finished
         sid = self._store_recording(duration)
         recording_url = f"{self.api_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
         self.recordings.append(sid)
-        ending = "finished with #" if pressed_hash else "caller hung up"
+        if finished is None:
+            ending = "caller hung up"
+        else:
+            ending = f"finished with {finished}" if finished else "maximum length reached"
         self._event(
             "record",
             f"{_secs(duration)} voicemail {sid} ({ending})",
@@ -1424,6 +1650,39 @@ class SimulatedCall:
             recording_status()
             raise _CallOver(f"recorded voicemail {sid} (caller hung up)")
         return Fetch(action, method, params, after=recording_status)
+
+    def _record_live(self, finish_on_key: str, max_length: int) -> tuple[float, str | None] | Fetch:
+        """An interactive recording: (seconds, the key that ended it, ``""`` at maxLength,
+        None if the call hung up), or the Fetch of a REST redirect that cut it short."""
+        self._sort_input()
+        self._listening = frozenset({"dtmf", "speech"})
+        start = self.clock
+        limit = start + max_length if max_length > 0 else None
+        try:
+            while True:
+                pending = self._take(in_queue=False, peek=True)
+                if isinstance(pending, _Redirect):
+                    self._take(in_queue=False)
+                    return self._rest_redirect(pending)
+                if isinstance(pending, _HangupRequest):
+                    self._take(in_queue=False)
+                    if pending.by != "caller":
+                        self._event("hangup", pending.reason, by=pending.by)
+                    return self.clock - start, None
+                item = self._next_input()
+                if isinstance(item, Press):
+                    self._event("input", item.keys, type="dtmf", recording=True)
+                    for key in item.keys:
+                        if finish_on_key and key in finish_on_key:
+                            return self.clock - start, key
+                elif isinstance(item, Speech):
+                    self._event("input", item.text, type="speech", recording=True)
+                elif limit is not None and self.clock >= limit:
+                    return self.clock - start, ""
+                else:
+                    self._advance(limit - self.clock if limit is not None else 60, limit)
+        finally:
+            self._listening = None
 
     def _store_recording(self, duration: int) -> str:
         from callcenter.simulator.recordings import wav_bytes
@@ -1576,6 +1835,9 @@ class SimulatedCall:
                 return "redirected"
             if isinstance(pending, _HangupRequest):
                 self._take(in_queue=False)
+                if pending.by == "caller":
+                    board.leave(participant, "hangup")
+                    return "caller"
                 self._event("hangup", pending.reason, by="rest")
                 raise _CallOver(pending.reason)
             state = board.state(participant)

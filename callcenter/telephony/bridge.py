@@ -55,6 +55,13 @@ class CallBridge:
                 url=self.urls("/twilio/bridge/caller", agent=agent.number, lang=language),
                 method="POST",
             )
+        except (TwilioException, OSError) as exc:
+            log.error("bridging %s to %s failed: %s", call_sid, agent.username, exc)
+            raise BridgeError(str(exc)) from exc
+        return self._dial_agent(call_sid, agent)
+
+    def _dial_agent(self, call_sid: str, agent: AgentLeg) -> str:
+        try:
             leg = self.client.calls.create(
                 to=agent.address,
                 from_=self.caller_id,
@@ -65,9 +72,28 @@ class CallBridge:
                 status_callback_event=["answered", "completed"],
             )
         except (TwilioException, OSError) as exc:
-            log.error("bridging %s to %s failed: %s", call_sid, agent.username, exc)
+            log.error("dialing agent %s for %s failed: %s", agent.username, call_sid, exc)
             raise BridgeError(str(exc)) from exc
         return str(leg.sid)
+
+    def call_back(self, call_sid: str, number: str, agent: AgentLeg, language: str) -> str:
+        """Virtual hold: dial the customer who asked for a call back, then the agent."""
+        try:
+            self.client.calls.create(
+                to=number,
+                from_=self.caller_id,
+                url=self.urls(
+                    "/twilio/bridge/caller", agent=agent.number, lang=language, conf=call_sid
+                ),
+                method="POST",
+                status_callback=self.urls("/twilio/bridge/callback-status", call=call_sid),
+                status_callback_method="POST",
+                status_callback_event=["completed"],
+            )
+        except (TwilioException, OSError) as exc:
+            log.error("calling back %s for %s failed: %s", number, call_sid, exc)
+            raise BridgeError(str(exc)) from exc
+        return self._dial_agent(call_sid, agent)
 
     def hang_up(self, call_sid: str) -> None:
         """End one leg (the caller's, or an agent's)."""

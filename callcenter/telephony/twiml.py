@@ -109,6 +109,13 @@ class TwimlRenderer:
                 end_conference_on_exit=action.end_on_exit,
                 beep=False,
                 record="record-from-start" if action.record else None,
+                status_callback=(
+                    self.urls("/twilio/bridge/conference", call=action.name)
+                    if action.events
+                    else None
+                ),
+                status_callback_event="start end join leave" if action.events else None,
+                status_callback_method="POST" if action.events else None,
             )
         elif isinstance(action, Leave):
             response.leave()
@@ -138,17 +145,21 @@ class TwimlRenderer:
 
     def add_gather(self, response: VoiceResponse, action: Gather, step: int) -> None:
         speech = "speech" in action.input
-        gather = response.gather(
-            input=" ".join(action.input),
-            action=self.urls(
+        if action.callback_queue is not None:
+            url = self.urls("/twilio/queue/callback", queue=action.callback_queue)
+        else:
+            url = self.urls(
                 "/twilio/gather", flow=action.flow, node=action.node, attempt=action.attempt,
                 seq=step,
-            ),
+            )  # fmt: skip
+        gather = response.gather(
+            input=" ".join(action.input),
+            action=url,
             method="POST",
             timeout=action.timeout,
             num_digits=action.num_digits,
             finish_on_key=action.finish_on_key,
-            action_on_empty_result=True,
+            action_on_empty_result=action.callback_queue is None,
             language=self.voice(action.language).recognition_language if speech else None,
             hints=", ".join(action.hints) if speech and action.hints else None,
             speech_timeout="auto" if speech else None,

@@ -161,8 +161,12 @@ def register_agent_events(
             call = get_call(session, call_sid)
             leg = AgentLeg(agent.username, agent.agent_number, agent.phone)
             language = call.language if call else services.settings.default_language
+            callback_number = call.caller_number if call and call.context.get("callback") else None
         try:
-            leg_sid = bridge.connect(call_sid, leg, language)
+            if callback_number:
+                leg_sid = bridge.call_back(call_sid, callback_number, leg, language)
+            else:
+                leg_sid = bridge.connect(call_sid, leg, language)
         except BridgeError as exc:
             commit_and_publish(lambda session: requeue(session, call_sid, agent_id, utcnow()))
             socketio.emit("call:ended", {"call_sid": call_sid, "reason": "bridge failed"},

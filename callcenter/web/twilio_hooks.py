@@ -23,11 +23,16 @@ from callcenter.calls import FINAL_STATUSES, get_call, log_event, open_call, rec
 from callcenter.config import localized
 from callcenter.customers import classify_caller
 from callcenter.db import get_session
-from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Speak
+from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.models import Call, WebhookResponse, utcnow
-from callcenter.queues import finish_queue_wait, hold_actions, queue_position
-from callcenter.routing import call_finished, call_left_queue
+from callcenter.queues import (
+    estimated_wait_seconds,
+    finish_queue_wait,
+    hold_actions,
+    queue_position,
+)
+from callcenter.routing import call_finished, call_left_queue, callback_ended, request_callback
 from callcenter.services import get_services
 from callcenter.telephony.signature import has_valid_signature
 from callcenter.voicemail import store_voicemail
@@ -251,10 +256,27 @@ def queue_wait() -> Response:
     position = _int_value("QueuePosition", 0) or 0
     waited = _int_value("QueueTime", 0) or 0
     # Twilio's position is first-in-first-out; ours counts VIPs and priorities ahead.
-    call = get_call(get_session(), call_sid)
+    session = get_session()
+    call = get_call(session, call_sid)
+    estimated = None
     if call is not None:
-        position = queue_position(get_session(), call) or position
-    return _twiml(hold_actions(settings, queue, language, position, waited))
+        position = queue_position(session, call) or position
+        estimated = estimated_wait_seconds(session, settings, call)
+    session.rollback()  # read-only: release the transaction before answering
+    return _twiml(hold_actions(settings, queue, language, position, waited, estimated))
+
+
+@bp.post("/queue/callback")
+@twilio_step
+def queue_callback(session: Session, call_sid: str) -> Response:
+    """A key pressed in the wait loop: `*` asks to be called back, keeping one's place."""
+    settings = get_services().settings
+    _name_arg("queue")
+    call = _load_call(session, call_sid)
+    if request.form.get("Digits") != "*" or not request_callback(session, call, utcnow()):
+        return _twiml([])  # back to waiting
+    text = localized(settings.messages.callback_confirmed, call.language, settings.default_language)
+    return _twiml([Speak(text or "", call.language), Leave()], _next_step(call))
 
 
 @bp.post("/queue/done")
@@ -362,15 +384,19 @@ def bridge_caller(session: Session, call_sid: str) -> Response:
     number = request.args.get("agent", "")
     if not AGENT_NUMBER.fullmatch(number):
         abort(400, "agent is missing or malformed")
-    call = _load_call(session, call_sid)
+    conference = request.args.get("conf", call_sid)
+    if not CALL_SID.fullmatch(conference):
+        abort(400, "conf is malformed")
+    # A call-back leg has its own SID; the call record and conference are the original's.
+    call = _load_call(session, conference)
     text = localized(settings.messages.agent_announcement, call.language, settings.default_language)
     announcement = (text or "").replace("{number}", " ".join(number))
     queue = settings.queues.get(call.queue or "")
-    log_event(session, call_sid, "bridge.caller", agent=number)
+    log_event(session, conference, "bridge.caller", agent=number, leg=call_sid)
     actions: list[Action] = [
         Speak(announcement, call.language, personal=True),
-        JoinConference(call_sid, start_on_enter=False, end_on_exit=True,
-                       record=bool(queue and queue.record)),
+        JoinConference(conference, start_on_enter=False, end_on_exit=True,
+                       record=bool(queue and queue.record), events=True),
     ]  # fmt: skip
     return _twiml(actions, _next_step(call))
 
@@ -404,20 +430,57 @@ def bridge_agent(session: Session, call_sid: str) -> Response:
     """The agent's leg answered: join the caller's conference."""
     caller = _caller_sid_arg()
     log_event(session, caller, "bridge.agent_answered", leg=call_sid)
-    return _twiml([JoinConference(caller, start_on_enter=True, end_on_exit=True)])
+    return _twiml([JoinConference(caller, start_on_enter=True, end_on_exit=True, events=True)])
 
 
 @bp.post("/bridge/agent-status")
 @twilio_step
 def bridge_agent_status(session: Session, call_sid: str) -> Response:
-    """Status of the agent's leg: tell the console when it is connected."""
+    """Status of the agent's leg, for the call's log."""
     caller = _caller_sid_arg()
     status = request.form.get("CallStatus", "")
     log_event(session, caller, "bridge.agent_leg", leg=call_sid, status=status[:20])
-    if status == "in-progress":
-        session.info.setdefault(_AFTER_COMMIT, []).append(
-            lambda: get_services().announcer.call_connected(caller)
-        )
+    return Response(status=204)
+
+
+@bp.post("/bridge/conference")
+def bridge_conference() -> Response:
+    """Conference events: once the caller and the agent are both in, the console hears it."""
+    caller = _caller_sid_arg()
+    event = request.form.get("StatusCallbackEvent", "")
+    member = request.form.get("CallSid", "")
+    session = get_session()
+    call = get_call(session, caller)
+    if call is None:
+        return Response(status=204)
+    log_event(session, caller, "conference." + event[:30], member=member[:64])
+    announce = False
+    if event == "participant-join" and CALL_SID.fullmatch(member):
+        context = dict(call.context or {})
+        joined = sorted({*context.get("joined", []), member})
+        context["joined"] = joined
+        announce = len(joined) >= 2 and not context.get("connected")
+        context["connected"] = context.get("connected") or announce
+        call.context = context
+    elif event == "conference-end":
+        call.context = {**(call.context or {}), "joined": [], "connected": False}
+    session.commit()
+    if announce:
+        get_services().announcer.call_connected(caller)
+    return Response(status=204)
+
+
+@bp.post("/bridge/callback-status")
+@twilio_step
+def bridge_callback_status(session: Session, call_sid: str) -> Response:
+    """Status of a call-back leg: when it ends, the original call ends (wrap-up follows)."""
+    caller = _caller_sid_arg()
+    status = request.form.get("CallStatus", "")
+    call = get_call(session, caller)
+    log_event(session, caller, "bridge.callback_leg", leg=call_sid, status=status[:20])
+    if call is not None and status in FINAL_STATUSES:
+        settings = get_services().settings
+        _announce_after_commit(session, callback_ended(session, settings, call, status, utcnow()))
     return Response(status=204)
 
 

@@ -1,0 +1,478 @@
+"""A telephone in the browser: the caller's side of the simulator (``/phone``).
+
+A person opens ``/phone``, dials the hotline and hears the menu: the page speaks each
+``<Say>`` with the browser's speech synthesis (in the Say's language) or plays the
+prompt audio of a ``<Play>``, sends what they press on the dial pad or type as speech,
+and shows the call's transcript.  Behind it, each call is an interactive
+:class:`~callcenter.simulator.phone.SimulatedCall` running in a thread of its own against
+this very app (through :class:`~callcenter.simulator.phone.WsgiTransport` at the public
+URL), registered with the simulator's switchboard, so the agent console sees it queue and
+can take it into a conference.
+
+**This blueprint exists only with the simulator** (``settings.simulator``; register it
+nowhere else): with a real Twilio account callers use real phones.  It needs **no login**
+on purpose, as it stands for a member of the public calling the hotline, not for an agent;
+all it can do is place calls into this app through the simulator.  It takes JSON only
+(415 otherwise: no cross-site form can post here), checks every input, keeps at most
+``MAX_CALLS`` calls going and hangs up a call whose page stopped asking for its events
+for ``IDLE_SECONDS`` (the tab was closed).
+
+API (``<sid>`` is the call's SID, ``CA`` + 32 hex digits)::
+
+    GET  /phone                          the page
+    POST /phone/calls        {"from": "+8613800138000", "to": "+864008001234"}
+                                         201 {"call_sid": ...}; 429 when too many calls
+    POST /phone/calls/<sid>/keys   {"keys": "12345678#"}       202 (0-9, * and # only)
+    POST /phone/calls/<sid>/say    {"text": "repair"}          202 (1-200 characters)
+    POST /phone/calls/<sid>/hangup {}                          202
+    GET  /phone/calls/<sid>/events?after=N
+         {"call_sid", "events": [{"index", "kind", "text", "line", "language", "lang",
+          "voice", "url", "loop", "seconds", "at"}, ...], "next", "ended", "status",
+          "ended_reason"}
+
+``url`` is set on ``play`` events whose audio this app serves (a path on the page's own
+origin); ``lang`` is ``language`` as a browser's speech synthesis names it. A POST on a
+call that has ended answers 409.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+
+from callcenter.services import get_services
+from callcenter.simulator.phone import (
+    CallEvent,
+    SimulatedCall,
+    WsgiTransport,
+    format_event,
+    is_under,
+)
+
+log = logging.getLogger("callcenter.simulator.phone_page")
+
+bp = Blueprint("phone", __name__)
+
+MAX_CALLS = 20
+"""Calls the page may have going at once."""
+IDLE_SECONDS = 60.0
+"""A call whose events nobody asked for this long is hung up (its page is gone)."""
+MAX_TEXT = 200
+MAX_KEYS = 64
+HOLD_SECONDS = 3600
+"""How long the person waits in a queue (or for a conference) before giving up."""
+TALK_SECONDS = 4 * 3600
+"""How long they stay in a conversation: until someone hangs up."""
+PACE_CONFIG = "SIMULATOR_PHONE_PACE"
+"""``app.config`` key: real seconds per simulated second of the page's calls (1.0)."""
+EXTENSION = "callcenter.simulator.phone_page"
+DEFAULT_FROM = "+8613800138000"
+DEMO_NUMBERS = (
+    ("+8613800138000", "王伟 · VIP customer, prefers Chinese"),
+    ("+8613912345678", "李娜 · customer, prefers Chinese"),
+    ("+8613522334455", "陈静 · VIP customer, prefers Chinese"),
+    ("+15005550006", "Unknown caller (English)"),
+    ("+447700900123", "Unknown caller (UK)"),
+    ("anonymous", "Withheld number"),
+)
+BROWSER_LANGUAGES = {
+    "cmn-CN": "zh-CN",
+    "cmn-TW": "zh-TW",
+    "yue-CN": "zh-HK",
+    "yue-HK": "zh-HK",
+    "arb": "ar",
+}
+"""Twilio/Polly language codes a browser's speech synthesis knows by another name."""
+
+_SID_RE = re.compile(r"^CA[0-9a-f]{32}$")
+_NUMBER_RE = re.compile(r"^\+[1-9][0-9]{3,15}$")
+_KEYS_RE = re.compile(r"^[0-9*#]+$")
+
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class TooManyCalls(Exception):
+    """The page already has ``MAX_CALLS`` calls going."""
+
+
+class PhoneLine:
+    """One call placed from the page: the simulated call, its thread and its transcript."""
+
+    def __init__(self, call: SimulatedCall, now: float, script_root: str = "") -> None:
+        self.call = call
+        self.script_root = script_root
+        self.last_seen = now
+        self.error: str | None = None
+        self._events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(
+            target=self._run, name=f"phone-{call.call_sid[-6:]}", daemon=True
+        )
+
+    @property
+    def call_sid(self) -> str:
+        return self.call.call_sid
+
+    @property
+    def ended(self) -> bool:
+        return self.call.done.is_set()
+
+    def add(self, event: CallEvent) -> None:
+        """The call's ``on_event`` hook (the call's thread)."""
+        with self._lock:
+            self._events.append(self._json(len(self._events), event))
+
+    def events(self, after: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._events[after:]
+
+    def _json(self, index: int, event: CallEvent) -> dict[str, Any]:
+        details = event.details
+        language = details.get("language") if event.kind == "say" else None
+        url = None
+        if event.kind == "play" and not details.get("digits"):
+            url = self._local_path(str(details.get("url") or ""))
+        return {
+            "index": index,
+            "kind": event.kind,
+            "text": event.text,
+            "line": format_event(event),
+            "language": language,
+            "lang": BROWSER_LANGUAGES.get(language, language) if language else None,
+            "voice": details.get("voice") if event.kind == "say" else None,
+            "url": url,
+            "loop": details.get("loop", 1) if event.kind in ("say", "play") else None,
+            "seconds": details.get("seconds"),
+            "at": round(event.at, 1),
+        }
+
+    def _local_path(self, url: str) -> str | None:
+        """A URL below the public URL as a path the page can load from its own origin."""
+        public_url = self.call.public_url
+        if not url or not is_under(public_url, url):
+            return None
+        parts = urlsplit(url)
+        base_path = urlsplit(public_url).path.rstrip("/")
+        path = parts.path[len(base_path) :] or "/"
+        return self.script_root + path + (f"?{parts.query}" if parts.query else "")
+
+    def _run(self) -> None:
+        try:
+            self.call.run()
+        except Exception as exc:  # a bug: keep the thread quiet, but make it visible
+            log.exception("phone call %s failed", self.call_sid)
+            self.error = repr(exc)
+
+
+class Phones:
+    """The page's calls of one app: start them, find them, hang up abandoned ones.
+
+    A reaper thread runs while there are calls: every ``sweep_every`` seconds it hangs up
+    live calls nobody polled for ``idle_seconds`` and forgets ended ones as stale.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_calls: int = MAX_CALLS,
+        idle_seconds: float = IDLE_SECONDS,
+        sweep_every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_calls = max_calls
+        self.idle_seconds = idle_seconds
+        self.sweep_every = sweep_every
+        self.clock = clock
+        self._lines: dict[str, PhoneLine] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+        self._closed = False
+
+    def live(self) -> int:
+        with self._lock:
+            return sum(not line.ended for line in self._lines.values())
+
+    def start(
+        self,
+        make_call: Callable[[Callable[[CallEvent], None]], SimulatedCall],
+        script_root: str = "",
+    ) -> PhoneLine:
+        """Create a call with ``make_call(on_event)`` and run it; raises TooManyCalls."""
+        holder: list[PhoneLine] = []
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the phone is closed")
+            if sum(not line.ended for line in self._lines.values()) >= self.max_calls:
+                raise TooManyCalls
+            call = make_call(lambda event: holder[0].add(event))
+            line = PhoneLine(call, self.clock(), script_root)
+            holder.append(line)
+            self._lines[call.call_sid] = line
+            if self._reaper is None:
+                self._stop.clear()
+                self._reaper = threading.Thread(target=self._reap, name="phone-reaper", daemon=True)
+                self._reaper.start()
+        line.thread.start()
+        return line
+
+    def get(self, sid: str) -> PhoneLine | None:
+        with self._lock:
+            return self._lines.get(sid)
+
+    def touch(self, line: PhoneLine) -> None:
+        line.last_seen = self.clock()
+
+    def sweep(self) -> None:
+        """Hang up abandoned calls; forget ended calls nobody looked at for a while."""
+        now = self.clock()
+        abandoned: list[PhoneLine] = []
+        with self._lock:
+            for sid, line in list(self._lines.items()):
+                if now - line.last_seen < self.idle_seconds:
+                    continue
+                if line.ended:
+                    del self._lines[sid]
+                else:
+                    abandoned.append(line)
+        for line in abandoned:
+            log.info("phone call %s: its page is gone, hanging up", line.call_sid)
+            line.call.hangup("the caller's page went away", by="caller")
+
+    def _reap(self) -> None:
+        while not self._stop.wait(self.sweep_every):
+            self.sweep()
+            with self._lock:
+                if not self._lines:
+                    self._reaper = None
+                    return
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Hang up every call, wait for their threads and stop the reaper."""
+        with self._lock:
+            self._closed = True
+            lines = list(self._lines.values())
+            reaper, self._reaper = self._reaper, None
+        for line in lines:
+            if not line.ended:
+                line.call.hangup("the phone closed", by="caller")
+        for line in lines:
+            line.thread.join(timeout)
+        self._stop.set()
+        if reaper is not None:
+            reaper.join(timeout)
+
+
+def phones_of(app: Flask) -> Phones:
+    """The :class:`Phones` of an app (created on first use)."""
+    with _CREATE_LOCK:
+        phones = app.extensions.get(EXTENSION)
+        if phones is None:
+            phones = app.extensions[EXTENSION] = Phones()
+        return phones
+
+
+_CREATE_LOCK = threading.Lock()
+
+
+# -- HTTP -----------------------------------------------------------------------------------
+
+
+def _error(message: str, status: int) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _json_body() -> dict[str, Any] | Response:
+    if not request.is_json:
+        return _error("send JSON (Content-Type: application/json)", 415)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error("the body must be a JSON object", 400)
+    return body
+
+
+def _line(sid: str) -> PhoneLine | Response:
+    line = phones_of(current_app).get(sid) if _SID_RE.fullmatch(sid) else None
+    if line is None:
+        return _error("no such call", 404)
+    return line
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", _CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "application/json":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.get("/phone")
+def phone_page() -> ResponseReturnValue:
+    settings = get_services().settings
+    return render_template(
+        "phone.html",
+        agent=None,
+        default_from=DEFAULT_FROM,
+        demo_numbers=DEMO_NUMBERS,
+        numbers=list(settings.numbers) or ["+18005550100"],
+        max_text=MAX_TEXT,
+    )
+
+
+@bp.get("/phone/phone.css")
+def phone_css() -> ResponseReturnValue:
+    return Response(PHONE_CSS, mimetype="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@bp.post("/phone/calls")
+def start_call() -> ResponseReturnValue:
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    services = get_services()
+    settings = services.settings
+    from_ = body.get("from")
+    if not isinstance(from_, str) or not (
+        _NUMBER_RE.fullmatch(from_.strip()) or from_.strip().lower() == "anonymous"
+    ):
+        return _error("from: a number like +8613800138000, or anonymous", 400)
+    from_ = from_.strip()
+    to = body.get("to") or next(iter(settings.numbers), "+18005550100")
+    if not isinstance(to, str) or not _NUMBER_RE.fullmatch(to.strip()):
+        return _error("to: a number like +864008001234", 400)
+    board = services.extras.get("simulator_switchboard")
+    if board is None:
+        return _error("the simulator is not running", 503)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    pace = float(app.config.get(PACE_CONFIG, 1.0))
+
+    def make_call(on_event: Callable[[CallEvent], None]) -> SimulatedCall:
+        return SimulatedCall(
+            WsgiTransport(app, public_url=settings.public_url),
+            public_url=settings.public_url,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            from_=from_,
+            to=to.strip(),
+            api_url=settings.twilio_api_url,
+            switchboard=board,
+            interactive=True,
+            pace=pace,
+            hold_seconds=HOLD_SECONDS,
+            dial_talk_seconds=TALK_SECONDS,
+            on_event=on_event,
+        )
+
+    try:
+        line = phones_of(app).start(make_call, request.script_root)
+    except TooManyCalls:
+        return _error(f"too many calls from the phone page (at most {MAX_CALLS})", 429)
+    log.info("phone call %s from %s to %s", line.call_sid, from_, to)
+    return jsonify(call_sid=line.call_sid), 201
+
+
+@bp.post("/phone/calls/<sid>/keys")
+def press_keys(sid: str) -> ResponseReturnValue:
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    line = _line(sid)
+    if isinstance(line, Response):
+        return line
+    keys = body.get("keys")
+    if not isinstance(keys, str) or len(keys) > MAX_KEYS or not _KEYS_RE.fullmatch(keys):
+        return _error(f"keys: 1 to {MAX_KEYS} of 0-9, * and #", 400)
+    if line.ended:
+        return _error("the call has ended", 409)
+    line.call.press(keys)
+    return jsonify(ok=True), 202
+
+
+@bp.post("/phone/calls/<sid>/say")
+def say_text(sid: str) -> ResponseReturnValue:
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    line = _line(sid)
+    if isinstance(line, Response):
+        return line
+    text = body.get("text")
+    if isinstance(text, str):
+        text = " ".join(text.split())
+    if not isinstance(text, str) or not text or len(text) > MAX_TEXT:
+        return _error(f"text: 1 to {MAX_TEXT} characters", 400)
+    if line.ended:
+        return _error("the call has ended", 409)
+    line.call.say(text)
+    return jsonify(ok=True), 202
+
+
+@bp.post("/phone/calls/<sid>/hangup")
+def hang_up(sid: str) -> ResponseReturnValue:
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    line = _line(sid)
+    if isinstance(line, Response):
+        return line
+    if line.ended:
+        return _error("the call has ended", 409)
+    line.call.hangup("the caller hung up", by="caller")
+    return jsonify(ok=True), 202
+
+
+@bp.get("/phone/calls/<sid>/events")
+def call_events(sid: str) -> ResponseReturnValue:
+    line = _line(sid)
+    if isinstance(line, Response):
+        return line
+    after = request.args.get("after", "0")
+    if not after.isdigit() or len(after) > 9:
+        return _error("after: an event index (0, 1, ...)", 400)
+    phones_of(current_app).touch(line)
+    ended = line.ended  # read first: once set, every event is in
+    events = line.events(int(after))
+    call = line.call
+    return jsonify(
+        call_sid=line.call_sid,
+        events=events,
+        next=int(after) + len(events),
+        ended=ended,
+        status=call.status,
+        ended_reason=call.ended if ended else None,
+    )
+
+
+PHONE_CSS = """\
+.phone { display: grid; grid-template-columns: minmax(280px, 360px) 1fr; gap: 1rem; }
+@media (max-width: 720px) { .phone { grid-template-columns: 1fr; } }
+.phone form { display: grid; gap: .6rem; }
+.dialpad { display: grid; grid-template-columns: repeat(3, 1fr); gap: .5rem; margin: .8rem 0; }
+.dialpad button { font-size: 1.4rem; padding: .7rem 0; }
+.dialpad button:disabled, .buttons button:disabled { opacity: .5; cursor: default; }
+.phone form.inline { display: flex; gap: .5rem; margin-top: .5rem; }
+.inline input { flex: 1; min-width: 0; }
+button.danger { background: var(--bad); color: #fff; border-color: var(--bad); }
+#transcript { list-style: none; margin: 0; padding: 0; max-height: 70vh; overflow-y: auto; }
+#transcript li { padding: .35rem .2rem; border-bottom: 1px solid #eef1f5; }
+#transcript li .at { color: var(--muted); font-size: .85em; font-weight: 400; margin-right: .5rem; }
+#transcript li.heard { font-weight: 600; }
+#transcript li.input { color: var(--accent); }
+#transcript li.ignored, #transcript li.pause, #transcript li.hold { color: var(--muted); }
+#transcript li.error, #transcript li.warning { color: var(--bad); }
+"""

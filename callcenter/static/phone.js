@@ -1,0 +1,247 @@
+"use strict";
+// The simulator's phone: dial the hotline, hear the prompts (speech synthesis in each
+// prompt's language, or the prompt audio), press keys or say something, hang up.
+// API: callcenter/simulator/phone_page.py. All data is rendered as text.
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const POLL_MS = 300;
+  const KEYS = /^[0-9*#]+$/;
+  const maxText = Number($("phone").dataset.maxText || 200);
+  const speech = ("speechSynthesis" in window && "SpeechSynthesisUtterance" in window)
+    ? window.speechSynthesis : null;
+  const audio = $("audio");
+  let line = null; // {sid, next, ended, timer, failures}
+  let sending = Promise.resolve(); // keys and words go out in order
+
+  if (!speech) $("speech-note").hidden = false;
+
+  // -- what the caller hears: one prompt at a time -------------------------------------
+  const player = { queue: [], busy: false, token: 0, timer: null };
+
+  function voiceFor(lang) {
+    if (!speech || !lang) return null;
+    const want = lang.toLowerCase().replace("_", "-");
+    const voices = speech.getVoices() || [];
+    const norm = (voice) => String(voice.lang || "").toLowerCase().replace("_", "-");
+    return voices.find((v) => norm(v) === want) ||
+      voices.find((v) => norm(v).split("-")[0] === want.split("-")[0]) || null;
+  }
+
+  function estimateMs(text) {
+    const wide = (String(text).match(/[\u1100-\u11ff\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/g) || []).length;
+    return 3000 + wide * 450 + (String(text).length - wide) * 120;
+  }
+
+  function play(item) {
+    player.queue.push(item);
+    if (!player.busy) nextPrompt();
+  }
+
+  function nextPrompt() {
+    clearTimeout(player.timer);
+    const item = player.queue.shift();
+    if (!item) { player.busy = false; return; }
+    player.busy = true;
+    const token = ++player.token;
+    const done = () => { if (token === player.token) nextPrompt(); };
+    // Some speech engines never report the end of long texts: move on regardless.
+    player.timer = setTimeout(done, item.maxMs);
+    try {
+      if (item.kind === "say") {
+        const utterance = new SpeechSynthesisUtterance(item.text);
+        if (item.lang) utterance.lang = item.lang;
+        const voice = voiceFor(item.lang);
+        if (voice) utterance.voice = voice;
+        utterance.onend = done;
+        utterance.onerror = done;
+        speech.speak(utterance);
+      } else {
+        audio.onended = done;
+        audio.onerror = done;
+        audio.src = item.url;
+        const started = audio.play();
+        if (started && started.catch) started.catch(done);
+      }
+    } catch (error) {
+      done();
+    }
+  }
+
+  function hush() {
+    player.queue = [];
+    player.token++;
+    player.busy = false;
+    clearTimeout(player.timer);
+    if (speech) speech.cancel();
+    audio.pause();
+    audio.removeAttribute("src");
+  }
+
+  function sameOrigin(url) {
+    try { return new URL(url, location.href).origin === location.origin; } catch (error) { return false; }
+  }
+
+  function hear(event) {
+    const times = Math.min(Math.max(Number(event.loop) || 1, 1), 5);
+    for (let i = 0; i < times; i++) {
+      if (event.kind === "say" && speech && event.text) {
+        play({ kind: "say", text: event.text, lang: event.lang || event.language || "", maxMs: estimateMs(event.text) });
+      } else if (event.kind === "play" && event.url && sameOrigin(event.url)) {
+        const seconds = Number(event.seconds) || 10;
+        play({ kind: "play", url: new URL(event.url, location.href).href, maxMs: seconds * 1000 + 5000 });
+      }
+    }
+  }
+
+  // -- the transcript -------------------------------------------------------------------
+  function show(event) {
+    const item = el("li", null, event.kind);
+    item.dataset.kind = event.kind;
+    if (event.kind === "say" || event.kind === "play") item.classList.add("heard");
+    item.append(el("span", `${Math.round(event.at || 0)}s`, "at"), el("span", event.line || event.text));
+    if (event.lang) item.lang = event.lang;
+    $("transcript").append(item);
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  // -- the call -------------------------------------------------------------------------
+  function setState(state) {
+    const pill = $("state");
+    pill.textContent = state;
+    pill.dataset.state = state;
+    const live = state === "in call" || state === "dialling";
+    $("call").disabled = live;
+    $("from").disabled = live;
+    $("to").disabled = live;
+    $("hangup").disabled = !live;
+    for (const button of $("dialpad").querySelectorAll("button")) button.disabled = !live;
+    for (const id of ["keys", "send-keys", "say", "send-say"]) $(id).disabled = !live;
+  }
+
+  function error(text) { $("error").textContent = text || ""; }
+
+  async function post(path, body) {
+    const response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body || {}),
+    });
+    let data = {};
+    try { data = await response.json(); } catch (e) { data = {}; }
+    if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+    return data;
+  }
+
+  async function dial(event) {
+    event.preventDefault();
+    if (line && !line.ended) return;
+    error("");
+    hush();
+    $("transcript").replaceChildren();
+    $("call-sid").textContent = "";
+    setState("dialling");
+    try {
+      const data = await post("/phone/calls", { from: $("from").value.trim(), to: $("to").value });
+      line = { sid: data.call_sid, next: 0, ended: false, timer: null, failures: 0 };
+      $("call-sid").textContent = data.call_sid;
+      setState("in call");
+      poll();
+    } catch (e) {
+      error(`Could not call: ${e.message}`);
+      setState("idle");
+    }
+  }
+
+  async function poll() {
+    const current = line;
+    if (!current || current.ended) return;
+    try {
+      const response = await fetch(`/phone/calls/${encodeURIComponent(current.sid)}/events?after=${current.next}`,
+        { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.status === 404) throw new Error("the call is gone");
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const data = await response.json();
+      if (current !== line) return;
+      current.failures = 0;
+      for (const item of data.events) {
+        show(item);
+        // The call took the caller's input: like on a phone, the prompt stops there.
+        if (item.kind === "input") hush();
+        hear(item);
+      }
+      current.next = data.next;
+      if (data.ended) {
+        current.ended = true;
+        setState("ended");
+        return;
+      }
+    } catch (e) {
+      current.failures++;
+      if (current.failures >= 20 || e.message === "the call is gone") {
+        current.ended = true;
+        error(`Lost the call: ${e.message}`);
+        setState("ended");
+        return;
+      }
+    }
+    if (current === line) current.timer = setTimeout(poll, POLL_MS);
+  }
+
+  function send(path, body) {
+    const current = line;
+    if (!current || current.ended) return;
+    sending = sending.then(() => post(`/phone/calls/${encodeURIComponent(current.sid)}/${path}`, body))
+      .then(() => error(""), (e) => error(e.message));
+  }
+
+  function press(keys) {
+    if (!KEYS.test(keys)) { error("Keys are 0-9, * and #."); return; }
+    send("keys", { keys });
+  }
+
+  function hangUp() {
+    if (!line || line.ended) return;
+    hush();
+    const sid = line.sid;
+    post(`/phone/calls/${encodeURIComponent(sid)}/hangup`, {}).catch((e) => error(e.message));
+  }
+
+  $("dial").addEventListener("submit", dial);
+  $("hangup").addEventListener("click", hangUp);
+  $("dialpad").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-key]");
+    if (button && !button.disabled) press(button.dataset.key);
+  });
+  $("keys-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const keys = $("keys").value.replace(/\s+/g, "");
+    if (!keys) return;
+    press(keys);
+    $("keys").value = "";
+  });
+  $("say-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("say").value.trim().slice(0, maxText);
+    if (!text) return;
+    send("say", { text });
+    $("say").value = "";
+  });
+  document.addEventListener("keydown", (event) => {
+    if (!line || line.ended || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+    if (KEYS.test(event.key) && event.key.length === 1) {
+      event.preventDefault();
+      press(event.key);
+    }
+  });
+  window.addEventListener("pagehide", () => {
+    if (line && !line.ended) {
+      fetch(`/phone/calls/${encodeURIComponent(line.sid)}/hangup`, {
+        method: "POST", keepalive: true, headers: { "Content-Type": "application/json" }, body: "{}",
+      }).catch(() => {});
+    }
+  });
+  if (speech && "onvoiceschanged" in speech) speech.onvoiceschanged = () => speech.getVoices();
+  setState("idle");
+})();
