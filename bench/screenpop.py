@@ -80,7 +80,7 @@ def quantile(values: list[float], q: float) -> float:
 # -- the database ------------------------------------------------------------------------
 
 
-def prepare_database(workdir: Path, crowd: int) -> str:
+def prepare_database(workdir: Path, crowd: int, crowd_status: str = "available") -> str:
     """A migrated SQLite file with the probe (support) and `crowd` agents (repairs)."""
     from werkzeug.security import generate_password_hash
 
@@ -113,8 +113,8 @@ def prepare_database(workdir: Path, crowd: int) -> str:
 
     rows = [row(0, PROBE, ["support"])]
     rows += [row(i, f"agent{i:04d}", ["repairs"]) for i in range(1, crowd + 1)]
-    for extra in rows[1:]:
-        extra["status"] = os.environ.get("SCREENPOP_CROWD_STATUS", "available")
+    for other in rows[1:]:
+        other["status"] = crowd_status
     with database.engine.begin() as connection:
         connection.execute(Agent.__table__.insert(), rows)
     database.dispose()
@@ -124,7 +124,7 @@ def prepare_database(workdir: Path, crowd: int) -> str:
 # -- the server process ------------------------------------------------------------------
 
 
-def serve(database_url: str, workdir: Path) -> None:
+def serve(database_url: str, workdir: Path, drop_agent_queues: bool = False) -> None:
     """Run the app as `callcenter serve` does, with stage timestamps; print the URL."""
     import logging
 
@@ -194,6 +194,10 @@ def serve(database_url: str, workdir: Path) -> None:
         since = float(request.args.get("since", "0"))
         return jsonify([event for event in list(trace) if event[0] >= since])
 
+    @app.get("/_bench/stats")
+    def _stats() -> Any:
+        return jsonify({"threads": threading.active_count(), "objects": len(gc.get_objects())})
+
     def collected(phase: str, info: dict[str, int]) -> None:
         if info["generation"] == 2:  # full collections: they stop every thread
             mark((clock(), f"gc:{'start' if phase == 'start' else 'end'}", ""))
@@ -211,39 +215,21 @@ def serve(database_url: str, workdir: Path) -> None:
         lambda event, *a, **kw: f"{event}>{kw.get('to') or 'all'}{kw.get('namespace', '')}",
     )
 
-    if os.environ.get("SCREENPOP_WHATIF") == "no-agent-queues":
+    if drop_agent_queues:  # a what-if, not the product: consoles no longer hear `queues`
         emit = realtime.socketio.emit
-        realtime.socketio.emit = lambda event, *a, **kw: (
-            None if event == "queues" and kw.get("namespace") == "/agent" else emit(event, *a, **kw)
-        )
+
+        def emit_but_queues(event: str, *args: Any, **kwargs: Any) -> Any:
+            if event == "queues" and kwargs.get("namespace") == "/agent":
+                return None
+            return emit(event, *args, **kwargs)
+
+        realtime.socketio.emit = emit_but_queues
     realtime.start()
-    if os.environ.get("SCREENPOP_STACKS"):  # diagnosis: where the dispatcher thread is
-        threading.Thread(target=sample_stacks, args=(realtime, trace), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(url, flush=True)
     server.serve_forever()
     realtime.stop()
     services.database.dispose()
-
-
-def sample_stacks(realtime: Any, trace: list[tuple[float, str, str]]) -> None:
-    """Every 2 ms, while a dispatcher pass runs, note the innermost frames of its thread."""
-    import traceback
-
-    while realtime._thread is None:
-        time.sleep(0.01)
-    dispatcher = realtime._thread.ident
-    while True:
-        time.sleep(0.002)
-        busy = [e for e in trace[-50:] if e[1].startswith("pass:")]
-        if not busy or busy[-1][1] != "pass:start":
-            continue
-        frame = sys._current_frames().get(dispatcher)
-        if frame is None:
-            continue
-        stack = traceback.extract_stack(frame)[-6:]
-        text = " < ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in reversed(stack))
-        trace.append((time.perf_counter(), "stack", text))
 
 
 # -- the crowd process -------------------------------------------------------------------
@@ -464,16 +450,41 @@ def read_line(process: subprocess.Popen[str], timeout: float, what: str) -> str:
     return result[0].strip()
 
 
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds of these processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    mine = 0
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        mine += sum(int(x) for x in stat.rsplit(")", 1)[1].split()[11:13])  # utime, stime
+    return busy / tick, mine / tick
+
+
+def gc_pauses(trace: list[list[Any]]) -> list[tuple[float, float]]:
+    pauses, start = [], None
+    for t, name, _ in trace:
+        if name == "gc:start":
+            start = t
+        elif name == "gc:end" and start is not None:
+            pauses.append((start, t))
+            start = None
+    return pauses
+
+
 def run_level(agents: int, args: argparse.Namespace) -> dict[str, Any]:
     import requests
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        database_url = prepare_database(workdir, agents - 1)
+        database_url = prepare_database(workdir, agents - 1, args.crowd_status)
         me = str(Path(__file__).resolve())
         log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed below
-        server = subprocess.Popen([sys.executable, me, "--serve", database_url, tmp],
-                                  stdout=subprocess.PIPE, stderr=log, text=True)  # fmt: skip
+        command = [sys.executable, me, "--serve", database_url, tmp]
+        if args.drop_agent_queues:
+            command.append("--drop-agent-queues")
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
         crowd_process = None
         probe = None
         try:
@@ -484,25 +495,28 @@ def run_level(agents: int, args: argparse.Namespace) -> dict[str, Any]:
                     [sys.executable, me, "--crowd", url, str(agents - 1)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 )  # fmt: skip
-                ready = read_line(crowd_process, 300, "the crowd")
-                print(f"  {agents:>5} agents: crowd {ready}", flush=True)
+                read_line(crowd_process, 300, "the crowd")
             probe = Probe(url)
             hooks = Webhooks(url)
-            print(f"  {agents:>5} agents connected in {time.perf_counter() - setup:.1f} s; "
-                  f"measuring", flush=True)  # fmt: skip
+            print(f"  {agents:>5} agents logged in and connected in "
+                  f"{time.perf_counter() - setup:.1f} s; measuring", flush=True)  # fmt: skip
             for _ in range(args.warmup):
                 one_call(hooks, probe, args.gap)
+            pids = [os.getpid(), server.pid] + ([crowd_process.pid] if crowd_process else [])
+            busy_before, mine_before = cpu_seconds(pids)
             since = time.perf_counter()
             samples = []
             deadline = time.monotonic() + args.budget
             while len(samples) < args.calls and time.monotonic() < deadline:
                 samples.append(one_call(hooks, probe, args.gap))
+            busy_after, mine_after = cpu_seconds(pids)
+            elapsed = time.perf_counter() - since
             trace = requests.get(f"{url}/_bench/trace", params={"since": since}, timeout=30).json()
-            crowd_stats = None
+            stats = requests.get(f"{url}/_bench/stats", timeout=30).json()
             if crowd_process is not None:
                 crowd_process.stdin.write("stats\n")
                 crowd_process.stdin.flush()
-                crowd_stats = json.loads(read_line(crowd_process, 30, "crowd stats"))
+                stats["crowd"] = json.loads(read_line(crowd_process, 30, "crowd stats"))
         finally:
             if probe is not None:
                 probe.close()
@@ -524,49 +538,32 @@ def run_level(agents: int, args: argparse.Namespace) -> dict[str, Any]:
                     crowd_process.kill()
                     crowd_process.wait()
             log.close()
-            errors = [line for line in (workdir / "server.log").read_text().splitlines()
-                      if "ERROR" in line or "Traceback" in line]  # fmt: skip
+            # werkzeug's "Bad request syntax" at the very end is the probe's websocket close
+            # frame read as HTTP after the server went away: teardown noise.
+            lines = (workdir / "server.log").read_text().splitlines()
+            errors = [line for line in lines if "Bad " not in line
+                      and ("ERROR" in line or "Traceback" in line)]  # fmt: skip
             if errors:
-                print(f"  server log ({len(errors)} error lines), first: {errors[0]}")
+                print(f"  server log: {len(errors)} error lines, first: {errors[0]}")
     latencies = [(s["offered"] - s["start"]) * 1000 for s in samples]
-    breakdown = [b for b in (stages(s, trace) for s in samples) if b is not None]
+    pauses = gc_pauses(trace)
     emits = Counter(what.split(">")[0] for _, name, what in trace if name == "emit:start")
     return {
         "agents": agents,
         "latencies": latencies,
-        "breakdown": breakdown,
+        "breakdown": [b for b in (stages(s, trace) for s in samples) if b is not None],
         "emits_per_call": {k: v / max(1, len(samples)) for k, v in emits.items()},
-        "crowd": crowd_stats,
-        "calls": len(samples),
+        "gc_ms": [(end - start) * 1000 for start, end in pauses],
+        "gc_hit": [any(a < s["offered"] and b > s["start"] for a, b in pauses) for s in samples],
+        "others_cpu": max(0.0, (busy_after - busy_before) - (mine_after - mine_before)) / elapsed,
+        "server": stats,
+        "elapsed": elapsed,
         "samples": samples,
         "trace": trace,
     }
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], Path(sys.argv[3]))
-        return
-    if len(sys.argv) > 1 and sys.argv[1] == "--crowd":
-        crowd(sys.argv[2], int(sys.argv[3]))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", default="1,100,1000", help="agents connected, per level")
-    parser.add_argument("--calls", type=int, default=200, help="measured calls per level")
-    parser.add_argument("--warmup", type=int, default=5, help="unmeasured calls per level")
-    parser.add_argument("--budget", type=float, default=60, help="seconds of calls per level")
-    parser.add_argument("--gap", type=float, default=0.05, help="quiet seconds between calls")
-    parser.add_argument("--dump", type=Path, help="write samples and server traces (JSON) here")
-    args = parser.parse_args()
-    raise_fd_limit()
-
-    levels = [int(level) for level in args.levels.split(",")]
-    print(f"screen-pop latency: enqueue webhook sent → call:offer received ({os.cpu_count()} "
-          f"cores; server, crowd and probe in separate processes)", flush=True)  # fmt: skip
-    results = [run_level(agents, args) for agents in levels]
-    if args.dump:
-        args.dump.write_text(json.dumps(results))
-
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print()
     print(f"  {'agents':>7} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for result in results:
@@ -580,24 +577,73 @@ def main() -> None:
     print(f"  target p99 < 50 ms with {target['agents']} agents: {verdict} ({p99:.1f} ms)")
 
     print()
-    print("  where the time goes (server timestamps; median / p99 ms per stage):")
+    print("  where the time goes (server timestamps; median/p99 ms per stage):")
     names = list(results[0]["breakdown"][0]) if results[0]["breakdown"] else []
-    header = "".join(f"{result['agents']:>16}" for result in results)
-    print(f"  {'stage':<18}{header}")
+    print(f"  {'stage':<18}" + "".join(f"{r['agents']:>14} agents" for r in results))
     for name in names:
         cells = ""
         for result in results:
             values = [b[name] for b in result["breakdown"]]
-            cells += f"{statistics.median(values):>8.1f}/{quantile(values, 0.99):<7.1f}"
+            cells += f"{statistics.median(values):>13.1f} /{quantile(values, 0.99):>6.1f}"
         print(f"  {name:<18}{cells}")
+
+    print()
+    print("  the server and the machine, per level (over the measured calls):")
     for result in results:
-        emits = ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["emits_per_call"].items()))
-        print(f"  {result['agents']:>5} agents: emits per call: {emits}")
-        if result["crowd"]:
-            crowd_events = sum(result["crowd"]["events"].values())
-            print(f"        crowd received {crowd_events} events "
-                  f"({crowd_events / max(1, result['calls'] + args.warmup):.0f} per call), "
-                  f"crowd CPU {result['crowd']['cpu_seconds']:.1f} s")  # fmt: skip
+        server, gc_ms, hit = result["server"], result["gc_ms"], result["gc_hit"]
+        emits = ", ".join(f"{k} {v:.0f}" for k, v in sorted(result["emits_per_call"].items()))
+        print(f"  {result['agents']:>5} agents: {server['threads']} server threads, "
+              f"{server['objects']:,} objects tracked by gc; emits per call: {emits}")  # fmt: skip
+        if gc_ms:
+            slow = [lat for lat, h in zip(result["latencies"], hit, strict=True) if h]
+            print(f"        {len(gc_ms)} full (gen-2) collections in {result['elapsed']:.0f} s, "
+                  f"pause median {statistics.median(gc_ms):.0f} ms, max {max(gc_ms):.0f} ms; "
+                  f"{len(slow)} calls overlapped one"
+                  + (f" (median {statistics.median(slow):.0f} ms)" if slow else ""))  # fmt: skip
+        crowd_stats = server.get("crowd")
+        if crowd_stats:
+            received = sum(crowd_stats["events"].values())
+            print(f"        crowd received {received:,} events in all "
+                  f"({crowd_stats['events'].get('queues', 0):,} `queues`), "
+                  f"crowd CPU {crowd_stats['cpu_seconds']:.1f} s")  # fmt: skip
+        print(f"        other processes on this machine used {result['others_cpu']:.2f} of "
+              f"{os.cpu_count()} cores meanwhile")  # fmt: skip
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], Path(sys.argv[3]), "--drop-agent-queues" in sys.argv[4:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--crowd":
+        crowd(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,100,1000", help="agents connected, per level")
+    parser.add_argument("--calls", type=int, default=200, help="measured calls per level")
+    parser.add_argument("--warmup", type=int, default=5, help="unmeasured calls per level")
+    parser.add_argument("--budget", type=float, default=60, help="seconds of calls per level")
+    parser.add_argument("--gap", type=float, default=0.05, help="quiet seconds between calls")
+    parser.add_argument("--dump", type=Path, help="write samples and server traces (JSON) here")
+    diagnosis = parser.add_argument_group("diagnosis (not production behaviour)")
+    diagnosis.add_argument("--crowd-status", choices=["available", "away"], default="available",
+                           help="away: the dispatcher has only the probe to load")  # fmt: skip
+    diagnosis.add_argument("--drop-agent-queues", action="store_true",
+                           help="the server does not broadcast `queues` to /agent")  # fmt: skip
+    args = parser.parse_args()
+    raise_fd_limit()
+
+    levels = [int(level) for level in args.levels.split(",")]
+    print(f"screen-pop latency: enqueue webhook sent → call:offer received ({os.cpu_count()} "
+          f"cores; server, crowd and probe in separate processes)", flush=True)  # fmt: skip
+    if args.crowd_status != "available" or args.drop_agent_queues:
+        print(
+            f"  DIAGNOSIS RUN: crowd {args.crowd_status}, "
+            f"agent `queues` broadcast {'dropped' if args.drop_agent_queues else 'kept'}"
+        )
+    results = [run_level(agents, args) for agents in levels]
+    if args.dump:
+        args.dump.write_text(json.dumps(results))
+    report(results, args)
 
 
 if __name__ == "__main__":

@@ -970,27 +970,32 @@ def test_queue_result_bridged_is_answered(app: Flask, twilio: TwilioWebhooks, at
 
 
 def test_wait_url_announces_the_position(app: Flask, twilio: TwilioWebhooks) -> None:
+    """Place in line, hold message and the call-back offer, inside a one-key Gather."""
     query = {"queue": "support", "lang": "en"}
     response = twilio.post(
         "/twilio/queue/wait", call_params(SID, QueuePosition="3", QueueTime="10"), query=query
     )
     root = twiml(response)
-    assert verbs(root) == ["Say", "Say", "Pause"]
-    assert_say(root[0], message(app, "queue_position", "en", position=3), EN_SAY)
-    assert "3" in (root[0].text or "")
-    assert_say(root[1], hold_message(app, "support", "en"), EN_SAY)
-    assert root[2].get("length") == "20"
+    assert verbs(root) == ["Gather", "Pause"]
+    gather = root[0]
+    assert gather.get("action") == PUBLIC_URL + "/twilio/queue/callback?queue=support"
+    assert (gather.get("numDigits"), gather.get("actionOnEmptyResult")) == ("1", "false")
+    assert verbs(gather) == ["Say", "Say", "Say"]
+    assert_say(gather[0], message(app, "queue_position", "en", position=3), EN_SAY)
+    assert "3" in (gather[0].text or "")
+    assert_say(gather[1], hold_message(app, "support", "en"), EN_SAY)
+    assert_say(gather[2], message(app, "callback_offer", "en"), EN_SAY)
+    assert root[1].get("length") == "20"
 
     zh = twilio.post(
         "/twilio/queue/wait",
         call_params(SID, QueuePosition="7", QueueTime="0"),
         query={"queue": "repairs", "lang": "zh-CN"},
     )
-    root = twiml(zh)
-    assert verbs(root) == ["Say", "Say", "Pause"]
-    assert_say(root[0], message(app, "queue_position", "zh-CN", position=7), ZH_SAY)
-    assert "7" in (root[0].text or "")
-    assert_say(root[1], hold_message(app, "repairs", "zh-CN"), ZH_SAY)
+    gather = twiml(zh)[0]
+    assert_say(gather[0], message(app, "queue_position", "zh-CN", position=7), ZH_SAY)
+    assert "7" in (gather[0].text or "")
+    assert_say(gather[1], hold_message(app, "repairs", "zh-CN"), ZH_SAY)
 
     # Position 0 (or unknown) is not announced; an unknown language falls back to English.
     unknown = twilio.post(
@@ -998,9 +1003,9 @@ def test_wait_url_announces_the_position(app: Flask, twilio: TwilioWebhooks) -> 
         call_params(SID, QueueTime="1"),
         query={"queue": "support", "lang": "xx"},
     )
-    root = twiml(unknown)
-    assert verbs(root) == ["Say", "Pause"]
-    assert_say(root[0], hold_message(app, "support", "en"), EN_SAY)
+    gather = twiml(unknown)[0]
+    assert verbs(gather) == ["Say", "Say"]
+    assert_say(gather[0], hold_message(app, "support", "en"), EN_SAY)
     # The wait loop is read-only.
     assert_database_empty(app)
 
@@ -1028,9 +1033,9 @@ def test_wait_url_leaves_after_the_maximum_wait(
     if leaves:
         assert verbs(root) == ["Leave"]
     else:
-        assert verbs(root)[0] == "Say"
+        assert verbs(root)[0] == "Gather"
         assert "Leave" not in verbs(root)
-        assert root[0].text == message(app, "queue_position", "en", position=1)
+        assert root[0][0].text == message(app, "queue_position", "en", position=1)
 
 
 def test_status_for_an_unknown_call(app: Flask, twilio: TwilioWebhooks) -> None:
