@@ -1,0 +1,97 @@
+"""Virtual hold and estimated wait: a caller keeps their place, is called back once, and
+hears how long the wait should be."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+
+from conftest import LiveServer, TwilioWebhooks, call_params, start_caller
+from sqlalchemy import select
+from test_agent_socket import Console, team  # noqa: F401
+
+from callcenter.agents import create_agent
+from callcenter.calls import open_call
+from callcenter.models import Call, CallEvent
+
+
+def test_estimated_wait_from_recent_handle_times(app, twilio: TwilioWebhooks, clock) -> None:
+    services = app.extensions["callcenter"]
+    with services.database.session() as session:
+        agent = create_agent(
+            session, username="amy", display_name="Amy", agent_number="1024",
+            password="long enough password", skills=["support"],
+        )  # fmt: skip
+        agent.status = "on-call"
+        for index in range(3):  # three answered calls of 5 minutes each
+            done = open_call(session, call_sid=f"CA{index:032x}", from_raw="+8613900139001",
+                             to="+864008001234", flow="main", default_language="en")  # fmt: skip
+            done.queue, done.outcome = "support", "answered"
+            done.answered_at = clock.now - timedelta(minutes=30)
+            done.ended_at = done.answered_at + timedelta(minutes=5)
+        waiting = open_call(session, call_sid="CA" + "e" * 32, from_raw="+8613900139000",
+                            to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        waiting.queue, waiting.outcome, waiting.enqueued_at = "support", "queued", clock.now
+    wait = twilio.post(
+        "/twilio/queue/wait",
+        call_params("CA" + "e" * 32, QueuePosition="1", QueueTime="5"),
+        query={"queue": "support", "lang": "en"},
+    )
+    says = [element.text for element in ET.fromstring(wait.data).iter("Say")]
+    # 1 caller × (300 s talk + 30 s wrap-up) ÷ 1 agent logged in = 330 s ≈ 6 minutes.
+    assert says[:2] == ["You are number 1 in line.", "The estimated wait is about 6 minutes."]
+
+
+def test_callback_keeps_the_place_and_is_dialed_once(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    # Nobody is available: the caller waits, hears the offer, presses star and hangs up.
+    caller = start_caller(live_server.app, live_server.url, "+8613900139000", ["1", "0", "*"])
+    result = caller.result()
+    heard = result.heard()
+    assert "To be called back instead of waiting, without losing your place, press star." in heard
+    assert heard[-1] == (
+        "Thank you. We will call you back on this number as soon as an agent is free. Goodbye."
+    )
+    with services.database.session() as session:
+        call = session.scalar(select(Call).where(Call.call_sid == caller.call_sid))
+        assert (call.outcome, call.ended_at, call.status) == ("callback", None, "completed")
+
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        offer = amy.wait_for("call:offer", timeout=15, call_sid=caller.call_sid)
+        assert offer["caller_number"] == "+8613900139000"
+        assert amy.call("call:accept", {"call_sid": caller.call_sid})["ok"]
+        assert "error" in amy.call("call:accept", {"call_sid": caller.call_sid})
+        amy.wait_for("call:connected", timeout=20, call_sid=caller.call_sid)
+        assert amy.call("call:hangup", {"call_sid": caller.call_sid}) == {"ok": True}
+        amy.wait_for("agent:state", timeout=20, status="wrap-up")
+    finally:
+        amy.close()
+
+    dialed = [
+        request for request in board.requests
+        if request.method == "POST" and request.path.endswith("/Calls.json")
+        and request.get("To") == "+8613900139000"
+    ]  # fmt: skip
+    assert len(dialed) == 1  # called back exactly once
+    deadline = time.monotonic() + 10
+    with services.database.session() as session:
+        while time.monotonic() < deadline:
+            call = session.scalar(select(Call).where(Call.call_sid == caller.call_sid))
+            if call.ended_at is not None:
+                break
+            session.expire_all()
+            time.sleep(0.1)
+        assert call.outcome == "answered" and call.ended_at is not None
+        kinds = session.scalars(
+            select(CallEvent.kind).where(CallEvent.call_sid == caller.call_sid)
+        ).all()
+    assert "queue.callback_requested" in kinds and "callback.ended" in kinds
+    assert "agent.accepted" in kinds
