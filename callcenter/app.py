@@ -97,6 +97,10 @@ def _init_realtime(app: Flask, services: Services) -> None:
     register_agent_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)
+    if not app.testing:
+        # Every serving process runs the dispatcher (under gunicorn too); on PostgreSQL an
+        # advisory lock keeps their passes from overlapping.
+        realtime.start()
 
 
 def create_app(
