@@ -10,7 +10,7 @@ Three processes per level, so no process's GIL pollutes another's figures:
   by the webhooks' `kick()`. A fresh, migrated SQLite database per level.
 * the crowd: the other N-1 agents, each logged in with POST /api/login and connected to
   /agent with its own session cookie (`socketio.AsyncClient`s on one asyncio loop,
-  websocket transport). They have the `repairs` skill only, so they are loaded and ranked
+  websocket transport). They have the `repairs` skill only, so the dispatcher loads and filters them
   by the dispatcher and hear every broadcast, but never get the support call.
 * this process: the probe agent (the only one with the `support` skill: every offer is
   hers), a `socketio.Client` on /agent, and the webhook sender.
@@ -28,7 +28,14 @@ precomputed scrypt hash of low cost (scrypt:1024:8:1), so 1,000 real logins take
 not minutes; the `support` opening hours are replaced by the config's `always` hours, so
 the flow reaches the queue whatever the time of day. The server process records
 `perf_counter()` timestamps (CLOCK_MONOTONIC, shared by all processes) around the
-dispatcher's stages by wrapping them at runtime; the breakdown table comes from those.
+dispatcher's stages by wrapping them at runtime, and full (gen-2) garbage collections; the
+breakdown table comes from those. The CPU other processes used meanwhile is printed too:
+on a shared 2-core machine it moves the tails.
+
+Diagnosis switches (not production behaviour; say so when quoting their figures):
+`--crowd-status away` (the crowd is connected but not available, so the dispatcher loads
+only the probe) and `--drop-agent-queues` (the server stops broadcasting `queues` to
+/agent). `--dump FILE` writes every sample and the server's trace as JSON.
 """
 
 from __future__ import annotations

@@ -156,6 +156,9 @@ def create_app(
             api_url=settings.twilio_api_url,
         )
         services.extras["simulator_switchboard"] = board
+        from callcenter.simulator.phone_page import bp as phone_bp
+
+        app.register_blueprint(phone_bp)
         app.register_blueprint(
             create_switchboard_api(board, settings.twilio_account_sid, settings.twilio_auth_token),
             url_prefix="/simulator",

@@ -94,6 +94,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     click.echo(f"  Status URL:    {settings.public_url}/twilio/status (POST)")
     if settings.simulator:
         click.echo("  Twilio:        local simulator (no TWILIO_ACCOUNT_SID set)")
+        click.echo(f"  Phone:         {base}/phone  (call in from the browser)")
         prefix = (
             ""
             if settings.public_url == "http://127.0.0.1:5000"

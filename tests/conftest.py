@@ -92,6 +92,9 @@ def app_config(tmp_path: Path, database_url: str, **overrides: Any) -> dict[str,
 def close_app(app: Flask) -> None:
     """Stop what an app started: simulated calls, the dispatcher, database connections."""
     services = app.extensions["callcenter"]
+    phones = app.extensions.get("callcenter.simulator.phone_page")
+    if phones is not None:
+        phones.close()
     board = services.extras.get("simulator_switchboard")
     if board is not None:
         board.close()

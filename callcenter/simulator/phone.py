@@ -1166,10 +1166,10 @@ class SimulatedCall:
         self._hung_up(pending)
         raise _CallOver(pending.reason)
 
-    def _hung_up(self, request: _HangupRequest, **details: Any) -> None:
+    def _hung_up(self, request: _HangupRequest) -> None:
         if request.by == "caller":
             self.caller_hung_up = True
-        self._event("hangup", request.reason, by=request.by, **details)
+        self._event("hangup", request.reason, by=request.by)
 
     def _rest_redirect(self, redirect: _Redirect) -> Fetch:
         if redirect.twiml is not None:

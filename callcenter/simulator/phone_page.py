@@ -32,7 +32,10 @@ API (``<sid>`` is the call's SID, ``CA`` + 32 hex digits)::
 
 ``url`` is set on ``play`` events whose audio this app serves (a path on the page's own
 origin); ``lang`` is ``language`` as a browser's speech synthesis names it. A POST on a
-call that has ended answers 409.
+call that has ended answers 409.  ``GET /phone/phone.css`` is the page's stylesheet.
+
+The calls run in real time; ``app.config["SIMULATOR_PHONE_PACE"]`` (real seconds per
+simulated second, 1.0) speeds them up, for tests.
 """
 
 from __future__ import annotations
