@@ -8,13 +8,15 @@ namespace `/agent`, and queue/agent updates on `/supervisor`. With
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask_socketio import SocketIO
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from callcenter.calls import get_call
 from callcenter.models import Agent, Call, utcnow
@@ -41,18 +43,24 @@ def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
         .group_by(Call.queue)
     ).all()
     waiting = {queue: (count, oldest) for queue, count, oldest in rows}
-    available = session.scalars(select(Agent).where(Agent.status == "available")).all()
+    # Agents with the same skills are counted once per distinct skill set.
+    skill_sets = session.execute(
+        select(cast(Agent.skills, Text), func.count())
+        .where(Agent.status == "available", Agent.active.is_(True))
+        .group_by(cast(Agent.skills, Text))
+    ).all()
+    available = [(set(json.loads(skills or "[]")), count) for skills, count in skill_sets]
     summary = []
     for name, queue in services.settings.queues.items():
         count, oldest = waiting.get(name, (0, None))
-        skills = set(queue.skills)
+        needed = set(queue.skills)
         summary.append(
             {
                 "name": name,
                 "display_name": queue.display_name,
                 "waiting": count,
                 "longest_wait": int((now - oldest).total_seconds()) if oldest else 0,
-                "agents_available": sum(1 for a in available if skills <= set(a.skills or [])),
+                "agents_available": sum(n for skills, n in available if needed <= skills),
             }
         )
     return summary
@@ -69,6 +77,9 @@ class Realtime:
         self._stop = threading.Event()
         self._thread: Any = None
         self._lock = threading.Lock()
+        self._queues_dirty = threading.Event()
+        self._last_summary: list[dict[str, Any]] | None = None
+        self._last_summary_at = 0.0
         self.on_offer: Callable[[int, dict[str, Any]], None] | None = None
 
     # -- Announcer ---------------------------------------------------------------------
@@ -77,10 +88,16 @@ class Realtime:
         self._wake.set()
 
     def publish(self, changes: Changes) -> None:
-        """Emit what a committed routing step changed."""
+        """Emit what a committed routing step changed.
+
+        Payloads are built in a short read, and sent after it ends, so no database
+        transaction is held while thousands of sockets are written to. Queue summaries go
+        out from the dispatcher loop, at most once per interval.
+        """
         if not changes:
             return
         now = utcnow()
+        outbox: list[tuple[str, Any, str | None, str]] = []
         with self.services.database.session() as session:
             for agent_id, call_sid in changes.offers:
                 call = get_call(session, call_sid)
@@ -88,23 +105,37 @@ class Realtime:
                 if call is None or agent is None:
                     continue
                 payload = offer_payload(session, self.services.settings, call, now, agent)
-                self.socketio.emit("call:offer", payload, to=agent_room(agent_id),
-                                   namespace=AGENT_NS)  # fmt: skip
+                outbox.append(("call:offer", payload, agent_room(agent_id), AGENT_NS))
             for agent_id, call_sid, reason in changes.withdrawn:
-                self.socketio.emit("call:ended", {"call_sid": call_sid, "reason": reason},
-                                   to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
-            agents = [session.get(Agent, agent_id) for agent_id in sorted(changes.agents)]
-            for agent in agents:
-                if agent is None:
-                    continue
-                state = agent.public()
-                self.socketio.emit("agent:state", state, to=agent_room(agent.id),
-                                   namespace=AGENT_NS)  # fmt: skip
-                self.socketio.emit("agent", state, namespace=SUPERVISOR_NS)
-            if changes.calls or changes.agents:
-                summary = queue_summary(session, self.services)
-                self.socketio.emit("queues", summary, namespace=SUPERVISOR_NS)
-                self.socketio.emit("queues", summary, namespace=AGENT_NS)
+                ended = {"call_sid": call_sid, "reason": reason}
+                outbox.append(("call:ended", ended, agent_room(agent_id), AGENT_NS))
+            for agent_id in sorted(changes.agents):
+                agent = session.get(Agent, agent_id)
+                if agent is not None:
+                    state = agent.public()
+                    outbox.append(("agent:state", state, agent_room(agent.id), AGENT_NS))
+                    outbox.append(("agent", state, None, SUPERVISOR_NS))
+        for event, data, room, namespace in outbox:
+            self.socketio.emit(event, data, to=room, namespace=namespace)
+        if changes.calls or changes.agents:
+            self._queues_dirty.set()
+            self.kick()
+
+    def publish_queues(self) -> None:
+        """Send the queue summary to every console, if it changed since the last one."""
+        if not self._queues_dirty.is_set():
+            return
+        if time.monotonic() - self._last_summary_at < self.interval:
+            return  # still dirty: the loop's next pass (within `interval`) sends it
+        self._queues_dirty.clear()
+        self._last_summary_at = time.monotonic()
+        with self.services.database.session() as session:
+            summary = queue_summary(session, self.services)
+        if summary == self._last_summary:
+            return
+        self._last_summary = summary
+        self.socketio.emit("queues", summary, namespace=SUPERVISOR_NS)
+        self.socketio.emit("queues", summary, namespace=AGENT_NS)
 
     def call_connected(self, call_sid: str) -> None:
         """The agent's leg joined the caller: tell that agent's console."""
@@ -123,6 +154,7 @@ class Realtime:
         with self._lock, self.services.database.session() as session:
             changes = tick(session, self.services.settings, utcnow())
         self.publish(changes)
+        self.publish_queues()
         return changes
 
     def start(self) -> None:
