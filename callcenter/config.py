@@ -95,6 +95,7 @@ class QueueConfig(StrictModel):
     max_size: int = Field(default=200, ge=1, le=1000)
     max_wait: int = Field(default=600, ge=10, description="seconds before overflow")
     overflow_mailbox: str | None = None
+    overflow_queue: str | None = None
     hold_message: LocalizedText | None = None
     hold_music: str | None = None
     closed_message: LocalizedText | None = None
@@ -235,6 +236,10 @@ class Settings(StrictModel):
         for name, queue in self.queues.items():
             if queue.hours and queue.hours not in self.hours:
                 raise ValueError(f"queues.{name}.hours: no hours named {queue.hours!r}")
+            if queue.overflow_queue and queue.overflow_queue not in self.queues:
+                raise ValueError(
+                    f"queues.{name}.overflow_queue: no queue named {queue.overflow_queue!r}"
+                )
             if queue.overflow_mailbox and queue.overflow_mailbox not in self.mailboxes:
                 raise ValueError(
                     f"queues.{name}.overflow_mailbox: no mailbox named {queue.overflow_mailbox!r}"

@@ -11,6 +11,7 @@ from callcenter.calls import log_event, mark_left_queue
 from callcenter.config import Settings, localized
 from callcenter.ivr.engine import (
     Action,
+    Enqueue,
     Gather,
     Hangup,
     Leave,
@@ -166,7 +167,8 @@ def finish_queue_wait(
     waited: int | None,
     now: datetime,
 ) -> list[Action]:
-    """Apply Twilio's QueueResult: abandoned on hang-up, overflow to voicemail otherwise."""
+    """Apply Twilio's QueueResult: abandoned on hang-up; after the maximum wait, overflow once
+    to the queue's `overflow_queue`, else to its voicemail."""
     queue = call.queue or ""
     log_event(session, call.call_sid, "queue.left", node=call.node, queue=queue, result=result,
               waited=waited)  # fmt: skip
@@ -178,9 +180,23 @@ def finish_queue_wait(
     if result == "bridged":
         mark_left_queue(call, "answered", now, waited)
         return [Hangup()]
+    config = settings.queues.get(queue)
+    if (
+        result == "leave"
+        and config is not None
+        and config.overflow_queue
+        and not (call.context or {}).get("overflowed")
+    ):
+        # Overflow once to another queue: the caller keeps their priority, the wait restarts.
+        target = config.overflow_queue
+        log_event(session, call.call_sid, "queue.overflow", queue=queue, to=target)
+        call.queue = target
+        call.enqueued_at = now
+        call.context = {**(call.context or {}), "overflowed": True}
+        text = localized(settings.messages.transfer_hold, call.language, settings.default_language)
+        return [Speak(text or "", call.language), Enqueue(target, call.language)]
     if result in OVERFLOW_RESULTS:
         mark_left_queue(call, "overflow", now, waited)
-        config = settings.queues.get(queue)
         mailbox = (config.overflow_mailbox if config else None) or settings.fallback.mailbox
         language = call.language
         text = localized(settings.messages.queue_overflow, language, settings.default_language)

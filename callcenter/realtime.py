@@ -28,6 +28,7 @@ log = logging.getLogger("callcenter.realtime")
 
 AGENT_NS = "/agent"
 SUPERVISOR_NS = "/supervisor"
+AGENT_QUEUES_INTERVAL = 5.0
 
 
 def agent_room(agent_id: int) -> str:
@@ -80,6 +81,7 @@ class Realtime:
         self._queues_dirty = threading.Event()
         self._last_summary: list[dict[str, Any]] | None = None
         self._last_summary_at = 0.0
+        self._agents_told_at = 0.0
         self.on_offer: Callable[[int, dict[str, Any]], None] | None = None
 
     # -- Announcer ---------------------------------------------------------------------
@@ -109,6 +111,9 @@ class Realtime:
             for agent_id, call_sid, reason in changes.withdrawn:
                 ended = {"call_sid": call_sid, "reason": reason}
                 outbox.append(("call:ended", ended, agent_room(agent_id), AGENT_NS))
+            for agent_id, call_sid in changes.ended:
+                ended = {"call_sid": call_sid, "reason": "completed"}
+                outbox.append(("call:ended", ended, agent_room(agent_id), AGENT_NS))
             for agent_id in sorted(changes.agents):
                 agent = session.get(Agent, agent_id)
                 if agent is not None:
@@ -135,7 +140,11 @@ class Realtime:
             return
         self._last_summary = summary
         self.socketio.emit("queues", summary, namespace=SUPERVISOR_NS)
-        self.socketio.emit("queues", summary, namespace=AGENT_NS)
+        # Every agent console gets it too, but less often: with a thousand consoles one
+        # broadcast costs the server tens of milliseconds that screen-pops should not wait on.
+        if time.monotonic() - self._agents_told_at >= AGENT_QUEUES_INTERVAL:
+            self._agents_told_at = time.monotonic()
+            self.socketio.emit("queues", summary, namespace=AGENT_NS)
 
     def call_connected(self, call_sid: str) -> None:
         """The agent's leg joined the caller: tell that agent's console."""

@@ -19,7 +19,7 @@ from callcenter.agents import set_presence
 from callcenter.calls import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
 from callcenter.models import Agent, Call, CallOffer
-from callcenter.queues import WAITING, waiting_in_queue
+from callcenter.queues import WAITING
 
 OPEN = "offered"
 RING_ALL_LIMIT = 50
@@ -42,16 +42,19 @@ class Changes:
     """Agents whose status changed."""
     calls: set[str] = field(default_factory=set)
     """Calls whose queue state changed."""
+    ended: list[tuple[int, str]] = field(default_factory=list)
+    """(agent_id, call_sid) calls that ended while connected to the agent."""
 
     def merge(self, other: Changes) -> Changes:
         self.offers += other.offers
         self.withdrawn += other.withdrawn
         self.agents |= other.agents
         self.calls |= other.calls
+        self.ended += other.ended
         return self
 
     def __bool__(self) -> bool:
-        return bool(self.offers or self.withdrawn or self.agents or self.calls)
+        return bool(self.offers or self.withdrawn or self.agents or self.calls or self.ended)
 
 
 def _locking(session: Session, statement: Select[Any]) -> Select[Any]:
@@ -119,37 +122,44 @@ def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 1
     changes = Changes()
     if not session.scalar(select(Agent.id).where(Agent.status == "available").limit(1)):
         return changes  # nobody to offer to: nothing else to look at
-    for queue_name, queue in settings.queues.items():
-        waiting = session.scalars(waiting_in_queue(queue_name).limit(limit)).all()
-        for candidate in waiting:
-            call = session.scalar(_locking(session, select(Call).where(Call.id == candidate.id)))
-            if call is None or call.outcome not in WAITING or call.agent_id is not None:
-                continue
-            if _open_offers(session, call.call_sid):
-                continue
-            manager = _preferred(session, call, queue, now)
-            if manager is not None:
-                agent_ids = [manager.id] if manager.status == "available" else []
-            else:
-                # A few fallbacks in case one is taken meanwhile; ring-all rings everyone.
-                wanted = RING_ALL_LIMIT if queue.strategy == "ring-all" else 3
-                agent_ids = candidates(session, call, queue, wanted)
-            offered = False
-            for agent_id in agent_ids:
-                locked = session.scalar(
-                    _locking(
-                        session,
-                        select(Agent).where(Agent.id == agent_id, Agent.status == "available"),
-                    )
+    # All queues together: highest priority first, then longest waiting, so an agent with
+    # several skills always gets the call that should be served first.
+    waiting = session.scalars(
+        select(Call)
+        .where(
+            Call.queue.in_(list(settings.queues)),
+            Call.outcome.in_(WAITING),
+            Call.dequeued_at.is_(None),
+        )
+        .order_by(Call.queue_priority.desc(), Call.enqueued_at, Call.id)
+        .limit(limit)
+    ).all()
+    for candidate in waiting:
+        queue = settings.queues[candidate.queue or ""]
+        call = session.scalar(_locking(session, select(Call).where(Call.id == candidate.id)))
+        if call is None or call.outcome not in WAITING or call.agent_id is not None:
+            continue
+        if _open_offers(session, call.call_sid):
+            continue
+        manager = _preferred(session, call, queue, now)
+        if manager is not None:
+            agent_ids = [manager.id] if manager.status == "available" else []
+        else:
+            # A few fallbacks in case one is taken meanwhile; ring-all rings everyone.
+            wanted = RING_ALL_LIMIT if queue.strategy == "ring-all" else 3
+            agent_ids = candidates(session, call, queue, wanted)
+        for agent_id in agent_ids:
+            locked = session.scalar(
+                _locking(
+                    session,
+                    select(Agent).where(Agent.id == agent_id, Agent.status == "available"),
                 )
-                if locked is None:
-                    continue
-                _offer(session, call, locked, queue, now, changes)
-                offered = True
-                if queue.strategy != "ring-all":
-                    break
-            if not offered:
+            )
+            if locked is None:
                 continue
+            _offer(session, call, locked, queue, now, changes)
+            if queue.strategy != "ring-all":
+                break
     return changes
 
 
@@ -281,6 +291,7 @@ def call_finished(session: Session, settings: Settings, call: Call, now: datetim
     agent = session.get(Agent, call.agent_id)
     if agent is None or agent.current_call_sid != call.call_sid or agent.status != "on-call":
         return changes
+    changes.ended.append((agent.id, call.call_sid))
     queue = settings.queues.get(call.queue or "")
     seconds = queue.wrapup_seconds if queue else 0
     if seconds:
@@ -446,3 +457,65 @@ def callback_ended(
     log_event(session, call.call_sid, "callback.ended", status=status)
     call.status = "completed"
     return call_finished(session, settings, call, now)
+
+
+def start_consult(
+    session: Session, agent_id: int, call_sid: str, target_id: int, now: datetime
+) -> Changes:
+    """Warm transfer: reserve an available agent to talk to before handing the call over."""
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    if call is None or call.agent_id != agent_id or call.ended_at is not None:
+        raise RoutingError("this is not your call")
+    target = session.scalar(
+        select(Agent).where(Agent.id == target_id, Agent.status == "available").with_for_update()
+    )
+    if target is None or target_id == agent_id:
+        raise RoutingError("that agent is not available")
+    set_presence(target, "on-call", now, "consulting")
+    target.current_call_sid = call_sid
+    call.transfer_agent_id = target_id
+    log_event(session, call_sid, "agent.consult", agent_id=agent_id, to_agent=target_id)
+    return Changes(agents={target_id}, calls={call_sid})
+
+
+def complete_transfer(
+    session: Session, settings: Settings, agent_id: int, call_sid: str, leg_sid: str,
+    now: datetime,
+) -> Changes:  # fmt: skip
+    """Warm transfer, done: the consulted agent owns the call; the first one wraps up."""
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    if call is None or call.agent_id != agent_id or call.transfer_agent_id is None:
+        raise RoutingError("no transfer in progress on this call")
+    target_id = call.transfer_agent_id
+    changes = Changes(agents={agent_id, target_id}, calls={call_sid})
+    first = session.get(Agent, agent_id)
+    queue = settings.queues.get(call.queue or "")
+    if first is not None:
+        seconds = queue.wrapup_seconds if queue else 0
+        set_presence(first, "wrap-up" if seconds else "available", now)
+        if seconds:
+            first.current_call_sid = call_sid
+            first.wrapup_until = now + timedelta(seconds=seconds)
+    target = session.get(Agent, target_id)
+    if target is not None:
+        set_presence(target, "on-call", now)
+        target.current_call_sid = call_sid
+    call.agent_id = target_id
+    call.agent_leg_sid = leg_sid
+    call.transfer_agent_id = None
+    log_event(session, call_sid, "agent.transfer_completed", agent_id=agent_id, to_agent=target_id)
+    return changes
+
+
+def cancel_consult(session: Session, agent_id: int, call_sid: str, now: datetime) -> Changes:
+    """The consulted agent goes back to available; the first agent keeps the call."""
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    if call is None or call.agent_id != agent_id or call.transfer_agent_id is None:
+        raise RoutingError("no transfer in progress on this call")
+    target = session.get(Agent, call.transfer_agent_id)
+    changes = Changes(agents={call.transfer_agent_id}, calls={call_sid})
+    if target is not None and target.current_call_sid == call_sid:
+        set_presence(target, "available", now)
+    call.transfer_agent_id = None
+    log_event(session, call_sid, "agent.consult_cancelled", agent_id=agent_id)
+    return changes

@@ -34,7 +34,7 @@ class Console:
         self.client = socketio.Client(reconnection=False)
         self.namespace = namespace
         for name in ("agent:state", "call:offer", "call:ended", "call:connected", "queues",
-                     "snapshot", "agent"):  # fmt: skip
+                     "snapshot", "agent", "call:consult"):  # fmt: skip
             self.client.on(name, self._recorder(name), namespace=namespace)
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
         self.client.connect(
@@ -304,6 +304,51 @@ def test_hold_add_a_party_transfer_and_hang_up(
         for kind in ("agent.hold", "agent.resume", "agent.added_party", "agent.transferred"):
             assert kind in kinds
         assert kinds[-2:] == ["agent.offered", "agent.accepted"]
+    finally:
+        amy.close()
+        bob.close()
+
+
+def test_warm_transfer_consult_then_hand_over(
+    live_server: LiveServer, team: dict[str, int]
+) -> None:
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    amy, bob = Console(live_server, "amy"), Console(live_server, "bob")
+    try:
+        for console in (amy, bob):
+            console.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        caller = start_caller(live_server.app, live_server.url, "+8613900139000",
+                              ["1", "0"], dial_talk_seconds=900)  # fmt: skip
+        sid = caller.call_sid
+        amy.wait_for("call:offer", timeout=15, call_sid=sid)
+        assert amy.call("call:accept", {"call_sid": sid})["ok"]
+        amy.wait_for("call:connected", timeout=15, call_sid=sid)
+
+        assert "error" in amy.call("call:consult", {"call_sid": sid, "agent_number": "1025"})
+        assert bob.call("agent:status", {"status": "available"})["ok"]
+        consult = amy.call("call:consult", {"call_sid": sid, "agent_number": "1025"})
+        assert consult == {"ok": True, "agent": team["bob"]}
+        bob.wait_for("agent:state", status="on-call")
+        assert bob.wait_for("call:consult", call_sid=sid)["caller_number"] == "+8613900139000"
+        assert board.participant(sid, sid).hold is True
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(board.find_conference(sid).connected()) < 3:
+            time.sleep(0.05)
+        assert len(board.find_conference(sid).connected()) == 3
+
+        assert amy.call("call:complete-transfer", {"call_sid": sid}) == {"ok": True}
+        amy.wait_for("agent:state", timeout=10, status="wrap-up")
+        conference = board.find_conference(sid)
+        assert conference.status == "in-progress" and board.participant(sid, sid).hold is False
+        # bob now owns the call: he hangs up and wraps up.
+        assert bob.call("call:hangup", {"call_sid": sid}) == {"ok": True}
+        bob.wait_for("agent:state", timeout=15, status="wrap-up")
+        caller.result()
+        with services.database.session() as session:
+            call = session.scalar(select(Call).where(Call.call_sid == sid))
+            assert call.agent_id == team["bob"] and call.ended_at is not None
     finally:
         amy.close()
         bob.close()

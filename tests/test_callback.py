@@ -95,3 +95,27 @@ def test_callback_keeps_the_place_and_is_dialed_once(
         ).all()
     assert "queue.callback_requested" in kinds and "callback.ended" in kinds
     assert "agent.accepted" in kinds
+
+
+def test_overflow_to_another_queue_once_then_voicemail(app, twilio: TwilioWebhooks) -> None:
+    """Repairs overflows to support after its maximum wait; support then to voicemail."""
+    services = app.extensions["callcenter"]
+    sid = "CA" + "f" * 32
+    with services.database.session() as session:
+        call = open_call(session, call_sid=sid, from_raw="+8613900139000", to="+864008001234",
+                         flow="repairs", default_language="en")  # fmt: skip
+        call.queue, call.outcome, call.queue_priority = "repairs", "queued", 10
+    left = twilio.post("/twilio/queue/done", call_params(sid, QueueResult="leave",
+                                                         QueueTime="600"),
+                       query={"queue": "repairs", "seq": 1})  # fmt: skip
+    root = ET.fromstring(left.data)
+    assert [child.tag for child in root] == ["Say", "Enqueue"]
+    assert root[0].text == "Please hold while we transfer your call."
+    assert root[1].text == "support"
+    with services.database.session() as session:
+        call = session.scalar(select(Call).where(Call.call_sid == sid))
+        assert (call.queue, call.outcome, call.queue_priority) == ("support", "queued", 10)
+    again = twilio.post("/twilio/queue/done", call_params(sid, QueueResult="leave",
+                                                          QueueTime="600"),
+                        query={"queue": "support", "seq": 2})  # fmt: skip
+    assert [child.tag for child in ET.fromstring(again.data)] == ["Say", "Record"]

@@ -137,6 +137,19 @@
     const number = $("transfer-agent").value.trim();
     inCall("call:transfer", number ? { agent_number: number } : { queue: $("transfer-queue").value });
   });
+  $("consult").addEventListener("submit", (event) => {
+    event.preventDefault();
+    inCall("call:consult", { agent_number: $("consult-agent").value.trim() });
+  });
+  $("complete-transfer").addEventListener("click", () => inCall("call:complete-transfer", {}));
+  $("cancel-consult").addEventListener("click", () => inCall("call:cancel-consult", {}));
+  socket.on("call:consult", (payload) => {
+    // Another agent brings us into their call to hand it over.
+    offered.set(payload.call_sid, payload);
+    current = { call_sid: payload.call_sid, customer: payload.customer, from: payload.caller_number || payload.from };
+    showCurrent();
+    $("current-state").textContent = "consulting";
+  });
   $("add-party").addEventListener("submit", (event) => {
     event.preventDefault();
     inCall("call:add", { number: $("party-number").value.trim() });

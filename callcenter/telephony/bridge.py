@@ -7,6 +7,7 @@ same conference (a `client:` identity for the browser softphone, or their phone)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -76,10 +77,18 @@ class CallBridge:
             raise BridgeError(str(exc)) from exc
         return str(leg.sid)
 
-    def call_back(self, call_sid: str, number: str, agent: AgentLeg, language: str) -> str:
-        """Virtual hold: dial the customer who asked for a call back, then the agent."""
+    def call_back(
+        self, call_sid: str, number: str, agent: AgentLeg, language: str
+    ) -> tuple[str, str]:
+        """Virtual hold: dial the agent, then the customer who asked to be called back.
+
+        The agent is dialed first, so a failure there leaves the customer undialed (and the
+        call-back can be offered again without ever calling them twice). Returns
+        (customer leg SID, agent leg SID).
+        """
+        agent_leg = self._dial_agent(call_sid, agent)
         try:
-            self.client.calls.create(
+            customer = self.client.calls.create(
                 to=number,
                 from_=self.caller_id,
                 url=self.urls(
@@ -92,8 +101,10 @@ class CallBridge:
             )
         except (TwilioException, OSError) as exc:
             log.error("calling back %s for %s failed: %s", number, call_sid, exc)
+            with contextlib.suppress(TwilioException, OSError):
+                self.client.calls(agent_leg).update(status="completed")
             raise BridgeError(str(exc)) from exc
-        return self._dial_agent(call_sid, agent)
+        return str(customer.sid), agent_leg
 
     def hang_up(self, call_sid: str) -> None:
         """End one leg (the caller's, or an agent's)."""
@@ -110,20 +121,50 @@ class CallBridge:
             raise BridgeError(f"no conference in progress for {name}")
         return str(conferences[0].sid)
 
-    def hold(self, call_sid: str, held: bool) -> None:
+    def hold(self, call_sid: str, held: bool, caller_leg: str | None = None) -> None:
         """Put the caller on hold in their conference (hold music), or take them off."""
         try:
             conference = self._conference_sid(call_sid)
-            self.client.conferences(conference).participants(call_sid).update(hold=held)
+            participant = caller_leg or call_sid
+            self.client.conferences(conference).participants(participant).update(hold=held)
         except (TwilioException, OSError) as exc:
             raise BridgeError(str(exc)) from exc
 
-    def to_queue(self, call_sid: str, queue: str, language: str) -> None:
+    def to_queue(
+        self, call_sid: str, queue: str, language: str, caller_leg: str | None = None
+    ) -> None:
         """Cold transfer: move the caller out of the conference into a queue."""
         try:
-            self.client.calls(call_sid).update(
+            self.client.calls(caller_leg or call_sid).update(
                 url=self.urls("/twilio/transfer", queue=queue, lang=language), method="POST"
             )
+        except (TwilioException, OSError) as exc:
+            raise BridgeError(str(exc)) from exc
+
+    def consult(self, call_sid: str, agent: AgentLeg, caller_leg: str | None = None) -> str:
+        """Warm transfer, step one: the caller holds, the other agent joins to talk first."""
+        try:
+            conference = self._conference_sid(call_sid)
+            participants = self.client.conferences(conference).participants
+            participants(caller_leg or call_sid).update(hold=True)
+            participant = participants.create(
+                from_=self.caller_id, to=agent.address, end_conference_on_exit=False, beep="false"
+            )
+        except (TwilioException, OSError) as exc:
+            raise BridgeError(str(exc)) from exc
+        return str(participant.call_sid)
+
+    def hand_over(
+        self, call_sid: str, leaving_leg: str, staying_leg: str, caller_leg: str | None = None
+    ) -> None:
+        """Warm transfer, step two: the new agent keeps the call, the first one leaves."""
+        try:
+            conference = self._conference_sid(call_sid)
+            participants = self.client.conferences(conference).participants
+            participants(staying_leg).update(end_conference_on_exit=True)
+            participants(leaving_leg).update(end_conference_on_exit=False)
+            participants(caller_leg or call_sid).update(hold=False)
+            self.client.calls(leaving_leg).update(status="completed")
         except (TwilioException, OSError) as exc:
             raise BridgeError(str(exc)) from exc
 

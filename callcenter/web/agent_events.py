@@ -3,7 +3,8 @@
 Server → client: `agent:state`, `call:offer`, `call:connected`, `call:ended`.
 Client → server (each answered with an ack `{"ok": true, ...}` or `{"error": "..."}`):
 `agent:status`, `call:accept`, `call:decline`, `call:wrapup`, and in a call `call:hold`,
-`call:hangup`, `call:transfer`, `call:add`.
+`call:hangup`, `call:transfer`, `call:add`, and the warm transfer `call:consult`,
+`call:complete-transfer`, `call:cancel-consult`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from callcenter.routing import (
     RoutingError,
     accept,
     agent_offline,
+    cancel_consult,
+    complete_transfer,
     decline,
     requeue,
+    start_consult,
     transfer,
     wrap_up,
 )
@@ -163,8 +167,9 @@ def register_agent_events(
             language = call.language if call else services.settings.default_language
             callback_number = call.caller_number if call and call.context.get("callback") else None
         try:
+            caller_leg = None
             if callback_number:
-                leg_sid = bridge.call_back(call_sid, callback_number, leg, language)
+                caller_leg, leg_sid = bridge.call_back(call_sid, callback_number, leg, language)
             else:
                 leg_sid = bridge.connect(call_sid, leg, language)
         except BridgeError as exc:
@@ -176,7 +181,13 @@ def register_agent_events(
             call = get_call(session, call_sid)
             if call is not None and call.agent_id == agent_id:
                 call.agent_leg_sid = leg_sid
+                if caller_leg:
+                    call.context = {**(call.context or {}), "caller_leg": caller_leg}
         return {"ok": True, "call_sid": call_sid}
+
+    def caller_leg(call: Any) -> str | None:
+        """The caller's leg in the conference: their own call, or the call-back leg."""
+        return (call.context or {}).get("caller_leg")
 
     def my_call(call_sid: str) -> tuple[int, Any]:
         """(agent_id, call) for a call this agent is on now."""
@@ -192,7 +203,7 @@ def register_agent_events(
         try:
             _agent_id, call = my_call(_call_sid(data))
             held = bool(data.get("hold", True))
-            bridge.hold(call.call_sid, held)
+            bridge.hold(call.call_sid, held, caller_leg(call))
         except (RoutingError, BridgeError) as exc:
             return {"error": str(exc)}
         with services.database.session() as session:
@@ -214,29 +225,101 @@ def register_agent_events(
             to_agent = data.get("agent")
             number = data.get("agent_number")
             if isinstance(number, str) and number:
-                with services.database.session() as session:
-                    to_agent = session.scalar(select(Agent.id).where(Agent.agent_number == number))
-                if to_agent is None:
-                    raise RoutingError(f"no agent with number {number}")
+                to_agent = agent_by_number(number)
             valid_id = isinstance(to_agent, int) and not isinstance(to_agent, bool)
             if to_agent is not None and not valid_id:
                 raise RoutingError("agent must be an agent id")
-            commit_and_publish(
-                lambda session: transfer(
+
+            def move(session: Any) -> Changes:
+                return transfer(
                     session, services.settings, agent_id, call.call_sid, utcnow(),
                     queue=queue if isinstance(queue, str) else None, to_agent=to_agent,
-                )
-            )  # fmt: skip
+                )  # fmt: skip
+
+            # Check first without committing, move the caller, then record it: a failed
+            # redirect leaves the caller with their agent and the records as they were.
+            session = services.database.sessions()
+            try:
+                move(session)
+                target_queue = get_call(session, call.call_sid).queue or ""
+            finally:
+                session.rollback()
+                session.close()
+            bridge.to_queue(call.call_sid, target_queue, call.language, caller_leg(call))
+            commit_and_publish(move)
+        except RoutingError as exc:
+            return {"error": str(exc)}
+        except BridgeError as exc:
+            return {"error": f"the caller could not be moved: {exc}"}
+        return {"ok": True, "queue": target_queue}
+
+    def agent_by_number(number: Any) -> int:
+        if not isinstance(number, str) or not number:
+            raise RoutingError("agent_number is missing")
+        with services.database.session() as session:
+            found = session.scalar(select(Agent.id).where(Agent.agent_number == number))
+        if found is None:
+            raise RoutingError(f"no agent with number {number}")
+        return found
+
+    def on_consult(data: Any) -> dict[str, Any]:
+        """Warm transfer, step one: hold the caller, bring the other agent in to talk."""
+        try:
+            agent_id, call = my_call(_call_sid(data))
+            target_id = agent_by_number(data.get("agent_number"))
+            commit_and_publish(
+                lambda session: start_consult(session, agent_id, call.call_sid, target_id, utcnow())
+            )
         except RoutingError as exc:
             return {"error": str(exc)}
         with services.database.session() as session:
-            moved = get_call(session, call.call_sid)
-            queue_name = moved.queue if moved else None
+            target = session.get(Agent, target_id)
+            leg = AgentLeg(target.username, target.agent_number, target.phone)
+            live = get_call(session, call.call_sid)
+            payload = offer_payload(session, services.settings, live, utcnow(), target)
         try:
-            bridge.to_queue(call.call_sid, queue_name or "", call.language)
+            consult_leg = bridge.consult(call.call_sid, leg, caller_leg(call))
         except BridgeError as exc:
-            return {"error": f"the caller could not be moved: {exc}"}
-        return {"ok": True, "queue": queue_name}
+            commit_and_publish(
+                lambda session: cancel_consult(session, agent_id, call.call_sid, utcnow())
+            )
+            return {"error": f"could not reach the agent: {exc}"}
+        with services.database.session() as session:
+            live = get_call(session, call.call_sid)
+            live.context = {**(live.context or {}), "consult_leg": consult_leg}
+        socketio.emit("call:consult", payload, to=agent_room(target_id), namespace=AGENT_NS)
+        return {"ok": True, "agent": target_id}
+
+    def on_complete_transfer(data: Any) -> dict[str, Any]:
+        """Warm transfer, step two: hand the caller over and leave."""
+        try:
+            agent_id, call = my_call(_call_sid(data))
+            consult_leg = (call.context or {}).get("consult_leg")
+            if not consult_leg or not call.agent_leg_sid:
+                raise RoutingError("no transfer in progress on this call")
+            bridge.hand_over(call.call_sid, call.agent_leg_sid, consult_leg, caller_leg(call))
+            commit_and_publish(
+                lambda session: complete_transfer(
+                    session, services.settings, agent_id, call.call_sid, consult_leg, utcnow()
+                )
+            )
+        except (RoutingError, BridgeError) as exc:
+            return {"error": str(exc)}
+        return {"ok": True}
+
+    def on_cancel_consult(data: Any) -> dict[str, Any]:
+        try:
+            agent_id, call = my_call(_call_sid(data))
+            consult_leg = (call.context or {}).get("consult_leg")
+            commit_and_publish(
+                lambda session: cancel_consult(session, agent_id, call.call_sid, utcnow())
+            )
+            if consult_leg:
+                bridge.hang_up(consult_leg)
+            bridge.hold(call.call_sid, False, caller_leg(call))
+        except (RoutingError, BridgeError) as exc:
+            return {"error": str(exc)}
+        return {"ok": True}
 
     def on_add(data: Any) -> dict[str, Any]:
         try:
@@ -295,5 +378,8 @@ def register_agent_events(
     socketio.on_event("call:hangup", on_hangup, namespace=AGENT_NS)
     socketio.on_event("call:transfer", on_transfer, namespace=AGENT_NS)
     socketio.on_event("call:add", on_add, namespace=AGENT_NS)
+    socketio.on_event("call:consult", on_consult, namespace=AGENT_NS)
+    socketio.on_event("call:complete-transfer", on_complete_transfer, namespace=AGENT_NS)
+    socketio.on_event("call:cancel-consult", on_cancel_consult, namespace=AGENT_NS)
     socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
     return connections
