@@ -279,6 +279,25 @@ def twilio_error(status: int, code: int, message: str) -> Response:
     return response
 
 
+def check_api_auth(account_sid: str, auth_token: str) -> Response | None:
+    """Twilio's REST authentication: HTTP basic with the account SID and auth token, and
+    the account in the path must be that account. None when the request may proceed."""
+    auth = request.authorization
+    ok = (
+        auth is not None
+        and auth.type == "basic"
+        and hmac.compare_digest((auth.username or "").encode(), account_sid.encode())
+        and hmac.compare_digest((auth.password or "").encode(), auth_token.encode())
+    )
+    if not ok:
+        response = twilio_error(401, 20003, "Authenticate")
+        response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+        return response
+    if (request.view_args or {}).get("account") != account_sid:
+        return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+    return None
+
+
 def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: str) -> Blueprint:
     """Twilio's recordings API for the simulator; mount it at ``url_prefix="/simulator"``.
 
@@ -298,20 +317,7 @@ def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: st
 
     @api.before_request
     def _authenticate() -> Response | None:
-        auth = request.authorization
-        ok = (
-            auth is not None
-            and auth.type == "basic"
-            and hmac.compare_digest((auth.username or "").encode(), account_sid.encode())
-            and hmac.compare_digest((auth.password or "").encode(), auth_token.encode())
-        )
-        if not ok:
-            response = twilio_error(401, 20003, "Authenticate")
-            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-            return response
-        if (request.view_args or {}).get("account") != account_sid:
-            return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
-        return None
+        return check_api_auth(account_sid, auth_token)
 
     def resource(metadata: dict[str, Any]) -> dict[str, Any]:
         sid = metadata["sid"]

@@ -34,7 +34,6 @@ Differences from Twilio, on purpose:
 
 from __future__ import annotations
 
-import hmac
 import logging
 import queue
 import re
@@ -65,7 +64,7 @@ from callcenter.simulator.phone import (
     is_under,
     send_signed,
 )
-from callcenter.simulator.recordings import twilio_error
+from callcenter.simulator.recordings import check_api_auth, twilio_error
 
 log = logging.getLogger("callcenter.simulator")
 
@@ -970,20 +969,7 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
 
     @api.before_request
     def _authenticate() -> Response | None:
-        auth = request.authorization
-        ok = (
-            auth is not None
-            and auth.type == "basic"
-            and hmac.compare_digest((auth.username or "").encode(), account_sid.encode())
-            and hmac.compare_digest((auth.password or "").encode(), auth_token.encode())
-        )
-        if not ok:
-            response = twilio_error(401, 20003, "Authenticate")
-            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-            return response
-        if (request.view_args or {}).get("account") != account_sid:
-            return not_found()
-        return None
+        return check_api_auth(account_sid, auth_token)
 
     @api.after_request
     def _log(response: Response) -> Response:
