@@ -94,6 +94,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     )
     caller_id = next(iter(settings.numbers), "+18005550100")
     bridge = CallBridge(client, services.urls, caller_id)
+    realtime.bridge = bridge
     register_agent_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)

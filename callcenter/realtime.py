@@ -20,9 +20,10 @@ from sqlalchemy import Text, cast, func, select
 
 from callcenter.calls import get_call
 from callcenter.models import Agent, Call, utcnow
-from callcenter.routing import Changes, tick
+from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
+from callcenter.telephony.bridge import BridgeError, CallBridge
 
 log = logging.getLogger("callcenter.realtime")
 
@@ -83,6 +84,7 @@ class Realtime:
         self._last_summary_at = 0.0
         self._agents_told_at = 0.0
         self.on_offer: Callable[[int, dict[str, Any]], None] | None = None
+        self.bridge: CallBridge | None = None
 
     # -- Announcer ---------------------------------------------------------------------
 
@@ -163,8 +165,29 @@ class Realtime:
         with self._lock, self.services.database.session() as session:
             changes = tick(session, self.services.settings, utcnow())
         self.publish(changes)
+        self.recover_unanswered_bridges()
         self.publish_queues()
         return changes
+
+    def recover_unanswered_bridges(self) -> None:
+        """Callers whose agent never picked up go back to the queue; the agent goes away."""
+        if self.bridge is None:
+            return
+        with self.services.database.session() as session:
+            stuck = [
+                (call.call_sid, call.queue or "", call.language, (call.context or {}).get(
+                    "caller_leg"))
+                for call in unanswered_bridges(session)
+            ]  # fmt: skip
+        for call_sid, queue, language, caller_leg in stuck:
+            try:
+                self.bridge.to_queue(call_sid, queue, language, caller_leg)
+            except BridgeError:
+                log.exception("could not move %s back to its queue; will retry", call_sid)
+                continue
+            with self.services.database.session() as session:
+                changes = agent_missed_bridge(session, call_sid, utcnow())
+            self.publish(changes)
 
     def start(self) -> None:
         if self._thread is None:

@@ -519,3 +519,29 @@ def cancel_consult(session: Session, agent_id: int, call_sid: str, now: datetime
     call.transfer_agent_id = None
     log_event(session, call_sid, "agent.consult_cancelled", agent_id=agent_id)
     return changes
+
+
+def unanswered_bridges(session: Session) -> list[Call]:
+    """Accepted calls whose agent leg was never answered (flagged by its status callback)."""
+    active = session.scalars(
+        select(Call).where(
+            Call.agent_id.is_not(None), Call.ended_at.is_(None), Call.outcome == "answered"
+        )
+    ).all()
+    return [call for call in active if (call.context or {}).get("agent_leg_failed")]
+
+
+def agent_missed_bridge(session: Session, call_sid: str, now: datetime) -> Changes:
+    """After the caller was moved back to the queue: the agent who never answered goes away."""
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    if call is None or call.agent_id is None:
+        return Changes()
+    agent_id = call.agent_id
+    changes = requeue(session, call_sid, agent_id, now)
+    context = dict(call.context or {})
+    context.pop("agent_leg_failed", None)
+    call.context = context
+    agent = session.get(Agent, agent_id)
+    if agent is not None:
+        set_presence(agent, "away", now, "missed a call")
+    return changes

@@ -352,3 +352,32 @@ def test_warm_transfer_consult_then_hand_over(
     finally:
         amy.close()
         bob.close()
+
+
+def test_agent_who_never_picks_up_frees_the_caller(
+    live_server: LiveServer, team: dict[str, int]
+) -> None:
+    """Amy accepts but her phone never answers: the caller goes back and Bob gets it."""
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    board.answer_policy = lambda to: "no-answer" if to == "client:amy" else "answer"
+    board.pace = 0.05  # amy's phone rings for its 20 s timeout in one real second
+    amy, bob = Console(live_server, "amy"), Console(live_server, "bob")
+    try:
+        for console in (amy, bob):
+            console.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        caller = start_caller(live_server.app, live_server.url, "+8613900139000", ["1", "0"])
+        sid = caller.call_sid
+        amy.wait_for("call:offer", timeout=15, call_sid=sid)
+        assert bob.call("agent:status", {"status": "available"})["ok"]
+        assert amy.call("call:accept", {"call_sid": sid})["ok"]
+        state = amy.wait_for("agent:state", timeout=20, status="away")
+        assert state["reason"] == "missed a call"
+        bob.wait_for("call:offer", timeout=20, call_sid=sid)
+        assert bob.call("call:accept", {"call_sid": sid})["ok"]
+        bob.wait_for("call:connected", timeout=15, call_sid=sid)
+        assert caller.result().heard()[-1] == "Agent 1 0 2 5 will help you now."
+    finally:
+        amy.close()
+        bob.close()

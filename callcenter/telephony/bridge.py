@@ -17,6 +17,7 @@ from twilio.rest import Client
 from callcenter.telephony.twiml import UrlBuilder
 
 log = logging.getLogger("callcenter.bridge")
+AGENT_RING_SECONDS = 20  # an agent who accepted but whose phone rings on: give up after this
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class CallBridge:
                 from_=self.caller_id,
                 url=self.urls("/twilio/bridge/agent", call=call_sid),
                 method="POST",
+                timeout=AGENT_RING_SECONDS,
                 status_callback=self.urls("/twilio/bridge/agent-status", call=call_sid),
                 status_callback_method="POST",
                 status_callback_event=["answered", "completed"],

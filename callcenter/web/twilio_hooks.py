@@ -440,7 +440,21 @@ def bridge_agent_status(session: Session, call_sid: str) -> Response:
     caller = _caller_sid_arg()
     status = request.form.get("CallStatus", "")
     log_event(session, caller, "bridge.agent_leg", leg=call_sid, status=status[:20])
+    call = get_call(session, caller)
+    if (
+        status in UNANSWERED
+        and call is not None
+        and call.agent_id is not None
+        and call.ended_at is None
+        and not (call.context or {}).get("connected")
+    ):
+        # The agent never picked up: the dispatcher moves the caller back to the queue
+        # (a REST request, so not here inside the webhook).
+        call.context = {**(call.context or {}), "agent_leg_failed": status}
     return Response(status=204)
+
+
+UNANSWERED = {"busy", "no-answer", "failed", "canceled"}
 
 
 @bp.post("/bridge/conference")
