@@ -193,9 +193,13 @@ class Realtime:
         if self._thread is None:
             self._thread = self.socketio.start_background_task(self._loop)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the dispatcher loop and wait for a pass in progress to finish."""
         self._stop.set()
         self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and hasattr(thread, "join"):
+            thread.join(timeout)
 
     def _loop(self) -> None:
         log.info("dispatcher started (every %.1f s, and on every queue change)", self.interval)

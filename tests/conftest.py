@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,7 +90,17 @@ def app_config(tmp_path: Path, database_url: str, **overrides: Any) -> dict[str,
     return config
 
 
-def close_app(app: Flask) -> None:
+def _wait_for_threads(before: set[threading.Thread], timeout: float = 10.0) -> None:
+    """Let threads a test started (request handlers, simulated legs) finish their work, so
+    none of them opens a database connection after the engine is disposed."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread in before or thread is threading.current_thread():
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def close_app(app: Flask, before: set[threading.Thread] | None = None) -> None:
     """Stop what an app started: simulated calls, the dispatcher, database connections."""
     services = app.extensions["callcenter"]
     phones = app.extensions.get("callcenter.simulator.phone_page")
@@ -101,6 +112,8 @@ def close_app(app: Flask) -> None:
     realtime = services.extras.get("realtime")
     if realtime is not None:
         realtime.stop()
+    if before is not None:
+        _wait_for_threads(before)
     services.database.dispose()
 
 
@@ -220,6 +233,7 @@ class LiveServer:
 @pytest.fixture
 def live_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[LiveServer]:
     """The app on a real port of 127.0.0.1, its public URL pointing at itself."""
+    before = set(threading.enumerate())
     server = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     app = create_app(
@@ -232,10 +246,10 @@ def live_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Liv
     try:
         yield LiveServer(url, app)
     finally:
-        close_app(app)
         server.shutdown()
         server.server_close()
         thread.join(5)
+        close_app(app, before)
 
 
 @dataclass

@@ -1,0 +1,488 @@
+"""Knowledge base: Markdown articles with YAML front matter, indexed and searched in SQL.
+
+Pure domain code (no Flask): functions that touch the database take a SQLAlchemy
+``Session`` and never commit; the caller owns the transaction.
+
+The search needs no extension and no extra dependency, so it behaves the same on SQLite
+and PostgreSQL. :func:`tokenize` turns text into terms (English words lowercased and
+lightly stemmed, Chinese text into character bigrams plus single characters),
+:func:`sync` stores them in ``kb_terms`` and :func:`search` ranks articles with BM25
+over the weighted fields (title and tags count more than the body).
+
+>>> tokenize("Repairs shipped")
+['repair', 'ship']
+>>> tokenize("保修政策")
+['保修', '修政', '政策']
+>>> tokenize("保修", unigrams=True)
+['保修', '保', '修']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import math
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from callcenter.kb_models import KbArticle, KbTerm
+
+__all__ = [
+    "DEFAULT_LANGUAGES",
+    "FIELD_WEIGHTS",
+    "Article",
+    "ArticleError",
+    "Hit",
+    "SyncReport",
+    "load_articles",
+    "parse_article",
+    "search",
+    "snippet",
+    "sync",
+    "tokenize",
+]
+
+DEFAULT_LANGUAGES = ("en", "zh-CN")
+# How much one occurrence of a term counts, by field.
+FIELD_WEIGHTS = {"title": 3.0, "tags": 2.5, "summary": 1.5, "body": 1.0}
+MAX_QUERY_CHARS = 500
+MAX_QUERY_TERMS = 32
+MAX_LIMIT = 100
+SNIPPET_CHARS = 220
+_BM25_K1 = 1.2
+_BM25_B = 0.75
+_TERM_MAX = 64
+
+_SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_INTENT = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN_RE = re.compile(rf"([{_CJK}]+)|([0-9a-z\u00e0-\u00ff]+)")
+_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_SENTENCE_RE = re.compile(r"[^\n.!?。！？；;]+(?:[.!?。！？；;]+|$)", re.M)
+# Links keep their text; headings, quotes and list markers at line start, emphasis stars,
+# strong underscores and backticks go. Other characters (``<``, ``>``, ``&``) stay, escaped later.
+_MARKDOWN_RE = re.compile(
+    r"\[([^\]]*)\]\([^)]*\)|^[ \t]*(?:#{1,6}|>|[-+*]|\d+\.)[ \t]+|\*+|__|`+", re.M
+)
+_STOPWORDS = frozenset(
+    {
+        *("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for"),
+        *("from", "how", "i", "if", "in", "is", "it", "me", "my", "of", "on", "or", "our"),
+        *("the", "this", "to", "we", "what", "when", "where", "which", "who", "will"),
+        *("with", "you", "your"),
+    }
+)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class FrontMatter(BaseModel):
+    """The YAML header of an article; unknown keys and wrong types are rejected."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    id: Annotated[str, StringConstraints(pattern=_SLUG, max_length=100)]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    tags: Annotated[list[Annotated[Text, StringConstraints(max_length=50)]], Field(min_length=1)]
+    language: str
+    intents: list[Annotated[str, StringConstraints(pattern=_INTENT, max_length=100)]] = []
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+
+
+class Article(FrontMatter):
+    """A parsed article: its front matter, its Markdown body and the file it came from."""
+
+    body: Text
+    path: str = ""
+
+    def checksum(self) -> str:
+        data = self.model_dump(exclude={"path"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+class ArticleError(Exception):
+    """A problem with one article file: ``str()`` is ``file: field: message``."""
+
+    def __init__(self, path: str | Path, field: str, message: str) -> None:
+        super().__init__(f"{path}: {field}: {message}")
+        self.path = str(path)
+        self.field = field
+        self.message = message
+
+
+def parse_article(path: str | Path, languages: Sequence[str] = DEFAULT_LANGUAGES) -> Article:
+    """Read one Markdown file with YAML front matter.
+
+    >>> parse_article("knowledge_base/en/warranty-coverage.md").id  # doctest: +SKIP
+    'warranty-coverage'
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArticleError(path, "file", f"cannot read: {exc}") from exc
+    match = _FRONT_MATTER_RE.match(text.lstrip("\ufeff"))
+    if match is None:
+        raise ArticleError(path, "front_matter", "missing YAML front matter between '---' lines")
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        raise ArticleError(path, "front_matter", f"invalid YAML: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ArticleError(path, "front_matter", "must be a mapping of fields")
+    try:
+        front = FrontMatter.model_validate(meta)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "front_matter"
+        raise ArticleError(path, where, error["msg"]) from None
+    if front.language not in languages:
+        raise ArticleError(
+            path, "language", f"{front.language!r} is not one of {', '.join(languages)}"
+        )
+    body = text.lstrip("\ufeff")[match.end() :].strip()
+    if not body:
+        raise ArticleError(path, "body", "the article has no text after the front matter")
+    return Article(**front.model_dump(), body=body, path=str(path))
+
+
+def load_articles(
+    directory: str | Path, languages: Sequence[str] = DEFAULT_LANGUAGES
+) -> tuple[list[Article], list[ArticleError]]:
+    """Parse every ``*.md`` under `directory` (README.md excepted).
+
+    Invalid files and duplicate ids are reported; every other article still loads.
+    """
+    articles: list[Article] = []
+    errors: list[ArticleError] = []
+    seen: dict[str, str] = {}
+    for path in sorted(Path(directory).rglob("*.md")):
+        if path.name.lower() == "readme.md" or not path.is_file():
+            continue
+        try:
+            article = parse_article(path, languages)
+        except ArticleError as exc:
+            errors.append(exc)
+            continue
+        if article.id in seen:
+            errors.append(
+                ArticleError(path, "id", f"duplicate id {article.id!r} (see {seen[article.id]})")
+            )
+            continue
+        seen[article.id] = str(path)
+        articles.append(article)
+    return articles, errors
+
+
+# --- tokenizer -------------------------------------------------------------------------
+
+
+def _stem(word: str) -> str:
+    """Light English stemming: plural s/es/ies, -ing and -ed (with consonant doubling)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    for suffix, minimum in (("ing", 6), ("ed", 5)):
+        if len(word) >= minimum and word.endswith(suffix) and not word.endswith("eed"):
+            stem = word[: -len(suffix)]
+            if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+                stem = stem[:-1]
+            return stem
+    return word
+
+
+def _terms(text: str, unigrams: bool) -> Iterable[str]:
+    text = unicodedata.normalize("NFKC", text).lower()
+    for match in _TOKEN_RE.finditer(text):
+        cjk, word = match.groups()
+        if word:
+            if word not in _STOPWORDS:
+                yield _stem(word)[:_TERM_MAX]
+            continue
+        for i in range(len(cjk) - 1):
+            yield cjk[i : i + 2]
+        if unigrams or len(cjk) == 1:
+            yield from cjk
+
+
+def tokenize(text: str, *, unigrams: bool = False) -> list[str]:
+    """Terms of `text` in order, repeats kept.
+
+    English words are lowercased, stemmed and stop words dropped; each run of Chinese
+    characters gives its bigrams, and its single characters when `unigrams` is true
+    (the index keeps them so one-character queries work) or when the run is one
+    character long. Other symbols (punctuation, emoji, SQL) are not terms.
+    """
+    return list(_terms(text, unigrams))
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct search terms of a query, in order, bounded in length and number."""
+    terms = dict.fromkeys(tokenize(query[:MAX_QUERY_CHARS]))
+    return list(terms)[:MAX_QUERY_TERMS]
+
+
+def _plain(markdown: str) -> str:
+    return _MARKDOWN_RE.sub(lambda m: m.group(1) or "", markdown)
+
+
+def _field_terms(article: Article) -> dict[str, Counter[str]]:
+    return {
+        "title": Counter(tokenize(article.title, unigrams=True)),
+        "tags": Counter(tokenize(" ; ".join(article.tags), unigrams=True)),
+        "summary": Counter(tokenize(article.summary, unigrams=True)),
+        "body": Counter(tokenize(_plain(article.body), unigrams=True)),
+    }
+
+
+# --- index -----------------------------------------------------------------------------
+
+
+@dataclass
+class SyncReport:
+    """What :func:`sync` changed; ``changes == 0`` when the index already matched."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changes(self) -> int:
+        return len(self.added) + len(self.updated) + len(self.deleted)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.deleted)} deleted, {self.unchanged} unchanged"
+        )
+
+
+def _index_rows(article: Article) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    fields = _field_terms(article)
+    row = {
+        "id": article.id,
+        "title": article.title,
+        "language": article.language,
+        "tags": list(article.tags),
+        "intents": list(article.intents),
+        "summary": article.summary,
+        "body": article.body,
+        "path": article.path[:500],
+        "length": sum(fields["body"].values()) + sum(fields["summary"].values()),
+        "checksum": article.checksum(),
+    }
+    postings = [
+        {"article_id": article.id, "term": term, "field": name, "count": count}
+        for name, counter in fields.items()
+        for term, count in counter.items()
+    ]
+    return row, postings
+
+
+def sync(session: Session, articles: Iterable[Article]) -> SyncReport:
+    """Make the index match `articles`: insert new ones, re-index changed ones, delete
+    the ones that are gone. Idempotent; flushes but does not commit.
+    """
+    report = SyncReport()
+    wanted = {article.id: article for article in articles}
+    existing = {
+        row.id: row.checksum for row in session.execute(select(KbArticle.id, KbArticle.checksum))
+    }
+    gone = sorted(set(existing) - set(wanted))
+    if gone:
+        session.execute(delete(KbTerm).where(KbTerm.article_id.in_(gone)))
+        session.execute(delete(KbArticle).where(KbArticle.id.in_(gone)))
+        report.deleted = gone
+    postings: list[dict[str, Any]] = []
+    for article_id in sorted(wanted):
+        article = wanted[article_id]
+        row, article_postings = _index_rows(article)
+        if article_id not in existing:
+            session.add(KbArticle(**row))
+            report.added.append(article_id)
+        elif existing[article_id] != row["checksum"]:
+            session.execute(delete(KbTerm).where(KbTerm.article_id == article_id))
+            stored = session.get(KbArticle, article_id)
+            assert stored is not None
+            for key, value in row.items():
+                setattr(stored, key, value)
+            report.updated.append(article_id)
+        else:
+            report.unchanged += 1
+            continue
+        postings.extend(article_postings)
+    session.flush()
+    if postings:
+        session.execute(insert(KbTerm), postings)
+    session.flush()
+    return report
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result; `snippet` is HTML-safe, matches wrapped in ``<mark>``."""
+
+    id: str
+    title: str
+    snippet: str
+    score: float
+    language: str = ""
+    summary: str = ""
+
+
+def search(session: Session, query: str, language: str | None = None, limit: int = 10) -> list[Hit]:
+    """Articles matching `query`, best first; ``[]`` when the query has no terms.
+
+    Score: BM25 over the field-weighted term counts, divided by the best score the
+    query could reach, so it lies in [0, 1).
+
+    >>> [hit.id for hit in search(session, "warranty", language="en")]  # doctest: +SKIP
+    ['warranty-coverage', 'extended-warranty', ...]
+    """
+    terms = query_terms(query or "")
+    limit = max(0, min(int(limit), MAX_LIMIT))
+    if not terms or limit == 0:
+        return []
+    scope = select(KbArticle.id)
+    stats = select(func.count(KbArticle.id), func.avg(KbArticle.length))
+    if language is not None:
+        scope = scope.where(KbArticle.language == language)
+        stats = stats.where(KbArticle.language == language)
+    total, average = session.execute(stats).one()
+    if not total:
+        return []
+    average = float(average or 1) or 1.0
+    rows = session.execute(
+        select(KbTerm.article_id, KbTerm.term, KbTerm.field, KbTerm.count, KbArticle.length)
+        .join(KbArticle, KbArticle.id == KbTerm.article_id)
+        .where(KbTerm.term.in_(terms), KbTerm.article_id.in_(scope))
+    ).all()
+    weighted: dict[str, Counter[str]] = defaultdict(Counter)
+    lengths: dict[str, int] = {}
+    for article_id, term, field_name, count, length in rows:
+        weighted[article_id][term] += FIELD_WEIGHTS.get(field_name, 1.0) * count
+        lengths[article_id] = length
+    frequency = Counter(term for counts in weighted.values() for term in counts)
+    idf = {
+        term: math.log(1 + (total - frequency[term] + 0.5) / (frequency[term] + 0.5))
+        for term in terms
+    }
+    best = sum(idf.values()) * (_BM25_K1 + 1) or 1.0
+    scores: dict[str, float] = {}
+    for article_id, counts in weighted.items():
+        norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * lengths[article_id] / average)
+        score = sum(idf[t] * tf * (_BM25_K1 + 1) / (tf + norm) for t, tf in counts.items())
+        scores[article_id] = score / best
+    ranked = sorted(scores, key=lambda article_id: (-scores[article_id], article_id))[:limit]
+    if not ranked:
+        return []
+    articles = {
+        article.id: article
+        for article in session.scalars(select(KbArticle).where(KbArticle.id.in_(ranked)))
+    }
+    return [
+        Hit(
+            id=article_id,
+            title=articles[article_id].title,
+            snippet=snippet(articles[article_id].body, terms, articles[article_id].summary),
+            score=round(scores[article_id], 4),
+            language=articles[article_id].language,
+            summary=articles[article_id].summary,
+        )
+        for article_id in ranked
+    ]
+
+
+# --- snippets --------------------------------------------------------------------------
+
+
+def _match_spans(text: str, terms: set[str]) -> list[tuple[int, int]]:
+    """Character spans of `text` whose terms are in `terms`, merged and in order."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = text
+    spans: list[tuple[int, int]] = []
+    for match in _TOKEN_RE.finditer(lowered):
+        cjk, word = match.groups()
+        start = match.start()
+        if word:
+            normalized = unicodedata.normalize("NFKC", word)
+            if normalized not in _STOPWORDS and _stem(normalized)[:_TERM_MAX] in terms:
+                spans.append((start, match.end()))
+            continue
+        for i, char in enumerate(cjk):
+            if cjk[i : i + 2] in terms and i + 1 < len(cjk):
+                spans.append((start + i, start + i + 2))
+            elif char in terms:
+                spans.append((start + i, start + i + 1))
+    merged: list[tuple[int, int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
+    out: list[str] = []
+    position = 0
+    for begin, end in spans:
+        out.append(html.escape(text[position:begin]))
+        out.append(f"<mark>{html.escape(text[begin:end])}</mark>")
+        position = end
+    out.append(html.escape(text[position:]))
+    return "".join(out)
+
+
+def snippet(body: str, terms: Sequence[str], fallback: str = "") -> str:
+    """The body sentence with the most distinct query terms, HTML-escaped, matches in
+    ``<mark>``; the escaped `fallback` (the summary) when no sentence matches.
+
+    >>> snippet("Returns are free. <b>Warranty</b> lasts two years.", ["warranty"])
+    '&lt;b&gt;<mark>Warranty</mark>&lt;/b&gt; lasts two years.'
+    """
+    wanted = set(terms)
+    best: tuple[int, str] | None = None
+    for line in _plain(body).splitlines():
+        for match in _SENTENCE_RE.finditer(line):
+            sentence = match.group(0).strip()
+            if not sentence:
+                continue
+            found = {term for term in tokenize(sentence, unigrams=True) if term in wanted}
+            if found and (best is None or len(found) > best[0]):
+                best = (len(found), sentence)
+    if best is None:
+        text = fallback.strip()
+        return html.escape(text[:SNIPPET_CHARS])
+    sentence = best[1]
+    spans = _match_spans(sentence, wanted)
+    if len(sentence) > SNIPPET_CHARS:
+        first = spans[0][0] if spans else 0
+        begin = max(0, min(first - SNIPPET_CHARS // 4, len(sentence) - SNIPPET_CHARS))
+        end = begin + SNIPPET_CHARS
+        # Never cut a highlight in half.
+        spans = [
+            (max(b, begin) - begin, min(e, end) - begin) for b, e in spans if b < end and e > begin
+        ]
+        sentence = sentence[begin:end]
+        return ("…" if begin else "") + _highlight(sentence, spans) + "…"
+    return _highlight(sentence, spans)

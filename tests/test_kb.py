@@ -1,0 +1,352 @@
+"""Knowledge base: article parsing and loading, the SQL index, and search (English,
+Chinese, mixed, hostile input, HTML-safe snippets) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from callcenter.db import Base, Database
+
+ROOT = Path(__file__).resolve().parent.parent
+KB_DIR = ROOT / "knowledge_base"
+WARRANTY_EN = {
+    "warranty-coverage",
+    "extended-warranty",
+    "warranty-claim",
+    "out-of-warranty-repairs",
+}
+WARRANTY_ZH = {"warranty-policy-zh", "extended-warranty-zh", "accidental-damage-zh"}
+
+ARTICLE = """\
+---
+id: {id}
+title: {title}
+tags: [test]
+language: {language}
+intents: [repairs.warranty_info]
+summary: A short summary.
+---
+{body}
+"""
+
+
+@pytest.fixture(scope="session")
+def kb(_template_database: str) -> Iterator[ModuleType]:
+    """The kb module, its tables created in the test database until the session ends.
+
+    Imported here rather than at module level: the PostgreSQL fixture truncates every
+    table in ``Base.metadata``, so the kb tables must exist before they are registered.
+    Only tables this fixture created are dropped (once a migration creates them, none).
+    """
+    from callcenter import kb as module
+    from callcenter.kb_models import KB_TABLES
+
+    url = _template_database if "://" in _template_database else f"sqlite:///{_template_database}"
+    database = Database(url)
+    existing = set(inspect(database.engine).get_table_names())
+    created = [table for table in KB_TABLES if table.name not in existing]
+    Base.metadata.create_all(database.engine, tables=created)
+    database.dispose()
+    yield module
+    database = Database(url)
+    Base.metadata.drop_all(database.engine, tables=created)
+    database.dispose()
+
+
+@pytest.fixture
+def db(kb: ModuleType, database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def indexed(kb: ModuleType, db: Database) -> Iterator[Session]:
+    """A session on a database holding the shipped knowledge base."""
+    articles, errors = kb.load_articles(KB_DIR)
+    assert errors == []
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        yield session
+
+
+def variant(old: str, new: str) -> str:
+    """A valid article with `old` replaced by `new`."""
+    return ARTICLE.format(id="ok", title="t", language="en", body="b").replace(old, new)
+
+
+def write(directory: Path, name: str, **fields: Any) -> Path:
+    values = {"id": name, "title": "A title", "language": "en", "body": "Some body text."}
+    values.update(fields)
+    path = directory / f"{name}.md"
+    path.write_text(ARTICLE.format(**values), encoding="utf-8")
+    return path
+
+
+def ids(hits: list[Any]) -> list[str]:
+    return [hit.id for hit in hits]
+
+
+# --- parsing and loading -----------------------------------------------------------------
+
+
+def test_shipped_articles_all_parse(kb: ModuleType) -> None:
+    articles, errors = kb.load_articles(KB_DIR)
+    assert errors == []
+    assert len(articles) >= 30
+    assert len({article.id for article in articles}) == len(articles)
+    by_language = {lang: [a for a in articles if a.language == lang] for lang in ("en", "zh-CN")}
+    assert len(by_language["en"]) >= 14
+    assert len(by_language["zh-CN"]) >= 14
+    for article in articles:
+        assert article.summary and article.body and article.tags and article.intents
+        assert kb.parse_article(article.path) == article
+        assert len(article.summary) <= 200  # short enough to speak on the phone
+
+
+def test_shipped_intents_name_real_flow_nodes(kb: ModuleType) -> None:
+    import yaml
+
+    nodes = set()
+    for flow_file in (ROOT / "ivr_flows").glob("*.yaml"):
+        flow = yaml.safe_load(flow_file.read_text(encoding="utf-8"))
+        nodes |= {f"{flow['flow']}.{node}" for node in flow["nodes"]}
+    articles, _ = kb.load_articles(KB_DIR)
+    unknown = {(a.id, i) for a in articles for i in a.intents if i not in nodes}
+    assert unknown == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("no front matter here\n", "front_matter"),
+        ("---\nid: [unclosed\n---\nbody\n", "front_matter"),
+        ("---\n- a list\n---\nbody\n", "front_matter"),
+        (ARTICLE.format(id="Bad Slug", title="t", language="en", body="b"), "id"),
+        (ARTICLE.format(id="ok", title="t", language="fr", body="b"), "language"),
+        (ARTICLE.format(id="ok", title="t", language="en", body=""), "body"),
+        (variant("tags: [test]", "tags: test"), "tags"),
+        (variant("summary: A short summary.\n", ""), "summary"),
+        (variant("tags:", "author: me\ntags:"), "author"),
+        (ARTICLE.format(id=123, title="t", language="en", body="b"), "id"),
+        (variant("repairs.warranty_info", "Not An Intent"), "intents.0"),
+    ],
+)  # fmt: skip
+def test_invalid_article_reported_others_load(
+    kb: ModuleType, tmp_path: Path, text: str, field: str
+) -> None:
+    write(tmp_path, "good-one")
+    bad = tmp_path / "bad.md"
+    bad.write_text(text, encoding="utf-8")
+    articles, errors = kb.load_articles(tmp_path)
+    assert ids(articles) == ["good-one"]
+    assert len(errors) == 1
+    error = errors[0]
+    assert (error.path, error.field) == (str(bad), field)
+    assert str(error) == f"{bad}: {field}: {error.message}"
+    with pytest.raises(kb.ArticleError) as raised:
+        kb.parse_article(bad)
+    assert raised.value.field == field
+
+
+def test_duplicate_id_reported(kb: ModuleType, tmp_path: Path) -> None:
+    first = write(tmp_path, "a-first", id="same")
+    second = write(tmp_path, "b-second", id="same")
+    write(tmp_path, "other")
+    articles, errors = kb.load_articles(tmp_path)
+    assert sorted(ids(articles)) == ["other", "same"]
+    assert [a.path for a in articles if a.id == "same"] == [str(first)]
+    assert len(errors) == 1
+    assert (errors[0].path, errors[0].field) == (str(second), "id")
+    assert "duplicate" in str(errors[0])
+
+
+def test_languages_restrict_what_loads(kb: ModuleType) -> None:
+    articles, errors = kb.load_articles(KB_DIR, languages=["en"])
+    assert articles and all(a.language == "en" for a in articles)
+    assert errors and all(e.field == "language" for e in errors)
+
+
+def test_tokenizer(kb: ModuleType) -> None:
+    assert kb.tokenize("Repairs repaired repairing REPAIR") == ["repair"] * 4
+    assert kb.tokenize("warranties boxes shipping shipped") == ["warranty", "box", "ship", "ship"]
+    assert kb.tokenize("保修政策") == ["保修", "修政", "政策"]
+    assert kb.tokenize("修") == ["修"]
+    assert kb.tokenize("iPhone屏幕") == ["iphone", "屏幕"]
+    assert kb.tokenize("'; DROP TABLE x; -- 😀 %_") == ["drop", "table", "x"]
+
+
+# --- sync ---------------------------------------------------------------------------------
+
+
+def test_sync_idempotent_update_delete(kb: ModuleType, db: Database, tmp_path: Path) -> None:
+    from callcenter.kb_models import KbArticle, KbTerm
+
+    write(tmp_path, "keep", body="Battery replacement takes one day.")
+    write(tmp_path, "change", body="Old text about shipping.")
+    write(tmp_path, "remove", body="Soon gone.")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        report = kb.sync(session, articles)
+    assert (sorted(report.added), report.updated, report.deleted) == (
+        ["change", "keep", "remove"], [], []
+    )  # fmt: skip
+    with db.session() as session:
+        again = kb.sync(session, articles)
+    assert again.changes == 0 and again.unchanged == 3
+    assert str(again) == "0 added, 0 updated, 0 deleted, 3 unchanged"
+
+    write(tmp_path, "change", body="New text about fapiao invoices.")
+    (tmp_path / "remove.md").unlink()
+    write(tmp_path, "fresh", body="A brand new article.")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        report = kb.sync(session, articles)
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (
+        ["fresh"], ["change"], ["remove"], 1
+    )  # fmt: skip
+    with db.session() as session:
+        assert kb.sync(session, articles).changes == 0
+        assert sorted(session.scalars(select(KbArticle.id))) == ["change", "fresh", "keep"]
+        assert session.scalar(select(func.count()).where(KbTerm.article_id == "remove")) == 0
+        assert ids(kb.search(session, "invoice")) == ["change"]
+        assert kb.search(session, "shipping") == []
+        assert kb.search(session, "gone") == []
+
+
+def test_search_empty_index(kb: ModuleType, db: Database) -> None:
+    with db.session() as session:
+        assert kb.search(session, "warranty") == []
+        assert kb.sync(session, []).changes == 0
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+def test_search_warranty_ranks_warranty_articles_first(kb: ModuleType, indexed: Session) -> None:
+    hits = kb.search(indexed, "warranty")
+    assert set(ids(hits)[:4]) == WARRANTY_EN
+    assert "warranty-coverage" in ids(hits)[:3]
+    assert all(0 < hit.score < 1 for hit in hits)
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+    assert "<mark>warranty</mark>" in hits[0].snippet.lower()
+    assert kb.search(indexed, "Warranties")[0].id in WARRANTY_EN
+
+
+def test_search_chinese_warranty(kb: ModuleType, indexed: Session) -> None:
+    hits = kb.search(indexed, "保修")
+    assert set(ids(hits)[:3]) == WARRANTY_ZH
+    assert all(hit.language == "zh-CN" for hit in hits)
+    assert "<mark>保修</mark>" in hits[0].snippet
+    phrase = kb.search(indexed, "延长保修期")
+    assert phrase[0].id == "extended-warranty-zh"
+
+
+def test_search_single_chinese_character(kb: ModuleType, indexed: Session) -> None:
+    hits = kb.search(indexed, "票")
+    assert {"fapiao-zh", "fapiao-change-zh"} <= set(ids(hits)[:3])
+    assert "<mark>票</mark>" in hits[0].snippet
+
+
+def test_search_mixed_query(kb: ModuleType, indexed: Session) -> None:
+    hits = kb.search(indexed, "fapiao 发票 invoice")
+    assert set(ids(hits)[:3]) == {"invoices-vat", "fapiao-zh", "fapiao-change-zh"}
+    hits = kb.search(indexed, "how do I return my order?")
+    assert hits[0].id == "returns-policy"
+
+
+def test_search_language_filter(kb: ModuleType, indexed: Session) -> None:
+    english = kb.search(indexed, "warranty 保修", language="en")
+    chinese = kb.search(indexed, "warranty 保修", language="zh-CN")
+    assert english and all(hit.language == "en" for hit in english)
+    assert chinese and all(hit.language == "zh-CN" for hit in chinese)
+    assert ids(english)[0] in WARRANTY_EN and ids(chinese)[0] in WARRANTY_ZH
+    assert kb.search(indexed, "保修", language="en") == []
+    assert kb.search(indexed, "warranty", language="fr") == []
+
+
+def test_search_limit(kb: ModuleType, indexed: Session) -> None:
+    assert len(kb.search(indexed, "repair", limit=2)) == 2
+    assert kb.search(indexed, "repair", limit=0) == []
+    assert kb.search(indexed, "repair", limit=-5) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "   ",
+        "%",
+        "_",
+        "%_%",
+        "'",
+        '"',
+        "\\",
+        "'; DROP TABLE kb_terms; --",
+        "' OR '1'='1",
+        "warranty' OR 1=1 --",
+        "😀🔥",
+        "\x00\x01",
+        "a" * 10_000,
+        "保修 " * 5_000,
+        "<script>alert('x')</script>",
+    ],
+)
+def test_hostile_queries_are_safe(kb: ModuleType, indexed: Session, query: str) -> None:
+    hits = kb.search(indexed, query)
+    assert isinstance(hits, list)
+    assert len(hits) <= 10
+    for hit in hits:
+        assert "<script" not in hit.snippet
+        assert 0 < hit.score < 1
+    # The index is intact afterwards.
+    assert kb.search(indexed, "warranty")[0].id in WARRANTY_EN
+
+
+def test_query_script_is_never_echoed_unescaped(kb: ModuleType, indexed: Session) -> None:
+    hits = kb.search(indexed, "<script>warranty</script>")
+    assert hits
+    for hit in hits:
+        assert "<script" not in hit.snippet
+        assert hit.snippet.replace("<mark>", "").replace("</mark>", "").count("<") == 0
+
+
+def test_hostile_article_is_escaped(kb: ModuleType, db: Database, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "hostile",
+        title="<img src=x onerror=alert(1)>",
+        body="Warranty <script>alert('pwned')</script> & <b>mark</b> lasts 2 years.",
+    )
+    articles, errors = kb.load_articles(tmp_path)
+    assert errors == []
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        for query in ("warranty", "script alert", "mark", "</mark><script>"):
+            for hit in kb.search(session, query):
+                assert "<script" not in hit.snippet
+                assert "<b>" not in hit.snippet
+                stripped = hit.snippet.replace("<mark>", "").replace("</mark>", "")
+                assert "<" not in stripped and ">" not in stripped
+        [hit] = kb.search(session, "warranty")
+        assert hit.snippet.startswith("<mark>Warranty</mark> &lt;script&gt;")
+        assert "&amp;" in hit.snippet
+
+
+def test_snippet_long_sentence_is_trimmed(kb: ModuleType) -> None:
+    body = ("word " * 200) + "the warranty clause " + ("filler " * 200) + "."
+    text = kb.snippet(body, ["warranty"])
+    assert "<mark>warranty</mark>" in text
+    assert len(text) < kb.SNIPPET_CHARS + 40
+    assert kb.snippet("Nothing relevant.", ["warranty"], "Fallback <b>summary</b>") == (
+        "Fallback &lt;b&gt;summary&lt;/b&gt;"
+    )
