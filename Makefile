@@ -22,6 +22,7 @@ run: install
 	$(BIN)/callcenter db upgrade
 	$(BIN)/callcenter customers import demo/customers.csv
 	$(BIN)/callcenter agents demo
+	$(BIN)/callcenter kb sync
 	$(BIN)/callcenter flows check
 	CALLCENTER_PUBLIC_URL="$${CALLCENTER_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
 		$(BIN)/callcenter serve --host $(HOST) --port $(PORT)

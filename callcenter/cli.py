@@ -490,6 +490,32 @@ def prompts_build(ctx: click.Context) -> None:
         ctx.exit(1)
 
 
+# -- knowledge base -----------------------------------------------------------------------
+
+
+@main.group()
+def kb() -> None:
+    """Knowledge base."""
+
+
+@kb.command("sync")
+@click.pass_context
+def kb_sync(ctx: click.Context) -> None:
+    """Index knowledge_base/ into the database; invalid articles are reported, others index."""
+    from callcenter import kb as knowledge
+
+    settings = _settings(ctx)
+    articles, errors = knowledge.load_articles(
+        settings.path(settings.knowledge_base_dir), settings.languages
+    )
+    for error in errors:
+        click.echo(str(error), err=True)
+    with _database(ctx).session() as session:
+        report = knowledge.sync(session, articles)
+    click.echo(f"knowledge base: {report}")
+    ctx.exit(1 if errors else 0)
+
+
 # -- recordings ---------------------------------------------------------------------------
 
 

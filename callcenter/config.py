@@ -193,6 +193,7 @@ class Settings(StrictModel):
     instance_dir: str = "instance"
     flows_dir: str = "ivr_flows"
     recordings_dir: str = "recordings"
+    knowledge_base_dir: str = "knowledge_base"
     default_flow: str = "main"
     numbers: dict[str, str] = Field(default_factory=dict)
     default_language: str = "en"

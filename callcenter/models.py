@@ -266,3 +266,8 @@ class RecordingDownload(Base):
     content_type: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+
+
+# The knowledge base's tables live in their own module; importing it here registers them
+# with every user of the models (migrations, tests, the app).
+import callcenter.kb_models  # noqa: E402, F401

@@ -350,3 +350,20 @@ def test_snippet_long_sentence_is_trimmed(kb: ModuleType) -> None:
     assert kb.snippet("Nothing relevant.", ["warranty"], "Fallback <b>summary</b>") == (
         "Fallback &lt;b&gt;summary&lt;/b&gt;"
     )
+
+
+def test_kb_sync_command(database_url: str, tmp_path: Path, monkeypatch) -> None:
+    """`callcenter kb sync` indexes the folder, reports bad articles and exits 1 for them."""
+    from click.testing import CliRunner
+
+    from callcenter.cli import main
+
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", database_url)
+    monkeypatch.setenv("CALLCENTER_SECRET_KEY", "kb-test")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "4" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "kb-token")
+    first = CliRunner().invoke(main, ["kb", "sync"])
+    assert first.exit_code == 0, first.output
+    assert "knowledge base: 35 added, 0 updated, 0 deleted, 0 unchanged" in first.output
+    again = CliRunner().invoke(main, ["kb", "sync"])
+    assert "0 added, 0 updated, 0 deleted, 35 unchanged" in again.output
