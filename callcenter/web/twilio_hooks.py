@@ -440,7 +440,7 @@ def bridge_agent_status(session: Session, call_sid: str) -> Response:
     caller = _caller_sid_arg()
     status = request.form.get("CallStatus", "")
     log_event(session, caller, "bridge.agent_leg", leg=call_sid, status=status[:20])
-    call = get_call(session, caller)
+    call = session.scalar(select(Call).where(Call.call_sid == caller).with_for_update())
     if (
         status in UNANSWERED
         and call is not None
@@ -464,7 +464,8 @@ def bridge_conference() -> Response:
     event = request.form.get("StatusCallbackEvent", "")
     member = request.form.get("CallSid", "")
     session = get_session()
-    call = get_call(session, caller)
+    # Join events of both legs arrive together: lock the row so neither update is lost.
+    call = session.scalar(select(Call).where(Call.call_sid == caller).with_for_update())
     if call is None:
         return Response(status=204)
     log_event(session, caller, "conference." + event[:30], member=member[:64])
