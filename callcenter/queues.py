@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -29,13 +30,19 @@ RECENT_CALLS_FOR_AHT = 20
 OVERFLOW_RESULTS = {"leave", "queue-full", "error", "system-error"}
 
 
-def waiting_in_queue(queue: str) -> Select[tuple[Call]]:
-    """Calls waiting in a queue, in the order they are served: priority, then time waited."""
+def waiting_calls(queues: Iterable[str]) -> Select[tuple[Call]]:
+    """Calls waiting in these queues, in the order they are served: priority, then time
+    waited (one order across queues)."""
     return (
         select(Call)
-        .where(Call.queue == queue, Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
+        .where(Call.queue.in_(list(queues)), Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
         .order_by(Call.queue_priority.desc(), Call.enqueued_at, Call.id)
     )
+
+
+def waiting_in_queue(queue: str) -> Select[tuple[Call]]:
+    """Calls waiting in one queue, in the order they are served."""
+    return waiting_calls([queue])
 
 
 def queue_position(session: Session, call: Call) -> int | None:

@@ -12,7 +12,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from flask_socketio import SocketIO
@@ -83,7 +82,6 @@ class Realtime:
         self._last_summary: list[dict[str, Any]] | None = None
         self._last_summary_at = 0.0
         self._agents_told_at = 0.0
-        self.on_offer: Callable[[int, dict[str, Any]], None] | None = None
         self.bridge: CallBridge | None = None
 
     # -- Announcer ---------------------------------------------------------------------

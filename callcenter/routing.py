@@ -19,7 +19,7 @@ from callcenter.agents import set_presence
 from callcenter.calls import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
 from callcenter.models import Agent, Call, CallOffer
-from callcenter.queues import WAITING
+from callcenter.queues import WAITING, waiting_calls
 
 OPEN = "offered"
 RING_ALL_LIMIT = 50
@@ -124,16 +124,7 @@ def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 1
         return changes  # nobody to offer to: nothing else to look at
     # All queues together: highest priority first, then longest waiting, so an agent with
     # several skills always gets the call that should be served first.
-    waiting = session.scalars(
-        select(Call)
-        .where(
-            Call.queue.in_(list(settings.queues)),
-            Call.outcome.in_(WAITING),
-            Call.dequeued_at.is_(None),
-        )
-        .order_by(Call.queue_priority.desc(), Call.enqueued_at, Call.id)
-        .limit(limit)
-    ).all()
+    waiting = session.scalars(waiting_calls(settings.queues).limit(limit)).all()
     for candidate in waiting:
         queue = settings.queues[candidate.queue or ""]
         call = session.scalar(_locking(session, select(Call).where(Call.id == candidate.id)))
@@ -292,6 +283,13 @@ def call_finished(session: Session, settings: Settings, call: Call, now: datetim
     if agent is None or agent.current_call_sid != call.call_sid or agent.status != "on-call":
         return changes
     changes.ended.append((agent.id, call.call_sid))
+    start_wrapup(settings, agent, call, now)
+    changes.agents.add(agent.id)
+    return changes
+
+
+def start_wrapup(settings: Settings, agent: Agent, call: Call, now: datetime) -> None:
+    """The agent is done talking on `call`: wrap-up for the queue's time, or available."""
     queue = settings.queues.get(call.queue or "")
     seconds = queue.wrapup_seconds if queue else 0
     if seconds:
@@ -300,8 +298,6 @@ def call_finished(session: Session, settings: Settings, call: Call, now: datetim
         agent.wrapup_until = now + timedelta(seconds=seconds)
     else:
         set_presence(agent, "available", now)
-    changes.agents.add(agent.id)
-    return changes
 
 
 def wrap_up(
@@ -388,11 +384,7 @@ def _transfer_back_to_queue(
     if call.agent_id is not None:
         agent = session.get(Agent, call.agent_id)
         if agent is not None and agent.current_call_sid == call.call_sid:
-            seconds = settings.queues[call.queue].wrapup_seconds if call.queue else 0
-            set_presence(agent, "wrap-up" if seconds else "available", now)
-            if seconds:
-                agent.current_call_sid = call.call_sid
-                agent.wrapup_until = now + timedelta(seconds=seconds)
+            start_wrapup(settings, agent, call, now)
             changes.agents.add(agent.id)
     call.queue = queue
     call.agent_id = None
@@ -489,13 +481,8 @@ def complete_transfer(
     target_id = call.transfer_agent_id
     changes = Changes(agents={agent_id, target_id}, calls={call_sid})
     first = session.get(Agent, agent_id)
-    queue = settings.queues.get(call.queue or "")
     if first is not None:
-        seconds = queue.wrapup_seconds if queue else 0
-        set_presence(first, "wrap-up" if seconds else "available", now)
-        if seconds:
-            first.current_call_sid = call_sid
-            first.wrapup_until = now + timedelta(seconds=seconds)
+        start_wrapup(settings, first, call, now)
     target = session.get(Agent, target_id)
     if target is not None:
         set_presence(target, "on-call", now)
