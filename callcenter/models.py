@@ -235,10 +235,18 @@ class Voicemail(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     from_number: Mapped[str] = mapped_column(String(128), default="")
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    assigned_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    handled_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    callback_call_sid: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str] = mapped_column(Text, default="")
 
     customer: Mapped[Customer | None] = relationship()
+    assigned_agent: Mapped[Agent | None] = relationship(foreign_keys=[assigned_agent_id])
+    handled_by: Mapped[Agent | None] = relationship(foreign_keys=[handled_by_id])
     download: Mapped[RecordingDownload | None] = relationship(
         primaryjoin="Voicemail.recording_sid == foreign(RecordingDownload.recording_sid)",
         viewonly=True,
@@ -266,6 +274,79 @@ class RecordingDownload(Base):
     content_type: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    remote_deleted_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    purged_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+
+
+class CallRecording(Base):
+    """The recording of an answered call: requested, started, paused, completed.
+
+    A row is created (``requested``) when the caller and the agent meet; the dispatcher
+    starts the recording through the REST API and fills in ``recording_sid``. Status
+    callbacks move it on; the audio itself is a :class:`RecordingDownload`.
+    """
+
+    __tablename__ = "call_recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    leg_sid: Mapped[str] = mapped_column(String(64))
+    recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    channels: Mapped[int] = mapped_column(Integer, default=2)
+    status: Mapped[str] = mapped_column(String(20), default="requested", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    ended_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+
+    agent: Mapped[Agent | None] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    download: Mapped[RecordingDownload | None] = relationship(
+        primaryjoin="CallRecording.recording_sid == foreign(RecordingDownload.recording_sid)",
+        viewonly=True,
+    )
+
+
+class RecordingPlayback(Base):
+    """Who listened to which recording (or voicemail), when, and which bytes."""
+
+    __tablename__ = "recording_playbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    byte_range: Mapped[str | None] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+
+
+class KbLookup(Base):
+    """One use of the knowledge base: a search, an article opened, suggested or sent.
+
+    ``source`` is who asked (``agent``, ``ivr``, ``screenpop``); ``call_sid`` links it to
+    the call it helped with, when there was one.
+    """
+
+    __tablename__ = "kb_lookups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    article_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    query: Mapped[str | None] = mapped_column(String(200))
+    results: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 # The knowledge base's tables live in their own module; importing it here registers them
