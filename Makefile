@@ -49,9 +49,10 @@ format: install
 	$(BIN)/ruff format callcenter tests bench
 	$(BIN)/ruff check --fix callcenter tests bench
 
-## Benchmarks (not tests): webhook cost against a bare Flask handler
+## Benchmarks (not tests): webhook cost against a bare Flask handler, KB search latency
 bench: install
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/kb_search.py
 
 ## Install and start PostgreSQL locally (Debian), printing the URL to export
 services:
