@@ -49,10 +49,12 @@ format: install
 	$(BIN)/ruff format callcenter tests bench
 	$(BIN)/ruff check --fix callcenter tests bench
 
-## Benchmarks (not tests): webhook cost against a bare Flask handler, KB search latency
+## Benchmarks (not tests): webhook cost against a bare Flask handler, KB search latency,
+## recording download throughput
 bench: install
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/kb_search.py
+	$(BIN)/python bench/recording_downloads.py
 
 ## Install and start PostgreSQL locally (Debian), printing the URL to export
 services:
