@@ -10,11 +10,18 @@ Differences from Twilio, on purpose:
 * Only WAV is stored, so ``.mp3`` answers 415 instead of transcoding.
 * ``POST .../Recordings.json`` is a simulator-only extension: simulated phones use it to
   deposit what a caller said (Twilio itself creates recordings only from calls).
+* The audio is a synthetic tone (one pitch per channel) where something was recorded and
+  silence where nothing was, not what anybody said.
+* A call recording made through the switchboard's ``Calls/{CallSid}/Recordings`` API is
+  here only once it is ``completed`` (404 while it is in progress or ``absent``).
 * :meth:`RecordingStore.inject` makes the next audio downloads fail, arrive truncated or
-  arrive corrupted, so tests can exercise the application's retries.
+  arrive corrupted, so tests can exercise the application's retries (every recording,
+  voicemail or call recording, is downloaded through the same route).
 
 >>> store = RecordingStore(Path("instance/sim-recordings"))
 >>> app.register_blueprint(create_simulator_api(store, account_sid, token), url_prefix="/simulator")
+>>> store_of(app) is store  # how the switchboard's call recordings find the store
+True
 """
 
 from __future__ import annotations
@@ -31,20 +38,24 @@ import sys
 import tempfile
 import threading
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, jsonify, request, url_for
 
 API_VERSION = "2010-04-01"
 SID_RE = re.compile(r"^RE[0-9a-f]{32}$")
 CALL_SID_RE = re.compile(r"^[A-Za-z0-9]{2,64}$")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 WAV_CONTENT_TYPE = "audio/x-wav"
+STORE_EXTENSION = "callcenter.simulator.recordings"
+"""``app.extensions`` key of the store an app's recordings API serves."""
+CHANNEL_TONES = (440.0, 660.0)
+"""The pitch of each channel of a synthetic call recording (Hz, whole numbers)."""
 
 
 class InvalidSid(ValueError):
@@ -88,25 +99,42 @@ class RecordingStore:
 
     # -- storage ------------------------------------------------------------------------
 
-    def create(self, call_sid: str, audio: bytes, duration: int | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        call_sid: str,
+        audio: bytes,
+        duration: int | None = None,
+        *,
+        sid: str | None = None,
+        source: str = "RecordVerb",
+        start_time: datetime | None = None,
+    ) -> dict[str, Any]:
         """Store ``audio`` for a call and return its metadata.
 
-        ``duration`` (whole seconds) defaults to the length of the WAV, rounded.
+        ``duration`` (whole seconds) defaults to the length of the WAV, rounded; the
+        channels are the WAV's.  ``sid`` keeps a SID given out before the audio existed
+        (a call recording); a new one is made if None.  ``source`` and ``start_time`` are
+        reported by the API (``RecordVerb`` and now by default).
         """
         info = wav_info(audio)
         if duration is None:
             duration = round(info["duration"]) if info else 0
         if duration < 0:
             raise ValueError("duration must not be negative")
+        created = datetime.now(UTC).replace(microsecond=0)
         metadata = {
-            "sid": "RE" + secrets.token_hex(16),
+            "sid": check_sid(sid) if sid is not None else "RE" + secrets.token_hex(16),
             "call_sid": call_sid,
             "duration": int(duration),
             "channels": info["channels"] if info else 1,
-            "date_created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "source": source,
+            "date_created": created.isoformat(),
+            "start_time": (start_time or created).astimezone(UTC).isoformat(),
         }
         sid = metadata["sid"]
         with self._lock:
+            if self._meta_path(sid).exists():
+                raise FileExistsError(f"recording {sid} already exists")
             _atomic_write(self._audio_path(sid), audio)
             _atomic_write(self._meta_path(sid), json.dumps(metadata, indent=2).encode())
         return dict(metadata)
@@ -246,6 +274,65 @@ def wav_bytes(seconds: float, sample_rate: int = 8000, frequency: float = 440.0)
     return buffer.getvalue()
 
 
+def segments_wav(
+    segments: Sequence[tuple[float, bool]],
+    channels: int = 1,
+    *,
+    seconds: float | None = None,
+    sample_rate: int = 8000,
+) -> bytes:
+    """A 16-bit PCM WAV of ``segments`` (seconds, audible) played one after the other.
+
+    Audible stretches carry a tone, a different one on each channel (``CHANNEL_TONES``),
+    the others are silence.  ``seconds`` stretches or shrinks the whole to that length
+    (each segment in proportion), e.g. to the whole seconds a recording is reported to
+    last.
+
+    >>> wav_info(segments_wav([(1.0, True), (0.5, False)], channels=2))["duration"]
+    1.5
+    """
+    if channels not in (1, 2):
+        raise ValueError("channels must be 1 or 2")
+    if sample_rate <= 0 or any(length < 0 for length, _ in segments):
+        raise ValueError("segment lengths must be >= 0 and sample_rate > 0")
+    total = sum(length for length, _ in segments)
+    scale = (seconds / total if total else 0.0) if seconds is not None else 1.0
+    amplitude = 0.3 * 32767
+    samples = array.array(
+        "h",
+        (
+            int(amplitude * math.sin(2 * math.pi * CHANNEL_TONES[channel] * i / sample_rate))
+            for i in range(sample_rate)
+            for channel in range(channels)
+        ),
+    )
+    if sys.byteorder == "big":
+        samples.byteswap()
+    second = samples.tobytes()  # one second of tone: whole periods, so it repeats seamlessly
+    frame_bytes = 2 * channels
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        elapsed = 0.0
+        written = 0
+        for length, audible in segments:
+            elapsed += length * scale
+            frames = round(elapsed * sample_rate) - written
+            if frames <= 0:
+                continue
+            if audible:
+                offset = written % sample_rate
+                repeats = (offset + frames) // sample_rate + 1
+                chunk = (second * repeats)[offset * frame_bytes : (offset + frames) * frame_bytes]
+            else:
+                chunk = bytes(frames * frame_bytes)
+            out.writeframes(chunk)
+            written += frames
+    return buffer.getvalue()
+
+
 def wav_info(audio: bytes) -> dict[str, Any] | None:
     """Channels, sample rate and duration of a WAV, or None if it is not a readable WAV."""
     try:
@@ -298,10 +385,17 @@ def check_api_auth(account_sid: str, auth_token: str) -> Response | None:
     return None
 
 
+def store_of(app: Flask) -> RecordingStore | None:
+    """The store an app's recordings API (:func:`create_simulator_api`) serves, if any."""
+    return app.extensions.get(STORE_EXTENSION)
+
+
 def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: str) -> Blueprint:
     """Twilio's recordings API for the simulator; mount it at ``url_prefix="/simulator"``.
 
-    Every route needs HTTP basic auth with exactly ``account_sid`` / ``auth_token``.
+    Registering it makes ``store`` the app's :func:`store_of`, where the switchboard's
+    call recordings go.  Every route needs HTTP basic auth with exactly ``account_sid`` /
+    ``auth_token``.
 
     * ``POST   /2010-04-01/Accounts/{AccountSid}/Recordings.json`` – deposit a recording
       (multipart: ``CallSid``, optional ``Duration``, WAV file ``media``) → 201 resource
@@ -314,6 +408,7 @@ def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: st
         raise ValueError("the simulator API needs an account SID and an auth token")
     api = Blueprint("simulator_api", __name__)
     base = f"/{API_VERSION}/Accounts/<account>"
+    api.record_once(lambda state: state.app.extensions.setdefault(STORE_EXTENSION, store))
 
     @api.before_request
     def _authenticate() -> Response | None:
@@ -322,6 +417,7 @@ def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: st
     def resource(metadata: dict[str, Any]) -> dict[str, Any]:
         sid = metadata["sid"]
         created = format_datetime(datetime.fromisoformat(metadata["date_created"]))
+        started = metadata.get("start_time")
         uri = f"/{API_VERSION}/Accounts/{account_sid}/Recordings/{sid}"
         return {
             "sid": sid,
@@ -332,14 +428,14 @@ def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: st
             "duration": str(metadata["duration"]),
             "channels": metadata["channels"],
             "status": "completed",
-            "source": "RecordVerb",
+            "source": metadata.get("source", "RecordVerb"),
             "error_code": None,
             "price": None,
             "price_unit": "USD",
             "encryption_details": None,
             "date_created": created,
             "date_updated": created,
-            "start_time": created,
+            "start_time": format_datetime(datetime.fromisoformat(started)) if started else created,
             "uri": uri + ".json",
             "media_url": url_for(
                 "simulator_api.fetch_recording", account=account_sid, name=sid, _external=True
