@@ -25,12 +25,20 @@ log = logging.getLogger("callcenter")
 
 
 def flow_catalog(settings: Settings) -> FlowCatalog:
-    """What flows may name, taken from the settings."""
+    """What flows may name, taken from the settings and the knowledge base's files."""
+    from callcenter.kb import load_articles
+
+    articles = None
+    directory = settings.path(settings.knowledge_base_dir)
+    if directory.is_dir():
+        found, _errors = load_articles(directory, settings.languages)
+        articles = frozenset(article.id for article in found)
     return FlowCatalog(
         languages=frozenset(settings.voices),
         queues=frozenset(settings.queues),
         mailboxes=frozenset(settings.mailboxes),
         hours=frozenset(settings.hours),
+        articles=articles,
     )
 
 
@@ -42,6 +50,7 @@ def engine_settings(settings: Settings) -> EngineSettings:
         mailboxes=settings.mailboxes,
         fallback_mailbox=settings.fallback.mailbox,
         apology=settings.fallback.apology,
+        knowledge_offer=settings.messages.knowledge_offer,
     )
 
 
@@ -77,6 +86,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
 
     from callcenter.realtime import Realtime
     from callcenter.telephony.bridge import CallBridge, rest_client
+    from callcenter.telephony.sms import SmsSender
     from callcenter.web.agent_events import register_agent_events
 
     settings = services.settings
@@ -92,9 +102,10 @@ def _init_realtime(app: Flask, services: Services) -> None:
     client = rest_client(
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url
     )
-    caller_id = next(iter(settings.numbers), "+18005550100")
+    caller_id = settings.main_number
     bridge = CallBridge(client, services.urls, caller_id)
     realtime.bridge = bridge
+    services.extras["sms"] = SmsSender(client, settings.sms_from or settings.main_number)
     register_agent_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)
@@ -129,7 +140,7 @@ def create_app(
     app.extensions["callcenter"] = services
     db.init_app(app, services.database)
 
-    from callcenter.web import auth, console, health, media, twilio_hooks
+    from callcenter.web import auth, console, health, kb_api, media, twilio_hooks
 
     app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
     app.register_blueprint(health.bp)
@@ -137,6 +148,7 @@ def create_app(
     app.register_blueprint(twilio_hooks.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(kb_api.bp)
     _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator.phone import WsgiTransport

@@ -9,7 +9,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from callcenter.customers import classify_caller, find_customer_by_number
-from callcenter.models import Call, CallEvent, Customer, utcnow
+from callcenter.models import Agent, Call, CallEvent, CallOffer, Customer, utcnow
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
@@ -57,6 +57,26 @@ def _drop_pending_events(session: Session) -> None:
 
 def get_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(select(Call).where(Call.call_sid == call_sid))
+
+
+def may_see_call(session: Session, agent: Agent, call: Call) -> bool:
+    """Whether `agent` may see a call's record and recordings.
+
+    Supervisors and admins see every call; an agent sees the calls they took, were
+    transferred or consulted on (any offer they accepted).
+    """
+    if agent.role in ("supervisor", "admin"):
+        return True
+    if agent.id in (call.agent_id, call.transfer_agent_id):
+        return True
+    accepted = session.scalar(
+        select(CallOffer.id).where(
+            CallOffer.call_sid == call.call_sid,
+            CallOffer.agent_id == agent.id,
+            CallOffer.status == "accepted",
+        )
+    )
+    return accepted is not None
 
 
 def open_call(

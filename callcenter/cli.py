@@ -472,12 +472,16 @@ def prompts() -> None:
 def prompts_build(ctx: click.Context) -> None:
     """Render every static prompt with gTTS ahead of time (needs internet)."""
     from callcenter.app import build_services
+    from callcenter.kb import load_articles
     from callcenter.prompts import static_prompts
 
     settings = _settings(ctx)
     services = build_services(settings)
     ctx.call_on_close(services.database.dispose)
-    wanted = static_prompts(services.flows.flows, settings)
+    directory = settings.path(settings.knowledge_base_dir)
+    articles, _errors = load_articles(directory, settings.languages)
+    summaries = {article.id: (article.summary, article.language) for article in articles}
+    wanted = static_prompts(services.flows.flows, settings, summaries)
     with click.progressbar(length=len(wanted), label="Rendering prompts") as bar:
         report = services.prompts.build(wanted, progress=bar.update)
     click.echo(
@@ -514,6 +518,29 @@ def kb_sync(ctx: click.Context) -> None:
         report = knowledge.sync(session, articles)
     click.echo(f"knowledge base: {report}")
     ctx.exit(1 if errors else 0)
+
+
+@kb.command("report")
+@click.option("--days", default=30, show_default=True, help="Look back this many days.")
+@click.pass_context
+def kb_report(ctx: click.Context, days: int) -> None:
+    """Which articles were used on calls through which IVR intents, and how those calls ended."""
+    from datetime import timedelta
+
+    from callcenter.kb_usage import resolution_report
+    from callcenter.models import utcnow
+
+    with _database(ctx).session() as session:
+        rows = resolution_report(session, since=utcnow() - timedelta(days=days))
+    if not rows:
+        click.echo(f"no article was used on a call in the last {days} day(s)")
+        return
+    click.echo(f"{'article':<28} {'intent':<28} {'calls':>5} {'sent':>4}  dispositions")
+    for row in rows:
+        outcomes = ", ".join(f"{name} {count}" for name, count in row.dispositions.items())
+        click.echo(
+            f"{row.article_id:<28} {row.intent:<28} {row.calls:>5} {row.sent:>4}  {outcomes}"
+        )
 
 
 # -- recordings ---------------------------------------------------------------------------
@@ -669,7 +696,7 @@ def call(
         Press(value) if flag == "--press" else Speech(value)
         for flag, value in ctx.meta.get("ordered_inputs", [])
     ]
-    to = to_number or next(iter(settings.numbers), "+18005550100")
+    to = to_number or settings.main_number
     transport = HttpTransport(url or settings.public_url, public_url=settings.public_url)
     click.echo(f"Calling {to} from {from_number} via {url or settings.public_url}")
     try:

@@ -105,6 +105,7 @@ class QueueConfig(StrictModel):
     offer_timeout: int = Field(default=15, ge=5, le=120)
     preferred_agent_seconds: int = Field(default=20, ge=0, le=600)
     record: bool = True
+    recording_channels: Literal["dual", "mono"] = "dual"
     callback: bool = True
 
 
@@ -141,6 +142,16 @@ class DownloadConfig(StrictModel):
     max_backoff_seconds: float = Field(default=3600.0, ge=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
+    delete_remote: bool = Field(
+        default=False, description="delete Twilio's copy once ours is verified"
+    )
+
+
+class RetentionConfig(StrictModel):
+    """How long stored audio is kept (days); ``None`` keeps it for ever."""
+
+    call_recordings_days: int | None = Field(default=365, ge=1)
+    voicemail_days: int | None = Field(default=90, ge=1)
 
 
 class FallbackConfig(StrictModel):
@@ -160,12 +171,14 @@ MESSAGE_KEYS = (
     "estimated_wait",
     "callback_offer",
     "callback_confirmed",
+    "knowledge_offer",
 )
 
 
 class MessagesConfig(StrictModel):
     """System prompts, per language. `queue_position` may use {position},
-    `agent_announcement` {number} (the agent's number, read digit by digit)."""
+    `agent_announcement` {number} (the agent's number, read digit by digit),
+    `article_sms` (the text message with an article's link) {title} and {link}."""
 
     queue_position: dict[str, str]
     queue_overflow: dict[str, str]
@@ -176,6 +189,10 @@ class MessagesConfig(StrictModel):
     estimated_wait: dict[str, str]
     callback_offer: dict[str, str]
     callback_confirmed: dict[str, str]
+    article_sms: dict[str, str] = Field(default_factory=lambda: {"en": "{title}: {link}"})
+    knowledge_offer: dict[str, str] = Field(
+        default_factory=lambda: {"en": "To talk to an agent, press 1.", "zh-CN": "人工服务请按1。"}
+    )
 
 
 class Settings(StrictModel):
@@ -208,6 +225,8 @@ class Settings(StrictModel):
     dispositions: dict[str, str] = Field(default_factory=lambda: {"resolved": "Resolved"})
     session_hours: float = Field(default=12, gt=0, le=168)
     downloads: DownloadConfig = DownloadConfig()
+    retention: RetentionConfig = RetentionConfig()
+    sms_from: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("public_url", "twilio_api_url")
@@ -259,6 +278,11 @@ class Settings(StrictModel):
         """Resolve a configured path against the folder holding config.yaml."""
         candidate = Path(relative)
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    @property
+    def main_number(self) -> str:
+        """The number calls and messages to customers come from (the first configured)."""
+        return next(iter(self.numbers), "+18005550100")
 
     @property
     def languages(self) -> list[str]:

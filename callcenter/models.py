@@ -331,8 +331,8 @@ class RecordingPlayback(Base):
 class KbLookup(Base):
     """One use of the knowledge base: a search, an article opened, suggested or sent.
 
-    ``source`` is who asked (``agent``, ``ivr``, ``screenpop``); ``call_sid`` links it to
-    the call it helped with, when there was one.
+    ``source`` is where it came from (``console`` search box, a screen-pop ``suggestion``,
+    the ``ivr``); ``call_sid`` links it to the call it helped with, when there was one.
     """
 
     __tablename__ = "kb_lookups"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from callcenter.config import MESSAGE_KEYS, Settings, localized
 from callcenter.ivr.loader import FlowSet
-from callcenter.ivr.schema import template_fields
+from callcenter.ivr.schema import KnowledgeNode, template_fields
 
 
-def static_prompts(flows: FlowSet, settings: Settings) -> list[tuple[str, str]]:
-    """(text, language) pairs without placeholders, from flows and system messages."""
+def static_prompts(
+    flows: FlowSet, settings: Settings, summaries: Mapping[str, tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """(text, language) pairs without placeholders, from flows and system messages.
+
+    `summaries` maps article ids to (summary, language): the summaries `knowledge`
+    nodes read out are rendered too.
+    """
     found: dict[tuple[str, str], None] = {}
+    summaries = summaries or {}
 
     def add(text: object, languages: list[str]) -> None:
         for language in languages:
@@ -21,6 +30,10 @@ def static_prompts(flows: FlowSet, settings: Settings) -> list[tuple[str, str]]:
         for node in flow.nodes.values():
             for text in node.prompts().values():
                 add(text, flow.languages)
+            if isinstance(node, KnowledgeNode):
+                for article_id in node.article_ids():
+                    if article_id in summaries:
+                        found[summaries[article_id]] = None
     languages = settings.languages
     add(settings.fallback.apology, languages)
     for key in MESSAGE_KEYS:

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
+from callcenter.kb_usage import suggest
 from callcenter.models import Agent, Call, CallEvent, CallOffer
 
 HISTORY_LIMIT = 5
@@ -65,7 +66,8 @@ def call_history(session: Session, call: Call) -> list[dict[str, Any]]:
 def offer_payload(
     session: Session, settings: Settings, call: Call, now: datetime, agent: Agent | None = None
 ) -> dict[str, Any]:
-    """The `call:offer` event: call, customer, history, IVR path and inputs, queue, wait."""
+    """The `call:offer` event: call, customer, history, IVR path and inputs, queue, wait,
+    and the knowledge-base articles that answer the caller's IVR path."""
     queue = settings.queues.get(call.queue or "")
     offer = None
     if agent is not None:
@@ -76,6 +78,8 @@ def offer_payload(
         )
     waited = int((now - call.enqueued_at).total_seconds()) if call.enqueued_at else 0
     variables = dict((call.context or {}).get("vars", {}))
+    path = ivr_path(session, call.call_sid)
+    intents = list(dict.fromkeys(f"{step['flow']}.{step['node']}" for step in path))
     return {
         "call_sid": call.call_sid,
         "from": call.from_number,
@@ -86,13 +90,13 @@ def offer_payload(
         "customer": call.customer.summary() if call.customer else None,
         "history": call_history(session, call),
         "tickets": [],
-        "ivr": {"path": ivr_path(session, call.call_sid), "inputs": variables},
+        "ivr": {"path": path, "inputs": variables},
         "queue": {
             "name": call.queue,
             "display_name": queue.display_name if queue else call.queue,
             "priority": call.queue_priority,
             "waited_seconds": max(0, waited),
         },
-        "knowledge": [],
+        "knowledge": [item.public() for item in suggest(session, intents, call.language)],
         "expires_at": offer.expires_at.isoformat() if offer else None,
     }

@@ -150,6 +150,17 @@ def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
 
 
+def sync_knowledge_base(app: Flask) -> None:
+    """Index the repository's knowledge_base/ into the app's database (as `kb sync` does)."""
+    from callcenter import kb
+
+    services = app.extensions["callcenter"]
+    articles, errors = kb.load_articles(ROOT / "knowledge_base", services.settings.languages)
+    assert not errors, errors
+    with services.database.session() as session:
+        kb.sync(session, articles)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import LiveServer
+from conftest import LiveServer, sync_knowledge_base
 from sqlalchemy import func, select
 
 from callcenter.cli import main
@@ -25,8 +25,8 @@ REPAIRS_MENU = (
     "For warranty information, press 3. To return to the main menu, press 9."
 )
 WARRANTY = (
-    "All Lumina products carry a two year warranty from the date of purchase. "
-    "Extended warranty customers are covered for up to five years."
+    "Every Lumina product comes with a two-year warranty from the date of purchase, "
+    "covering defects in materials and workmanship."
 )
 GOODBYE = "Thank you for calling Lumina Electronics. Goodbye."
 
@@ -127,6 +127,7 @@ def test_call_reaches_the_support_queue(live_server: LiveServer, database_url: s
 def test_press_and_say_are_used_in_the_order_given(
     live_server: LiveServer, database_url: str
 ) -> None:
+    sync_knowledge_base(live_server.app)
     result = invoke(
         [
             "call",
@@ -162,7 +163,7 @@ def test_press_and_say_are_used_in_the_order_given(
         ("choose_language", "1", "dtmf"),
         ("main_menu", "I need a repair", "speech"),
         ("repairs_menu", "3", "dtmf"),
-        ("warranty_more", "2", "dtmf"),
+        ("warranty_info", "2", "dtmf"),
     ]
     assert the_call(database_url, call_sid).outcome == "ivr-hangup"
 

@@ -6,6 +6,7 @@ each case lists the exact `line: node: message` tail of every problem it must pr
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import textwrap
@@ -37,7 +38,10 @@ CATALOG = FlowCatalog(
     hours=frozenset({"support"}),
 )
 
-KINDS = "message, menu, input, lookup, branch, queue, voicemail, transfer, language, hangup, goto"
+KINDS = (
+    "message, menu, input, lookup, branch, queue, voicemail, transfer, language, hangup, "
+    "knowledge, goto"
+)
 CONDITION = (
     "a condition needs exactly one of open, closed, holiday, tier, language, known_caller, var"
 )
@@ -1918,3 +1922,47 @@ def test_create_app_refuses_broken_flows(tmp_path: Path) -> None:
         f"{broken}:8: welcome: next: target 'nowhere' does not exist in flow 'other'",
         f"{broken}:9: bye: unreachable: no path leads here from start",
     ]
+
+
+# -- knowledge nodes ------------------------------------------------------------------------
+
+KNOWLEDGE_FLOW = """\
+flow: demo
+languages: [en, zh-CN]
+start: info
+nodes:
+  info:
+    kind: knowledge
+    article: {articles}
+    agent: to_agent
+    next: bye
+  to_agent:
+    kind: queue
+    queue: support
+  bye:
+    kind: hangup
+"""
+
+
+def test_knowledge_node_loads_with_known_articles(tmp_path: Path) -> None:
+    catalog = dataclasses.replace(CATALOG, articles=frozenset({"warranty", "warranty-zh"}))
+    path = write(tmp_path, "flow.yaml",
+                 KNOWLEDGE_FLOW.format(articles="{en: warranty, zh-CN: warranty-zh}"))  # fmt: skip
+    flows = load_flows([path], catalog)
+    node = flows.node("demo", "info")
+    assert node.article_for("zh-CN", "en") == "warranty-zh"
+    assert node.article_for("fr", "en") == "warranty"
+
+
+def test_knowledge_node_problems_name_the_article(tmp_path: Path) -> None:
+    catalog = dataclasses.replace(CATALOG, articles=frozenset({"warranty"}))
+    text = KNOWLEDGE_FLOW.format(articles="{en: warranty, zh-CN: nope}")
+    path = write(tmp_path, "flow.yaml", text)
+    assert problems_of([path], catalog) == [
+        f"{path}:7: info: article: no article 'nope' in the knowledge base"
+    ]
+    path = write(tmp_path, "flow.yaml", KNOWLEDGE_FLOW.format(articles="{en: warranty}"))
+    assert problems_of([path], catalog) == [f"{path}:7: info: article: missing 'zh-CN'"]
+    path = write(tmp_path, "flow.yaml", KNOWLEDGE_FLOW.format(articles="Not/An/Id"))
+    [problem] = problems_of([path], catalog)
+    assert problem.startswith(f"{path}:7: info: article")

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ACCOUNT_SID, PUBLIC_URL, Clock
+from conftest import ACCOUNT_SID, PUBLIC_URL, Clock, sync_knowledge_base
 from flask import Flask
 from sqlalchemy import select
 
 from callcenter.customers import import_customers_csv
-from callcenter.models import Call, CallEvent, Customer, RecordingDownload, Voicemail
+from callcenter.models import Call, CallEvent, Customer, KbLookup, RecordingDownload, Voicemail
 from callcenter.simulator.phone import CallResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,7 +380,15 @@ def test_main_menu_understands_english_speech(app: Flask, phone: Phone) -> None:
     assert result.heard()[5] == repairs("book_repair")
 
 
+WARRANTY_SUMMARY_EN = (
+    "Every Lumina product comes with a two-year warranty from the date of purchase, "
+    "covering defects in materials and workmanship."
+)
+WARRANTY_SUMMARY_ZH = "流明电子全线产品自购买之日起享受两年保修，涵盖材料和工艺缺陷。"
+
+
 def test_main_menu_understands_chinese_speech(app: Flask, phone: Phone) -> None:
+    sync_knowledge_base(app)
     result = phone(inputs=["2", "我要维修", "3", "2"])
 
     assert result.heard() == [
@@ -389,8 +397,8 @@ def test_main_menu_understands_chinese_speech(app: Flask, phone: Phone) -> None:
         main("welcome", "say", "zh-CN"),
         MAIN_MENU_ZH,
         "查询维修进度请按1；预约维修请按2；保修政策请按3；返回主菜单请按9。",
-        repairs("warranty_info", "say", "zh-CN"),
-        repairs("warranty_more", "prompt", "zh-CN"),
+        WARRANTY_SUMMARY_ZH,
+        "人工服务请按1。",
         "感谢致电流明电子，再见。",
     ]
     assert inputs(app, result)[1] == ("main.main_menu", "我要维修", 1, "speech")
@@ -697,13 +705,13 @@ def test_answered_transfer_ends_the_call(app: Flask, phone: Phone) -> None:
 
 
 def test_warranty_information_then_goodbye(app: Flask, phone: Phone) -> None:
+    sync_knowledge_base(app)
     result = phone(inputs=["1", "1", "3", "2"])
 
     assert result.heard()[4:] == [
         REPAIRS_MENU,
-        "All Lumina products carry a two year warranty from the date of purchase. "
-        "Extended warranty customers are covered for up to five years.",
-        "To speak to a repair specialist, press 1. To end the call, press 2.",
+        WARRANTY_SUMMARY_EN,
+        "To talk to an agent, press 1.",
         "Thank you for calling Lumina Electronics. Goodbye.",
     ]
     assert result.events[-2].kind == "hangup"
@@ -711,11 +719,7 @@ def test_warranty_information_then_goodbye(app: Flask, phone: Phone) -> None:
     assert result.ended == "hung up by the app"
     call = the_call(app, result)
     assert (call.flow, call.node, call.outcome) == ("repairs", "goodbye", "ivr-hangup")
-    assert node_path(app, result)[-3:] == [
-        "repairs.warranty_info",
-        "repairs.warranty_more",
-        "repairs.goodbye",
-    ]
+    assert node_path(app, result)[-2:] == ["repairs.warranty_info", "repairs.goodbye"]
 
 
 def test_repairs_9_goes_back_to_the_main_menu(app: Flask, phone: Phone) -> None:
@@ -849,3 +853,40 @@ def test_prompt_audio_is_served_as_mpeg(app: Flask, monkeypatch: pytest.MonkeyPa
         response = client.get(path)
         assert response.status_code == 404, path
         response.close()
+
+
+# -- knowledge -------------------------------------------------------------------------------
+
+
+def test_knowledge_node_offers_an_agent_and_logs_the_lookup(app: Flask, phone: Phone) -> None:
+    sync_knowledge_base(app)
+    result = phone(inputs=["1", "1", "3", "1"], hold_seconds=5)
+
+    heard = result.heard()
+    assert heard[4:7] == [REPAIRS_MENU, WARRANTY_SUMMARY_EN, "To talk to an agent, press 1."]
+    assert repairs("repairs_queue") in heard
+    assert node_path(app, result)[-2:] == ["repairs.warranty_info", "repairs.repairs_queue"]
+    with app.extensions["callcenter"].database.session() as session:
+        [lookup] = session.scalars(select(KbLookup)).all()
+        assert (lookup.action, lookup.source, lookup.article_id, lookup.call_sid) == (
+            "open", "ivr", "warranty-coverage", result.call_sid,
+        )  # fmt: skip
+
+
+def test_knowledge_node_speech_agent_request(app: Flask, phone: Phone) -> None:
+    sync_knowledge_base(app)
+    result = phone(inputs=["1", "1", "3", "I want to talk to an agent"], hold_seconds=5)
+    assert node_path(app, result)[-1] == "repairs.repairs_queue"
+
+
+def test_knowledge_node_without_its_article_goes_straight_to_an_agent(
+    app: Flask, phone: Phone
+) -> None:
+    result = phone(inputs=["1", "1", "3"], hold_seconds=5)  # knowledge base never synced
+
+    assert result.heard()[4:6] == [REPAIRS_MENU, repairs("repairs_queue")]
+    with app.extensions["callcenter"].database.session() as session:
+        kinds = session.scalars(
+            select(CallEvent.kind).where(CallEvent.call_sid == result.call_sid)
+        ).all()
+    assert "ivr.knowledge_missing" in kinds

@@ -31,6 +31,7 @@ from callcenter.ivr.schema import (
     GotoNode,
     HangupNode,
     InputNode,
+    KnowledgeNode,
     LanguageNode,
     LocalizedText,
     LookupNode,
@@ -41,6 +42,8 @@ from callcenter.ivr.schema import (
     TransferNode,
     VoicemailNode,
 )
+from callcenter.kb_models import KbArticle
+from callcenter.kb_usage import record_lookup
 from callcenter.models import Call, Customer, utcnow
 
 MAX_NODES_PER_STEP = 64
@@ -145,6 +148,7 @@ class EngineSettings:
     mailboxes: Mapping[str, MailboxConfig] = field(default_factory=dict)
     fallback_mailbox: str = "general"
     apology: Mapping[str, str] = field(default_factory=dict)
+    knowledge_offer: Mapping[str, str] = field(default_factory=dict)
 
 
 class IvrEngine:
@@ -216,6 +220,14 @@ class IvrEngine:
             if self._valid_input(node, value):
                 call.context = {**call.context, "vars": {**self._vars(call), node.save_as: value}}
                 return self._run(session, call, flow_name, node.next)
+        elif isinstance(node, KnowledgeNode):
+            said = speech.casefold()
+            wants_agent = (
+                digits[:1] == "1"
+                or _digits_from_speech(speech)[:1] == "1"
+                or any(word in said for word in AGENT_WORDS)
+            )
+            return self._run(session, call, flow_name, node.agent if wants_agent else node.next)
         else:
             return self._run(session, call, flow_name, node_name)
         return self._retry(session, call, flow_name, node_name, node, attempt, bool(given))
@@ -278,6 +290,13 @@ class IvrEngine:
                 node_name = node.next
             elif isinstance(node, Prompting):
                 actions.append(self._gather(call, flow, node_name, node, 1, ()))
+                return actions
+            elif isinstance(node, KnowledgeNode):
+                gather = self._knowledge(session, call, flow, node_name, node)
+                if gather is None:
+                    node_name = node.agent  # nothing to read: straight to a person
+                    continue
+                actions.append(gather)
                 return actions
             elif isinstance(node, LookupNode):
                 customer = self._lookup(session, call, node)
@@ -357,6 +376,30 @@ class IvrEngine:
             )  # fmt: skip
         return Gather(flow.flow, node_name, attempt, prompts, call.language,
                       timeout=node.timeout, num_digits=1)  # fmt: skip
+
+    def _knowledge(
+        self, session: Session, call: Call, flow: Flow, node_name: str, node: KnowledgeNode
+    ) -> Gather | None:
+        """Read the article's summary and offer an agent; None when the article is missing."""
+        article_id = node.article_for(call.language, flow.languages[0])
+        article = session.get(KbArticle, article_id) if article_id else None
+        if article is None:
+            log_event(session, call.call_sid, "ivr.knowledge_missing", flow=flow.flow,
+                      node=node_name, article=article_id)  # fmt: skip
+            return None
+        record_lookup(session, action="open", source="ivr", call_sid=call.call_sid,
+                      article_id=article.id, node=f"{flow.flow}.{node_name}")  # fmt: skip
+        prompts: list[Prompt] = []
+        if node.say is not None:
+            prompts.append(self._speak(call, flow, node.say))
+        voice = article.language if article.language in flow.languages else call.language
+        prompts.append(Speak(article.summary, voice))
+        offer = localized(dict(self.settings.knowledge_offer), call.language,
+                          self.settings.default_language)  # fmt: skip
+        if offer:
+            prompts.append(Speak(offer, call.language))
+        return Gather(flow.flow, node_name, 1, tuple(prompts), call.language,
+                      input=("dtmf", "speech"), timeout=node.timeout, num_digits=1)  # fmt: skip
 
     def _retry(
         self,
@@ -528,6 +571,9 @@ _SPOKEN_DIGITS = {
     "零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
     "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
 }  # fmt: skip
+
+
+AGENT_WORDS = ("agent", "person", "human", "representative", "operator", "人工", "客服")
 
 
 def _digits_from_speech(speech: str) -> str:

@@ -23,6 +23,7 @@ from callcenter.ivr.schema import (
     BranchNode,
     Flow,
     GotoNode,
+    KnowledgeNode,
     LanguageNode,
     LocalizedText,
     MenuNode,
@@ -63,6 +64,7 @@ class FlowCatalog:
     queues: frozenset[str] = frozenset()
     mailboxes: frozenset[str] = frozenset()
     hours: frozenset[str] = frozenset()
+    articles: frozenset[str] | None = None  # knowledge-base ids; None: not checked
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,8 @@ class _Checker:
             self.report(
                 name, (*path, "mailbox"), f"mailbox: no mailbox named {node.mailbox!r} in config"
             )
+        if isinstance(node, KnowledgeNode):
+            self.check_articles(name, flow, path, node)
         if isinstance(node, GotoNode):
             target = self.flows.get(node.flow)
             if target is None:
@@ -326,6 +330,23 @@ class _Checker:
                                 (*path, "options", key, "keywords"),
                                 f"options.{key}.keywords: missing {language} keywords",
                             )
+
+    def check_articles(
+        self, name: str, flow: Flow, path: tuple[Any, ...], node: KnowledgeNode
+    ) -> None:
+        if isinstance(node.article, dict):
+            for language in flow.languages:
+                if language not in node.article:
+                    self.report(name, (*path, "article"), f"article: missing {language!r}")
+        known = self.catalog.articles
+        if known is None:
+            return
+        for article_id in node.article_ids():
+            if article_id not in known:
+                self.report(
+                    name, (*path, "article"),
+                    f"article: no article {article_id!r} in the knowledge base",
+                )  # fmt: skip
 
     def _edges(self, flow_name: str, node: NodeBase) -> list[tuple[str, str]]:
         edges = [(flow_name, target) for target in node.targets().values()]

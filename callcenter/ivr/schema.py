@@ -13,6 +13,7 @@ DTMF_KEYS = set("0123456789*#")
 TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 TEMPLATE_NAMES = {"name", "tier", "account", "caller", "language"}
 TEMPLATE_VAR = re.compile(r"^var\.[a-z][a-z0-9_]{0,39}$")
+ARTICLE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
 
 class Strict(BaseModel):
@@ -303,6 +304,46 @@ class HangupNode(NodeBase):
         return {"say": self.say} if self.say is not None else {}
 
 
+class KnowledgeNode(NodeBase):
+    """Self-service: speak an article's summary, then offer an agent ("press 1")."""
+
+    kind: Literal["knowledge"]
+    article: str | dict[str, str]
+    say: LocalizedText | None = None
+    agent: str
+    next: str
+    timeout: int = Field(default=5, ge=1, le=60)
+
+    @field_validator("article")
+    @classmethod
+    def _article_ids(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        for article_id in [value] if isinstance(value, str) else value.values():
+            if not ARTICLE_ID.fullmatch(article_id):
+                raise ValueError(
+                    f"{article_id!r} is not an article id (lowercase letters, digits and -)"
+                )
+        return value
+
+    def targets(self) -> dict[str, str]:
+        return {"agent": self.agent, "next": self.next}
+
+    def prompts(self) -> dict[str, LocalizedText]:
+        return {"say": self.say} if self.say is not None else {}
+
+    @property
+    def waits_for_input(self) -> bool:
+        return True
+
+    def article_for(self, language: str, default_language: str) -> str | None:
+        """The article id to read to a caller speaking `language`."""
+        if isinstance(self.article, str):
+            return self.article
+        return self.article.get(language) or self.article.get(default_language)
+
+    def article_ids(self) -> list[str]:
+        return [self.article] if isinstance(self.article, str) else list(self.article.values())
+
+
 class GotoNode(NodeBase):
     """Continue in another flow."""
 
@@ -322,12 +363,13 @@ Node = Annotated[
     | TransferNode
     | LanguageNode
     | HangupNode
+    | KnowledgeNode
     | GotoNode,
     Field(discriminator="kind"),
 ]
 NODE_KINDS = (
     "message", "menu", "input", "lookup", "branch", "queue",
-    "voicemail", "transfer", "language", "hangup", "goto",
+    "voicemail", "transfer", "language", "hangup", "knowledge", "goto",
 )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, jsonify, request, session
+from flask import Blueprint, Response, current_app, g, jsonify, request, session
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
@@ -148,7 +148,8 @@ def throttle() -> LoginThrottle:
     return current_app.extensions["auth_throttle"]
 
 
-def _error(status: int, message: str) -> Response:
+def json_error(status: int, message: str) -> Response:
+    """A JSON error answer: `{"error": message}` with `status`."""
     response = jsonify({"error": message})
     response.status_code = status
     return response
@@ -190,6 +191,7 @@ def login_required(*roles: str) -> Callable[[F], F]:
 
     `login_required()` admits any active agent; `login_required("supervisor")` admits
     supervisors and admins. Several roles admit anyone holding at least the lowest one.
+    The view finds the agent (detached) in `flask.g.agent`.
     """
     unknown = [role for role in roles if role not in ROLE_RANK]
     if unknown:
@@ -201,9 +203,10 @@ def login_required(*roles: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             agent = current_agent()
             if agent is None:
-                return _error(401, "login required")
+                return json_error(401, "login required")
             if ROLE_RANK.get(agent.role, -1) < minimum:
-                return _error(403, f"requires the {ROLES[minimum]} role")
+                return json_error(403, f"requires the {ROLES[minimum]} role")
+            g.agent = agent
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -211,39 +214,39 @@ def login_required(*roles: str) -> Callable[[F], F]:
     return decorate
 
 
-def _require_json() -> Response | None:
+def require_json() -> Response | None:
     if not request.is_json:
-        return _error(415, "send Content-Type: application/json")
+        return json_error(415, "send Content-Type: application/json")
     return None
 
 
 @bp.post("/api/login")
 def login() -> ResponseReturnValue:
     """`{"username", "password"}` → `{"agent": ...}` and a session cookie."""
-    refused = _require_json()
+    refused = require_json()
     if refused is not None:
         return refused
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return _error(400, "expected a JSON object with username and password")
+        return json_error(400, "expected a JSON object with username and password")
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
-        return _error(400, "username and password are required strings")
+        return json_error(400, "username and password are required strings")
     if not username.strip() or not password:
-        return _error(400, "username and password are required")
+        return json_error(400, "username and password are required")
     if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
-        return _error(400, "username or password too long")
+        return json_error(400, "username or password too long")
 
     limiter = throttle()
     wait = limiter.retry_after(username)
     if wait:
-        response = _error(429, "too many failed logins; try again later")
+        response = json_error(429, "too many failed logins; try again later")
         response.headers["Retry-After"] = str(wait)
         return response
     agent = authenticate(get_session(), username, password)
     if agent is None:
         limiter.failure(username)
-        return _error(401, INVALID_CREDENTIALS)
+        return json_error(401, INVALID_CREDENTIALS)
     limiter.success(username)
     session.clear()  # a fresh session: nothing carried over from before the login
     session["agent_id"] = agent.id
@@ -256,7 +259,7 @@ def login() -> ResponseReturnValue:
 @bp.post("/api/logout")
 def logout() -> ResponseReturnValue:
     """End the session (204 whether or not there was one)."""
-    refused = _require_json()
+    refused = require_json()
     if refused is not None:
         return refused
     session.clear()
@@ -267,5 +270,5 @@ def logout() -> ResponseReturnValue:
 def me() -> ResponseReturnValue:
     agent = current_agent()
     if agent is None:
-        return _error(401, "not logged in")
+        return json_error(401, "not logged in")
     return jsonify({"agent": agent.public()})

@@ -16,7 +16,8 @@ SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
 
 
 @bp.after_request
-def _security_headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
+    """No inline script, no framing, no third-party anything (every console page)."""
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "

@@ -61,6 +61,14 @@ def _call_sid() -> str:
     return sid
 
 
+def _caller_sid_arg() -> str:
+    """The original call a leg belongs to (the `call` query argument)."""
+    caller = request.args.get("call", "")
+    if not CALL_SID.fullmatch(caller):
+        abort(400, "call is missing or malformed")
+    return caller
+
+
 def _name_arg(key: str, required: bool = True) -> str:
     value = request.args.get(key, "")
     if not NAME.fullmatch(value):
@@ -106,10 +114,20 @@ def _stored_answer(session: Session, call_sid: str, key: str) -> Response | None
 
 def twilio_step(handler: Callable[[Session, str], Response]) -> Callable[[], Response]:
     """Run a webhook once: replay stored answers to retries, apologize instead of failing."""
+    return _once(handler, _call_sid)
 
+
+def call_arg_step(handler: Callable[[Session, str], Response]) -> Callable[[], Response]:
+    """:func:`twilio_step` for callbacks without a CallSid: the call is the `call` argument."""
+    return _once(handler, _caller_sid_arg)
+
+
+def _once(
+    handler: Callable[[Session, str], Response], read_sid: Callable[[], str]
+) -> Callable[[], Response]:
     @wraps(handler)
     def wrapper() -> Response:
-        call_sid = _call_sid()
+        call_sid = read_sid()
         key = _step_key()
         session = get_session()
         replay = _stored_answer(session, call_sid, key)
@@ -355,6 +373,22 @@ def recording(session: Session, call_sid: str) -> Response:
     return Response(status=204)
 
 
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+
+
+@bp.post("/sms/status")
+@call_arg_step
+def sms_status(session: Session, call_sid: str) -> Response:
+    """Delivery status of a text message sent for a call (an article's link)."""
+    message_sid = request.form.get("MessageSid", "")
+    if not MESSAGE_SID.fullmatch(message_sid):
+        abort(400, "MessageSid is missing or malformed")
+    status = request.form.get("MessageStatus", "")[:20]
+    log_event(session, call_sid, "kb.sms_status", message_sid=message_sid, status=status,
+              error=request.form.get("ErrorCode"))  # fmt: skip
+    return Response(status=204)
+
+
 @bp.post("/status")
 @twilio_step
 def status(session: Session, call_sid: str) -> Response:
@@ -415,13 +449,6 @@ def transfer_to_queue(session: Session, call_sid: str) -> Response:
     log_event(session, call_sid, "bridge.transfer", queue=queue)
     actions: list[Action] = [Speak(text or "", call.language), Enqueue(queue, call.language)]
     return _twiml(actions, _next_step(call))
-
-
-def _caller_sid_arg() -> str:
-    caller = request.args.get("call", "")
-    if not CALL_SID.fullmatch(caller):
-        abort(400, "call is missing or malformed")
-    return caller
 
 
 @bp.post("/bridge/agent")

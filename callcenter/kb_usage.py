@@ -1,0 +1,268 @@
+"""How the knowledge base is used: lookups, screen-pop suggestions, the resolution report.
+
+Pure domain code: functions take a SQLAlchemy ``Session``, flush at most, never commit.
+
+Every search an agent or the IVR makes, every article opened and every article sent to a
+caller is a :class:`~callcenter.models.KbLookup` row, linked to its call when there is one.
+:func:`resolution_report` joins those rows with the calls' IVR paths and dispositions, and
+:func:`suggest` uses the same numbers to rank the articles it offers on a screen-pop.
+
+>>> record_lookup(session, action="search", source="console", agent_id=3, query="warranty",
+...               results=["warranty-coverage", "extended-warranty"])  # doctest: +SKIP
+>>> [s.id for s in suggest(session, ["main.warranty"], "en")]  # doctest: +SKIP
+['warranty-coverage', ...]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, cast, or_, select
+from sqlalchemy.orm import Session
+
+from callcenter.kb_models import KbArticle
+from callcenter.models import Call, CallEvent, KbLookup, utcnow
+
+ACTIONS = ("search", "open", "send")
+SOURCES = ("console", "suggestion", "ivr")
+USED = ("open", "send")  # an article counts as used on a call when opened or sent
+MAX_QUERY = 200
+SUGGESTIONS = 3
+
+
+def record_lookup(
+    session: Session,
+    *,
+    action: str,
+    source: str,
+    call_sid: str | None = None,
+    agent_id: int | None = None,
+    article_id: str | None = None,
+    query: str | None = None,
+    results: Sequence[str] | None = None,
+    now: datetime | None = None,
+    **detail: Any,
+) -> KbLookup:
+    """Store one use of the knowledge base; ``results`` are the article ids found."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown lookup action {action!r}")
+    if source not in SOURCES:
+        raise ValueError(f"unknown lookup source {source!r}")
+    if results is not None:
+        detail["top"] = list(results)[:5]
+    lookup = KbLookup(
+        at=now or utcnow(),
+        action=action,
+        source=source,
+        call_sid=call_sid,
+        agent_id=agent_id,
+        article_id=article_id,
+        query=query[:MAX_QUERY] if query is not None else None,
+        results=len(results) if results is not None else None,
+        detail=detail,
+    )
+    session.add(lookup)
+    return lookup
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An article offered on a screen-pop, with why it was picked."""
+
+    id: str
+    title: str
+    summary: str
+    language: str
+    score: float
+    matched: tuple[str, ...]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "summary": self.summary,
+            "language": self.language,
+            "score": self.score,
+            "matched": list(self.matched),
+        }
+
+
+def suggest(
+    session: Session, intents: Sequence[str], language: str, limit: int = SUGGESTIONS
+) -> list[Suggestion]:
+    """Articles answering the caller's IVR path, best first.
+
+    An article scores for each intent of the path it answers, the later nodes (the more
+    specific choice) counting more, plus a bonus for how often agents used it on earlier
+    calls through the same nodes. Articles in the caller's language come first; others
+    only fill in when there are too few.
+    """
+    if not intents or limit <= 0:
+        return []
+    weights = {intent: (index + 1) / len(intents) for index, intent in enumerate(intents)}
+    # Intents are stored as a JSON list; a quoted match finds them on every database.
+    text = cast(KbArticle.intents, Text)
+    matches = or_(*(text.contains(f'"{intent}"') for intent in weights))
+    rows = session.execute(
+        select(KbArticle.id, KbArticle.title, KbArticle.summary, KbArticle.language,
+               KbArticle.intents).where(matches)
+    ).all()  # fmt: skip
+    if not rows:
+        return []
+    usage = _usage_by_intent(session, [row.id for row in rows], list(weights))
+    suggestions = []
+    for row in rows:
+        matched = tuple(intent for intent in intents if intent in (row.intents or []))
+        if not matched:
+            continue  # a substring match on the JSON text, not a real one
+        score = sum(weights[intent] for intent in matched)
+        score += sum(math.log1p(usage[row.id][intent]) for intent in matched) / 2
+        suggestions.append(
+            Suggestion(row.id, row.title, row.summary, row.language, round(score, 4), matched)
+        )
+    suggestions.sort(key=lambda s: (s.language != language, -s.score, s.id))
+    return suggestions[:limit]
+
+
+def _usage_by_intent(
+    session: Session, article_ids: Sequence[str], intents: Sequence[str]
+) -> dict[str, Counter[str]]:
+    """How many earlier calls through each intent used each article (opened or sent)."""
+    used = session.execute(
+        select(KbLookup.article_id, KbLookup.call_sid)
+        .where(
+            KbLookup.action.in_(USED),
+            KbLookup.article_id.in_(article_ids),
+            KbLookup.call_sid.is_not(None),
+        )
+        .distinct()
+    ).all()
+    calls_of: dict[str, set[str]] = defaultdict(set)
+    for article_id, call_sid in used:
+        calls_of[call_sid].add(article_id)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    if not calls_of:
+        return counts
+    wanted = set(intents)
+    for call_sid, intent in _intents_of(session, calls_of):
+        if intent in wanted:
+            for article_id in calls_of[call_sid]:
+                counts[article_id][intent] += 1
+    return counts
+
+
+def _intents_of(session: Session, call_sids: Iterable[str]) -> set[tuple[str, str]]:
+    rows = session.execute(
+        select(CallEvent.call_sid, CallEvent.flow, CallEvent.node).where(
+            CallEvent.call_sid.in_(list(call_sids)), CallEvent.kind == "ivr.node"
+        )
+    ).all()
+    return {(call_sid, f"{flow}.{node}") for call_sid, flow, node in rows if flow and node}
+
+
+def consulted(session: Session, call_sid: str) -> list[dict[str, Any]]:
+    """What was looked up for a call, in order: searches, articles opened and sent."""
+    rows = session.execute(
+        select(KbLookup, KbArticle.title)
+        .outerjoin(KbArticle, KbArticle.id == KbLookup.article_id)
+        .where(KbLookup.call_sid == call_sid)
+        .order_by(KbLookup.id)
+    ).all()
+    return [
+        {
+            "at": lookup.at.isoformat(),
+            "action": lookup.action,
+            "source": lookup.source,
+            "agent_id": lookup.agent_id,
+            "query": lookup.query,
+            "results": lookup.results,
+            "article_id": lookup.article_id,
+            "title": title,
+        }
+        for lookup, title in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ResolutionRow:
+    """One article against one IVR intent: calls it was used on, by disposition."""
+
+    article_id: str
+    title: str
+    intent: str
+    calls: int
+    dispositions: dict[str, int]
+    sent: int
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "article_id": self.article_id,
+            "title": self.title,
+            "intent": self.intent,
+            "calls": self.calls,
+            "sent": self.sent,
+            "dispositions": dict(self.dispositions),
+        }
+
+
+def resolution_report(session: Session, since: datetime | None = None) -> list[ResolutionRow]:
+    """Which articles were used on calls through which IVR intents, and how calls ended.
+
+    A call counts once per (article, intent) however many times the article was opened;
+    ``sent`` counts the calls where it was also sent to the caller. Rows are ordered by
+    calls, most first. Calls not through the IVR count under the intent ``(none)``.
+    """
+    query = select(KbLookup.article_id, KbLookup.call_sid, KbLookup.action).where(
+        KbLookup.action.in_(USED),
+        KbLookup.article_id.is_not(None),
+        KbLookup.call_sid.is_not(None),
+    )
+    if since is not None:
+        query = query.where(KbLookup.at >= since)
+    used: dict[tuple[str, str], bool] = {}
+    for article_id, call_sid, action in session.execute(query).all():
+        key = (article_id, call_sid)
+        used[key] = used.get(key, False) or action == "send"
+    if not used:
+        return []
+    call_sids = {call_sid for _, call_sid in used}
+    dispositions = dict(
+        session.execute(
+            select(Call.call_sid, Call.disposition).where(Call.call_sid.in_(call_sids))
+        ).all()
+    )
+    intents: dict[str, list[str]] = defaultdict(list)
+    for call_sid, intent in sorted(_intents_of(session, call_sids)):
+        intents[call_sid].append(intent)
+    titles = dict(
+        session.execute(
+            select(KbArticle.id, KbArticle.title).where(
+                KbArticle.id.in_({article_id for article_id, _ in used})
+            )
+        ).all()
+    )
+    calls: Counter[tuple[str, str]] = Counter()
+    sent: Counter[tuple[str, str]] = Counter()
+    outcomes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for (article_id, call_sid), was_sent in used.items():
+        for intent in intents.get(call_sid) or ["(none)"]:
+            key = (article_id, intent)
+            calls[key] += 1
+            sent[key] += was_sent
+            outcomes[key][dispositions.get(call_sid) or "(none)"] += 1
+    return [
+        ResolutionRow(
+            article_id=article_id,
+            title=titles.get(article_id, article_id),
+            intent=intent,
+            calls=count,
+            dispositions=dict(sorted(outcomes[(article_id, intent)].items())),
+            sent=sent[(article_id, intent)],
+        )
+        for (article_id, intent), count in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
