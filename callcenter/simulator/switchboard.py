@@ -1,10 +1,12 @@
-"""The simulator's live calls and conferences, and its slice of Twilio's Calls API.
+"""The simulator's live calls, conferences and text messages, and its slice of Twilio's REST
+API (Calls and their Recordings, Conferences, Participants, Messages).
 
 A :class:`Switchboard` is what Twilio's call engine knows at a given moment: the calls in
 progress (simulated callers that registered themselves, and the outbound legs it dialled
-on request), the conferences and their participants, and a log of the REST requests it
-received.  :func:`create_switchboard_api` puts Twilio's REST API in front of it, so the
-application drives the simulator with the real ``twilio.rest.Client``:
+on request), the conferences and their participants, the recordings started on calls,
+the text messages sent, and a log of the REST requests it received.
+:func:`create_switchboard_api` puts Twilio's REST API in front of it, so the application
+drives the simulator with the real ``twilio.rest.Client``:
 
 >>> board = Switchboard(WsgiTransport(app), public_url=public_url, account_sid=sid,
 ...                     auth_token=token)
@@ -13,12 +15,15 @@ application drives the simulator with the real ``twilio.rest.Client``:
 >>> client.api.base_url = public_url + "/simulator"
 >>> client.calls(caller_sid).update(url=public_url + "/twilio/connect", method="POST")
 >>> client.calls.create(to="client:alice", from_="+864008001234", url=..., ...)
+>>> client.calls(caller_sid).recordings.create(recording_channels="dual", ...)
+>>> client.messages.create(to="+8613800138000", from_="+864008001234", body="...")
 
-Everything the switchboard itself sends (the webhooks of the legs it dials, conference
-status callbacks) is signed like Twilio's and goes through the transport to the public
-URL.  Nothing is sent from inside a REST request: legs run in threads of their own and
-conference callbacks are posted by a background worker, so a ``WsgiTransport`` onto the
-same app never re-enters it from within a request.
+Everything the switchboard itself sends (the webhooks of the legs it dials, conference,
+recording and message status callbacks) is signed like Twilio's and goes through the
+transport to the public URL.  Nothing is sent from inside a REST request: legs run in
+threads of their own, callbacks are posted (and recordings stored, messages delivered)
+by a background worker, so a ``WsgiTransport`` onto the same app never re-enters it from
+within a request.
 
 Differences from Twilio, on purpose:
 
@@ -30,11 +35,23 @@ Differences from Twilio, on purpose:
 * A conference starts when a participant with ``startConferenceOnEnter`` joins; it ends
   when a participant with ``endConferenceOnExit`` leaves or the last participant leaves.
 * No conference recording, announcements, coaching or beeps (the attributes are accepted).
+* Only recordings started through ``Calls/{CallSid}/Recordings`` (no ``Record=true`` on a
+  new call, ``<Dial record>``, ``<Start><Recording>``).  A recording's time is the call's
+  (wall-clock seconds ÷ the call's ``pace``), its audio a tone per channel where it
+  recorded and silence where it paused with ``PauseBehavior=silence`` (the default, as on
+  Twilio); ``RecordingTrack`` is reported but changes nothing.  Under half a second of it
+  is ``absent`` (error 16101).  The ``in-progress`` callback says ``RecordingDuration=-1``.
+* Text messages go out only (no incoming messages, no scheduling, no prices); each is
+  ``queued``, then ``sent`` and ``delivered`` at once by the worker (``delivery_policy``
+  may make it ``undelivered`` or ``failed``), with a status callback at each step.
+  ``MediaUrl`` is not fetched.  With a ``MessagingServiceSid`` and no ``From`` the
+  message's ``from`` stays null.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import re
 import secrets
@@ -47,9 +64,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
 from callcenter.simulator.phone import (
@@ -64,7 +81,13 @@ from callcenter.simulator.phone import (
     is_under,
     send_signed,
 )
-from callcenter.simulator.recordings import check_api_auth, twilio_error
+from callcenter.simulator.recordings import (
+    RecordingStore,
+    check_api_auth,
+    segments_wav,
+    store_of,
+    twilio_error,
+)
 
 log = logging.getLogger("callcenter.simulator")
 
@@ -73,6 +96,27 @@ DEFAULT_CONFERENCE_EVENTS = ("start", "end")
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 _ADDRESS_RE = re.compile(r"^(?:\+[1-9][0-9]{3,16}|client:[A-Za-z0-9_.@-]{1,256}|sips?:\S+)$")
 _SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+_E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
+_SENDER_ID_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+
+RECORDING_EVENTS = ("in-progress", "completed", "absent")
+RECORDING_TRACKS = ("inbound", "outbound", "both")
+RECORDING_SOURCE = "StartCallRecordingAPI"
+CURRENT_RECORDING = "Twilio.CURRENT"
+"""What a recording update may name instead of a SID: the call's current recording."""
+RECORDING_TOO_SHORT = 16101
+"""Twilio's error code of an ``absent`` recording: nothing (long enough) was recorded."""
+MAX_MESSAGE_LENGTH = 1600
+DELIVERY_RESULTS = ("delivered", "undelivered", "failed")
+DELIVERY_ERRORS = {
+    "undelivered": (30003, "Unreachable destination handset"),
+    "failed": (30008, "Unknown error"),
+}
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 _LEFT_REASONS = {
     "hangup": "participant_hung_up",
@@ -99,6 +143,18 @@ def _split_events(values: Iterable[str]) -> tuple[str, ...]:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def message_segments(body: str) -> int:
+    """How many SMS segments ``body`` takes: 160 GSM-7 characters (153 each when split; the
+    extension characters count twice) or, with any other character, 70 UTF-16 units (67)."""
+    if all(char in _GSM_BASIC or char in _GSM_EXTENDED for char in body):
+        units = sum(2 if char in _GSM_EXTENDED else 1 for char in body)
+        single, part = 160, 153
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    return 1 if units <= single else math.ceil(units / part)
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -258,14 +314,106 @@ class _Callback:
     params: dict[str, str]
 
 
+@dataclass(eq=False)
+class CallRecording:
+    """A recording of a call started through the REST API (``Calls/{CallSid}/Recordings``).
+
+    Its time is the call's: wall-clock seconds divided by the call's ``pace`` (real
+    seconds at pace 1.0), so a sped-up test call records as long as it lasts for the call.
+    ``segments`` are the stretches recorded so far, ``(seconds, audible)``: a pause with
+    ``PauseBehavior=silence`` is a silent stretch, one with ``skip`` is left out.
+    """
+
+    sid: str
+    call: SimulatedCall
+    store: RecordingStore
+    channels: int
+    track: str
+    trim: bool
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: tuple[str, ...]
+    date_created: datetime
+    date_updated: datetime
+    status: str = "in-progress"
+    """in-progress, paused, stopped or processing (being stored), completed, absent."""
+    pause_behavior: str = "silence"
+    duration: int | None = None
+    error_code: int | None = None
+    segments: list[tuple[float, bool]] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+    @property
+    def call_sid(self) -> str:
+        return self.call.call_sid
+
+    @property
+    def active(self) -> bool:
+        """Still recording or paused (not yet stopped)."""
+        return self.status in ("in-progress", "paused")
+
+    def close_segment(self, now: float) -> None:
+        """End the current stretch at ``now`` (``time.monotonic()``; board lock held)."""
+        real = max(0.0, now - self.since)
+        seconds = real / self.call.pace if self.call.pace > 0 else real
+        if self.status == "in-progress":
+            self.segments.append((seconds, True))
+        elif self.status == "paused" and self.pause_behavior == "silence":
+            self.segments.append((seconds, False))
+        self.since = now
+
+    def kept_segments(self) -> list[tuple[float, bool]]:
+        """The stretches that make the audio (with ``Trim=trim-silence``, none silent at
+        either end)."""
+        kept = [(length, audible) for length, audible in self.segments if length > 0]
+        if self.trim:
+            while kept and not kept[0][1]:
+                kept.pop(0)
+            while kept and not kept[-1][1]:
+                kept.pop()
+        return kept
+
+
+@dataclass(eq=False)
+class Message:
+    """A text message sent through the Messages API (the switchboard keeps it in memory)."""
+
+    sid: str
+    to: str
+    from_: str | None
+    body: str
+    messaging_service_sid: str | None
+    media_urls: tuple[str, ...]
+    status_callback: str | None
+    date_created: datetime
+    date_updated: datetime
+    date_sent: datetime | None = None
+    status: str = "queued"
+    """queued, then sent and delivered (or undelivered), or failed."""
+    direction: str = "outbound-api"
+    error_code: int | None = None
+    error_message: str | None = None
+
+    @property
+    def num_segments(self) -> int:
+        return message_segments(self.body)
+
+
 class Switchboard:
-    """The simulator's live state: calls by SID, conferences, REST request log.
+    """The simulator's live state: calls by SID, conferences, call recordings, text
+    messages, REST request log.
 
     Thread-safe.  ``transport`` (bound to ``public_url``) carries the webhooks of the legs
-    the switchboard dials and the conference status callbacks, signed with
-    ``auth_token``.  Legs run at ``pace`` (real seconds per simulated second: 1.0 is real
-    time; 0 makes them run through instantly); they ring ``ring_seconds``, wait up to
-    ``hold_seconds`` for a conference to start and stay ``talk_seconds`` in it at most.
+    the switchboard dials and the conference, recording and message status callbacks,
+    signed with ``auth_token``.  Legs run at ``pace`` (real seconds per simulated second:
+    1.0 is real time; 0 makes them run through instantly); they ring ``ring_seconds``,
+    wait up to ``hold_seconds`` for a conference to start and stay ``talk_seconds`` in it
+    at most.
+
+    ``recordings`` is where call recordings go when they complete (the REST API falls back
+    on the store of the app it is mounted in, :func:`~callcenter.simulator.recordings.store_of`).
+    ``delivery_policy(to)`` says what becomes of a text message: ``delivered`` (default),
+    ``undelivered`` or ``failed``.
 
     ``owner`` makes a private switchboard for one call: its conference callbacks are then
     sent inline by that call (and written down in its exchanges).  Call :meth:`close` when
@@ -286,6 +434,8 @@ class Switchboard:
         hold_seconds: float = 3600.0,
         talk_seconds: float = 3600.0,
         owner: SimulatedCall | None = None,
+        recordings: RecordingStore | None = None,
+        delivery_policy: Callable[[str], str] | None = None,
     ) -> None:
         if pace < 0:
             raise ValueError("pace must not be negative")
@@ -304,6 +454,8 @@ class Switchboard:
         self.hold_seconds = hold_seconds
         self.talk_seconds = talk_seconds
         self.owner = owner
+        self.recordings = recordings
+        self.delivery_policy = delivery_policy
         self.lock = threading.RLock()
         """Guards everything below; hold it to read conferences and participants."""
         self._calls: dict[str, SimulatedCall] = {}
@@ -311,13 +463,15 @@ class Switchboard:
         self._active: dict[str, str] = {}  # friendly name -> SID of its current conference
         self._reserved: dict[str, Participant] = {}  # call SID -> participant being dialled
         self._legs: dict[str, threading.Thread] = {}
-        self._queue: queue.Queue[_Callback | None] = queue.Queue()
+        self._recordings: dict[str, CallRecording] = {}
+        self._messages: dict[str, Message] = {}
+        self._queue: queue.Queue[_Callback | Callable[[], None] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._closed = False
         self.requests: list[ApiRequest] = []
         """The REST requests received, in order."""
         self.callbacks: list[Exchange] = []
-        """The conference status callbacks sent, in order."""
+        """The status callbacks sent (conference, recording, message), in order."""
         self.errors: list[str] = []
         """Unexpected failures of leg threads (there should be none)."""
 
@@ -511,13 +665,300 @@ class Switchboard:
         return call.result
 
     def finished(self, call: SimulatedCall) -> None:
-        """A call ended: a participant still being dialled for it is given up."""
+        """A call ended: a participant still being dialled for it is given up, its
+        recordings complete."""
         callbacks: list[_Callback | None] = []
+        now = time.monotonic()
         with self.lock:
             reserved = self._reserved.pop(call.call_sid, None)
             if reserved is not None and reserved.removed is None:
                 self._remove(reserved, "failed", callbacks)
             self._dispatch(callbacks)
+            for recording in self._recordings.values():
+                if recording.call is call and recording.active:
+                    self._stop_recording(recording, "processing", now)
+
+    # -- call recordings --------------------------------------------------------------------
+
+    def recording_url(self, sid: str) -> str:
+        """Where a recording's audio is served (Twilio's ``RecordingUrl``: no extension)."""
+        return f"{self.api_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    def start_recording(
+        self,
+        call_sid: str,
+        *,
+        store: RecordingStore | None = None,
+        channels: int = 1,
+        track: str = "both",
+        trim: bool = False,
+        status_callback: str | None = None,
+        status_callback_method: str = "POST",
+        events: Iterable[str] | None = None,
+    ) -> CallRecording:
+        """Start recording a call in progress (REST ``Calls/{CallSid}/Recordings`` create).
+
+        The recording lasts until :meth:`update_recording` stops it or the call ends; its
+        audio (``channels`` 1 or 2) then goes into ``store`` (default: the board's
+        ``recordings``) and the ``completed`` callback is sent, or ``absent`` if nothing
+        was recorded.  ``events`` are the recording status events to call
+        ``status_callback`` on (``completed`` if None).  Raises LookupError if the call is
+        unknown or not in progress, ValueError for a bad option, RuntimeError without a
+        store or once the board is closed.
+        """
+        store = store or self.recordings
+        if store is None:
+            raise RuntimeError("no recording store to put call recordings in")
+        if channels not in (1, 2):
+            raise ValueError("channels must be 1 (mono) or 2 (dual)")
+        if track not in RECORDING_TRACKS:
+            raise ValueError(f"track must be one of {', '.join(RECORDING_TRACKS)}")
+        events = ("completed",) if events is None else tuple(events)
+        unknown = [event for event in events if event not in RECORDING_EVENTS]
+        if unknown:
+            raise ValueError(f"unknown recording events: {', '.join(unknown)}")
+        with self.lock:
+            if self._closed:
+                raise RuntimeError("the switchboard is closed")
+            call = self._calls.get(call_sid)
+            if call is None or call.done.is_set() or call.status != "in-progress":
+                raise LookupError(call_sid)
+            now = _now()
+            recording = CallRecording(
+                sid="RE" + secrets.token_hex(16),
+                call=call,
+                store=store,
+                channels=channels,
+                track=track,
+                trim=trim,
+                status_callback=status_callback,
+                status_callback_method=status_callback_method.upper(),
+                status_callback_events=events,
+                date_created=now,
+                date_updated=now,
+            )
+            self._recordings[recording.sid] = recording
+            self._dispatch([self._recording_event(recording)])
+        return recording
+
+    def call_recordings(self, call_sid: str | None = None) -> list[CallRecording]:
+        """The recordings started through the API (of one call), oldest first."""
+        with self.lock:
+            return [
+                recording
+                for recording in self._recordings.values()
+                if call_sid is None or recording.call_sid == call_sid
+            ]
+
+    def find_recording(self, call_sid: str, ref: str) -> CallRecording | None:
+        """A recording of a call by SID, or with ``Twilio.CURRENT`` the call's latest one
+        that is still in progress or paused."""
+        with self.lock:
+            if ref == CURRENT_RECORDING:
+                active = [r for r in self.call_recordings(call_sid) if r.active]
+                return active[-1] if active else None
+            recording = self._recordings.get(ref)
+            return recording if recording is not None and recording.call_sid == call_sid else None
+
+    def update_recording(
+        self, call_sid: str, ref: str, status: str, pause_behavior: str | None = None
+    ) -> CallRecording | None:
+        """Pause (``PauseBehavior`` ``skip`` or ``silence``, the default), resume
+        (``in-progress``) or stop a recording; None if there is no such recording.
+        Raises ValueError for a bad status or a recording that is over."""
+        if status not in ("paused", "in-progress", "stopped"):
+            raise ValueError(f"Status must be paused, in-progress or stopped, not {status}")
+        if pause_behavior not in (None, "skip", "silence"):
+            raise ValueError(f"PauseBehavior must be skip or silence, not {pause_behavior}")
+        now = time.monotonic()
+        with self.lock:
+            recording = self.find_recording(call_sid, ref)
+            if recording is None:
+                return None
+            if not recording.active:
+                raise ValueError(f"recording {recording.sid} is {recording.status}")
+            if status == "stopped":
+                self._stop_recording(recording, "stopped", now)
+            elif status != recording.status:
+                recording.close_segment(now)
+                recording.status = status
+                if status == "paused":
+                    recording.pause_behavior = pause_behavior or "silence"
+            recording.date_updated = _now()
+            return recording
+
+    def delete_recording(self, call_sid: str, sid: str) -> bool:
+        """Delete a finished recording and its audio; False if there is no such recording.
+        Raises ValueError while it is still being made."""
+        with self.lock:
+            recording = self.find_recording(call_sid, sid)
+            if recording is None or sid == CURRENT_RECORDING:
+                return False
+            if recording.status not in ("completed", "absent"):
+                raise ValueError(f"recording {recording.sid} is {recording.status}")
+            del self._recordings[recording.sid]
+        recording.store.delete(recording.sid)
+        return True
+
+    def _stop_recording(self, recording: CallRecording, status: str, now: float) -> None:
+        """The recording is over (lock held): store it from the worker, then call back."""
+        recording.close_segment(now)
+        recording.status = status
+        recording.date_updated = _now()
+        self._submit(lambda: self._complete_recording(recording))
+
+    def _complete_recording(self, recording: CallRecording) -> None:
+        """Deposit the audio and send ``completed`` (or ``absent``): the worker's job."""
+        with self.lock:
+            segments = recording.kept_segments()
+        seconds = sum(length for length, _ in segments)
+        duration = math.floor(seconds + 0.5)  # whole seconds, halves up
+        status = "completed" if duration > 0 else "absent"
+        if duration > 0:
+            audio = segments_wav(segments, recording.channels, seconds=duration)
+            try:
+                recording.store.create(
+                    recording.call_sid,
+                    audio,
+                    duration,
+                    sid=recording.sid,
+                    source=RECORDING_SOURCE,
+                    start_time=recording.date_created,
+                )
+            except Exception as exc:  # a full disk, ...: no recording, and say so
+                log.exception("could not store recording %s", recording.sid)
+                self.errors.append(f"{recording.sid}: {exc!r}")
+                status = "failed"
+        with self.lock:
+            recording.status = status
+            recording.duration = duration if status == "completed" else 0
+            recording.error_code = RECORDING_TOO_SHORT if status == "absent" else None
+            recording.date_updated = _now()
+            callback = self._recording_event(recording) if status != "failed" else None
+        if callback is not None:
+            self._deliver(callback)
+
+    def _recording_event(self, recording: CallRecording) -> _Callback | None:
+        """The recording status callback for its current status, if subscribed."""
+        status = recording.status
+        if not recording.status_callback or status not in recording.status_callback_events:
+            return None
+        duration = -1 if status == "in-progress" else (recording.duration or 0)
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": recording.call_sid,
+            "RecordingSid": recording.sid,
+            "RecordingUrl": self.recording_url(recording.sid),
+            "RecordingStatus": status,
+            "RecordingDuration": str(duration),
+            "RecordingChannels": str(recording.channels),
+            "RecordingSource": RECORDING_SOURCE,
+            "RecordingStartTime": format_datetime(recording.date_created),
+            "RecordingTrack": recording.track,
+            "ErrorCode": str(recording.error_code or 0),
+        }
+        return _Callback(recording.status_callback, recording.status_callback_method, params)
+
+    # -- text messages ----------------------------------------------------------------------
+
+    def send_message(
+        self,
+        to: str,
+        body: str = "",
+        *,
+        from_: str | None = None,
+        messaging_service_sid: str | None = None,
+        media_urls: Iterable[str] = (),
+        status_callback: str | None = None,
+    ) -> Message:
+        """Send a text message (REST ``Messages`` create): it is ``queued`` and then, from
+        the worker, ``sent`` and ``delivered`` (or what the ``delivery_policy`` says), with
+        a status callback to ``status_callback`` at each step.  Raises ValueError without
+        a sender, RuntimeError once the board is closed."""
+        if not from_ and not messaging_service_sid:
+            raise ValueError("a message needs From or MessagingServiceSid")
+        media = tuple(media_urls)
+        now = _now()
+        message = Message(
+            sid=("MM" if media else "SM") + secrets.token_hex(16),
+            to=to,
+            from_=from_ or None,
+            body=body,
+            messaging_service_sid=messaging_service_sid or None,
+            media_urls=media,
+            status_callback=status_callback,
+            date_created=now,
+            date_updated=now,
+        )
+        with self.lock:
+            if self._closed:
+                raise RuntimeError("the switchboard is closed")
+            self._messages[message.sid] = message
+            self._submit(lambda: self._deliver_message(message))
+        return message
+
+    def messages(self, to: str | None = None, from_: str | None = None) -> list[Message]:
+        """The messages sent (to ``to``, from ``from_``), oldest first."""
+        with self.lock:
+            return [
+                message
+                for message in self._messages.values()
+                if (to is None or message.to == to) and (from_ is None or message.from_ == from_)
+            ]
+
+    def get_message(self, sid: str) -> Message | None:
+        with self.lock:
+            return self._messages.get(sid)
+
+    def delete_message(self, sid: str) -> bool:
+        """Forget a message; False if unknown.  Raises ValueError while it is queued."""
+        with self.lock:
+            message = self._messages.get(sid)
+            if message is None:
+                return False
+            if message.status == "queued":
+                raise ValueError(f"message {sid} is queued")
+            del self._messages[sid]
+            return True
+
+    def _deliver_message(self, message: Message) -> None:
+        """The worker's job: the message is sent and delivered (or not), calling back."""
+        result = self.delivery_policy(message.to) if self.delivery_policy else "delivered"
+        if result not in DELIVERY_RESULTS:
+            log.warning("delivery policy said %r for %s: delivering", result, message.to)
+            result = "delivered"
+        for status in ("sent", result) if result != "failed" else ("failed",):
+            with self.lock:
+                now = _now()
+                message.status = status
+                message.date_updated = now
+                if status == "sent":
+                    message.date_sent = now
+                if status in DELIVERY_ERRORS:
+                    message.error_code, message.error_message = DELIVERY_ERRORS[status]
+                callback = self._message_event(message)
+            if callback is not None:
+                self._deliver(callback)
+
+    def _message_event(self, message: Message) -> _Callback | None:
+        if not message.status_callback:
+            return None
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "MessageSid": message.sid,
+            "SmsSid": message.sid,
+            "MessageStatus": message.status,
+            "SmsStatus": message.status,
+            "To": message.to,
+        }
+        if message.from_:
+            params["From"] = message.from_
+        if message.messaging_service_sid:
+            params["MessagingServiceSid"] = message.messaging_service_sid
+        if message.error_code is not None:
+            params["ErrorCode"] = str(message.error_code)
+        return _Callback(message.status_callback, "POST", params)
 
     # -- conferences ------------------------------------------------------------------------
 
@@ -839,25 +1280,35 @@ class Switchboard:
             for callback in pending:
                 self.owner._notify(callback.url, callback.method, callback.params)
             return
+        self._submit(*pending)
+
+    def _submit(self, *jobs: _Callback | Callable[[], None]) -> None:
+        """Hand callbacks to send, or jobs to run, to the worker, in this order."""
         with self.lock:
             if self._worker is None:
                 if self._closed:
-                    log.warning("switchboard closed: %d callbacks dropped", len(pending))
+                    log.warning("switchboard closed: %d callbacks dropped", len(jobs))
                     return
                 self._worker = threading.Thread(
                     target=self._work, name="sim-switchboard-callbacks", daemon=True
                 )
                 self._worker.start()
-            for callback in pending:
-                self._queue.put(callback)
+            for job in jobs:
+                self._queue.put(job)
 
     def _work(self) -> None:
         while True:
-            callback = self._queue.get()
+            job = self._queue.get()
             try:
-                if callback is None:
+                if job is None:
                     return
-                self._deliver(callback)
+                if isinstance(job, _Callback):
+                    self._deliver(job)
+                else:
+                    job()
+            except Exception as exc:  # a bug: keep the worker going, but make it visible
+                log.exception("switchboard job failed")
+                self.errors.append(f"worker: {exc!r}")
             finally:
                 self._queue.task_done()
 
@@ -873,10 +1324,10 @@ class Switchboard:
                 exchanges=self.callbacks,
             )
         except TransportError as exc:
-            log.warning("conference callback to %s failed: %s", callback.url, exc)
+            log.warning("status callback to %s failed: %s", callback.url, exc)
             return
         if not 200 <= response.status_code < 300:
-            log.warning("conference callback %s answered %s", callback.url, response.status_code)
+            log.warning("status callback %s answered %s", callback.url, response.status_code)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -943,7 +1394,8 @@ def _date(value: datetime | None) -> str | None:
 
 
 def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str) -> Blueprint:
-    """Twilio's Calls, Conferences and Participants API; mount at ``url_prefix="/simulator"``.
+    """Twilio's Calls (and their Recordings), Conferences, Participants and Messages API;
+    mount at ``url_prefix="/simulator"``.
 
     Every route needs HTTP basic auth with exactly ``account_sid`` / ``auth_token``.
     Below ``/2010-04-01/Accounts/{AccountSid}``:
@@ -960,6 +1412,16 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
       WaitUrl, StatusCallback*, ConferenceStatusCallback*, Timeout) → 201
     * ``GET|POST|DELETE /Conferences/{Sid}/Participants/{CallSid}.json`` – fetch / update
       (Hold, HoldUrl, HoldMethod, Muted, EndConferenceOnExit) / remove → 204
+    * ``GET|POST /Calls/{CallSid}/Recordings.json`` – list / start recording a call in
+      progress (RecordingChannels mono|dual, RecordingStatusCallback,
+      RecordingStatusCallbackMethod, RecordingStatusCallbackEvent, RecordingTrack, Trim)
+      → 201; the audio goes to the board's ``recordings`` or the app's recording store
+    * ``GET|POST|DELETE /Calls/{CallSid}/Recordings/{Sid}.json`` – fetch / update
+      (Status=paused|in-progress|stopped, PauseBehavior=skip|silence; ``Twilio.CURRENT``
+      for the call's current recording) / delete a finished one → 204
+    * ``GET|POST /Messages.json`` – list (To, From, DateSent, DateSent<, DateSent>) / send
+      (To, From|MessagingServiceSid, Body, MediaUrl, StatusCallback) → 201
+    * ``GET|DELETE /Messages/{Sid}.json`` – fetch / delete → 204
     """
     if not account_sid or not auth_token:
         raise ValueError("the simulator API needs an account SID and an auth token")
@@ -1158,6 +1620,56 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
             f"{participant.call_sid}.json",
         }
 
+    def recording_resource(recording: CallRecording) -> dict[str, Any]:
+        return {
+            "sid": recording.sid,
+            "account_sid": account_sid,
+            "api_version": API_VERSION,
+            "call_sid": recording.call_sid,
+            "conference_sid": None,
+            "date_created": _date(recording.date_created),
+            "date_updated": _date(recording.date_updated),
+            "start_time": _date(recording.date_created),
+            "duration": None if recording.duration is None else str(recording.duration),
+            "channels": recording.channels,
+            "source": RECORDING_SOURCE,
+            "status": recording.status,
+            "error_code": recording.error_code,
+            "track": recording.track,
+            "price": None,
+            "price_unit": "USD",
+            "encryption_details": None,
+            "uri": f"{prefix}/Calls/{recording.call_sid}/Recordings/{recording.sid}.json",
+        }
+
+    def message_resource(message: Message) -> dict[str, Any]:
+        uri = f"{prefix}/Messages/{message.sid}"
+        return {
+            "sid": message.sid,
+            "account_sid": account_sid,
+            "api_version": API_VERSION,
+            "messaging_service_sid": message.messaging_service_sid,
+            "to": message.to,
+            "from": message.from_,
+            "body": message.body,
+            "num_segments": str(message.num_segments),
+            "num_media": str(len(message.media_urls)),
+            "direction": message.direction,
+            "status": message.status,
+            "error_code": message.error_code,
+            "error_message": message.error_message,
+            "date_created": _date(message.date_created),
+            "date_updated": _date(message.date_updated),
+            "date_sent": _date(message.date_sent),
+            "price": None,
+            "price_unit": "USD",
+            "uri": uri + ".json",
+            "subresource_uris": {
+                "media": uri + "/Media.json",
+                "feedback": uri + "/Feedback.json",
+            },
+        }
+
     @contextmanager
     def locked() -> Iterator[None]:
         with board.lock:
@@ -1252,6 +1764,78 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
             raise _BadRequest(20009, "Cannot delete a call that is in progress")
         board.unregister(sid)
         return Response(status=204)
+
+    # -- call recordings ----------------------------------------------------------------
+
+    @api.get(f"{base}/Calls/<sid>/Recordings.json")
+    def list_call_recordings(account: str, sid: str) -> Response:
+        if board.get_call(sid) is None:
+            return not_found()
+        with locked():
+            items = [recording_resource(r) for r in reversed(board.call_recordings(sid))]
+        return page("recordings", f"{prefix}/Calls/{sid}/Recordings.json", items)
+
+    @api.post(f"{base}/Calls/<sid>/Recordings.json")
+    def create_call_recording(account: str, sid: str) -> tuple[Response, int]:
+        channels = request.form.get("RecordingChannels") or "mono"
+        if channels not in ("mono", "dual"):
+            raise _BadRequest(20001, f"RecordingChannels must be mono or dual, not {channels}")
+        track = request.form.get("RecordingTrack") or "both"
+        if track not in RECORDING_TRACKS:
+            raise _BadRequest(20001, "RecordingTrack must be inbound, outbound or both")
+        trim = request.form.get("Trim") or "do-not-trim"
+        if trim not in ("trim-silence", "do-not-trim"):
+            raise _BadRequest(20001, "Trim must be trim-silence or do-not-trim")
+        callback = form_url("RecordingStatusCallback", 21609)
+        events = form_events("RecordingStatusCallbackEvent", RECORDING_EVENTS)
+        store = board.recordings or store_of(current_app)
+        if store is None:
+            raise _BadRequest(20500, "the simulator has no recording store", status=503)
+        with locked():
+            try:
+                recording = board.start_recording(
+                    sid,
+                    store=store,
+                    channels=2 if channels == "dual" else 1,
+                    track=track,
+                    trim=trim == "trim-silence",
+                    status_callback=callback,
+                    status_callback_method=form_method("RecordingStatusCallbackMethod", "POST"),
+                    events=events,
+                )
+            except LookupError:
+                return not_found(), 404
+            except RuntimeError as exc:
+                raise _BadRequest(20500, str(exc), status=503) from None
+            return jsonify(recording_resource(recording)), 201
+
+    @api.get(f"{base}/Calls/<sid>/Recordings/<ref>.json")
+    def fetch_call_recording(account: str, sid: str, ref: str) -> Response:
+        with locked():
+            recording = board.find_recording(sid, ref) if ref != CURRENT_RECORDING else None
+            return not_found() if recording is None else jsonify(recording_resource(recording))
+
+    @api.post(f"{base}/Calls/<sid>/Recordings/<ref>.json")
+    def update_call_recording(account: str, sid: str, ref: str) -> Response:
+        status = request.form.get("Status")
+        if not status:
+            raise _BadRequest(20001, "Status is required: paused, in-progress or stopped")
+        with locked():
+            try:
+                recording = board.update_recording(
+                    sid, ref, status, request.form.get("PauseBehavior") or None
+                )
+            except ValueError as exc:
+                raise _BadRequest(20001, str(exc)) from None
+            return not_found() if recording is None else jsonify(recording_resource(recording))
+
+    @api.delete(f"{base}/Calls/<sid>/Recordings/<ref>.json")
+    def delete_call_recording(account: str, sid: str, ref: str) -> Response:
+        try:
+            deleted = board.delete_recording(sid, ref)
+        except ValueError as exc:
+            raise _BadRequest(20001, f"Cannot delete a recording in progress: {exc}") from None
+        return Response(status=204) if deleted else not_found()
 
     # -- conferences --------------------------------------------------------------------
 
@@ -1394,6 +1978,100 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
             return not_found()
         return Response(status=204)
 
+    # -- messages -----------------------------------------------------------------------
+
+    def date_filter(name: str) -> datetime | None:
+        value = request.args.get(name)
+        if not value:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise _BadRequest(20001, f"{name} must be a date (YYYY-MM-DD)") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    @api.get(f"{base}/Messages.json")
+    def list_messages(account: str) -> Response:
+        on = date_filter("DateSent")
+        before, after = date_filter("DateSent<"), date_filter("DateSent>")
+
+        def sent_within(message: Message) -> bool:
+            sent = message.date_sent
+            if on is None and before is None and after is None:
+                return True
+            return (
+                sent is not None
+                and (on is None or sent.date() == on.date())
+                and (before is None or sent <= before)
+                and (after is None or sent >= after)
+            )
+
+        with locked():
+            found = board.messages(
+                to=request.args.get("To") or None, from_=request.args.get("From") or None
+            )
+            items = [message_resource(m) for m in reversed(found) if sent_within(m)]
+        return page("messages", f"{prefix}/Messages.json", items)
+
+    @api.post(f"{base}/Messages.json")
+    def create_message(account: str) -> tuple[Response, int]:
+        form = request.form
+        to = (form.get("To") or "").strip()
+        if not to:
+            raise _BadRequest(21604, "A 'To' phone number is required.")
+        if not _E164_RE.fullmatch(to):
+            raise _BadRequest(21211, f"The 'To' number {to} is not a valid phone number.")
+        from_ = (form.get("From") or "").strip()
+        service = (form.get("MessagingServiceSid") or "").strip()
+        if not from_ and not service:
+            raise _BadRequest(21603, "A 'From' phone number or a MessagingServiceSid is required.")
+        if from_ and not (_E164_RE.fullmatch(from_) or _SENDER_ID_RE.fullmatch(from_)):
+            raise _BadRequest(
+                21606, f"The 'From' phone number {from_} is not a valid message-capable number."
+            )
+        if service and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
+            raise _BadRequest(21701, f"The Messaging Service {service} does not exist.")
+        body = form.get("Body") or ""
+        media = form.getlist("MediaUrl")
+        for url in media:
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise _BadRequest(21620, f"Invalid media URL: {url}")
+        if not body and not media:
+            raise _BadRequest(21602, "Message body is required.")
+        if len(body) > MAX_MESSAGE_LENGTH:
+            raise _BadRequest(
+                21617,
+                f"The concatenated message body exceeds the {MAX_MESSAGE_LENGTH} character limit.",
+            )
+        callback = form_url("StatusCallback", 21609)
+        with locked():
+            try:
+                message = board.send_message(
+                    to,
+                    body,
+                    from_=from_ or None,
+                    messaging_service_sid=service or None,
+                    media_urls=media,
+                    status_callback=callback,
+                )
+            except RuntimeError as exc:
+                raise _BadRequest(20500, str(exc), status=503) from None
+            return jsonify(message_resource(message)), 201
+
+    @api.get(f"{base}/Messages/<sid>.json")
+    def fetch_message(account: str, sid: str) -> Response:
+        with locked():
+            message = board.get_message(sid)
+            return not_found() if message is None else jsonify(message_resource(message))
+
+    @api.delete(f"{base}/Messages/<sid>.json")
+    def delete_message(account: str, sid: str) -> Response:
+        try:
+            deleted = board.delete_message(sid)
+        except ValueError:
+            raise _BadRequest(20009, "Cannot delete a message that is being sent") from None
+        return Response(status=204) if deleted else not_found()
+
     return api
 
 
@@ -1401,8 +2079,10 @@ __all__ = [
     "Answer",
     "AnswerPolicy",
     "ApiRequest",
+    "CallRecording",
     "Conference",
     "ConferenceOptions",
+    "Message",
     "Participant",
     "ParticipantState",
     "Switchboard",
