@@ -1,16 +1,22 @@
 """Text messages through the switchboard's ``Messages`` API, driven by the real
-``twilio.rest.Client``: send, the signed status callbacks, listing and filtering, errors."""
+``twilio.rest.Client``: send, the signed status callbacks, listing and filtering, errors;
+and the phone page showing the messages its number received."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 import requests
+from conftest import LiveServer
+from flask import Flask
+from playwright.sync_api import Browser, expect
+from test_phone_page import SPEECH_STUB, browser, console_error, phone_server  # noqa: F401
 from test_simulator_switchboard import ACCOUNT_SID, AUTH_TOKEN, World, wait_for, world  # noqa: F401
 from twilio.base.exceptions import TwilioRestException
 
-from callcenter.simulator.switchboard import message_segments
+from callcenter.simulator.switchboard import Switchboard, message_segments
 
 STATUS_PATH = "/twilio/sms-status"
 CUSTOMER = "+8613800138000"
@@ -171,3 +177,78 @@ def test_segments_count_gsm_septets_or_utf16_units() -> None:
     assert message_segments("您" * 70) == 1 and message_segments("您" * 71) == 2
     assert message_segments("a" * 159 + "您") == 3  # one non-GSM character: UCS-2
     assert message_segments("😀" * 35) == 1 and message_segments("😀" * 36) == 2
+
+
+# -- the phone page --------------------------------------------------------------------------
+
+
+def board_of(app: Flask) -> Switchboard:
+    return app.extensions["callcenter"].extras["simulator_switchboard"]
+
+
+def test_the_phone_page_lists_the_messages_of_its_number(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app()
+    board = board_of(app)
+    board.send_message(CUSTOMER, "first", from_=HOTLINE)
+    board.send_message(OTHER, "not yours", from_=HOTLINE)
+    board.send_message(CUSTOMER, '<b>second</b> "quoted" & co', from_=HOTLINE)
+    assert board.wait_idle()
+    client = app.test_client()
+    response = client.get("/phone/messages", query_string={"number": CUSTOMER})
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    data = response.get_json()
+    assert data["number"] == CUSTOMER
+    assert [m["body"] for m in data["messages"]] == ['<b>second</b> "quoted" & co', "first"]
+    assert {m["from"] for m in data["messages"]} == {HOTLINE}
+    assert {m["status"] for m in data["messages"]} == {"delivered"}
+    for bad in ("", "13800138000", "+86 138", "anonymous", CUSTOMER + "<script>"):
+        refused = client.get("/phone/messages", query_string={"number": bad})
+        assert refused.status_code == 400, bad
+        assert "messages" not in refused.get_json()
+
+
+def test_the_phone_page_shows_messages_as_text_with_only_web_links(
+    browser: Browser,  # noqa: F811
+    phone_server: LiveServer,  # noqa: F811
+) -> None:
+    board = board_of(phone_server.app)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: console_error(m, errors))
+    page.add_init_script(SPEECH_STUB)
+    page.goto(f"{phone_server.url}/phone")
+    expect(page.locator("#no-messages")).to_be_visible()
+    board.send_message(
+        CUSTOMER,
+        '<img src=x onerror="window.__pwned=1"> Router reset: https://kb.example.com/a/42. '
+        "Not links: javascript:alert(1) ftp://files.example.com/x data:text/html,hi",
+        from_=HOTLINE,
+    )
+    board.send_message(OTHER, "for somebody else", from_=HOTLINE)
+    messages = page.locator("#messages li")
+    expect(messages).to_have_count(1, timeout=10000)
+    expect(page.locator("#no-messages")).to_be_hidden()
+    item = messages.first
+    expect(item).to_contain_text('<img src=x onerror="window.__pwned=1"> Router reset:')
+    expect(item).to_contain_text("javascript:alert(1) ftp://files.example.com/x")
+    expect(item).to_contain_text(f"from {HOTLINE}")
+    assert item.locator("img").count() == 0
+    links = item.locator("a")
+    expect(links).to_have_count(1)
+    assert links.first.get_attribute("href") == "https://kb.example.com/a/42"
+    assert links.first.inner_text() == "https://kb.example.com/a/42"
+    assert links.first.get_attribute("rel") == "noopener noreferrer"
+    assert page.evaluate("window.__pwned") is None
+
+    page.fill("#from", OTHER)  # another phone: its own messages
+    expect(messages.first).to_contain_text("for somebody else", timeout=10000)
+    expect(messages).to_have_count(1)
+    assert errors == []
+    page.close()

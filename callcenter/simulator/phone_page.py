@@ -29,10 +29,19 @@ API (``<sid>`` is the call's SID, ``CA`` + 32 hex digits)::
          {"call_sid", "events": [{"index", "kind", "text", "line", "language", "lang",
           "voice", "url", "loop", "seconds", "at"}, ...], "next", "ended", "status",
           "ended_reason"}
+    GET  /phone/messages?number=+8613800138000
+         {"number", "messages": [{"sid", "from", "body", "media", "status",
+          "date_created"}, ...]}   the text messages the app sent that number, newest
+                                   first (at most MAX_MESSAGES)
 
 ``url`` is set on ``play`` events whose audio this app serves (a path on the page's own
 origin); ``lang`` is ``language`` as a browser's speech synthesis names it. A POST on a
 call that has ended answers 409.  ``GET /phone/phone.css`` is the page's stylesheet.
+
+The page shows the messages of the number in its *From* field, as the phone of that
+number would: like everything here, with no login (any number can be dialled from, so
+any number's messages can be read: the simulator's messages are made up).  Message
+bodies are data: the page renders them as text, links only for ``http(s)`` URLs.
 
 The calls run in real time; ``app.config["SIMULATOR_PHONE_PACE"]`` (real seconds per
 simulated second, 1.0) speeds them up, for tests.
@@ -69,6 +78,8 @@ MAX_CALLS = 20
 IDLE_SECONDS = 60.0
 """A call whose events nobody asked for this long is hung up (its page is gone)."""
 MAX_TEXT = 200
+MAX_MESSAGES = 50
+"""Messages the page shows at most (the newest)."""
 MAX_KEYS = 64
 HOLD_SECONDS = 3600
 """How long the person waits in a queue (or for a conference) before giving up."""
@@ -461,6 +472,29 @@ def call_events(sid: str) -> ResponseReturnValue:
     )
 
 
+@bp.get("/phone/messages")
+def text_messages() -> ResponseReturnValue:
+    number = request.args.get("number", "").strip()
+    if not _NUMBER_RE.fullmatch(number):
+        return _error("number: a number like +8613800138000", 400)
+    board = get_services().extras.get("simulator_switchboard")
+    if board is None:
+        return _error("the simulator is not running", 503)
+    with board.lock:  # the switchboard's worker updates the statuses
+        messages = [
+            {
+                "sid": message.sid,
+                "from": message.from_,
+                "body": message.body,
+                "media": list(message.media_urls),
+                "status": message.status,
+                "date_created": message.date_created.isoformat(),
+            }
+            for message in reversed(board.messages(to=number)[-MAX_MESSAGES:])
+        ]
+    return jsonify(number=number, messages=messages)
+
+
 PHONE_CSS = """\
 .phone { display: grid; grid-template-columns: minmax(280px, 360px) 1fr; gap: 1rem; }
 @media (max-width: 720px) { .phone { grid-template-columns: 1fr; } }
@@ -478,4 +512,8 @@ button.danger { background: var(--bad); color: #fff; border-color: var(--bad); }
 #transcript li.input { color: var(--accent); }
 #transcript li.ignored, #transcript li.pause, #transcript li.hold { color: var(--muted); }
 #transcript li.error, #transcript li.warning { color: var(--bad); }
+#messages { list-style: none; margin: 0; padding: 0; max-height: 40vh; overflow-y: auto; }
+#messages li { padding: .45rem .2rem; border-bottom: 1px solid #eef1f5; }
+#messages .meta { display: block; color: var(--muted); font-size: .85em; }
+#messages .body { white-space: pre-wrap; overflow-wrap: anywhere; }
 """

@@ -1,7 +1,9 @@
 "use strict";
 // The simulator's phone: dial the hotline, hear the prompts (speech synthesis in each
 // prompt's language, or the prompt audio), press keys or say something, hang up.
-// API: callcenter/simulator/phone_page.py. All data is rendered as text.
+// Also shows the text messages the app sent to the number the phone calls from.
+// API: callcenter/simulator/phone_page.py. All data is rendered as text (links only
+// for http and https URLs).
 (() => {
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 300;
@@ -119,6 +121,82 @@
   }
 
   function error(text) { $("error").textContent = text || ""; }
+
+  // -- text messages to the phone's number ----------------------------------------------
+  const MESSAGES_MS = 2000;
+  const NUMBER = /^\+[1-9][0-9]{3,15}$/;
+  const LINK = /\bhttps?:\/\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+/gi;
+  const TRAILING = /[.,;:!?'")\]]+$/;
+  let shown = "";
+
+  function linkTarget(text) {
+    try {
+      const url = new URL(text);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function withLinks(text) {
+    const parts = [];
+    let last = 0;
+    for (const match of text.matchAll(LINK)) {
+      const url = match[0].replace(TRAILING, "");
+      const href = linkTarget(url);
+      if (!href) continue;
+      parts.push(text.slice(last, match.index));
+      const link = el("a", url);
+      link.href = href;
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      parts.push(link);
+      last = match.index + url.length;
+    }
+    parts.push(text.slice(last));
+    return parts;
+  }
+
+  function showMessages(number, messages) {
+    const key = JSON.stringify([number, messages.map((m) => [m.sid, m.status])]);
+    if (key === shown) return;
+    shown = key;
+    $("messages-number").textContent = number;
+    $("no-messages").hidden = messages.length > 0;
+    $("messages").replaceChildren(...messages.map((message) => {
+      const item = el("li");
+      item.dataset.sid = message.sid;
+      const when = new Date(message.date_created);
+      const time = Number.isNaN(when.getTime()) ? "" : when.toLocaleTimeString();
+      item.append(el("span", `${time} · from ${message.from || "the hotline"} · ${message.status}`, "meta"));
+      const body = el("span", null, "body");
+      body.append(...withLinks(String(message.body || "")));
+      for (const url of message.media || []) {
+        body.append(" ", ...withLinks(String(url)));
+      }
+      item.append(body);
+      return item;
+    }));
+  }
+
+  async function pollMessages() {
+    const number = $("from").value.trim();
+    try {
+      if (NUMBER.test(number)) {
+        const response = await fetch(`/phone/messages?number=${encodeURIComponent(number)}`,
+          { headers: { Accept: "application/json" }, cache: "no-store" });
+        if (response.ok) {
+          const data = await response.json();
+          if (data.number === $("from").value.trim()) showMessages(data.number, data.messages || []);
+        }
+      } else {
+        showMessages("", []);
+      }
+    } catch (e) {
+      // the next poll tries again
+    }
+    setTimeout(pollMessages, MESSAGES_MS);
+  }
 
   async function post(path, body) {
     const response = await fetch(path, {
@@ -243,5 +321,7 @@
     }
   });
   if (speech && "onvoiceschanged" in speech) speech.onvoiceschanged = () => speech.getVoices();
+  $("from").addEventListener("change", () => { shown = ""; });
   setState("idle");
+  pollMessages();
 })();
