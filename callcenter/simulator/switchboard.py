@@ -1287,7 +1287,7 @@ class Switchboard:
         with self.lock:
             if self._worker is None:
                 if self._closed:
-                    log.warning("switchboard closed: %d callbacks dropped", len(jobs))
+                    log.warning("switchboard closed: %d callbacks or jobs dropped", len(jobs))
                     return
                 self._worker = threading.Thread(
                     target=self._work, name="sim-switchboard-callbacks", daemon=True
