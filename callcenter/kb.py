@@ -3,11 +3,13 @@
 Pure domain code (no Flask): functions that touch the database take a SQLAlchemy
 ``Session`` and never commit; the caller owns the transaction.
 
-The search needs no extension and no extra dependency, so it behaves the same on SQLite
-and PostgreSQL. :func:`tokenize` turns text into terms (English words lowercased and
-lightly stemmed, Chinese text into character bigrams plus single characters),
-:func:`sync` stores them in ``kb_terms`` and :func:`search` ranks articles with BM25
-over the weighted fields (title and tags count more than the body).
+Tokenizing is done here, the same for every database: :func:`tokenize` turns text into
+terms (English words lowercased and lightly stemmed, Chinese text into character bigrams
+plus single characters). Matching and ranking are left to the database's own full-text
+search (see :mod:`callcenter.kb_models`): :func:`sync` stores each field's terms in
+SQLite's FTS5 table or PostgreSQL's weighted ``tsvector``, and :func:`search` ranks with
+FTS5's ``bm25()`` or PostgreSQL's ``ts_rank_cd()``, title and tags counting more than the
+body. Query terms only ever reach the engine quoted, as literal terms.
 
 >>> tokenize("Repairs shipped")
 ['repair', 'ship']
@@ -22,10 +24,9 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import math
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,11 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from callcenter.kb_models import KbArticle, KbTerm
+from callcenter.kb_models import FTS_TABLE, KbArticle
+from callcenter.models import utcnow
 
 __all__ = [
     "DEFAULT_LANGUAGES",
@@ -60,9 +62,12 @@ MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 MAX_LIMIT = 100
 SNIPPET_CHARS = 220
-_BM25_K1 = 1.2
-_BM25_B = 0.75
 _TERM_MAX = 64
+# PostgreSQL: a field's weight letter, its lexeme positions' limits (larger ones are clamped).
+_PG_WEIGHT_LETTERS = {"title": "A", "tags": "B", "summary": "C", "body": "D"}
+_PG_MAX_POSITION = 16383
+_PG_MAX_POSITIONS = 256
+_CHUNK = 500
 
 _SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _INTENT = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
@@ -240,13 +245,41 @@ def _plain(markdown: str) -> str:
     return _MARKDOWN_RE.sub(lambda m: m.group(1) or "", markdown)
 
 
-def _field_terms(article: Article) -> dict[str, Counter[str]]:
+def _field_terms(article: Article) -> dict[str, list[str]]:
+    """The index terms of each field, in order, repeats kept."""
     return {
-        "title": Counter(tokenize(article.title, unigrams=True)),
-        "tags": Counter(tokenize(" ; ".join(article.tags), unigrams=True)),
-        "summary": Counter(tokenize(article.summary, unigrams=True)),
-        "body": Counter(tokenize(_plain(article.body), unigrams=True)),
+        "title": tokenize(article.title, unigrams=True),
+        "tags": tokenize(" ; ".join(article.tags), unigrams=True),
+        "summary": tokenize(article.summary, unigrams=True),
+        "body": tokenize(_plain(article.body), unigrams=True),
     }
+
+
+def _quote(term: str, quote: str) -> str:
+    """`term` as a quoted literal: the quote character doubled inside (and, for
+    PostgreSQL's ``'``, backslashes doubled too), so it can only ever be one term."""
+    if quote == "'":
+        term = term.replace("\\", "\\\\")
+    return quote + term.replace(quote, quote * 2) + quote
+
+
+def _tsvector(fields: dict[str, list[str]]) -> str:
+    """PostgreSQL ``tsvector`` text of the fields' terms: positions in field order, each
+    position weighted with its field's letter (title A, tags B, summary C, body D).
+
+    >>> _tsvector({"title": ["repair"], "body": ["repair", "ship"]})
+    "'repair':1A,2D 'ship':3D"
+    """
+    positions: dict[str, list[str]] = defaultdict(list)
+    position = 0
+    for name, terms in fields.items():
+        letter = _PG_WEIGHT_LETTERS[name]
+        for term in terms:
+            position = min(position + 1, _PG_MAX_POSITION)
+            kept = positions[term]
+            if len(kept) < _PG_MAX_POSITIONS:
+                kept.append(f"{position}{letter}")
+    return " ".join(_quote(term, "'") + ":" + ",".join(kept) for term, kept in positions.items())
 
 
 # --- index -----------------------------------------------------------------------------
@@ -272,7 +305,12 @@ class SyncReport:
         )
 
 
-def _index_rows(article: Article) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _index_rows(article: Article, postgresql: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``kb_articles`` row of `article` and, for SQLite, its ``kb_fts`` row."""
     fields = _field_terms(article)
     row = {
         "id": article.id,
@@ -283,15 +321,19 @@ def _index_rows(article: Article) -> tuple[dict[str, Any], list[dict[str, Any]]]
         "summary": article.summary,
         "body": article.body,
         "path": article.path[:500],
-        "length": sum(fields["body"].values()) + sum(fields["summary"].values()),
+        "length": len(fields["body"]) + len(fields["summary"]),
         "checksum": article.checksum(),
+        "search_vector": _tsvector(fields) if postgresql else None,
+        "updated_at": utcnow(),
     }
-    postings = [
-        {"article_id": article.id, "term": term, "field": name, "count": count}
-        for name, counter in fields.items()
-        for term, count in counter.items()
-    ]
-    return row, postings
+    fts = {"article_id": article.id, "language": article.language}
+    fts.update((name, " ".join(terms)) for name, terms in fields.items())
+    return row, fts
+
+
+def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield list(values[start : start + _CHUNK])
 
 
 def sync(session: Session, articles: Iterable[Article]) -> SyncReport:
@@ -299,36 +341,53 @@ def sync(session: Session, articles: Iterable[Article]) -> SyncReport:
     the ones that are gone. Idempotent; flushes but does not commit.
     """
     report = SyncReport()
+    postgresql = _is_postgresql(session)
     wanted = {article.id: article for article in articles}
     existing = {
         row.id: row.checksum for row in session.execute(select(KbArticle.id, KbArticle.checksum))
     }
-    gone = sorted(set(existing) - set(wanted))
-    if gone:
-        session.execute(delete(KbTerm).where(KbTerm.article_id.in_(gone)))
-        session.execute(delete(KbArticle).where(KbArticle.id.in_(gone)))
-        report.deleted = gone
-    postings: list[dict[str, Any]] = []
+    report.deleted = sorted(set(existing) - set(wanted))
+    added: list[dict[str, Any]] = []
+    updated: list[dict[str, Any]] = []
+    fts_rows: list[dict[str, Any]] = []
     for article_id in sorted(wanted):
         article = wanted[article_id]
-        row, article_postings = _index_rows(article)
-        if article_id not in existing:
-            session.add(KbArticle(**row))
-            report.added.append(article_id)
-        elif existing[article_id] != row["checksum"]:
-            session.execute(delete(KbTerm).where(KbTerm.article_id == article_id))
-            stored = session.get(KbArticle, article_id)
-            assert stored is not None
-            for key, value in row.items():
-                setattr(stored, key, value)
-            report.updated.append(article_id)
-        else:
+        if article_id in existing and existing[article_id] == article.checksum():
             report.unchanged += 1
             continue
-        postings.extend(article_postings)
+        row, fts = _index_rows(article, postgresql)
+        if article_id in existing:
+            updated.append(row)
+            report.updated.append(article_id)
+        else:
+            added.append(row)
+            report.added.append(article_id)
+        fts_rows.append(fts)
     session.flush()
-    if postings:
-        session.execute(insert(KbTerm), postings)
+    if not postgresql:
+        # One scan of the FTS table per chunk: article_id is stored, not indexed.
+        for ids in _chunks(report.deleted + report.updated):
+            session.execute(
+                text(f"DELETE FROM {FTS_TABLE} WHERE article_id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": ids},
+            )
+    for ids in _chunks(report.deleted):
+        session.execute(delete(KbArticle).where(KbArticle.id.in_(ids)))
+    if added:
+        session.execute(insert(KbArticle), added)
+    if updated:
+        session.execute(update(KbArticle), updated)
+    if fts_rows and not postgresql:
+        columns = ("article_id", "language", *FIELD_WEIGHTS)
+        session.execute(
+            text(
+                f"INSERT INTO {FTS_TABLE} ({', '.join(columns)}) "
+                f"VALUES ({', '.join(':' + name for name in columns)})"
+            ),
+            fts_rows,
+        )
     session.flush()
     return report
 
@@ -349,10 +408,11 @@ class Hit:
 
 
 def search(session: Session, query: str, language: str | None = None, limit: int = 10) -> list[Hit]:
-    """Articles matching `query`, best first; ``[]`` when the query has no terms.
+    """Articles matching any term of `query`, best first; ``[]`` when it has no terms.
 
-    Score: BM25 over the field-weighted term counts, divided by the best score the
-    query could reach, so it lies in [0, 1).
+    Score: between 0 and 1, higher is better, comparable within one query: ``s / (1 + s)``
+    where ``s`` is, on SQLite, FTS5's field-weighted BM25, on PostgreSQL ``ts_rank_cd``
+    with the same field weights over 1 + log of the article's length.
 
     >>> [hit.id for hit in search(session, "warranty", language="en")]  # doctest: +SKIP
     ['warranty-coverage', 'extended-warranty', ...]
@@ -361,54 +421,86 @@ def search(session: Session, query: str, language: str | None = None, limit: int
     limit = max(0, min(int(limit), MAX_LIMIT))
     if not terms or limit == 0:
         return []
-    scope = select(KbArticle.id)
-    stats = select(func.count(KbArticle.id), func.avg(KbArticle.length))
-    if language is not None:
-        scope = scope.where(KbArticle.language == language)
-        stats = stats.where(KbArticle.language == language)
-    total, average = session.execute(stats).one()
-    if not total:
-        return []
-    average = float(average or 1) or 1.0
-    rows = session.execute(
-        select(KbTerm.article_id, KbTerm.term, KbTerm.field, KbTerm.count, KbArticle.length)
-        .join(KbArticle, KbArticle.id == KbTerm.article_id)
-        .where(KbTerm.term.in_(terms), KbTerm.article_id.in_(scope))
-    ).all()
-    weighted: dict[str, Counter[str]] = defaultdict(Counter)
-    lengths: dict[str, int] = {}
-    for article_id, term, field_name, count, length in rows:
-        weighted[article_id][term] += FIELD_WEIGHTS.get(field_name, 1.0) * count
-        lengths[article_id] = length
-    frequency = Counter(term for counts in weighted.values() for term in counts)
-    idf = {
-        term: math.log(1 + (total - frequency[term] + 0.5) / (frequency[term] + 0.5))
-        for term in terms
-    }
-    best = sum(idf.values()) * (_BM25_K1 + 1) or 1.0
-    scores: dict[str, float] = {}
-    for article_id, counts in weighted.items():
-        norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * lengths[article_id] / average)
-        score = sum(idf[t] * tf * (_BM25_K1 + 1) / (tf + norm) for t, tf in counts.items())
-        scores[article_id] = score / best
-    ranked = sorted(scores, key=lambda article_id: (-scores[article_id], article_id))[:limit]
-    if not ranked:
+    rank = _rank_postgresql if _is_postgresql(session) else _rank_sqlite
+    scores = rank(session, terms, language, limit)
+    if not scores:
         return []
     articles = {
-        article.id: article
-        for article in session.scalars(select(KbArticle).where(KbArticle.id.in_(ranked)))
+        row.id: row
+        for row in session.execute(
+            select(
+                KbArticle.id, KbArticle.title, KbArticle.language, KbArticle.summary, KbArticle.body
+            ).where(KbArticle.id.in_(scores))
+        )
     }
     return [
         Hit(
             id=article_id,
             title=articles[article_id].title,
             snippet=snippet(articles[article_id].body, terms, articles[article_id].summary),
-            score=round(scores[article_id], 4),
+            score=round(score, 4),
             language=articles[article_id].language,
             summary=articles[article_id].summary,
         )
-        for article_id in ranked
+        for article_id, score in scores.items()
+        if article_id in articles
     ]
+
+
+def _rank_sqlite(
+    session: Session, terms: list[str], language: str | None, limit: int
+) -> dict[str, float]:
+    """Best `limit` article ids and scores, best first, from FTS5 ``bm25()``.
+
+    The match expression is the terms OR-ed, each a double-quoted string, so no FTS5
+    syntax (operators, column filters, prefixes, NEAR) can come from the query.
+    """
+    weights = ", ".join(str(FIELD_WEIGHTS[name]) for name in FIELD_WEIGHTS)
+    where = " AND language = :language" if language is not None else ""
+    rows = session.execute(
+        text(
+            f"SELECT article_id, rank FROM {FTS_TABLE} "
+            f"WHERE {FTS_TABLE} MATCH :match AND rank MATCH :ranking{where} "
+            "ORDER BY rank, article_id LIMIT :limit"
+        ),
+        {
+            "match": " OR ".join(_quote(term, '"') for term in terms),
+            "ranking": f"bm25(0.0, 0.0, {weights})",
+            "language": language,
+            "limit": limit,
+        },
+    )
+    return {article_id: -rank / (1 - rank) for article_id, rank in rows}
+
+
+def _rank_postgresql(
+    session: Session, terms: list[str], language: str | None, limit: int
+) -> dict[str, float]:
+    """Best `limit` article ids and scores, best first, from ``ts_rank_cd()``: the
+    field-weighted occurrences of the terms, divided by 1 + log of the article's length
+    (normalization 1), mapped to (0, 1) as ``r / (1 + r)`` (normalization 32).
+
+    The query is a ``tsquery`` literal of the terms OR-ed, each single-quoted (cast, not
+    parsed by a text search configuration), so no query syntax comes from the user.
+    """
+    top = max(FIELD_WEIGHTS.values())
+    weights = [FIELD_WEIGHTS[name] / top for name in ("body", "summary", "tags", "title")]
+    where = " AND language = :language" if language is not None else ""
+    rows = session.execute(
+        text(
+            "SELECT id, ts_rank_cd(CAST(:weights AS real[]), search_vector, query, 1 | 32) AS rank "
+            "FROM kb_articles, CAST(:query AS tsquery) AS query "
+            f"WHERE search_vector @@ query{where} "
+            "ORDER BY rank DESC, id LIMIT :limit"
+        ),
+        {
+            "weights": weights,
+            "query": " | ".join(_quote(term, "'") for term in terms),
+            "language": language,
+            "limit": limit,
+        },
+    )
+    return {article_id: float(rank) for article_id, rank in rows}
 
 
 # --- snippets --------------------------------------------------------------------------

@@ -1,28 +1,69 @@
-"""Knowledge-base tables: one row per article and a postings table for the search index.
+"""Knowledge-base table and its full-text index, which lives in each database's own engine.
 
-The index is plain SQL so it works the same on SQLite and PostgreSQL: ``kb_terms`` holds,
-for every article, each term of each field (title, tags, summary, body) with its count.
 Terms come from :func:`callcenter.kb.tokenize` (stemmed English words, Chinese bigrams
-and single characters).
+and single characters); the database only matches and ranks them:
+
+* **SQLite**: the FTS5 virtual table ``kb_fts`` (:data:`FTS_DDL`), one row per article
+  holding the space-joined terms of each field. It is not a mapped table: SQLite keeps
+  its index in shadow tables ``kb_fts_*`` that schema comparisons skip
+  (:func:`include_in_comparison`).
+* **PostgreSQL**: the ``kb_articles.search_vector`` column, a ``tsvector`` whose lexemes
+  carry the field as weight (title A, tags B, summary C, body D), with a GIN index. On
+  SQLite the column exists too (plain text) and stays empty.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import DDL, JSON, Index, Integer, String, Text, event
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.db import Base
 from callcenter.models import tz_datetime, utcnow
 
-__all__ = ["KB_TABLES", "KbArticle", "KbTerm"]
+__all__ = [
+    "FTS_DDL",
+    "FTS_TABLE",
+    "KB_TABLES",
+    "SEARCH_VECTOR_INDEX",
+    "KbArticle",
+    "include_in_comparison",
+    "is_fts_table",
+]
+
+FTS_TABLE = "kb_fts"
+# The indexed columns hold terms separated by spaces; the ``ascii`` tokenizer splits on
+# ASCII punctuation and spaces only and keeps every non-ASCII character, so a term of
+# kb.tokenize is exactly one FTS5 token. Positions are kept (detail=full) because bm25()
+# counts occurrences.
+FTS_DDL = (
+    f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5("
+    "article_id UNINDEXED, language UNINDEXED, title, tags, summary, body, "
+    "tokenize = 'ascii')"
+)
+_FTS_SHADOWS = ("data", "idx", "content", "docsize", "config")
+SEARCH_VECTOR_INDEX = "ix_kb_articles_search_vector"
 
 
 class KbArticle(Base):
-    """An indexed article; ``checksum`` tells ``kb.sync`` whether the file changed."""
+    """An indexed article; ``checksum`` tells ``kb.sync`` whether the file changed.
+
+    ``length`` is the number of terms of the summary and the body.
+    """
 
     __tablename__ = "kb_articles"
+    __table_args__ = (
+        Index(
+            SEARCH_VECTOR_INDEX,
+            "search_vector",
+            postgresql_using="gin",
+            info={"only": "postgresql"},
+        ).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -35,26 +76,40 @@ class KbArticle(Base):
     length: Mapped[int] = mapped_column(Integer, default=0)
     checksum: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, onupdate=utcnow)
-
-    terms: Mapped[list[KbTerm]] = relationship(
-        back_populates="article", cascade="all, delete-orphan", passive_deletes=True
+    # PostgreSQL's index (see the module docstring); never loaded with the article.
+    search_vector: Mapped[str | None] = mapped_column(
+        Text().with_variant(TSVECTOR(), "postgresql"), deferred=True
     )
 
 
-class KbTerm(Base):
-    """One posting: ``count`` occurrences of ``term`` in ``field`` of an article."""
-
-    __tablename__ = "kb_terms"
-    __table_args__ = (Index("ix_kb_terms_term_article", "term", "article_id"),)
-
-    article_id: Mapped[str] = mapped_column(
-        ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
-    )
-    term: Mapped[str] = mapped_column(String(64), primary_key=True)
-    field: Mapped[str] = mapped_column(String(16), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
-
-    article: Mapped[KbArticle] = relationship(back_populates="terms")
+# ``Base.metadata.create_all`` builds a working index on SQLite too.
+event.listen(KbArticle.__table__, "after_create", DDL(FTS_DDL).execute_if(dialect="sqlite"))
+event.listen(
+    KbArticle.__table__,
+    "after_drop",
+    DDL(f"DROP TABLE IF EXISTS {FTS_TABLE}").execute_if(dialect="sqlite"),
+)
 
 
-KB_TABLES = (KbArticle.__table__, KbTerm.__table__)
+def is_fts_table(name: str | None) -> bool:
+    """True for SQLite's FTS5 table ``kb_fts`` and the shadow tables it keeps its index in."""
+    return name == FTS_TABLE or name in {f"{FTS_TABLE}_{shadow}" for shadow in _FTS_SHADOWS}
+
+
+def include_in_comparison(dialect_name: str) -> Callable[..., bool]:
+    """An Alembic ``include_object`` hook comparing the models with a `dialect_name` database.
+
+    It skips the FTS5 tables (SQLite creates and owns them; they are not models) and the
+    schema items the models declare for another dialect only (the GIN index).
+    """
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, _other: Any) -> bool:
+        if type_ == "table" and is_fts_table(name):
+            return False
+        only = getattr(obj, "info", {}).get("only")
+        return only is None or only == dialect_name
+
+    return include
+
+
+KB_TABLES = (KbArticle.__table__,)

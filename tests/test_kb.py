@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from callcenter.db import Base, Database
@@ -187,8 +187,21 @@ def test_tokenizer(kb: ModuleType) -> None:
 # --- sync ---------------------------------------------------------------------------------
 
 
+def indexed_terms(session: Session) -> dict[str, str]:
+    """What the full-text index holds per article: the FTS5 row's terms (SQLite) or the
+    tsvector (PostgreSQL), as text."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = "SELECT id, CAST(search_vector AS text) FROM kb_articles"
+    else:
+        query = (
+            "SELECT article_id, title || ' | ' || tags || ' | ' || summary || ' | ' || body "
+            "FROM kb_fts"
+        )
+    return dict(session.execute(text(query)).all())
+
+
 def test_sync_idempotent_update_delete(kb: ModuleType, db: Database, tmp_path: Path) -> None:
-    from callcenter.kb_models import KbArticle, KbTerm
+    from callcenter.kb_models import KbArticle
 
     write(tmp_path, "keep", body="Battery replacement takes one day.")
     write(tmp_path, "change", body="Old text about shipping.")
@@ -216,7 +229,10 @@ def test_sync_idempotent_update_delete(kb: ModuleType, db: Database, tmp_path: P
     with db.session() as session:
         assert kb.sync(session, articles).changes == 0
         assert sorted(session.scalars(select(KbArticle.id))) == ["change", "fresh", "keep"]
-        assert session.scalar(select(func.count()).where(KbTerm.article_id == "remove")) == 0
+        index = indexed_terms(session)
+        assert sorted(index) == ["change", "fresh", "keep"]  # one index row per article
+        assert "fapiao" in index["change"] and "ship" not in index["change"]
+        assert "ship" not in " ".join(index.values())
         assert ids(kb.search(session, "invoice")) == ["change"]
         assert kb.search(session, "shipping") == []
         assert kb.search(session, "gone") == []
@@ -309,6 +325,128 @@ def test_hostile_queries_are_safe(kb: ModuleType, indexed: Session, query: str) 
         assert 0 < hit.score < 1
     # The index is intact afterwards.
     assert kb.search(indexed, "warranty")[0].id in WARRANTY_EN
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"', '""', '"warranty', 'warranty"', '"warranty repair"', "'warranty'",
+        "warranty*", "warr*", "^warranty", "-warranty", "+warranty", "warranty:",
+        "title:warranty", "body : warranty", "{title body}: warranty", "- {title}: repair",
+        "article_id:warranty", "language: en", "kb_fts:warranty",
+        "NEAR(warranty repair, 2)", "warranty NEAR repair", "warranty NEAR/2 repair",
+        "warranty AND repair", "warranty OR repair", "NOT warranty", "warranty NOT repair",
+        "(warranty", "warranty)", "((((", "))))", "warranty) OR (repair",
+        "warranty & repair", "warranty | repair", "!warranty", "warranty <-> repair",
+        "warranty:*", "warranty:A", "'warranty':*AB", "warranty & !repair", "warranty <2> x",
+        "\\warranty", "warranty\\", "warranty\x00repair", "\x00", "'\\''",
+        "rank MATCH 'bm25(100)'", "* OR *", "warranty\nOR\nrepair",
+        "warranty " * 1_000, "保修" * 1_000, "保修 OR 维修", "保修*", "{保修}:维修",
+    ],
+)  # fmt: skip
+def test_full_text_syntax_in_a_query_is_only_text(
+    kb: ModuleType, indexed: Session, query: str
+) -> None:
+    """Quotes, operators, prefixes, column filters, NEAR, tsquery syntax: none reaches the
+    engine as syntax. A query means exactly its terms OR-ed, whatever surrounds them."""
+    terms = kb.query_terms(query)
+    hits = kb.search(indexed, query)
+    assert ids(hits) == ids(kb.search(indexed, " ".join(terms)))
+    assert [hit.score for hit in hits] == [hit.score for hit in kb.search(indexed, " ".join(terms))]
+    for hit in hits:
+        assert 0 < hit.score < 1
+
+
+def test_query_words_that_are_full_text_operators(
+    kb: ModuleType, db: Database, tmp_path: Path
+) -> None:
+    """NEAR, NOT and friends are ordinary words in a query (and/or are stop words)."""
+    write(tmp_path, "near", body="The service centre is near the station.")
+    write(tmp_path, "not", body="Batteries are not covered after two years.")
+    write(tmp_path, "other", body="Nothing to see here.")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        assert ids(kb.search(session, "NEAR")) == ["near"]
+        assert ids(kb.search(session, "not")) == ["not"]
+        assert ids(kb.search(session, "NEAR(station)")) == ["near"]
+        assert set(ids(kb.search(session, "near NOT covered"))) == {"near", "not"}
+
+
+def test_language_filter_uses_the_index(kb: ModuleType, db: Database, tmp_path: Path) -> None:
+    write(tmp_path, "screen-en", body="Screen repair takes two days.")
+    write(tmp_path, "screen-zh", language="zh-CN", body="屏幕维修（screen repair）需要两天。")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        assert set(ids(kb.search(session, "screen repair"))) == {"screen-en", "screen-zh"}
+        assert ids(kb.search(session, "screen repair", language="en")) == ["screen-en"]
+        assert ids(kb.search(session, "screen repair", language="zh-CN")) == ["screen-zh"]
+        assert ids(kb.search(session, "屏幕", language="zh-CN")) == ["screen-zh"]
+        assert kb.search(session, "屏幕", language="en") == []
+        assert kb.search(session, "screen", language="zh") == []
+        assert kb.search(session, "screen", language="en' OR '1'='1") == []
+
+
+def test_resync_after_edit_changes_what_matches(
+    kb: ModuleType, db: Database, tmp_path: Path
+) -> None:
+    write(tmp_path, "edited", title="Courier pickup", body="Couriers collect parcels daily.")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        assert ids(kb.search(session, "courier")) == ["edited"]
+    write(tmp_path, "edited", title="快递取件", language="zh-CN", body="快递员每天上门取件。")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        assert kb.sync(session, articles).updated == ["edited"]
+    with db.session() as session:
+        assert kb.search(session, "courier") == []
+        [hit] = kb.search(session, "快递", language="zh-CN")
+        assert (hit.id, hit.title, hit.language) == ("edited", "快递取件", "zh-CN")
+        assert kb.search(session, "快递", language="en") == []
+        assert list(indexed_terms(session)) == ["edited"]
+    (tmp_path / "edited.md").unlink()
+    with db.session() as session:
+        assert kb.sync(session, []).deleted == ["edited"]
+    with db.session() as session:
+        assert kb.search(session, "快递") == []
+        assert indexed_terms(session) == {}
+
+
+def test_upgrade_from_the_postings_table_reindexes(kb: ModuleType, database_url: str) -> None:
+    """Migration 0006 on a database indexed the old way: every article's checksum is
+    cleared, so the next sync re-indexes all of them into the full-text index; and back."""
+    from alembic import command
+
+    from callcenter.migrate import alembic_config, upgrade
+
+    articles, _ = kb.load_articles(KB_DIR)
+    database = Database(database_url)
+    config = alembic_config(database)
+    try:
+        with database.session() as session:
+            kb.sync(session, articles)
+        with database.engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+            connection.commit()
+        tables = set(inspect(database.engine).get_table_names())
+        assert "kb_terms" in tables and "kb_fts" not in tables
+        upgrade(database)
+        with database.session() as session:
+            assert kb.search(session, "warranty") == []  # not re-indexed yet
+            report = kb.sync(session, articles)
+        assert (len(report.updated), report.added, report.deleted) == (len(articles), [], [])
+        with database.session() as session:
+            assert kb.search(session, "warranty")[0].id in WARRANTY_EN
+            assert kb.sync(session, articles).changes == 0
+    finally:
+        upgrade(database)
+        database.dispose()
 
 
 def test_query_script_is_never_echoed_unescaped(kb: ModuleType, indexed: Session) -> None:

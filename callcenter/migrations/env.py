@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import callcenter.models  # noqa: F401  (registers the tables)
 from callcenter.db import Base
+from callcenter.kb_models import include_in_comparison
 
 config = context.config
 target_metadata = Base.metadata
@@ -37,8 +40,13 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
-def _run(connection: object) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+def _run(connection: Any) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_object=include_in_comparison(connection.dialect.name),
+    )
     with context.begin_transaction():
         context.run_migrations()
 
