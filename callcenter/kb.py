@@ -75,10 +75,14 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_RE = re.compile(rf"([{_CJK}]+)|([0-9a-z\u00e0-\u00ff]+)")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _SENTENCE_RE = re.compile(r"[^\n.!?。！？；;]+(?:[.!?。！？；;]+|$)", re.M)
-# Links keep their text; headings, quotes and list markers at line start, emphasis stars,
-# strong underscores and backticks go. Other characters (``<``, ``>``, ``&``) stay, escaped later.
-_MARKDOWN_RE = re.compile(
-    r"\[([^\]]*)\]\([^)]*\)|^[ \t]*(?:#{1,6}|>|[-+*]|\d+\.)[ \t]+|\*+|__|`+", re.M
+# Headings, quotes and list markers at line start go; then links keep their text, and
+# emphasis stars, strong underscores and backticks go. Other characters (``<``, ``>``,
+# ``&``) stay, escaped later. Two passes, and ``\*\**`` rather than ``\*+``: every branch of
+# the inline pattern starts with a plain character, so the regex engine skips ahead fast.
+_MARKDOWN_LINE_RE = re.compile(r"^[ \t]*(?:#{1,6}|>|[-+*]|\d+\.)[ \t]+", re.M)
+_MARKDOWN_INLINE_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)|\*\**|__|``*")
+_FULLWIDTH_PUNCTUATION_RE = re.compile(
+    r"[\u3000\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff5e]"
 )
 _STOPWORDS = frozenset(
     {
@@ -210,8 +214,15 @@ def _stem(word: str) -> str:
     return word
 
 
+def _nfkc(text: str) -> str:
+    """NFKC normalization, except that fullwidth punctuation and the ideographic space
+    become spaces (NFKC makes ASCII punctuation of them: never part of a term either).
+    Chinese text then usually passes NFKC's quick check, which is far faster."""
+    return unicodedata.normalize("NFKC", _FULLWIDTH_PUNCTUATION_RE.sub(" ", text))
+
+
 def _terms(text: str, unigrams: bool) -> Iterable[str]:
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = _nfkc(text).lower()
     for match in _TOKEN_RE.finditer(text):
         cjk, word = match.groups()
         if word:
@@ -242,7 +253,8 @@ def query_terms(query: str) -> list[str]:
 
 
 def _plain(markdown: str) -> str:
-    return _MARKDOWN_RE.sub(lambda m: m.group(1) or "", markdown)
+    text = _MARKDOWN_LINE_RE.sub("", markdown)
+    return _MARKDOWN_INLINE_RE.sub(lambda m: m.group(1) or "", text)
 
 
 def _field_terms(article: Article) -> dict[str, list[str]]:
@@ -545,6 +557,13 @@ def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+def _clue(term: str) -> str:
+    """A string that any text with `term` among its terms contains, once NFKC-normalized
+    and lowercased: the term, or for a longer English word its stem less the last letter
+    (the stem of "warranties" is "warranty", of "shipping" "ship")."""
+    return term[:-1] if len(term) > 3 and term.isascii() else term
+
+
 def snippet(body: str, terms: Sequence[str], fallback: str = "") -> str:
     """The body sentence with the most distinct query terms, HTML-escaped, matches in
     ``<mark>``; the escaped `fallback` (the summary) when no sentence matches.
@@ -553,15 +572,27 @@ def snippet(body: str, terms: Sequence[str], fallback: str = "") -> str:
     '&lt;b&gt;<mark>Warranty</mark>&lt;/b&gt; lasts two years.'
     """
     wanted = set(terms)
+    clues = [_clue(term) for term in wanted]
+    text = "\n".join(_plain(body).splitlines())
+    # A sentence is tokenized only when the clues it holds (an upper bound of its terms)
+    # could beat the best so far. When the text is NFKC-normalized but for fullwidth
+    # punctuation and lowercasing keeps its length, the probe lines up with it.
+    probe = _FULLWIDTH_PUNCTUATION_RE.sub(" ", text)
+    aligned = unicodedata.is_normalized("NFKC", probe)
+    probe = probe.lower()
+    aligned = aligned and len(probe) == len(text)
+    if aligned and not any(clue in probe for clue in clues):
+        text = ""
     best: tuple[int, str] | None = None
-    for line in _plain(body).splitlines():
-        for match in _SENTENCE_RE.finditer(line):
-            sentence = match.group(0).strip()
-            if not sentence:
-                continue
-            found = {term for term in tokenize(sentence, unigrams=True) if term in wanted}
-            if found and (best is None or len(found) > best[0]):
-                best = (len(found), sentence)
+    for match in _SENTENCE_RE.finditer(text):
+        part = probe[match.start() : match.end()] if aligned else _nfkc(match.group(0)).lower()
+        bound = sum(clue in part for clue in clues)
+        sentence = match.group(0).strip()
+        if not bound or not sentence or (best is not None and bound <= best[0]):
+            continue
+        found = {term for term in tokenize(sentence, unigrams=True) if term in wanted}
+        if found and (best is None or len(found) > best[0]):
+            best = (len(found), sentence)
     if best is None:
         text = fallback.strip()
         return html.escape(text[:SNIPPET_CHARS])
