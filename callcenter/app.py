@@ -140,7 +140,7 @@ def create_app(
     app.extensions["callcenter"] = services
     db.init_app(app, services.database)
 
-    from callcenter.web import auth, console, health, kb_api, media, twilio_hooks
+    from callcenter.web import auth, console, health, kb_api, media, records, twilio_hooks
 
     app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
     app.register_blueprint(health.bp)
@@ -149,6 +149,7 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(kb_api.bp)
+    app.register_blueprint(records.bp)
     _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator.phone import WsgiTransport

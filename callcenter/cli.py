@@ -611,6 +611,27 @@ def maintenance_prune(ctx: click.Context, days: int) -> None:
     click.echo(f"{deleted} stored webhook answer(s) older than {days} day(s) deleted")
 
 
+@recordings.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.pass_context
+def recordings_purge(ctx: click.Context, dry_run: bool) -> None:
+    """Delete stored audio older than the retention policy in config.yaml (retention:)."""
+    from callcenter.models import utcnow
+    from callcenter.recordings import purge_expired
+
+    settings = _settings(ctx)
+    with _database(ctx).session() as session:
+        report = purge_expired(
+            session, settings.path(settings.recordings_dir), settings.retention, utcnow(),
+            dry_run=dry_run,
+        )  # fmt: skip
+        if dry_run:
+            session.rollback()
+    for sid in report.purged:
+        click.echo(f"{sid}: {'would be deleted' if dry_run else 'deleted'}")
+    click.echo(str(report))
+
+
 @recordings.command("retry")
 @click.pass_context
 def recordings_retry(ctx: click.Context) -> None:

@@ -62,7 +62,8 @@ def record_lookup(
         call_sid=call_sid,
         agent_id=agent_id,
         article_id=article_id,
-        query=query[:MAX_QUERY] if query is not None else None,
+        # PostgreSQL text cannot hold NUL; it never matters in a search anyway.
+        query=query.replace("\x00", "")[:MAX_QUERY] if query is not None else None,
         results=len(results) if results is not None else None,
         detail=detail,
     )

@@ -17,6 +17,7 @@ from typing import Any
 from flask_socketio import SocketIO
 from sqlalchemy import Text, cast, func, select
 
+from callcenter.call_recordings import describe, due_requests, mark_start_failed, mark_started
 from callcenter.calls import get_call
 from callcenter.models import Agent, Call, utcnow
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
@@ -164,8 +165,41 @@ class Realtime:
             changes = tick(session, self.services.settings, utcnow())
         self.publish(changes)
         self.recover_unanswered_bridges()
+        self.start_recordings()
         self.publish_queues()
         return changes
+
+    def start_recordings(self) -> None:
+        """Start the recordings asked for when callers met their agents (REST, with retries)."""
+        if self.bridge is None:
+            return
+        with self.services.database.session() as session:
+            due = [
+                (item.id, item.call_sid, item.leg_sid, item.channels)
+                for item in due_requests(session, utcnow())
+            ]
+        for recording_id, call_sid, leg_sid, channels in due:
+            with self.services.database.session() as session:
+                call = get_call(session, call_sid)
+                over = call is None or call.ended_at is not None
+            if over:
+                with self.services.database.session() as session:
+                    mark_start_failed(session, recording_id, "the call ended", utcnow(), final=True)
+                continue
+            try:
+                recording_sid = self.bridge.start_recording(leg_sid, channels, call_sid)
+            except BridgeError as exc:
+                log.warning("could not start recording %s: %s", call_sid, exc)
+                with self.services.database.session() as session:
+                    mark_start_failed(session, recording_id, str(exc), utcnow())
+                continue
+            with self.services.database.session() as session:
+                recording = mark_started(session, recording_id, recording_sid, utcnow())
+                agent_id = recording.agent_id if recording else None
+                state = describe(recording) if recording else None
+            if agent_id is not None and state is not None:
+                self.socketio.emit("call:recording", {"call_sid": call_sid, **state},
+                                   to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
 
     def recover_unanswered_bridges(self) -> None:
         """Callers whose agent never picked up go back to the queue; the agent goes away."""

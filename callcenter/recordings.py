@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -36,7 +37,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from callcenter.config import DownloadConfig
+from callcenter.config import DownloadConfig, RetentionConfig
 from callcenter.models import RecordingDownload, utcnow
 
 log = logging.getLogger("callcenter.recordings")
@@ -154,6 +155,15 @@ def media_url(source_url: str) -> str:
     return source_url if path.endswith((".wav", ".mp3")) else source_url + ".wav"
 
 
+def resource_url(source_url: str) -> str:
+    """The REST resource of a recording (what DELETE goes to): ``.../RE....json``."""
+    base = source_url
+    for extension in (".wav", ".mp3", ".json"):
+        if base.lower().endswith(extension):
+            base = base[: -len(extension)]
+    return base + ".json"
+
+
 def backoff(config: DownloadConfig, attempts: int) -> timedelta:
     """Delay before the next try after ``attempts`` failures (1, 2, ...)."""
     seconds = config.backoff_seconds * 2 ** max(attempts - 1, 0)
@@ -201,7 +211,11 @@ class RecordingFetcher:
     def run_due(self, limit: int = 20) -> list[DownloadOutcome]:
         """Download up to ``limit`` due jobs, one at a time; return what happened."""
         outcomes: list[DownloadOutcome] = []
-        for row in self._due(limit):
+        due = self._due(limit)
+        # Fetchers in other processes read the same rows: taking them in a random order
+        # spares most of the claims that would fail against each other.
+        random.shuffle(due)
+        for row in due:
             claim = self._claim(row.id, row.status, row.next_attempt_at, row.attempts)
             if isinstance(claim, _Claim):
                 outcomes.append(self._attempt(claim))
@@ -304,9 +318,56 @@ class RecordingFetcher:
         path = self.recordings_dir / relative
         if result.rowcount != 1:
             log.warning("recording %s: lease lost before the result was saved", claim.recording_sid)
-        else:
-            log.info("recording %s: saved %s (%d bytes)", claim.recording_sid, relative, size)
+            return DownloadOutcome(claim.recording_sid, False, "lease lost before saving", None)
+        log.info("recording %s: saved %s (%d bytes)", claim.recording_sid, relative, size)
+        if self.config.delete_remote:
+            self.delete_remote_copy(claim.recording_sid, claim.source_url)
         return DownloadOutcome(claim.recording_sid, True, None, path)
+
+    def delete_remote_copy(self, recording_sid: str, source_url: str) -> bool:
+        """Delete Twilio's copy of a recording we hold verified; True once it is gone.
+
+        Only ever for a ``done`` job; a failure is logged and retried by
+        :meth:`delete_remote_copies` on a later pass.
+        """
+        job = RecordingDownload
+        try:
+            response = self.http.delete(
+                resource_url(source_url), auth=self.auth, timeout=self.config.timeout_seconds
+            )
+        except requests.RequestException as exc:
+            log.warning("recording %s: could not delete Twilio's copy: %s", recording_sid,
+                        _describe(exc))  # fmt: skip
+            return False
+        if response.status_code not in (204, 404):
+            log.warning("recording %s: deleting Twilio's copy answered HTTP %d", recording_sid,
+                        response.status_code)  # fmt: skip
+            return False
+        with self.sessions() as session:
+            session.execute(
+                update(job)
+                .where(job.recording_sid == recording_sid, job.status == DONE)
+                .values(remote_deleted_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        log.info("recording %s: Twilio's copy deleted", recording_sid)
+        return True
+
+    def delete_remote_copies(self, limit: int = 20) -> int:
+        """Retry deleting Twilio's copies of verified downloads (when configured)."""
+        if not self.config.delete_remote:
+            return 0
+        job = RecordingDownload
+        with self.sessions() as session:
+            rows = session.execute(
+                select(job.recording_sid, job.source_url)
+                .where(job.status == DONE, job.remote_deleted_at.is_(None))
+                .order_by(job.completed_at)
+                .limit(limit)
+            ).all()
+            session.rollback()
+        return sum(self.delete_remote_copy(sid, url) for sid, url in rows)
 
     def _record_failure(self, claim: _Claim, error: str) -> DownloadOutcome:
         attempts = claim.attempts + 1
@@ -499,6 +560,76 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
+@dataclass
+class PurgeReport:
+    """What :func:`purge_expired` removed (or would remove, in a dry run)."""
+
+    purged: list[str]
+    kept_unhandled: list[str]
+    bytes_freed: int
+    dry_run: bool
+
+    def __str__(self) -> str:
+        verb = "would delete" if self.dry_run else "deleted"
+        text = f"{verb} {len(self.purged)} recording(s), {self.bytes_freed} bytes"
+        if self.kept_unhandled:
+            text += f"; kept {len(self.kept_unhandled)} voicemail(s) not yet handled"
+        return text
+
+
+def purge_expired(
+    session: Session,
+    recordings_dir: Path,
+    retention: RetentionConfig,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> PurgeReport:
+    """Delete stored audio older than the retention policy; the rows stay, marked purged.
+
+    Call recordings go after ``call_recordings_days``, voicemails after ``voicemail_days``
+    — but never a voicemail nobody has handled yet. Flushes, does not commit.
+    """
+    from callcenter.models import Voicemail  # the inbox status decides for voicemails
+
+    job = RecordingDownload
+    limits = {"call": retention.call_recordings_days, "voicemail": retention.voicemail_days}
+    report = PurgeReport([], [], 0, dry_run)
+    root = Path(recordings_dir).resolve()
+    for purpose, days in limits.items():
+        if days is None:
+            continue
+        cutoff = now - timedelta(days=days)
+        expired = session.scalars(
+            select(job).where(
+                job.purpose == purpose,
+                job.status == DONE,
+                job.purged_at.is_(None),
+                job.completed_at < cutoff,
+            )
+        ).all()
+        for download in expired:
+            if purpose == "voicemail":
+                status = session.scalar(
+                    select(Voicemail.status).where(
+                        Voicemail.recording_sid == download.recording_sid
+                    )
+                )
+                if status is not None and status != "handled":
+                    report.kept_unhandled.append(download.recording_sid)
+                    continue
+            report.purged.append(download.recording_sid)
+            report.bytes_freed += download.size_bytes or 0
+            if dry_run:
+                continue
+            if download.path:
+                path = (root / download.path).resolve()
+                if path.is_relative_to(root):
+                    path.unlink(missing_ok=True)
+            download.purged_at = now
+    return report
+
+
 class DownloadWorker:
     """A daemon thread running :meth:`RecordingFetcher.run_due` every ``poll_seconds``.
 
@@ -545,7 +676,11 @@ class DownloadWorker:
             busy = False
             try:
                 outcomes = self.fetcher.run_due(self.limit)
-                busy = len(outcomes) >= self.limit
+                # Something was due: look again at once (other workers may have taken
+                # part of the backlog, so fewer than `limit` says nothing about the rest).
+                busy = bool(outcomes)
+                if not busy:
+                    self.fetcher.delete_remote_copies()
             except Exception:
                 log.exception("download worker: run_due failed; retrying after the poll delay")
             if not busy:

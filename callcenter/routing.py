@@ -8,6 +8,7 @@ IMMEDIATE), so a call is never offered twice at once and never accepted by two a
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from callcenter.agents import set_presence
 from callcenter.calls import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
-from callcenter.models import Agent, Call, CallOffer
+from callcenter.models import Agent, Call, CallOffer, Voicemail
 from callcenter.queues import WAITING, waiting_calls
 
 OPEN = "offered"
@@ -532,3 +533,65 @@ def agent_missed_bridge(session: Session, call_sid: str, now: datetime) -> Chang
     if agent is not None:
         set_presence(agent, "away", now, "missed a call")
     return changes
+
+
+def call_back_voicemail(
+    session: Session, settings: Settings, voicemail: Voicemail, agent: Agent, now: datetime
+) -> tuple[Changes, str]:
+    """Ring the agent with a call-back to the caller who left `voicemail`.
+
+    A new call record (a call-back, like one asked for in a queue) is offered to this
+    agent; accepting it dials the agent, then the customer, exactly once. Declined or
+    missed, it waits in the mailbox's queue for the next agent. Returns the changes and
+    the new call's SID.
+    """
+    original = session.scalar(select(Call).where(Call.call_sid == voicemail.call_sid))
+    number = original.caller_number if original else None
+    if not number or (original and original.caller_kind != "pstn"):
+        raise RoutingError("the caller left no number to call back")
+    if voicemail.status == "handled":
+        raise RoutingError("this voicemail is already handled")
+    if voicemail.callback_call_sid:
+        pending = session.scalar(select(Call).where(Call.call_sid == voicemail.callback_call_sid))
+        if pending is not None and pending.ended_at is None:
+            raise RoutingError("a call-back for this voicemail is already under way")
+    locked = session.scalar(select(Agent).where(Agent.id == agent.id).with_for_update())
+    if locked is None or locked.status != "available":
+        raise RoutingError("go available first: the call-back rings your console")
+    queue_name = next(
+        (name for name, queue in settings.queues.items()
+         if queue.overflow_mailbox == voicemail.mailbox),
+        next(iter(settings.queues), None),
+    )  # fmt: skip
+    if queue_name is None:
+        raise RoutingError("no queue to place the call-back in")
+    queue = settings.queues[queue_name]
+    call = Call(
+        call_sid="CA" + uuid.uuid4().hex,
+        from_number=number,
+        caller_number=number,
+        caller_kind="pstn",
+        to_number=original.to_number if original else "",
+        customer_id=voicemail.customer_id,
+        flow=original.flow if original else settings.default_flow,
+        node="",
+        language=original.language if original else settings.default_language,
+        context={"callback": True, "voicemail": voicemail.id, "vars": {}},
+        status="queued",
+        outcome="callback",
+        queue=queue_name,
+        queue_priority=original.queue_priority if original else 0,
+        enqueued_at=now,
+        started_at=now,
+        step=0,
+    )
+    session.add(call)
+    session.flush()
+    voicemail.callback_call_sid = call.call_sid
+    log_event(session, call.call_sid, "callback.from_voicemail", voicemail=voicemail.id,
+              original=voicemail.call_sid, agent=locked.username)  # fmt: skip
+    log_event(session, voicemail.call_sid, "voicemail.callback", call=call.call_sid,
+              agent=locked.username)  # fmt: skip
+    changes = Changes()
+    _offer(session, call, locked, queue, now, changes)
+    return changes, call.call_sid

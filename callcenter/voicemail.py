@@ -1,13 +1,20 @@
-"""Voicemail: store a message left by a caller and schedule its audio download."""
+"""Voicemail: store a message left by a caller, schedule its download, work the inbox.
+
+Pure domain: functions take a session, flush at most and never commit.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.calls import get_call, log_event
-from callcenter.models import Voicemail
+from callcenter.models import Agent, Voicemail
 from callcenter.recordings import enqueue_download
 
 
@@ -53,3 +60,128 @@ def store_voicemail(
     log_event(session, call_sid, "voicemail.stored", mailbox=mailbox, recording_sid=recording_sid,
               duration=duration)  # fmt: skip
     return voicemail
+
+
+# -- the inbox ------------------------------------------------------------------------------
+
+OPEN = ("new", "assigned")
+STATUS_FILTERS = {"open": OPEN, "handled": ("handled",), "all": ("new", "assigned", "handled")}
+
+
+class InboxError(Exception):
+    """An inbox action that cannot be done (taken by someone else, already handled...)."""
+
+
+def inbox(
+    session: Session, *, mailboxes: Sequence[str] | None = None, status: str = "open",
+    limit: int = 100,
+) -> list[Voicemail]:  # fmt: skip
+    """Voicemails to work through, oldest first (handled ones: newest first)."""
+    wanted = STATUS_FILTERS.get(status)
+    if wanted is None:
+        raise InboxError(f"status must be one of {', '.join(STATUS_FILTERS)}")
+    query = select(Voicemail).where(Voicemail.status.in_(wanted))
+    if mailboxes is not None:
+        query = query.where(Voicemail.mailbox.in_(list(mailboxes)))
+    order = Voicemail.created_at.desc() if status == "handled" else Voicemail.created_at
+    return list(session.scalars(query.order_by(order, Voicemail.id).limit(limit)))
+
+
+def _locked(session: Session, voicemail_id: int) -> Voicemail:
+    voicemail = session.scalar(
+        select(Voicemail).where(Voicemail.id == voicemail_id).with_for_update()
+    )
+    if voicemail is None:
+        raise InboxError("no such voicemail")
+    return voicemail
+
+
+def assign(
+    session: Session, voicemail_id: int, agent: Agent, now: datetime, *,
+    to_agent_id: int | None = None,
+) -> Voicemail:  # fmt: skip
+    """Take a voicemail (or, for supervisors, give it to `to_agent_id`)."""
+    voicemail = _locked(session, voicemail_id)
+    if voicemail.status == "handled":
+        raise InboxError("this voicemail is already handled")
+    supervisor = agent.role in ("supervisor", "admin")
+    target = to_agent_id if to_agent_id is not None else agent.id
+    if target != agent.id and not supervisor:
+        raise InboxError("only supervisors assign voicemails to others")
+    if voicemail.assigned_agent_id not in (None, target) and not supervisor:
+        raise InboxError("someone else is working on this voicemail")
+    if session.get(Agent, target) is None:
+        raise InboxError("no such agent")
+    voicemail.assigned_agent_id = target
+    voicemail.assigned_at = now
+    voicemail.status = "assigned"
+    log_event(session, voicemail.call_sid, "voicemail.assigned", voicemail=voicemail.id,
+              agent_id=target, by=agent.id)  # fmt: skip
+    return voicemail
+
+
+def release(session: Session, voicemail_id: int, agent: Agent) -> Voicemail:
+    """Give a voicemail back to the inbox."""
+    voicemail = _locked(session, voicemail_id)
+    supervisor = agent.role in ("supervisor", "admin")
+    if voicemail.status != "assigned":
+        raise InboxError("this voicemail is not assigned")
+    if voicemail.assigned_agent_id != agent.id and not supervisor:
+        raise InboxError("someone else is working on this voicemail")
+    voicemail.assigned_agent_id = None
+    voicemail.assigned_at = None
+    voicemail.status = "new"
+    log_event(session, voicemail.call_sid, "voicemail.released", voicemail=voicemail.id,
+              by=agent.id)  # fmt: skip
+    return voicemail
+
+
+def mark_handled(
+    session: Session, voicemail_id: int, agent: Agent, notes: str, now: datetime
+) -> Voicemail:
+    """Close a voicemail with what was done about it."""
+    voicemail = _locked(session, voicemail_id)
+    if voicemail.status == "handled":
+        raise InboxError("this voicemail is already handled")
+    supervisor = agent.role in ("supervisor", "admin")
+    if voicemail.assigned_agent_id not in (None, agent.id) and not supervisor:
+        raise InboxError("someone else is working on this voicemail")
+    voicemail.status = "handled"
+    voicemail.handled_at = now
+    voicemail.handled_by_id = agent.id
+    voicemail.assigned_agent_id = voicemail.assigned_agent_id or agent.id
+    voicemail.notes = notes[:4000]
+    log_event(session, voicemail.call_sid, "voicemail.handled", voicemail=voicemail.id,
+              by=agent.id)  # fmt: skip
+    return voicemail
+
+
+def may_play(agent: Agent, voicemail: Voicemail) -> bool:
+    """Supervisors, and agents while the voicemail is unassigned or theirs."""
+    if agent.role in ("supervisor", "admin"):
+        return True
+    return voicemail.assigned_agent_id in (None, agent.id)
+
+
+def describe(voicemail: Voicemail) -> dict[str, Any]:
+    """A voicemail for the inbox, with the caller's record beside it."""
+    download = voicemail.download
+    playable = download is not None and download.status == "done" and download.purged_at is None
+    return {
+        "id": voicemail.id,
+        "mailbox": voicemail.mailbox,
+        "call_sid": voicemail.call_sid,
+        "recording_sid": voicemail.recording_sid,
+        "from": voicemail.from_number,
+        "customer": voicemail.customer.summary() if voicemail.customer else None,
+        "duration": voicemail.duration_seconds,
+        "status": voicemail.status,
+        "created_at": voicemail.created_at.isoformat(),
+        "assigned_to": voicemail.assigned_agent.public() if voicemail.assigned_agent else None,
+        "handled_at": voicemail.handled_at.isoformat() if voicemail.handled_at else None,
+        "handled_by": voicemail.handled_by.agent_number if voicemail.handled_by else None,
+        "callback_call_sid": voicemail.callback_call_sid,
+        "notes": voicemail.notes,
+        "download": download.status if download else None,
+        "playable": playable,
+    }

@@ -180,3 +180,27 @@ class CallBridge:
         except (TwilioException, OSError) as exc:
             raise BridgeError(str(exc)) from exc
         return str(participant.call_sid)
+
+    def start_recording(self, leg_sid: str, channels: int, call_sid: str) -> str:
+        """Record a caller's leg (dual: the caller on one channel, the rest on the other)."""
+        try:
+            recording = self.client.calls(leg_sid).recordings.create(
+                recording_channels="dual" if channels == 2 else "mono",
+                recording_status_callback=self.urls("/twilio/recording/call", call=call_sid),
+                recording_status_callback_method="POST",
+                recording_status_callback_event=["in-progress", "completed", "absent"],
+            )
+        except (TwilioException, OSError) as exc:
+            raise BridgeError(str(exc)) from exc
+        return str(recording.sid)
+
+    def pause_recording(self, leg_sid: str, recording_sid: str, paused: bool) -> None:
+        """Pause (the paused stretch is left out of the audio) or resume a recording."""
+        try:
+            recording = self.client.calls(leg_sid).recordings(recording_sid)
+            if paused:
+                recording.update(status="paused", pause_behavior="skip")
+            else:
+                recording.update(status="in-progress")
+        except (TwilioException, OSError) as exc:
+            raise BridgeError(str(exc)) from exc

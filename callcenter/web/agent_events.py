@@ -1,10 +1,11 @@
 """Socket.IO namespace `/agent`: the agent console's live channel (see docs/agent-protocol.md).
 
-Server → client: `agent:state`, `call:offer`, `call:connected`, `call:ended`.
+Server → client: `agent:state`, `call:offer`, `call:connected`, `call:recording`,
+`call:ended`.
 Client → server (each answered with an ack `{"ok": true, ...}` or `{"error": "..."}`):
 `agent:status`, `call:accept`, `call:decline`, `call:wrapup`, and in a call `call:hold`,
-`call:hangup`, `call:transfer`, `call:add`, and the warm transfer `call:consult`,
-`call:complete-transfer`, `call:cancel-consult`.
+`call:hangup`, `call:record` (pause/resume the recording), `call:transfer`, `call:add`,
+and the warm transfer `call:consult`, `call:complete-transfer`, `call:cancel-consult`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 
 from callcenter.agents import CHOOSABLE, AgentError, set_presence
+from callcenter.call_recordings import RecordingError, active_recording, describe, set_paused
 from callcenter.calls import get_call, log_event
 from callcenter.customers import normalize_phone
 from callcenter.models import Agent, CallOffer, utcnow
@@ -210,6 +212,32 @@ def register_agent_events(
             log_event(session, call.call_sid, "agent.hold" if held else "agent.resume")
         return {"ok": True, "hold": held}
 
+    def on_record(data: Any) -> dict[str, Any]:
+        """Pause or resume the call's recording (`{"call_sid", "action": "pause"|"resume"}`)."""
+        try:
+            agent_id, call = my_call(_call_sid(data))
+            action = data.get("action")
+            if action not in ("pause", "resume"):
+                raise RoutingError("action must be pause or resume")
+            paused = action == "pause"
+            with services.database.session() as session:
+                recording = active_recording(session, call.call_sid)
+                if recording is None or recording.recording_sid is None:
+                    raise RecordingError("this call is not being recorded")
+                if (recording.status == "paused") == paused:
+                    raise RecordingError(f"the recording is already {recording.status}")
+                leg, recording_sid = recording.leg_sid, recording.recording_sid
+            bridge.pause_recording(leg, recording_sid, paused)
+            with services.database.session() as session:
+                state = describe(set_paused(session, call.call_sid, paused, agent_id, utcnow()))
+        except (RoutingError, RecordingError) as exc:
+            return {"error": str(exc)}
+        except BridgeError as exc:
+            return {"error": f"the recording could not be changed: {exc}"}
+        socketio.emit("call:recording", {"call_sid": call.call_sid, **state},
+                      to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
+        return {"ok": True, **state}
+
     def on_hangup(data: Any) -> dict[str, Any]:
         try:
             _agent_id, call = my_call(_call_sid(data))
@@ -376,6 +404,7 @@ def register_agent_events(
     socketio.on_event("call:wrapup", on_wrapup, namespace=AGENT_NS)
     socketio.on_event("call:hold", on_hold, namespace=AGENT_NS)
     socketio.on_event("call:hangup", on_hangup, namespace=AGENT_NS)
+    socketio.on_event("call:record", on_record, namespace=AGENT_NS)
     socketio.on_event("call:transfer", on_transfer, namespace=AGENT_NS)
     socketio.on_event("call:add", on_add, namespace=AGENT_NS)
     socketio.on_event("call:consult", on_consult, namespace=AGENT_NS)

@@ -175,7 +175,7 @@ def send(article_id: str) -> ResponseReturnValue:
     call = _call_for_lookup(session, body.get("call_sid"))
     if call is None:
         return json_error(400, "call_sid is required")
-    if call.caller_kind != "phone" or not call.caller_number:
+    if call.caller_kind != "pstn" or not call.caller_number:
         return json_error(409, "the caller has no phone number to text")
     since = utcnow() - timedelta(seconds=RESEND_SECONDS)
     earlier = session.scalar(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from callcenter.call_recordings import apply_status, request_recording
 from callcenter.calls import FINAL_STATUSES, get_call, log_event, open_call, record_status
 from callcenter.config import localized
 from callcenter.customers import classify_caller
@@ -504,11 +505,44 @@ def bridge_conference() -> Response:
         announce = len(joined) >= 2 and not context.get("connected")
         context["connected"] = context.get("connected") or announce
         call.context = context
+        if announce:
+            leg = context.get("caller_leg") or caller
+            request_recording(session, get_services().settings, call, leg, utcnow())
     elif event == "conference-end":
         call.context = {**(call.context or {}), "joined": [], "connected": False}
     session.commit()
     if announce:
         get_services().announcer.call_connected(caller)
+        get_services().announcer.kick()  # the dispatcher starts the recording
+    return Response(status=204)
+
+
+@bp.post("/recording/call")
+@call_arg_step
+def call_recording_status(session: Session, call_sid: str) -> Response:
+    """Status of an answered call's recording; ``completed`` schedules the download."""
+    settings = get_services().settings
+    recording_sid = request.form.get("RecordingSid", "")
+    if not RECORDING_SID.fullmatch(recording_sid):
+        abort(400, "RecordingSid is missing or malformed")
+    status = request.form.get("RecordingStatus", "")
+    if not status:
+        abort(400, "RecordingStatus is missing")
+    url = request.form.get("RecordingUrl", "")
+    if status == "completed" and not url.startswith(settings.twilio_api_url + "/"):
+        abort(400, "RecordingUrl is not on the configured Twilio API")
+    duration = _int_value("RecordingDuration")
+    apply_status(
+        session,
+        call_sid=call_sid,
+        leg_sid=request.form.get("CallSid", "")[:64],
+        recording_sid=recording_sid,
+        status=status[:20],
+        duration=duration if duration is not None and duration >= 0 else None,
+        channels=_int_value("RecordingChannels"),
+        url=url,
+        now=utcnow(),
+    )
     return Response(status=204)
 
 
