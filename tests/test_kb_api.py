@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -271,3 +272,65 @@ def test_an_agent_who_accepted_a_transferred_call_may_look_up_for_it(
     login(client, "amy")
     response = client.get("/api/kb/search", query_string={"q": "warranty", "call_sid": CALL_B})
     assert response.status_code == 200
+
+
+# -- send the article to the caller (through the simulator's Messages API) -----------------
+
+
+def test_send_an_article_by_text_message(live_server: Any) -> None:
+    import requests
+
+    from callcenter.models import CallEvent
+
+    app = live_server.app
+    sync_knowledge_base(app)
+    services = app.extensions["callcenter"]
+    with services.database.session() as session:
+        amy = create_agent(session, username="amy", display_name="Amy", agent_number="1024",
+                           password=PASSWORD, skills=["support"], languages=["en"]).id  # fmt: skip
+        create_agent(session, username="bob", display_name="Bob", agent_number="1025",
+                     password=PASSWORD, skills=["support"], languages=["en"])  # fmt: skip
+        call = open_call(session, call_sid=CALL_A, from_raw="+8613900139000",
+                         to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        call.agent_id, call.outcome = amy, "answered"
+        anonymous = open_call(session, call_sid=CALL_B, from_raw="anonymous",
+                              to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        anonymous.agent_id = amy
+    board = services.extras["simulator_switchboard"]
+    url = f"{live_server.url}/api/kb/articles/warranty-coverage/send"
+    with requests.Session() as http:
+        assert http.post(url, json={"call_sid": CALL_A}).status_code == 401
+        http.post(f"{live_server.url}/api/login", json={"username": "bob", "password": PASSWORD})
+        assert http.post(url, json={"call_sid": CALL_A}).status_code == 403
+        http.post(f"{live_server.url}/api/login", json={"username": "amy", "password": PASSWORD})
+        sent = http.post(url, json={"call_sid": CALL_A})
+        assert sent.status_code == 200, sent.text
+        answer = sent.json()
+        assert answer["to"] == "+8613900139000" and answer["message_sid"].startswith("SM")
+        again = http.post(url, json={"call_sid": CALL_A}).json()  # a double click
+        assert again["message_sid"] == answer["message_sid"] and again["repeated"]
+        assert http.post(url, json={"call_sid": CALL_B}).status_code == 409
+        assert http.post(url, json={}).status_code == 400
+        assert http.post(url, data="call_sid=x").status_code == 415
+    [message] = board.messages(to="+8613900139000")
+    assert message.sid == answer["message_sid"]
+    assert message.body.startswith("Lumina support: ")
+    assert message.body.endswith(f"{live_server.url}/help/warranty-coverage")
+    assert requests.get(f"{live_server.url}/help/warranty-coverage").status_code == 200
+    deadline = time.monotonic() + 10
+    statuses: list[str] = []
+    while time.monotonic() < deadline and "delivered" not in statuses:
+        with services.database.session() as session:
+            statuses = [
+                event.detail["status"]
+                for event in session.scalars(
+                    select(CallEvent).where(CallEvent.call_sid == CALL_A,
+                                            CallEvent.kind == "kb.sms_status")
+                )
+            ]  # fmt: skip
+        time.sleep(0.1)
+    assert "delivered" in statuses
+    sends = [lookup for lookup in lookups(app) if lookup.action == "send"]
+    assert [(s.article_id, s.call_sid, s.detail["message_sid"]) for s in sends] == [
+        ("warranty-coverage", CALL_A, answer["message_sid"])
+    ]
