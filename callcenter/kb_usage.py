@@ -99,8 +99,9 @@ def suggest(
     """Articles answering the caller's IVR path, best first.
 
     An article scores for each intent of the path it answers, the later nodes (the more
-    specific choice) counting more, plus a bonus for how often agents used it on earlier
-    calls through the same nodes. Articles in the caller's language come first; others
+    specific choice) counting more and the intents it lists first (what it is mainly
+    about) counting more, plus a bonus for how often agents used it on earlier calls
+    through the same nodes. Articles in the caller's language come first; others
     only fill in when there are too few.
     """
     if not intents or limit <= 0:
@@ -121,7 +122,10 @@ def suggest(
         matched = tuple(intent for intent in intents if intent in (row.intents or []))
         if not matched:
             continue  # a substring match on the JSON text, not a real one
-        score = sum(weights[intent] for intent in matched)
+        listed = list(row.intents)
+        # An intent an article lists first is what it is about; one of many, less so.
+        score = sum(weights[intent] / (1 + listed.index(intent)) for intent in matched)
+        score += 0.1 / len(listed)
         score += sum(math.log1p(usage[row.id][intent]) for intent in matched) / 2
         suggestions.append(
             Suggestion(row.id, row.title, row.summary, row.language, round(score, 4), matched)
