@@ -325,3 +325,37 @@ def test_caller_hanging_up_at_the_tone_leaves_no_voicemail(live_server: LiveServ
     assert "recording.absent" in kinds
     assert count(live_server, Voicemail) == 0
     assert count(live_server, RecordingDownload) == 0
+
+
+def test_twilios_copy_is_deleted_after_a_verified_download_when_configured(
+    live_server: LiveServer, fetcher_clock: FetcherClock
+) -> None:
+    result = leave_voicemail(live_server)
+    sid = result.recordings[0]
+    services = live_server.app.extensions["callcenter"]
+    settings = services.settings
+    config = settings.downloads.model_copy(update={"delete_remote": True})
+    with RecordingFetcher(services.database.sessions, settings.path(settings.recordings_dir),
+                          settings.twilio_account_sid, "not-the-token", config,
+                          clock=fetcher_clock) as refused:  # fmt: skip
+        assert [o.ok for o in refused.run_due()] == [False]  # wrong credentials: 401
+    assert store(live_server).get(sid) is not None
+    with RecordingFetcher(services.database.sessions, settings.path(settings.recordings_dir),
+                          settings.twilio_account_sid, settings.twilio_auth_token, config,
+                          clock=fetcher_clock) as fetcher:  # fmt: skip
+        fetcher_clock.now += timedelta(hours=1)
+        original = fetcher.http.delete
+
+        def network_down(*args: Any, **kwargs: Any) -> Any:
+            raise requests.ConnectionError("network down")
+
+        fetcher.http.delete = network_down  # type: ignore[method-assign]
+        assert [o.ok for o in fetcher.run_due()] == [True]
+        assert store(live_server).get(sid) is not None  # kept: the delete failed
+        assert job(live_server, sid).remote_deleted_at is None
+        fetcher.http.delete = original  # type: ignore[method-assign]
+        assert fetcher.delete_remote_copies() == 1  # the worker's retry
+    assert store(live_server).get(sid) is None
+    done = job(live_server, sid)
+    assert done.status == "done" and done.remote_deleted_at is not None
+    assert (recordings_dir(live_server) / done.path).is_file()
