@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from callcenter.kb_models import FTS_TABLE, KbArticle
+from callcenter.kb_models import FTS_TABLE, KbArticle, language_token
 from callcenter.models import utcnow
 
 __all__ = [
@@ -63,6 +63,7 @@ MAX_QUERY_TERMS = 32
 MAX_LIMIT = 100
 SNIPPET_CHARS = 220
 _TERM_MAX = 64
+_LANGUAGE_MAX = KbArticle.__table__.c.language.type.length
 # PostgreSQL: a field's weight letter, its lexeme positions' limits (larger ones are clamped).
 _PG_WEIGHT_LETTERS = {"title": "A", "tags": "B", "summary": "C", "body": "D"}
 _PG_MAX_POSITION = 16383
@@ -77,9 +78,10 @@ _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)"
 _SENTENCE_RE = re.compile(r"[^\n.!?。！？；;]+(?:[.!?。！？；;]+|$)", re.M)
 # Headings, quotes and list markers at line start go; then links keep their text, and
 # emphasis stars, strong underscores and backticks go. Other characters (``<``, ``>``,
-# ``&``) stay, escaped later. Two passes, and ``\*\**`` rather than ``\*+``: every branch of
-# the inline pattern starts with a plain character, so the regex engine skips ahead fast.
-_MARKDOWN_LINE_RE = re.compile(r"^[ \t]*(?:#{1,6}|>|[-+*]|\d+\.)[ \t]+", re.M)
+# ``&``) stay, escaped later. Two passes, each pattern starting with a plain character
+# (a line start is the newline before it; ``\*\**`` rather than ``\*+``), which the regex
+# engine finds fast.
+_MARKDOWN_LINE_RE = re.compile(r"\n[ \t]*(?:#{1,6}|>|[-+*]|\d+\.)[ \t]+")
 _MARKDOWN_INLINE_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)|\*\**|__|``*")
 _FULLWIDTH_PUNCTUATION_RE = re.compile(
     r"[\u3000\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff5e]"
@@ -218,6 +220,8 @@ def _nfkc(text: str) -> str:
     """NFKC normalization, except that fullwidth punctuation and the ideographic space
     become spaces (NFKC makes ASCII punctuation of them: never part of a term either).
     Chinese text then usually passes NFKC's quick check, which is far faster."""
+    if text.isascii():
+        return text
     return unicodedata.normalize("NFKC", _FULLWIDTH_PUNCTUATION_RE.sub(" ", text))
 
 
@@ -253,8 +257,10 @@ def query_terms(query: str) -> list[str]:
 
 
 def _plain(markdown: str) -> str:
-    text = _MARKDOWN_LINE_RE.sub("", markdown)
-    return _MARKDOWN_INLINE_RE.sub(lambda m: m.group(1) or "", text)
+    text = _MARKDOWN_LINE_RE.sub("\n", "\n" + markdown)[1:]
+    if any(mark in text for mark in "[*_`"):
+        text = _MARKDOWN_INLINE_RE.sub(lambda m: m.group(1) or "", text)
+    return text
 
 
 def _field_terms(article: Article) -> dict[str, list[str]]:
@@ -338,7 +344,7 @@ def _index_rows(article: Article, postgresql: bool) -> tuple[dict[str, Any], dic
         "search_vector": _tsvector(fields) if postgresql else None,
         "updated_at": utcnow(),
     }
-    fts = {"article_id": article.id, "language": article.language}
+    fts = {"article_id": article.id, "language_token": language_token(article.language)}
     fts.update((name, " ".join(terms)) for name, terms in fields.items())
     return row, fts
 
@@ -392,7 +398,7 @@ def sync(session: Session, articles: Iterable[Article]) -> SyncReport:
     if updated:
         session.execute(update(KbArticle), updated)
     if fts_rows and not postgresql:
-        columns = ("article_id", "language", *FIELD_WEIGHTS)
+        columns = ("article_id", "language_token", *FIELD_WEIGHTS)
         session.execute(
             text(
                 f"INSERT INTO {FTS_TABLE} ({', '.join(columns)}) "
@@ -431,7 +437,7 @@ def search(session: Session, query: str, language: str | None = None, limit: int
     """
     terms = query_terms(query or "")
     limit = max(0, min(int(limit), MAX_LIMIT))
-    if not terms or limit == 0:
+    if not terms or limit == 0 or (language is not None and len(language) > _LANGUAGE_MAX):
         return []
     rank = _rank_postgresql if _is_postgresql(session) else _rank_sqlite
     scores = rank(session, terms, language, limit)
@@ -464,23 +470,27 @@ def _rank_sqlite(
 ) -> dict[str, float]:
     """Best `limit` article ids and scores, best first, from FTS5 ``bm25()``.
 
-    The match expression is the terms OR-ed, each a double-quoted string, so no FTS5
-    syntax (operators, column filters, prefixes, NEAR) can come from the query.
+    The match expression is the terms OR-ed, each a double-quoted string, within the
+    field columns, AND the language's token when there is a filter: no FTS5 syntax
+    (operators, column filters, prefixes, NEAR) can come from the query or the language.
     """
+    match = "{" + " ".join(FIELD_WEIGHTS) + "} : (" + " OR ".join(_quote(t, '"') for t in terms)
+    match += ")"
+    if language is not None:
+        match += ' AND language_token : "' + language_token(language) + '"'
     weights = ", ".join(str(FIELD_WEIGHTS[name]) for name in FIELD_WEIGHTS)
-    where = " AND language = :language" if language is not None else ""
+    # The best rows by rowid first, then their article ids: a sort that carries only the
+    # rowid never reads the stored columns of the rows it drops.
     rows = session.execute(
         text(
-            f"SELECT article_id, rank FROM {FTS_TABLE} "
-            f"WHERE {FTS_TABLE} MATCH :match AND rank MATCH :ranking{where} "
-            "ORDER BY rank, article_id LIMIT :limit"
+            "SELECT fts.article_id, best.rank FROM ("
+            f"SELECT rowid, rank FROM {FTS_TABLE} "
+            f"WHERE {FTS_TABLE} MATCH :match AND rank MATCH :ranking "
+            "ORDER BY rank, rowid LIMIT :limit"
+            f") AS best JOIN {FTS_TABLE} AS fts ON fts.rowid = best.rowid "
+            "ORDER BY best.rank, best.rowid"
         ),
-        {
-            "match": " OR ".join(_quote(term, '"') for term in terms),
-            "ranking": f"bm25(0.0, 0.0, {weights})",
-            "language": language,
-            "limit": limit,
-        },
+        {"match": match, "ranking": f"bm25(0.0, 0.0, {weights})", "limit": limit},
     )
     return {article_id: -rank / (1 - rank) for article_id, rank in rows}
 
@@ -577,7 +587,7 @@ def snippet(body: str, terms: Sequence[str], fallback: str = "") -> str:
     # A sentence is tokenized only when the clues it holds (an upper bound of its terms)
     # could beat the best so far. When the text is NFKC-normalized but for fullwidth
     # punctuation and lowercasing keeps its length, the probe lines up with it.
-    probe = _FULLWIDTH_PUNCTUATION_RE.sub(" ", text)
+    probe = text if text.isascii() else _FULLWIDTH_PUNCTUATION_RE.sub(" ", text)
     aligned = unicodedata.is_normalized("NFKC", probe)
     probe = probe.lower()
     aligned = aligned and len(probe) == len(text)
@@ -593,6 +603,8 @@ def snippet(body: str, terms: Sequence[str], fallback: str = "") -> str:
         found = {term for term in tokenize(sentence, unigrams=True) if term in wanted}
         if found and (best is None or len(found) > best[0]):
             best = (len(found), sentence)
+            if len(found) == len(wanted):
+                break  # no sentence can hold more
     if best is None:
         text = fallback.strip()
         return html.escape(text[:SNIPPET_CHARS])

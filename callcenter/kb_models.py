@@ -33,16 +33,19 @@ __all__ = [
     "KbArticle",
     "include_in_comparison",
     "is_fts_table",
+    "language_token",
 ]
 
 FTS_TABLE = "kb_fts"
-# The indexed columns hold terms separated by spaces; the ``ascii`` tokenizer splits on
+# The field columns hold terms separated by spaces; the ``ascii`` tokenizer splits on
 # ASCII punctuation and spaces only and keeps every non-ASCII character, so a term of
-# kb.tokenize is exactly one FTS5 token. Positions are kept (detail=full) because bm25()
-# counts occurrences.
+# kb.tokenize is exactly one FTS5 token. ``language_token`` is the article's language as
+# one token (:func:`language_token`), so a language filter is part of the full-text match
+# rather than a check of every matching row. Positions are kept (detail=full) because
+# bm25() counts occurrences.
 FTS_DDL = (
     f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5("
-    "article_id UNINDEXED, language UNINDEXED, title, tags, summary, body, "
+    "article_id UNINDEXED, language_token, title, tags, summary, body, "
     "tokenize = 'ascii')"
 )
 _FTS_SHADOWS = ("data", "idx", "content", "docsize", "config")
@@ -89,6 +92,15 @@ event.listen(
     "after_drop",
     DDL(f"DROP TABLE IF EXISTS {FTS_TABLE}").execute_if(dialect="sqlite"),
 )
+
+
+def language_token(language: str) -> str:
+    """`language` as one FTS5 token of the ``ascii`` tokenizer: its UTF-8 bytes in hex.
+
+    >>> language_token("zh-CN")
+    '7a682d434e'
+    """
+    return language.encode("utf-8", "surrogatepass").hex()
 
 
 def is_fts_table(name: str | None) -> bool:

@@ -22,7 +22,7 @@ depends_on = None
 # As callcenter.kb_models.FTS_DDL was when this migration was written.
 FTS_DDL = (
     "CREATE VIRTUAL TABLE kb_fts USING fts5("
-    "article_id UNINDEXED, language UNINDEXED, title, tags, summary, body, "
+    "article_id UNINDEXED, language_token, title, tags, summary, body, "
     "tokenize = 'ascii')"
 )
 
