@@ -1,5 +1,6 @@
 "use strict";
-// Shared by the consoles: text-only rendering (never innerHTML with data) and logout.
+// Shared by the consoles: text-only rendering (never innerHTML with data), the JSON API,
+// times, the recent-calls table, and logout.
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -20,6 +21,132 @@ function renderQueues(rows) {
     return tr;
   }));
 }
+
+// -- the JSON API ----------------------------------------------------------------------------
+
+// fetch JSON; resolves to the answer, rejects with an Error carrying `status` and the
+// server's `{"error": ...}` message. POSTs always send a JSON body (`{}` at least).
+async function api(url, body) {
+  const options = { headers: { Accept: "application/json" }, credentials: "same-origin" };
+  if (body !== undefined) {
+    options.method = "POST";
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body || {});
+  }
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (error) {
+    throw Object.assign(new Error("The server cannot be reached"), { status: 0 });
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (error) {
+    data = null;
+  }
+  if (!response.ok || data === null) {
+    const message = (data && data.error) || `${response.status} ${response.statusText}`.trim();
+    if (response.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+    throw Object.assign(new Error(message), { status: response.status });
+  }
+  return data;
+}
+
+// -- times (shown in the browser's time zone) -----------------------------------------------
+
+function pad2(n) { return String(n).padStart(2, "0"); }
+function parseTime(iso) {
+  const at = iso ? new Date(iso) : null;
+  return at && !Number.isNaN(at.getTime()) ? at : null;
+}
+function clockTime(iso) {
+  const at = parseTime(iso);
+  return at ? `${pad2(at.getHours())}:${pad2(at.getMinutes())}:${pad2(at.getSeconds())}` : "";
+}
+function dateTime(iso) {
+  const at = parseTime(iso);
+  return at ? `${at.getFullYear()}-${pad2(at.getMonth() + 1)}-${pad2(at.getDate())} ${clockTime(iso)}` : "";
+}
+function age(iso) {
+  const at = parseTime(iso);
+  if (!at) return "";
+  const s = Math.max(0, Math.round((Date.now() - at.getTime()) / 1000));
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+// -- search snippets --------------------------------------------------------------------------
+
+// The server sends snippets HTML-escaped with only <mark>…</mark> around matches: build
+// text nodes and <mark> elements from them, never parse them as HTML.
+function decodeEntities(text) {
+  const named = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (whole, name) => {
+    if (name[0] === "#") {
+      const code = name[1] === "x" || name[1] === "X" ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+    }
+    return Object.prototype.hasOwnProperty.call(named, name) ? named[name] : whole;
+  });
+}
+function markedText(snippet) {
+  const fragment = document.createDocumentFragment();
+  let marked = false;
+  for (const part of String(snippet || "").split(/(<mark>|<\/mark>)/)) {
+    if (part === "<mark>" || part === "</mark>") {
+      marked = part === "<mark>";
+    } else if (part) {
+      const text = decodeEntities(part);
+      fragment.append(marked ? el("mark", text) : text);
+    }
+  }
+  return fragment;
+}
+
+// -- recent calls: any <tbody data-recent-calls="/api/calls?..."> -----------------------------
+
+function recentCalls(body) {
+  const error = document.getElementById(body.dataset.errorId || "");
+  async function refresh() {
+    try {
+      const data = await api(body.dataset.recentCalls);
+      if (error) error.textContent = "";
+      body.replaceChildren(...(data.calls.length ? data.calls.map((call) => {
+        const tr = el("tr");
+        tr.dataset.callSid = call.call_sid;
+        const link = el("a", dateTime(call.started_at));
+        link.href = `/calls/${encodeURIComponent(call.call_sid)}`;
+        const when = el("td");
+        when.append(link);
+        tr.append(when, el("td", call.customer || call.from || ""), el("td", call.queue || "IVR"),
+          el("td", call.disposition || call.outcome || ""), el("td", call.agent || "", "mono"),
+          el("td", call.duration === null || call.duration === undefined ? "" : seconds(call.duration)));
+        return tr;
+      }) : [emptyRow(6, "No calls yet")]));
+    } catch (failure) {
+      if (error) error.textContent = `Recent calls: ${failure.message}`;
+    }
+  }
+  refresh();
+  const every = Number(body.dataset.refreshSeconds || 0);
+  if (every > 0) setInterval(refresh, every * 1000);
+  return refresh;
+}
+function emptyRow(columns, text) {
+  const tr = el("tr");
+  const td = el("td", text, "muted");
+  td.colSpan = columns;
+  tr.append(td);
+  return tr;
+}
+const refreshRecentCalls = (() => {
+  const refreshers = [...document.querySelectorAll("[data-recent-calls]")].map(recentCalls);
+  return () => refreshers.forEach((refresh) => refresh());
+})();
+
 const logout = document.getElementById("logout");
 if (logout) {
   logout.addEventListener("click", async () => {
