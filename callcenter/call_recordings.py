@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls import log_event
 from callcenter.config import Settings
-from callcenter.models import Call, CallRecording
+from callcenter.models import Agent, Call, CallRecording
 from callcenter.recordings import enqueue_download
 
 REQUESTED, RECORDING, PAUSED = "requested", "in-progress", "paused"
@@ -139,7 +139,9 @@ def set_paused(
     if paused:
         if recording.status == PAUSED:
             raise RecordingError("the recording is already paused")
-        pauses.append({"paused_at": now.isoformat(), "resumed_at": None, "by": agent_id})
+        agent = session.get(Agent, agent_id) if agent_id is not None else None
+        pauses.append({"paused_at": now.isoformat(), "resumed_at": None, "by": agent_id,
+                       "agent": agent.agent_number if agent else None})  # fmt: skip
         recording.status = PAUSED
     else:
         if recording.status != PAUSED:

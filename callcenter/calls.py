@@ -63,18 +63,21 @@ def may_see_call(session: Session, agent: Agent, call: Call) -> bool:
     """Whether `agent` may see a call's record and recordings.
 
     Supervisors and admins see every call; an agent sees the calls they took, were
-    transferred or consulted on (any offer they accepted).
+    transferred or consulted on (any offer they accepted), and the call ringing at their
+    console (what they look up for it belongs to it).
     """
     if agent.role in ("supervisor", "admin"):
         return True
     if agent.id in (call.agent_id, call.transfer_agent_id):
         return True
     accepted = session.scalar(
-        select(CallOffer.id).where(
+        select(CallOffer.id)
+        .where(
             CallOffer.call_sid == call.call_sid,
             CallOffer.agent_id == agent.id,
-            CallOffer.status == "accepted",
+            CallOffer.status.in_(("accepted", "offered")),
         )
+        .limit(1)
     )
     return accepted is not None
 

@@ -183,7 +183,8 @@ def test_pauses_are_kept_on_the_recording(world: dict[str, Any]) -> None:
         recording = active_recording(session, CALL)
         assert recording.status == "in-progress"
         [pause] = recording.pauses
-        assert pause["by"] == amy and pause["resumed_at"] > pause["paused_at"]
+        assert (pause["by"], pause["agent"]) == (amy, "1024")
+        assert pause["resumed_at"] > pause["paused_at"]
 
 
 # -- playback --------------------------------------------------------------------------------
@@ -410,6 +411,8 @@ def test_voicemail_inbox_assign_play_and_handle(
     login(client, "bob")
     assert client.post(f"/api/voicemails/{voicemail_id}/assign", json={}).status_code == 409
     assert fetch(client, item["url"]).status_code == 403  # amy's now
+    [seen] = client.get("/api/voicemails").get_json()["voicemails"]
+    assert (seen["playable"], seen["url"]) == (False, None)
     assert client.post(f"/api/voicemails/{voicemail_id}/handled", json={}).status_code == 409
     login(client, "amy")
     handled = client.post(f"/api/voicemails/{voicemail_id}/handled", json={"notes": "called"})

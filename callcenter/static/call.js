@@ -18,7 +18,9 @@
     return audio;
   }
 
-  function agentLabel(record, id) {
+  function agentLabel(record, pause) {
+    if (pause.agent) return `agent ${pause.agent}`;
+    const id = pause.by;
     if (id === null || id === undefined) return "";
     if (record.agent && record.agent.id === id) return `agent ${record.agent.number}`;
     return `agent #${id}`;
@@ -26,7 +28,7 @@
 
   function pauseText(record, pause) {
     const until = pause.resumed_at ? clockTime(pause.resumed_at) : "end";
-    const by = agentLabel(record, pause.by);
+    const by = agentLabel(record, pause);
     return `paused ${clockTime(pause.paused_at)}–${until}${by ? ` by ${by}` : ""}`;
   }
 
@@ -105,11 +107,11 @@
     text("call-answered", dateTime(record.answered_at));
     text("call-ended", dateTime(record.ended_at));
     text("call-duration", record.duration === null || record.duration === undefined ? "" : seconds(record.duration));
-    text("call-queue", record.queue);
+    text("call-queue", record.queue_name || record.queue);
     text("call-waited", record.queue_wait_seconds === null || record.queue_wait_seconds === undefined ? "" : seconds(record.queue_wait_seconds));
     text("call-agent", record.agent ? `${record.agent.name} (${record.agent.number})` : "");
     text("call-outcome", record.outcome);
-    text("call-disposition", record.disposition);
+    text("call-disposition", record.disposition_label || record.disposition);
     text("call-notes", record.notes);
     $("call-details").hidden = false;
 

@@ -93,13 +93,17 @@ def _visible_call(session: Session, call_sid: str) -> Call:
 
 
 def _call_summary(call: Call) -> dict[str, Any]:
+    settings = get_services().settings
+    queue = settings.queues.get(call.queue or "")
     return {
         "call_sid": call.call_sid,
         "from": call.from_number,
         "customer": call.customer.name if call.customer else None,
         "queue": call.queue,
+        "queue_name": queue.display_name if queue else call.queue,
         "outcome": call.outcome,
         "disposition": call.disposition,
+        "disposition_label": settings.dispositions.get(call.disposition or "", call.disposition),
         "agent": call.agent.agent_number if call.agent else None,
         "started_at": call.started_at.isoformat(),
         "duration": call.duration_seconds,
@@ -264,7 +268,9 @@ def _stored_path(relative: str) -> Path | None:
 
 
 def _inbox_answer(voicemail: Voicemail) -> dict[str, Any]:
+    """A voicemail as this agent sees it: playable only if they may listen to it."""
     described = describe_voicemail(voicemail)
+    described["playable"] = described["playable"] and may_play(g.agent, voicemail)
     return {**described, "url": _audio_url(voicemail.recording_sid, described["playable"])}
 
 
