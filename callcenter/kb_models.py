@@ -4,9 +4,9 @@ Terms come from :func:`callcenter.kb.tokenize` (stemmed English words, Chinese b
 and single characters); the database only matches and ranks them:
 
 * **SQLite**: the FTS5 virtual table ``kb_fts`` (:data:`FTS_DDL`), one row per article
-  holding the space-joined terms of each field. It is not a mapped table: SQLite keeps
-  its index in shadow tables ``kb_fts_*`` that schema comparisons skip
-  (:func:`include_in_comparison`).
+  holding the space-joined terms of each field and the article's language as one token.
+  It is not a mapped table: it and the shadow tables ``kb_fts_*`` SQLite keeps its index
+  in are skipped by schema comparisons (:func:`include_in_comparison`).
 * **PostgreSQL**: the ``kb_articles.search_vector`` column, a ``tsvector`` whose lexemes
   carry the field as weight (title A, tags B, summary C, body D), with a GIN index. On
   SQLite the column exists too (plain text) and stays empty.
