@@ -4,8 +4,9 @@ The life of a :class:`~callcenter.models.CallRecording`:
 
 1. the caller and the agent meet: :func:`request_recording` adds a ``requested`` row (if
    the queue records calls and none is running for the call);
-2. the dispatcher starts it through the REST API (:func:`due_requests`, then
-   :func:`mark_started` or :func:`mark_start_failed`, which retries with backoff);
+2. the dispatcher claims it (``starting``, with a lease, so two processes never start
+   the same one: :func:`claim_due`) and starts it through the REST API, then
+   :func:`mark_started` or :func:`mark_start_failed` (which retries with backoff);
 3. the agent may pause it while the caller gives card details and resume it after
    (:func:`set_paused`; every pause is kept on the row and in the call's log);
 4. Twilio's status callbacks move it on (:func:`apply_status`); ``completed`` schedules
@@ -17,10 +18,11 @@ Functions take a session, flush at most and never commit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callcenter.calls import log_event
@@ -28,25 +30,30 @@ from callcenter.config import Settings
 from callcenter.models import Agent, Call, CallRecording
 from callcenter.recordings import enqueue_download
 
-REQUESTED, RECORDING, PAUSED = "requested", "in-progress", "paused"
+REQUESTED, STARTING, RECORDING, PAUSED = "requested", "starting", "in-progress", "paused"
 COMPLETED, ABSENT, FAILED = "completed", "absent", "failed"
-ACTIVE = (REQUESTED, RECORDING, PAUSED)
+ACTIVE = (REQUESTED, STARTING, RECORDING, PAUSED)
+FINAL = (COMPLETED, ABSENT, FAILED)
 MAX_START_ATTEMPTS = 5
 START_BACKOFF_SECONDS = 2.0
+START_LEASE_SECONDS = 30.0  # a start not reported back by then is tried again
 
 
 class RecordingError(Exception):
     """A recording action that cannot be done now (nothing recording, already paused...)."""
 
 
-def active_recording(session: Session, call_sid: str) -> CallRecording | None:
+def active_recording(
+    session: Session, call_sid: str, *, lock: bool = False
+) -> CallRecording | None:
     """The call's recording that is requested, running or paused, if any."""
-    return session.scalar(
+    query = (
         select(CallRecording)
         .where(CallRecording.call_sid == call_sid, CallRecording.status.in_(ACTIVE))
         .order_by(CallRecording.id.desc())
         .limit(1)
     )
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def request_recording(
@@ -81,15 +88,57 @@ def request_recording(
     return recording
 
 
-def due_requests(session: Session, now: datetime, limit: int = 20) -> list[CallRecording]:
-    """Requested recordings whose start is due (first try, or a retry after backoff)."""
-    return list(
-        session.scalars(
-            select(CallRecording)
-            .where(CallRecording.status == REQUESTED, CallRecording.next_attempt_at <= now)
-            .order_by(CallRecording.next_attempt_at, CallRecording.id)
-            .limit(limit)
+@dataclass(frozen=True)
+class StartClaim:
+    """A recording this dispatcher has claimed and must now start."""
+
+    id: int
+    call_sid: str
+    leg_sid: str
+    channels: int
+
+
+def claim_due(session: Session, now: datetime, limit: int = 20) -> list[StartClaim]:
+    """Claim requested recordings whose start is due (and starts whose lease ran out).
+
+    Each claim is a conditional update, so of several dispatchers exactly one gets a
+    row. Flushes; the caller commits before talking to Twilio.
+    """
+    rows = session.execute(
+        select(CallRecording.id, CallRecording.status, CallRecording.next_attempt_at)
+        .where(
+            CallRecording.status.in_((REQUESTED, STARTING)),
+            CallRecording.next_attempt_at <= now,
         )
+        .order_by(CallRecording.next_attempt_at, CallRecording.id)
+        .limit(limit)
+    ).all()
+    claims = []
+    lease = now + timedelta(seconds=START_LEASE_SECONDS)
+    for row_id, status, due in rows:
+        taken = session.execute(
+            update(CallRecording)
+            .where(
+                CallRecording.id == row_id,
+                CallRecording.status == status,
+                CallRecording.next_attempt_at == due,
+            )
+            .values(status=STARTING, next_attempt_at=lease)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken == 1:
+            recording = session.get(CallRecording, row_id)
+            assert recording is not None
+            session.refresh(recording)
+            claims.append(
+                StartClaim(row_id, recording.call_sid, recording.leg_sid, recording.channels)
+            )
+    return claims
+
+
+def _locked(session: Session, recording_id: int) -> CallRecording | None:
+    return session.scalar(
+        select(CallRecording).where(CallRecording.id == recording_id).with_for_update()
     )
 
 
@@ -97,11 +146,17 @@ def mark_started(
     session: Session, recording_id: int, recording_sid: str, now: datetime
 ) -> CallRecording | None:
     """Twilio accepted the start: remember the recording's SID."""
-    recording = session.get(CallRecording, recording_id)
+    recording = _locked(session, recording_id)
     if recording is None:
         return None
+    if recording.recording_sid not in (None, recording_sid):
+        # Started twice (a lease ran out mid-request): the other one is stored too, when
+        # its callbacks arrive (see apply_status).
+        log_event(session, recording.call_sid, "recording.started_twice",
+                  recording_sid=recording_sid, first=recording.recording_sid)  # fmt: skip
+        return recording
     recording.recording_sid = recording_sid
-    if recording.status == REQUESTED:
+    if recording.status in (REQUESTED, STARTING):
         recording.status = RECORDING
     recording.started_at = recording.started_at or now
     recording.last_error = None
@@ -113,9 +168,10 @@ def mark_start_failed(
     session: Session, recording_id: int, error: str, now: datetime, *, final: bool = False
 ) -> CallRecording | None:
     """The start failed: retry later with backoff, or give up (``final``, or too many)."""
-    recording = session.get(CallRecording, recording_id)
-    if recording is None or recording.status != REQUESTED:
+    recording = _locked(session, recording_id)
+    if recording is None or recording.status not in (REQUESTED, STARTING):
         return recording
+    recording.status = REQUESTED
     recording.attempts += 1
     recording.last_error = error[:500]
     if final or recording.attempts >= MAX_START_ATTEMPTS:
@@ -132,7 +188,7 @@ def set_paused(
     session: Session, call_sid: str, paused: bool, agent_id: int | None, now: datetime
 ) -> CallRecording:
     """Record a pause or a resume that Twilio has carried out (kept on the row and logged)."""
-    recording = active_recording(session, call_sid)
+    recording = active_recording(session, call_sid, lock=True)
     if recording is None or recording.recording_sid is None:
         raise RecordingError("this call is not being recorded")
     pauses = [dict(item) for item in recording.pauses or []]
@@ -173,8 +229,9 @@ def apply_status(
     A callback may also arrive before the REST answer was saved; the requested row of the
     leg is then adopted.
     """
+    # Locked: in-progress and completed of a short call may be handled at the same time.
     recording = session.scalar(
-        select(CallRecording).where(CallRecording.recording_sid == recording_sid)
+        select(CallRecording).where(CallRecording.recording_sid == recording_sid).with_for_update()
     )
     if recording is None:
         recording = session.scalar(
@@ -183,19 +240,22 @@ def apply_status(
                 CallRecording.call_sid == call_sid,
                 CallRecording.leg_sid == leg_sid,
                 CallRecording.recording_sid.is_(None),
+                CallRecording.status.in_(ACTIVE),
             )
             .order_by(CallRecording.id.desc())
             .limit(1)
+            .with_for_update()
         )
         if recording is None:
+            # A recording we have no row for (started twice): keep it all the same.
+            recording = _adopt(session, call_sid, leg_sid, now)
             log_event(session, call_sid, "recording.unknown", recording_sid=recording_sid,
                       status=status)  # fmt: skip
-            return None
         recording.recording_sid = recording_sid
-    if recording.status in (COMPLETED, ABSENT, FAILED):
+    if recording.status in FINAL:
         return recording  # final already: a retried or late callback
     if status == "in-progress":
-        if recording.status == REQUESTED:
+        if recording.status in (REQUESTED, STARTING):
             recording.status = RECORDING
         recording.started_at = recording.started_at or now
         return recording
@@ -225,6 +285,26 @@ def apply_status(
         return recording
     log_event(session, call_sid, "recording.status", recording_sid=recording_sid,
               status=status[:20])  # fmt: skip
+    return recording
+
+
+def _adopt(session: Session, call_sid: str, leg_sid: str, now: datetime) -> CallRecording:
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid))
+    recording = CallRecording(
+        call_sid=call_sid,
+        leg_sid=leg_sid or call_sid,
+        agent_id=call.agent_id if call else None,
+        customer_id=call.customer_id if call else None,
+        queue=call.queue if call else None,
+        channels=1,
+        status=RECORDING,
+        attempts=0,
+        next_attempt_at=now,
+        pauses=[],
+        started_at=now,
+        created_at=now,
+    )
+    session.add(recording)
     return recording
 
 

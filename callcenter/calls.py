@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ from callcenter.customers import classify_caller, find_customer_by_number
 from callcenter.models import Agent, Call, CallEvent, CallOffer, Customer, utcnow
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+"""A Twilio call SID (also the form of the SIDs this application gives call-backs)."""
 
 
 def log_event(
@@ -59,23 +62,25 @@ def get_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(select(Call).where(Call.call_sid == call_sid))
 
 
-def may_see_call(session: Session, agent: Agent, call: Call) -> bool:
+def may_see_call(session: Session, agent: Agent, call: Call, *, ringing: bool = False) -> bool:
     """Whether `agent` may see a call's record and recordings.
 
     Supervisors and admins see every call; an agent sees the calls they took, were
-    transferred or consulted on (any offer they accepted), and the call ringing at their
-    console (what they look up for it belongs to it).
+    transferred or consulted on (any offer they accepted). With `ringing`, also the call
+    being offered to them (what they look up for it belongs to it; its record and
+    recordings stay closed until they accept).
     """
-    if agent.role in ("supervisor", "admin"):
+    if agent.is_supervisor:
         return True
     if agent.id in (call.agent_id, call.transfer_agent_id):
         return True
+    statuses = ("accepted", "offered") if ringing else ("accepted",)
     accepted = session.scalar(
         select(CallOffer.id)
         .where(
             CallOffer.call_sid == call.call_sid,
             CallOffer.agent_id == agent.id,
-            CallOffer.status.in_(("accepted", "offered")),
+            CallOffer.status.in_(statuses),
         )
         .limit(1)
     )

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, or_, select
+from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.kb_models import KbArticle
@@ -134,40 +134,35 @@ def suggest(
     return suggestions[:limit]
 
 
+USAGE_DAYS = 90  # how far back earlier calls count towards suggestions
+
+
 def _usage_by_intent(
     session: Session, article_ids: Sequence[str], intents: Sequence[str]
 ) -> dict[str, Counter[str]]:
-    """How many earlier calls through each intent used each article (opened or sent)."""
-    used = session.execute(
-        select(KbLookup.article_id, KbLookup.call_sid)
+    """How many recent calls through each intent used each article (opened or sent)."""
+    nodes = [intent.split(".", 1) for intent in intents if "." in intent]
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    if not nodes or not article_ids:
+        return counts
+    calls = func.count(func.distinct(KbLookup.call_sid))
+    rows = session.execute(
+        select(KbLookup.article_id, CallEvent.flow, CallEvent.node, calls)
+        .join(
+            CallEvent,
+            and_(CallEvent.call_sid == KbLookup.call_sid, CallEvent.kind == "ivr.node"),
+        )
         .where(
             KbLookup.action.in_(USED),
-            KbLookup.article_id.in_(article_ids),
-            KbLookup.call_sid.is_not(None),
+            KbLookup.article_id.in_(list(article_ids)),
+            KbLookup.at >= utcnow() - timedelta(days=USAGE_DAYS),
+            or_(*(and_(CallEvent.flow == flow, CallEvent.node == node) for flow, node in nodes)),
         )
-        .distinct()
+        .group_by(KbLookup.article_id, CallEvent.flow, CallEvent.node)
     ).all()
-    calls_of: dict[str, set[str]] = defaultdict(set)
-    for article_id, call_sid in used:
-        calls_of[call_sid].add(article_id)
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    if not calls_of:
-        return counts
-    wanted = set(intents)
-    for call_sid, intent in _intents_of(session, calls_of):
-        if intent in wanted:
-            for article_id in calls_of[call_sid]:
-                counts[article_id][intent] += 1
+    for article_id, flow, node, count in rows:
+        counts[article_id][f"{flow}.{node}"] += count
     return counts
-
-
-def _intents_of(session: Session, call_sids: Iterable[str]) -> set[tuple[str, str]]:
-    rows = session.execute(
-        select(CallEvent.call_sid, CallEvent.flow, CallEvent.node).where(
-            CallEvent.call_sid.in_(list(call_sids)), CallEvent.kind == "ivr.node"
-        )
-    ).all()
-    return {(call_sid, f"{flow}.{node}") for call_sid, flow, node in rows if flow and node}
 
 
 def consulted(session: Session, call_sid: str) -> list[dict[str, Any]]:
@@ -222,40 +217,49 @@ def resolution_report(session: Session, since: datetime | None = None) -> list[R
     ``sent`` counts the calls where it was also sent to the caller. Rows are ordered by
     calls, most first. Calls not through the IVR count under the intent ``(none)``.
     """
-    query = select(KbLookup.article_id, KbLookup.call_sid, KbLookup.action).where(
-        KbLookup.action.in_(USED),
-        KbLookup.article_id.is_not(None),
-        KbLookup.call_sid.is_not(None),
+    query = (
+        select(
+            KbLookup.article_id,
+            KbLookup.call_sid,
+            KbLookup.action,
+            KbArticle.title,
+            Call.disposition,
+            CallEvent.flow,
+            CallEvent.node,
+        )
+        .outerjoin(KbArticle, KbArticle.id == KbLookup.article_id)
+        .outerjoin(Call, Call.call_sid == KbLookup.call_sid)
+        .outerjoin(
+            CallEvent,
+            and_(CallEvent.call_sid == KbLookup.call_sid, CallEvent.kind == "ivr.node"),
+        )
+        .where(
+            KbLookup.action.in_(USED),
+            KbLookup.article_id.is_not(None),
+            KbLookup.call_sid.is_not(None),
+        )
+        .distinct()
     )
     if since is not None:
         query = query.where(KbLookup.at >= since)
     used: dict[tuple[str, str], bool] = {}
-    for article_id, call_sid, action in session.execute(query).all():
+    titles: dict[str, str] = {}
+    dispositions: dict[str, str | None] = {}
+    intents: dict[str, set[str]] = defaultdict(set)
+    for article_id, call_sid, action, title, disposition, flow, node in session.execute(query):
         key = (article_id, call_sid)
         used[key] = used.get(key, False) or action == "send"
+        titles[article_id] = title or article_id
+        dispositions[call_sid] = disposition
+        if flow and node:
+            intents[call_sid].add(f"{flow}.{node}")
     if not used:
         return []
-    call_sids = {call_sid for _, call_sid in used}
-    dispositions = dict(
-        session.execute(
-            select(Call.call_sid, Call.disposition).where(Call.call_sid.in_(call_sids))
-        ).all()
-    )
-    intents: dict[str, list[str]] = defaultdict(list)
-    for call_sid, intent in sorted(_intents_of(session, call_sids)):
-        intents[call_sid].append(intent)
-    titles = dict(
-        session.execute(
-            select(KbArticle.id, KbArticle.title).where(
-                KbArticle.id.in_({article_id for article_id, _ in used})
-            )
-        ).all()
-    )
     calls: Counter[tuple[str, str]] = Counter()
     sent: Counter[tuple[str, str]] = Counter()
     outcomes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for (article_id, call_sid), was_sent in used.items():
-        for intent in intents.get(call_sid) or ["(none)"]:
+        for intent in sorted(intents.get(call_sid) or ["(none)"]):
             key = (article_id, intent)
             calls[key] += 1
             sent[key] += was_sent

@@ -161,6 +161,11 @@ class Agent(Base):
     current_call_sid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
 
+    @property
+    def is_supervisor(self) -> bool:
+        """Supervisors and admins: they see every call, recording and voicemail."""
+        return self.role in ("supervisor", "admin")
+
     def public(self) -> dict[str, Any]:
         """What consoles may see of an agent (never the password hash)."""
         return {

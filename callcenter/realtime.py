@@ -17,7 +17,7 @@ from typing import Any
 from flask_socketio import SocketIO
 from sqlalchemy import Text, cast, func, select
 
-from callcenter.call_recordings import describe, due_requests, mark_start_failed, mark_started
+from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
 from callcenter.calls import get_call
 from callcenter.models import Agent, Call, utcnow
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
@@ -174,11 +174,10 @@ class Realtime:
         if self.bridge is None:
             return
         with self.services.database.session() as session:
-            due = [
-                (item.id, item.call_sid, item.leg_sid, item.channels)
-                for item in due_requests(session, utcnow())
-            ]
-        for recording_id, call_sid, leg_sid, channels in due:
+            claims = claim_due(session, utcnow())
+        for claim in claims:
+            recording_id, call_sid = claim.id, claim.call_sid
+            leg_sid, channels = claim.leg_sid, claim.channels
             with self.services.database.session() as session:
                 call = get_call(session, call_sid)
                 over = call is None or call.ended_at is not None

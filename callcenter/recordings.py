@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,7 +42,7 @@ from callcenter.models import RecordingDownload, utcnow
 
 log = logging.getLogger("callcenter.recordings")
 
-RECORDING_SID_RE = re.compile(r"^RE[0-9a-fA-F]{32}$")
+RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 WAV_HEADER_BYTES = 44
 MAX_RECORDING_BYTES = 2**31 - 1  # size_bytes is a 32-bit integer column
 CHUNK_BYTES = 64 * 1024
@@ -50,6 +50,7 @@ DURATION_TOLERANCE_SECONDS = 2.0
 DURATION_TOLERANCE_RATIO = 0.10
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+REMOTE_DELETE_WINDOW = timedelta(days=7)
 
 
 class DownloadError(Exception):
@@ -96,7 +97,7 @@ def enqueue_download(
     survives.  Flushes, does not commit.  ``now`` (default: the current time) is when the
     first attempt becomes due.
     """
-    if not RECORDING_SID_RE.fullmatch(recording_sid or ""):
+    if not RECORDING_SID.fullmatch(recording_sid or ""):
         raise ValueError(f"not a recording SID: {recording_sid!r}")
     if urlsplit(source_url).scheme not in ("http", "https"):
         raise ValueError(f"recording URL must be http(s): {source_url!r}")
@@ -355,15 +356,22 @@ class RecordingFetcher:
         return True
 
     def delete_remote_copies(self, limit: int = 20) -> int:
-        """Retry deleting Twilio's copies of verified downloads (when configured)."""
+        """Retry deleting Twilio's copies of verified downloads (when configured; for a week)."""
         if not self.config.delete_remote:
             return 0
         job = RecordingDownload
+        # Random order, within a week of the download: a few copies that can never be
+        # deleted (gone from an old sub-account, say) do not block all the others.
+        since = self.clock() - REMOTE_DELETE_WINDOW
         with self.sessions() as session:
             rows = session.execute(
                 select(job.recording_sid, job.source_url)
-                .where(job.status == DONE, job.remote_deleted_at.is_(None))
-                .order_by(job.completed_at)
+                .where(
+                    job.status == DONE,
+                    job.remote_deleted_at.is_(None),
+                    job.completed_at >= since,
+                )
+                .order_by(func.random())
                 .limit(limit)
             ).all()
             session.rollback()
@@ -416,7 +424,7 @@ class RecordingFetcher:
 
     def _download(self, claim: _Claim) -> tuple[str, int, str, str]:
         """Fetch, verify and store one recording; return (relative path, size, sha256, type)."""
-        if not RECORDING_SID_RE.fullmatch(claim.recording_sid):
+        if not RECORDING_SID.fullmatch(claim.recording_sid):
             raise DownloadError(f"refusing unsafe recording SID {claim.recording_sid!r}")
         created = claim.created_at
         folder = self.recordings_dir / f"{created:%Y}" / f"{created:%m}" / f"{created:%d}"

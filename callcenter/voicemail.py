@@ -104,7 +104,7 @@ def assign(
     voicemail = _locked(session, voicemail_id)
     if voicemail.status == "handled":
         raise InboxError("this voicemail is already handled")
-    supervisor = agent.role in ("supervisor", "admin")
+    supervisor = agent.is_supervisor
     target = to_agent_id if to_agent_id is not None else agent.id
     if target != agent.id and not supervisor:
         raise InboxError("only supervisors assign voicemails to others")
@@ -123,7 +123,7 @@ def assign(
 def release(session: Session, voicemail_id: int, agent: Agent) -> Voicemail:
     """Give a voicemail back to the inbox."""
     voicemail = _locked(session, voicemail_id)
-    supervisor = agent.role in ("supervisor", "admin")
+    supervisor = agent.is_supervisor
     if voicemail.status != "assigned":
         raise InboxError("this voicemail is not assigned")
     if voicemail.assigned_agent_id != agent.id and not supervisor:
@@ -143,7 +143,7 @@ def mark_handled(
     voicemail = _locked(session, voicemail_id)
     if voicemail.status == "handled":
         raise InboxError("this voicemail is already handled")
-    supervisor = agent.role in ("supervisor", "admin")
+    supervisor = agent.is_supervisor
     if voicemail.assigned_agent_id not in (None, agent.id) and not supervisor:
         raise InboxError("someone else is working on this voicemail")
     voicemail.status = "handled"
@@ -158,7 +158,7 @@ def mark_handled(
 
 def may_play(agent: Agent, voicemail: Voicemail) -> bool:
     """Supervisors, and agents while the voicemail is unassigned or theirs."""
-    if agent.role in ("supervisor", "admin"):
+    if agent.is_supervisor:
         return True
     return voicemail.assigned_agent_id in (None, agent.id)
 

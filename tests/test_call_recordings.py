@@ -253,8 +253,23 @@ def test_the_agent_on_the_call_plays_it_with_ranges(
     logged = playbacks(app)
     assert [(p.recording_sid, p.agent_id, p.purpose, p.byte_range) for p in logged] == [
         (REC, world["agents"]["amy"], "call", None),
-        (REC, world["agents"]["amy"], "call", "bytes=0-"),
-    ]  # seeks (later ranges) are part of the same playback
+    ]  # the ranges and seeks of one listening session are one playback
+
+
+def test_every_way_of_fetching_the_audio_is_logged(
+    app: Flask, world: dict[str, Any], client: FlaskClient
+) -> None:
+    audio = store_audio(app, REC, CALL, "call")
+    login(client, "lead")
+    suffix = fetch(client, f"/api/recordings/{REC}", Range=f"bytes=-{len(audio)}")
+    assert suffix.status_code == 206 and suffix.data == audio
+    login(client, "amy")
+    odd = fetch(client, f"/api/recordings/{REC}", Range="bytes=00-", **{"If-Range": '"x"'})
+    assert odd.status_code == 200
+    assert [(p.agent_id, p.byte_range) for p in playbacks(app)] == [
+        (world["agents"]["lead"], f"bytes=-{len(audio)}"),
+        (world["agents"]["amy"], "bytes=00-"),
+    ]
 
 
 def test_another_agent_cannot_fetch_it_but_a_supervisor_can(

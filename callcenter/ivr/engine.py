@@ -118,7 +118,6 @@ class JoinConference:
     name: str
     start_on_enter: bool
     end_on_exit: bool
-    record: bool = False
     events: bool = False
     """Ask for the conference's join/leave/start/end callbacks."""
 

@@ -108,7 +108,6 @@ class TwimlRenderer:
                 start_conference_on_enter=action.start_on_enter,
                 end_conference_on_exit=action.end_on_exit,
                 beep=False,
-                record="record-from-start" if action.record else None,
                 status_callback=(
                     self.urls("/twilio/bridge/conference", call=action.name)
                     if action.events

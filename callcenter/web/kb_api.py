@@ -8,7 +8,6 @@ customers, so it needs no login.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -18,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter import kb
-from callcenter.calls import get_call, log_event, may_see_call
+from callcenter.calls import CALL_SID, get_call, log_event, may_see_call
 from callcenter.config import localized
 from callcenter.db import get_session
 from callcenter.ivr.schema import ARTICLE_ID
 from callcenter.kb_models import KbArticle
-from callcenter.kb_usage import record_lookup, resolution_report
+from callcenter.kb_usage import MAX_QUERY, record_lookup, resolution_report
 from callcenter.models import Call, KbLookup, utcnow
 from callcenter.services import get_services
 from callcenter.telephony.sms import SmsError, SmsSender
@@ -34,21 +33,8 @@ from callcenter.web.markdown import render_markdown
 bp = Blueprint("kb", __name__)
 bp.after_request(security_headers)
 
-CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-MAX_QUERY = 200
 MAX_LIMIT = 50
 RESEND_SECONDS = 60  # the same article sent twice to one call within this is one message
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@bp.errorhandler(_Refused)
-def _refused(exc: _Refused) -> ResponseReturnValue:
-    return json_error(exc.status, str(exc))
 
 
 def _call_for_lookup(session: Session, call_sid: Any) -> Call | None:
@@ -56,12 +42,12 @@ def _call_for_lookup(session: Session, call_sid: Any) -> Call | None:
     if call_sid in (None, ""):
         return None
     if not isinstance(call_sid, str) or not CALL_SID.fullmatch(call_sid):
-        raise _Refused(400, "call_sid is malformed")
+        abort(json_error(400, "call_sid is malformed"))
     call = get_call(session, call_sid)
     if call is None:
-        raise _Refused(404, "no such call")
-    if not may_see_call(session, g.agent, call):
-        raise _Refused(403, "not your call")
+        abort(json_error(404, "no such call"))
+    if not may_see_call(session, g.agent, call, ringing=True):
+        abort(json_error(403, "not your call"))
     return call
 
 
@@ -70,7 +56,7 @@ def _article(session: Session, article_id: str) -> KbArticle:
         abort(404)
     article = session.get(KbArticle, article_id)
     if article is None:
-        raise _Refused(404, "no such article")
+        abort(json_error(404, "no such article"))
     return article
 
 
@@ -177,6 +163,9 @@ def send(article_id: str) -> ResponseReturnValue:
         return json_error(400, "call_sid is required")
     if call.caller_kind != "pstn" or not call.caller_number:
         return json_error(409, "the caller has no phone number to text")
+    # The call row is locked while we look for an earlier send and note this one, so a
+    # double click (or two tabs) texts the caller once.
+    session.scalar(select(Call.id).where(Call.id == call.id).with_for_update())
     since = utcnow() - timedelta(seconds=RESEND_SECONDS)
     earlier = session.scalar(
         select(KbLookup).where(
@@ -187,29 +176,25 @@ def send(article_id: str) -> ResponseReturnValue:
         )
     )
     if earlier is not None:
+        answer = {"ok": True, "message_sid": earlier.detail.get("message_sid"),
+                  "to": call.caller_number, "repeated": True}  # fmt: skip
         session.rollback()
-        return jsonify({"ok": True, "message_sid": earlier.detail.get("message_sid"),
-                        "to": call.caller_number, "repeated": True})  # fmt: skip
+        return jsonify(answer)
     template = localized(settings.messages.article_sms, call.language, settings.default_language)
     text = (template or "{title}: {link}").format(title=found.title, link=_public_link(found.id))
-    to = call.caller_number
-    session.rollback()  # no transaction held while Twilio is asked
+    to, call_sid, article_id = call.caller_number, call.call_sid, found.id
+    lookup = record_lookup(session, action="send", source="console", call_sid=call_sid,
+                           agent_id=g.agent.id, article_id=article_id, to=to)  # fmt: skip
+    session.commit()  # no transaction is held while Twilio is asked
     sender: SmsSender = services.extras["sms"]
     try:
-        message_sid = sender.send(to, text, services.urls("/twilio/sms/status", call=call.call_sid))
+        message_sid = sender.send(to, text, services.urls("/twilio/sms/status", call=call_sid))
     except SmsError as exc:
+        session.delete(lookup)  # not sent: the agent may try again at once
+        session.commit()
         return json_error(502, f"the message could not be sent: {exc}")
-    record_lookup(
-        session,
-        action="send",
-        source="console",
-        call_sid=call.call_sid,
-        agent_id=g.agent.id,
-        article_id=found.id,
-        message_sid=message_sid,
-        to=to,
-    )
-    log_event(session, call.call_sid, "kb.sent", article=found.id, message_sid=message_sid,
+    lookup.detail = {**lookup.detail, "message_sid": message_sid}
+    log_event(session, call_sid, "kb.sent", article=article_id, message_sid=message_sid,
               agent=g.agent.agent_number)  # fmt: skip
     session.commit()
     return jsonify({"ok": True, "message_sid": message_sid, "to": to})

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.call_recordings import describe as describe_recording
-from callcenter.calls import get_call, may_see_call
+from callcenter.calls import CALL_SID, get_call, may_see_call
 from callcenter.db import get_session
 from callcenter.kb_usage import consulted
 from callcenter.models import (
@@ -44,6 +44,7 @@ from callcenter.models import (
     Voicemail,
     utcnow,
 )
+from callcenter.recordings import RECORDING_SID
 from callcenter.routing import RoutingError, call_back_voicemail
 from callcenter.services import get_services
 from callcenter.voicemail import (
@@ -61,8 +62,6 @@ from callcenter.web.console import security_headers
 bp = Blueprint("records", __name__)
 bp.after_request(security_headers)
 
-CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 TIMELINE_LIMIT = 500
 
 
@@ -120,7 +119,7 @@ def calls() -> ResponseReturnValue:
     except ValueError:
         return json_error(400, "limit is not a number")
     query = select(Call).order_by(Call.started_at.desc(), Call.id.desc()).limit(limit)
-    everyone = g.agent.role in ("supervisor", "admin") and request.args.get("mine") != "1"
+    everyone = g.agent.is_supervisor and request.args.get("mine") != "1"
     if not everyone:
         offered = select(CallOffer.call_sid).where(
             CallOffer.agent_id == g.agent.id, CallOffer.status == "accepted"
@@ -223,21 +222,6 @@ def recording_audio(recording_sid: str) -> ResponseReturnValue:
     path = _stored_path(download.path)
     if path is None:
         return json_error(404, "the recording file is missing")
-    byte_range = request.headers.get("Range")
-    if _starts_playback(byte_range):
-        session.add(
-            RecordingPlayback(
-                recording_sid=recording_sid,
-                agent_id=g.agent.id,
-                purpose=purpose,
-                byte_range=(byte_range or "")[:64] or None,
-                remote_addr=(request.remote_addr or "")[:64] or None,
-                at=utcnow(),
-            )
-        )
-        session.commit()
-    else:
-        session.rollback()
     response = send_file(
         path,
         mimetype=download.content_type or "audio/x-wav",
@@ -246,12 +230,41 @@ def recording_audio(recording_sid: str) -> ResponseReturnValue:
         max_age=0,
     )
     response.headers["Cache-Control"] = "private, no-store"
+    if response.status_code in (200, 206):
+        _log_playback(session, recording_sid, purpose)
+    session.rollback()
     return response
 
 
-def _starts_playback(byte_range: str | None) -> bool:
-    """A request for the start of the file begins a playback; later ranges are seeks."""
-    return byte_range is None or re.fullmatch(r"bytes=0-\d*", byte_range.strip()) is not None
+PLAYBACK_SESSION = timedelta(minutes=5)
+
+
+def _log_playback(session: Session, recording_sid: str, purpose: str) -> None:
+    """One row per listening session: the requests of a player (its seeks, its ranges)
+    within five minutes of the last one logged for this agent count as the same playback."""
+    now = utcnow()
+    recent = session.scalar(
+        select(RecordingPlayback.id)
+        .where(
+            RecordingPlayback.recording_sid == recording_sid,
+            RecordingPlayback.agent_id == g.agent.id,
+            RecordingPlayback.at >= now - PLAYBACK_SESSION,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return
+    session.add(
+        RecordingPlayback(
+            recording_sid=recording_sid,
+            agent_id=g.agent.id,
+            purpose=purpose,
+            byte_range=(request.headers.get("Range") or "")[:64] or None,
+            remote_addr=(request.remote_addr or "")[:64] or None,
+            at=now,
+        )
+    )
+    session.commit()
 
 
 def _stored_path(relative: str) -> Path | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from callcenter.call_recordings import apply_status, request_recording
-from callcenter.calls import FINAL_STATUSES, get_call, log_event, open_call, record_status
+from callcenter.calls import CALL_SID, FINAL_STATUSES, get_call, log_event, open_call, record_status
 from callcenter.config import localized
 from callcenter.customers import classify_caller
 from callcenter.db import get_session
@@ -33,6 +33,7 @@ from callcenter.queues import (
     hold_actions,
     queue_position,
 )
+from callcenter.recordings import RECORDING_SID
 from callcenter.routing import call_finished, call_left_queue, callback_ended, request_callback
 from callcenter.services import get_services
 from callcenter.telephony.signature import has_valid_signature
@@ -41,8 +42,6 @@ from callcenter.voicemail import store_voicemail
 log = logging.getLogger("callcenter.twilio")
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
-CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 XML = "text/xml; charset=utf-8"
 
@@ -68,6 +67,12 @@ def _caller_sid_arg() -> str:
     if not CALL_SID.fullmatch(caller):
         abort(400, "call is missing or malformed")
     return caller
+
+
+def _check_recording_url(url: str) -> None:
+    """A download sends our credentials: only ever to the Twilio API we are configured for."""
+    if not url.startswith(get_services().settings.twilio_api_url + "/"):
+        abort(400, "RecordingUrl is not on the configured Twilio API")
 
 
 def _name_arg(key: str, required: bool = True) -> str:
@@ -360,9 +365,7 @@ def recording(session: Session, call_sid: str) -> Response:
     url = request.form.get("RecordingUrl", "")
     if not RECORDING_SID.fullmatch(recording_sid):
         abort(400, "RecordingSid is missing or malformed")
-    # The download sends our credentials: only ever to the Twilio API we are configured for.
-    if not url.startswith(settings.twilio_api_url + "/"):
-        abort(400, "RecordingUrl is not on the configured Twilio API")
+    _check_recording_url(url)
     store_voicemail(
         session,
         call_sid=call_sid,
@@ -426,13 +429,12 @@ def bridge_caller(session: Session, call_sid: str) -> Response:
     call = _load_call(session, conference)
     text = localized(settings.messages.agent_announcement, call.language, settings.default_language)
     announcement = (text or "").replace("{number}", " ".join(number))
-    queue = settings.queues.get(call.queue or "")
     log_event(session, conference, "bridge.caller", agent=number, leg=call_sid)
+    # Not recorded here: the caller's leg is recorded once both are in (call_recordings).
     actions: list[Action] = [
         Speak(announcement, call.language, personal=True),
-        JoinConference(conference, start_on_enter=False, end_on_exit=True,
-                       record=bool(queue and queue.record), events=True),
-    ]  # fmt: skip
+        JoinConference(conference, start_on_enter=False, end_on_exit=True, events=True),
+    ]
     return _twiml(actions, _next_step(call))
 
 
@@ -521,7 +523,6 @@ def bridge_conference() -> Response:
 @call_arg_step
 def call_recording_status(session: Session, call_sid: str) -> Response:
     """Status of an answered call's recording; ``completed`` schedules the download."""
-    settings = get_services().settings
     recording_sid = request.form.get("RecordingSid", "")
     if not RECORDING_SID.fullmatch(recording_sid):
         abort(400, "RecordingSid is missing or malformed")
@@ -529,8 +530,8 @@ def call_recording_status(session: Session, call_sid: str) -> Response:
     if not status:
         abort(400, "RecordingStatus is missing")
     url = request.form.get("RecordingUrl", "")
-    if status == "completed" and not url.startswith(settings.twilio_api_url + "/"):
-        abort(400, "RecordingUrl is not on the configured Twilio API")
+    if status == "completed":
+        _check_recording_url(url)
     duration = _int_value("RecordingDuration")
     apply_status(
         session,
