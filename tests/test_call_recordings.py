@@ -483,3 +483,48 @@ def test_call_back_from_the_inbox_rings_the_agent_once(
         voicemail = session.get(Voicemail, voicemail_id)
         assert voicemail.callback_call_sid == call_sid
         assert voicemail.assigned_agent_id == world["agents"]["amy"]
+
+
+def test_a_recording_start_is_claimed_once_and_reclaimed_after_its_lease(
+    world: dict[str, Any],
+) -> None:
+    from callcenter.call_recordings import START_LEASE_SECONDS, claim_due
+
+    services = world["services"]
+    recording_id = requested(world)
+    now = utcnow()
+    with services.database.session() as session:
+        [claim] = claim_due(session, now)
+        assert (claim.id, claim.leg_sid, claim.channels) == (recording_id, LEG, 2)
+    with services.database.session() as session:
+        assert claim_due(session, now) == []  # another dispatcher gets nothing
+        later = now + timedelta(seconds=START_LEASE_SECONDS + 1)
+        assert [c.id for c in claim_due(session, later)] == [recording_id]  # it died
+
+
+def test_a_recording_without_a_row_is_still_stored(
+    world: dict[str, Any], twilio: TwilioWebhooks
+) -> None:
+    requested(world)
+    with world["services"].database.session() as session:
+        mark_started(session, session.scalar(select(CallRecording.id)), REC, utcnow())
+    stray = "RE" + "e" * 32  # a second start the dispatcher never heard back from
+    done = {"RecordingUrl": API + stray, "RecordingDuration": "7", "RecordingSid": stray}
+    assert recording_callback(twilio, "completed", **done).status_code == 204
+    with world["services"].database.session() as session:
+        kept = session.scalar(select(CallRecording).where(CallRecording.recording_sid == stray))
+        assert (kept.call_sid, kept.status, kept.duration_seconds) == (CALL, "completed", 7)
+        job = session.scalar(
+            select(RecordingDownload).where(RecordingDownload.recording_sid == stray)
+        )
+        assert job is not None and job.purpose == "call"
+
+
+def test_the_conference_itself_is_not_recorded(
+    world: dict[str, Any], twilio: TwilioWebhooks
+) -> None:
+    params = {"AccountSid": ACCOUNT_SID, "CallSid": CALL, "From": "+8613900139000",
+              "To": "+864008001234"}  # fmt: skip
+    answer = twilio.post("/twilio/bridge/caller", params, query={"agent": "1024"})
+    assert answer.status_code == 200 and b"<Conference" in answer.data
+    assert b"record" not in answer.data.lower()
