@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, send_file
+from flask import Blueprint, Response, abort
 
 from callcenter.services import get_services
+from callcenter.web.audio import audio_response
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -14,7 +15,8 @@ def prompt_audio(key: str) -> Response:
     path = get_services().prompts.path_for(key)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype="audio/mpeg", conditional=True, max_age=86400)
+    response = audio_response(path, "audio/mpeg")
+    response.headers["Cache-Control"] = "public, max-age=86400"  # static, shared prompts
     return response
 
 

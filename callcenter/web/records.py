@@ -23,7 +23,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -56,6 +55,7 @@ from callcenter.voicemail import (
     release,
 )
 from callcenter.voicemail import describe as describe_voicemail
+from callcenter.web.audio import audio_response
 from callcenter.web.auth import current_agent, json_error, login_required, require_json
 from callcenter.web.console import security_headers
 
@@ -222,14 +222,7 @@ def recording_audio(recording_sid: str) -> ResponseReturnValue:
     path = _stored_path(download.path)
     if path is None:
         return json_error(404, "the recording file is missing")
-    response = send_file(
-        path,
-        mimetype=download.content_type or "audio/x-wav",
-        conditional=True,
-        etag=download.sha256 or True,
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "private, no-store"
+    response = audio_response(path, download.content_type or "audio/x-wav", download.sha256)
     if response.status_code in (200, 206):
         _log_playback(session, recording_sid, purpose)
     session.rollback()
