@@ -7,9 +7,16 @@ Tokenizing is done here, the same for every database: :func:`tokenize` turns tex
 terms (English words lowercased and lightly stemmed, Chinese text into character bigrams
 plus single characters). Matching and ranking are left to the database's own full-text
 search (see :mod:`callcenter.kb_models`): :func:`sync` stores each field's terms in
-SQLite's FTS5 table or PostgreSQL's weighted ``tsvector``, and :func:`search` ranks with
-FTS5's ``bm25()`` or PostgreSQL's ``ts_rank()``, title and tags counting more than the
-body. Query terms only ever reach the engine quoted, as literal terms.
+SQLite's FTS5 table or PostgreSQL's weighted ``tsvector``, and ranking follows FTS5's
+``bm25()`` or PostgreSQL's ``ts_rank()``, title and tags counting more than the body.
+Query terms only ever reach the engine quoted, as literal terms, or as bound parameters.
+
+So that a search never scores every article a common term matches, :func:`sync` also
+keeps, per term and language, the articles where the term's BM25 contribution (its
+"impact") is highest (``kb_impacts``; on SQLite FTS5's ``bm25()`` of the term alone).
+:func:`search` reads only each query term's best impacts and sums them per article:
+on SQLite that sum is the article's ``bm25()``; on PostgreSQL the best sums are the
+candidates that the ``tsvector`` matches and ``ts_rank()`` orders.
 
 >>> tokenize("Repairs shipped")
 ['repair', 'ship']
@@ -22,11 +29,13 @@ body. Query terms only ever reach the engine quoted, as literal terms.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import html
 import json
+import math
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from callcenter.kb_models import FTS_TABLE, KbArticle, language_token
+from callcenter.kb_models import FTS_TABLE, KbArticle, kb_impacts, language_token
 from callcenter.models import utcnow
 
 __all__ = [
@@ -69,6 +78,15 @@ _PG_WEIGHT_LETTERS = {"title": "A", "tags": "B", "summary": "C", "body": "D"}
 _PG_MAX_POSITION = 16383
 _PG_MAX_POSITIONS = 256
 _CHUNK = 500
+# Top-k ranking (see kb_models.kb_impacts): the impacts kept per term and language; how
+# many a search of several terms reads in all (shared by its terms); and, PostgreSQL,
+# how many candidates ts_rank() orders (``limit`` plus this margin, at least twice it).
+IMPACTS_PER_TERM = 1000
+IMPACTS_READ = 2000
+_CANDIDATE_MARGIN = 10
+# BM25's parameters, as FTS5's bm25() has them.
+_BM25_K1 = 1.2
+_BM25_B = 0.75
 
 _SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _INTENT = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
@@ -327,9 +345,10 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _index_rows(article: Article, postgresql: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def _index_rows(
+    article: Article, fields: dict[str, list[str]], postgresql: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``kb_articles`` row of `article` and, for SQLite, its ``kb_fts`` row."""
-    fields = _field_terms(article)
     row = {
         "id": article.id,
         "title": article.title,
@@ -356,7 +375,8 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
 
 def sync(session: Session, articles: Iterable[Article]) -> SyncReport:
     """Make the index match `articles`: insert new ones, re-index changed ones, delete
-    the ones that are gone. Idempotent; flushes but does not commit.
+    the ones that are gone, and when anything changed (or the impacts are missing)
+    recompute every term's impacts. Idempotent; flushes but does not commit.
     """
     report = SyncReport()
     postgresql = _is_postgresql(session)
@@ -368,12 +388,14 @@ def sync(session: Session, articles: Iterable[Article]) -> SyncReport:
     added: list[dict[str, Any]] = []
     updated: list[dict[str, Any]] = []
     fts_rows: list[dict[str, Any]] = []
+    fields: dict[str, dict[str, list[str]]] = {}
     for article_id in sorted(wanted):
         article = wanted[article_id]
         if article_id in existing and existing[article_id] == article.checksum():
             report.unchanged += 1
             continue
-        row, fts = _index_rows(article, postgresql)
+        fields[article_id] = _field_terms(article)
+        row, fts = _index_rows(article, fields[article_id], postgresql)
         if article_id in existing:
             updated.append(row)
             report.updated.append(article_id)
@@ -406,8 +428,149 @@ def sync(session: Session, articles: Iterable[Article]) -> SyncReport:
             ),
             fts_rows,
         )
+    if report.changes or (
+        wanted and session.execute(select(kb_impacts.c.term).limit(1)).first() is None
+    ):
+        _rebuild_impacts(session, wanted, fields, postgresql)
     session.flush()
     return report
+
+
+def _rebuild_impacts(
+    session: Session,
+    articles: dict[str, Article],
+    known: dict[str, dict[str, list[str]]],
+    postgresql: bool,
+) -> None:
+    """Refill ``kb_impacts``: per term and language, the IMPACTS_PER_TERM articles where
+    the term's BM25 contribution is highest. Every impact depends on the whole knowledge
+    base (idf, average length), so all are recomputed whenever an article changes.
+    """
+    session.execute(delete(kb_impacts))
+    if not articles:
+        return
+    rows = _bm25_impacts(articles, known) if postgresql else _fts5_impacts(session)
+    rows.sort(key=lambda row: (row[0], row[1], -row[2], row[3]))
+    ranked: list[tuple[str, int, str, str, float]] = []
+    last, position = ("", ""), 0
+    for term, language, impact, article_id in rows:
+        position = position + 1 if (term, language) == last else 1
+        last = (term, language)
+        if position <= IMPACTS_PER_TERM:
+            ranked.append((term, position, language, article_id, impact))
+    _bulk_insert_impacts(session, ranked)
+
+
+def _fts5_impacts(session: Session) -> list[tuple[str, str, float, str]]:
+    """Impact rows from FTS5 itself: for each term of its vocabulary, ``bm25()`` of the
+    term alone, which is the term's share of any query's ``bm25()``. A term in at most
+    IMPACTS_PER_TERM articles is ranked in one query; a commoner one once per language,
+    keeping the best IMPACTS_PER_TERM."""
+    connection = session.connection().connection.driver_connection
+    cursor = connection.cursor()
+    try:
+        documents = {
+            rowid: (article_id, bytes.fromhex(token).decode("utf-8", "surrogatepass"))
+            for rowid, article_id, token in cursor.execute(
+                f"SELECT rowid, article_id, language_token FROM {FTS_TABLE}"
+            )
+        }
+        tokens = sorted({language_token(language) for _, language in documents.values()})
+        cursor.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{FTS_TABLE}_terms "
+            f"USING fts5vocab(main, {FTS_TABLE}, 'row')"
+        )
+        vocabulary = cursor.execute(f"SELECT term, doc FROM temp.{FTS_TABLE}_terms").fetchall()
+        cursor.execute(f"DROP TABLE temp.{FTS_TABLE}_terms")
+        weights = ", ".join(str(FIELD_WEIGHTS[name]) for name in FIELD_WEIGHTS)
+        columns = "{" + " ".join(FIELD_WEIGHTS) + "} : "
+        every = (
+            f"SELECT rowid, bm25({FTS_TABLE}, 0, 0, {weights}) "
+            f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?"
+        )
+        best = every + " ORDER BY 2 LIMIT ?"
+        rows: list[tuple[str, str, float, str]] = []
+        for term, count in vocabulary:
+            match = columns + _quote(term, '"')
+            if count <= IMPACTS_PER_TERM:
+                found = cursor.execute(every, (match,)).fetchall()
+            else:
+                found = []
+                for token in tokens:
+                    found += cursor.execute(
+                        best, (f'{match} AND language_token : "{token}"', IMPACTS_PER_TERM)
+                    ).fetchall()
+            for rowid, rank in found:
+                article_id, language = documents[rowid]
+                rows.append((term, language, -rank, article_id))
+        return rows
+    finally:
+        cursor.close()
+
+
+def _bm25_impacts(
+    articles: dict[str, Article], known: dict[str, dict[str, list[str]]]
+) -> list[tuple[str, str, float, str]]:
+    """Impact rows computed here with BM25 as FTS5 computes it: weighted term frequency,
+    document length over all fields and the language token, idf over every article.
+    `known` holds the field terms already computed for changed articles."""
+    weighted: list[tuple[str, str, dict[str, float], int]] = []
+    frequency: Counter[str] = Counter()
+    total_length = 0
+    for article_id, article in articles.items():
+        fields = known.get(article_id) or _field_terms(article)
+        length = 1  # the language token
+        weights: dict[str, float] = {}
+        for name, terms in fields.items():
+            length += len(terms)
+            weight = FIELD_WEIGHTS[name]
+            for term, count in Counter(terms).items():
+                weights[term] = weights.get(term, 0.0) + weight * count
+        frequency.update(weights.keys())
+        total_length += length
+        weighted.append((article_id, article.language, weights, length))
+    count = len(articles)
+    average = total_length / count
+    idf = {
+        term: max(math.log((count - n + 0.5) / (n + 0.5)), 1e-6) for term, n in frequency.items()
+    }
+    k1 = _BM25_K1
+    postings: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+    for article_id, language, weights, length in weighted:
+        norm = k1 * (1 - _BM25_B + _BM25_B * length / average)
+        for term, w in weights.items():
+            postings[term, language].append((idf[term] * w * (k1 + 1) / (w + norm), article_id))
+    rows: list[tuple[str, str, float, str]] = []
+    for (term, language), impacts in postings.items():
+        if len(impacts) > IMPACTS_PER_TERM:
+            impacts = heapq.nlargest(IMPACTS_PER_TERM, impacts)
+        rows.extend((term, language, impact, article_id) for impact, article_id in impacts)
+    return rows
+
+
+def _bulk_insert_impacts(session: Session, rows: list[tuple[str, int, str, str, float]]) -> None:
+    """Insert `rows` (in index order) the fastest way the driver has: COPY on psycopg,
+    the driver's executemany otherwise."""
+    columns = ("term", "position", "language", "article_id", "impact")
+    connection = session.connection()
+    if connection.dialect.driver == "psycopg":
+        copy_sql = f"COPY kb_impacts ({', '.join(columns)}) FROM STDIN"
+        with (
+            connection.connection.driver_connection.cursor() as cursor,
+            cursor.copy(copy_sql) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"INSERT INTO kb_impacts ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?)", rows
+        )
+    else:
+        for start in range(0, len(rows), 10_000):
+            chunk = rows[start : start + 10_000]
+            connection.execute(
+                insert(kb_impacts), [dict(zip(columns, row, strict=True)) for row in chunk]
+            )
 
 
 # --- search ----------------------------------------------------------------------------
@@ -429,8 +592,9 @@ def search(session: Session, query: str, language: str | None = None, limit: int
     """Articles matching any term of `query`, best first; ``[]`` when it has no terms.
 
     Score: between 0 and 1, higher is better, comparable within one query. SQLite:
-    ``s / (1 + s)`` where ``s`` is FTS5's BM25 over the fields weighted by FIELD_WEIGHTS.
-    PostgreSQL: ``ts_rank`` with the same relative field weights.
+    ``s / (1 + s)`` where ``s`` is FTS5's BM25 over the fields weighted by FIELD_WEIGHTS,
+    summed from the terms' stored impacts. PostgreSQL: ``ts_rank`` with the same relative
+    field weights, of the candidates the impacts choose.
 
     >>> [hit.id for hit in search(session, "warranty", language="en")]  # doctest: +SKIP
     ['warranty-coverage', 'extended-warranty', ...]
@@ -440,69 +604,72 @@ def search(session: Session, query: str, language: str | None = None, limit: int
     if not terms or limit == 0 or (language is not None and len(language) > _LANGUAGE_MAX):
         return []
     rank = _rank_postgresql if _is_postgresql(session) else _rank_sqlite
-    scores = rank(session, terms, language, limit)
-    if not scores:
-        return []
-    articles = {
-        row.id: row
-        for row in session.execute(
-            select(
-                KbArticle.id, KbArticle.title, KbArticle.language, KbArticle.summary, KbArticle.body
-            ).where(KbArticle.id.in_(scores))
-        )
-    }
     return [
         Hit(
-            id=article_id,
-            title=articles[article_id].title,
-            snippet=snippet(articles[article_id].body, terms, articles[article_id].summary),
+            id=row.id,
+            title=row.title,
+            snippet=snippet(row.body, terms, row.summary),
             score=round(score, 4),
-            language=articles[article_id].language,
-            summary=articles[article_id].summary,
+            language=row.language,
+            summary=row.summary,
         )
-        for article_id, score in scores.items()
-        if article_id in articles
+        for row, score in rank(session, terms, language, limit)
     ]
+
+
+def _best_by_impact(
+    terms: list[str], language: str | None, count: int
+) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters of the `count` articles with the highest sums (``total``) of
+    the terms' stored impacts, in `language` if given. Only each term's best rows are
+    read, through the index: the first `count` of a query's only term, else an equal
+    share of IMPACTS_READ (at most IMPACTS_PER_TERM) per term and language, however many
+    articles hold the terms."""
+    where = " AND language = :language" if language is not None else ""
+    names = [f":term_{i}" for i in range(len(terms))]
+    sql = (
+        "SELECT article_id, SUM(impact) AS total FROM kb_impacts "
+        f"WHERE term IN ({', '.join(names)}) AND position <= :depth{where} "
+        "GROUP BY article_id ORDER BY total DESC, article_id LIMIT :count"
+    )
+    params: dict[str, Any] = {f"term_{i}": term for i, term in enumerate(terms)}
+    # One term's best `count` are the answer; more terms share IMPACTS_READ.
+    params["depth"] = count if len(terms) == 1 else max(count, IMPACTS_READ // len(terms))
+    params["language"] = language
+    params["count"] = count
+    return sql, params
+
+
+_ARTICLE_COLUMNS = "a.id, a.title, a.language, a.summary, a.body"
 
 
 def _rank_sqlite(
     session: Session, terms: list[str], language: str | None, limit: int
-) -> dict[str, float]:
-    """Best `limit` article ids and scores, best first, from FTS5 ``bm25()``.
-
-    The match expression is the terms OR-ed, each a double-quoted string, within the
-    field columns, AND the language's token when there is a filter: no FTS5 syntax
-    (operators, column filters, prefixes, NEAR) can come from the query or the language.
-    """
-    match = "{" + " ".join(FIELD_WEIGHTS) + "} : (" + " OR ".join(_quote(t, '"') for t in terms)
-    match += ")"
-    if language is not None:
-        match += ' AND language_token : "' + language_token(language) + '"'
-    weights = ", ".join(str(FIELD_WEIGHTS[name]) for name in FIELD_WEIGHTS)
-    # The best rows by rowid first, then their article ids: a sort that carries only the
-    # rowid never reads the stored columns of the rows it drops.
+) -> list[tuple[Any, float]]:
+    """The best `limit` articles (rows of :data:`_ARTICLE_COLUMNS`) and their scores,
+    best first: BM25 summed from the impacts, which are FTS5's ``bm25()`` of each term
+    (see :func:`_fts5_impacts`), as ``s / (1 + s)``."""
+    best, params = _best_by_impact(terms, language, limit)
     rows = session.execute(
         text(
-            "SELECT fts.article_id, best.rank FROM ("
-            f"SELECT rowid, rank FROM {FTS_TABLE} "
-            f"WHERE {FTS_TABLE} MATCH :match AND rank MATCH :ranking "
-            "ORDER BY rank, rowid LIMIT :limit"
-            f") AS best JOIN {FTS_TABLE} AS fts ON fts.rowid = best.rowid "
-            "ORDER BY best.rank, best.rowid"
+            f"SELECT {_ARTICLE_COLUMNS}, best.total FROM ({best}) AS best "
+            "JOIN kb_articles AS a ON a.id = best.article_id "
+            "ORDER BY best.total DESC, best.article_id"
         ),
-        {"match": match, "ranking": f"bm25(0.0, 0.0, {weights})", "limit": limit},
+        params,
     )
-    return {article_id: -rank / (1 - rank) for article_id, rank in rows}
+    return [(row, row.total / (1 + row.total)) for row in rows]
 
 
 def _rank_postgresql(
     session: Session, terms: list[str], language: str | None, limit: int
-) -> dict[str, float]:
-    """Best `limit` article ids and scores, best first, from ``ts_rank()`` with the field
-    weights (title 1, tags and summary and body in FIELD_WEIGHTS' proportions): per term
-    its best-weighted occurrence plus quickly diminishing credit for more, averaged over
-    the terms; already in (0, 1]. (``ts_rank_cd`` ranked as well on the shipped articles
-    but costs three times as much per matching article on queries of several terms.)
+) -> list[tuple[Any, float]]:
+    """The best `limit` articles (rows of :data:`_ARTICLE_COLUMNS`) and their scores,
+    best first: of the candidates with the best impact sums (twice `limit`, at least
+    `limit` plus a margin), the ones the ``tsvector`` matches, ranked by ``ts_rank()``
+    with the field weights (title 1, tags and summary and body in FIELD_WEIGHTS'
+    proportions): per term its best-weighted occurrence plus quickly diminishing credit
+    for more, averaged over the terms; already in (0, 1]. One statement.
 
     The query is a ``tsquery`` literal of the terms OR-ed, each single-quoted (cast, not
     parsed by a text search configuration), so no query syntax comes from the user.
@@ -510,21 +677,34 @@ def _rank_postgresql(
     top = max(FIELD_WEIGHTS.values())
     weights = [FIELD_WEIGHTS[name] / top for name in ("body", "summary", "tags", "title")]
     where = " AND language = :language" if language is not None else ""
+    count = max(2 * limit, limit + _CANDIDATE_MARGIN)
+    candidates, params = _best_by_impact(terms, language, count)
+    # Lateral lookups by primary key (OFFSET 0 keeps them so): whatever plan PostgreSQL
+    # caches for the prepared statement, only the candidates are read and ranked (never
+    # every article the tsquery matches), and only the hits' bodies are read.
     rows = session.execute(
         text(
-            "SELECT id, ts_rank(CAST(:weights AS real[]), search_vector, query) AS rank "
-            "FROM kb_articles, CAST(:query AS tsquery) AS query "
-            f"WHERE search_vector @@ query{where} "
-            "ORDER BY rank DESC, id LIMIT :limit"
+            f"WITH candidates AS ({candidates}), best AS ("
+            "SELECT r.id, r.rank FROM candidates AS c CROSS JOIN LATERAL ("
+            "SELECT id, "
+            "ts_rank(CAST(:weights AS real[]), search_vector, CAST(:query AS tsquery)) AS rank "
+            "FROM kb_articles WHERE id = c.article_id "
+            f"AND search_vector @@ CAST(:query AS tsquery){where} OFFSET 0) AS r "
+            "ORDER BY r.rank DESC, r.id LIMIT :limit) "
+            "SELECT a.id, a.title, a.language, a.summary, a.body, best.rank "
+            "FROM best CROSS JOIN LATERAL ("
+            "SELECT id, title, language, summary, body FROM kb_articles "
+            "WHERE id = best.id OFFSET 0) AS a "
+            "ORDER BY best.rank DESC, best.id"
         ),
         {
+            **params,
             "weights": weights,
             "query": " | ".join(_quote(term, "'") for term in terms),
-            "language": language,
             "limit": limit,
         },
     )
-    return {article_id: float(rank) for article_id, rank in rows}
+    return [(row, float(row.rank)) for row in rows]
 
 
 # --- snippets --------------------------------------------------------------------------

@@ -10,6 +10,13 @@ and single characters); the database only matches and ranks them:
 * **PostgreSQL**: the ``kb_articles.search_vector`` column, a ``tsvector`` whose lexemes
   carry the field as weight (title A, tags B, summary C, body D), with a GIN index. On
   SQLite the column exists too (plain text) and stays empty.
+
+Ranking a term that thousands of articles contain would mean scoring each of them, so
+``kb_impacts`` (:data:`kb_impacts`, both databases) keeps, per term and language, the
+articles with the term's highest precomputed BM25 contributions ("impacts"), at most
+``kb.IMPACTS_PER_TERM`` of them, ordered by an index on (term, language, impact): a
+search sums the impacts of its terms to choose a few candidates, which the full-text
+index then matches and scores.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DDL, JSON, Index, Integer, String, Text, event
+from sqlalchemy import DDL, JSON, Column, Float, Index, Integer, String, Table, Text, event
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +40,7 @@ __all__ = [
     "KbArticle",
     "include_in_comparison",
     "is_fts_table",
+    "kb_impacts",
     "language_token",
 ]
 
@@ -124,4 +132,20 @@ def include_in_comparison(dialect_name: str) -> Callable[..., bool]:
     return include
 
 
-KB_TABLES = (KbArticle.__table__,)
+# Per (term, language), the articles where the term weighs most, best first (``position``
+# 1, 2, …), and how much: the term's BM25 contribution to the article's score, idf
+# included (see kb.sync). No primary key: kb.sync rebuilds the table, and it is only read
+# through its one index, which covers every column: a term's first positions in every
+# language are one range of it.
+kb_impacts = Table(
+    "kb_impacts",
+    Base.metadata,
+    Column("term", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("language", String(20), nullable=False),
+    Column("article_id", String(100), nullable=False),
+    Column("impact", Float, nullable=False),
+    Index("ix_kb_impacts_term_position", "term", "position", "language", "article_id", "impact"),
+)
+
+KB_TABLES = (KbArticle.__table__, kb_impacts)

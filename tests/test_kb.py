@@ -417,6 +417,146 @@ def test_resync_after_edit_changes_what_matches(
         assert indexed_terms(session) == {}
 
 
+# --- top-k ranking (kb_impacts) ----------------------------------------------------------
+
+
+def stored_impacts(session: Session) -> dict[tuple[str, str, str], float]:
+    """The impacts kept, by (term, language, article id)."""
+    rows = session.execute(text("SELECT term, language, article_id, impact FROM kb_impacts"))
+    return {(term, language, article_id): impact for term, language, article_id, impact in rows}
+
+
+def test_impacts_are_each_terms_bm25(kb: ModuleType, indexed: Session) -> None:
+    """Every kept impact is its term's share of BM25 as FTS5 computes it, whichever way
+    it was computed (FTS5 on SQLite, Python on PostgreSQL); on SQLite the scores are
+    exactly FTS5's bm25() of the whole query."""
+    articles, _ = kb.load_articles(KB_DIR)
+    computed = {
+        (term, language, article_id): impact
+        for term, language, impact, article_id in kb._bm25_impacts(
+            {article.id: article for article in articles}, {}
+        )
+    }
+    stored = stored_impacts(indexed)
+    assert stored.keys() == computed.keys()  # 35 articles: no list is cut
+    for key, impact in computed.items():
+        assert stored[key] == pytest.approx(impact, rel=1e-9, abs=1e-12)
+    if indexed.get_bind().dialect.name != "sqlite":
+        return
+    weights = ", ".join(str(weight) for weight in kb.FIELD_WEIGHTS.values())
+    for query in ("warranty", "battery replacement", "fapiao 发票 invoice", "保修期"):
+        terms = " OR ".join(f'"{term}"' for term in kb.query_terms(query))
+        exact = indexed.execute(
+            text(
+                f"SELECT article_id, bm25(kb_fts, 0, 0, {weights}) AS rank FROM kb_fts "
+                "WHERE kb_fts MATCH :match ORDER BY rank, article_id LIMIT 10"
+            ),
+            {"match": "{title tags summary body} : (" + terms + ")"},
+        ).all()
+        hits = kb.search(indexed, query)
+        assert ids(hits) == [article_id for article_id, _ in exact], query
+        assert [hit.score for hit in hits] == [
+            pytest.approx(-rank / (1 - rank), abs=1e-4) for _, rank in exact
+        ]
+
+
+def test_top_k_keeps_the_obvious_best_article(
+    kb: ModuleType, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With only 3 articles kept per term, among 20 that hold each term, the article about
+    both terms of a query still comes first, and each term's strongest article first."""
+    monkeypatch.setattr(kb, "IMPACTS_PER_TERM", 3)
+    for n in range(20):
+        write(tmp_path, f"warranty-{n:02d}", body="The warranty applies. " + "Filler text. " * n)
+        write(tmp_path, f"battery-{n:02d}", body="The battery lasts. " + "Filler text. " * n)
+    write(
+        tmp_path,
+        "both",
+        title="Warranty for the battery",
+        body="The battery warranty covers a battery that fails within the warranty.",
+    )
+    write(
+        tmp_path,
+        "strong",
+        title="Warranty",
+        body="Warranty: warranty terms, warranty claims, warranty.",
+    )
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        kept = stored_impacts(session)
+        assert sum(term == "warranty" for term, _, _ in kept) == 3
+        assert {("warranty", "en", "strong"), ("battery", "en", "both")} <= set(kept)
+        assert ids(kb.search(session, "battery warranty"))[0] == "both"
+        assert ids(kb.search(session, "warranty"))[0] == "strong"
+        assert ids(kb.search(session, "warranty", limit=1)) == ["strong"]
+        assert ids(kb.search(session, "battery"))[0] == "both"
+
+
+def test_resync_keeps_impacts_right(kb: ModuleType, db: Database, tmp_path: Path) -> None:
+    """After edits, deletions and additions, the kept impacts (idf and lengths of the
+    whole knowledge base included) are those of indexing the articles afresh."""
+    write(tmp_path, "keep", title="Warranty", body="The warranty lasts two years.")
+    write(tmp_path, "edit", body="The battery warranty lasts one year.")
+    write(tmp_path, "gone", body="Warranty for batteries, briefly.")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        before = stored_impacts(session)
+    write(tmp_path, "edit", body="Invoices and fapiao, no guarantee.")
+    (tmp_path / "gone.md").unlink()
+    write(tmp_path, "new", body="Every warranty claim needs the receipt.")
+    write(tmp_path, "more", body="Receipts prove the date of purchase.")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        report = kb.sync(session, articles)
+    assert (report.added, report.updated, report.deleted) == (["more", "new"], ["edit"], ["gone"])
+    with db.session() as session:
+        after = stored_impacts(session)
+        assert kb.sync(session, []).deleted == ["edit", "keep", "more", "new"]
+        assert stored_impacts(session) == {}
+        kb.sync(session, articles)
+    with db.session() as session:
+        fresh = stored_impacts(session)
+    assert after.keys() == fresh.keys()
+    assert after == pytest.approx(fresh, rel=1e-9)
+    assert not any(article_id == "gone" for _, _, article_id in after)
+    assert ("battery", "en", "edit") not in after and ("fapiao", "en", "edit") in after
+    # "keep" did not change, but warranty's idf and the average length did.
+    key = ("warranty", "en", "keep")
+    assert after[key] != pytest.approx(before[key], rel=1e-6)
+    with db.session() as session:
+        assert ids(kb.search(session, "battery")) == []
+        assert ids(kb.search(session, "fapiao")) == ["edit"]
+        assert ids(kb.search(session, "warranty"))[0] == "keep"
+
+
+def test_impacts_are_kept_per_language(
+    kb: ModuleType, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each language keeps its own best articles per term: a Chinese article that
+    mentions an English word once is found with the language filter, though five
+    English articles hold the word more."""
+    monkeypatch.setattr(kb, "IMPACTS_PER_TERM", 2)
+    for n in range(5):
+        write(tmp_path, f"screen-{n}", title="Screen", body="Screen repair. " * (n + 1))
+    write(tmp_path, "screen-zh", language="zh-CN", body="屏幕维修需要两天，包括 screen 检测。")
+    articles, _ = kb.load_articles(tmp_path)
+    with db.session() as session:
+        kb.sync(session, articles)
+    with db.session() as session:
+        kept = stored_impacts(session)
+        languages = sorted(language for term, language, _ in kept if term == "screen")
+        assert languages == ["en", "en", "zh-CN"]
+        assert ("screen", "zh-CN", "screen-zh") in kept
+        assert ids(kb.search(session, "screen", language="zh-CN")) == ["screen-zh"]
+        assert len(kb.search(session, "screen", language="en")) == 2
+        assert "screen-zh" in ids(kb.search(session, "screen"))
+        assert kb.search(session, "屏幕", language="en") == []
+
+
 def test_upgrade_from_the_postings_table_reindexes(kb: ModuleType, database_url: str) -> None:
     """Migration 0006 on a database indexed the old way: every article's checksum is
     cleared, so the next sync re-indexes all of them into the full-text index; and back."""
