@@ -102,7 +102,8 @@ def claim_due(session: Session, now: datetime, limit: int = 20) -> list[StartCla
     """Claim requested recordings whose start is due (and starts whose lease ran out).
 
     Each claim is a conditional update, so of several dispatchers exactly one gets a
-    row. Flushes; the caller commits before talking to Twilio.
+    row. A recording whose call has ended meanwhile is given up instead of claimed.
+    Flushes; the caller commits before talking to Twilio.
     """
     rows = session.execute(
         select(CallRecording.id, CallRecording.status, CallRecording.next_attempt_at)
@@ -126,13 +127,18 @@ def claim_due(session: Session, now: datetime, limit: int = 20) -> list[StartCla
             .values(status=STARTING, next_attempt_at=lease)
             .execution_options(synchronize_session=False)
         ).rowcount
-        if taken == 1:
-            recording = session.get(CallRecording, row_id)
-            assert recording is not None
-            session.refresh(recording)
-            claims.append(
-                StartClaim(row_id, recording.call_sid, recording.leg_sid, recording.channels)
-            )
+        if taken != 1:
+            continue
+        recording = session.get(CallRecording, row_id)
+        assert recording is not None
+        session.refresh(recording)
+        call = session.execute(
+            select(Call.ended_at).where(Call.call_sid == recording.call_sid)
+        ).first()
+        if call is None or call.ended_at is not None:
+            mark_start_failed(session, row_id, "the call ended", now, final=True)
+            continue
+        claims.append(StartClaim(row_id, recording.call_sid, recording.leg_sid, recording.channels))
     return claims
 
 
@@ -318,12 +324,7 @@ def _close_open_pause(recording: CallRecording, now: datetime) -> None:
 def describe(recording: CallRecording) -> dict[str, Any]:
     """A recording as the call record shows it (``playable`` once downloaded and kept)."""
     download = recording.download
-    playable = (
-        download is not None
-        and download.status == "done"
-        and download.purged_at is None
-        and recording.recording_sid is not None
-    )
+    playable = download is not None and download.playable
     return {
         "recording_sid": recording.recording_sid,
         "status": recording.status,

@@ -282,6 +282,11 @@ class RecordingDownload(Base):
     remote_deleted_at: Mapped[datetime | None] = mapped_column(tz_datetime())
     purged_at: Mapped[datetime | None] = mapped_column(tz_datetime())
 
+    @property
+    def playable(self) -> bool:
+        """Downloaded, verified and still kept (not purged under the retention policy)."""
+        return self.status == "done" and self.path is not None and self.purged_at is None
+
 
 class CallRecording(Base):
     """The recording of an answered call: requested, started, paused, completed.

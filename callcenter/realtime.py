@@ -177,16 +177,8 @@ class Realtime:
             claims = claim_due(session, utcnow())
         for claim in claims:
             recording_id, call_sid = claim.id, claim.call_sid
-            leg_sid, channels = claim.leg_sid, claim.channels
-            with self.services.database.session() as session:
-                call = get_call(session, call_sid)
-                over = call is None or call.ended_at is not None
-            if over:
-                with self.services.database.session() as session:
-                    mark_start_failed(session, recording_id, "the call ended", utcnow(), final=True)
-                continue
             try:
-                recording_sid = self.bridge.start_recording(leg_sid, channels, call_sid)
+                recording_sid = self.bridge.start_recording(claim.leg_sid, claim.channels, call_sid)
             except BridgeError as exc:
                 log.warning("could not start recording %s: %s", call_sid, exc)
                 with self.services.database.session() as session:

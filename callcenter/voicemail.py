@@ -96,6 +96,12 @@ def _locked(session: Session, voicemail_id: int) -> Voicemail:
     return voicemail
 
 
+def _check_not_taken(voicemail: Voicemail, agent: Agent, owner: int) -> None:
+    """Refuse to act on a voicemail someone other than `owner` works on (supervisors may)."""
+    if voicemail.assigned_agent_id not in (None, owner) and not agent.is_supervisor:
+        raise InboxError("someone else is working on this voicemail")
+
+
 def assign(
     session: Session, voicemail_id: int, agent: Agent, now: datetime, *,
     to_agent_id: int | None = None,
@@ -104,12 +110,10 @@ def assign(
     voicemail = _locked(session, voicemail_id)
     if voicemail.status == "handled":
         raise InboxError("this voicemail is already handled")
-    supervisor = agent.is_supervisor
     target = to_agent_id if to_agent_id is not None else agent.id
-    if target != agent.id and not supervisor:
+    if target != agent.id and not agent.is_supervisor:
         raise InboxError("only supervisors assign voicemails to others")
-    if voicemail.assigned_agent_id not in (None, target) and not supervisor:
-        raise InboxError("someone else is working on this voicemail")
+    _check_not_taken(voicemail, agent, target)
     if session.get(Agent, target) is None:
         raise InboxError("no such agent")
     voicemail.assigned_agent_id = target
@@ -123,11 +127,9 @@ def assign(
 def release(session: Session, voicemail_id: int, agent: Agent) -> Voicemail:
     """Give a voicemail back to the inbox."""
     voicemail = _locked(session, voicemail_id)
-    supervisor = agent.is_supervisor
     if voicemail.status != "assigned":
         raise InboxError("this voicemail is not assigned")
-    if voicemail.assigned_agent_id != agent.id and not supervisor:
-        raise InboxError("someone else is working on this voicemail")
+    _check_not_taken(voicemail, agent, agent.id)
     voicemail.assigned_agent_id = None
     voicemail.assigned_at = None
     voicemail.status = "new"
@@ -143,9 +145,7 @@ def mark_handled(
     voicemail = _locked(session, voicemail_id)
     if voicemail.status == "handled":
         raise InboxError("this voicemail is already handled")
-    supervisor = agent.is_supervisor
-    if voicemail.assigned_agent_id not in (None, agent.id) and not supervisor:
-        raise InboxError("someone else is working on this voicemail")
+    _check_not_taken(voicemail, agent, agent.id)
     voicemail.status = "handled"
     voicemail.handled_at = now
     voicemail.handled_by_id = agent.id
@@ -166,7 +166,7 @@ def may_play(agent: Agent, voicemail: Voicemail) -> bool:
 def describe(voicemail: Voicemail) -> dict[str, Any]:
     """A voicemail for the inbox, with the caller's record beside it."""
     download = voicemail.download
-    playable = download is not None and download.status == "done" and download.purged_at is None
+    playable = download is not None and download.playable
     return {
         "id": voicemail.id,
         "mailbox": voicemail.mailbox,

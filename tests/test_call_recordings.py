@@ -532,3 +532,19 @@ def test_the_conference_itself_is_not_recorded(
     answer = twilio.post("/twilio/bridge/caller", params, query={"agent": "1024"})
     assert answer.status_code == 200 and b"<Conference" in answer.data
     assert b"record" not in answer.data.lower()
+
+
+def test_a_recording_of_a_call_that_ended_is_given_up_not_started(
+    world: dict[str, Any],
+) -> None:
+    from callcenter.call_recordings import claim_due
+
+    services = world["services"]
+    recording_id = requested(world)
+    with services.database.session() as session:
+        session.scalar(select(Call).where(Call.call_sid == CALL)).ended_at = utcnow()
+    with services.database.session() as session:
+        assert claim_due(session, utcnow()) == []
+    with services.database.session() as session:
+        recording = session.get(CallRecording, recording_id)
+        assert (recording.status, recording.last_error) == ("failed", "the call ended")
