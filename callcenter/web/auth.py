@@ -33,7 +33,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, session
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, session
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
@@ -212,6 +212,19 @@ def login_required(*roles: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def json_object(what: str = "a JSON object") -> dict[str, Any]:
+    """The request's JSON object (``{}`` for an empty body); 415 or 400 otherwise (aborts)."""
+    refused = require_json()
+    if refused is not None:
+        abort(refused)
+    if not request.get_data():
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(json_error(400, f"expected {what}"))
+    return body
 
 
 def require_json() -> Response | None:

@@ -26,7 +26,7 @@ from callcenter.kb_usage import MAX_QUERY, record_lookup, resolution_report
 from callcenter.models import Call, KbLookup, utcnow
 from callcenter.services import get_services
 from callcenter.telephony.sms import SmsError, SmsSender
-from callcenter.web.auth import json_error, login_required, require_json
+from callcenter.web.auth import json_error, json_object, login_required
 from callcenter.web.console import security_headers
 from callcenter.web.markdown import render_markdown
 
@@ -148,12 +148,7 @@ def article(article_id: str) -> ResponseReturnValue:
 @login_required()
 def send(article_id: str) -> ResponseReturnValue:
     """Text the article's link to the caller of `call_sid` (`{"call_sid": ...}`)."""
-    refused = require_json()
-    if refused is not None:
-        return refused
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return json_error(400, "expected a JSON object with call_sid")
+    body = json_object("a JSON object with call_sid")
     services = get_services()
     settings = services.settings
     session = get_session()

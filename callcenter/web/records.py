@@ -56,25 +56,13 @@ from callcenter.voicemail import (
 )
 from callcenter.voicemail import describe as describe_voicemail
 from callcenter.web.audio import audio_response
-from callcenter.web.auth import current_agent, json_error, login_required, require_json
+from callcenter.web.auth import current_agent, json_error, json_object, login_required
 from callcenter.web.console import security_headers
 
 bp = Blueprint("records", __name__)
 bp.after_request(security_headers)
 
 TIMELINE_LIMIT = 500
-
-
-def _json_body() -> dict[str, Any]:
-    refused = require_json()
-    if refused is not None:
-        abort(refused)
-    body = request.get_json(silent=True)
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        abort(json_error(400, "expected a JSON object"))
-    return body
 
 
 def _visible_call(session: Session, call_sid: str) -> Call:
@@ -321,7 +309,7 @@ def _inbox_action(step: Any) -> ResponseReturnValue:
 @login_required()
 def assign_voicemail(voicemail_id: int) -> ResponseReturnValue:
     """Take it (`{}`), or as a supervisor give it to someone (`{"agent_id": N}`)."""
-    body = _json_body()
+    body = json_object()
     to_agent = body.get("agent_id")
     if to_agent is not None and (not isinstance(to_agent, int) or isinstance(to_agent, bool)):
         return json_error(400, "agent_id must be an agent id")
@@ -333,7 +321,7 @@ def assign_voicemail(voicemail_id: int) -> ResponseReturnValue:
 @bp.post("/api/voicemails/<int:voicemail_id>/release")
 @login_required()
 def release_voicemail(voicemail_id: int) -> ResponseReturnValue:
-    _json_body()
+    json_object()
     return _inbox_action(lambda session: release(session, voicemail_id, g.agent))
 
 
@@ -341,7 +329,7 @@ def release_voicemail(voicemail_id: int) -> ResponseReturnValue:
 @login_required()
 def handle_voicemail(voicemail_id: int) -> ResponseReturnValue:
     """Close it: `{"notes": "..."}`."""
-    notes = _json_body().get("notes", "")
+    notes = json_object().get("notes", "")
     if not isinstance(notes, str):
         return json_error(400, "notes must be text")
     return _inbox_action(
@@ -353,7 +341,7 @@ def handle_voicemail(voicemail_id: int) -> ResponseReturnValue:
 @login_required()
 def call_back(voicemail_id: int) -> ResponseReturnValue:
     """Ring this agent's console with a call-back to the caller (accept it to dial)."""
-    _json_body()
+    json_object()
     services = get_services()
     session = get_session()
     try:
