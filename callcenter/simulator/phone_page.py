@@ -57,7 +57,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from callcenter.services import get_services
@@ -309,19 +309,21 @@ def _error(message: str, status: int) -> Response:
     return response
 
 
-def _json_body() -> dict[str, Any] | Response:
+def _json_body() -> dict[str, Any]:
+    """The request's JSON object; answers 415 or 400 otherwise (aborts)."""
     if not request.is_json:
-        return _error("send JSON (Content-Type: application/json)", 415)
+        abort(_error("send JSON (Content-Type: application/json)", 415))
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return _error("the body must be a JSON object", 400)
+        abort(_error("the body must be a JSON object", 400))
     return body
 
 
-def _line(sid: str) -> PhoneLine | Response:
+def _line(sid: str) -> PhoneLine:
+    """The phone line of a call this page placed; answers 404 otherwise (aborts)."""
     line = phones_of(current_app).get(sid) if _SID_RE.fullmatch(sid) else None
     if line is None:
-        return _error("no such call", 404)
+        abort(_error("no such call", 404))
     return line
 
 
@@ -356,8 +358,6 @@ def phone_css() -> ResponseReturnValue:
 @bp.post("/phone/calls")
 def start_call() -> ResponseReturnValue:
     body = _json_body()
-    if isinstance(body, Response):
-        return body
     services = get_services()
     settings = services.settings
     from_ = body.get("from")
@@ -403,11 +403,7 @@ def start_call() -> ResponseReturnValue:
 @bp.post("/phone/calls/<sid>/keys")
 def press_keys(sid: str) -> ResponseReturnValue:
     body = _json_body()
-    if isinstance(body, Response):
-        return body
     line = _line(sid)
-    if isinstance(line, Response):
-        return line
     keys = body.get("keys")
     if not isinstance(keys, str) or len(keys) > MAX_KEYS or not _KEYS_RE.fullmatch(keys):
         return _error(f"keys: 1 to {MAX_KEYS} of 0-9, * and #", 400)
@@ -420,11 +416,7 @@ def press_keys(sid: str) -> ResponseReturnValue:
 @bp.post("/phone/calls/<sid>/say")
 def say_text(sid: str) -> ResponseReturnValue:
     body = _json_body()
-    if isinstance(body, Response):
-        return body
     line = _line(sid)
-    if isinstance(line, Response):
-        return line
     text = body.get("text")
     if isinstance(text, str):
         text = " ".join(text.split())
@@ -438,12 +430,8 @@ def say_text(sid: str) -> ResponseReturnValue:
 
 @bp.post("/phone/calls/<sid>/hangup")
 def hang_up(sid: str) -> ResponseReturnValue:
-    body = _json_body()
-    if isinstance(body, Response):
-        return body
+    _json_body()
     line = _line(sid)
-    if isinstance(line, Response):
-        return line
     if line.ended:
         return _error("the call has ended", 409)
     line.call.hangup("the caller hung up", by="caller")
@@ -453,8 +441,6 @@ def hang_up(sid: str) -> ResponseReturnValue:
 @bp.get("/phone/calls/<sid>/events")
 def call_events(sid: str) -> ResponseReturnValue:
     line = _line(sid)
-    if isinstance(line, Response):
-        return line
     after = request.args.get("after", "0")
     if not after.isdigit() or len(after) > 9:
         return _error("after: an event index (0, 1, ...)", 400)
