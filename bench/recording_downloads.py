@@ -66,6 +66,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_seconds, read_line
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -160,17 +162,6 @@ class Server:
         errors = [line for line in lines if "ERROR" in line or "Traceback" in line]
         if errors:
             print(f"  server log: {len(errors)} error lines, first: {errors[0]}")
-
-
-def read_line(process: subprocess.Popen[str], timeout: float, what: str) -> str:
-    result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()))
-    reader.daemon = True
-    reader.start()
-    reader.join(timeout)
-    if not result or not result[0]:
-        raise SystemExit(f"{what} did not start within {timeout:.0f} s")
-    return result[0].strip()
 
 
 # -- recordings --------------------------------------------------------------------------
@@ -625,18 +616,6 @@ def recovery(
 
 
 # -- the machine -------------------------------------------------------------------------
-
-
-def cpu_seconds(pids: list[int]) -> tuple[float, float]:
-    """(CPU seconds the whole machine has been busy, CPU seconds of these processes)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
-    mine = 0
-    for pid in pids:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        mine += sum(int(x) for x in stat.rsplit(")", 1)[1].split()[11:13])  # utime, stime
-    return busy / tick, mine / tick
 
 
 def print_table(runs: list[Run]) -> None:
