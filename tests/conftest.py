@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,6 +160,34 @@ def sync_knowledge_base(app: Flask) -> None:
     assert not errors, errors
     with services.database.session() as session:
         kb.sync(session, articles)
+
+
+CHROMIUM = os.environ.get("CALLCENTER_TEST_CHROMIUM") or shutil.which("chromium")
+CHROMIUM_ARGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)  # fmt: skip
+
+
+@contextmanager
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """Headless Chromium (Debian's package) driven by Playwright; skips the test without it."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (scripts/services.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

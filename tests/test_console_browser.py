@@ -3,37 +3,17 @@ log in, go available, see the screen-pop, accept, wrap up."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
 import pytest
-from conftest import LiveServer, start_caller
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from conftest import CHROMIUM, LiveServer, start_caller
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, team  # noqa: F401
 
 from callcenter.models import Agent, Call
 
-CHROMIUM = os.environ.get("CALLCENTER_TEST_CHROMIUM") or shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
 )
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],
-        )  # fmt: skip
-        yield browser
-        browser.close()
 
 
 def log_in(page: Page, server: LiveServer, username: str) -> None:

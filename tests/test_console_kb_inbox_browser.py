@@ -5,16 +5,14 @@ article, work a voicemail (listen, take, close), replay a call's recording with 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import LiveServer, start_caller, sync_knowledge_base
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from conftest import CHROMIUM, LiveServer, chromium, start_caller, sync_knowledge_base
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, team  # noqa: F401
 
@@ -31,7 +29,6 @@ from callcenter.models import (
 )
 from callcenter.simulator.recordings import wav_bytes
 
-CHROMIUM = os.environ.get("CALLCENTER_TEST_CHROMIUM") or shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
 )
@@ -42,18 +39,8 @@ CALL_START = datetime(2026, 11, 20, 2, 0, 0, tzinfo=UTC)
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )  # fmt: skip
-        yield browser
-        browser.close()
+    with chromium("--autoplay-policy=no-user-gesture-required") as launched:
+        yield launched
 
 
 class Console:

@@ -3,10 +3,8 @@ the product app on a live server, and the page itself in headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import queue
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +15,7 @@ import pytest
 import requests
 from conftest import LiveServer
 from flask import Flask, request
-from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, expect
 from sqlalchemy import select
 from test_agent_socket import Console, team  # noqa: F401
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -27,7 +25,6 @@ from callcenter.simulator import phone_page
 from callcenter.simulator.phone import CallEvent, SimulatedCall, WsgiTransport, format_event
 from callcenter.simulator.recordings import RecordingStore, create_simulator_api
 
-CHROMIUM = os.environ.get("CALLCENTER_TEST_CHROMIUM") or shutil.which("chromium")
 SID_RE = re.compile(r"^CA[0-9a-f]{32}$")
 UNKNOWN_ENGLISH = "+15005550006"
 LANGUAGE_PROMPT = "For English, press 1."
@@ -550,23 +547,6 @@ def console_error(message: ConsoleMessage, errors: list[str]) -> None:
     """Console errors count, except the browser's own request for a favicon."""
     if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
         errors.append(f"{message.text} ({message.location.get('url')})")
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (scripts/services.sh installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],
-        )  # fmt: skip
-        yield browser
-        browser.close()
 
 
 def test_phone_page_in_the_browser(browser: Browser, phone_server: LiveServer) -> None:
