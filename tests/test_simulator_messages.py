@@ -12,7 +12,7 @@ import requests
 from conftest import LiveServer
 from flask import Flask
 from playwright.sync_api import Browser, expect
-from test_phone_page import SPEECH_STUB, browser, console_error, phone_server  # noqa: F401
+from test_phone_page import SPEECH_STUB, console_error, phone_server  # noqa: F401
 from test_simulator_switchboard import ACCOUNT_SID, AUTH_TOKEN, World, wait_for, world  # noqa: F401
 from twilio.base.exceptions import TwilioRestException
 
@@ -214,7 +214,7 @@ def test_the_phone_page_lists_the_messages_of_its_number(
 
 
 def test_the_phone_page_shows_messages_as_text_with_only_web_links(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     phone_server: LiveServer,  # noqa: F811
 ) -> None:
     board = board_of(phone_server.app)
