@@ -160,6 +160,10 @@ class Agent(Base):
     wrapup_until: Mapped[datetime | None] = mapped_column(tz_datetime())
     current_call_sid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    # Raised to end every login session of this agent (logout, password, deactivation).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Refreshed while a console is connected on any process (see routing's heartbeat rule).
+    console_seen_at: Mapped[datetime | None] = mapped_column(tz_datetime())
 
     @property
     def is_supervisor(self) -> bool:
