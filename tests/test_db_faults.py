@@ -14,13 +14,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import TwilioWebhooks, call_params
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from test_webhooks import (
     EN_SAY,
@@ -36,7 +38,11 @@ from test_webhooks import (
     verbs,
 )
 
-from callcenter.models import Call, Voicemail
+from callcenter.cli import main as cli_main
+from callcenter.customers import IMPORT_BATCH
+from callcenter.db import Database
+from callcenter.models import Call, Customer, RecordingDownload, Voicemail, utcnow
+from callcenter.recordings import PURGE_BATCH, purge_expired
 
 THIRD_SID = "CA" + "5" * 32
 # Twilio hangs up on a webhook after 15 s; we promise an answer well inside 10 s.
@@ -213,3 +219,84 @@ def test_a_caller_mid_call_hears_the_apology_in_their_language_under_a_lock(
         )
     assert elapsed < 2.0, elapsed
     assert_apology(app, response, "zh-CN", ZH_SAY)
+
+
+# --------------------------------------------------------------- long maintenance commands
+
+
+@contextmanager
+def counting_commits() -> Iterator[list[int]]:
+    """Count the transactions committed by any engine (the command builds its own)."""
+    commits: list[int] = []
+
+    def count(_connection: Any) -> None:
+        commits.append(1)
+
+    event.listen(Engine, "commit", count)
+    try:
+        yield commits
+    finally:
+        event.remove(Engine, "commit", count)
+
+
+def customers_csv(path: Path, rows: int, *, bad_last_row: bool = False) -> Path:
+    lines = ["name,phone,tier,language,account,notes"]
+    lines += [f"Customer {n},+86139{n:08d},normal,en,ACC{n:05d}," for n in range(rows)]
+    if bad_last_row:
+        lines[-1] = "Customer X,not a phone,normal,en,,"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_customers_import_commits_in_batches_after_checking_every_row(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A long import never holds the write lock for the whole file; a bad row anywhere
+    still means nothing is written."""
+    env = {"CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_SECRET_KEY": "x" * 32}
+    runner = CliRunner(mix_stderr=False)
+    rows = IMPORT_BATCH * 2 + 10
+
+    bad = customers_csv(tmp_path / "bad.csv", rows, bad_last_row=True)
+    with counting_commits() as commits:
+        refused = runner.invoke(cli_main, ["customers", "import", str(bad)], env=env)
+    assert refused.exit_code == 1 and "nothing was imported" in refused.stderr
+    assert commits == []
+
+    good = customers_csv(tmp_path / "good.csv", rows)
+    with counting_commits() as commits:
+        done = runner.invoke(cli_main, ["customers", "import", str(good)], env=env)
+    assert done.exit_code == 0, done.output + done.stderr
+    assert f"{rows} created" in done.output
+    assert len(commits) == 3  # 500 + 500 + 10 rows
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            assert session.scalar(select(func.count()).select_from(Customer)) == rows
+    finally:
+        database.dispose()
+
+
+def test_recordings_purge_commits_in_batches(app: Flask, tmp_path: Path) -> None:
+    database = app.extensions["callcenter"].database
+    settings = app.extensions["callcenter"].settings
+    old = utcnow() - timedelta(days=400)
+    count = PURGE_BATCH * 2 + 5
+    with database.session() as session:
+        for n in range(count):
+            session.add(
+                RecordingDownload(recording_sid=f"RE{n:032x}", call_sid=f"CA{n:032x}",
+                                  purpose="call", source_url="https://x.test/r", status="done",
+                                  path=f"2025/01/01/RE{n:032x}.wav", completed_at=old)
+            )  # fmt: skip
+    checkpoints: list[int] = []
+    with database.session() as session:
+        report = purge_expired(
+            session, tmp_path, settings.retention, utcnow(),
+            checkpoint=lambda: (checkpoints.append(1), session.commit()),
+        )  # fmt: skip
+    assert len(report.purged) == count
+    assert len(checkpoints) == 2  # after 100 and 200; the rest commits at the end
+    with database.session() as session:
+        left = select(func.count()).where(RecordingDownload.purged_at.is_(None))
+        assert session.scalar(left) == 0
