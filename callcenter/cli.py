@@ -184,7 +184,12 @@ def customers() -> None:
 @click.option("--region", default=None, help="Default region for numbers without +, e.g. CN.")
 @click.pass_context
 def customers_import(ctx: click.Context, file: str, region: str | None) -> None:
-    """Import FILE.csv (name,phone,tier,language,account,notes); all rows or none."""
+    """Import FILE.csv (name,phone,tier,language,account,notes); all rows or none.
+
+    Every row is checked before anything is written; then rows are written and committed
+    in batches of 500, so calls are not held up. If the import is interrupted after that
+    (killed, database error), the batches already committed stay: run it again.
+    """
     from callcenter.customers import CustomerImportError, import_customers_csv
 
     settings = _settings(ctx)
@@ -192,7 +197,11 @@ def customers_import(ctx: click.Context, file: str, region: str | None) -> None:
     try:
         with database.session() as session:
             report = import_customers_csv(
-                session, file, default_region=region, languages=settings.languages
+                session,
+                file,
+                default_region=region,
+                languages=settings.languages,
+                checkpoint=session.commit,
             )
     except CustomerImportError as exc:
         for error in exc.errors:
@@ -623,7 +632,7 @@ def recordings_purge(ctx: click.Context, dry_run: bool) -> None:
     with _database(ctx).session() as session:
         report = purge_expired(
             session, settings.path(settings.recordings_dir), settings.retention, utcnow(),
-            dry_run=dry_run,
+            dry_run=dry_run, checkpoint=None if dry_run else session.commit,
         )  # fmt: skip
         if dry_run:
             session.rollback()

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# How long a transaction waits for the write lock, in seconds. Commands and background
+# work can wait; a webhook cannot (Twilio gives up after 15 s and plays its error message).
+LOCK_TIMEOUT = 30.0
+WEBHOOK_LOCK_TIMEOUT = 5.0
+# SQLite errors after which a connection is useless even once the fault is over: a
+# connection opened while the file could not be written stays read-only for good.
+_STALE_SQLITE_ERRORS = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_NOTADB")
+# Execution options the begin hook reads (set per session kind by Database.new_session).
+_LOCK_OPTION = "callcenter_lock_timeout"
+_READ_OPTION = "callcenter_read_only"
+_BIND = "callcenter.bind"
 
 
 class Base(DeclarativeBase):
     """Declarative base of every model."""
+
+
+class _Session(Session):
+    """A session that uses the engine (with its lock options) named in its ``info``."""
+
+    def get_bind(self, *args: Any, **kw: Any) -> Any:
+        return self.info.get(_BIND) or super().get_bind(*args, **kw)
 
 
 class Database:
@@ -23,7 +44,50 @@ class Database:
     def __init__(self, url: str, base_dir: str | Path = ".", **engine_options: Any) -> None:
         self.url = resolve_url(url, base_dir)
         self.engine = make_engine(self.url, **engine_options)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = sessionmaker(self.engine, class_=_Session, expire_on_commit=False)
+        self.webhook_lock_timeout = WEBHOOK_LOCK_TIMEOUT
+        self._binds: dict[tuple[float, bool], Engine] = {}
+
+    def new_session(self, lock_timeout: float | None = None, *, read_only: bool = False) -> Session:
+        """A session whose transactions wait at most `lock_timeout` seconds for a lock
+        (default :data:`LOCK_TIMEOUT`); `read_only` ones never take SQLite's write lock."""
+        key = (LOCK_TIMEOUT if lock_timeout is None else lock_timeout, read_only)
+        if key not in self._binds:
+            options = {_LOCK_OPTION: key[0], _READ_OPTION: read_only}
+            self._binds[key] = self.engine.execution_options(**options)
+        return self.sessions(info={_BIND: self._binds[key]})
+
+    @contextmanager
+    def read_session(self, lock_timeout: float | None = None) -> Iterator[Session]:
+        """A session for reading only, rolled back at the end; it does not wait for writers
+        (SQLite's WAL lets readers read while another connection holds the write lock)."""
+        timeout = self.webhook_lock_timeout if lock_timeout is None else lock_timeout
+        session = self.new_session(timeout, read_only=True)
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def check_writable(self, lock_timeout: float = 2.0) -> str | None:
+        """None when a transaction could write now, else why not (for /healthz)."""
+        probe = text("UPDATE webhook_responses SET step_key = step_key WHERE 1 = 0")
+        bound = self.engine.execution_options(**{_LOCK_OPTION: lock_timeout})
+        for attempt in (1, 2):
+            try:
+                with bound.connect() as connection:
+                    connection.execute(probe)
+                    connection.rollback()
+                return None
+            except DBAPIError as exc:
+                # A stale connection (opened while the file was unwritable) was just
+                # dropped: the fault may be over, so ask a new one before answering.
+                if attempt == 1 and exc.connection_invalidated:
+                    continue
+                return describe_error(exc)
+            except Exception as exc:  # any driver error means not writable
+                return describe_error(exc)
+        return None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -50,6 +114,17 @@ class Database:
         self.engine.dispose()
 
 
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free reason for a database error (``locked``, ``read-only`` ...)."""
+    orig = getattr(exc, "orig", exc)
+    message = str(orig).lower()
+    if "locked" in message or "lock timeout" in message or "busy" in message:
+        return "locked"
+    if "readonly" in message or "read-only" in message:
+        return "read-only"
+    return type(orig).__name__
+
+
 def resolve_url(url: str, base_dir: str | Path) -> str:
     """Make a relative SQLite path relative to the config folder and create its folder."""
     parsed = make_url(url)
@@ -63,9 +138,14 @@ def resolve_url(url: str, base_dir: str | Path) -> str:
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Each transaction waits for locks as long as its session kind allows (see
+    :meth:`Database.new_session`); SQLite connections that hit a read-only or I/O error
+    are dropped from the pool, so the process recovers once the file is writable again.
+    """
     if make_url(url).get_backend_name() == "sqlite":
-        options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        options.setdefault("connect_args", {"timeout": LOCK_TIMEOUT, "check_same_thread": False})
         engine = create_engine(url, **options)
 
         @event.listens_for(engine, "connect")
@@ -80,11 +160,37 @@ def make_engine(url: str, **options: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            execution = connection.get_execution_options()
+            milliseconds = int(execution.get(_LOCK_OPTION, LOCK_TIMEOUT) * 1000)
+            info = connection.connection.info
+            if info.get("busy_timeout") != milliseconds:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
+                info["busy_timeout"] = milliseconds
+            # Writers take the write lock at BEGIN so that read-then-write (assigning a
+            # call) is atomic; readers never wait for it (WAL lets them read meanwhile).
+            connection.exec_driver_sql(
+                "BEGIN" if execution.get(_READ_OPTION) else "BEGIN IMMEDIATE"
+            )
+
+        @event.listens_for(engine, "handle_error")
+        def _drop_stale(context: ExceptionContext) -> None:
+            error = context.original_exception
+            name = getattr(error, "sqlite_errorname", "")
+            if isinstance(error, sqlite3.Error) and name.startswith(_STALE_SQLITE_ERRORS):
+                context.is_disconnect = True
 
         return engine
     options.setdefault("pool_pre_ping", True)
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "begin")
+    def _pg_begin(connection: Any) -> None:
+        # PostgreSQL waits for row and table locks without limit unless told otherwise.
+        timeout = connection.get_execution_options().get(_LOCK_OPTION, LOCK_TIMEOUT)
+        if timeout < LOCK_TIMEOUT:
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
+
+    return engine
 
 
 def init_app(app: Flask, database: Database) -> None:
@@ -103,7 +209,11 @@ def get_database() -> Database:
 
 
 def get_session() -> Session:
-    """The request's session; routes own the commit."""
+    """The request's session; routes own the commit.
+
+    Its transactions wait for locks at most ``g.db_lock_timeout`` seconds when a blueprint
+    set it (the Twilio webhooks do), else the default.
+    """
     if "db_session" not in g:
-        g.db_session = get_database().sessions()
+        g.db_session = get_database().new_session(g.get("db_lock_timeout"))
     return g.db_session

@@ -592,11 +592,14 @@ def purge_expired(
     now: datetime,
     *,
     dry_run: bool = False,
+    checkpoint: Callable[[], None] | None = None,
 ) -> PurgeReport:
     """Delete stored audio older than the retention policy; the rows stay, marked purged.
 
     Call recordings go after ``call_recordings_days``, voicemails after ``voicemail_days``
-    — but never a voicemail nobody has handled yet. Flushes, does not commit.
+    — but never a voicemail nobody has handled yet. Flushes, does not commit;
+    `checkpoint` (e.g. the caller's commit) is called after every :data:`PURGE_BATCH`
+    recordings, so the write lock is never held for long.
     """
     from callcenter.models import Voicemail  # the inbox status decides for voicemails
 
@@ -635,7 +638,14 @@ def purge_expired(
                 if path.is_relative_to(root):
                     path.unlink(missing_ok=True)
             download.purged_at = now
+            if checkpoint is not None and len(report.purged) % PURGE_BATCH == 0:
+                session.flush()
+                checkpoint()
     return report
+
+
+# Recordings marked purged per checkpoint (each deletes a file: keep the batches short).
+PURGE_BATCH = 100
 
 
 class DownloadWorker:

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -52,6 +52,8 @@ def _check_signature() -> None:
     if not has_valid_signature(services.validator, services.settings.public_url, request):
         log.warning("rejected unsigned or forged request to %s", request.path)
         abort(403)
+    # Twilio waits 15 s: never wait longer than this for a lock another process holds.
+    g.db_lock_timeout = services.database.webhook_lock_timeout
 
 
 def _call_sid() -> str:
@@ -134,46 +136,56 @@ def _once(
     @wraps(handler)
     def wrapper() -> Response:
         call_sid = read_sid()
-        key = _step_key()
-        session = get_session()
+        return _answer(handler, call_sid, _step_key(), retry=True)
+
+    return wrapper
+
+
+def _answer(
+    handler: Callable[[Session, str], Response], call_sid: str, key: str, *, retry: bool
+) -> Response:
+    session = get_session()
+    try:
         replay = _stored_answer(session, call_sid, key)
         if replay is not None:
             session.rollback()
             return replay
-        try:
-            response = handler(session, call_sid)
-            session.flush()
-            session.connection().execute(
-                insert(WebhookResponse.__table__).values(
-                    call_sid=call_sid,
-                    step_key=key,
-                    status_code=response.status_code,
-                    content_type=response.content_type or XML,
-                    body=response.get_data(as_text=True),
-                    created_at=utcnow(),
-                )
+        response = handler(session, call_sid)
+        session.flush()
+        session.connection().execute(
+            insert(WebhookResponse.__table__).values(
+                call_sid=call_sid,
+                step_key=key,
+                status_code=response.status_code,
+                content_type=response.content_type or XML,
+                body=response.get_data(as_text=True),
+                created_at=utcnow(),
             )
-            session.commit()
-            for announce in session.info.pop(_AFTER_COMMIT, []):
-                announce()
-            get_services().announcer.kick()
-            return response
-        except HTTPException:
-            session.rollback()
-            session.info.pop(_AFTER_COMMIT, None)
-            raise
-        except IntegrityError:
-            # A concurrent delivery of the same step won the race: answer as it did.
-            session.rollback()
-            session.info.pop(_AFTER_COMMIT, None)
-            return _stored_answer(session, call_sid, key) or _apologize(call_sid)
-        except Exception:
-            session.rollback()
-            session.info.pop(_AFTER_COMMIT, None)
-            log.exception("webhook %s failed for call %s", request.path, call_sid)
-            return _apologize(call_sid)
-
-    return wrapper
+        )
+        session.commit()
+        for announce in session.info.pop(_AFTER_COMMIT, []):
+            announce()
+        get_services().announcer.kick()
+        return response
+    except HTTPException:
+        session.rollback()
+        session.info.pop(_AFTER_COMMIT, None)
+        raise
+    except IntegrityError:
+        # A concurrent delivery of the same step won the race: answer as it did.
+        session.rollback()
+        session.info.pop(_AFTER_COMMIT, None)
+        return _stored_answer(session, call_sid, key) or _apologize(call_sid)
+    except Exception as exc:
+        session.rollback()
+        session.info.pop(_AFTER_COMMIT, None)
+        if retry and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # The connection was dropped (opened while the database could not be written):
+            # once more on a fresh one, which works if the fault is over.
+            log.warning("webhook %s retried on a new connection: %s", request.path, exc.orig)
+            return _answer(handler, call_sid, key, retry=False)
+        log.exception("webhook %s failed for call %s", request.path, call_sid)
+        return _apologize(call_sid, database_failed=isinstance(exc, DBAPIError))
 
 
 def apology_response() -> Response:
@@ -182,20 +194,27 @@ def apology_response() -> Response:
     return _twiml(services.engine.apology(services.settings.default_language))
 
 
-def _apologize(call_sid: str) -> Response:
-    """A caller never hears an application error: apologize and take a message."""
+def _apologize(call_sid: str, *, database_failed: bool = False) -> Response:
+    """A caller never hears an application error: apologize and take a message.
+
+    When the database failed (locked, unwritable) the apology only reads the caller's
+    language, which never waits for a lock; otherwise the failure is logged on the call.
+    """
     services = get_services()
     language = services.settings.default_language
+    database = services.database
     try:
-        session = services.database.sessions()
-        try:
-            call = get_call(session, call_sid)
-            if call is not None:
-                language = call.language
-                log_event(session, call_sid, "app.error", path=request.path)
-                session.commit()
-        finally:
-            session.close()
+        if database_failed:
+            with database.read_session() as session:
+                call = get_call(session, call_sid)
+                language = call.language if call is not None else language
+        else:
+            with database.new_session(database.webhook_lock_timeout) as session:
+                call = get_call(session, call_sid)
+                if call is not None:
+                    language = call.language
+                    log_event(session, call_sid, "app.error", path=request.path)
+                    session.commit()
     except Exception:
         log.exception("could not record the failure of call %s", call_sid)
     return _twiml(services.engine.apology(language))
@@ -280,13 +299,15 @@ def queue_wait() -> Response:
     position = _int_value("QueuePosition", 0) or 0
     waited = _int_value("QueueTime", 0) or 0
     # Twilio's position is first-in-first-out; ours counts VIPs and priorities ahead.
-    session = get_session()
-    call = get_call(session, call_sid)
     estimated = None
-    if call is not None:
-        position = queue_position(session, call) or position
-        estimated = estimated_wait_seconds(session, settings, call)
-    session.rollback()  # read-only: release the transaction before answering
+    try:
+        with get_services().database.read_session() as session:
+            call = get_call(session, call_sid)
+            if call is not None:
+                position = queue_position(session, call) or position
+                estimated = estimated_wait_seconds(session, settings, call)
+    except DBAPIError:
+        log.exception("queue/wait for call %s: no estimate without the database", call_sid)
     return _twiml(hold_actions(settings, queue, language, position, waited, estimated))
 
 
