@@ -11,6 +11,8 @@ import click
 
 from callcenter.config import ConfigError, Settings, load_settings
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+
 
 def _settings(ctx: click.Context) -> Settings:
     if "settings" not in ctx.meta:
@@ -63,18 +65,75 @@ def main(config: str | None) -> None:
 # -- server -------------------------------------------------------------------------------
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _serving_settings(
+    ctx: click.Context, host: str, port: int, open_all_hours: bool
+) -> tuple[Settings, str]:
+    """The settings `serve` runs with, and where its public URL came from.
+
+    Without CALLCENTER_PUBLIC_URL, a loopback public URL in the file follows --host and
+    --port, so webhooks are signed for the address the server really has."""
+    import os
+    from urllib.parse import urlsplit
+
+    settings = _settings(ctx)
+    overrides: dict[str, Any] = {"open_all_hours": True} if open_all_hours else {}
+    origin = "CALLCENTER_PUBLIC_URL" if os.environ.get("CALLCENTER_PUBLIC_URL") else "config"
+    if origin == "config" and urlsplit(settings.public_url).hostname in LOOPBACK_HOSTS:
+        shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        overrides["public_url"] = f"http://{shown}:{port}"
+        origin = "--host/--port"
+    if overrides:
+        try:
+            settings = load_settings(ctx.find_root().params.get("config"), overrides=overrides)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+    return settings, origin
+
+
+def _hours_banner(settings: Settings) -> list[str]:
+    """What the opening hours mean for callers right now."""
+    from datetime import UTC, datetime
+
+    from callcenter.hours import describe_hours, is_open
+
+    if settings.open_all_hours:
+        return [
+            "demo: opening hours ignored, open around the clock (--open-all-hours);",
+            "run `callcenter serve` without --open-all-hours (`make run OPEN_ALL_HOURS=0`)",
+            "to use the hours in config.yaml",
+        ]
+    if not settings.hours:
+        return ["no opening hours configured: always open"]
+    now = datetime.now(UTC)
+    lines = ["the hours in config.yaml apply:"]
+    lines += ["  " + describe_hours(name, hours, now) for name, hours in settings.hours.items()]
+    if not all(is_open(hours, now) for hours in settings.hours.values()):
+        lines.append("while closed, callers hear the closed message and go to voicemail;")
+        lines.append("`serve --open-all-hours` (as `make run` does) opens around the clock")
+    return lines
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--open-all-hours",
+    is_flag=True,
+    help="Demo: ignore the opening hours in config.yaml, open around the clock.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> None:
     """Run the server (and the recording download worker)."""
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
     from callcenter.migrate import pending
     from callcenter.recordings import DownloadWorker
 
-    settings = _settings(ctx)
+    settings, public_from = _serving_settings(ctx, host, port, open_all_hours)
     if pending(_database(ctx)):
         raise click.ClickException(
             "the database schema is not up to date: run `callcenter db upgrade`"
@@ -91,24 +150,27 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     click.echo(f"callcenter is running on {base}")
     click.echo(f"  health:        {base}/healthz")
+    click.echo(f"  Public URL:    {settings.public_url}  (from {public_from})")
     click.echo(f"  Voice URL:     {settings.public_url}/twilio/voice  (POST)")
     click.echo(f"  Status URL:    {settings.public_url}/twilio/status (POST)")
+    for index, line in enumerate(_hours_banner(settings)):
+        click.echo(f"  {'Hours:' if index == 0 else '':<15}{line}")
     if settings.simulator:
         click.echo("  Twilio:        local simulator (no TWILIO_ACCOUNT_SID set)")
-        click.echo(f"  Phone:         {base}/phone  (call in from the browser)")
-        prefix = (
-            ""
-            if settings.public_url == "http://127.0.0.1:5000"
-            else (f"CALLCENTER_PUBLIC_URL={settings.public_url} ")
-        )
-        click.echo(f"  Try a call:    {prefix}.venv/bin/callcenter call +8613800138000 --press 1")
+        click.echo(f"  Phone:         {settings.public_url}/phone  (call in from the browser)")
+        url = settings.public_url
+        suffix = "" if url == DEFAULT_PUBLIC_URL else f" --url {url}"
+        click.echo(f"  Try a call:    .venv/bin/callcenter call +8613800138000 --press 1{suffix}")
     realtime = services.extras["realtime"]
     realtime.start()
     # Everything loaded so far lives for the whole run: keep it out of the collector's
     # work, so collections stay short with many consoles connected.
     gc.collect()
     gc.freeze()
-    click.echo(f"  Agent console: {base}/agent      Wallboard: {base}/supervisor")
+    click.echo(
+        f"  Agent console: {settings.public_url}/agent      "
+        f"Wallboard: {settings.public_url}/supervisor"
+    )
     try:
         services.extras["socketio"].run(
             app,
