@@ -92,13 +92,14 @@ def _init_realtime(app: Flask, services: Services) -> None:
     from callcenter.telephony.bridge import CallBridge, rest_client
     from callcenter.telephony.sms import SmsSender
     from callcenter.web.agent_events import register_agent_events
+    from callcenter.web.origins import console_origins
 
     settings = services.settings
     socketio = SocketIO(
         app,
         async_mode="threading",
         message_queue=settings.redis_url,
-        cors_allowed_origins=[settings.public_url],
+        cors_allowed_origins=console_origins(settings.public_url),
         logger=log.getChild("socketio"),
         engineio_logger=False,
     )
