@@ -34,7 +34,13 @@ from callcenter.queues import (
     queue_position,
 )
 from callcenter.recordings import RECORDING_SID
-from callcenter.routing import call_finished, call_left_queue, callback_ended, request_callback
+from callcenter.routing import (
+    call_finished,
+    call_left_queue,
+    callback_ended,
+    can_call_back,
+    request_callback,
+)
 from callcenter.services import get_services
 from callcenter.telephony.signature import has_valid_signature
 from callcenter.voicemail import store_voicemail
@@ -283,11 +289,14 @@ def queue_wait() -> Response:
     session = get_session()
     call = get_call(session, call_sid)
     estimated = None
+    callback = call is None or can_call_back(call)  # unknown call: as before, offer it
     if call is not None:
         position = queue_position(session, call) or position
         estimated = estimated_wait_seconds(session, settings, call)
     session.rollback()  # read-only: release the transaction before answering
-    return _twiml(hold_actions(settings, queue, language, position, waited, estimated))
+    actions = hold_actions(settings, queue, language, position, waited, estimated,
+                           callback=callback)  # fmt: skip
+    return _twiml(actions)
 
 
 @bp.post("/queue/callback")
