@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# The demo answers around the clock; `make run OPEN_ALL_HOURS=0` uses the hours in config.yaml.
+OPEN_ALL_HOURS ?= 1
 
 .PHONY: install run test test-sqlite test-postgres lint format bench services clean
 
@@ -17,15 +19,16 @@ $(STAMP): pyproject.toml package.json package-lock.json
 
 install: $(STAMP)
 
-## Prepare the database and demo data, then serve on http://$(HOST):$(PORT)
+## Prepare the database and demo data, then serve on http://$(HOST):$(PORT), open around the
+## clock (the public URL follows HOST and PORT unless CALLCENTER_PUBLIC_URL is set)
 run: install
 	$(BIN)/callcenter db upgrade
 	$(BIN)/callcenter customers import demo/customers.csv
 	$(BIN)/callcenter agents demo
 	$(BIN)/callcenter kb sync
 	$(BIN)/callcenter flows check
-	CALLCENTER_PUBLIC_URL="$${CALLCENTER_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
-		$(BIN)/callcenter serve --host $(HOST) --port $(PORT)
+	$(BIN)/callcenter serve --host $(HOST) --port $(PORT) \
+		$(if $(filter 1 yes true,$(OPEN_ALL_HOURS)),--open-all-hours)
 
 ## The whole suite on SQLite, then on PostgreSQL when CALLCENTER_TEST_POSTGRES_URL is set
 test: install lint test-sqlite test-postgres

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from callcenter import db
 from callcenter.config import ConfigError, Settings, load_settings
+from callcenter.hours import always_open
 from callcenter.ivr.engine import EngineSettings, IvrEngine
 from callcenter.ivr.loader import FlowCatalog, FlowRegistry
 from callcenter.services import Services
@@ -43,9 +44,12 @@ def flow_catalog(settings: Settings) -> FlowCatalog:
 
 
 def engine_settings(settings: Settings) -> EngineSettings:
+    hours = settings.hours
+    if settings.open_all_hours:
+        hours = {name: always_open(schedule) for name, schedule in hours.items()}
     return EngineSettings(
         default_language=settings.default_language,
-        hours=settings.hours,
+        hours=hours,
         queues=settings.queues,
         mailboxes=settings.mailboxes,
         fallback_mailbox=settings.fallback.mailbox,
@@ -88,13 +92,14 @@ def _init_realtime(app: Flask, services: Services) -> None:
     from callcenter.telephony.bridge import CallBridge, rest_client
     from callcenter.telephony.sms import SmsSender
     from callcenter.web.agent_events import register_agent_events
+    from callcenter.web.origins import console_origins
 
     settings = services.settings
     socketio = SocketIO(
         app,
         async_mode="threading",
         message_queue=settings.redis_url,
-        cors_allowed_origins=[settings.public_url],
+        cors_allowed_origins=console_origins(settings.public_url),
         logger=log.getChild("socketio"),
         engineio_logger=False,
     )

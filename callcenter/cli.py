@@ -11,6 +11,8 @@ import click
 
 from callcenter.config import ConfigError, Settings, load_settings
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+
 
 def _settings(ctx: click.Context) -> Settings:
     if "settings" not in ctx.meta:
@@ -63,18 +65,75 @@ def main(config: str | None) -> None:
 # -- server -------------------------------------------------------------------------------
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _serving_settings(
+    ctx: click.Context, host: str, port: int, open_all_hours: bool
+) -> tuple[Settings, str]:
+    """The settings `serve` runs with, and where its public URL came from.
+
+    Without CALLCENTER_PUBLIC_URL, a loopback public URL in the file follows --host and
+    --port, so webhooks are signed for the address the server really has."""
+    import os
+    from urllib.parse import urlsplit
+
+    settings = _settings(ctx)
+    overrides: dict[str, Any] = {"open_all_hours": True} if open_all_hours else {}
+    origin = "CALLCENTER_PUBLIC_URL" if os.environ.get("CALLCENTER_PUBLIC_URL") else "config"
+    if origin == "config" and urlsplit(settings.public_url).hostname in LOOPBACK_HOSTS:
+        shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        overrides["public_url"] = f"http://{shown}:{port}"
+        origin = "--host/--port"
+    if overrides:
+        try:
+            settings = load_settings(ctx.find_root().params.get("config"), overrides=overrides)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+    return settings, origin
+
+
+def _hours_banner(settings: Settings) -> list[str]:
+    """What the opening hours mean for callers right now."""
+    from datetime import UTC, datetime
+
+    from callcenter.hours import describe_hours, is_open
+
+    if settings.open_all_hours:
+        return [
+            "demo: opening hours ignored, open around the clock (--open-all-hours);",
+            "run `callcenter serve` without --open-all-hours (`make run OPEN_ALL_HOURS=0`)",
+            "to use the hours in config.yaml",
+        ]
+    if not settings.hours:
+        return ["no opening hours configured: always open"]
+    now = datetime.now(UTC)
+    lines = ["the hours in config.yaml apply:"]
+    lines += ["  " + describe_hours(name, hours, now) for name, hours in settings.hours.items()]
+    if not all(is_open(hours, now) for hours in settings.hours.values()):
+        lines.append("while closed, callers hear the closed message and go to voicemail;")
+        lines.append("`serve --open-all-hours` (as `make run` does) opens around the clock")
+    return lines
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--open-all-hours",
+    is_flag=True,
+    help="Demo: ignore the opening hours in config.yaml, open around the clock.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> None:
     """Run the server (and the recording download worker)."""
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
     from callcenter.migrate import pending
     from callcenter.recordings import DownloadWorker
 
-    settings = _settings(ctx)
+    settings, public_from = _serving_settings(ctx, host, port, open_all_hours)
     if pending(_database(ctx)):
         raise click.ClickException(
             "the database schema is not up to date: run `callcenter db upgrade`"
@@ -91,24 +150,27 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     click.echo(f"callcenter is running on {base}")
     click.echo(f"  health:        {base}/healthz")
+    click.echo(f"  Public URL:    {settings.public_url}  (from {public_from})")
     click.echo(f"  Voice URL:     {settings.public_url}/twilio/voice  (POST)")
     click.echo(f"  Status URL:    {settings.public_url}/twilio/status (POST)")
+    for index, line in enumerate(_hours_banner(settings)):
+        click.echo(f"  {'Hours:' if index == 0 else '':<15}{line}")
     if settings.simulator:
         click.echo("  Twilio:        local simulator (no TWILIO_ACCOUNT_SID set)")
-        click.echo(f"  Phone:         {base}/phone  (call in from the browser)")
-        prefix = (
-            ""
-            if settings.public_url == "http://127.0.0.1:5000"
-            else (f"CALLCENTER_PUBLIC_URL={settings.public_url} ")
-        )
-        click.echo(f"  Try a call:    {prefix}.venv/bin/callcenter call +8613800138000 --press 1")
+        click.echo(f"  Phone:         {settings.public_url}/phone  (call in from the browser)")
+        url = settings.public_url
+        suffix = "" if url == DEFAULT_PUBLIC_URL else f" --url {url}"
+        click.echo(f"  Try a call:    .venv/bin/callcenter call +8613800138000 --press 1{suffix}")
     realtime = services.extras["realtime"]
     realtime.start()
     # Everything loaded so far lives for the whole run: keep it out of the collector's
     # work, so collections stay short with many consoles connected.
     gc.collect()
     gc.freeze()
-    click.echo(f"  Agent console: {base}/agent      Wallboard: {base}/supervisor")
+    click.echo(
+        f"  Agent console: {settings.public_url}/agent      "
+        f"Wallboard: {settings.public_url}/supervisor"
+    )
     try:
         services.extras["socketio"].run(
             app,
@@ -684,12 +746,96 @@ class _OrderedInputs(click.Command):
         return super().parse_args(ctx, args)
 
 
+class _BadValue(click.ClickException):
+    """A bad option value: one line (no usage text), exit 2 like any usage error."""
+
+    exit_code = 2
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"Invalid value for '{option}': {message}")
+
+
+def _caller_inputs(ctx: click.Context) -> list[Any]:
+    """--press and --say in the order given; a bad one is a usage error (exit 2)."""
+    from callcenter.simulator.phone import Press, Speech
+
+    inputs: list[Any] = []
+    for flag, value in ctx.meta.get("ordered_inputs", []):
+        if flag == "--press":
+            try:
+                inputs.append(Press(value))
+            except ValueError as exc:
+                raise _BadValue(flag, str(exc)) from None
+            continue
+        text = " ".join(value.split())
+        if not text:
+            raise _BadValue(flag, "say something: the text is empty")
+        inputs.append(Speech(text))
+    return inputs
+
+
+def _as_options(inputs: list[Any]) -> str:
+    """Inputs written back as the options that gave them: `--press 5 --say 'hi there'`."""
+    import shlex
+
+    from callcenter.simulator.phone import Press
+
+    return " ".join(
+        f"--press {shlex.quote(item.keys)}"
+        if isinstance(item, Press)
+        else f"--say {shlex.quote(item.text)}"
+        for item in inputs
+    )
+
+
+def _base_url(value: str | None, option: str) -> str | None:
+    import re
+
+    if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        raise _BadValue(option, f"{value!r} is not an http(s) URL")
+    return value.rstrip("/") if value else None
+
+
+def _unreachable(base_url: str, exc: BaseException | None) -> click.ClickException:
+    """One line naming the URL tried and why it failed, short."""
+    import re
+
+    import requests
+
+    why = "no answer"
+    if isinstance(exc, requests.Timeout):
+        why = "no answer in time"
+    elif exc is not None:
+        text = str(exc)
+        if "refused" in text.lower():
+            why = "connection refused"
+        elif "Name or service not known" in text or "nodename nor servname" in text:
+            why = "unknown host"
+        else:
+            found = re.findall(r"\[Errno -?\d+\] ([^'\")]+)", text)
+            why = found[-1].strip() if found else type(exc).__name__
+    return click.ClickException(
+        f"cannot reach the server at {base_url}: {why} "
+        "(is it running? `make run` starts it; --url names another)"
+    )
+
+
 @main.command(cls=_OrderedInputs)
 @click.argument("from_number", metavar="FROM")
 @click.option("--to", "to_number", default=None, help="Number dialed (default: first configured).")
 @click.option("--press", multiple=True, help="Keys for the next prompt, e.g. 1 or 12345678#.")
 @click.option("--say", multiple=True, help="Words spoken at the next prompt.")
-@click.option("--url", default=None, help="Server base URL (default: the public URL).")
+@click.option(
+    "--url",
+    default=None,
+    help="Server base URL (default: the public URL); also the URL webhooks are signed for "
+    "unless CALLCENTER_PUBLIC_URL or --public-url says otherwise.",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="The server's public URL, which webhooks are signed for (when it is not --url).",
+)
 @click.option("--hold", default=30, show_default=True, help="Seconds to wait in a queue.")
 @click.option("--record-seconds", default=5, show_default=True, help="Length of a voicemail.")
 @click.option(
@@ -707,33 +853,41 @@ def call(
     press: tuple[str, ...],
     say: tuple[str, ...],
     url: str | None,
+    public_url: str | None,
     hold: int,
     record_seconds: int,
     dial_result: str,
 ) -> None:
     """Place a simulated call as Twilio would, and print what the caller hears."""
-    from callcenter.simulator.phone import (
-        HttpTransport,
-        Press,
-        Speech,
-        TransportError,
-        format_event,
-        place_call,
-    )
+    import os
 
+    import requests
+
+    from callcenter.simulator.phone import HttpTransport, TransportError, format_event, place_call
+
+    inputs = _caller_inputs(ctx)
+    url = _base_url(url, "--url")
+    public_url = _base_url(public_url, "--public-url")
     settings = _settings(ctx)
-    inputs = [
-        Press(value) if flag == "--press" else Speech(value)
-        for flag, value in ctx.meta.get("ordered_inputs", [])
-    ]
+    if public_url is None:
+        explicit = os.environ.get("CALLCENTER_PUBLIC_URL")
+        public_url = settings.public_url if explicit or url is None else url
+    base_url = url or public_url
+    api_url = settings.twilio_api_url
+    if settings.simulator and not os.environ.get("CALLCENTER_TWILIO_API_URL"):
+        api_url = public_url + "/simulator"
     to = to_number or settings.main_number
-    transport = HttpTransport(url or settings.public_url, public_url=settings.public_url)
-    click.echo(f"Calling {to} from {from_number} via {url or settings.public_url}")
+    try:
+        requests.get(base_url + "/healthz", timeout=10).close()
+    except requests.RequestException as exc:
+        raise _unreachable(base_url, exc) from None
+    transport = HttpTransport(base_url, public_url=public_url)
+    click.echo(f"Calling {to} from {from_number} via {base_url}")
     try:
         with transport:
             result = place_call(
                 transport,
-                public_url=settings.public_url,
+                public_url=public_url,
                 account_sid=settings.twilio_account_sid,
                 auth_token=settings.twilio_auth_token,
                 from_=from_number,
@@ -742,15 +896,27 @@ def call(
                 hold_seconds=hold,
                 record_seconds=record_seconds,
                 dial_result=dial_result,
-                api_url=settings.twilio_api_url,
+                api_url=api_url,
                 on_event=lambda event: click.echo("  " + format_event(event)),
             )
     except TransportError as exc:
-        raise click.ClickException(f"cannot reach the server: {exc}") from exc
+        raise _unreachable(base_url, exc.__cause__ or exc) from exc
     first = result.exchanges[0] if result.exchanges else None
     if first is None or first.status is None:
-        raise click.ClickException(f"cannot reach the server at {transport.base_url}")
+        raise _unreachable(base_url, None)
+    if first.status == 403:
+        raise click.ClickException(
+            f"the server at {base_url} refused the webhook signed for {first.url} (HTTP 403).\n"
+            "It checks signatures against its own public URL and auth token: start it with "
+            f"CALLCENTER_PUBLIC_URL={public_url}, or pass --public-url with the server's public "
+            "URL (and run this command with the server's config and TWILIO_AUTH_TOKEN)."
+        )
     click.echo(f"Call {result.call_sid} ended: {result.ended}")
+    if result.unused_inputs:
+        click.echo(
+            f"Warning: the call ended before these were used: {_as_options(result.unused_inputs)}",
+            err=True,
+        )
     if result.ended.startswith("application error"):
         ctx.exit(1)
 

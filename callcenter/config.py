@@ -218,6 +218,7 @@ class Settings(StrictModel):
     voices: dict[str, VoiceConfig]
     tts: TTSConfig = TTSConfig()
     hours: dict[str, HoursConfig] = Field(default_factory=dict)
+    open_all_hours: bool = False  # the demo: every `hours` entry open around the clock
     queues: dict[str, QueueConfig] = Field(default_factory=dict)
     mailboxes: dict[str, MailboxConfig] = Field(default_factory=dict)
     fallback: FallbackConfig

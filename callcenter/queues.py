@@ -121,9 +121,12 @@ def hold_actions(
     position: int,
     waited: int,
     estimated: int | None = None,
+    *,
+    callback: bool = True,
 ) -> list[Action]:
     """The wait loop: place in line, estimated wait, the callback offer and hold audio, or
-    leave after the maximum wait."""
+    leave after the maximum wait. `callback` False: the caller cannot be called back, so
+    the call-back is not offered."""
     config = settings.queues.get(queue)
     if config is None or waited >= config.max_wait:
         return [Leave()]
@@ -141,7 +144,7 @@ def hold_actions(
     if hold:
         spoken.append(Speak(hold, language))
     actions: list[Action] = []
-    if config.callback:
+    if config.callback and callback:
         offer = localized(messages.callback_offer, language, default) or ""
         spoken.append(Speak(offer, language))
         actions.append(

@@ -428,9 +428,15 @@ def transfer(
     return changes
 
 
+def can_call_back(call: Call) -> bool:
+    """Whether the caller's number can be dialed back (not withheld, SIP, a client, or a
+    number that is not valid)."""
+    return call.caller_kind == "pstn" and bool(call.caller_number)
+
+
 def request_callback(session: Session, call: Call, now: datetime) -> bool:
     """The waiting caller asks to be called back: they keep their place, once."""
-    if call.outcome != "queued" or not call.caller_number or call.caller_kind != "pstn":
+    if call.outcome != "queued" or not can_call_back(call):
         return False
     call.outcome = "callback"
     call.context = {**(call.context or {}), "callback": True}

@@ -119,3 +119,21 @@ def test_overflow_to_another_queue_once_then_voicemail(app, twilio: TwilioWebhoo
                                                           QueueTime="600"),
                         query={"queue": "support", "seq": 2})  # fmt: skip
     assert [child.tag for child in ET.fromstring(again.data)] == ["Say", "Record"]
+
+
+OFFER = "To be called back instead of waiting, without losing your place, press star."
+
+
+def test_no_callback_offer_to_a_caller_who_cannot_be_called_back(phone) -> None:
+    """A number `phonenumbers` calls invalid, a withheld number or a SIP address cannot be
+    dialed back: they are not told to press star, and star does nothing for them."""
+    for caller in ("+15551234567", "anonymous", "sip:alice@example.com"):
+        result = phone(from_=caller, inputs=["1", "0", "*"], hold_seconds=45)
+        heard = result.heard()
+        assert "You are number 1 in line." in heard, (caller, heard)
+        assert OFFER not in heard, caller
+        assert "Thank you. We will call you back" not in " ".join(heard), caller
+        assert result.ended.startswith("hung up in queue support"), (caller, result.ended)
+
+    valid = phone(from_="+8613900139000", inputs=["1", "0"], hold_seconds=25).heard()
+    assert OFFER in valid

@@ -246,3 +246,194 @@ def test_a_bad_csv_is_rejected_with_line_numbers(database_url: str, tmp_path: Pa
             assert session.scalar(select(func.count()).select_from(Customer)) == 0
     finally:
         database.dispose()
+
+
+# -- the URL a call is made to and signed for -----------------------------------------------
+
+
+def test_url_alone_signs_for_that_url(live_server: LiveServer, database_url: str) -> None:
+    """Without CALLCENTER_PUBLIC_URL, `--url` is also the URL the webhooks are signed for
+    (the file's public URL, port 5000, is not where this server is)."""
+    env = cli_env(live_server, database_url)
+    del env["CALLCENTER_PUBLIC_URL"]
+
+    result = invoke(
+        ["call", "+8613900139000", "--press", "1", "--press", "0", "--hold", "5",
+         "--url", live_server.url],
+        env,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Application error" not in result.output
+    assert "Say (en-US, Polly.Joanna): Please hold while we connect you to an agent." in lines(
+        result.output
+    )
+    call = the_call(database_url, ended_call_sid(result.output))
+    assert call.queue == "support"
+
+
+def test_a_refused_signature_says_what_to_set(live_server: LiveServer, database_url: str) -> None:
+    env = cli_env(live_server, database_url)
+    del env["CALLCENTER_PUBLIC_URL"]
+    elsewhere = "https://cc.example.test"
+
+    result = invoke(
+        ["call", "+8613900139000", "--url", live_server.url, "--public-url", elsewhere], env
+    )
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output + result.stderr
+    assert lines(result.stderr) == [
+        f"Error: the server at {live_server.url} refused the webhook signed for "
+        f"{elsewhere}/twilio/voice (HTTP 403).",
+        "It checks signatures against its own public URL and auth token: start it with "
+        f"CALLCENTER_PUBLIC_URL={elsewhere}, or pass --public-url with the server's public "
+        "URL (and run this command with the server's config and TWILIO_AUTH_TOKEN).",
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serving_config(tmp_path: Path) -> Path:
+    """config.yaml with its folders moved under tmp_path (the generated secrets too)."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    data.update(
+        instance_dir=str(tmp_path / "instance"),
+        recordings_dir=str(tmp_path / "recordings"),
+        flows_dir=str(ROOT / "ivr_flows"),
+        knowledge_base_dir=str(ROOT / "knowledge_base"),
+        tts={"enabled": False, "cache_dir": str(tmp_path / "tts")},
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_call_to_serve_on_another_port_just_works(database_url: str, tmp_path: Path) -> None:
+    """`callcenter serve --port P` (no CALLCENTER_PUBLIC_URL) and `callcenter call --url`
+    agree on the URL webhooks are signed for; the demo hours let the caller through."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "CALLCENTER_CONFIG": str(serving_config(tmp_path)),
+        "CALLCENTER_DATABASE_URL": database_url,
+        "CALLCENTER_SECRET_KEY": "cli-test-secret",
+    }
+    server_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CALLCENTER_", "TWILIO_"))},
+        **env,
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "callcenter.cli", "serve", "--port", str(port),
+             "--open-all-hours"],
+            env=server_env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()
+            try:
+                if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+
+        result = invoke(
+            ["call", "+8613900139000", "--press", "1", "--press", "0", "--hold", "5",
+             "--url", url],
+            env,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(20)
+
+    assert result.exit_code == 0, result.output + result.stderr + log.read_text()
+    assert "Application error" not in result.output
+    assert "Say (en-US, Polly.Joanna): Please hold while we connect you to an agent." in lines(
+        result.output
+    )
+    banner = lines(log.read_text())
+    assert f"Public URL:    {url}  (from --host/--port)" in banner
+    assert (
+        "Hours:         demo: opening hours ignored, open around the clock (--open-all-hours);"
+        in banner
+    )
+    assert (
+        f"Try a call:    .venv/bin/callcenter call +8613800138000 --press 1 --url {url}" in banner
+    )
+
+
+# -- usage errors and leftovers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--press", "x"], "Error: Invalid value for '--press': not DTMF keys: 'x' "
+         "(use 0-9, * and #)"),
+        (["--press", "1", "--press", "12a"], "Error: Invalid value for '--press': not DTMF keys: "
+         "'12a' (use 0-9, * and #)"),
+        (["--say", "  "], "Error: Invalid value for '--say': say something: the text is empty"),
+    ],
+)  # fmt: skip
+def test_bad_inputs_are_one_line_usage_errors(
+    live_server: LiveServer, database_url: str, args: list[str], message: str
+) -> None:
+    result = invoke(["call", "+8613900139000", *args], cli_env(live_server, database_url))
+
+    assert result.exit_code == 2, result.output + result.stderr
+    assert lines(result.stderr) == [message]
+    assert "Calling" not in result.output  # nothing was dialed
+
+
+def test_inputs_left_when_the_call_ended_are_reported(
+    live_server: LiveServer, database_url: str
+) -> None:
+    sync_knowledge_base(live_server.app)
+    result = invoke(
+        ["call", "+8613900139000", "--press", "1", "--press", "1", "--press", "3",
+         "--press", "2", "--press", "5", "--say", "hello there"],
+        cli_env(live_server, database_url),
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"Say (en-US, Polly.Joanna): {GOODBYE}" in lines(result.output)
+    assert lines(result.stderr) == [
+        "Warning: the call ended before these were used: --press 5 --say 'hello there'"
+    ]
+
+
+def test_an_unreachable_server_is_one_line_naming_the_url_tried(
+    live_server: LiveServer, database_url: str
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+
+    result = invoke(
+        ["call", "+8613900139000", "--press", "1", "--url", closed],
+        cli_env(live_server, database_url),
+    )
+
+    assert result.exit_code == 1, result.output
+    assert lines(result.stderr) == [
+        f"Error: cannot reach the server at {closed}: connection refused "
+        "(is it running? `make run` starts it; --url names another)"
+    ]
+    assert live_server.url not in result.output + result.stderr
+    assert "Application error" not in result.output

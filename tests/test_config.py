@@ -10,9 +10,9 @@ import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from callcenter.config import SIMULATOR_ACCOUNT_SID, ConfigError, load_settings
+from callcenter.config import SIMULATOR_ACCOUNT_SID, ConfigError, HoursConfig, load_settings
 from callcenter.db import Base, Database
-from callcenter.hours import is_holiday, is_open
+from callcenter.hours import describe_hours, is_holiday, is_open
 from callcenter.kb_models import include_in_comparison
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +130,37 @@ def test_business_hours_and_holidays(tmp_path: Path) -> None:
     assert is_open(always, datetime(2026, 11, 29, 23, 59, tzinfo=UTC))
     with pytest.raises(ValueError, match="aware datetime"):
         is_open(hours, datetime(2026, 11, 25, 10, 0))
+
+
+def test_the_hours_say_whether_they_are_open_and_when_that_changes(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path), environ={})
+    support, always = settings.hours["support"], settings.hours["always"]
+    sunday_night = datetime(2026, 11, 22, 15, 21, tzinfo=UTC)  # Sun 23:21 in Shanghai
+    assert describe_hours("support", support, sunday_night) == (
+        "support: closed now (Sun 23:21 Asia/Shanghai), opens Mon 09:00 (in 9 h 39 min)"
+    )
+    wednesday = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wed 10:00 in Shanghai
+    assert describe_hours("support", support, wednesday) == (
+        "support: open now (Wed 10:00 Asia/Shanghai), closes Wed 21:00 (in 11 h)"
+    )
+    # Mon 16 Feb 2026 22:00, before two holidays: next open Thursday morning.
+    assert describe_hours("support", support, datetime(2026, 2, 16, 14, 0, tzinfo=UTC)) == (
+        "support: closed now (Mon 22:00 Asia/Shanghai), opens Thu 09:00 (in 2 d 11 h)"
+    )
+    assert describe_hours("support", support, datetime(2026, 2, 17, 2, 0, tzinfo=UTC)) == (
+        "support: closed now for a holiday (Tue 10:00 Asia/Shanghai), opens Thu 09:00 (in 1 d 23 h)"
+    )
+    assert describe_hours("always", always, sunday_night) == (
+        "always: open now (Sun 15:21 UTC), around the clock"
+    )
+    night_shift = HoursConfig(weekly={"mon": ["22:00-24:00"], "tue": ["00:00-06:00"]})
+    monday_late = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+    assert describe_hours("night", night_shift, monday_late) == (
+        "night: open now (Mon 23:00 UTC), closes Tue 06:00 (in 7 h)"
+    )
+    assert describe_hours("never", HoursConfig(), monday_late) == (
+        "never: closed now (Mon 23:00 UTC), no opening within a year"
+    )
 
 
 def test_migrations_match_the_models(database_url: str) -> None:

@@ -6,7 +6,10 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import OPEN_TIME, TwilioWebhooks, call_params
+from conftest import ACCOUNT_SID, AUTH_TOKEN, OPEN_TIME, PUBLIC_URL, TwilioWebhooks, call_params
+from flask import Flask
+
+from callcenter.simulator.phone import WsgiTransport, place_call
 
 FLOW = """\
 flow: main
@@ -47,3 +50,45 @@ def test_flow_hours_choose_the_entry_node(make_app, clock, tmp_path: Path) -> No
     record = ET.fromstring(closed.data).find("Record")
     assert record is not None
     assert "mailbox=support" in record.get("recordingStatusCallback", "")
+
+
+# Sunday 22 November 2026, 23:21 in Shanghai: outside the support hours of config.yaml.
+SUNDAY_NIGHT = datetime(2026, 11, 22, 15, 21, tzinfo=UTC)
+NATIONAL_DAY = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # a holiday in config.yaml
+AFTER_HOURS = (
+    "Our service hours are nine a.m. to nine p.m. on weekdays and ten a.m. to six p.m. "
+    "at weekends, China time."
+)
+HOLIDAY = "Our service center is closed today for the public holiday."
+
+
+def call_heard(app: Flask, keys: list[str]) -> list[str]:
+    """What an ordinary caller hears pressing `keys` (1: English, 0: an agent)."""
+    result = place_call(
+        WsgiTransport(app, public_url=PUBLIC_URL),
+        public_url=PUBLIC_URL,
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_="+8613900139000",
+        to="+864008001234",
+        inputs=keys,
+        hold_seconds=5,
+        api_url=PUBLIC_URL + "/simulator",
+    )
+    return result.heard()
+
+
+def test_config_hours_close_the_center_on_a_sunday_night(make_app, clock) -> None:
+    app = make_app()
+    clock.now = SUNDAY_NIGHT
+    assert AFTER_HOURS in call_heard(app, ["1", "0"])
+
+
+def test_open_all_hours_keeps_the_center_open_at_night_and_on_holidays(make_app, clock) -> None:
+    app = make_app(open_all_hours=True)
+    for now in (SUNDAY_NIGHT, NATIONAL_DAY):
+        clock.now = now
+        heard = call_heard(app, ["1", "0"])
+        assert AFTER_HOURS not in heard
+        assert HOLIDAY not in heard
+        assert "Please hold while we connect you to an agent." in heard, heard

@@ -404,6 +404,8 @@ class CallResult:
     status: str = "completed"
     duration: int = 0
     recordings: list[str] = field(default_factory=list)
+    unused_inputs: list[CallerInput] = field(default_factory=list)
+    """Scripted inputs still waiting when the call ended."""
 
     def heard(self) -> list[str]:
         """What the caller heard, in order: spoken texts, played transcripts (or URLs)."""
@@ -1065,6 +1067,7 @@ class SimulatedCall:
             status=status,
             duration=duration,
             recordings=list(self.recordings),
+            unused_inputs=list(self.inputs),
         )
 
     def _progress(self, event: str, call_status: str | None = None, **extra: str) -> None:

@@ -268,7 +268,7 @@
   socket.on("connect", () => { $("connection").textContent = "Connected"; });
   socket.on("disconnect", () => { $("connection").textContent = "Disconnected: reconnecting…"; });
   socket.on("connect_error", (error) => {
-    $("connection").textContent = `Cannot connect: ${error.message}`;
+    $("connection").textContent = connectProblem(error);
     if (error.message === "login required") location.assign("/login?next=/agent");
   });
   socket.on("agent:state", showStatus);

@@ -7,6 +7,15 @@ function el(tag, text, className) {
   if (className) node.className = className;
   return node;
 }
+// What the consoles show when their socket cannot connect. Opened at an origin the server
+// refuses (another host name or port than the public URL), it names the URL to use.
+function connectProblem(error) {
+  const { publicUrl, origins } = document.body.dataset;
+  if (publicUrl && origins && !origins.split(" ").includes(location.origin)) {
+    return `Cannot connect from ${location.origin}: open this console at ${publicUrl}${location.pathname}`;
+  }
+  return `Cannot connect: ${error.message}`;
+}
 function seconds(total) {
   const s = Math.max(0, Math.round(total || 0));
   return s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`;

@@ -17,7 +17,7 @@
   }
   socket.on("connect", () => { document.getElementById("connection").textContent = "Live"; });
   socket.on("connect_error", (error) => {
-    document.getElementById("connection").textContent = `Cannot connect: ${error.message}`;
+    document.getElementById("connection").textContent = connectProblem(error);
   });
   socket.on("snapshot", (data) => {
     agents.clear();

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent
+from callcenter.web.origins import console_origins
 
 bp = Blueprint("console", __name__, static_folder="../static", static_url_path="/static")
 
@@ -46,7 +47,12 @@ def _page(template: str, *roles: str) -> ResponseReturnValue:
         abort(403)
     settings = get_services().settings
     return render_template(
-        template, agent=agent, dispositions=settings.dispositions, queues=settings.queues
+        template,
+        agent=agent,
+        dispositions=settings.dispositions,
+        queues=settings.queues,
+        public_url=settings.public_url,
+        console_origins=console_origins(settings.public_url),
     )
 
 

@@ -34,7 +34,13 @@ from callcenter.queues import (
     queue_position,
 )
 from callcenter.recordings import RECORDING_SID
-from callcenter.routing import call_finished, call_left_queue, callback_ended, request_callback
+from callcenter.routing import (
+    call_finished,
+    call_left_queue,
+    callback_ended,
+    can_call_back,
+    request_callback,
+)
 from callcenter.services import get_services
 from callcenter.telephony.signature import has_valid_signature
 from callcenter.voicemail import store_voicemail
@@ -300,15 +306,19 @@ def queue_wait() -> Response:
     waited = _int_value("QueueTime", 0) or 0
     # Twilio's position is first-in-first-out; ours counts VIPs and priorities ahead.
     estimated = None
+    callback = True  # an unknown call (or no database): as before, offer it
     try:
         with get_services().database.read_session() as session:
             call = get_call(session, call_sid)
             if call is not None:
+                callback = can_call_back(call)
                 position = queue_position(session, call) or position
                 estimated = estimated_wait_seconds(session, settings, call)
     except DBAPIError:
         log.exception("queue/wait for call %s: no estimate without the database", call_sid)
-    return _twiml(hold_actions(settings, queue, language, position, waited, estimated))
+    actions = hold_actions(settings, queue, language, position, waited, estimated,
+                           callback=callback)  # fmt: skip
+    return _twiml(actions)
 
 
 @bp.post("/queue/callback")
