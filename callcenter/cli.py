@@ -71,6 +71,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     """Run the server (and the recording download worker)."""
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
+    from callcenter.logs import RequestHandler
     from callcenter.migrate import pending
     from callcenter.recordings import DownloadWorker
 
@@ -117,6 +118,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             use_reloader=False,
             allow_unsafe_werkzeug=True,
             log_output=False,
+            request_handler=RequestHandler,
         )
     finally:
         realtime.stop()
