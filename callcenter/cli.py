@@ -526,7 +526,7 @@ def kb_sync(ctx: click.Context) -> None:
 @click.option("--days", default=30, show_default=True, help="Look back this many days.")
 @click.pass_context
 def kb_report(ctx: click.Context, days: int) -> None:
-    """Which articles were used on calls through which IVR intents, and how those calls ended."""
+    """Which articles were used on calls by which IVR choices, and how those calls ended."""
     from datetime import timedelta
 
     from callcenter.kb_usage import resolution_report
