@@ -18,6 +18,7 @@ from callcenter.config import ConfigError, Settings, load_settings
 from callcenter.hours import always_open
 from callcenter.ivr.engine import EngineSettings, IvrEngine
 from callcenter.ivr.loader import FlowCatalog, FlowRegistry
+from callcenter.logs import configure_logging, install_request_log
 from callcenter.services import Services
 from callcenter.telephony.twiml import TwimlRenderer, UrlBuilder
 from callcenter.tts import PromptCache
@@ -128,9 +129,7 @@ def create_app(
     if settings is None:
         overrides = {key: value for key, value in test_config.items() if not key.isupper()}
         settings = load_settings(overrides=overrides)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     services = build_services(settings)
 
     app = Flask(__name__, instance_path=str(settings.path(settings.instance_dir).resolve()))
@@ -143,6 +142,7 @@ def create_app(
     )
     app.config.update({key: value for key, value in test_config.items() if key.isupper()})
     app.extensions["callcenter"] = services
+    install_request_log(app)
     db.init_app(app, services.database)
 
     from callcenter.web import auth, console, health, kb_api, media, records, twilio_hooks

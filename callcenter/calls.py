@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,18 @@ from callcenter.models import Agent, Call, CallEvent, CallOffer, Customer, utcno
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 """A Twilio call SID (also the form of the SIDs this application gives call-backs)."""
+
+events_log = logging.getLogger("callcenter.events")
+# Logged at INFO once committed, one line each; every other event (the IVR path...) at DEBUG.
+BUSINESS_EVENTS = frozenset({
+    "call.started", "call.ended", "queue.entered", "queue.left", "queue.overflow",
+    "queue.closed", "queue.callback_requested", "agent.offered", "agent.accepted",
+    "agent.transferred", "agent.transfer_completed", "bridge.agent_answered",
+    "agent.bridge_failed", "voicemail.recorded", "callback.from_voicemail", "callback.ended",
+    "ivr.transfer_result", "kb.sent", "app.error",
+})  # fmt: skip
+# Event details that identify the caller or hold what they said stay out of the log.
+PRIVATE_DETAILS = frozenset({"number", "from", "body", "text", "query", "name", "transcript"})
 
 
 def log_event(
@@ -45,17 +58,42 @@ def log_event(
 _PENDING_EVENTS = "callcenter.pending_events"
 
 
+_WRITTEN_EVENTS = "callcenter.written_events"
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending_events(session: Session) -> None:
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
         # Core insert: the event log is write-only here, no need for ORM bookkeeping.
         session.connection().execute(insert(CallEvent.__table__), rows)
+        session.info.setdefault(_WRITTEN_EVENTS, []).extend(rows)
+
+
+@event.listens_for(Session, "after_commit")
+def _log_written_events(session: Session) -> None:
+    for row in session.info.pop(_WRITTEN_EVENTS, None) or ():
+        level = logging.INFO if row["kind"] in BUSINESS_EVENTS else logging.DEBUG
+        if events_log.isEnabledFor(level):
+            events_log.log(level, "%s %s%s", row["call_sid"], row["kind"], _describe_event(row))
+
+
+def _describe_event(row: dict[str, Any]) -> str:
+    """` flow=main node=x queue=support` — the event's plain details, none of them personal."""
+    details = {"flow": row["flow"], "node": row["node"], **row["detail"]}
+    return "".join(
+        f" {key}={value}"
+        for key, value in details.items()
+        if value is not None
+        and key not in PRIVATE_DETAILS
+        and isinstance(value, str | int | float | bool)
+    )
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_pending_events(session: Session) -> None:
     session.info.pop(_PENDING_EVENTS, None)
+    session.info.pop(_WRITTEN_EVENTS, None)
 
 
 def get_call(session: Session, call_sid: str) -> Call | None:

@@ -130,6 +130,7 @@ def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> Non
     """Run the server (and the recording download worker)."""
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
+    from callcenter.logs import RequestHandler
     from callcenter.migrate import pending
     from callcenter.recordings import DownloadWorker
 
@@ -179,6 +180,7 @@ def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> Non
             use_reloader=False,
             allow_unsafe_werkzeug=True,
             log_output=False,
+            request_handler=RequestHandler,
         )
     finally:
         realtime.stop()
@@ -595,7 +597,7 @@ def kb_sync(ctx: click.Context) -> None:
 @click.option("--days", default=30, show_default=True, help="Look back this many days.")
 @click.pass_context
 def kb_report(ctx: click.Context, days: int) -> None:
-    """Which articles were used on calls through which IVR intents, and how those calls ended."""
+    """Which articles were used on calls by which IVR choices, and how those calls ended."""
     from datetime import timedelta
 
     from callcenter.kb_usage import resolution_report

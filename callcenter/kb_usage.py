@@ -188,6 +188,44 @@ def consulted(session: Session, call_sid: str) -> list[dict[str, Any]]:
     ]
 
 
+CHOICE_EVENTS = ("ivr.node", "ivr.input", "ivr.retries_exhausted")
+
+
+def caller_choices(session: Session, call_sids: Sequence[str]) -> dict[str, list[str]]:
+    """What each caller chose in the IVR: the nodes their menu answers led to, in order.
+
+    A menu answer (a key or a recognized phrase) that the menu accepted is followed by the
+    node of the chosen option; a refused answer is followed by the same menu again, and the
+    last refused one by `ivr.retries_exhausted` and the fallback, neither of them a choice.
+    Nodes passed on the way (lookups, branches, messages) are not choices either.
+    """
+    choices: dict[str, list[str]] = defaultdict(list)
+    unique = list(dict.fromkeys(call_sids))
+    for start in range(0, len(unique), 500):
+        rows = session.execute(
+            select(CallEvent.call_sid, CallEvent.kind, CallEvent.flow, CallEvent.node,
+                   CallEvent.detail)
+            .where(CallEvent.call_sid.in_(unique[start : start + 500]),
+                   CallEvent.kind.in_(CHOICE_EVENTS))
+            .order_by(CallEvent.call_sid, CallEvent.id)
+        ).all()  # fmt: skip
+        kinds: dict[tuple[str, str | None, str | None], str] = {}
+        answered: dict[str, tuple[str | None, str | None] | None] = {}
+        for call_sid, kind, flow, node, detail in rows:
+            if kind == "ivr.node":
+                kinds[(call_sid, flow, node)] = (detail or {}).get("node_kind", "")
+                at = answered.pop(call_sid, None)
+                if at is not None and at != (flow, node):
+                    choice = f"{flow}.{node}"
+                    if choice not in choices[call_sid]:
+                        choices[call_sid].append(choice)
+            elif kind == "ivr.input" and kinds.get((call_sid, flow, node)) == "menu":
+                answered[call_sid] = (flow, node)
+            else:
+                answered.pop(call_sid, None)
+    return dict(choices)
+
+
 @dataclass(frozen=True)
 class ResolutionRow:
     """One article against one IVR intent: calls it was used on, by disposition."""
@@ -211,11 +249,12 @@ class ResolutionRow:
 
 
 def resolution_report(session: Session, since: datetime | None = None) -> list[ResolutionRow]:
-    """Which articles were used on calls through which IVR intents, and how calls ended.
+    """Which articles were used on calls by which IVR choices, and how calls ended.
 
-    A call counts once per (article, intent) however many times the article was opened;
-    ``sent`` counts the calls where it was also sent to the caller. Rows are ordered by
-    calls, most first. Calls not through the IVR count under the intent ``(none)``.
+    A call's intents are its caller's choices (see :func:`caller_choices`), not every node
+    it passed. A call counts once per (article, intent) however many times the article was
+    opened; ``sent`` counts the calls where it was also sent to the caller. Rows are ordered
+    by calls, most first. Calls without a choice count under the intent ``(none)``.
     """
     query = (
         select(
@@ -224,15 +263,9 @@ def resolution_report(session: Session, since: datetime | None = None) -> list[R
             KbLookup.action,
             KbArticle.title,
             Call.disposition,
-            CallEvent.flow,
-            CallEvent.node,
         )
         .outerjoin(KbArticle, KbArticle.id == KbLookup.article_id)
         .outerjoin(Call, Call.call_sid == KbLookup.call_sid)
-        .outerjoin(
-            CallEvent,
-            and_(CallEvent.call_sid == KbLookup.call_sid, CallEvent.kind == "ivr.node"),
-        )
         .where(
             KbLookup.action.in_(USED),
             KbLookup.article_id.is_not(None),
@@ -245,16 +278,14 @@ def resolution_report(session: Session, since: datetime | None = None) -> list[R
     used: dict[tuple[str, str], bool] = {}
     titles: dict[str, str] = {}
     dispositions: dict[str, str | None] = {}
-    intents: dict[str, set[str]] = defaultdict(set)
-    for article_id, call_sid, action, title, disposition, flow, node in session.execute(query):
+    for article_id, call_sid, action, title, disposition in session.execute(query):
         key = (article_id, call_sid)
         used[key] = used.get(key, False) or action == "send"
         titles[article_id] = title or article_id
         dispositions[call_sid] = disposition
-        if flow and node:
-            intents[call_sid].add(f"{flow}.{node}")
     if not used:
         return []
+    intents = caller_choices(session, list(dispositions))
     calls: Counter[tuple[str, str]] = Counter()
     sent: Counter[tuple[str, str]] = Counter()
     outcomes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)

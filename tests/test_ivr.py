@@ -526,11 +526,18 @@ def test_repair_ticket_must_match_its_pattern(app: Flask, phone: Phone) -> None:
 def test_keypad_account_code_finds_the_customer(app: Flask, phone: Phone, customers: None) -> None:
     result = phone(from_=UNKNOWN, inputs=["1", "3", "1001#"], hold_seconds=5)
 
-    assert result.heard()[4:7] == [
+    assert result.heard()[4:9] == [
         "Please enter your customer number, followed by the pound key.",
-        "Thank you, 王伟. We have found your account.",
+        "Thank you,",
+        "王伟",
+        ". We have found your account.",
         SUPPORT_HOLD,
     ]
+    # The English prompt is said by the English voice, the Chinese name by the Chinese one.
+    says = [(e.text, e.details.get("voice")) for e in result.events if e.kind == "say"]
+    assert ("Thank you,", "Polly.Joanna") in says
+    assert ("王伟", "Polly.Zhiyu") in says
+    assert (". We have found your account.", "Polly.Joanna") in says
     lookups = [e for e in events(app, result) if e.kind == "ivr.lookup"]
     assert [(e.node, e.detail) for e in lookups] == [
         ("identify", {"found": False, "by": "caller_number"}),

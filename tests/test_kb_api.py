@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from callcenter.agents import create_agent
 from callcenter.calls import log_event, open_call
 from callcenter.kb_usage import record_lookup, resolution_report, suggest
-from callcenter.models import Call, CallOffer, KbLookup, utcnow
+from callcenter.models import Call, CallEvent, CallOffer, KbLookup, utcnow
 from callcenter.screenpop import offer_payload
 
 PASSWORD = "correct horse battery"
@@ -176,7 +176,7 @@ def test_report_is_for_supervisors(kb_app: Flask, client: FlaskClient) -> None:
     client.get(f"/api/kb/articles/warranty-coverage?call_sid={CALL_A}")
     services = kb_app.extensions["callcenter"]
     with services.database.session() as session:
-        log_event(session, CALL_A, "ivr.node", flow="repairs", node="warranty_info")
+        choose(session, CALL_A, "repairs.repairs_menu", "3", "repairs.warranty_info")
         session.scalar(select(Call).where(Call.call_sid == CALL_A)).disposition = "resolved"
     client.post("/api/logout", json={})
     login(client, "lead")
@@ -197,6 +197,14 @@ def walk(session: Any, call_sid: str, *nodes: str) -> None:
         log_event(session, call_sid, "ivr.node", flow=flow, node=node)
     session.flush()
     session.commit()
+
+
+def choose(session: Any, call_sid: str, menu: str, answer: str, chosen: str) -> None:
+    """The events of a caller answering a menu, as the IVR engine logs them."""
+    flow, node = menu.split(".")
+    log_event(session, call_sid, "ivr.node", flow=flow, node=node, node_kind="menu")
+    log_event(session, call_sid, "ivr.input", flow=flow, node=node, input=answer)
+    walk(session, call_sid, chosen)
 
 
 def test_suggestions_follow_the_ivr_path_in_the_callers_language(kb_app: Flask) -> None:
@@ -244,7 +252,7 @@ def test_resolution_report_counts_calls_not_clicks(kb_app: Flask) -> None:
     services = kb_app.extensions["callcenter"]
     now = utcnow()
     with services.database.session() as session:
-        walk(session, CALL_A, "repairs.warranty_info")
+        choose(session, CALL_A, "repairs.repairs_menu", "3", "repairs.warranty_info")
         for _ in range(3):
             record_lookup(session, action="open", source="console", call_sid=CALL_A,
                           article_id="warranty-coverage")  # fmt: skip
@@ -262,6 +270,27 @@ def test_resolution_report_counts_calls_not_clicks(kb_app: Flask) -> None:
     assert rows[("warranty-coverage", "repairs.warranty_info")].dispositions == {"resolved": 1}
     assert rows[("warranty-coverage", "(none)")].dispositions == {"(none)": 1}
     assert old == []
+
+
+def test_the_report_names_the_callers_choices_not_every_node_passed(
+    kb_app: Flask, phone: Callable[..., Any]
+) -> None:
+    # English; main menu 1 (repairs, through the goto node to_repairs); a wrong key, then 3
+    # (warranty): the caller hears the warranty article (an IVR lookup), then hangs up.
+    result = phone(from_="+15550001111", inputs=["1", "1", "7", "3"], hold_seconds=1)
+    services = kb_app.extensions["callcenter"]
+    with services.database.session() as session:
+        rows = resolution_report(session)
+        passed = session.scalars(
+            select(CallEvent.node).where(
+                CallEvent.call_sid == result.call_sid, CallEvent.kind == "ivr.node"
+            )
+        ).all()
+    assert len(passed) >= 8  # identify, greet, welcome, choose_language, hours_check, ...
+    assert [(row.article_id, row.intent, row.calls) for row in rows] == [
+        ("warranty-coverage", "main.to_repairs", 1),
+        ("warranty-coverage", "repairs.warranty_info", 1),
+    ]
 
 
 def test_an_agent_who_accepted_a_transferred_call_may_look_up_for_it(

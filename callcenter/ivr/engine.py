@@ -8,7 +8,7 @@ hang up); an adapter renders them as TwiML.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -277,7 +277,7 @@ class IvrEngine:
 
             if isinstance(node, MessageNode):
                 if node.say is not None:
-                    actions.append(self._speak(call, flow, node.say))
+                    actions.extend(self._speak(call, flow, node.say))
                 if node.play is not None:
                     actions.append(PlayAudio(node.play))
                 if node.pause:
@@ -307,19 +307,19 @@ class IvrEngine:
             elif isinstance(node, QueueNode):
                 return actions + self._enqueue(session, call, flow, node)
             elif isinstance(node, VoicemailNode):
-                actions.append(self._speak(call, flow, node.say))
+                actions.extend(self._speak(call, flow, node.say))
                 goodbye = localized(node.goodbye, language, flow.languages[0])
                 max_length = node.max_length or self._max_length(node.mailbox)
                 actions.append(Record(node.mailbox, max_length, language, goodbye))
                 return actions
             elif isinstance(node, TransferNode):
                 if node.say is not None:
-                    actions.append(self._speak(call, flow, node.say))
+                    actions.extend(self._speak(call, flow, node.say))
                 actions.append(Dial(flow_name, node_name, node.number, node.timeout))
                 return actions
             elif isinstance(node, HangupNode):
                 if node.say is not None:
-                    actions.append(self._speak(call, flow, node.say))
+                    actions.extend(self._speak(call, flow, node.say))
                 call.outcome = call.outcome or "ivr-hangup"
                 actions.append(Hangup())
                 return actions
@@ -333,12 +333,25 @@ class IvrEngine:
 
     # -- node helpers -------------------------------------------------------------------
 
-    def _speak(self, call: Call, flow: Flow, text: LocalizedText) -> Speak:
+    def _speak(self, call: Call, flow: Flow, text: LocalizedText) -> list[Speak]:
+        """The text in the call's language; a placeholder value in another script (a Chinese
+        name in an English prompt) is said apart, by a flow language's voice that can."""
         # A flow without the caller's language speaks its first language, in that voice.
         language = call.language if call.language in flow.languages else flow.languages[0]
         chosen = localized(text, language, flow.languages[0]) or ""
-        rendered, personal = render_template(chosen, call)
-        return Speak(rendered, language, personal)
+        if "{" not in chosen:
+            return [Speak(chosen, language)]
+        parts: list[tuple[str, str]] = []
+        for segment, is_value in render_segments(chosen, call):
+            voice = _voice_for(segment, language, flow.languages) if is_value else language
+            if voice is None:
+                continue  # no voice of this flow can say it: leave it out
+            if parts and parts[-1][1] == voice:
+                parts[-1] = (parts[-1][0] + segment, voice)
+            else:
+                parts.append((segment, voice))
+        spoken = [Speak(part.strip(), voice, True) for part, voice in parts if part.strip()]
+        return spoken or [Speak("", language, True)]
 
     def _gather(
         self,
@@ -358,7 +371,7 @@ class IvrEngine:
             )
             prompts: tuple[Prompt, ...] = (*before, *offers)
         else:
-            prompts = (*before, self._speak(call, flow, node.prompt))
+            prompts = (*before, *self._speak(call, flow, node.prompt))
         if isinstance(node, InputNode):
             fixed = node.digits.min == node.digits.max
             return Gather(
@@ -390,7 +403,7 @@ class IvrEngine:
                       article_id=article.id, node=f"{flow.flow}.{node_name}")  # fmt: skip
         prompts: list[Prompt] = []
         if node.say is not None:
-            prompts.append(self._speak(call, flow, node.say))
+            prompts.extend(self._speak(call, flow, node.say))
         voice = article.language if article.language in flow.languages else call.language
         prompts.append(Speak(article.summary, voice))
         offer = localized(dict(self.settings.knowledge_offer), call.language,
@@ -421,7 +434,7 @@ class IvrEngine:
                 return self._run(session, call, flow_name, node.next)
             return self._run(session, call, flow_name, node.fallback)  # type: ignore[attr-defined]
         notice = node.invalid if had_input else node.no_input
-        before = (self._speak(call, flow, notice),) if notice is not None else ()
+        before = tuple(self._speak(call, flow, notice)) if notice is not None else ()
         return [self._gather(call, flow, node_name, node, attempt + 1, before)]
 
     def _menu_choice(self, node: MenuNode, language: str, digits: str, speech: str) -> str | None:
@@ -525,7 +538,7 @@ class IvrEngine:
             actions.append(Record(mailbox, self._max_length(mailbox), call.language))
             return actions
         if node.say is not None:
-            actions.append(self._speak(call, flow, node.say))
+            actions.extend(self._speak(call, flow, node.say))
         vip = call.customer is not None and call.customer.tier == "vip"
         call.queue = node.queue
         call.queue_priority = node.priority + (node.vip_priority if vip else 0)
@@ -541,10 +554,23 @@ class IvrEngine:
         return config.max_length if config else 120
 
 
-def render_template(text: str, call: Call) -> tuple[str, bool]:
-    """Fill `{name}`-style placeholders from the call; returns (text, used_personal_data)."""
-    if "{" not in text:
-        return text, False
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+def _voice_for(value: str, language: str, languages: Sequence[str]) -> str | None:
+    """The language whose voice says a placeholder value in a `language` prompt.
+
+    An English voice cannot read Chinese characters (it skips or spells them): a value
+    with any is said by the flow's Chinese voice, or left out when the flow has none.
+    Chinese voices read Latin names, so other values stay in the prompt's voice.
+    """
+    if not CJK.search(value) or language.startswith(("zh", "ja", "ko")):
+        return language
+    return next((other for other in languages if other.startswith("zh")), None)
+
+
+def render_segments(text: str, call: Call) -> list[tuple[str, bool]]:
+    """The text cut at its placeholders: (literal text, False) and (filled value, True)."""
     customer = call.customer
     values = {
         "name": customer.name if customer else "",
@@ -561,7 +587,13 @@ def render_template(text: str, call: Call) -> tuple[str, bool]:
             return " ".join(str(variables.get(name[4:], "")))
         return str(values.get(name, ""))[:80]
 
-    return TEMPLATE_FIELD.sub(substitute, text).strip(), True
+    segments: list[tuple[str, bool]] = []
+    end = 0
+    for match in TEMPLATE_FIELD.finditer(text):
+        segments += [(text[end : match.start()], False), (substitute(match), True)]
+        end = match.end()
+    segments.append((text[end:], False))
+    return segments
 
 
 _SPOKEN_DIGITS = {

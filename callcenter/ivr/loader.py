@@ -7,26 +7,31 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from callcenter.ivr.reading import SAVE_AS_LINE, Document, FlowProblem, read, unread_flow_names
 from callcenter.ivr.schema import (
     NODE_KINDS,
     BranchNode,
     Flow,
     GotoNode,
+    InputNode,
     KnowledgeNode,
     LanguageNode,
     LocalizedText,
+    LookupNode,
     MenuNode,
+    Node,
     NodeBase,
     QueueNode,
     VoicemailNode,
@@ -35,17 +40,6 @@ from callcenter.ivr.schema import (
 )
 
 log = logging.getLogger("callcenter.flows")
-
-
-@dataclass(frozen=True, order=True)
-class FlowProblem:
-    file: str
-    line: int
-    node: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.node}: {self.message}"
 
 
 class FlowError(Exception):
@@ -84,84 +78,6 @@ class FlowSet:
         return name in self.flows
 
 
-class _DuplicateKey(yaml.MarkedYAMLError):
-    pass
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _value in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<:` merges are resolved (and may be overridden) by SafeLoader
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                hash(key)
-            except TypeError:
-                raise _DuplicateKey(
-                    problem="unhashable key: a key must be a plain value",
-                    problem_mark=key_node.start_mark,
-                ) from None
-            if key in seen:
-                raise _DuplicateKey(
-                    problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-@dataclass
-class _Document:
-    file: str
-    data: Any
-    root: yaml.Node | None
-
-    def line(self, path: Iterable[Any]) -> int:
-        """Line of the deepest YAML node found along a validation path."""
-        node = self.root
-        if node is None:
-            return 1
-        line = node.start_mark.line + 1
-        for part in path:
-            if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in node.value:
-                    if str(key_node.value) == str(part):
-                        line = key_node.start_mark.line + 1
-                        node = value_node
-                        break
-                else:
-                    continue  # a tag pydantic adds to the path (e.g. the node kind)
-            elif isinstance(node, yaml.SequenceNode) and str(part).isdigit():
-                if int(part) >= len(node.value):
-                    break
-                node = node.value[int(part)]
-                line = node.start_mark.line + 1
-        return line
-
-
-def _read(path: Path) -> tuple[_Document | None, list[FlowProblem]]:
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [FlowProblem(name, 1, "(file)", f"cannot read: {exc}")]
-    loader = _StrictLoader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        return None, [FlowProblem(name, line, "(file)", f"invalid YAML: {exc.problem}")]
-    except yaml.YAMLError as exc:
-        return None, [FlowProblem(name, 1, "(file)", f"invalid YAML: {exc}")]
-    finally:
-        loader.dispose()
-    return _Document(name, data, root), []
-
-
 def _node_label(loc: tuple[Any, ...]) -> str:
     if len(loc) >= 2 and loc[0] == "nodes":
         return str(loc[1])
@@ -193,7 +109,7 @@ def _describe(error: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
     return loc, message
 
 
-def _schema_problems(document: _Document, exc: ValidationError) -> list[FlowProblem]:
+def _schema_problems(document: Document, exc: ValidationError) -> list[FlowProblem]:
     problems = []
     for error in exc.errors():
         loc, message = _describe(error)
@@ -202,13 +118,114 @@ def _schema_problems(document: _Document, exc: ValidationError) -> list[FlowProb
     return problems
 
 
+_NODE: TypeAdapter[Any] = TypeAdapter(Node)
+_KIND_MODELS: dict[str, type[NodeBase]] = {
+    get_args(model.model_fields["kind"].annotation)[0]: model
+    for model in get_args(get_args(Node)[0])
+}
+_TEXT_FIELDS = ("say", "prompt", "invalid", "no_input", "goodbye")
+_TARGET_FIELDS = ("next", "fallback", "found", "not_found", "otherwise", "on_fail", "agent")
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """A node that failed the schema: its YAML data and the fields that were wrong."""
+
+    raw: Any
+    bad_fields: frozenset[str]
+
+
+def _salvage(data: dict[str, Any], exc: ValidationError) -> tuple[Flow, dict[str, _Broken]] | None:
+    """The valid parts of a flow that failed the schema, for the cross-checks; None if unnamed."""
+    bad: set[str] = set()
+    bad_fields: dict[str, set[str]] = defaultdict(set)
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        if loc:
+            bad.add(loc[0])
+        if len(loc) >= 2 and loc[0] == "nodes":
+            rest = loc[3:] if len(loc) >= 3 and loc[2] in NODE_KINDS else loc[2:]
+            bad_fields[loc[1]].update(rest[:1])
+    name = data.get("flow")
+    whole_nodes = any(tuple(error["loc"]) == ("nodes",) for error in exc.errors())
+    if "flow" in bad or not isinstance(name, str) or whole_nodes:
+        return None
+    nodes: dict[str, Any] = {}
+    broken: dict[str, _Broken] = {}
+    raw_nodes = data.get("nodes")
+    for key, raw in raw_nodes.items() if isinstance(raw_nodes, dict) else ():
+        try:
+            if str(key) in bad_fields:
+                raise ValueError(key)
+            nodes[str(key)] = _NODE.validate_python(raw)
+        except (ValueError, ValidationError):
+            broken[str(key)] = _Broken(raw, frozenset(bad_fields.get(str(key), ())))
+
+    def valid(key: str, default: Any) -> Any:
+        return default if key in bad else data.get(key, default)
+
+    flow = Flow.model_construct(
+        flow=name, description=None, languages=valid("languages", []), start=valid("start", ""),
+        hours=valid("hours", None), closed=valid("closed", None), nodes=nodes,
+    )  # fmt: skip
+    return flow, broken
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a YAML value (a broken node's possible targets)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    )
+
+
+def _did_you_mean(name: str, known: Iterable[str], template: str) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {template.format(close[0])}?)" if close else ""
+
+
 class _Checker:
     """Cross-reference checks over a set of schema-valid flows."""
 
-    def __init__(self, flows: dict[str, tuple[Flow, _Document]], catalog: FlowCatalog) -> None:
+    def __init__(
+        self,
+        flows: dict[str, tuple[Flow, Document]],
+        catalog: FlowCatalog,
+        broken: dict[str, dict[str, _Broken]] | None = None,
+        unread: Iterable[str] = (),
+        saved: Iterable[str] = (),
+    ) -> None:
         self.flows = flows
         self.catalog = catalog
+        self.broken = broken or {}
+        self.unread = frozenset(unread)  # gotos into these are not checked
+        self.saved = set(saved)  # variables that some input node saves (across flows)
+        for flow, _doc in flows.values():
+            self.saved.update(
+                node.save_as for node in flow.nodes.values() if isinstance(node, InputNode)
+            )
+        for nodes in self.broken.values():
+            for node in nodes.values():
+                if isinstance(node.raw, dict) and isinstance(node.raw.get("save_as"), str):
+                    self.saved.add(node.raw["save_as"])
         self.problems: list[FlowProblem] = []
+
+    def known_flow(self, flow: str) -> bool:
+        """A flow that was loaded, or whose file could not be parsed (so it is not known)."""
+        return flow in self.flows or flow in self.unread
+
+    def exists(self, flow: str, node: str) -> bool:
+        """Whether a flow has the node (valid, or broken and reported already)."""
+        return node in self.flows[flow][0].nodes or node in self.broken.get(flow, {})
 
     def report(self, flow: str, path: tuple[Any, ...], message: str) -> None:
         _flow, document = self.flows[flow]
@@ -227,16 +244,16 @@ class _Checker:
         for language in flow.languages:
             if language not in self.catalog.languages:
                 self.report(name, ("languages",), f"language {language!r} has no voice in config")
-        if flow.start not in flow.nodes:
+        if flow.start and not self.exists(name, flow.start):
             self.report(name, ("start",), f"start node {flow.start!r} does not exist")
         if flow.hours and flow.hours not in self.catalog.hours:
             self.report(name, ("hours",), f"no hours named {flow.hours!r} in config")
-        if flow.closed and flow.closed not in flow.nodes:
+        if flow.closed and not self.exists(name, flow.closed):
             self.report(name, ("closed",), f"closed node {flow.closed!r} does not exist")
         for node_name, node in flow.nodes.items():
             path = ("nodes", node_name)
             for field_path, target in node.targets().items():
-                if target not in flow.nodes:
+                if not self.exists(name, target):
                     self.report(
                         name,
                         (*path, *field_path.split(".")),
@@ -245,22 +262,61 @@ class _Checker:
             for field_name, text in node.prompts().items():
                 self.check_text(name, flow, (*path, field_name), field_name, text)
             self.check_node(name, flow, node_name, node)
+        for node_name, broken in self.broken.get(name, {}).items():
+            self.check_broken_node(name, flow, node_name, broken)
+
+    def check_broken_node(self, name: str, flow: Flow, node_name: str, broken: _Broken) -> None:
+        """Check what is usable of a node that failed the schema: its texts and targets."""
+        raw = broken.raw
+        model = _KIND_MODELS.get(raw.get("kind")) if isinstance(raw, dict) else None
+        if model is None:
+            return
+        path = ("nodes", node_name)
+        usable = {
+            key: value
+            for key, value in raw.items()
+            if key in model.model_fields and key not in broken.bad_fields
+        }
+        for field_name in _TEXT_FIELDS:
+            if _is_text(usable.get(field_name)):
+                self.check_text(name, flow, (*path, field_name), field_name, usable[field_name])
+        targets = {key: usable[key] for key in _TARGET_FIELDS if key in usable}
+        if model is MenuNode and isinstance(usable.get("options"), dict):
+            for key, option in usable["options"].items():
+                if isinstance(option, dict) and "goto" in option:
+                    targets[f"options.{key}.goto"] = option["goto"]
+        for field_path, target in targets.items():
+            if isinstance(target, str) and not self.exists(name, target):
+                self.report(
+                    name,
+                    (*path, *field_path.split(".")),
+                    f"{field_path}: target {target!r} does not exist in flow {name!r}",
+                )
+        target_flow = usable.get("flow")
+        if model is GotoNode and isinstance(target_flow, str) and not self.known_flow(target_flow):
+            self.report(name, (*path, "flow"), f"flow: no flow named {target_flow!r}")
+
+    def check_variable(self, name: str, path: tuple[Any, ...], label: str, variable: str) -> None:
+        if variable not in self.saved:
+            hint = _did_you_mean(variable, self.saved, "{}")
+            self.report(name, path, f"{label}: no input node saves {variable!r}{hint}")
 
     def check_text(
         self, name: str, flow: Flow, path: tuple[Any, ...], label: str, text: LocalizedText
     ) -> None:
+        # languages is empty when the flow's own `languages` failed the schema
         if isinstance(text, str):
             if len(flow.languages) > 1:
                 self.report(
                     name, path, f"{label}: needs a text for each of {', '.join(flow.languages)}"
                 )
-            texts = {flow.languages[0]: text}
+            texts = {flow.languages[0] if flow.languages else "": text}
         else:
             texts = text
             for language in flow.languages:
                 if not texts.get(language, "").strip():
                     self.report(name, path, f"{label}: missing {language} text")
-            for language in texts:
+            for language in texts if flow.languages else ():
                 if language not in flow.languages:
                     self.report(
                         name, (*path, language), f"{label}: {language!r} is not a flow language"
@@ -273,6 +329,14 @@ class _Checker:
                         (*path, language),
                         f"{label}: unknown placeholder {{{template}}} "
                         "(use name, tier, account, caller, language or var.NAME)",
+                    )
+                elif template.startswith("var.") and template[4:] not in self.saved:
+                    hint = _did_you_mean(template[4:], self.saved, "{{var.{}}}")
+                    self.report(
+                        name,
+                        (*path, language),
+                        f"{label}: unknown placeholder {{{template}}}: no input node saves "
+                        f"{template[4:]!r}{hint}",
                     )
 
     def check_node(self, name: str, flow: Flow, node_name: str, node: NodeBase) -> None:
@@ -288,7 +352,8 @@ class _Checker:
         if isinstance(node, GotoNode):
             target = self.flows.get(node.flow)
             if target is None:
-                self.report(name, (*path, "flow"), f"flow: no flow named {node.flow!r}")
+                if not self.known_flow(node.flow):
+                    self.report(name, (*path, "flow"), f"flow: no flow named {node.flow!r}")
             elif node.node is not None and node.node not in target[0].nodes:
                 message = f"node: {node.node!r} does not exist in flow {node.flow!r}"
                 self.report(name, (*path, "node"), message)
@@ -299,12 +364,17 @@ class _Checker:
                     self.report(
                         name, (*path, "rules", index, "when"), f"no hours named {hours!r} in config"
                     )
+                if rule.when.var is not None:
+                    where = (*path, "rules", index, "when", "var")
+                    self.check_variable(name, where, f"rules.{index}.when.var", rule.when.var)
                 if rule.when.language and rule.when.language not in flow.languages:
                     self.report(
                         name,
                         (*path, "rules", index, "when"),
                         f"language {rule.when.language!r} is not a flow language",
                     )
+        if isinstance(node, LookupNode) and node.account_var is not None:
+            self.check_variable(name, (*path, "account_var"), "account_var", node.account_var)
         if isinstance(node, LanguageNode):
             for key, language in node.options.items():
                 if language not in flow.languages:
@@ -355,6 +425,16 @@ class _Checker:
             edges.append((node.flow, node.node or target_flow.start))
         return edges
 
+    def _broken_edges(self, flow_name: str, broken: _Broken) -> list[tuple[str, str]]:
+        """Where a broken node may lead: any node it names (its fields are not known)."""
+        edges = [(flow_name, text) for text in _strings(broken.raw) if self.exists(flow_name, text)]
+        raw = broken.raw
+        if isinstance(raw, dict) and raw.get("kind") == "goto" and raw.get("flow") in self.flows:
+            target = self.flows[raw["flow"]][0]
+            node = raw.get("node")
+            edges.append((raw["flow"], node if isinstance(node, str) else target.start))
+        return edges
+
     def check_reachability(self) -> None:
         seen: set[tuple[str, str]] = set()
         pending = [(name, flow.start) for name, (flow, _doc) in self.flows.items()]
@@ -364,13 +444,19 @@ class _Checker:
             if key in seen:
                 continue
             flow_name, node_name = key
-            node = self.flows.get(flow_name, (None, None))[0]
-            if node is None or node_name not in node.nodes:
+            flow = self.flows.get(flow_name, (None, None))[0]
+            if flow is None or not self.exists(flow_name, node_name):
                 continue
             seen.add(key)
-            pending.extend(self._edges(flow_name, node.nodes[node_name]))
+            if node_name in flow.nodes:
+                pending.extend(self._edges(flow_name, flow.nodes[node_name]))
+            else:
+                pending.extend(self._broken_edges(flow_name, self.broken[flow_name][node_name]))
         for name, (flow, _doc) in self.flows.items():
-            for node_name in flow.nodes:
+            if not flow.start or self.broken.get(name):
+                # A node that failed the schema may lack the field that leads somewhere.
+                continue
+            for node_name in [*flow.nodes, *self.broken.get(name, {})]:
                 if (name, node_name) not in seen:
                     self.report(
                         name, ("nodes", node_name), "unreachable: no path leads here from start"
@@ -428,22 +514,33 @@ class _Checker:
 def load_flows(paths: Sequence[Path], catalog: FlowCatalog) -> FlowSet:
     """Validate flow files together; raise FlowError listing every problem."""
     problems: list[FlowProblem] = []
-    parsed: dict[str, tuple[Flow, _Document]] = {}
+    parsed: dict[str, tuple[Flow, Document]] = {}
+    broken: dict[str, dict[str, _Broken]] = {}
+    unread: set[str] = set()  # flows of files that could not be parsed
+    saved: set[str] = set()  # variables their files seem to save
     if not paths:
         raise FlowError([FlowProblem("ivr_flows", 1, "(files)", "no flow files found")])
     for path in paths:
-        document, read_problems = _read(path)
+        document, read_problems, text = read(path)
         problems.extend(read_problems)
-        if document is None:
-            continue
-        if not isinstance(document.data, dict):
+        if document is not None and not isinstance(document.data, dict):
             problems.append(FlowProblem(document.file, 1, "(file)", "top level must be a mapping"))
+            document = None
+        if document is None:
+            unread |= unread_flow_names(path, text)
+            saved.update(SAVE_AS_LINE.findall(text))
             continue
         try:
-            flow = Flow.model_validate(document.data)
+            flow, broken_nodes = Flow.model_validate(document.data), {}
         except ValidationError as exc:
+            # Keep the valid parts, so that their problems are reported in the same pass.
             problems.extend(_schema_problems(document, exc))
-            continue
+            salvaged = _salvage(document.data, exc)
+            if salvaged is None:
+                unread |= unread_flow_names(path, text)
+                saved.update(SAVE_AS_LINE.findall(text))
+                continue
+            flow, broken_nodes = salvaged
         if flow.flow in parsed:
             problems.append(
                 FlowProblem(
@@ -455,7 +552,8 @@ def load_flows(paths: Sequence[Path], catalog: FlowCatalog) -> FlowSet:
             )
             continue
         parsed[flow.flow] = (flow, document)
-    problems.extend(_Checker(parsed, catalog).run())
+        broken[flow.flow] = broken_nodes
+    problems.extend(_Checker(parsed, catalog, broken, unread, saved).run())
     if problems:
         raise FlowError(problems)
     return FlowSet(

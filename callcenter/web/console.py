@@ -68,6 +68,12 @@ def supervisor_console() -> ResponseReturnValue:
     return _page("supervisor.html", "supervisor", "admin")
 
 
+@bp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """The icon browsers ask for by themselves (pages link the same SVG)."""
+    return bp.send_static_file("favicon.svg")
+
+
 @bp.get("/vendor/socket.io.min.js")
 def vendor_socketio() -> ResponseReturnValue:
     """The Socket.IO client, installed from npm (`make install`), never from a CDN."""

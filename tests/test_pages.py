@@ -1,0 +1,60 @@
+"""What every page needs: an icon (no 404 for /favicon.ico), and inputs that show their hints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import LiveServer, sync_knowledge_base
+from flask import Flask
+from flask.testing import FlaskClient
+from playwright.sync_api import expect
+
+from callcenter.agents import create_agent
+
+PASSWORD = "correct horse battery"
+
+
+def test_the_favicon_is_served(client: FlaskClient) -> None:
+    with client.get("/favicon.ico") as icon:
+        assert icon.status_code == 200
+        assert icon.mimetype == "image/svg+xml"
+        assert icon.get_data(as_text=True).lstrip().startswith("<svg")
+    with client.get("/static/favicon.svg") as linked:
+        assert linked.status_code == 200
+
+
+def test_pages_link_the_icon(app: Flask, client: FlaskClient) -> None:
+    sync_knowledge_base(app)
+    for path in ("/login", "/help/warranty-coverage"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.get_data(
+            as_text=True
+        ), path
+
+
+def test_the_knowledge_search_shows_its_whole_hint(browser: Any, live_server: LiveServer) -> None:
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        create_agent(session, username="amy", display_name="Amy", agent_number="1024",
+                     password=PASSWORD, skills=["support"], languages=["en"])  # fmt: skip
+    for width in (1280, 800, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.goto(f"{live_server.url}/login?next=/agent")
+        page.fill("input[name=username]", "amy")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#kb-q")).to_be_visible()
+        needed, room = page.evaluate(
+            """() => {
+                const input = document.querySelector("#kb-q");
+                const style = getComputedStyle(input);
+                const context = document.createElement("canvas").getContext("2d");
+                context.font = style.font;
+                const room = input.clientWidth - parseFloat(style.paddingLeft)
+                    - parseFloat(style.paddingRight);
+                return [context.measureText(input.placeholder).width, room];
+            }"""
+        )
+        context.close()
+        assert needed <= room, f"at {width}px the hint needs {needed:.0f}px, has {room:.0f}px"
