@@ -130,7 +130,7 @@ def test_call_backs_pending_are_counted_apart_from_callers_waiting(
         lead.close()
     amy = Console(live_server, "amy")  # a console opened later shows it at once
     try:
-        Board(amy).until("support", timeout=1, waiting=0, callbacks=1)
+        Board(amy).until("support", waiting=0, callbacks=1)
     finally:
         amy.close()
 
@@ -146,13 +146,13 @@ def test_every_console_gets_the_summary_on_connect_and_reconnect(
     for _ in range(2):  # connect, then reconnect
         amy = Console(live_server, "amy")
         try:
-            row = Board(amy).until("support", timeout=1, waiting=1)
+            row = Board(amy).until("support", waiting=1)
             assert row["oldest_since"] is not None
         finally:
             amy.close()
         lead = Console(live_server, "lead", namespace="/supervisor")
         try:
-            Board(lead).until("support", timeout=1, waiting=1)
+            Board(lead).until("support", waiting=1)
         finally:
             lead.close()
 
