@@ -20,6 +20,7 @@ from sqlalchemy import Text, cast, func, select
 from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
 from callcenter.calls import get_call
 from callcenter.models import Agent, Call, utcnow
+from callcenter.queues import WAITING
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
@@ -29,7 +30,10 @@ log = logging.getLogger("callcenter.realtime")
 
 AGENT_NS = "/agent"
 SUPERVISOR_NS = "/supervisor"
-AGENT_QUEUES_INTERVAL = 5.0
+# The queue boards are throttled, never dropped: a change held back by a window is sent
+# when the window ends, so every board shows the truth within a second of any change.
+WALLBOARD_QUEUES_INTERVAL = 0.5
+AGENT_QUEUES_INTERVAL = 1.0
 
 
 def agent_room(agent_id: int) -> str:
@@ -37,14 +41,16 @@ def agent_room(agent_id: int) -> str:
 
 
 def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
-    """Per queue: callers waiting, the longest wait, agents available with its skills."""
+    """Per queue: callers waiting on the line, call-backs pending (both keep their place
+    until dequeued), when the longest wait on the line began, and the agents available
+    with the queue's skills."""
     now = utcnow()
     rows = session.execute(
-        select(Call.queue, func.count(), func.min(Call.enqueued_at))
-        .where(Call.outcome == "queued", Call.dequeued_at.is_(None))
-        .group_by(Call.queue)
+        select(Call.queue, Call.outcome, func.count(), func.min(Call.enqueued_at))
+        .where(Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
+        .group_by(Call.queue, Call.outcome)
     ).all()
-    waiting = {queue: (count, oldest) for queue, count, oldest in rows}
+    counts = {(queue, outcome): (count, oldest) for queue, outcome, count, oldest in rows}
     # Agents with the same skills are counted once per distinct skill set.
     skill_sets = session.execute(
         select(cast(Agent.skills, Text), func.count())
@@ -54,18 +60,32 @@ def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
     available = [(set(json.loads(skills or "[]")), count) for skills, count in skill_sets]
     summary = []
     for name, queue in services.settings.queues.items():
-        count, oldest = waiting.get(name, (0, None))
+        waiting, oldest = counts.get((name, "queued"), (0, None))
+        callbacks, _ = counts.get((name, "callback"), (0, None))
         needed = set(queue.skills)
         summary.append(
             {
                 "name": name,
                 "display_name": queue.display_name,
-                "waiting": count,
-                "longest_wait": int((now - oldest).total_seconds()) if oldest else 0,
+                "waiting": waiting,
+                "callbacks": callbacks,
+                "longest_wait": max(0, int((now - oldest).total_seconds())) if oldest else 0,
+                "oldest_since": oldest.isoformat() if oldest else None,
                 "agents_available": sum(n for skills, n in available if needed <= skills),
             }
         )
     return summary
+
+
+def _same_board(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool:
+    """Whether two summaries show the same thing (`longest_wait` only grows with time)."""
+    if a is None or b is None:
+        return a is b
+
+    def board(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k != "longest_wait"} for row in summary]
+
+    return board(a) == board(b)
 
 
 class Realtime:
@@ -79,9 +99,11 @@ class Realtime:
         self._stop = threading.Event()
         self._thread: Any = None
         self._lock = threading.Lock()
+        self._queues_lock = threading.Lock()
         self._queues_dirty = threading.Event()
         self._last_summary: list[dict[str, Any]] | None = None
         self._last_summary_at = 0.0
+        self._agents_summary: list[dict[str, Any]] | None = None
         self._agents_told_at = 0.0
         self.bridge: CallBridge | None = None
 
@@ -94,8 +116,9 @@ class Realtime:
         """Emit what a committed routing step changed.
 
         Payloads are built in a short read, and sent after it ends, so no database
-        transaction is held while thousands of sockets are written to. Queue summaries go
-        out from the dispatcher loop, at most once per interval.
+        transaction is held while thousands of sockets are written to. A change to calls or
+        agents marks the queue boards dirty: the dispatcher loop sends them the summary
+        (see `publish_queues`).
         """
         if not changes:
             return
@@ -128,24 +151,42 @@ class Realtime:
             self.kick()
 
     def publish_queues(self) -> None:
-        """Send the queue summary to every console, if it changed since the last one."""
-        if not self._queues_dirty.is_set():
-            return
-        if time.monotonic() - self._last_summary_at < self.interval:
-            return  # still dirty: the loop's next pass (within `interval`) sends it
-        self._queues_dirty.clear()
-        self._last_summary_at = time.monotonic()
-        with self.services.database.session() as session:
-            summary = queue_summary(session, self.services)
-        if summary == self._last_summary:
-            return
-        self._last_summary = summary
-        self.socketio.emit("queues", summary, namespace=SUPERVISOR_NS)
-        # Every agent console gets it too, but less often: with a thousand consoles one
-        # broadcast costs the server tens of milliseconds that screen-pops should not wait on.
-        if time.monotonic() - self._agents_told_at >= AGENT_QUEUES_INTERVAL:
-            self._agents_told_at = time.monotonic()
-            self.socketio.emit("queues", summary, namespace=AGENT_NS)
+        """Send the queue summary to the consoles when it changed since they last heard it.
+
+        Wallboards hear it at most every `WALLBOARD_QUEUES_INTERVAL`, agent consoles at most
+        every `AGENT_QUEUES_INTERVAL`: with a thousand consoles one broadcast costs the
+        server tens of milliseconds that screen-pops should not wait on. What a window held
+        back goes out when it ends (`queues_due_in` tells the loop when), never dropped.
+        """
+        with self._queues_lock:
+            now = time.monotonic()
+            if self._queues_dirty.is_set() and now >= self._last_summary_at + (
+                WALLBOARD_QUEUES_INTERVAL
+            ):
+                self._queues_dirty.clear()
+                self._last_summary_at = now
+                with self.services.database.session() as session:
+                    summary = queue_summary(session, self.services)
+                if not _same_board(summary, self._last_summary):
+                    self._last_summary = summary
+                    self.socketio.emit("queues", summary, namespace=SUPERVISOR_NS)
+            if (
+                self._last_summary is not self._agents_summary
+                and now >= self._agents_told_at + AGENT_QUEUES_INTERVAL
+            ):
+                self._agents_summary = self._last_summary
+                self._agents_told_at = now
+                self.socketio.emit("queues", self._last_summary, namespace=AGENT_NS)
+
+    def queues_due_in(self) -> float | None:
+        """Seconds until a held-back queue summary is due (None: nothing held back)."""
+        now = time.monotonic()
+        due: list[float] = []
+        if self._queues_dirty.is_set():
+            due.append(self._last_summary_at + WALLBOARD_QUEUES_INTERVAL - now)
+        if self._last_summary is not self._agents_summary:
+            due.append(self._agents_told_at + AGENT_QUEUES_INTERVAL - now)
+        return max(0.0, min(due)) if due else None
 
     def call_connected(self, call_sid: str) -> None:
         """The agent's leg joined the caller: tell that agent's console."""
@@ -226,12 +267,21 @@ class Realtime:
 
     def _loop(self) -> None:
         log.info("dispatcher started (every %.1f s, and on every queue change)", self.interval)
+        next_pass = time.monotonic() + self.interval
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
+            timeout = next_pass - time.monotonic()
+            due = self.queues_due_in()
+            if due is not None:
+                timeout = min(timeout, due)
+            kicked = self._wake.wait(max(0.0, timeout))
             self._wake.clear()
             if self._stop.is_set():
                 break
             try:
-                self.run_once()
+                if kicked or time.monotonic() >= next_pass:
+                    next_pass = time.monotonic() + self.interval
+                    self.run_once()
+                else:  # only a queue summary held back by its throttle is due
+                    self.publish_queues()
             except Exception:
                 log.exception("dispatcher pass failed; retrying")

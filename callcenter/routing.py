@@ -271,8 +271,11 @@ def expire_offers(session: Session, now: datetime) -> Changes:
 
 
 def call_left_queue(session: Session, call_sid: str, now: datetime) -> Changes:
-    """The caller hung up or overflowed while offered: withdraw, agents stay available."""
-    return _close_open_offers(session, call_sid, "caller left", now, to_status="available")
+    """The caller hung up or left the queue: offers made are withdrawn (the agents stay
+    available), and the queue's count changed, offered or not."""
+    changes = _close_open_offers(session, call_sid, "caller left", now, to_status="available")
+    changes.calls.add(call_sid)
+    return changes
 
 
 def call_finished(session: Session, settings: Settings, call: Call, now: datetime) -> Changes:

@@ -20,16 +20,33 @@ function seconds(total) {
   const s = Math.max(0, Math.round(total || 0));
   return s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`;
 }
+// The queue table (#queues): callers waiting, call-backs pending, the longest wait (counted
+// up here every second from when it began, `oldest_since`), agents free.
+function waitedSince(since) {
+  return seconds((Date.now() - Date.parse(since)) / 1000);
+}
 function renderQueues(rows) {
   const body = document.getElementById("queues");
   if (!body) return;
   body.replaceChildren(...rows.map((q) => {
     const tr = el("tr");
     tr.dataset.queue = q.name;
-    tr.append(el("td", q.display_name), el("td", q.waiting), el("td", seconds(q.longest_wait)), el("td", q.agents_available));
+    const longest = el("td", q.oldest_since ? waitedSince(q.oldest_since) : seconds(0));
+    if (q.oldest_since) longest.dataset.since = q.oldest_since;
+    const cells = [el("td", q.display_name), el("td", q.waiting), el("td", q.callbacks || 0), longest,
+      el("td", q.agents_available)];
+    ["name", "waiting", "callbacks", "longest-wait", "agents-available"].forEach((field, i) => {
+      cells[i].dataset.field = field;
+    });
+    tr.append(...cells);
     return tr;
   }));
 }
+setInterval(() => {
+  document.querySelectorAll("#queues td[data-since]").forEach((td) => {
+    td.textContent = waitedSince(td.dataset.since);
+  });
+}, 1000);
 
 // -- the JSON API ----------------------------------------------------------------------------
 

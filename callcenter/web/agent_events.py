@@ -121,6 +121,9 @@ def register_agent_events(
             if call is not None:
                 payload = offer_payload(session, services.settings, call, utcnow(), agent)
                 socketio.emit("call:offer", payload, to=request.sid, namespace=AGENT_NS)  # type: ignore[attr-defined]
+            # The Queues card is filled at once, not at the next change.
+            queues = queue_summary(session, services)
+        socketio.emit("queues", queues, to=request.sid, namespace=AGENT_NS)  # type: ignore[attr-defined]
 
     def on_disconnect(reason: Any = None) -> None:
         agent_id, last = connections.remove(request.sid)  # type: ignore[attr-defined]

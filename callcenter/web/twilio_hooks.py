@@ -35,6 +35,7 @@ from callcenter.queues import (
 )
 from callcenter.recordings import RECORDING_SID
 from callcenter.routing import (
+    Changes,
     call_finished,
     call_left_queue,
     callback_ended,
@@ -260,6 +261,7 @@ def voice(session: Session, call_sid: str) -> Response:
     """A new inbound call: open its record and run its flow from the start."""
     call = get_call(session, call_sid) or _open(session, call_sid)
     actions = get_services().engine.start(session, call)
+    _announce_queue_entry(session, call, actions)
     return _twiml(actions, _next_step(call))
 
 
@@ -279,6 +281,7 @@ def gather(session: Session, call_sid: str) -> Response:
         digits=request.form.get("Digits"),
         speech=request.form.get("SpeechResult"),
     )
+    _announce_queue_entry(session, call, actions)
     return _twiml(actions, _next_step(call))
 
 
@@ -290,6 +293,7 @@ def dial_done(session: Session, call_sid: str) -> Response:
     call = _load_call(session, call_sid)
     status = request.form.get("DialCallStatus", "failed")
     actions = get_services().engine.after_dial(session, call, flow, node, status)
+    _announce_queue_entry(session, call, actions)
     return _twiml(actions, _next_step(call))
 
 
@@ -330,6 +334,7 @@ def queue_callback(session: Session, call_sid: str) -> Response:
     call = _load_call(session, call_sid)
     if request.form.get("Digits") != "*" or not request_callback(session, call, utcnow()):
         return _twiml([])  # back to waiting
+    _announce_after_commit(session, Changes(calls={call_sid}))  # a call-back now, not a caller
     text = localized(settings.messages.callback_confirmed, call.language, settings.default_language)
     return _twiml([Speak(text or "", call.language), Leave()], _next_step(call))
 
@@ -593,6 +598,12 @@ def bridge_callback_status(session: Session, call_sid: str) -> Response:
 
 
 _AFTER_COMMIT = "callcenter.after_commit"
+
+
+def _announce_queue_entry(session: Session, call: Call, actions: list[Action]) -> None:
+    """A caller sent to a queue changes its count, whether or not an agent is free."""
+    if any(isinstance(action, Enqueue) for action in actions):
+        _announce_after_commit(session, Changes(calls={call.call_sid}))
 
 
 def _announce_after_commit(session: Session, changes: object) -> None:
