@@ -139,10 +139,11 @@ def test_interactive_gather_collects_keys_across_presses(twiml_app: TwimlApp) ->
     assert person.call.pace == 0.05
     person.wait_for("say", "Enter your order number, then press the hash key.")
     person.call.press("123")
-    person.call.press("45#6")  # what follows the finish key is dropped
+    person.call.press("45#6")  # what follows the finish key waits for the next Gather
     person.wait_for("say", "Got 12345 finished on #")
     transcript = person.finish()
-    assert transcript[1:3] == ["Pressed: 123", "Pressed: 45#6"]
+    assert transcript[1:3] == ["Pressed: 123", "Pressed: 45#"]
+    assert "Kept for the next Gather: pressed 6" in transcript
     assert twiml_app.sent("/digits")[0]["Digits"] == "12345"
     assert not [line for line in transcript if "No input" in line]
     assert person.call.result.ended == "hung up by the app"
@@ -194,6 +195,111 @@ def test_interactive_speech_and_input_nobody_listens_to(twiml_app: TwimlApp) -> 
     assert 'Said: "sales please"' in transcript
     assert "Not listening, dropped: pressed 5" in transcript
     assert twiml_app.sent("/digits")[0]["SpeechResult"] == "sales please"
+
+
+def test_interactive_keys_typed_during_a_prompt_wait_for_the_next_gather(
+    twiml_app: TwimlApp,
+) -> None:
+    """Like a phone's keypad buffer: keys and words given while no Gather listens (a plain
+    Say, the request for the next document) reach the next Gather, in order."""
+    response = VoiceResponse()
+    response.say("Welcome to the hotline, this is a rather long welcome message.")
+    response.redirect("/menu")
+    twiml_app.twiml("/twilio/voice", response)
+    twiml_app.twiml("/menu", menu(timeout=30, num_digits=2))
+    second = VoiceResponse()
+    gather = Gather(action="/said", input="speech", timeout=30)
+    gather.say("What can we do for you?")
+    second.append(gather)
+    twiml_app.handlers["/digits"] = lambda params: second
+    twiml_app.handlers["/said"] = echo
+    person = Person(twiml_app, pace=0.2)
+    person.wait_for("say", "Welcome to the hotline, this is a rather long welcome message.")
+    person.call.press("4")
+    person.call.press("2")
+    person.call.say("repair")
+    person.wait_for("held", 'said "repair"')
+    assert person.call.held_input() == ["4", "2", '"repair"']
+    person.wait_for("say", "Got repair finished on nothing", timeout=20)
+    transcript = person.finish()
+    assert transcript[1:4] == [
+        "Kept for the next Gather: pressed 4",
+        "Kept for the next Gather: pressed 2",
+        'Kept for the next Gather: said "repair"',
+    ]
+    assert "Pressed: 4 (typed ahead)" in transcript
+    assert 'Said: "repair" (typed ahead)' in transcript
+    # The menu and the question were barged in on at once: nothing was waited for.
+    assert "Say (en-US): Enter your order number, then press the hash key." not in transcript
+    assert "Say (en-US): What can we do for you?" not in transcript
+    assert not [line for line in transcript if "dropped" in line or "No input" in line]
+    assert twiml_app.sent("/digits")[0]["Digits"] == "42"
+    assert twiml_app.sent("/said")[0]["SpeechResult"] == "repair"
+    assert person.call.held_input() == []
+
+
+def test_interactive_recording_shows_its_start_and_drops_keys_typed_before_the_beep(
+    twiml_app: TwimlApp,
+) -> None:
+    response = VoiceResponse()
+    response.say("Please leave a message after the beep. Press the hash key when done.")
+    response.record(action="/recorded", max_length=60, finish_on_key="#", play_beep=True)
+    twiml_app.twiml("/twilio/voice", response)
+    twiml_app.handlers["/recorded"] = lambda params: VoiceResponse()
+    person = Person(twiml_app, pace=0.1)
+    person.wait_for("say")
+    person.call.press("#")  # too early: Twilio records from the beep on
+    started = person.wait_for("recording")
+    assert started.details == {"beep": True, "finish_on_key": "#", "max_length": 60}
+    assert format_event(started) == "Recording (beep, press # or hang up to finish, 60s at most)"
+    time.sleep(0.3)
+    person.call.press("#")
+    transcript = person.finish()
+    assert "Not listening, dropped: pressed # (typed before the beep)" in transcript
+    assert next(line for line in transcript if line.startswith("Recorded:")).endswith(
+        "(finished with #)"
+    )
+    assert int(twiml_app.sent("/recorded")[0]["RecordingDuration"]) >= 1
+
+
+def test_an_outbound_call_rings_until_its_person_answers_or_declines(
+    twiml_app: TwimlApp,
+) -> None:
+    greeting = VoiceResponse()
+    greeting.say("This is the hotline calling you back.")
+    twiml_app.twiml("/callback", greeting)
+
+    def ring(**options: Any) -> Person:
+        return Person(
+            twiml_app, direction="outbound-api", voice_path="/callback", person_answers=True,
+            status_callback_url="/status", status_callback_events=["ringing", "answered",
+            "completed"], **options,
+        )  # fmt: skip
+
+    answered = ring(timeout=60)
+    answered.wait_for("ringing")
+    time.sleep(0.2)
+    assert answered.call.status == "ringing"  # nobody answers for the person
+    answered.call.pick_up()
+    answered.wait_for("say", "This is the hotline calling you back.")
+    answered.finish()
+    assert answered.call.result.status == "completed"
+
+    declined = ring(timeout=60)
+    declined.wait_for("ringing")
+    declined.call.decline()
+    declined.finish()
+    assert declined.call.result.status == "busy"
+
+    missed = ring(timeout=4)  # 0.2 s here
+    missed.wait_for("ringing")
+    missed.finish()
+    assert missed.call.result.status == "no-answer"
+    statuses = [params["CallStatus"] for params in twiml_app.sent("/status")]
+    assert statuses == ["ringing", "in-progress", "completed", "ringing", "busy", "ringing",
+                        "no-answer"]  # fmt: skip
+    with pytest.raises(RuntimeError):
+        Person(twiml_app).call.pick_up()  # nobody rings an inbound call's caller
 
 
 def test_interactive_caller_hangs_up_in_a_queue(twiml_app: TwimlApp) -> None:
@@ -364,11 +470,14 @@ def test_phone_call_through_the_menu_into_the_queue_then_hang_up(
     assert phone.post("keys", {"keys": "1"}).status_code == 202
     phone.wait_for(lambda e: e["kind"] == "input" and e["text"] == "1")
     welcome = phone.wait_for(lambda e: e["kind"] == "say" and e["text"].startswith("Welcome"))
-    assert phone.post("keys", {"keys": "5"}).status_code == 202  # nobody listens yet
-    phone.wait_for(lambda e: e["kind"] == "ignored")
-    phone.wait_for(lambda e: e["kind"] == "say" and e["text"].startswith(MENU_START))
-    assert phone.post("keys", {"keys": "0"}).status_code == 202  # barge in on the menu
+    assert phone.post("keys", {"keys": "0"}).status_code == 202  # no Gather listens yet
+    held = phone.wait_for(lambda e: e["kind"] == "held")
+    assert held["line"] == "Kept for the next Gather: pressed 0"
+    assert phone.poll()["held"] == ["0"]  # the page shows its keypad buffer
+    typed = phone.wait_for(lambda e: e["kind"] == "input" and e["text"] == "0")
+    assert typed["line"] == "Pressed: 0 (typed ahead)"
     queued = phone.wait_for(lambda e: e["kind"] == "enqueue")
+    assert phone.poll()["held"] == []
     assert queued["line"] == 'In queue "support", position 1'
     row = call_row(phone_server, sid)
     assert row is not None and (row.queue, row.outcome, row.language) == ("support", "queued", "en")

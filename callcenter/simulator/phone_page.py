@@ -168,6 +168,9 @@ class PhoneLine:
             "url": url,
             "loop": details.get("loop", 1) if event.kind in ("say", "play") else None,
             "seconds": details.get("seconds"),
+            "beep": details.get("beep") if event.kind == "recording" else None,
+            "finish_on_key": details.get("finish_on_key") if event.kind == "recording" else None,
+            "max_length": details.get("max_length") if event.kind == "recording" else None,
             "at": round(event.at, 1),
         }
 
@@ -455,6 +458,7 @@ def call_events(sid: str) -> ResponseReturnValue:
         ended=ended,
         status=call.status,
         ended_reason=call.ended if ended else None,
+        held=[] if ended else call.held_input(),
     )
 
 
