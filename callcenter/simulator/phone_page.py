@@ -313,6 +313,8 @@ class Phones:
         """
         now = self.clock()
         with self._lock:
+            for stale in [n for n, seen in self._numbers.items() if now - seen > PRESENT_SECONDS]:
+                del self._numbers[stale]  # pages that went away (or never came back)
             self._numbers[number] = now
             ringing = [
                 line for line in self._lines.values() if line.number == number and line.ringing
