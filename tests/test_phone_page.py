@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import LiveServer
+from conftest import LiveServer, start_caller
 from flask import Flask, request
-from playwright.sync_api import Browser, ConsoleMessage, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from sqlalchemy import select
 from test_agent_socket import Console, team  # noqa: F401
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -24,6 +24,7 @@ from callcenter.models import Call
 from callcenter.simulator import phone_page
 from callcenter.simulator.phone import CallEvent, SimulatedCall, WsgiTransport, format_event
 from callcenter.simulator.recordings import RecordingStore, create_simulator_api
+from callcenter.telephony.bridge import rest_client
 
 SID_RE = re.compile(r"^CA[0-9a-f]{32}$")
 UNKNOWN_ENGLISH = "+15005550006"
@@ -139,10 +140,11 @@ def test_interactive_gather_collects_keys_across_presses(twiml_app: TwimlApp) ->
     assert person.call.pace == 0.05
     person.wait_for("say", "Enter your order number, then press the hash key.")
     person.call.press("123")
-    person.call.press("45#6")  # what follows the finish key is dropped
+    person.call.press("45#6")  # what follows the finish key waits for the next Gather
     person.wait_for("say", "Got 12345 finished on #")
     transcript = person.finish()
-    assert transcript[1:3] == ["Pressed: 123", "Pressed: 45#6"]
+    assert transcript[1:3] == ["Pressed: 123", "Pressed: 45#"]
+    assert "Kept for the next Gather: pressed 6" in transcript
     assert twiml_app.sent("/digits")[0]["Digits"] == "12345"
     assert not [line for line in transcript if "No input" in line]
     assert person.call.result.ended == "hung up by the app"
@@ -194,6 +196,111 @@ def test_interactive_speech_and_input_nobody_listens_to(twiml_app: TwimlApp) -> 
     assert 'Said: "sales please"' in transcript
     assert "Not listening, dropped: pressed 5" in transcript
     assert twiml_app.sent("/digits")[0]["SpeechResult"] == "sales please"
+
+
+def test_interactive_keys_typed_during_a_prompt_wait_for_the_next_gather(
+    twiml_app: TwimlApp,
+) -> None:
+    """Like a phone's keypad buffer: keys and words given while no Gather listens (a plain
+    Say, the request for the next document) reach the next Gather, in order."""
+    response = VoiceResponse()
+    response.say("Welcome to the hotline, this is a rather long welcome message.")
+    response.redirect("/menu")
+    twiml_app.twiml("/twilio/voice", response)
+    twiml_app.twiml("/menu", menu(timeout=30, num_digits=2))
+    second = VoiceResponse()
+    gather = Gather(action="/said", input="speech", timeout=30)
+    gather.say("What can we do for you?")
+    second.append(gather)
+    twiml_app.handlers["/digits"] = lambda params: second
+    twiml_app.handlers["/said"] = echo
+    person = Person(twiml_app, pace=0.2)
+    person.wait_for("say", "Welcome to the hotline, this is a rather long welcome message.")
+    person.call.press("4")
+    person.call.press("2")
+    person.call.say("repair")
+    person.wait_for("held", 'said "repair"')
+    assert person.call.held_input() == ["4", "2", '"repair"']
+    person.wait_for("say", "Got repair finished on nothing", timeout=20)
+    transcript = person.finish()
+    assert transcript[1:4] == [
+        "Kept for the next Gather: pressed 4",
+        "Kept for the next Gather: pressed 2",
+        'Kept for the next Gather: said "repair"',
+    ]
+    assert "Pressed: 4 (typed ahead)" in transcript
+    assert 'Said: "repair" (typed ahead)' in transcript
+    # The menu and the question were barged in on at once: nothing was waited for.
+    assert "Say (en-US): Enter your order number, then press the hash key." not in transcript
+    assert "Say (en-US): What can we do for you?" not in transcript
+    assert not [line for line in transcript if "dropped" in line or "No input" in line]
+    assert twiml_app.sent("/digits")[0]["Digits"] == "42"
+    assert twiml_app.sent("/said")[0]["SpeechResult"] == "repair"
+    assert person.call.held_input() == []
+
+
+def test_interactive_recording_shows_its_start_and_drops_keys_typed_before_the_beep(
+    twiml_app: TwimlApp,
+) -> None:
+    response = VoiceResponse()
+    response.say("Please leave a message after the beep. Press the hash key when done.")
+    response.record(action="/recorded", max_length=60, finish_on_key="#", play_beep=True)
+    twiml_app.twiml("/twilio/voice", response)
+    twiml_app.handlers["/recorded"] = lambda params: VoiceResponse()
+    person = Person(twiml_app, pace=0.1)
+    person.wait_for("say")
+    person.call.press("#")  # too early: Twilio records from the beep on
+    started = person.wait_for("recording")
+    assert started.details == {"beep": True, "finish_on_key": "#", "max_length": 60}
+    assert format_event(started) == "Recording (beep, press # or hang up to finish, 60s at most)"
+    time.sleep(0.3)
+    person.call.press("#")
+    transcript = person.finish()
+    assert "Not listening, dropped: pressed # (typed before the beep)" in transcript
+    assert next(line for line in transcript if line.startswith("Recorded:")).endswith(
+        "(finished with #)"
+    )
+    assert int(twiml_app.sent("/recorded")[0]["RecordingDuration"]) >= 1
+
+
+def test_an_outbound_call_rings_until_its_person_answers_or_declines(
+    twiml_app: TwimlApp,
+) -> None:
+    greeting = VoiceResponse()
+    greeting.say("This is the hotline calling you back.")
+    twiml_app.twiml("/callback", greeting)
+
+    def ring(**options: Any) -> Person:
+        return Person(
+            twiml_app, direction="outbound-api", voice_path="/callback", person_answers=True,
+            status_callback_url="/status", status_callback_events=["ringing", "answered",
+            "completed"], **options,
+        )  # fmt: skip
+
+    answered = ring(timeout=60)
+    answered.wait_for("ringing")
+    time.sleep(0.2)
+    assert answered.call.status == "ringing"  # nobody answers for the person
+    answered.call.pick_up()
+    answered.wait_for("say", "This is the hotline calling you back.")
+    answered.finish()
+    assert answered.call.result.status == "completed"
+
+    declined = ring(timeout=60)
+    declined.wait_for("ringing")
+    declined.call.decline()
+    declined.finish()
+    assert declined.call.result.status == "busy"
+
+    missed = ring(timeout=4)  # 0.2 s here
+    missed.wait_for("ringing")
+    missed.finish()
+    assert missed.call.result.status == "no-answer"
+    statuses = [params["CallStatus"] for params in twiml_app.sent("/status")]
+    assert statuses == ["ringing", "in-progress", "completed", "ringing", "busy", "ringing",
+                        "no-answer"]  # fmt: skip
+    with pytest.raises(RuntimeError):
+        Person(twiml_app).call.pick_up()  # nobody rings an inbound call's caller
 
 
 def test_interactive_caller_hangs_up_in_a_queue(twiml_app: TwimlApp) -> None:
@@ -364,11 +471,14 @@ def test_phone_call_through_the_menu_into_the_queue_then_hang_up(
     assert phone.post("keys", {"keys": "1"}).status_code == 202
     phone.wait_for(lambda e: e["kind"] == "input" and e["text"] == "1")
     welcome = phone.wait_for(lambda e: e["kind"] == "say" and e["text"].startswith("Welcome"))
-    assert phone.post("keys", {"keys": "5"}).status_code == 202  # nobody listens yet
-    phone.wait_for(lambda e: e["kind"] == "ignored")
-    phone.wait_for(lambda e: e["kind"] == "say" and e["text"].startswith(MENU_START))
-    assert phone.post("keys", {"keys": "0"}).status_code == 202  # barge in on the menu
+    assert phone.post("keys", {"keys": "0"}).status_code == 202  # no Gather listens yet
+    held = phone.wait_for(lambda e: e["kind"] == "held")
+    assert held["line"] == "Kept for the next Gather: pressed 0"
+    assert phone.poll()["held"] == ["0"]  # the page shows its keypad buffer
+    typed = phone.wait_for(lambda e: e["kind"] == "input" and e["text"] == "0")
+    assert typed["line"] == "Pressed: 0 (typed ahead)"
     queued = phone.wait_for(lambda e: e["kind"] == "enqueue")
+    assert phone.poll()["held"] == []
     assert queued["line"] == 'In queue "support", position 1'
     row = call_row(phone_server, sid)
     assert row is not None and (row.queue, row.outcome, row.language) == ("support", "queued", "en")
@@ -596,3 +706,179 @@ def test_phone_page_in_the_browser(browser: Browser, phone_server: LiveServer) -
     row = call_row(phone_server, sid)
     assert row is not None and row.outcome == "abandoned"
     page.close()
+
+
+# -- keypad buffer, recording and incoming calls on the page ---------------------------------
+
+OSCILLATOR_SPY = """
+window.__oscillators = 0;
+const __start = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) {
+  window.__oscillators++;
+  return __start.apply(this, args);
+};
+"""
+CALLED_BACK = "+8613900139000"
+
+
+def open_phone(browser: Browser, server: LiveServer, errors: list[str]) -> Page:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: console_error(m, errors))
+    page.add_init_script(SPEECH_STUB + OSCILLATOR_SPY)
+    page.goto(f"{server.url}/phone")
+    return page
+
+
+def test_phone_page_keeps_keys_typed_during_a_prompt(
+    browser: Browser, phone_server: LiveServer
+) -> None:
+    errors: list[str] = []
+    page = open_phone(browser, phone_server, errors)
+    page.fill("#from", UNKNOWN_ENGLISH)
+    page.click("#call")
+    transcript = page.locator("#transcript")
+    expect(transcript).to_contain_text("中文服务请按2。", timeout=10000)
+    page.click("#dialpad button[data-key='1']")
+    expect(transcript).to_contain_text("Welcome to Lumina", timeout=15000)
+    page.click("#dialpad button[data-key='0']")  # while the welcome plays: no Gather yet
+    expect(page.locator("#held")).to_be_visible()
+    expect(page.locator("#held-keys")).to_have_text("0")
+    page.screenshot(path="/tmp/d-phone-held.png")
+    expect(transcript).to_contain_text("Pressed: 0 (typed ahead)", timeout=20000)
+    expect(transcript).to_contain_text('In queue "support"', timeout=15000)
+    expect(page.locator("#held")).to_be_hidden()
+    assert "Not listening" not in transcript.inner_text()
+    assert MENU_START not in transcript.inner_text()  # typed ahead of the menu
+    page.click("#hangup")
+    expect(page.locator("#state")).to_have_text("ended", timeout=10000)
+    assert errors == []
+    page.close()
+
+
+def test_phone_page_shows_and_beeps_when_a_recording_starts(
+    browser: Browser, phone_server: LiveServer
+) -> None:
+    errors: list[str] = []
+    page = open_phone(browser, phone_server, errors)
+    page.fill("#from", UNKNOWN_ENGLISH)
+    page.click("#call")
+    transcript = page.locator("#transcript")
+    expect(transcript).to_contain_text(LANGUAGE_PROMPT, timeout=10000)
+    page.fill("#keys", "14")  # English, then "leave a message" typed ahead
+    page.click("#send-keys")
+    expect(transcript).to_contain_text("Please leave your name", timeout=20000)
+    recording = page.locator("#recording")
+    expect(recording).to_be_hidden()
+    assert page.evaluate("window.phoneTones.beeps") == 0
+    expect(recording).to_be_visible(timeout=20000)
+    expect(recording).to_contain_text("Recording — speak now")
+    expect(page.locator("#recording-hint")).to_have_text("press # or hang up to finish")
+    assert page.evaluate("window.phoneTones.beeps") == 1
+    assert page.evaluate("window.__oscillators") >= 1  # the beep is a WebAudio tone
+    expect(page.locator("#recording-time")).to_have_text("0:01", timeout=5000)
+    expect(transcript).to_contain_text("Recording (beep, press # or hang up to finish")
+    page.screenshot(path="/tmp/d-phone-recording.png")
+    page.keyboard.press("#")
+    expect(recording).to_be_hidden(timeout=10000)
+    expect(transcript).to_contain_text("Recorded:")
+    expect(transcript).to_contain_text("(finished with #)")
+    expect(page.locator("#state")).to_have_text("ended", timeout=20000)
+    assert errors == []
+    page.close()
+
+
+def test_a_call_back_rings_on_the_page_and_is_answered(
+    browser: Browser,
+    phone_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    # The customer asked to be called back (nobody was available) and hung up.
+    caller = start_caller(phone_server.app, phone_server.url, CALLED_BACK, ["1", "0", "*"])
+    assert caller.result().heard()[-1].startswith("Thank you. We will call you back")
+    errors: list[str] = []
+    page = open_phone(browser, phone_server, errors)
+    page.fill("#from", CALLED_BACK)  # this page is now the customer's phone
+    page.click("#phone h2")  # a first touch of the page lets it make sounds
+    phones = phone_page.phones_of(phone_server.app)
+    deadline = time.monotonic() + 10
+    while phones.handset(CALLED_BACK) is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the page asked for the calls to its new number
+    amy = Console(phone_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        amy.wait_for("call:offer", timeout=15, call_sid=caller.call_sid)
+        assert amy.call("call:accept", {"call_sid": caller.call_sid})["ok"]
+        incoming = page.locator("#incoming")
+        expect(incoming).to_be_visible(timeout=15000)
+        expect(page.locator("#incoming-from")).to_have_text("+864008001234")
+        expect(page.locator("#state")).to_have_text("ringing")
+        page.wait_for_function("window.phoneTones.rings >= 1")
+        page.screenshot(path="/tmp/d-phone-ringing.png")
+        page.click("#answer")
+        expect(incoming).to_be_hidden()
+        expect(page.locator("#state")).to_have_text("in call")
+        transcript = page.locator("#transcript")
+        expect(transcript).to_contain_text("Agent 1 0 2 4 will help you now.", timeout=15000)
+        expect(transcript).to_contain_text("Conference", timeout=15000)
+        amy.wait_for("call:connected", timeout=20, call_sid=caller.call_sid)
+        page.screenshot(path="/tmp/d-phone-answered.png")
+        page.click("#hangup")
+        expect(page.locator("#state")).to_have_text("ended", timeout=10000)
+        amy.wait_for("agent:state", timeout=20, status="wrap-up")
+    finally:
+        amy.close()
+    row = call_row(phone_server, caller.call_sid)
+    assert row is not None and row.outcome == "answered" and row.agent_id == team["amy"]
+    assert errors == []
+    page.close()
+
+
+def test_calls_to_a_page_number_ring_until_answered_declined_or_timed_out(
+    phone_server: LiveServer, http: requests.Session
+) -> None:
+    settings = phone_server.app.extensions["callcenter"].settings
+    client = rest_client(
+        settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url
+    )
+    board = phone_server.app.extensions["callcenter"].extras["simulator_switchboard"]
+    twiml = "<Response><Say>This is the hotline calling you back.</Say></Response>"
+
+    def dial(to: str, timeout: int = 60) -> str:
+        return str(client.calls.create(to=to, from_="+864008001234", twiml=twiml,
+                                       timeout=timeout).sid)  # fmt: skip
+
+    def ringing(number: str) -> list[dict[str, Any]]:
+        response = http.get(f"{phone_server.url}/phone/incoming", params={"number": number})
+        assert response.status_code == 200, response.text
+        return response.json()["calls"]
+
+    # No page shows the number: the simulator answers, as before.
+    assert board.wait(dial(CALLED_BACK), 20).status == "completed"
+    assert http.get(f"{phone_server.url}/phone/incoming?number=12345").status_code == 400
+
+    assert ringing(CALLED_BACK) == []  # the page shows the number from now on
+    declined = dial(CALLED_BACK)
+    deadline = time.monotonic() + 10
+    while not (calls := ringing(CALLED_BACK)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert calls == [{"call_sid": declined, "from": "+864008001234", "to": CALLED_BACK}]
+    phone = PhoneClient(phone_server, http)
+    phone.sid = declined
+    assert phone.post("reject", {}).status_code == 202
+    assert board.wait(declined, 20).status == "busy"
+    assert phone.post("answer", {}).status_code == 409
+
+    missed = dial(CALLED_BACK, timeout=2)  # 1 s at this pace
+    assert board.wait(missed, 20).status == "no-answer"
+    assert client.calls(missed).fetch().status == "no-answer"
+
+    answered = dial(CALLED_BACK)
+    phone.sid = answered
+    deadline = time.monotonic() + 10
+    while phone.post("answer", {}).status_code == 409 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until it rings
+    phone.wait_say("This is the hotline calling you back.")
+    assert board.wait(answered, 20).status == "completed"
+    assert phone.lines()[:2] == ["Ringing: " + CALLED_BACK, "Answered: " + CALLED_BACK]

@@ -85,6 +85,10 @@ _WIDE_RE = re.compile(
 WIDE_CHAR_SECONDS = 0.3
 """How long an interactive call takes to speak one CJK character (1 s per 12 others)."""
 HANGUP_BY = ("rest", "caller")
+MAX_HELD_INPUT = 32
+"""Inputs an interactive call keeps for its next ``<Gather>`` at most (more are dropped)."""
+_DEAF: frozenset[str] = frozenset()
+"""``_listening`` in a conference: the person's keys go to the other party, not to the app."""
 _RECORDING_URL_RE = re.compile(r"/Recordings/(RE[0-9a-f]{32})(?:\.wav)?$")
 
 
@@ -440,13 +444,22 @@ def format_event(event: CallEvent) -> str:
     if kind == "pause":
         return f"Pause: {_secs(d.get('seconds', 0))}"
     if kind == "input":
+        ahead = " (typed ahead)" if d.get("held") else ""
         if d.get("type") == "speech":
-            return f'Said: "{event.text}"'
-        return f"Pressed: {event.text}"
+            return f'Said: "{event.text}"{ahead}'
+        return f"Pressed: {event.text}{ahead}"
     if kind == "timeout":
         return f"No input: {event.text}"
     if kind == "ignored":
-        return f"Not listening, dropped: {event.text}"
+        reason = f" ({d['reason']})" if d.get("reason") else ""
+        return f"Not listening, dropped: {event.text}{reason}"
+    if kind == "held":
+        return f"Kept for the next Gather: {event.text}"
+    if kind == "recording":
+        keys = d.get("finish_on_key") or ""
+        finish = f"press {' or '.join(keys)} or hang up" if 0 < len(keys) <= 2 else "hang up"
+        beep = "beep, " if d.get("beep") else ""
+        return f"Recording ({beep}{finish} to finish, {_secs(d.get('max_length', 0))} at most)"
     if kind == "enqueue":
         return f'In queue "{event.text}", position {d.get("position", 1)}'
     if kind == "hold":
@@ -547,6 +560,23 @@ class _GatherSpec:
     on_empty: bool
 
 
+@dataclass
+class _Typed:
+    """What the person of an interactive call did, waiting for the call to take it."""
+
+    item: CallerInput
+    held: bool = False
+    """Kept for the next Gather (announced by a ``held`` event)."""
+
+    def label(self) -> str:
+        return self.item.keys if isinstance(self.item, Press) else f'"{self.item.text}"'
+
+    def describe(self) -> str:
+        if isinstance(self.item, Press):
+            return f"pressed {self.item.keys}"
+        return f'said "{self.item.text}"'
+
+
 @dataclass(frozen=True)
 class _HangupRequest:
     reason: str
@@ -620,9 +650,15 @@ class SimulatedCall:
     its prompts play cut them short (barge-in), keys extend the wait by the Gather's
     ``timeout`` until ``finishOnKey`` or ``numDigits`` completes them, and nothing within
     the timeout is a timeout as for a scripted call.  What the person does while no
-    Gather listens (or what the Gather does not listen for) is dropped, as on Twilio, and
-    written down as an ``ignored`` event.  A ``<Record>`` lasts until they press a
-    ``finishOnKey`` key, hang up or reach ``maxLength``.  :meth:`hangup` with
+    Gather listens (a plain ``<Say>``, the request for the next document, keys after the
+    ones a Gather took) is kept for the next Gather, in order, like a phone's keypad
+    buffer (a ``held`` event; Twilio itself drops it): that Gather takes it at once,
+    without playing its prompts.  What a Gather does not listen for, keys typed before a
+    ``<Record>``'s beep and keys in a conference are dropped (``ignored`` events).  A
+    ``<Record>`` (announced by a ``recording`` event) lasts until they press a
+    ``finishOnKey`` key, hang up or reach ``maxLength``.  ``person_answers=True`` (an
+    interactive ``outbound-api`` call): it rings until :meth:`pick_up`, :meth:`decline`
+    (``busy``) or ``timeout`` (``no-answer``).  :meth:`hangup` with
     ``by="caller"`` is the person hanging up (in a queue, the Enqueue ``action`` gets
     ``QueueResult=hangup``).  Prompts are timed as a voice would speak them (CJK text
     more slowly than with the scripted 1 s per 12 characters), so the person hears them
@@ -663,6 +699,7 @@ class SimulatedCall:
         timeout: float = 60,
         parent_call_sid: str | None = None,
         interactive: bool = False,
+        person_answers: bool = False,
     ) -> None:
         if pace is None:
             pace = 1.0 if interactive else 0.0
@@ -670,6 +707,8 @@ class SimulatedCall:
             raise ValueError("pace must not be negative")
         if interactive and pace <= 0:
             raise ValueError("an interactive call runs in (scaled) real time: pace must be > 0")
+        if person_answers and not (interactive and direction == "outbound-api"):
+            raise ValueError("a person answers only an interactive outbound-api call")
         if dial_result not in DIAL_RESULTS:
             raise ValueError(f"dial_result must be one of {', '.join(DIAL_RESULTS)}")
         if max_steps < 1:
@@ -719,6 +758,9 @@ class SimulatedCall:
         self.timeout = timeout
         self.parent_call_sid = parent_call_sid
         self.interactive = interactive
+        self.person_answers = person_answers
+        self._choice: str | None = None
+        """What the person did with the ringing call (``answer`` or ``busy``)."""
 
         self.clock: float = 0.0
         self.status = "ringing" if direction == "inbound" else "queued"
@@ -744,8 +786,8 @@ class SimulatedCall:
         self._pending: deque[_Bridge | _Redirect | _HangupRequest] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._live: deque[CallerInput] = deque()
-        """What the person of an interactive call did, not yet looked at by the call."""
+        self._live: deque[_Typed] = deque()
+        """What the person of an interactive call did, not yet taken by the call."""
         self._asleep_since: float | None = None
         self._listening: frozenset[str] | None = None
         """While an interactive ``<Gather>`` listens: its input types (dtmf, speech)."""
@@ -801,8 +843,29 @@ class SimulatedCall:
         if not self.interactive:
             raise RuntimeError("only an interactive call takes input while it runs")
         with self._lock:
-            self._live.append(item)
+            self._live.append(_Typed(item))
         self._wake.set()
+
+    def pick_up(self) -> None:
+        """The person answers the ringing call (``person_answers``)."""
+        self._choose("answer")
+
+    def decline(self) -> None:
+        """The person rejects the ringing call: Twilio reports it ``busy``."""
+        self._choose("busy")
+
+    def _choose(self, choice: str) -> None:
+        if not self.person_answers:
+            raise RuntimeError("nobody is asked to answer this call")
+        with self._lock:
+            if self._choice is None:
+                self._choice = choice
+        self._wake.set()
+
+    def held_input(self) -> list[str]:
+        """The keys (and quoted words) kept for the next Gather, oldest first."""
+        with self._lock:
+            return [typed.label() for typed in self._live if typed.held]
 
     def poke(self) -> None:
         """Wake a paced call up to look at its state (its conference changed)."""
@@ -823,28 +886,73 @@ class SimulatedCall:
         membership = self.conference
         if membership is not None and membership.version != self._seen_version:
             return True
+        if self.person_answers and self.status == "ringing" and self._choice is not None:
+            return True
         return self.interactive and self._sort_input()
 
     def _sort_input(self) -> bool:
-        """Drop the person's input nothing listens to; True if the Gather has some."""
+        """Sort the person's input; True if the listening Gather has some.
+
+        A Gather (or Record) that listens drops what it does not listen for.  While none
+        listens, input is kept for the next one, like a phone's keypad buffer (at most
+        ``MAX_HELD_INPUT``); in a conference (``_DEAF``) it goes to the other party.
+        """
         listening = self._listening
-        ignored: list[CallerInput] = []
+        ignored: list[_Typed] = []
+        held: list[_Typed] = []
         with self._lock:
-            while self._live:
-                item = self._live[0]
-                kind = "dtmf" if isinstance(item, Press) else "speech"
-                if listening is not None and kind in listening:
-                    break
-                ignored.append(self._live.popleft())
-            ready = bool(self._live)
-        for item in ignored:
-            if isinstance(item, Press):
-                self._event("ignored", f"pressed {item.keys}", type="dtmf", keys=item.keys)
+            if listening is None:
+                kept = sum(typed.held for typed in self._live)
+                for typed in list(self._live):
+                    if typed.held:
+                        continue
+                    if kept >= MAX_HELD_INPUT:
+                        self._live.remove(typed)
+                        ignored.append(typed)
+                    else:
+                        typed.held, kept = True, kept + 1
+                        held.append(typed)
             else:
-                self._event("ignored", f'said "{item.text}"', type="speech")
+                while self._live:
+                    kind = "dtmf" if isinstance(self._live[0].item, Press) else "speech"
+                    if kind in listening:
+                        break
+                    ignored.append(self._live.popleft())
+            ready = listening is not None and bool(self._live)
+        for typed in held:
+            self._event("held", typed.describe(), type=self._input_type(typed))
+        for typed in ignored:
+            reason = "too much typed ahead" if listening is None else ""
+            self._ignored(typed, reason)
         return ready
 
-    def _next_input(self) -> CallerInput | None:
+    @staticmethod
+    def _input_type(typed: _Typed) -> str:
+        return "dtmf" if isinstance(typed.item, Press) else "speech"
+
+    def _ignored(self, typed: _Typed, reason: str = "") -> None:
+        details: dict[str, Any] = {"type": self._input_type(typed)}
+        if isinstance(typed.item, Press):
+            details["keys"] = typed.item.keys
+        if reason:
+            details["reason"] = reason
+        self._event("ignored", typed.describe(), **details)
+
+    def _drop_input(self, reason: str) -> None:
+        """Drop everything typed so far (a recording starts, a conference is joined)."""
+        with self._lock:
+            dropped = list(self._live)
+            self._live.clear()
+        for typed in dropped:
+            self._ignored(typed, reason)
+
+    def _keep(self, keys: str) -> None:
+        """Keys pressed after the ones a Gather took: first in line for the next one."""
+        if keys:
+            with self._lock:
+                self._live.appendleft(_Typed(Press(keys)))
+
+    def _next_input(self) -> _Typed | None:
         """The person's next input the listening Gather takes (others are dropped)."""
         if not self._sort_input():
             return None
@@ -1103,21 +1211,37 @@ class SimulatedCall:
         self.status = "ringing"
         self._event("ringing", self.to)
         self._progress("ringing")
-        if self.answer == "busy":
+        answer = self.answer
+        if self.person_answers:
+            answer = self._wait_for_person(canceled)
+        elif answer == "busy":
             self._advance(1)
-        elif self.answer == "no-answer":
+        elif answer == "no-answer":
             self._advance(self.timeout)
         else:
             self._advance(min(self.ring_seconds, self.timeout))
         canceled()
-        if self.answer == "busy":
+        if answer == "busy":
             raise _CallOver(f"{self.to} is busy", "busy")
-        if self.answer == "no-answer":
+        if answer == "no-answer":
             raise _CallOver(f"no answer from {self.to} after {_secs(self.timeout)}", "no-answer")
         self.status = "in-progress"
         self._answered_at = self.clock
         self._event("answered", self.to)
         self._progress("answered")
+
+    def _wait_for_person(self, canceled: Callable[[], None]) -> str:
+        """Ring until the person answers or declines (``busy``), or ``timeout`` passes."""
+        deadline = self.clock + self.timeout
+        while True:
+            canceled()
+            with self._lock:
+                choice = self._choice
+            if choice is not None:
+                return choice
+            if self.clock >= deadline:
+                return "no-answer"
+            self._advance(deadline - self.clock, deadline)
 
     def _board(self) -> Switchboard:
         """The switchboard this call's conferences live on (a private one if none given)."""
@@ -1379,7 +1503,6 @@ class SimulatedCall:
         self, verb: ET.Element, doc_url: str, deadline: float | None, spec: _GatherSpec
     ) -> Fetch | bool | None:
         """An interactive Gather: prompts, then wait for the person (see :meth:`_gather`)."""
-        self._sort_input()  # what they did before the Gather listened is dropped
         self._listening = spec.input_types
         try:
             for prompt in verb:
@@ -1388,13 +1511,15 @@ class SimulatedCall:
                 )
                 if nested is None:
                     self._unsupported(prompt, " in <Gather>")
+                if self._interrupted():
+                    break  # typed ahead, barged in, or a REST request cut the prompt
                 if nested(prompt, doc_url, deadline, barge_in=True):
                     return True
-                if self._interrupted():
-                    break  # the person barged in (or a REST request cut the prompt)
             return self._collect(spec, deadline)
         finally:
             self._listening = None
+            if self.status != "completed":
+                self._sort_input()  # what it did not take waits for the next Gather
 
     def _collect(self, spec: _GatherSpec, deadline: float | None) -> Fetch | bool | None:
         """Wait for the person's keys or words, ``spec.timeout`` at a time."""
@@ -1403,21 +1528,24 @@ class SimulatedCall:
         while not complete:
             if self._take(in_queue=self.queue is not None, peek=True) is not None:
                 return None  # a REST request or a hang-up: handled at the verb boundary
-            item = self._next_input()
-            if item is None:
+            typed = self._next_input()
+            if typed is None:
                 if self.clock >= until:
                     break
                 if self._advance(until - self.clock, deadline):
                     return True
                 continue
+            item, ahead = typed.item, {"held": True} if typed.held else {}
             if isinstance(item, Speech):
                 if digits:
-                    self._event("ignored", f'said "{item.text}"', type="speech")
+                    self._ignored(typed)
                     continue
-                self._event("input", item.text, type="speech")
+                self._event("input", item.text, type="speech", **ahead)
                 params = {"SpeechResult": item.text, "Confidence": SPEECH_CONFIDENCE}
                 return Fetch(spec.action, spec.method, params)
+            taken = 0
             for key in item.keys:
+                taken += 1
                 if spec.finish_on_key and key in spec.finish_on_key:
                     finished_on, complete = key, True
                     break
@@ -1425,7 +1553,8 @@ class SimulatedCall:
                 if spec.num_digits and len(digits) >= spec.num_digits:
                     complete = True
                     break
-            self._event("input", item.keys, type="dtmf", digits=digits)
+            self._event("input", item.keys[:taken], type="dtmf", digits=digits, **ahead)
+            self._keep(item.keys[taken:])
             until = self.clock + spec.timeout  # Twilio waits ``timeout`` for the next key
         if not digits and not finished_on:
             self._event("timeout", f"no input for {_secs(spec.timeout)}", seconds=spec.timeout)
@@ -1588,6 +1717,7 @@ class SimulatedCall:
         method = verb.get("method", "POST").upper()
         beep = verb.get("playBeep", "true").lower() != "false"
         started = self._timestamp()
+        self._event("recording", "", beep=beep, finish_on_key=finish_on_key, max_length=max_length)
         if self.interactive:
             live = self._record_live(finish_on_key, max_length)
             if isinstance(live, Fetch):
@@ -1657,7 +1787,7 @@ class SimulatedCall:
     def _record_live(self, finish_on_key: str, max_length: int) -> tuple[float, str | None] | Fetch:
         """An interactive recording: (seconds, the key that ended it, ``""`` at maxLength,
         None if the call hung up), or the Fetch of a REST redirect that cut it short."""
-        self._sort_input()
+        self._drop_input("typed before the beep")
         self._listening = frozenset({"dtmf", "speech"})
         start = self.clock
         limit = start + max_length if max_length > 0 else None
@@ -1672,7 +1802,8 @@ class SimulatedCall:
                     if pending.by != "caller":
                         self._event("hangup", pending.reason, by=pending.by)
                     return self.clock - start, None
-                item = self._next_input()
+                typed = self._next_input()
+                item = typed.item if typed is not None else None
                 if isinstance(item, Press):
                     self._event("input", item.keys, type="dtmf", recording=True)
                     for key in item.keys:
@@ -1778,6 +1909,9 @@ class SimulatedCall:
         time_limit = max(1, _int_attr(verb, "timeLimit", DEFAULT_DIAL_TIME_LIMIT))
         participant = board.join(self, name, options)
         self.conference = participant
+        if self.interactive:  # keys in a conversation go to the other party
+            self._drop_input("joined a conference")
+            self._listening = _DEAF
         joined = self.clock
         self._event(
             "conference",
@@ -1795,6 +1929,7 @@ class SimulatedCall:
             if not left:  # the call ended (hung up, error): it leaves the conference
                 board.leave(participant, "hangup")
             self.conference = None
+            self._listening = None
         if outcome == "redirected":
             pending = self._take(in_queue=False)
             assert isinstance(pending, _Redirect)

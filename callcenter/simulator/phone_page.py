@@ -24,11 +24,14 @@ API (``<sid>`` is the call's SID, ``CA`` + 32 hex digits)::
                                          201 {"call_sid": ...}; 429 when too many calls
     POST /phone/calls/<sid>/keys   {"keys": "12345678#"}       202 (0-9, * and # only)
     POST /phone/calls/<sid>/say    {"text": "repair"}          202 (1-200 characters)
-    POST /phone/calls/<sid>/hangup {}                          202
+    POST /phone/calls/<sid>/hangup {}                          202 (declines a ringing call)
+    POST /phone/calls/<sid>/answer {}  /reject {}              202; 409 unless it rings
+    GET  /phone/incoming?number=+8613800138000
+         {"number", "calls": [{"call_sid", "from", "to"}, ...]}   the calls ringing for it
     GET  /phone/calls/<sid>/events?after=N
          {"call_sid", "events": [{"index", "kind", "text", "line", "language", "lang",
-          "voice", "url", "loop", "seconds", "at"}, ...], "next", "ended", "status",
-          "ended_reason"}
+          "voice", "url", "loop", "seconds", "beep", "finish_on_key", "max_length", "at"},
+          ...], "next", "ended", "status", "ended_reason", "held"}
     GET  /phone/messages?number=+8613800138000
          {"number", "messages": [{"sid", "from", "body", "media", "status",
           "date_created"}, ...]}   the text messages the app sent that number, newest
@@ -43,6 +46,17 @@ number would: like everything here, with no login (any number can be dialled fro
 any number's messages can be read: the simulator's messages are made up).  Message
 bodies are data: the page renders them as text, links only for ``http(s)`` URLs.
 
+``held`` lists the keys (and quoted words) the call keeps for its next ``<Gather>``:
+given while no Gather listened, they are not dropped (as Twilio would) but typed ahead.
+
+**Calls to the page's number.** A page that asks for ``/phone/incoming`` of the number
+in its *From* field (every second) is that number's phone for ``PRESENT_SECONDS``: a call
+the app places to it through the simulator's REST API (a call-back, a party added to a
+conference) rings there instead of being answered by the simulator.  The person answers
+(the call then follows the app's TwiML like one they placed), rejects it (``busy``) or
+lets it ring out (``no-answer`` after the call's ``Timeout``).  A page already on a call
+with that number is busy.
+
 The calls run in real time; ``app.config["SIMULATOR_PHONE_PACE"]`` (real seconds per
 simulated second, 1.0) speeds them up, for tests.
 """
@@ -54,10 +68,21 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 from flask.typing import ResponseReturnValue
 
 from callcenter.services import get_services
@@ -81,6 +106,9 @@ MAX_TEXT = 200
 MAX_MESSAGES = 50
 """Messages the page shows at most (the newest)."""
 MAX_KEYS = 64
+PRESENT_SECONDS = 5.0
+"""Calls to a number ring on the page if it asked for them this recently (else the
+simulator answers them)."""
 HOLD_SECONDS = 3600
 """How long the person waits in a queue (or for a conference) before giving up."""
 TALK_SECONDS = 4 * 3600
@@ -106,6 +134,9 @@ BROWSER_LANGUAGES = {
 }
 """Twilio/Polly language codes a browser's speech synthesis knows by another name."""
 
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+"""Where the page's stylesheet (``phone.css``) and script (``phone.js``) are."""
+
 _SID_RE = re.compile(r"^CA[0-9a-f]{32}$")
 _NUMBER_RE = re.compile(r"^\+[1-9][0-9]{3,15}$")
 _KEYS_RE = re.compile(r"^[0-9*#]+$")
@@ -121,18 +152,36 @@ class TooManyCalls(Exception):
 
 
 class PhoneLine:
-    """One call placed from the page: the simulated call, its thread and its transcript."""
+    """One call of the page: the simulated call, its thread and its transcript.
 
-    def __init__(self, call: SimulatedCall, now: float, script_root: str = "") -> None:
+    An ``incoming`` call (one the app placed to the page's number) runs in the
+    switchboard's thread, so the line has no thread of its own.
+    """
+
+    def __init__(
+        self, call: SimulatedCall, now: float, script_root: str = "", *, incoming: bool = False
+    ) -> None:
         self.call = call
         self.script_root = script_root
         self.last_seen = now
+        self.incoming = incoming
         self.error: str | None = None
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self.thread = threading.Thread(
-            target=self._run, name=f"phone-{call.call_sid[-6:]}", daemon=True
-        )
+        self.thread: threading.Thread | None = None
+        if not incoming:
+            self.thread = threading.Thread(
+                target=self._run, name=f"phone-{call.call_sid[-6:]}", daemon=True
+            )
+
+    @property
+    def number(self) -> str:
+        """The page's number: the one it calls from, or the one called."""
+        return self.call.to if self.incoming else self.call.from_
+
+    @property
+    def ringing(self) -> bool:
+        return self.incoming and self.call.status in ("queued", "ringing") and not self.ended
 
     @property
     def call_sid(self) -> str:
@@ -168,6 +217,9 @@ class PhoneLine:
             "url": url,
             "loop": details.get("loop", 1) if event.kind in ("say", "play") else None,
             "seconds": details.get("seconds"),
+            "beep": details.get("beep") if event.kind == "recording" else None,
+            "finish_on_key": details.get("finish_on_key") if event.kind == "recording" else None,
+            "max_length": details.get("max_length") if event.kind == "recording" else None,
             "at": round(event.at, 1),
         }
 
@@ -196,6 +248,11 @@ class Phones:
     live calls nobody polled for ``idle_seconds`` and forgets ended ones as stale.
     """
 
+    pace = 1.0
+    """Real seconds per simulated second of the calls the page answers."""
+    script_root = ""
+    """Where the page is served (the audio paths of incoming calls' events)."""
+
     def __init__(
         self,
         *,
@@ -209,6 +266,7 @@ class Phones:
         self.sweep_every = sweep_every
         self.clock = clock
         self._lines: dict[str, PhoneLine] = {}
+        self._numbers: dict[str, float] = {}  # number -> when a page last showed it
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -233,13 +291,67 @@ class Phones:
             call = make_call(lambda event: holder[0].add(event))
             line = PhoneLine(call, self.clock(), script_root)
             holder.append(line)
-            self._lines[call.call_sid] = line
-            if self._reaper is None:
-                self._stop.clear()
-                self._reaper = threading.Thread(target=self._reap, name="phone-reaper", daemon=True)
-                self._reaper.start()
+            self._add(line)
+        assert line.thread is not None
         line.thread.start()
         return line
+
+    def _add(self, line: PhoneLine) -> None:
+        """Keep a line (and have the reaper watch it); hold ``_lock``."""
+        self._lines[line.call_sid] = line
+        if self._reaper is None:
+            self._stop.clear()
+            self._reaper = threading.Thread(target=self._reap, name="phone-reaper", daemon=True)
+            self._reaper.start()
+
+    # -- calls to the page's number ---------------------------------------------------------
+
+    def present(self, number: str) -> list[PhoneLine]:
+        """A page shows ``number``: calls to it ring there for ``PRESENT_SECONDS``.
+
+        Returns the calls ringing for it now (and keeps them from being reaped).
+        """
+        now = self.clock()
+        with self._lock:
+            for stale in [n for n, seen in self._numbers.items() if now - seen > PRESENT_SECONDS]:
+                del self._numbers[stale]  # pages that went away (or never came back)
+            self._numbers[number] = now
+            ringing = [
+                line for line in self._lines.values() if line.number == number and line.ringing
+            ]
+        for line in ringing:
+            line.last_seen = now
+        return ringing
+
+    def handset(self, number: str) -> Phones | None:
+        """The switchboard's ``handsets``: the page if one showed ``number`` lately."""
+        with self._lock:
+            seen = self._numbers.get(number)
+            if self._closed or seen is None or self.clock() - seen > PRESENT_SECONDS:
+                return None
+        return self
+
+    def ring(self, call: SimulatedCall) -> None:
+        """A call to a page's number (:class:`~callcenter.simulator.switchboard.Handset`).
+
+        It rings there; a page already on a call with that number, or with ``max_calls``
+        going, is busy.
+        """
+        line = PhoneLine(call, self.clock(), self.script_root, incoming=True)
+        earlier = call.on_event
+
+        def on_event(event: CallEvent) -> None:
+            line.add(event)
+            if earlier is not None:
+                earlier(event)
+
+        call.on_event = on_event
+        with self._lock:
+            live = [other for other in self._lines.values() if not other.ended]
+            busy = len(live) >= self.max_calls or any(other.number == call.to for other in live)
+            self._add(line)
+        if busy:
+            call.decline()
 
     def get(self, sid: str) -> PhoneLine | None:
         with self._lock:
@@ -282,7 +394,10 @@ class Phones:
             if not line.ended:
                 line.call.hangup("the phone closed", by="caller")
         for line in lines:
-            line.thread.join(timeout)
+            if line.thread is not None:
+                line.thread.join(timeout)
+            else:
+                line.call.done.wait(timeout)
         self._stop.set()
         if reaper is not None:
             reaper.join(timeout)
@@ -352,7 +467,7 @@ def phone_page() -> ResponseReturnValue:
 
 @bp.get("/phone/phone.css")
 def phone_css() -> ResponseReturnValue:
-    return Response(PHONE_CSS, mimetype="text/css", headers={"Cache-Control": "max-age=3600"})
+    return send_from_directory(STATIC_DIR, "phone.css", mimetype="text/css", max_age=3600)
 
 
 @bp.post("/phone/calls")
@@ -434,8 +549,51 @@ def hang_up(sid: str) -> ResponseReturnValue:
     line = _line(sid)
     if line.ended:
         return _error("the call has ended", 409)
-    line.call.hangup("the caller hung up", by="caller")
+    if line.ringing:
+        line.call.decline()
+    else:
+        line.call.hangup("the caller hung up", by="caller")
     return jsonify(ok=True), 202
+
+
+@bp.post("/phone/calls/<sid>/answer")
+def answer_call(sid: str) -> ResponseReturnValue:
+    _json_body()
+    line = _line(sid)
+    if not line.ringing:
+        return _error("the call is not ringing", 409)
+    line.call.pick_up()
+    phones_of(current_app).touch(line)
+    return jsonify(ok=True), 202
+
+
+@bp.post("/phone/calls/<sid>/reject")
+def reject_call(sid: str) -> ResponseReturnValue:
+    _json_body()
+    line = _line(sid)
+    if not line.ringing:
+        return _error("the call is not ringing", 409)
+    line.call.decline()
+    return jsonify(ok=True), 202
+
+
+@bp.get("/phone/incoming")
+def incoming_calls() -> ResponseReturnValue:
+    number = request.args.get("number", "").strip()
+    if not _NUMBER_RE.fullmatch(number):
+        return _error("number: a number like +8613800138000", 400)
+    board = get_services().extras.get("simulator_switchboard")
+    if board is None:
+        return _error("the simulator is not running", 503)
+    phones = phones_of(current_app)
+    phones.pace = float(current_app.config.get(PACE_CONFIG, 1.0))
+    phones.script_root = request.script_root
+    board.handsets = phones.handset
+    calls = [
+        {"call_sid": line.call_sid, "from": line.call.from_, "to": line.call.to}
+        for line in phones.present(number)
+    ]
+    return jsonify(number=number, calls=calls)
 
 
 @bp.get("/phone/calls/<sid>/events")
@@ -455,6 +613,7 @@ def call_events(sid: str) -> ResponseReturnValue:
         ended=ended,
         status=call.status,
         ended_reason=call.ended if ended else None,
+        held=[] if ended else call.held_input(),
     )
 
 
@@ -479,27 +638,3 @@ def text_messages() -> ResponseReturnValue:
             for message in reversed(board.messages(to=number)[-MAX_MESSAGES:])
         ]
     return jsonify(number=number, messages=messages)
-
-
-PHONE_CSS = """\
-.phone { display: grid; grid-template-columns: minmax(280px, 360px) 1fr; gap: 1rem; }
-@media (max-width: 720px) { .phone { grid-template-columns: 1fr; } }
-.phone form { display: grid; gap: .6rem; }
-.dialpad { display: grid; grid-template-columns: repeat(3, 1fr); gap: .5rem; margin: .8rem 0; }
-.dialpad button { font-size: 1.4rem; padding: .7rem 0; }
-.dialpad button:disabled, .buttons button:disabled { opacity: .5; cursor: default; }
-.phone form.inline { display: flex; gap: .5rem; margin-top: .5rem; }
-.inline input { flex: 1; min-width: 0; }
-button.danger { background: var(--bad); color: #fff; border-color: var(--bad); }
-#transcript { list-style: none; margin: 0; padding: 0; max-height: 70vh; overflow-y: auto; }
-#transcript li { padding: .35rem .2rem; border-bottom: 1px solid #eef1f5; }
-#transcript li .at { color: var(--muted); font-size: .85em; font-weight: 400; margin-right: .5rem; }
-#transcript li.heard { font-weight: 600; }
-#transcript li.input { color: var(--accent); }
-#transcript li.ignored, #transcript li.pause, #transcript li.hold { color: var(--muted); }
-#transcript li.error, #transcript li.warning { color: var(--bad); }
-#messages { list-style: none; margin: 0; padding: 0; max-height: 40vh; overflow-y: auto; }
-#messages li { padding: .45rem .2rem; border-bottom: 1px solid #eef1f5; }
-#messages .meta { display: block; color: var(--muted); font-size: .85em; }
-#messages .body { white-space: pre-wrap; overflow-wrap: anywhere; }
-"""

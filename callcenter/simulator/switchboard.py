@@ -29,7 +29,9 @@ Differences from Twilio, on purpose:
 
 * Only calls to ``client:NAME``, ``sip:...`` and ``+number`` addresses; they answer after
   ``ring_seconds`` unless the ``answer_policy`` (``to`` → ``"answer"``, ``"busy"``,
-  ``"no-answer"``, ``"failed"`` or an :class:`Answer`) says otherwise.
+  ``"no-answer"``, ``"failed"`` or an :class:`Answer`) says otherwise.  A number that
+  ``handsets`` gives a :class:`Handset` (the browser phone page showing it) rings there
+  instead, until its person answers, declines or the call's ``Timeout`` passes.
 * A conference's status callback is the first one a participant brings (with that
   participant's ``statusCallbackEvent``, ``start end`` if none); later ones are ignored.
 * A conference starts when a participant with ``startConferenceOnEnter`` joins; it ends
@@ -63,7 +65,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -399,6 +401,17 @@ class Message:
         return message_segments(self.body)
 
 
+class Handset(Protocol):
+    """A person's phone for a number (the browser phone page): calls to it ring there."""
+
+    pace: float
+    """Real seconds per simulated second of the calls it takes."""
+
+    def ring(self, call: SimulatedCall) -> None:
+        """Take a call that rings (interactive, ``person_answers``), before it starts."""
+        ...
+
+
 class Switchboard:
     """The simulator's live state: calls by SID, conferences, call recordings, text
     messages, REST request log.
@@ -456,6 +469,8 @@ class Switchboard:
         self.owner = owner
         self.recordings = recordings
         self.delivery_policy = delivery_policy
+        self.handsets: Callable[[str], Handset | None] | None = None
+        """Who answers calls to a number in person (the phone page); else the simulator."""
         self.lock = threading.RLock()
         """Guards everything below; hold it to read conferences and participants."""
         self._calls: dict[str, SimulatedCall] = {}
@@ -607,8 +622,9 @@ class Switchboard:
         with self.lock:
             if self._closed:
                 raise RuntimeError("the switchboard is closed")
-        decided = self._decide(to, answer)
-        return SimulatedCall(
+        handset = self.handsets(to) if self.handsets and answer is None else None
+        decided = self._decide(to, answer) if handset is None else Answer()
+        call = SimulatedCall(
             self.transport,
             public_url=self.public_url,
             account_sid=self.account_sid,
@@ -631,11 +647,16 @@ class Switchboard:
             answer=decided.result,
             ring_seconds=self.ring_seconds,
             timeout=timeout,
-            pace=self.pace,
+            pace=self.pace if handset is None else handset.pace,
             switchboard=self,
             call_sid=call_sid,
             on_event=on_event,
+            interactive=handset is not None,
+            person_answers=handset is not None,
         )
+        if handset is not None:
+            handset.ring(call)
+        return call
 
     def _start_leg(self, call: SimulatedCall) -> None:
         self.register(call)

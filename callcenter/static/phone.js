@@ -1,7 +1,10 @@
 "use strict";
 // The simulator's phone: dial the hotline, hear the prompts (speech synthesis in each
 // prompt's language, or the prompt audio), press keys or say something, hang up.
-// Also shows the text messages the app sent to the number the phone calls from.
+// Also shows the text messages the app sent to the number the phone calls from, and rings
+// when the app calls that number (a call-back): answer or decline.
+// Tones (a voicemail's beep, the ring) come from WebAudio oscillators; window.phoneTones
+// counts the tones started ({beeps, rings}).
 // API: callcenter/simulator/phone_page.py. All data is rendered as text (links only
 // for http and https URLs).
 (() => {
@@ -16,6 +19,55 @@
   let sending = Promise.resolve(); // keys and words go out in order
 
   if (!speech) $("speech-note").hidden = false;
+
+  // -- tones: the beep before a recording, the ring of an incoming call -------------------
+  const tones = { context: null, beeps: 0, rings: 0, timer: null };
+  window.phoneTones = tones;
+
+  function audioContext() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return null;
+    if (!tones.context) tones.context = new Context();
+    // Browsers start audio only after the user touched the page: any click unlocks it.
+    if (tones.context.state === "suspended") tones.context.resume().catch(() => {});
+    return tones.context;
+  }
+
+  function tone(frequencies, seconds, volume) {
+    const context = audioContext();
+    if (!context) return false;
+    const gain = context.createGain();
+    gain.gain.value = volume;
+    gain.connect(context.destination);
+    const start = context.currentTime;
+    for (const frequency of frequencies) {
+      const oscillator = context.createOscillator();
+      oscillator.frequency.value = frequency;
+      oscillator.connect(gain);
+      oscillator.start(start);
+      oscillator.stop(start + seconds);
+    }
+    return true;
+  }
+
+  function beep() {
+    if (tone([1000], 0.5, 0.2)) tones.beeps++;
+  }
+
+  function ringOnce() {
+    if (tone([440, 480], 1.5, 0.1)) tones.rings++;
+  }
+
+  function startRinging() {
+    if (tones.timer) return;
+    ringOnce();
+    tones.timer = setInterval(ringOnce, 4000);
+  }
+
+  function stopRinging() {
+    clearInterval(tones.timer);
+    tones.timer = null;
+  }
 
   // -- what the caller hears: one prompt at a time -------------------------------------
   const player = { queue: [], busy: false, token: 0, timer: null };
@@ -106,15 +158,50 @@
     item.scrollIntoView({ block: "nearest" });
   }
 
+  // -- recording a message -------------------------------------------------------------
+  const recording = { timer: null, started: 0 };
+
+  function startRecording(event) {
+    stopRecording();
+    if (event.beep) beep();
+    const keys = String(event.finish_on_key || "");
+    $("recording-hint").textContent = keys && keys.length <= 2
+      ? `press ${keys.split("").join(" or ")} or hang up to finish`
+      : "hang up to finish";
+    recording.started = Date.now();
+    const tick = () => {
+      const seconds = Math.floor((Date.now() - recording.started) / 1000);
+      $("recording-time").textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+    };
+    tick();
+    recording.timer = setInterval(tick, 500);
+    $("recording").hidden = false;
+    $("phone").dataset.recording = "on";
+  }
+
+  function stopRecording() {
+    clearInterval(recording.timer);
+    recording.timer = null;
+    $("recording").hidden = true;
+    delete $("phone").dataset.recording;
+  }
+
+  // -- the keypad buffer: what the call keeps for its next menu -------------------------
+  function showHeld(held) {
+    const keys = (held || []).map(String);
+    $("held").hidden = keys.length === 0;
+    $("held-keys").textContent = keys.join(" ");
+  }
+
   // -- the call -------------------------------------------------------------------------
   function setState(state) {
     const pill = $("state");
     pill.textContent = state;
     pill.dataset.state = state;
     const live = state === "in call" || state === "dialling";
-    $("call").disabled = live;
-    $("from").disabled = live;
-    $("to").disabled = live;
+    $("call").disabled = live || state === "ringing";
+    $("from").disabled = live || state === "ringing";
+    $("to").disabled = live || state === "ringing";
     $("hangup").disabled = !live;
     for (const button of $("dialpad").querySelectorAll("button")) button.disabled = !live;
     for (const id of ["keys", "send-keys", "say", "send-say"]) $(id).disabled = !live;
@@ -210,13 +297,92 @@
     return data;
   }
 
-  async function dial(event) {
-    event.preventDefault();
-    if (line && !line.ended) return;
+  function notice(text) { $("notice").textContent = text || ""; }
+
+  function reset() {
     error("");
+    notice("");
     hush();
+    stopRecording();
+    showHeld([]);
     $("transcript").replaceChildren();
     $("call-sid").textContent = "";
+  }
+
+  // -- calls to this phone's number -----------------------------------------------------
+  const INCOMING_MS = 1000;
+  let ringing = null; // {sid, from}
+
+  function showRinging(call) {
+    ringing = { sid: call.call_sid, from: call.from };
+    $("incoming-from").textContent = call.from;
+    $("incoming").hidden = false;
+    notice("");
+    setState("ringing");
+    startRinging();
+  }
+
+  function stopShowingRinging(text) {
+    ringing = null;
+    stopRinging();
+    $("incoming").hidden = true;
+    notice(text);
+    if (!line || line.ended) setState(line ? "ended" : "idle");
+  }
+
+  async function pollIncoming() {
+    const number = $("from").value.trim();
+    try {
+      if (NUMBER.test(number)) {
+        const response = await fetch(`/phone/incoming?number=${encodeURIComponent(number)}`,
+          { headers: { Accept: "application/json" }, cache: "no-store" });
+        if (response.ok) {
+          const data = await response.json();
+          const calls = data.number === $("from").value.trim() ? data.calls || [] : [];
+          const still = ringing && calls.find((call) => call.call_sid === ringing.sid);
+          if (ringing && !still) stopShowingRinging(`Missed call from ${ringing.from}`);
+          if (!ringing && calls.length && (!line || line.ended)) showRinging(calls[0]);
+        }
+      }
+    } catch (e) {
+      // the next poll tries again
+    }
+    setTimeout(pollIncoming, INCOMING_MS);
+  }
+
+  async function answer() {
+    if (!ringing) return;
+    const call = ringing;
+    audioContext();
+    try {
+      await post(`/phone/calls/${encodeURIComponent(call.sid)}/answer`, {});
+    } catch (e) {
+      stopShowingRinging(`Could not answer: ${e.message}`);
+      return;
+    }
+    ringing = null;
+    stopRinging();
+    $("incoming").hidden = true;
+    reset();
+    line = { sid: call.sid, next: 0, ended: false, timer: null, failures: 0 };
+    $("call-sid").textContent = call.sid;
+    notice(`Call from ${call.from}`);
+    setState("in call");
+    poll();
+  }
+
+  async function decline() {
+    if (!ringing) return;
+    const call = ringing;
+    stopShowingRinging(`Declined the call from ${call.from}`);
+    post(`/phone/calls/${encodeURIComponent(call.sid)}/reject`, {}).catch((e) => error(e.message));
+  }
+
+  async function dial(event) {
+    event.preventDefault();
+    if ((line && !line.ended) || ringing) return;
+    audioContext();
+    reset();
     setState("dialling");
     try {
       const data = await post("/phone/calls", { from: $("from").value.trim(), to: $("to").value });
@@ -245,11 +411,16 @@
         show(item);
         // The call took the caller's input: like on a phone, the prompt stops there.
         if (item.kind === "input") hush();
+        if (item.kind === "recording") startRecording(item);
+        if (item.kind === "record") stopRecording();
         hear(item);
       }
       current.next = data.next;
+      showHeld(data.held);
       if (data.ended) {
         current.ended = true;
+        stopRecording();
+        showHeld([]);
         setState("ended");
         return;
       }
@@ -257,6 +428,7 @@
       current.failures++;
       if (current.failures >= 20 || e.message === "the call is gone") {
         current.ended = true;
+        stopRecording();
         error(`Lost the call: ${e.message}`);
         setState("ended");
         return;
@@ -286,6 +458,10 @@
 
   $("dial").addEventListener("submit", dial);
   $("hangup").addEventListener("click", hangUp);
+  $("answer").addEventListener("click", answer);
+  $("reject").addEventListener("click", decline);
+  // Audio may start only after a gesture: the first touch of the page unlocks the ring.
+  document.addEventListener("pointerdown", audioContext, { once: true });
   $("dialpad").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-key]");
     if (button && !button.disabled) press(button.dataset.key);
@@ -324,4 +500,5 @@
   $("from").addEventListener("change", () => { shown = ""; });
   setState("idle");
   pollMessages();
+  pollIncoming();
 })();
