@@ -1,9 +1,10 @@
 """Console sign-in: `POST /api/login`, `POST /api/logout`, `GET /api/me`.
 
 Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure behind https): they
-hold the agent's id, role and login time, never the password or its hash. A login lasts
-`session_hours` from the moment of login (not from the last request), and ends earlier
-when the agent is deactivated.
+hold the agent's id, role, login time and the agent's `session_epoch` at login, never the
+password or its hash. A login lasts `session_hours` from the moment of login (not from the
+last request), and ends earlier when the agent logs out (anywhere), their password changes
+or they are deactivated: each of those raises `session_epoch`, which outdates every session.
 
 Other blueprints protect their routes with `login_required`; Socket.IO handlers call
 `current_agent()` themselves::
@@ -37,9 +38,10 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
-from callcenter.agents import authenticate
+from callcenter.agents import authenticate, end_sessions
 from callcenter.db import get_database, get_session
 from callcenter.models import ROLES, Agent
+from callcenter.web.session_guard import session_guard
 
 bp = Blueprint("auth", __name__)
 
@@ -176,8 +178,8 @@ def current_agent() -> Agent | None:
     # columns loaded, and no transaction (a write lock on SQLite) is left open behind it.
     with get_database().sessions() as db_session:
         agent = db_session.get(Agent, agent_id)
-    if agent is None or not agent.active:
-        return None
+    if agent is None or not agent.active or session.get("epoch") != agent.session_epoch:
+        return None  # deactivated, or logged out / password changed since this login
     return agent
 
 
@@ -265,17 +267,29 @@ def login() -> ResponseReturnValue:
     session["agent_id"] = agent.id
     session["role"] = agent.role
     session["since"] = int(_epoch())
+    session["epoch"] = agent.session_epoch
     session.permanent = True
     return jsonify({"agent": agent.public()})
 
 
 @bp.post("/api/logout")
 def logout() -> ResponseReturnValue:
-    """End the session (204 whether or not there was one)."""
+    """End every session of the agent, on every device (204 whether or not there was one).
+
+    Their open consoles are told (`session:ended`) and disconnected.
+    """
     refused = require_json()
     if refused is not None:
         return refused
+    agent = current_agent()
     session.clear()
+    if agent is not None:
+        db_session = get_session()
+        end_sessions(db_session, agent.id)
+        db_session.commit()
+        guard = session_guard(current_app.extensions["callcenter"])
+        if guard is not None:
+            guard.end(agent.id, "logged out")
     return "", 204
 
 
