@@ -82,13 +82,27 @@ def create_agent(
 
 def authenticate(session: Session, username: str, password: str) -> Agent | None:
     """The active agent with these credentials, or None (same cost either way)."""
+    agent = login_candidate(session, username)
+    return agent if password_matches(agent, password) else None
+
+
+def login_candidate(session: Session, username: str) -> Agent | None:
+    """The active agent who may log in as `username` (the password is not checked yet)."""
     agent = session.scalar(
         select(Agent).where(func.lower(Agent.username) == username.strip().lower())
     )
-    if agent is None or not agent.active:
+    return agent if agent is not None and agent.active else None
+
+
+def password_matches(agent: Agent | None, password: str) -> bool:
+    """Whether `password` is the agent's; without an agent, costs the same and is False.
+
+    Slow on purpose (scrypt): call it outside any database transaction.
+    """
+    if agent is None:
         check_password_hash(_DUMMY_HASH, password)
-        return None
-    return agent if check_password_hash(agent.password_hash, password) else None
+        return False
+    return check_password_hash(agent.password_hash, password)
 
 
 def find_agent(session: Session, username: str) -> Agent:
