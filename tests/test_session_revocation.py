@@ -17,6 +17,7 @@ import test_agent_socket
 import test_agents_auth
 from conftest import Clock, LiveServer, app_config, close_app, start_caller
 from flask import Flask
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, Console
 from test_agents_auth import cli_env, invoke, login
@@ -254,3 +255,21 @@ def test_a_session_older_than_session_hours_is_disconnected(
         assert wait_disconnected(amy)
     finally:
         amy.close()
+
+
+def test_the_console_says_signed_out_and_goes_to_the_login_page(
+    browser: Browser, live_server: LiveServer, team: dict[str, int]
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login?next=/agent")
+    page.fill("input[name=username]", "amy")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#connection")).to_have_text("Connected")
+    other = requests.Session()  # amy logs out on another device
+    assert other.post(f"{live_server.url}/api/login",
+                      json={"username": "amy", "password": PASSWORD}).ok  # fmt: skip
+    assert other.post(f"{live_server.url}/api/logout", json={}).status_code == 204
+
+    expect(page.locator("#connection")).to_have_text("You were signed out")
+    expect(page).to_have_url(f"{live_server.url}/login?next=%2Fagent")
