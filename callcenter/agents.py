@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -82,13 +82,67 @@ def create_agent(
 
 def authenticate(session: Session, username: str, password: str) -> Agent | None:
     """The active agent with these credentials, or None (same cost either way)."""
+    agent = login_candidate(session, username)
+    return agent if password_matches(agent, password) else None
+
+
+def login_candidate(session: Session, username: str) -> Agent | None:
+    """The active agent who may log in as `username` (the password is not checked yet)."""
     agent = session.scalar(
         select(Agent).where(func.lower(Agent.username) == username.strip().lower())
     )
-    if agent is None or not agent.active:
+    return agent if agent is not None and agent.active else None
+
+
+def password_matches(agent: Agent | None, password: str) -> bool:
+    """Whether `password` is the agent's; without an agent, costs the same and is False.
+
+    Slow on purpose (scrypt): call it outside any database transaction.
+    """
+    if agent is None:
         check_password_hash(_DUMMY_HASH, password)
-        return None
-    return agent if check_password_hash(agent.password_hash, password) else None
+        return False
+    return check_password_hash(agent.password_hash, password)
+
+
+def find_agent(session: Session, username: str) -> Agent:
+    """The agent with this username (any case); AgentError when there is none."""
+    agent = session.scalar(
+        select(Agent).where(func.lower(Agent.username) == username.strip().lower())
+    )
+    if agent is None:
+        raise AgentError(f"no agent {username.strip()!r}")
+    return agent
+
+
+def end_sessions(session: Session, agent_id: int) -> None:
+    """End every login session of the agent: each must log in again.
+
+    Sessions carry the agent's `session_epoch` from their login; raising it in one atomic
+    UPDATE (not read-then-write) outdates all of them on every process at once.
+    """
+    session.execute(
+        update(Agent).where(Agent.id == agent_id).values(session_epoch=Agent.session_epoch + 1)
+    )
+    session.expire_all()
+
+
+def deactivate_agent(session: Session, username: str) -> Agent:
+    """Take an account out of service: no login, no calls, every session ended."""
+    agent = find_agent(session, username)
+    agent.active = False
+    session.flush()
+    end_sessions(session, agent.id)
+    return agent
+
+
+def change_password(session: Session, username: str, password: str) -> Agent:
+    """Set a new password; every session of the agent ends (log in again with the new one)."""
+    agent = find_agent(session, username)
+    agent.password_hash = hash_password(password)
+    session.flush()
+    end_sessions(session, agent.id)
+    return agent
 
 
 def set_presence(

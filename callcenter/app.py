@@ -94,6 +94,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     from callcenter.telephony.sms import SmsSender
     from callcenter.web.agent_events import register_agent_events
     from callcenter.web.origins import console_origins
+    from callcenter.web.session_guard import SessionGuard
 
     settings = services.settings
     socketio = SocketIO(
@@ -112,6 +113,9 @@ def _init_realtime(app: Flask, services: Services) -> None:
     bridge = CallBridge(client, services.urls, caller_id)
     realtime.bridge = bridge
     services.extras["sms"] = SmsSender(client, settings.sms_from or settings.main_number)
+    guard = SessionGuard(app, socketio, services.database)
+    services.extras["session_guard"] = guard
+    realtime.housekeeping.append(guard.sweep)
     register_agent_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)

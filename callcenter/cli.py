@@ -426,6 +426,47 @@ def agents_list(ctx: click.Context) -> None:
         click.echo(line)
 
 
+@agents.command("deactivate")
+@click.argument("username")
+@click.pass_context
+def agents_deactivate(ctx: click.Context, username: str) -> None:
+    """Take an account out of service: its sessions and open consoles end within seconds."""
+    from callcenter.agents import AgentError, deactivate_agent
+
+    try:
+        with _database(ctx).session() as session:
+            agent = deactivate_agent(session, username)
+            summary = f"deactivated {agent.username}: every session of theirs has ended"
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
+@agents.command("passwd")
+@click.argument("username")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+@click.pass_context
+def agents_passwd(ctx: click.Context, username: str, password_stdin: bool) -> None:
+    """Set a new password; the agent's other sessions and open consoles end."""
+    from callcenter.agents import AgentError, change_password
+
+    if not password_stdin:
+        raise click.ClickException(
+            "pass --password-stdin and give the password on standard input "
+            "(it is never taken as an argument)"
+        )
+    password = _read_password()
+    try:
+        with _database(ctx).session() as session:
+            agent = change_password(session, username, password)
+            summary = f"password changed for {agent.username}: log in again with it"
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
 # The demo team of the Lumina Electronics after-sales hotline:
 # (username, name, number, role, skills, languages).
 DEMO_AGENTS = (

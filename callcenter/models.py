@@ -187,6 +187,20 @@ class Agent(Base):
         }
 
 
+class LoginFailures(Base):
+    """Failed logins counted per source address, per account, and per both (see
+    callcenter/login_throttle.py); shared by every process through the database."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime] = mapped_column(tz_datetime())
+    last_at: Mapped[datetime] = mapped_column(tz_datetime(), index=True)
+    # An account under attack takes one attempt at a time: the next may start from here.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+
+
 class CallOffer(Base):
     """A call offered to an agent: accepted, declined, expired or withdrawn."""
 

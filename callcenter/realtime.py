@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask_socketio import SocketIO
@@ -106,6 +107,8 @@ class Realtime:
         self._agents_summary: list[dict[str, Any]] | None = None
         self._agents_told_at = 0.0
         self.bridge: CallBridge | None = None
+        # Checks run after every pass, e.g. ending the sockets of ended sessions.
+        self.housekeeping: list[Callable[[], Any]] = []
 
     # -- Announcer ---------------------------------------------------------------------
 
@@ -208,6 +211,11 @@ class Realtime:
         self.recover_unanswered_bridges()
         self.start_recordings()
         self.publish_queues()
+        for check in self.housekeeping:
+            try:
+                check()
+            except Exception:
+                log.exception("housekeeping check %r failed", check)
         return changes
 
     def start_recordings(self) -> None:

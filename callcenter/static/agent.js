@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const dispositions = JSON.parse($("console").dataset.dispositions || "{}");
   const socket = io("/agent", { transports: ["websocket", "polling"] });
+  endOnSignOut(socket);
   let offer = null;
   let current = null;
   let countdown = null;

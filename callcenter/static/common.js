@@ -173,6 +173,32 @@ const refreshRecentCalls = (() => {
   return () => refreshers.forEach((refresh) => refresh());
 })();
 
+// A console whose session ended (logout anywhere, password change, deactivation) is told
+// `session:ended` and disconnected by the server: say so, then go to the login page.
+function endOnSignOut(socket) {
+  let leaving = false;
+  const say = () => {
+    const where = document.getElementById("connection");
+    if (where) {
+      where.className = "error";
+      where.textContent = "You were signed out";
+    }
+  };
+  const leave = () => {
+    if (leaving) return;
+    leaving = true;
+    say();
+    setTimeout(() => location.assign(`/login?next=${encodeURIComponent(location.pathname)}`), 1500);
+  };
+  socket.on("session:ended", leave);
+  socket.on("disconnect", async (reason) => {
+    if (leaving) setTimeout(say, 0); // after the page's own "disconnected" text
+    if (leaving || reason !== "io server disconnect") return;
+    const me = await fetch("/api/me", { credentials: "same-origin" }).catch(() => null);
+    if (me && me.status === 401) leave();
+  });
+}
+
 const logout = document.getElementById("logout");
 if (logout) {
   logout.addEventListener("click", async () => {

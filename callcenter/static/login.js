@@ -1,5 +1,12 @@
 "use strict";
-// Log in with JSON (the API refuses form posts) and go where the user was heading.
+// Log in with JSON (the API refuses form posts) and go where the user was heading: the
+// page's data-next, which the server has checked, and which is checked here once more.
+function sameSitePath(next) {
+  // Browsers drop tabs and newlines and read "\\" as "/": refuse them and anything not "/path".
+  if (!next || !/^\/(?![\/\\])[^\\\s\x00-\x1f\x7f]*$/.test(next)) return "/agent";
+  const url = new URL(next, location.origin);
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : "/agent";
+}
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.target;
@@ -15,6 +22,5 @@ document.getElementById("login").addEventListener("submit", async (event) => {
     error.textContent = body.error || `Login failed (${response.status})`;
     return;
   }
-  const next = new URLSearchParams(location.search).get("next");
-  location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : "/agent");
+  location.assign(sameSitePath(form.dataset.next));
 });

@@ -3,6 +3,7 @@
 (() => {
   const agents = new Map();
   const socket = io("/supervisor", { transports: ["websocket", "polling"] });
+  endOnSignOut(socket);
   const body = document.getElementById("agents");
   function render() {
     body.replaceChildren(...[...agents.values()].map((a) => {

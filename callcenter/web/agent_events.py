@@ -42,6 +42,7 @@ from callcenter.screenpop import offer_payload
 from callcenter.services import Services
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
 from callcenter.web.auth import current_agent
+from callcenter.web.session_guard import session_guard
 
 log = logging.getLogger("callcenter.agent_events")
 
@@ -90,9 +91,21 @@ def register_agent_events(
     connections = Connections()
 
     def me() -> int:
-        agent_id = connections.agent(request.sid)  # type: ignore[attr-defined]
+        """The acting agent; every action passes here, so it re-checks the session.
+
+        An agent deactivated, logged out (anywhere), or whose password changed since this
+        socket connected is refused and disconnected.
+        """
+        sid = request.sid  # type: ignore[attr-defined]
+        agent_id = connections.agent(sid)
         if agent_id is None:
             raise RoutingError("not connected")
+        agent = current_agent()
+        if agent is None or agent.id != agent_id:
+            guard = session_guard(services)
+            if guard is not None:
+                guard.drop(sid, AGENT_NS)
+            raise RoutingError("signed out: log in again")
         return agent_id
 
     def commit_and_publish(step: Any) -> Any:
@@ -393,6 +406,7 @@ def register_agent_events(
         agent = current_agent()
         if agent is None or agent.role not in ("supervisor", "admin"):
             raise ConnectionRefusedError("supervisor login required")
+        join_room(agent_room(agent.id))  # so that ending the agent's sessions reaches it
         with services.database.session() as session:
             agents = [a.public() for a in session.scalars(select(Agent).order_by(Agent.id))]
             queues = queue_summary(session, services)

@@ -1,9 +1,10 @@
 """Console sign-in: `POST /api/login`, `POST /api/logout`, `GET /api/me`.
 
 Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure behind https): they
-hold the agent's id, role and login time, never the password or its hash. A login lasts
-`session_hours` from the moment of login (not from the last request), and ends earlier
-when the agent is deactivated.
+hold the agent's id, role, login time and the agent's `session_epoch` at login, never the
+password or its hash. A login lasts `session_hours` from the moment of login (not from the
+last request), and ends earlier when the agent logs out (anywhere), their password changes
+or they are deactivated: each of those raises `session_epoch`, which outdates every session.
 
 Other blueprints protect their routes with `login_required`; Socket.IO handlers call
 `current_agent()` themselves::
@@ -26,20 +27,23 @@ this app never grants).
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, session
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
-from callcenter.agents import authenticate
-from callcenter.db import get_database, get_session
+from callcenter import login_throttle
+from callcenter.agents import end_sessions, login_candidate, password_matches
+from callcenter.db import Database, get_database, get_session
+from callcenter.login_throttle import ThrottlePolicy
 from callcenter.models import ROLES, Agent
+from callcenter.web.session_guard import session_guard
 
 bp = Blueprint("auth", __name__)
 
@@ -58,82 +62,44 @@ def _epoch() -> float:
 
 
 class LoginThrottle:
-    """Refuse logins for a username after repeated failures.
+    """Slows password guessing (see callcenter/login_throttle.py) and bounds hashing.
 
-    After `limit` failed attempts for one username within `window` seconds, every login
-    for that username (right password or not) is answered 429 for `block` seconds.
-    Unknown usernames are counted like known ones, so the throttle reveals nothing.
-
-    The state lives in memory, per process: with several worker processes an attacker
-    gets `limit` tries per process, and a restart forgets everything. That is acceptable
-    for a brake on password guessing; it is not an account lockout. It does not limit
-    attempts per client address (put a rate limit in the reverse proxy for that).
+    The counts live in the database, so every process shares them. At most
+    `hashing_slots` passwords are hashed at once in this process (scrypt takes a core for
+    about 0.1 s); a login that cannot start hashing within `hashing_wait` seconds is
+    answered 503, so a flood of logins leaves the webhooks their threads and CPU.
     """
 
     def __init__(
         self,
-        limit: int = 5,
-        window: float = 300.0,
-        block: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_names: int = 10_000,
+        database: Database,
+        policy: ThrottlePolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        hashing_slots: int = 1,
+        hashing_wait: float = 1.0,
     ) -> None:
-        self.limit = limit
-        self.window = window
-        self.block = block
+        self.database = database
+        self.policy = policy or ThrottlePolicy()
         self.clock = clock
-        self.max_names = max_names
-        self._failures: dict[str, deque[float]] = {}
-        self._blocked: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.hashing = threading.BoundedSemaphore(hashing_slots)
+        self.hashing_wait = hashing_wait
 
-    @staticmethod
-    def key(username: str) -> str:
-        return username.strip().lower()
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
-    def retry_after(self, username: str) -> int:
-        """Seconds until `username` may try again (0: now)."""
-        key = self.key(username)
-        with self._lock:
-            until = self._blocked.get(key)
-            if until is None:
-                return 0
-            left = until - self.clock()
-            if left <= 0:
-                del self._blocked[key]
-                return 0
-            return max(1, int(left + 0.999))
+    def retry_after(self, username: str, address: str) -> int:
+        """Whole seconds until this login may be tried (0: now)."""
+        with self.database.session() as session:
+            wait = login_throttle.wait_seconds(session, self.policy, username, address, self.now())
+        return math.ceil(wait) if wait > 0 else 0
 
-    def failure(self, username: str) -> None:
-        key = self.key(username)
-        now = self.clock()
-        with self._lock:
-            failures = self._failures.pop(key, None) or deque()
-            failures.append(now)
-            while failures and failures[0] <= now - self.window:
-                failures.popleft()
-            if len(failures) >= self.limit:
-                self._blocked[key] = now + self.block
-            else:
-                self._failures[key] = failures  # re-inserted: dict order is by recency
-            self._prune(now)
+    def failure(self, username: str, address: str) -> None:
+        with self.database.session() as session:
+            login_throttle.record_failure(session, self.policy, username, address, self.now())
 
-    def success(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(self.key(username), None)
-
-    def _prune(self, now: float) -> None:
-        """Keep memory bounded whatever usernames an attacker invents."""
-        if len(self._blocked) > self.max_names:
-            for key in [key for key, until in self._blocked.items() if until <= now]:
-                del self._blocked[key]
-        if len(self._failures) > self.max_names:
-            for key in [
-                key for key, seen in self._failures.items() if seen[-1] <= now - self.window
-            ]:
-                del self._failures[key]
-            while len(self._failures) > self.max_names:
-                del self._failures[next(iter(self._failures))]  # least recently failed
+    def success(self, username: str, address: str) -> None:
+        with self.database.session() as session:
+            login_throttle.record_success(session, username, address)
 
 
 @bp.record_once
@@ -141,7 +107,9 @@ def _setup(state: BlueprintSetupState) -> None:
     """Sessions last `session_hours`; each app gets its own throttle."""
     settings = state.app.extensions["callcenter"].settings
     state.app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
-    state.app.extensions["auth_throttle"] = LoginThrottle()
+    state.app.extensions["auth_throttle"] = LoginThrottle(
+        state.app.extensions["callcenter"].database
+    )
 
 
 def throttle() -> LoginThrottle:
@@ -176,8 +144,8 @@ def current_agent() -> Agent | None:
     # columns loaded, and no transaction (a write lock on SQLite) is left open behind it.
     with get_database().sessions() as db_session:
         agent = db_session.get(Agent, agent_id)
-    if agent is None or not agent.active:
-        return None
+    if agent is None or not agent.active or session.get("epoch") != agent.session_epoch:
+        return None  # deactivated, or logged out / password changed since this login
     return agent
 
 
@@ -251,31 +219,55 @@ def login() -> ResponseReturnValue:
         return json_error(400, "username or password too long")
 
     limiter = throttle()
-    wait = limiter.retry_after(username)
+    address = request.remote_addr or "unknown"  # behind a proxy: see docs/deployment.md
+    wait = limiter.retry_after(username, address)
     if wait:
         response = json_error(429, "too many failed logins; try again later")
         response.headers["Retry-After"] = str(wait)
         return response
-    agent = authenticate(get_session(), username, password)
-    if agent is None:
-        limiter.failure(username)
+    # Read the account in a short session of its own and hash with no transaction open:
+    # on SQLite a transaction holds the write lock that every webhook needs.
+    with get_database().sessions() as db_session:
+        agent = login_candidate(db_session, username)
+    if not limiter.hashing.acquire(timeout=limiter.hashing_wait):
+        response = json_error(503, "too many logins at once; try again")
+        response.headers["Retry-After"] = "1"
+        return response
+    try:
+        matches = password_matches(agent, password)
+    finally:
+        limiter.hashing.release()
+    if agent is None or not matches:
+        limiter.failure(username, address)
         return json_error(401, INVALID_CREDENTIALS)
-    limiter.success(username)
+    limiter.success(username, address)
     session.clear()  # a fresh session: nothing carried over from before the login
     session["agent_id"] = agent.id
     session["role"] = agent.role
     session["since"] = int(_epoch())
+    session["epoch"] = agent.session_epoch
     session.permanent = True
     return jsonify({"agent": agent.public()})
 
 
 @bp.post("/api/logout")
 def logout() -> ResponseReturnValue:
-    """End the session (204 whether or not there was one)."""
+    """End every session of the agent, on every device (204 whether or not there was one).
+
+    Their open consoles are told (`session:ended`) and disconnected.
+    """
     refused = require_json()
     if refused is not None:
         return refused
+    agent = current_agent()
     session.clear()
+    if agent is not None:
+        db_session = get_session()
+        end_sessions(db_session, agent.id)
+        db_session.commit()
+        guard = session_guard(current_app.extensions["callcenter"])
+        if guard is not None:
+            guard.end(agent.id, "logged out")
     return "", 204
 
 

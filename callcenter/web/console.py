@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
@@ -34,9 +36,42 @@ def home() -> ResponseReturnValue:
     return redirect(url_for("console.agent_console"))
 
 
+DEFAULT_NEXT = "/agent"
+_UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f\\]")  # controls, whitespace, backslash
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: `value` if it is a path of this site, else /agent.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    `/\\evil.example` or `/%09/evil.example` would leave the site; anything holding such
+    a character, raw or percent-encoded, is refused, as is anything that is not a
+    single-slash path (`//host`, `https://host`).
+    """
+    if not value or len(value) > 2048:
+        return DEFAULT_NEXT
+    decoded, previous = value, None
+    for _ in range(5):  # percent-encoding nested a few levels deep
+        if decoded == previous:
+            break
+        previous, decoded = decoded, unquote(decoded)
+    for candidate in (value, decoded):
+        if (
+            not candidate.startswith("/")
+            or candidate.startswith("//")
+            or _UNSAFE_IN_PATH.search(candidate)
+        ):
+            return DEFAULT_NEXT
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc:
+            return DEFAULT_NEXT
+    return value
+
+
 @bp.get("/login")
 def login_page() -> ResponseReturnValue:
-    return render_template("login.html", agent=None)
+    """The login form; it goes to `?next=` after logging in only if `safe_next` allows it."""
+    return render_template("login.html", agent=None, next=safe_next(request.args.get("next")))
 
 
 def _page(template: str, *roles: str) -> ResponseReturnValue:
