@@ -165,8 +165,9 @@ def send(article_id: str) -> ResponseReturnValue:
     if call.ended_at is not None and utcnow() - call.ended_at > SEND_GRACE:
         minutes = int(SEND_GRACE.total_seconds() // 60)
         return json_error(
-            409, f"this call ended more than {minutes} minutes ago: articles are texted "
-            "to callers only during the call or just after it"
+            409,
+            f"this call ended more than {minutes} minutes ago: articles are texted "
+            "to callers only during the call or just after it",
         )
     # The call row is locked while we look for an earlier send and note this one, so a
     # double click (or two tabs) texts the caller once.
