@@ -149,8 +149,9 @@ def create_app(
     install_request_log(app)
     db.init_app(app, services.database)
 
-    from callcenter.web import auth, console, health, kb_api, media, records, twilio_hooks
+    from callcenter.web import auth, console, health, kb_api, limits, media, records, twilio_hooks
 
+    limits.init_app(app)
     app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
     app.register_blueprint(health.bp)
     app.register_blueprint(media.bp)

@@ -16,6 +16,16 @@ from callcenter.models import Agent, Call, CallEvent, CallOffer, Customer, utcno
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 """A Twilio call SID (also the form of the SIDs this application gives call-backs)."""
+MAX_DETAIL_CHARS = 500
+TRUNCATED = "…[truncated]"
+
+
+def _capped(value: Any) -> Any:
+    """A text value of the event log, cut to `MAX_DETAIL_CHARS` with a visible marker."""
+    if isinstance(value, str) and len(value) > MAX_DETAIL_CHARS:
+        return value[: MAX_DETAIL_CHARS - len(TRUNCATED)] + TRUNCATED
+    return value
+
 
 events_log = logging.getLogger("callcenter.events")
 # Logged at INFO once committed, one line each; every other event (the IVR path...) at DEBUG.
@@ -41,7 +51,9 @@ def log_event(
     at: datetime | None = None,
     **detail: Any,
 ) -> None:
-    """Append one event to a call's log; written in one batch when the session commits."""
+    """Append one event to a call's log; written in one batch when the session commits.
+
+    Text in `detail` is kept to `MAX_DETAIL_CHARS` (webhook values are the caller's)."""
     session.info.setdefault(_PENDING_EVENTS, []).append(
         {
             "call_sid": call_sid,
@@ -49,7 +61,7 @@ def log_event(
             "flow": flow,
             "node": node,
             "input": None if input is None else input[:200],
-            "detail": detail,
+            "detail": {key: _capped(value) for key, value in detail.items()},
             "at": at or utcnow(),
         }
     )

@@ -225,6 +225,24 @@ class RecordingFetcher:
             # None: another fetcher got there first
         return outcomes
 
+    def remove_stale_parts(self) -> int:
+        """Delete partial downloads untouched for longer than a lease (their process died:
+        a live attempt writes on, or gives up, within its lease); return how many."""
+        if not self.recordings_dir.is_dir():
+            return 0
+        cutoff = time.time() - self.lease.total_seconds()
+        removed = 0
+        for path in self.recordings_dir.rglob(".*.part"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # another process removed it first
+        if removed:
+            log.info("removed %d partial download(s) left by a stopped process", removed)
+        return removed
+
     def retry_failed(self, session: Session, recording_sid: str | None = None) -> int:
         """See :func:`retry_failed`; uses this fetcher's clock."""
         return retry_failed(session, recording_sid=recording_sid, now=self.clock())
@@ -429,6 +447,10 @@ class RecordingFetcher:
         created = claim.created_at
         folder = self.recordings_dir / f"{created:%Y}" / f"{created:%m}" / f"{created:%d}"
         folder.mkdir(parents=True, exist_ok=True)
+        # This attempt holds the lease: any other partial file of the recording is left by
+        # an attempt that died (kill -9 skips the cleanup below) and is never finished.
+        for leftover in folder.glob(f".{claim.recording_sid}.*.part"):
+            leftover.unlink(missing_ok=True)
         temp = folder / f".{claim.recording_sid}.{uuid.uuid4().hex}.part"
         try:
             size, digest = self._fetch_to(temp, media_url(claim.source_url))
@@ -690,6 +712,10 @@ class DownloadWorker:
 
     def _run(self) -> None:
         log.info("download worker started (poll every %.1f s)", self.poll_seconds)
+        try:
+            self.fetcher.remove_stale_parts()
+        except OSError:
+            log.exception("download worker: could not remove stale partial downloads")
         while not self._stop.is_set():
             busy = False
             try:

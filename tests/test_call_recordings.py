@@ -216,8 +216,9 @@ def store_audio(app: Flask, recording_sid: str, call_sid: str, purpose: str,
 
 
 def fetch(client: FlaskClient, url: str, **headers: str) -> Any:
-    """GET the audio and close the response (the file it streams from is closed too)."""
-    response = client.get(url, headers=headers)
+    """GET the audio as the console's player does (a same-origin fetch) and close the
+    response (the file it streams from is closed too)."""
+    response = client.get(url, headers={"Sec-Fetch-Site": "same-origin", **headers})
     response.get_data()
     response.close()
     return response

@@ -48,6 +48,8 @@ def kb_app(app: Flask) -> Iterator[Flask]:
 def login(client: FlaskClient, username: str) -> None:
     response = client.post("/api/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.get_json()
+    # From here on, the client's requests are the console's own fetches, as a browser says.
+    client.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"
 
 
 def lookups(app: Flask) -> list[KbLookup]:

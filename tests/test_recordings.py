@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import shutil
 import threading
 import time
@@ -793,3 +794,44 @@ def test_worker_downloads_then_stops(
     assert any(message == "download worker stopped" for message in messages)
     job = load(db, sid)
     assert job.size_bytes == len(audio)
+
+
+def test_partial_files_of_a_killed_process_are_removed(
+    api: requests.Session,
+    server: str,
+    db: Database,
+    clock: Clock,
+    fetcher: RecordingFetcher,
+    recordings_dir: Path,
+) -> None:
+    """kill -9 mid-download skips every cleanup: its .part file stays on disk. The attempt
+    that takes the job over removes it, and a worker starting removes any left elsewhere."""
+    sid, audio = recording(api, server, db, clock)
+    job = load(db, sid)
+    folder = recordings_dir / f"{job.created_at:%Y/%m/%d}"
+    folder.mkdir(parents=True)
+    leftover = folder / f".{sid}.{'0' * 32}.part"
+    leftover.write_bytes(audio[:1000])  # what the killed process had written
+    with db.session() as session:  # ...and the job it held, its lease now expired
+        session.get(RecordingDownload, job.id).status = "running"
+    [outcome] = fetcher.run_due()
+    assert outcome.ok and outcome.path is not None and outcome.path.read_bytes() == audio
+    assert part_files(recordings_dir) == []
+
+    # A partial file of a job already gone (done elsewhere, purged): only age tells.
+    old = recordings_dir / "2026" / "01" / "02" / f".{'RE' + 'f' * 32}.{'1' * 32}.part"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"RIFF")
+    fresh = folder / f".{'RE' + 'e' * 32}.{'2' * 32}.part"
+    fresh.write_bytes(b"RIFF")  # a download in progress in another process: kept
+    stale = time.time() - LEASE.total_seconds() - 5
+    os.utime(old, (stale, stale))
+    worker = DownloadWorker(fetcher, poll_seconds=0.05)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while old.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        assert worker.stop(timeout=10) is True
+    assert part_files(recordings_dir) == [fresh]

@@ -43,6 +43,7 @@ from callcenter.agents import end_sessions, login_candidate, password_matches
 from callcenter.db import Database, get_database, get_session
 from callcenter.login_throttle import ThrottlePolicy
 from callcenter.models import ROLES, Agent
+from callcenter.web.limits import MAX_JSON_BYTES, JsonRefused, load_json
 from callcenter.web.session_guard import session_guard
 
 bp = Blueprint("auth", __name__)
@@ -187,12 +188,24 @@ def json_object(what: str = "a JSON object") -> dict[str, Any]:
     refused = require_json()
     if refused is not None:
         abort(refused)
-    if not request.get_data():
+    if not request.content_length and not request.get_data():
         return {}
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict):
         abort(json_error(400, f"expected {what}"))
     return body
+
+
+def _json_body() -> Any:
+    """The parsed body (None if it is not JSON); 400 when too large or too deep (aborts)."""
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        abort(json_error(400, f"the JSON body is larger than {MAX_JSON_BYTES} bytes"))
+    try:
+        return load_json(request.get_data())
+    except JsonRefused as exc:
+        abort(json_error(400, str(exc)))
+    except ValueError:
+        return None
 
 
 def require_json() -> Response | None:
@@ -207,7 +220,7 @@ def login() -> ResponseReturnValue:
     refused = require_json()
     if refused is not None:
         return refused
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict):
         return json_error(400, "expected a JSON object with username and password")
     username, password = body.get("username"), body.get("password")

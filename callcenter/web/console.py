@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent
+from callcenter.web.limits import CONSOLE_CSP
 from callcenter.web.origins import console_origins
 
 bp = Blueprint("console", __name__, static_folder="../static", static_url_path="/static")
@@ -21,11 +22,7 @@ SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
 @bp.after_request
 def security_headers(response: Response) -> Response:
     """No inline script, no framing, no third-party anything (every console page)."""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    )
+    response.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

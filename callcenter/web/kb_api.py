@@ -1,7 +1,8 @@
 """Knowledge base over HTTP: search and read for the console, send to the caller, report.
 
-`GET /api/kb/search?q=...` and `GET /api/kb/articles/<id>` need a login; every search,
-article opened and article sent is stored (linked to the call given as `call_sid`).
+`GET /api/kb/search?q=...` and `GET /api/kb/articles/<id>` need a login; every search and
+article opened from the console (`Sec-Fetch-Site: same-origin`: never a link on another
+site) and every article sent is stored (linked to the call given as `call_sid`).
 `GET /help/<id>` is the public page the texted link opens: articles are written for
 customers, so it needs no login.
 """
@@ -28,6 +29,7 @@ from callcenter.services import get_services
 from callcenter.telephony.sms import SmsError, SmsSender
 from callcenter.web.auth import json_error, json_object, login_required
 from callcenter.web.console import security_headers
+from callcenter.web.limits import from_own_page
 from callcenter.web.markdown import render_markdown
 
 bp = Blueprint("kb", __name__)
@@ -35,6 +37,7 @@ bp.after_request(security_headers)
 
 MAX_LIMIT = 50
 RESEND_SECONDS = 60  # the same article sent twice to one call within this is one message
+SEND_GRACE = timedelta(minutes=10)  # after the call ends, texting its caller stays allowed
 
 
 def _call_for_lookup(session: Session, call_sid: Any) -> Call | None:
@@ -79,7 +82,7 @@ def search() -> ResponseReturnValue:
     session = get_session()
     call = _call_for_lookup(session, request.args.get("call_sid"))
     hits = kb.search(session, query, language=language, limit=limit)
-    if query.strip():
+    if query.strip() and from_own_page():
         record_lookup(
             session,
             action="search",
@@ -121,14 +124,15 @@ def article(article_id: str) -> ResponseReturnValue:
     found = _article(session, article_id)
     call = _call_for_lookup(session, request.args.get("call_sid"))
     source = "suggestion" if request.args.get("via") == "suggestion" else "console"
-    record_lookup(
-        session,
-        action="open",
-        source=source,
-        call_sid=call.call_sid if call else None,
-        agent_id=g.agent.id,
-        article_id=found.id,
-    )
+    if from_own_page():
+        record_lookup(
+            session,
+            action="open",
+            source=source,
+            call_sid=call.call_sid if call else None,
+            agent_id=g.agent.id,
+            article_id=found.id,
+        )
     payload = {
         "id": found.id,
         "title": found.title,
@@ -158,6 +162,13 @@ def send(article_id: str) -> ResponseReturnValue:
         return json_error(400, "call_sid is required")
     if call.caller_kind != "pstn" or not call.caller_number:
         return json_error(409, "the caller has no phone number to text")
+    if call.ended_at is not None and utcnow() - call.ended_at > SEND_GRACE:
+        minutes = int(SEND_GRACE.total_seconds() // 60)
+        return json_error(
+            409,
+            f"this call ended more than {minutes} minutes ago: articles are texted "
+            "to callers only during the call or just after it",
+        )
     # The call row is locked while we look for an earlier send and note this one, so a
     # double click (or two tabs) texts the caller once.
     session.scalar(select(Call.id).where(Call.id == call.id).with_for_update())

@@ -3,8 +3,9 @@
 - `GET /api/calls` (the agent's own calls; supervisors: everyone's) and `GET /api/calls/<sid>`
   (the call record: timeline, recordings with their pauses, knowledge consulted).
 - `GET /api/recordings/<RecordingSid>`: the audio, with HTTP range requests, for the agent
-  on that call, supervisors and admins (voicemails: whoever may work them); every playback
-  is logged.
+  on that call, supervisors and admins (voicemails: whoever may work them), and only to
+  players on our own pages (`Sec-Fetch-Site: same-origin`: a link on another site, opened
+  in a logged-in browser, gets 403); every playback is logged.
 - `GET /api/voicemails` and `POST /api/voicemails/<id>/{assign,release,handled,callback}`.
 - `GET /calls/<sid>`: the call record page.
 """
@@ -58,6 +59,7 @@ from callcenter.voicemail import describe as describe_voicemail
 from callcenter.web.audio import audio_response
 from callcenter.web.auth import current_agent, json_error, json_object, login_required
 from callcenter.web.console import security_headers
+from callcenter.web.limits import from_own_page, is_id
 
 bp = Blueprint("records", __name__)
 bp.after_request(security_headers)
@@ -203,6 +205,10 @@ def recording_audio(recording_sid: str) -> ResponseReturnValue:
         allowed = call is not None and may_see_call(session, g.agent, call)
     if not allowed:
         return json_error(403, "you may not play this recording")
+    if not from_own_page():
+        # Every playback is logged, and a link on another site must neither play unlogged
+        # nor write rows: audio is served only to the console's own players.
+        return json_error(403, "recordings play only in the console")
     if download.status != "done" or download.path is None:
         return json_error(409, "the recording has not been downloaded yet")
     if download.purged_at is not None:
@@ -262,9 +268,13 @@ def _stored_path(relative: str) -> Path | None:
 
 
 def _inbox_answer(voicemail: Voicemail) -> dict[str, Any]:
-    """A voicemail as this agent sees it: playable only if they may listen to it."""
+    """A voicemail as this agent sees it: its audio and handling notes only if they may
+    listen to it (supervisors; agents while it is unassigned or theirs)."""
     described = describe_voicemail(voicemail)
-    described["playable"] = described["playable"] and may_play(g.agent, voicemail)
+    allowed = may_play(g.agent, voicemail)
+    described["playable"] = described["playable"] and allowed
+    if not allowed:
+        described["notes"] = None
     return {**described, "url": _audio_url(voicemail.recording_sid, described["playable"])}
 
 
@@ -305,27 +315,27 @@ def _inbox_action(step: Any) -> ResponseReturnValue:
     return jsonify({"voicemail": _inbox_answer(voicemail)})
 
 
-@bp.post("/api/voicemails/<int:voicemail_id>/assign")
+@bp.post("/api/voicemails/<id:voicemail_id>/assign")
 @login_required()
 def assign_voicemail(voicemail_id: int) -> ResponseReturnValue:
     """Take it (`{}`), or as a supervisor give it to someone (`{"agent_id": N}`)."""
     body = json_object()
     to_agent = body.get("agent_id")
-    if to_agent is not None and (not isinstance(to_agent, int) or isinstance(to_agent, bool)):
-        return json_error(400, "agent_id must be an agent id")
+    if to_agent is not None and not is_id(to_agent):
+        return json_error(400, "agent_id must be an agent id (a positive 64-bit integer)")
     return _inbox_action(
         lambda session: assign(session, voicemail_id, g.agent, utcnow(), to_agent_id=to_agent)
     )
 
 
-@bp.post("/api/voicemails/<int:voicemail_id>/release")
+@bp.post("/api/voicemails/<id:voicemail_id>/release")
 @login_required()
 def release_voicemail(voicemail_id: int) -> ResponseReturnValue:
     json_object()
     return _inbox_action(lambda session: release(session, voicemail_id, g.agent))
 
 
-@bp.post("/api/voicemails/<int:voicemail_id>/handled")
+@bp.post("/api/voicemails/<id:voicemail_id>/handled")
 @login_required()
 def handle_voicemail(voicemail_id: int) -> ResponseReturnValue:
     """Close it: `{"notes": "..."}`."""
@@ -337,7 +347,7 @@ def handle_voicemail(voicemail_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/api/voicemails/<int:voicemail_id>/callback")
+@bp.post("/api/voicemails/<id:voicemail_id>/callback")
 @login_required()
 def call_back(voicemail_id: int) -> ResponseReturnValue:
     """Ring this agent's console with a call-back to the caller (accept it to dial)."""

@@ -43,7 +43,12 @@ from callcenter.routing import (
     request_callback,
 )
 from callcenter.services import get_services
-from callcenter.telephony.signature import has_valid_signature
+from callcenter.telephony.signature import (
+    has_valid_signature,
+    public_request_url,
+    repeated_key,
+    signed_string,
+)
 from callcenter.voicemail import store_voicemail
 
 log = logging.getLogger("callcenter.twilio")
@@ -51,16 +56,28 @@ bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 XML = "text/xml; charset=utf-8"
+MAX_BODY_BYTES = 64 * 1024  # Twilio's parameters take a few kilobytes
+MAX_NUMBER = 2**31 - 1  # durations, positions, channels: no count of ours is larger
 
 
 @bp.before_request
 def _check_signature() -> None:
+    """Signed by Twilio, of a sane size, and no parameter named twice; else refused."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        abort(413)
+    request.max_content_length = MAX_BODY_BYTES  # a body without Content-Length, too
     services = get_services()
     if not has_valid_signature(services.validator, services.settings.public_url, request):
         log.warning("rejected unsigned or forged request to %s", request.path)
         abort(403)
     # Twilio waits 15 s: never wait longer than this for a lock another process holds.
     g.db_lock_timeout = services.database.webhook_lock_timeout
+    # The signature covers each distinct value once: a repeated parameter could be added
+    # to a captured request without breaking it. Twilio never repeats one.
+    repeated = repeated_key(request)
+    if repeated is not None:
+        log.warning("rejected request to %s repeating %s", request.path, repeated[:64])
+        abort(400, "a parameter is repeated")
 
 
 def _call_sid() -> str:
@@ -96,19 +113,18 @@ def _name_arg(key: str, required: bool = True) -> str:
 def _int_value(key: str, default: int | None = None) -> int | None:
     raw = request.values.get(key, "")
     try:
-        return int(raw) if raw != "" else default
+        value = int(raw) if raw != "" else default
     except ValueError:
         abort(400, f"{key} is not a number")
+    # Clamped: a number no column of ours can hold is not worth refusing the caller for.
+    return None if value is None else max(-MAX_NUMBER, min(value, MAX_NUMBER))
 
 
 def _step_key() -> str:
-    """Identify a webhook delivery: same path, query and parameters means a retry."""
-    digest = hashlib.sha256(request.path.encode())
-    digest.update(b"?" + request.query_string)
-    for key in sorted(request.form):
-        for value in request.form.getlist(key):
-            digest.update(f"\0{key}={value}".encode())
-    return digest.hexdigest()
+    """Identify a webhook delivery by exactly what its signature covers: two requests that
+    one signature fits (a retry, or a replay with parameters re-split) are one step."""
+    url = public_request_url(get_services().settings.public_url, request)
+    return hashlib.sha256(signed_string(url, request.form).encode()).hexdigest()
 
 
 def _twiml(actions: list[Action], step: int = 0) -> Response:
@@ -524,12 +540,11 @@ UNANSWERED = {"busy", "no-answer", "failed", "canceled"}
 
 
 @bp.post("/bridge/conference")
-def bridge_conference() -> Response:
+@call_arg_step
+def bridge_conference(session: Session, caller: str) -> Response:
     """Conference events: once the caller and the agent are both in, the console hears it."""
-    caller = _caller_sid_arg()
     event = request.form.get("StatusCallbackEvent", "")
     member = request.form.get("CallSid", "")
-    session = get_session()
     # Join events of both legs arrive together: lock the row so neither update is lost.
     call = session.scalar(select(Call).where(Call.call_sid == caller).with_for_update())
     if call is None:
@@ -548,10 +563,10 @@ def bridge_conference() -> Response:
             request_recording(session, get_services().settings, call, leg, utcnow())
     elif event == "conference-end":
         call.context = {**(call.context or {}), "joined": [], "connected": False}
-    session.commit()
-    if announce:
-        get_services().announcer.call_connected(caller)
-        get_services().announcer.kick()  # the dispatcher starts the recording
+    if announce:  # after the commit, the dispatcher is kicked: it starts the recording
+        session.info.setdefault(_AFTER_COMMIT, []).append(
+            lambda: get_services().announcer.call_connected(caller)
+        )
     return Response(status=204)
 
 
