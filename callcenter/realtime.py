@@ -12,14 +12,17 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 from flask_socketio import SocketIO
 from sqlalchemy import Text, cast, func, select
 
+from callcenter.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
-from callcenter.calls import get_call
+from callcenter.calls import FINAL_STATUSES, get_call
 from callcenter.models import Agent, Call, utcnow
+from callcenter.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
@@ -30,6 +33,7 @@ log = logging.getLogger("callcenter.realtime")
 AGENT_NS = "/agent"
 SUPERVISOR_NS = "/supervisor"
 AGENT_QUEUES_INTERVAL = 5.0
+RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
 
 
 def agent_room(agent_id: int) -> str:
@@ -84,6 +88,12 @@ class Realtime:
         self._last_summary_at = 0.0
         self._agents_told_at = 0.0
         self.bridge: CallBridge | None = None
+        self.started_at = utcnow()
+        """Console heartbeats older than this process are not trusted (see routing)."""
+        self.consoles: Callable[[], Collection[int]] = lambda: ()
+        """Agents with an open console in this process (set by the socket handlers)."""
+        self._heartbeat_at = float("-inf")
+        self._reconciled_at = time.monotonic()
 
     # -- Announcer ---------------------------------------------------------------------
 
@@ -160,14 +170,53 @@ class Realtime:
 
     def run_once(self) -> Changes:
         """One dispatcher pass: expire offers, end wrap-ups, offer waiting calls."""
+        self.refresh_consoles()
         # One pass at a time in this process; the database guards across processes.
         with self._lock, self.services.database.session() as session:
-            changes = tick(session, self.services.settings, utcnow())
+            now = utcnow()
+            changes = drop_silent_consoles(session, now)
+            changes.merge(tick(session, self.services.settings, now, self.started_at))
         self.publish(changes)
+        if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
+            self._reconciled_at = time.monotonic()
+            self.reconcile_waiting_calls()
         self.recover_unanswered_bridges()
         self.start_recordings()
         self.publish_queues()
         return changes
+
+    def refresh_consoles(self) -> None:
+        """The console heartbeat: one UPDATE for every agent with a console open in this
+        process, every CONSOLE_HEARTBEAT_SECONDS."""
+        if time.monotonic() - self._heartbeat_at < CONSOLE_HEARTBEAT_SECONDS:
+            return
+        self._heartbeat_at = time.monotonic()
+        agent_ids = self.consoles()
+        if agent_ids:
+            with self.services.database.session() as session:
+                mark_consoles_seen(session, agent_ids, utcnow())
+
+    def reconcile_waiting_calls(self) -> None:
+        """Callers still queued past their queue's max_wait: ask Twilio whether their call
+        is still going on, and end those whose hang-up never reached us (the dispatcher
+        loop does this every RECONCILE_SECONDS)."""
+        if self.bridge is None:
+            return
+        settings = self.services.settings
+        with self.services.database.session() as session:
+            overdue = overdue_waiting_calls(session, settings, utcnow())
+        for call_sid in overdue:
+            try:
+                status, duration = self.bridge.call_status(call_sid)
+            except BridgeError as exc:
+                log.warning("could not check waiting call %s: %s", call_sid, exc)
+                continue
+            if status not in FINAL_STATUSES:
+                continue  # still on the line: its hold loop lets it go
+            log.warning("call %s ended (%s) without its hang-up reaching us", call_sid, status)
+            with self.services.database.session() as session:
+                changes = end_lost_call(session, settings, call_sid, status, duration, utcnow())
+            self.publish(changes)
 
     def start_recordings(self) -> None:
         """Start the recordings asked for when callers met their agents (REST, with retries)."""
