@@ -113,11 +113,18 @@ def set_presence(
 
 
 def mark_consoles_seen(session: Session, agent_ids: Collection[int], now: datetime) -> None:
-    """The console heartbeat: these agents have a live console now (one UPDATE for all)."""
-    if agent_ids:
-        session.execute(
-            update(Agent).where(Agent.id.in_(sorted(agent_ids))).values(console_seen_at=now)
-        )
+    """The console heartbeat: these agents have a live console now (one UPDATE for all).
+
+    On PostgreSQL rows locked by a routing step are skipped rather than waited for (no
+    deadlock with an accept); they are refreshed on the next beat, well before going stale.
+    """
+    if not agent_ids:
+        return
+    wanted = Agent.id.in_(sorted(agent_ids))
+    if session.get_bind().dialect.name == "postgresql":
+        unlocked = select(Agent.id).where(wanted).with_for_update(skip_locked=True)
+        wanted = Agent.id.in_(unlocked.scalar_subquery())
+    session.execute(update(Agent).where(wanted).values(console_seen_at=now))
 
 
 def live_console_cutoff(now: datetime, consoles_since: datetime | None = None) -> datetime:

@@ -306,7 +306,8 @@ def call_finished(session: Session, settings: Settings, call: Call, now: datetim
 
 
 def start_wrapup(settings: Settings, agent: Agent, call: Call, now: datetime) -> None:
-    """The agent is done talking on `call`: wrap-up for the queue's time, or available."""
+    """The agent is done talking on `call`: wrap-up for the queue's time, or available
+    (offline without a live console)."""
     queue = settings.queues.get(call.queue or "")
     seconds = queue.wrapup_seconds if queue else 0
     if seconds:
@@ -314,7 +315,8 @@ def start_wrapup(settings: Settings, agent: Agent, call: Call, now: datetime) ->
         agent.current_call_sid = call.call_sid
         agent.wrapup_until = now + timedelta(seconds=seconds)
     else:
-        set_presence(agent, "available", now)
+        live = has_live_console(agent, live_console_cutoff(now))
+        set_presence(agent, "available" if live else "offline", now)
 
 
 def wrap_up(

@@ -355,3 +355,17 @@ def test_wrapup_without_a_console_ends_offline_not_available(database, settings)
         changes = release_wrapups(session, later)
         assert changes.agents == {amy.id, bob.id}
         assert (amy.status, bob.status) == ("offline", "available")
+
+
+def test_no_wrapup_time_and_no_console_means_offline(database, settings):
+    settings.queues["support"] = settings.queues["support"].model_copy(
+        update={"wrapup_seconds": 0}
+    )
+    with database.session() as session:
+        amy = make_agent(session, "amy")
+        call = make_call(session, "1")
+        dispatch(session, settings, NOW)
+        accept(session, amy.id, call.call_sid, NOW)
+        amy.console_seen_at = None  # her console closed during the call
+        call_finished(session, settings, call, NOW)
+        assert amy.status == "offline"
