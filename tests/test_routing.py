@@ -358,9 +358,7 @@ def test_wrapup_without_a_console_ends_offline_not_available(database, settings)
 
 
 def test_no_wrapup_time_and_no_console_means_offline(database, settings):
-    settings.queues["support"] = settings.queues["support"].model_copy(
-        update={"wrapup_seconds": 0}
-    )
+    settings.queues["support"] = settings.queues["support"].model_copy(update={"wrapup_seconds": 0})
     with database.session() as session:
         amy = make_agent(session, "amy")
         call = make_call(session, "1")
