@@ -252,13 +252,22 @@ class Realtime:
                 for call in unanswered_bridges(session)
             ]  # fmt: skip
         for call_sid, queue, language, caller_leg in stuck:
+            gone = False
             try:
                 self.bridge.to_queue(call_sid, queue, language, caller_leg)
-            except BridgeError:
-                log.exception("could not move %s back to its queue; will retry", call_sid)
-                continue
+            except BridgeError as exc:
+                gone = exc.call_gone and caller_leg is None
+                if not gone:
+                    log.exception("could not move %s back to its queue; will retry", call_sid)
+                    continue
             with self.services.database.session() as session:
-                changes = agent_missed_bridge(session, call_sid, utcnow())
+                now = utcnow()
+                changes = agent_missed_bridge(session, call_sid, now)
+                if gone:  # the caller hung up meanwhile, unheard: nobody to put back
+                    ended = end_lost_call(
+                        session, self.services.settings, call_sid, "completed", None, now
+                    )
+                    changes.merge(ended)
             self.publish(changes)
 
     def start(self) -> None:

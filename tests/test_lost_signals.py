@@ -167,6 +167,28 @@ def test_callers_waiting_past_max_wait_are_checked_with_twilio(live_server, crew
     board.get_call(live.call_sid).hangup("test over")
 
 
+def test_a_caller_gone_while_their_agent_never_answered_is_ended(live_server, crew) -> None:
+    """The agent's phone was never answered and the caller hung up meanwhile, unheard: the
+    caller cannot be moved back to the queue (20404), so the call ends; before, the move
+    was retried every second forever with the agent stuck on-call."""
+    services = services_of(live_server)
+    sid = "CA" + "b" * 32
+    add_waiting_call(live_server, sid, waited=30)
+    with services.database.session() as session:
+        call = get_call(session, sid)
+        call.outcome, call.agent_id, call.answered_at = "answered", crew["amy"], utcnow()
+        call.dequeued_at = utcnow()
+        call.context = {**call.context, "agent_leg_failed": "no-answer"}
+        amy = session.get(Agent, crew["amy"])
+        amy.status, amy.current_call_sid = "on-call", sid
+    services.extras["realtime"].recover_unanswered_bridges()
+    call = call_record(live_server, sid)
+    assert (call.outcome, call.agent_id, call.ended_at is not None) == ("abandoned", None, True)
+    with services.database.session() as session:
+        amy = session.get(Agent, crew["amy"])
+        assert (amy.status, amy.status_reason) == ("away", "missed a call")
+
+
 # -- consoles -----------------------------------------------------------------------------
 
 
