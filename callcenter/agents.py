@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +17,10 @@ AGENT_NUMBER = re.compile(r"\d{3,8}")
 MIN_PASSWORD = 8
 # Statuses an agent may choose; the others (ringing, on-call, wrap-up) follow calls.
 CHOOSABLE = ("available", "away", "offline")
+# Every process with open consoles refreshes their agents' `console_seen_at` this often;
+# an agent whose heartbeat is older than CONSOLE_STALE_SECONDS has no live console.
+CONSOLE_HEARTBEAT_SECONDS = 5
+CONSOLE_STALE_SECONDS = 3 * CONSOLE_HEARTBEAT_SECONDS
 # Compared against when the username is unknown, so both paths cost the same.
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 
@@ -160,3 +164,33 @@ def set_presence(
     if status in ("available", "away", "offline"):
         agent.current_call_sid = None
         agent.wrapup_until = None
+
+
+def mark_consoles_seen(session: Session, agent_ids: Collection[int], now: datetime) -> None:
+    """The console heartbeat: these agents have a live console now (one UPDATE for all).
+
+    On PostgreSQL rows locked by a routing step are skipped rather than waited for (no
+    deadlock with an accept); they are refreshed on the next beat, well before going stale.
+    """
+    if not agent_ids:
+        return
+    wanted = Agent.id.in_(sorted(agent_ids))
+    if session.get_bind().dialect.name == "postgresql":
+        unlocked = select(Agent.id).where(wanted).with_for_update(skip_locked=True)
+        wanted = Agent.id.in_(unlocked.scalar_subquery())
+    session.execute(update(Agent).where(wanted).values(console_seen_at=now))
+
+
+def live_console_cutoff(now: datetime, consoles_since: datetime | None = None) -> datetime:
+    """Heartbeats older than this mean no live console.
+
+    `consoles_since` (when the dispatching process started) ignores heartbeats written
+    before it: after a crash and a quick restart they belong to consoles that died.
+    """
+    cutoff = now - timedelta(seconds=CONSOLE_STALE_SECONDS)
+    return max(cutoff, consoles_since) if consoles_since is not None else cutoff
+
+
+def has_live_console(agent: Agent, cutoff: datetime) -> bool:
+    """Whether the agent's console heartbeat is at or after `cutoff`."""
+    return agent.console_seen_at is not None and agent.console_seen_at >= cutoff

@@ -12,16 +12,18 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from flask_socketio import SocketIO
 from sqlalchemy import Text, cast, func, select
 
+from callcenter.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
-from callcenter.calls import get_call
+from callcenter.calls import FINAL_STATUSES, get_call
 from callcenter.models import Agent, Call, utcnow
 from callcenter.queues import WAITING
+from callcenter.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
@@ -35,6 +37,7 @@ SUPERVISOR_NS = "/supervisor"
 # when the window ends, so every board shows the truth within a second of any change.
 WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
+RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
 
 
 def agent_room(agent_id: int) -> str:
@@ -109,6 +112,12 @@ class Realtime:
         self.bridge: CallBridge | None = None
         # Checks run after every pass, e.g. ending the sockets of ended sessions.
         self.housekeeping: list[Callable[[], Any]] = []
+        self.started_at = utcnow()
+        """Console heartbeats older than this process are not trusted (see routing)."""
+        self.consoles: Callable[[], Collection[int]] = lambda: ()
+        """Agents with an open console in this process (set by the socket handlers)."""
+        self._heartbeat_at = float("-inf")
+        self._reconciled_at = time.monotonic()
 
     # -- Announcer ---------------------------------------------------------------------
 
@@ -204,10 +213,16 @@ class Realtime:
 
     def run_once(self) -> Changes:
         """One dispatcher pass: expire offers, end wrap-ups, offer waiting calls."""
+        self.refresh_consoles()
         # One pass at a time in this process; the database guards across processes.
         with self._lock, self.services.database.session() as session:
-            changes = tick(session, self.services.settings, utcnow())
+            now = utcnow()
+            changes = drop_silent_consoles(session, now)
+            changes.merge(tick(session, self.services.settings, now, self.started_at))
         self.publish(changes)
+        if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
+            self._reconciled_at = time.monotonic()
+            self.reconcile_waiting_calls()
         self.recover_unanswered_bridges()
         self.start_recordings()
         self.publish_queues()
@@ -217,6 +232,39 @@ class Realtime:
             except Exception:
                 log.exception("housekeeping check %r failed", check)
         return changes
+
+    def refresh_consoles(self) -> None:
+        """The console heartbeat: one UPDATE for every agent with a console open in this
+        process, every CONSOLE_HEARTBEAT_SECONDS."""
+        if time.monotonic() - self._heartbeat_at < CONSOLE_HEARTBEAT_SECONDS:
+            return
+        self._heartbeat_at = time.monotonic()
+        agent_ids = self.consoles()
+        if agent_ids:
+            with self.services.database.session() as session:
+                mark_consoles_seen(session, agent_ids, utcnow())
+
+    def reconcile_waiting_calls(self) -> None:
+        """Callers still queued past their queue's max_wait: ask Twilio whether their call
+        is still going on, and end those whose hang-up never reached us (the dispatcher
+        loop does this every RECONCILE_SECONDS)."""
+        if self.bridge is None:
+            return
+        settings = self.services.settings
+        with self.services.database.session() as session:
+            overdue = overdue_waiting_calls(session, settings, utcnow())
+        for call_sid in overdue:
+            try:
+                status, duration = self.bridge.call_status(call_sid)
+            except BridgeError as exc:
+                log.warning("could not check waiting call %s: %s", call_sid, exc)
+                continue
+            if status not in FINAL_STATUSES:
+                continue  # still on the line: its hold loop lets it go
+            log.warning("call %s ended (%s) without its hang-up reaching us", call_sid, status)
+            with self.services.database.session() as session:
+                changes = end_lost_call(session, settings, call_sid, status, duration, utcnow())
+            self.publish(changes)
 
     def start_recordings(self) -> None:
         """Start the recordings asked for when callers met their agents (REST, with retries)."""
@@ -252,13 +300,22 @@ class Realtime:
                 for call in unanswered_bridges(session)
             ]  # fmt: skip
         for call_sid, queue, language, caller_leg in stuck:
+            gone = False
             try:
                 self.bridge.to_queue(call_sid, queue, language, caller_leg)
-            except BridgeError:
-                log.exception("could not move %s back to its queue; will retry", call_sid)
-                continue
+            except BridgeError as exc:
+                gone = exc.call_gone and caller_leg is None
+                if not gone:
+                    log.exception("could not move %s back to its queue; will retry", call_sid)
+                    continue
             with self.services.database.session() as session:
-                changes = agent_missed_bridge(session, call_sid, utcnow())
+                now = utcnow()
+                changes = agent_missed_bridge(session, call_sid, now)
+                if gone:  # the caller hung up meanwhile, unheard: nobody to put back
+                    ended = end_lost_call(
+                        session, self.services.settings, call_sid, "completed", None, now
+                    )
+                    changes.merge(ended)
             self.publish(changes)
 
     def start(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, Text, cast, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from callcenter.agents import set_presence
+from callcenter.agents import has_live_console, live_console_cutoff, set_presence
 from callcenter.calls import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
 from callcenter.models import Agent, Call, CallOffer, Voicemail
@@ -72,8 +72,11 @@ def _open_offers(session: Session, call_sid: str) -> list[CallOffer]:
     )
 
 
-def candidates(session: Session, call: Call, queue: QueueConfig, limit: int) -> list[int]:
-    """Ids of available agents with the queue's skills and the caller's language, best first.
+def candidates(
+    session: Session, call: Call, queue: QueueConfig, limit: int, console_cutoff: datetime
+) -> list[int]:
+    """Ids of available agents with a live console (heartbeat at or after `console_cutoff`),
+    the queue's skills and the caller's language, best first.
 
     Filtering and ordering happen in the database (skills and languages are JSON lists,
     matched as text), so a pass costs the same with ten agents logged in or a thousand.
@@ -90,6 +93,7 @@ def candidates(session: Session, call: Call, queue: QueueConfig, limit: int) -> 
         .where(
             Agent.status == "available",
             Agent.active.is_(True),
+            Agent.console_seen_at >= console_cutoff,
             *[skills_text.contains(f'"{skill}"', autoescape=True) for skill in queue.skills],
             or_(languages_text == "[]", languages_text.contains(f'"{call.language}"',
                                                                  autoescape=True)),
@@ -100,9 +104,11 @@ def candidates(session: Session, call: Call, queue: QueueConfig, limit: int) -> 
     return list(session.scalars(statement))
 
 
-def _preferred(session: Session, call: Call, queue: QueueConfig, now: datetime) -> Agent | None:
+def _preferred(
+    session: Session, call: Call, queue: QueueConfig, now: datetime, console_cutoff: datetime
+) -> Agent | None:
     """The agent a call was transferred to, else the caller's account manager, while their
-    exclusive window lasts and they are reachable."""
+    exclusive window lasts and they are reachable (not offline or away, console live)."""
     manager: Agent | None = None
     if call.transfer_agent_id is not None:
         manager = session.get(Agent, call.transfer_agent_id)
@@ -110,12 +116,21 @@ def _preferred(session: Session, call: Call, queue: QueueConfig, now: datetime) 
         manager = call.customer.account_manager
     if manager is None or not manager.active or manager.status in ("offline", "away"):
         return None
+    if not has_live_console(manager, console_cutoff):
+        return None
     waited = (now - call.enqueued_at).total_seconds() if call.enqueued_at else 0
     return manager if waited < queue.preferred_agent_seconds else None
 
 
-def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 100) -> Changes:
-    """Offer waiting calls, highest priority first, to the best available agents."""
+def dispatch(
+    session: Session, settings: Settings, now: datetime, limit: int = 100,
+    consoles_since: datetime | None = None,
+) -> Changes:  # fmt: skip
+    """Offer waiting calls, highest priority first, to the best available agents.
+
+    Only agents with a live console are offered calls; `consoles_since` (the dispatching
+    process's start) discounts heartbeats written before it (see `live_console_cutoff`).
+    """
     if session.get_bind().dialect.name == "postgresql":
         # One dispatcher at a time across processes keeps strict priority order; accepts,
         # declines and webhooks are not held up by it.
@@ -126,6 +141,7 @@ def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 1
     # All queues together: highest priority first, then longest waiting, so an agent with
     # several skills always gets the call that should be served first.
     waiting = session.scalars(waiting_calls(settings.queues).limit(limit)).all()
+    console_cutoff = live_console_cutoff(now, consoles_since)
     for candidate in waiting:
         queue = settings.queues[candidate.queue or ""]
         call = session.scalar(_locking(session, select(Call).where(Call.id == candidate.id)))
@@ -133,13 +149,13 @@ def dispatch(session: Session, settings: Settings, now: datetime, limit: int = 1
             continue
         if _open_offers(session, call.call_sid):
             continue
-        manager = _preferred(session, call, queue, now)
+        manager = _preferred(session, call, queue, now, console_cutoff)
         if manager is not None:
             agent_ids = [manager.id] if manager.status == "available" else []
         else:
             # A few fallbacks in case one is taken meanwhile; ring-all rings everyone.
             wanted = RING_ALL_LIMIT if queue.strategy == "ring-all" else 3
-            agent_ids = candidates(session, call, queue, wanted)
+            agent_ids = candidates(session, call, queue, wanted, console_cutoff)
         for agent_id in agent_ids:
             locked = session.scalar(
                 _locking(
@@ -293,7 +309,8 @@ def call_finished(session: Session, settings: Settings, call: Call, now: datetim
 
 
 def start_wrapup(settings: Settings, agent: Agent, call: Call, now: datetime) -> None:
-    """The agent is done talking on `call`: wrap-up for the queue's time, or available."""
+    """The agent is done talking on `call`: wrap-up for the queue's time, or available
+    (offline without a live console)."""
     queue = settings.queues.get(call.queue or "")
     seconds = queue.wrapup_seconds if queue else 0
     if seconds:
@@ -301,7 +318,8 @@ def start_wrapup(settings: Settings, agent: Agent, call: Call, now: datetime) ->
         agent.current_call_sid = call.call_sid
         agent.wrapup_until = now + timedelta(seconds=seconds)
     else:
-        set_presence(agent, "available", now)
+        live = has_live_console(agent, live_console_cutoff(now))
+        set_presence(agent, "available" if live else "offline", now)
 
 
 def wrap_up(
@@ -334,12 +352,14 @@ def wrap_up(
 
 
 def release_wrapups(session: Session, now: datetime) -> Changes:
-    """Agents whose wrap-up time is over become available."""
+    """Agents whose wrap-up time is over become available, or offline without a live
+    console (it closed, or its process died, during the call or the wrap-up)."""
     changes = Changes()
+    cutoff = live_console_cutoff(now)
     for agent in session.scalars(
         select(Agent).where(Agent.status == "wrap-up", Agent.wrapup_until <= now)
     ).all():
-        set_presence(agent, "available", now)
+        set_presence(agent, "available" if has_live_console(agent, cutoff) else "offline", now)
         changes.agents.add(agent.id)
     return changes
 
@@ -356,11 +376,13 @@ def agent_offline(session: Session, agent: Agent, now: datetime) -> Changes:
     return changes
 
 
-def tick(session: Session, settings: Settings, now: datetime) -> Changes:
+def tick(
+    session: Session, settings: Settings, now: datetime, consoles_since: datetime | None = None
+) -> Changes:
     """One pass of the dispatcher: expire offers, end wrap-ups, offer waiting calls."""
     changes = expire_offers(session, now)
     changes.merge(release_wrapups(session, now))
-    return changes.merge(dispatch(session, settings, now))
+    return changes.merge(dispatch(session, settings, now, consoles_since=consoles_since))
 
 
 def requeue(session: Session, call_sid: str, agent_id: int, now: datetime) -> Changes:

@@ -9,11 +9,12 @@ import pytest
 from conftest import OPEN_TIME
 from sqlalchemy import select
 
-from callcenter.agents import set_presence
+from callcenter.agents import CONSOLE_STALE_SECONDS, mark_consoles_seen, set_presence
 from callcenter.calls import open_call
 from callcenter.config import load_settings
 from callcenter.db import Database
 from callcenter.models import Agent, Call, CallOffer, Customer
+from callcenter.recovery import drop_silent_consoles
 from callcenter.routing import (
     RoutingError,
     accept,
@@ -44,6 +45,7 @@ def database(database_url):
 
 
 def make_agent(session, username, skills=("support",), languages=(), idle_minutes=0, **kw):
+    kw.setdefault("console_seen_at", NOW)  # a live console, as routing requires
     agent = Agent(
         username=username,
         display_name=username.title(),
@@ -79,6 +81,11 @@ def make_call(session, sid_digit, queue="support", priority=10, waited=0, langua
         setattr(call, key, value)
     session.flush()
     return call
+
+
+def heartbeat(session, at):
+    """Every agent's console is still open at `at` (what each serving process refreshes)."""
+    mark_consoles_seen(session, session.scalars(select(Agent.id)).all(), at)
 
 
 def offers(session):
@@ -135,6 +142,7 @@ def test_unanswered_offer_expires_and_moves_on(database, settings):
         timeout = settings.queues["support"].offer_timeout
         assert expire_offers(session, NOW + timedelta(seconds=timeout - 1)).withdrawn == []
         later = NOW + timedelta(seconds=timeout)
+        heartbeat(session, later)
         tick(session, settings, later)
         assert offers(session) == [("bob", "1")]
         amy = session.scalar(select(Agent).where(Agent.username == "amy"))
@@ -173,6 +181,7 @@ def test_wrapup_ends_by_itself(database, settings):
         seconds = settings.queues["support"].wrapup_seconds
         release_wrapups(session, NOW + timedelta(seconds=seconds - 1))
         assert amy.status == "wrap-up"
+        heartbeat(session, NOW + timedelta(seconds=seconds))
         release_wrapups(session, NOW + timedelta(seconds=seconds))
         assert amy.status == "available"
 
@@ -218,6 +227,7 @@ def test_preferred_agent_first_then_everyone(database, settings):
         assert offers(session) == [("manager", "1")]
         decline(session, manager.id, call.call_sid, NOW)
         window = settings.queues["support"].preferred_agent_seconds
+        heartbeat(session, NOW + timedelta(seconds=window))
         dispatch(session, settings, NOW + timedelta(seconds=window))  # window over: anyone
         assert offers(session) == [("other", "1")]
 
@@ -280,3 +290,80 @@ def test_many_agents_racing_to_accept_one_call(database_url, settings):
         accepted = session.scalars(select(CallOffer).where(CallOffer.status == "accepted")).all()
         assert len(accepted) == 1
     check.dispose()
+
+
+# -- consoles that died without closing (a heartbeat in the database) ----------------------
+
+
+def test_only_agents_with_a_live_console_are_offered_calls(database, settings):
+    with database.session() as session:
+        make_agent(session, "crashed", idle_minutes=30, console_seen_at=None)
+        silent = NOW - timedelta(seconds=CONSOLE_STALE_SECONDS + 1)
+        make_agent(session, "silent", idle_minutes=20, console_seen_at=silent)
+        make_agent(session, "live", idle_minutes=1)
+        make_call(session, "1")
+        dispatch(session, settings, NOW)
+        assert offers(session) == [("live", "1")]
+
+
+def test_heartbeats_from_before_the_process_started_do_not_count(database, settings):
+    """After a crash and a quick restart the dead consoles' heartbeats are still recent:
+    the restarted process trusts only heartbeats written since it started."""
+    started = NOW - timedelta(seconds=2)
+    with database.session() as session:
+        make_agent(session, "dead", idle_minutes=30, console_seen_at=started - timedelta(seconds=3))
+        make_agent(session, "reconnected", idle_minutes=1, console_seen_at=started)
+        make_call(session, "1")
+        tick(session, settings, NOW, consoles_since=started)
+        assert offers(session) == [("reconnected", "1")]
+
+
+def test_a_silent_console_is_taken_out_of_routing_and_its_offer_moves_on(database, settings):
+    with database.session() as session:
+        amy = make_agent(session, "amy", idle_minutes=5)
+        bob = make_agent(session, "bob", idle_minutes=1)
+        idle = make_agent(session, "idle", skills=("repairs",))
+        make_call(session, "1")
+        dispatch(session, settings, NOW)
+        assert offers(session) == [("amy", "1")]
+        later = NOW + timedelta(seconds=CONSOLE_STALE_SECONDS + 1)
+        mark_consoles_seen(session, [bob.id], later)  # amy's and idle's consoles went silent
+        changes = drop_silent_consoles(session, later)
+        assert changes.withdrawn == [(amy.id, "CA" + "1" * 32, "agent left")]
+        assert changes.agents == {amy.id, idle.id}
+        assert (amy.status, idle.status, bob.status) == ("offline", "offline", "available")
+        dispatch(session, settings, later)
+        assert offers(session) == [("bob", "1")]
+        assert not drop_silent_consoles(session, later)  # nothing left to do
+
+
+def test_wrapup_without_a_console_ends_offline_not_available(database, settings):
+    with database.session() as session:
+        amy = make_agent(session, "amy")
+        bob = make_agent(session, "bob")
+        for agent, digit in ((amy, "1"), (bob, "2")):
+            call = make_call(session, digit)
+            session.add(CallOffer(call_sid=call.call_sid, agent_id=agent.id, offered_at=NOW,
+                                  expires_at=NOW + timedelta(seconds=15)))  # fmt: skip
+            session.flush()
+            accept(session, agent.id, call.call_sid, NOW)
+            call_finished(session, settings, call, NOW)
+        amy.console_seen_at = None  # her console closed during the call
+        seconds = settings.queues["support"].wrapup_seconds
+        later = NOW + timedelta(seconds=seconds)
+        mark_consoles_seen(session, [bob.id], later)
+        changes = release_wrapups(session, later)
+        assert changes.agents == {amy.id, bob.id}
+        assert (amy.status, bob.status) == ("offline", "available")
+
+
+def test_no_wrapup_time_and_no_console_means_offline(database, settings):
+    settings.queues["support"] = settings.queues["support"].model_copy(update={"wrapup_seconds": 0})
+    with database.session() as session:
+        amy = make_agent(session, "amy")
+        call = make_call(session, "1")
+        dispatch(session, settings, NOW)
+        accept(session, amy.id, call.call_sid, NOW)
+        amy.console_seen_at = None  # her console closed during the call
+        call_finished(session, settings, call, NOW)
+        assert amy.status == "offline"

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from twilio.base.exceptions import TwilioException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from callcenter.telephony.twiml import UrlBuilder
@@ -31,8 +31,30 @@ class AgentLeg:
         return self.phone or f"client:{self.username}"
 
 
+# Twilio's answers meaning "this call is over": 21220 "Call is not in-progress" (HTTP 400,
+# e.g. redirecting a call that has ended) and 20404 (HTTP 404, no such call).
+CALL_GONE_CODES = frozenset({21220, 20404})
+
+
 class BridgeError(Exception):
-    """Twilio refused or could not be reached."""
+    """Twilio refused or could not be reached; `code` and `status` are Twilio's error code
+    and HTTP status when it answered (None when it could not be reached)."""
+
+    def __init__(self, message: str, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+    @classmethod
+    def from_exception(cls, exc: Exception) -> BridgeError:
+        if isinstance(exc, TwilioRestException):
+            return cls(str(exc), exc.code, exc.status)
+        return cls(str(exc))
+
+    @property
+    def call_gone(self) -> bool:
+        """Twilio says the call addressed is over or unknown (not worth retrying)."""
+        return self.code in CALL_GONE_CODES
 
 
 def rest_client(account_sid: str, auth_token: str, api_url: str) -> Client:
@@ -59,7 +81,7 @@ class CallBridge:
             )
         except (TwilioException, OSError) as exc:
             log.error("bridging %s to %s failed: %s", call_sid, agent.username, exc)
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
         return self._dial_agent(call_sid, agent)
 
     def _dial_agent(self, call_sid: str, agent: AgentLeg) -> str:
@@ -76,7 +98,7 @@ class CallBridge:
             )
         except (TwilioException, OSError) as exc:
             log.error("dialing agent %s for %s failed: %s", agent.username, call_sid, exc)
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
         return str(leg.sid)
 
     def call_back(
@@ -105,15 +127,28 @@ class CallBridge:
             log.error("calling back %s for %s failed: %s", number, call_sid, exc)
             with contextlib.suppress(TwilioException, OSError):
                 self.client.calls(agent_leg).update(status="completed")
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
         return str(customer.sid), agent_leg
+
+    def call_status(self, call_sid: str) -> tuple[str, int | None]:
+        """(status, duration in seconds) of a call as Twilio sees it; an unknown call
+        (20404) is reported as `completed`: it is over as far as anyone can tell."""
+        try:
+            call = self.client.calls(call_sid).fetch()
+        except (TwilioException, OSError) as exc:
+            error = BridgeError.from_exception(exc)
+            if error.call_gone:
+                return "completed", None
+            raise error from exc
+        duration = int(call.duration) if call.duration not in (None, "") else None
+        return str(call.status), duration
 
     def hang_up(self, call_sid: str) -> None:
         """End one leg (the caller's, or an agent's)."""
         try:
             self.client.calls(call_sid).update(status="completed")
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
 
     def _conference_sid(self, name: str) -> str:
         conferences = self.client.conferences.list(
@@ -130,7 +165,7 @@ class CallBridge:
             participant = caller_leg or call_sid
             self.client.conferences(conference).participants(participant).update(hold=held)
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
 
     def to_queue(
         self, call_sid: str, queue: str, language: str, caller_leg: str | None = None
@@ -141,7 +176,7 @@ class CallBridge:
                 url=self.urls("/twilio/transfer", queue=queue, lang=language), method="POST"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
 
     def consult(self, call_sid: str, agent: AgentLeg, caller_leg: str | None = None) -> str:
         """Warm transfer, step one: the caller holds, the other agent joins to talk first."""
@@ -153,7 +188,7 @@ class CallBridge:
                 from_=self.caller_id, to=agent.address, end_conference_on_exit=False, beep="false"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
         return str(participant.call_sid)
 
     def hand_over(
@@ -168,7 +203,7 @@ class CallBridge:
             participants(caller_leg or call_sid).update(hold=False)
             self.client.calls(leaving_leg).update(status="completed")
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
 
     def add_party(self, call_sid: str, number: str) -> str:
         """Dial a third party into the caller's conference; returns their call SID."""
@@ -178,7 +213,7 @@ class CallBridge:
                 from_=self.caller_id, to=number, end_conference_on_exit=False, beep="false"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
         return str(participant.call_sid)
 
     def start_recording(self, leg_sid: str, channels: int, call_sid: str) -> str:
@@ -191,7 +226,7 @@ class CallBridge:
                 recording_status_callback_event=["in-progress", "completed", "absent"],
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc
         return str(recording.sid)
 
     def pause_recording(self, leg_sid: str, recording_sid: str, paused: bool) -> None:
@@ -203,4 +238,4 @@ class CallBridge:
             else:
                 recording.update(status="in-progress")
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise BridgeError.from_exception(exc) from exc

@@ -19,12 +19,13 @@ from flask import request
 from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 
-from callcenter.agents import CHOOSABLE, AgentError, set_presence
+from callcenter.agents import CHOOSABLE, AgentError, mark_consoles_seen, set_presence
 from callcenter.call_recordings import RecordingError, active_recording, describe, set_paused
 from callcenter.calls import get_call, log_event
 from callcenter.customers import normalize_phone
 from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
+from callcenter.recovery import caller_gone
 from callcenter.routing import (
     Changes,
     RoutingError,
@@ -76,6 +77,11 @@ class Connections:
         with self._lock:
             return self._agents.get(sid)
 
+    def agent_ids(self) -> list[int]:
+        """Agents with at least one open console here (for the heartbeat)."""
+        with self._lock:
+            return list(self._count)
+
 
 def _call_sid(data: Any) -> str:
     call_sid = data.get("call_sid") if isinstance(data, dict) else None
@@ -89,6 +95,7 @@ def register_agent_events(
 ) -> Connections:
     """Attach the `/agent` and `/supervisor` handlers for one app."""
     connections = Connections()
+    realtime.consoles = connections.agent_ids
 
     def me() -> int:
         """The acting agent; every action passes here, so it re-checks the session.
@@ -125,6 +132,7 @@ def register_agent_events(
         socketio.emit("agent:state", agent.public(), to=request.sid, namespace=AGENT_NS)  # type: ignore[attr-defined]
         # A console that reconnects while ringing gets its offer again.
         with services.database.session() as session:
+            mark_consoles_seen(session, [agent.id], utcnow())  # routable from now on
             offer = session.scalar(
                 select(CallOffer).where(
                     CallOffer.agent_id == agent.id, CallOffer.status == "offered"
@@ -145,7 +153,10 @@ def register_agent_events(
 
         def leave(session: Any) -> Changes:
             agent = session.get(Agent, agent_id)
-            return agent_offline(session, agent, utcnow()) if agent else Changes()
+            if agent is None:
+                return Changes()
+            agent.console_seen_at = None  # a wrap-up under way then ends offline
+            return agent_offline(session, agent, utcnow())
 
         commit_and_publish(leave)
 
@@ -191,6 +202,16 @@ def register_agent_events(
             else:
                 leg_sid = bridge.connect(call_sid, leg, language)
         except BridgeError as exc:
+            if exc.call_gone and not callback_number:
+                # The caller hung up and we never heard: end the call, do not offer it again.
+                commit_and_publish(
+                    lambda session: caller_gone(
+                        session, services.settings, call_sid, agent_id, utcnow()
+                    )
+                )
+                socketio.emit("call:ended", {"call_sid": call_sid, "reason": "caller left"},
+                              to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
+                return {"error": "the caller has already hung up"}
             commit_and_publish(lambda session: requeue(session, call_sid, agent_id, utcnow()))
             socketio.emit("call:ended", {"call_sid": call_sid, "reason": "bridge failed"},
                           to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
