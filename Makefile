@@ -8,12 +8,13 @@ PORT   ?= 5000
 # The demo answers around the clock; `make run OPEN_ALL_HOURS=0` uses the hours in config.yaml.
 OPEN_ALL_HOURS ?= 1
 
-.PHONY: install run test test-sqlite test-postgres lint format bench services clean
+.PHONY: install run test test-sqlite test-postgres test-cluster lint format bench services \
+	cluster cluster-stop clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
@@ -51,6 +52,22 @@ lint: install
 format: install
 	$(BIN)/ruff format callcenter tests bench
 	$(BIN)/ruff check --fix callcenter tests bench
+
+## The cluster tests: start the cluster (below), run tests/test_cluster.py on it, stop it
+test-cluster: install
+	bash scripts/cluster.sh start
+	@eval "$$(bash scripts/cluster.sh env)"; status=0; \
+		$(BIN)/pytest -m cluster tests/test_cluster.py || status=$$?; \
+		bash scripts/cluster.sh stop; exit $$status
+
+## Several processes on this machine: nginx (sticky sessions) in front of gunicorn app
+## processes, Redis, PostgreSQL and the download worker (Debian packages; see
+## docs/deployment.md#the-cluster). `make cluster-stop` stops them.
+cluster: install
+	bash scripts/cluster.sh start
+
+cluster-stop:
+	bash scripts/cluster.sh stop
 
 ## Benchmarks (not tests): webhook cost against a bare Flask handler, KB search latency,
 ## recording download throughput

@@ -2,13 +2,15 @@
 # Install (Debian packages) and start what the full test suite uses: PostgreSQL, Chromium.
 # Usage:  eval "$(bash scripts/services.sh --export)"   or   source scripts/services.sh
 # Prints/sets CALLCENTER_TEST_POSTGRES_URL and CALLCENTER_TEST_CHROMIUM. Needs root (or sudo) for apt-get.
+# SERVICES_DATABASE=NAME creates and names that database instead of callcenter_test
+# (scripts/cluster.sh uses its own); SERVICES_CHROMIUM=0 leaves Chromium out.
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 DB_USER=callcenter
 DB_PASS=callcenter
-DB_NAME=callcenter_test
+DB_NAME=${SERVICES_DATABASE:-callcenter_test}
 
 log() { echo "[services] $*" >&2; }
 
@@ -40,12 +42,12 @@ if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'")" != 
 fi
 
 # Chromium for the console tests (Playwright drives Debian's package; no browser download).
-if ! command -v chromium >/dev/null 2>&1; then
+if [ "${SERVICES_CHROMIUM:-1}" != "0" ] && ! command -v chromium >/dev/null 2>&1; then
   log "installing Chromium"
   $SUDO apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >&2
 fi
-CHROMIUM=$(command -v chromium)
+CHROMIUM=$(command -v chromium || true)
 
 URL="postgresql+psycopg://$DB_USER:$DB_PASS@127.0.0.1:$PORT/$DB_NAME"
 log "PostgreSQL ready: $URL"
