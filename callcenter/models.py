@@ -377,6 +377,7 @@ class KbLookup(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-# The knowledge base's tables live in their own module; importing it here registers them
-# with every user of the models (migrations, tests, the app).
+# The knowledge base's and the metrics' tables live in their own modules; importing them
+# here registers them with every user of the models (migrations, tests, the app).
 import callcenter.kb_models  # noqa: E402, F401
+import callcenter.metrics.facts  # noqa: E402, F401
