@@ -379,5 +379,5 @@ class KbLookup(Base):
 
 # The knowledge base's and the metrics' tables live in their own modules; importing them
 # here registers them with every user of the models (migrations, tests, the app).
-import callcenter.kb_models  # noqa: E402, F401
+import callcenter.kb_models  # noqa: E402
 import callcenter.metrics.facts  # noqa: E402, F401

@@ -80,9 +80,7 @@ def close_handle(handle: CallHandle, now: datetime) -> None:
     )
 
 
-def presence_changed(
-    agent: Agent, status: str, reason: str | None, now: datetime
-) -> None:
+def presence_changed(agent: Agent, status: str, reason: str | None, now: datetime) -> None:
     """Record the end of the agent's current status (a span) and what it means for their
     part in a call: talk ends when they leave on-call, wrap-up time is added when they
     leave wrap-up, and a new handle starts when they go on-call for a call (not a consult).
