@@ -75,7 +75,12 @@ def upgrade() -> None:
     )
 
 
+    # Agent reports count offers by when they were made.
+    op.create_index("ix_call_offers_offered_at", "call_offers", ["offered_at"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_call_offers_offered_at", "call_offers")
     op.drop_table("agent_status_spans")
     op.drop_table("call_handles")
     op.drop_table("queue_entries")
