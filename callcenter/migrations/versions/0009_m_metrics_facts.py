@@ -74,7 +74,6 @@ def upgrade() -> None:
         "ix_agent_status_spans_ended_at_agent", "agent_status_spans", ["ended_at", "agent_id"]
     )
 
-
     # Agent reports count offers by when they were made.
     op.create_index("ix_call_offers_offered_at", "call_offers", ["offered_at"])
 
