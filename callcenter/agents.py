@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from callcenter.metrics.recorder import presence_changed
 from callcenter.models import AGENT_STATUSES, ROLES, Agent, utcnow
 
 USERNAME = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
@@ -156,6 +157,7 @@ def set_presence(
     if status not in AGENT_STATUSES:
         raise AgentError(f"status: one of {', '.join(AGENT_STATUSES)}")
     now = now or utcnow()
+    presence_changed(agent, status, reason, now)  # the status left becomes a metrics span
     if status == "available" and agent.status != "available":
         agent.idle_since = now
     agent.status = status

@@ -154,6 +154,20 @@ class RetentionConfig(StrictModel):
     voicemail_days: int | None = Field(default=90, ge=1)
 
 
+class MetricsConfig(StrictModel):
+    """Thresholds of the call-center metrics (see docs/metrics.md)."""
+
+    service_level_seconds: int = Field(
+        default=20, ge=1, le=3600, description="T: answered within T seconds is in service level"
+    )
+    short_abandon_seconds: int = Field(
+        default=5, ge=0, le=600, description="abandoned within this wait: a short abandon"
+    )
+    fcr_days: int = Field(
+        default=7, ge=1, le=90, description="N: no repeat call within N days is a first-call fix"
+    )
+
+
 class FallbackConfig(StrictModel):
     """What a caller hears when something inside the application fails."""
 
@@ -227,6 +241,7 @@ class Settings(StrictModel):
     session_hours: float = Field(default=12, gt=0, le=168)
     downloads: DownloadConfig = DownloadConfig()
     retention: RetentionConfig = RetentionConfig()
+    metrics: MetricsConfig = MetricsConfig()
     sms_from: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

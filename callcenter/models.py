@@ -210,7 +210,7 @@ class CallOffer(Base):
     call_sid: Mapped[str] = mapped_column(String(64), index=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="offered", index=True)
-    offered_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
+    offered_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, index=True)
     expires_at: Mapped[datetime] = mapped_column(tz_datetime())
     closed_at: Mapped[datetime | None] = mapped_column(tz_datetime())
     reason: Mapped[str | None] = mapped_column(String(40))
@@ -377,6 +377,7 @@ class KbLookup(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-# The knowledge base's tables live in their own module; importing it here registers them
-# with every user of the models (migrations, tests, the app).
-import callcenter.kb_models  # noqa: E402, F401
+# The knowledge base's and the metrics' tables live in their own modules; importing them
+# here registers them with every user of the models (migrations, tests, the app).
+import callcenter.kb_models  # noqa: E402
+import callcenter.metrics.facts  # noqa: E402, F401

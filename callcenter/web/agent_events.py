@@ -23,6 +23,7 @@ from callcenter.agents import CHOOSABLE, AgentError, mark_consoles_seen, set_pre
 from callcenter.call_recordings import RecordingError, active_recording, describe, set_paused
 from callcenter.calls import get_call, log_event
 from callcenter.customers import normalize_phone
+from callcenter.metrics.recorder import record_hold
 from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.recovery import caller_gone
@@ -247,6 +248,7 @@ def register_agent_events(
             return {"error": str(exc)}
         with services.database.session() as session:
             log_event(session, call.call_sid, "agent.hold" if held else "agent.resume")
+            record_hold(session, call.call_sid, held, utcnow())
         return {"ok": True, "hold": held}
 
     def on_record(data: Any) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""Each metric's name and its definition in one sentence (for pages, CSV headers, docs).
+
+T, the short-abandon threshold and N are the settings ``metrics.service_level_seconds``,
+``metrics.short_abandon_seconds`` and ``metrics.fcr_days``; :func:`definition` fills them
+in. A ratio is a number from 0 to 1, or None when its denominator is 0.
+"""
+
+from __future__ import annotations
+
+from callcenter.config import MetricsConfig
+
+QUEUE_FIELDS = (
+    "interval_start", "queue", "offered", "answered", "answered_in_sl", "abandoned",
+    "short_abandoned", "callbacks_requested", "callbacks_made", "voicemails", "service_level",
+    "asa_seconds", "aht_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds",
+    "abandon_rate", "longest_wait_seconds", "csat_average", "csat_responses",
+)  # fmt: skip
+AGENT_FIELDS = (
+    "agent_id", "username", "name", "handled", "aht_seconds", "talk_seconds", "hold_seconds",
+    "wrapup_seconds", "occupancy", "fcr", "transfers_out", "offers_missed", "offers_declined",
+)  # fmt: skip
+
+DEFINITIONS: dict[str, str] = {
+    "interval_start": "Start of the interval, in the center's time zone; a call counts in "
+    "the interval in which it entered the queue.",
+    "queue": "The queue the caller waited in.",
+    "offered": "Callers who entered the queue (from the IVR, a transfer or an overflow), "
+    "short abandons and call-back requests included.",
+    "answered": "Callers taken by an agent while waiting on the line (call-backs are "
+    "counted apart).",
+    "answered_in_sl": "Answered callers who had waited at most T = {t} seconds.",
+    "abandoned": "Callers who hung up while waiting, after more than {short} seconds.",
+    "short_abandoned": "Callers who hung up while waiting within {short} seconds (not abandons).",
+    "callbacks_requested": "Waiting callers who asked to be called back (not abandons).",
+    "callbacks_made": "Call-backs an agent took and dialed (asked for in the queue, or "
+    "offered for a voicemail).",
+    "voicemails": "Callers who left a voicemail after waiting in the queue.",
+    "service_level": "Answered within T = {t} seconds ÷ (answered + abandoned after "
+    "{short} seconds).",
+    "asa_seconds": "Average speed of answer: total queue wait of answered callers ÷ answered.",
+    "aht_seconds": "Average handle time: (talk + hold + wrap-up) ÷ handled calls.",
+    "talk_seconds": "Time agents were connected to the caller, not counting hold.",
+    "hold_seconds": "Time the caller was on hold.",
+    "wrapup_seconds": "Time agents spent in wrap-up after the call (until saved, or the "
+    "queue's wrap-up time ran out).",
+    "abandon_rate": "Abandoned ÷ offered (call-backs and short abandons are not abandons).",
+    "longest_wait_seconds": "The longest wait of a caller in the queue (a caller still "
+    "waiting counts up to now).",
+    "csat_average": "Average post-call survey score (1–5); none until surveys are answered.",
+    "csat_responses": "Number of post-call survey answers.",
+    "agent_id": "The agent's id.",
+    "username": "The agent's login name.",
+    "name": "The agent's display name.",
+    "handled": "Calls the agent took (accepted, or received by warm transfer) whose talk "
+    "has ended.",
+    "occupancy": "(talk + wrap-up) ÷ logged-in-available time (available, ringing, on a "
+    "call or in wrap-up).",
+    "fcr": "Handled calls with no call from the same number within N = {n} days after "
+    "÷ handled calls from a known number.",
+    "transfers_out": "Calls the agent handed to a queue or another agent.",
+    "offers_missed": "Calls offered to the agent that rang out unanswered.",
+    "offers_declined": "Calls offered to the agent that they declined.",
+}
+
+# Which way is better, for percentile ranks: True when a higher value is better.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "handled": True,
+    "aht_seconds": False,
+    "talk_seconds": False,
+    "hold_seconds": False,
+    "wrapup_seconds": False,
+    "occupancy": True,
+    "fcr": True,
+    "transfers_out": False,
+    "offers_missed": False,
+    "offers_declined": False,
+}
+
+
+def definition(name: str, config: MetricsConfig | None = None) -> str:
+    """The definition of a metric with the configured thresholds filled in.
+
+    >>> definition("service_level")
+    'Answered within T = 20 seconds ÷ (answered + abandoned after 5 seconds).'
+    """
+    config = config or MetricsConfig()
+    return DEFINITIONS[name].format(
+        t=config.service_level_seconds, short=config.short_abandon_seconds, n=config.fcr_days
+    )
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator ÷ denominator, or None when the denominator is 0 (never a made-up 0)."""
+    return numerator / denominator if denominator else None

@@ -1,0 +1,89 @@
+"""The facts metrics are computed from, written as calls happen (see recorder.py).
+
+Nothing here is a pre-computed total: each row describes one thing that happened (a wait in
+a queue, an agent's part in a call, a stretch of time in one status), so a late event
+updates its row and every report computed afterwards is exact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.db import Base
+from callcenter.models import tz_datetime
+
+# Kinds of queue entry: how the call came to wait in the queue.
+ENTRY_KINDS = ("inbound", "transfer", "overflow", "callback")
+
+
+class QueueEntry(Base):
+    """One wait of a call in one queue: entered, and how it ended.
+
+    ``kind`` is ``inbound`` (from the IVR), ``transfer`` (an agent sent the caller back to
+    a queue), ``overflow`` (moved here after another queue's maximum wait) or ``callback``
+    (a call-back to a caller who left a voicemail, placed in a queue for an agent).
+    ``outcome`` is the call's outcome when the wait ended (``answered``, ``abandoned``,
+    ``overflow``, ``moved``); None while waiting (or waiting to be called back).
+    """
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (Index("ix_queue_entries_entered_at_queue", "entered_at", "queue"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    entered_at: Mapped[datetime] = mapped_column(tz_datetime())
+    left_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    callback_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    voicemail: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CallHandle(Base):
+    """One agent's part in one call: from taking it (accept, or a warm transfer received)
+    to the end of their talk, with their hold and wrap-up time.
+
+    ``talk_seconds`` (connected and not on hold) is set when the talk ends; hold and
+    wrap-up accumulate as they happen. ``voided``: the bridge to the agent failed and the
+    caller went back to the queue (the agent never talked to them).
+    """
+
+    __tablename__ = "call_handles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("queue_entries.id"), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(tz_datetime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    hold_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_started_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    wrapup_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    transferred_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    voided: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AgentStatusSpan(Base):
+    """A finished stretch of time an agent spent in one status (the current one is on the
+    agent's row: ``status``, ``status_since``)."""
+
+    __tablename__ = "agent_status_spans"
+    __table_args__ = (Index("ix_agent_status_spans_ended_at_agent", "ended_at", "agent_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(120))
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(tz_datetime())
+    ended_at: Mapped[datetime] = mapped_column(tz_datetime())
+    seconds: Mapped[float] = mapped_column(Float)

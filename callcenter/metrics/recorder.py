@@ -1,0 +1,251 @@
+"""Writes the metric facts (see facts.py) where the things they describe happen.
+
+- Agent status spans and call handles: :func:`presence_changed`, called by
+  :func:`callcenter.agents.set_presence` (the one place an agent's status changes) just
+  before the status moves on.
+- Hold time: :func:`record_hold`, called by the console's hold handler.
+- Queue entries: a ``before_flush`` listener watching the queue fields of calls
+  (``enqueued_at``, ``dequeued_at``, ``outcome``, ``agent_id``...), so every path that puts
+  a caller in a queue or takes them out (IVR, transfers, overflow, accept, hang-up, late
+  status callbacks, call-backs) is recorded without each having to remember it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session, object_session
+
+from callcenter.metrics.facts import AgentStatusSpan, CallHandle, QueueEntry
+from callcenter.models import Agent, Call
+
+_CREATED = "callcenter.metrics.created_entries"
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+def _open_handle(session: Session, agent_id: int, call_sid: str | None) -> CallHandle | None:
+    if call_sid is None:
+        return None
+    return session.scalar(
+        select(CallHandle)
+        .where(
+            CallHandle.agent_id == agent_id,
+            CallHandle.call_sid == call_sid,
+            CallHandle.ended_at.is_(None),
+            CallHandle.voided.is_(False),
+        )
+        .order_by(CallHandle.id.desc())
+        .limit(1)
+    )
+
+
+def _latest_handle(session: Session, agent_id: int, call_sid: str) -> CallHandle | None:
+    return session.scalar(
+        select(CallHandle)
+        .where(
+            CallHandle.agent_id == agent_id,
+            CallHandle.call_sid == call_sid,
+            CallHandle.voided.is_(False),
+        )
+        .order_by(CallHandle.id.desc())
+        .limit(1)
+    )
+
+
+def _latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
+    created = session.info.get(_CREATED, {}).get(call_sid)
+    if created is not None:
+        return created  # type: ignore[no-any-return]
+    return session.scalar(
+        select(QueueEntry)
+        .where(QueueEntry.call_sid == call_sid)
+        .order_by(QueueEntry.id.desc())
+        .limit(1)
+    )
+
+
+def close_handle(handle: CallHandle, now: datetime) -> None:
+    """End an agent's talk on a call: hold still running ends too."""
+    if handle.hold_started_at is not None:
+        handle.hold_seconds = (handle.hold_seconds or 0.0) + _seconds(handle.hold_started_at, now)
+        handle.hold_started_at = None
+    handle.ended_at = max(now, handle.started_at)
+    handle.talk_seconds = max(
+        0.0, _seconds(handle.started_at, handle.ended_at) - (handle.hold_seconds or 0.0)
+    )
+
+
+def presence_changed(agent: Agent, status: str, reason: str | None, now: datetime) -> None:
+    """Record the end of the agent's current status (a span) and what it means for their
+    part in a call: talk ends when they leave on-call, wrap-up time is added when they
+    leave wrap-up, and a new handle starts when they go on-call for a call (not a consult).
+
+    Called with the agent's row still showing the status being left.
+    """
+    session = object_session(agent)
+    if session is None or agent.id is None:
+        return
+    since = agent.status_since or now
+    call_sid = agent.current_call_sid
+    with session.no_autoflush:
+        session.add(
+            AgentStatusSpan(
+                agent_id=agent.id,
+                status=agent.status,
+                reason=agent.status_reason,
+                call_sid=call_sid,
+                started_at=min(since, now),
+                ended_at=now,
+                seconds=_seconds(since, now),
+            )
+        )
+    with session.no_autoflush:
+        if agent.status == "on-call":
+            handle = _open_handle(session, agent.id, call_sid)
+            if handle is not None:
+                close_handle(handle, now)
+        elif agent.status == "wrap-up" and call_sid is not None:
+            handle = _latest_handle(session, agent.id, call_sid)
+            if handle is not None:
+                handle.wrapup_seconds = (handle.wrapup_seconds or 0.0) + _seconds(since, now)
+        if status == "on-call" and reason is None and call_sid is not None:
+            entry = _latest_entry(session, call_sid)
+            session.add(
+                CallHandle(
+                    call_sid=call_sid,
+                    agent_id=agent.id,
+                    entry_id=entry.id if entry is not None else None,
+                    queue=entry.queue if entry is not None else None,
+                    via="transfer" if agent.status == "on-call" else "queue",
+                    started_at=now,
+                    hold_seconds=0.0,
+                    wrapup_seconds=0.0,
+                    transferred_out=False,
+                    voided=False,
+                )
+            )
+
+
+def record_hold(session: Session, call_sid: str, held: bool, now: datetime) -> None:
+    """The agent put the caller on hold (`held`) or took them off it."""
+    handle = session.scalar(
+        select(CallHandle)
+        .where(
+            CallHandle.call_sid == call_sid,
+            CallHandle.ended_at.is_(None),
+            CallHandle.voided.is_(False),
+        )
+        .order_by(CallHandle.id.desc())
+        .limit(1)
+    )
+    if handle is None:
+        return
+    if held and handle.hold_started_at is None:
+        handle.hold_started_at = max(now, handle.started_at)
+    elif not held and handle.hold_started_at is not None:
+        handle.hold_seconds = (handle.hold_seconds or 0.0) + _seconds(handle.hold_started_at, now)
+        handle.hold_started_at = None
+
+
+# -- queue entries, from the changes made to calls ----------------------------------------
+
+
+def _changed(call: Call, name: str) -> tuple[bool, Any]:
+    """(changed, old value) of one attribute since the last flush."""
+    history = inspect(call).attrs[name].history
+    if not history.added and not history.deleted:
+        return False, None
+    old = history.deleted[0] if history.deleted else None
+    new = history.added[0] if history.added else None
+    return old != new, old
+
+
+def _close_entry(entry: QueueEntry, call: Call) -> None:
+    entry.left_at = call.dequeued_at
+    entry.outcome = call.outcome
+    entry.wait_seconds = call.queue_wait_seconds
+    entry.agent_id = call.agent_id if call.outcome == "answered" else None
+
+
+def _start_entry(session: Session, call: Call, new: bool, agent_changed: bool) -> None:
+    assert call.enqueued_at is not None
+    previous = _latest_entry(session, call.call_sid)
+    context = call.context or {}
+    if new and context.get("voicemail") is not None:
+        kind = "callback"
+    elif previous is not None and previous.left_at is None:
+        # Moved on without leaving (overflow after the maximum wait): that wait ends here.
+        previous.left_at = call.enqueued_at
+        previous.outcome = "overflow"
+        previous.wait_seconds = int(_seconds(previous.entered_at, call.enqueued_at))
+        kind = "overflow"
+    elif agent_changed:
+        kind = "transfer"
+    else:
+        kind = "inbound"
+    entry = QueueEntry(
+        call_sid=call.call_sid,
+        queue=call.queue or "",
+        kind=kind,
+        entered_at=call.enqueued_at,
+        callback_requested=False,
+        voicemail=False,
+    )
+    session.add(entry)
+    session.info.setdefault(_CREATED, {})[call.call_sid] = entry
+    if call.dequeued_at is not None:
+        _close_entry(entry, call)
+
+
+def _track_call(session: Session, call: Call) -> None:
+    new = call in session.new
+    enqueued, _ = _changed(call, "enqueued_at")
+    dequeued, _ = _changed(call, "dequeued_at")
+    agent_changed, old_agent = _changed(call, "agent_id")
+    answered_changed, _ = _changed(call, "answered_at")
+    if enqueued and call.enqueued_at is not None:
+        _start_entry(session, call, new, agent_changed)
+    elif dequeued:
+        entry = _latest_entry(session, call.call_sid)
+        if entry is not None and call.dequeued_at is not None:
+            _close_entry(entry, call)
+        elif entry is not None:  # the accept was undone (bridge failed): waiting again
+            entry.left_at = entry.outcome = entry.wait_seconds = entry.agent_id = None
+    elif _changed(call, "queue_wait_seconds")[0] and call.dequeued_at is not None:
+        entry = _latest_entry(session, call.call_sid)
+        if entry is not None and entry.left_at is not None:
+            entry.wait_seconds = call.queue_wait_seconds  # the queue's own count, later
+    if _changed(call, "outcome")[0]:
+        entry = _latest_entry(session, call.call_sid)
+        if entry is not None and call.outcome == "callback" and entry.kind != "callback":
+            entry.callback_requested = True
+        elif entry is not None and call.outcome == "voicemail":
+            entry.voicemail = True
+    if agent_changed and old_agent is not None:
+        handle = _latest_handle(session, old_agent, call.call_sid)
+        if handle is not None:
+            if answered_changed and call.answered_at is None:
+                handle.voided = True  # never connected: the caller waits again
+            else:
+                handle.transferred_out = True
+
+
+@event.listens_for(Session, "before_flush")
+def _record_queue_entries(session: Session, _context: Any, _instances: Any) -> None:
+    calls = [obj for obj in (*session.new, *session.dirty) if isinstance(obj, Call)]
+    if not calls:
+        return
+    with session.no_autoflush:
+        for call in calls:
+            _track_call(session, call)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_created(session: Session) -> None:
+    session.info.pop(_CREATED, None)
