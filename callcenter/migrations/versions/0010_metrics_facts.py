@@ -5,7 +5,7 @@
 ``agent_status_spans``: each finished stretch of time an agent spent in one status.
 See docs/metrics.md.
 
-Revision ID: 0009_m_metrics
+Revision ID: 0010
 Revises: 0009
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_m_metrics"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
