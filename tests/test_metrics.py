@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from callcenter.agents import set_presence
+from callcenter.agents import mark_consoles_seen, set_presence
 from callcenter.calls import get_call, open_call, record_status
 from callcenter.config import load_settings
 from callcenter.db import Database
@@ -94,8 +94,13 @@ class Day:
 
         self.step(enqueue)
 
+    def beat(self, when: datetime) -> None:
+        """Every agent's console is live at `when` (the heartbeat a running process writes)."""
+        self.step(lambda s: mark_consoles_seen(s, list(self.agents.values()), when))
+
     def take(self, n: int, username: str, when: datetime) -> None:
         """Dispatch, and the agent the call is offered to accepts it."""
+        self.beat(when)
         self.step(lambda s: dispatch(s, self.settings, when))
         self.step(lambda s: accept(s, self.agents[username], sid(n), when))
 
@@ -128,6 +133,7 @@ def script(day: Day) -> None:
     day.enter(2, at(1))
     day.take(2, "bob", at(1, 40))
     day.hang_up(2, at(3, 40))
+    day.beat(at(4, 10))
     day.step(lambda s: release_wrapups(s, at(4, 10)))
     # 3: hangs up after 3 s (a short abandon); 4: after 30 s (an abandon).
     day.enter(3, at(2))
@@ -148,6 +154,7 @@ def script(day: Day) -> None:
     day.step(lambda s: transfer(s, settings, day.agents["bob"], sid(6), at(16, 5),
                                 to_agent=day.agents["amy"]))  # fmt: skip
     day.take(6, "amy", at(16, 15))
+    day.beat(at(16, 35))
     day.step(lambda s: release_wrapups(s, at(16, 35)))
     day.hang_up(6, at(18, 15))
     day.wrap(6, "amy", at(18, 25))
@@ -159,8 +166,10 @@ def late_and_missed(day: Day) -> None:
     day.hang_up(8, at(30, 30))
     # 9: bob declines it, amy lets it ring out, the caller hangs up after 60 s.
     day.enter(9, at(40))
+    day.beat(at(40))
     day.step(lambda s: dispatch(s, day.settings, at(40)))
     day.step(lambda s: decline(s, day.agents["bob"], sid(9), at(40, 5)))
+    day.beat(at(40, 5))
     day.step(lambda s: dispatch(s, day.settings, at(40, 5)))
     day.step(lambda s: expire_offers(s, at(40, 20)))
     day.step(lambda s: finish_queue_wait(s, day.settings, get_call(s, sid(9)), "hangup", 60,
