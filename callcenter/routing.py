@@ -310,24 +310,53 @@ def wrap_up(
     notes: str,
     now: datetime,
 ) -> Changes:
-    """Save the disposition and notes on the call; the agent is available again."""
+    """Save the agent's disposition and notes for their part of the call; they are available.
+
+    The call's own disposition is its current agent's; an agent who handed the call on
+    (transfer) wraps up their part too, kept with every part in the call's `wrapups`.
+    """
     if disposition not in settings.dispositions:
         raise RoutingError(f"unknown disposition {disposition!r}")
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid))
-    if call is None or call.agent_id != agent_id:
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    context = dict(call.context or {}) if call is not None else {}
+    owner = call is not None and call.agent_id == agent_id
+    if call is None or not (owner or agent_id in context.get("former_agents", [])):
         raise RoutingError("this is not your call")
+    wrapups = list(context.get("wrapups", []))
+    if not owner and any(part.get("agent_id") == agent_id for part in wrapups):
+        raise RoutingError("you have already wrapped up this call")
     agent = session.get(Agent, agent_id)
-    if agent is not None and agent.status == "on-call" and agent.current_call_sid == call_sid:
+    if (
+        owner
+        and agent is not None
+        and agent.status == "on-call"
+        and (agent.current_call_sid == call_sid)
+    ):
         raise RoutingError("the call is still going on: wrap up when it has ended")
-    call.disposition = disposition
-    call.wrapup_notes = notes.strip()[:4000]
-    call.wrapped_up_at = now
-    log_event(session, call_sid, "agent.wrapup", disposition=disposition)
+    notes = notes.strip()[:4000]
+    if owner:
+        call.disposition = disposition
+        call.wrapup_notes = notes
+        call.wrapped_up_at = now
+    wrapups.append({"agent_id": agent_id, "agent": agent.username if agent else None,
+                    "disposition": disposition, "notes": notes, "at": now.isoformat()})  # fmt: skip
+    call.context = {**context, "wrapups": wrapups}
+    log_event(session, call_sid, "agent.wrapup", disposition=disposition, agent_id=agent_id,
+              part="owner" if owner else "transferred")  # fmt: skip
     changes = Changes(calls={call_sid})
-    if agent is not None and agent.current_call_sid == call_sid:
+    if agent is not None and agent.current_call_sid == call_sid and agent.status != "on-call":
         set_presence(agent, "available", now)
         changes.agents.add(agent.id)
     return changes
+
+
+def _hand_off(call: Call, agent_id: int) -> None:
+    """`agent_id` leaves the call to someone else: they may still wrap up their part."""
+    context = dict(call.context or {})
+    former = list(context.get("former_agents", []))
+    if agent_id not in former:
+        former.append(agent_id)
+    call.context = {**context, "former_agents": former}
 
 
 def release_wrapups(session: Session, now: datetime) -> Changes:
@@ -383,6 +412,7 @@ def _transfer_back_to_queue(
     """The caller waits again (keeping their priority); their agent goes to wrap-up."""
     changes = Changes(calls={call.call_sid})
     if call.agent_id is not None:
+        _hand_off(call, call.agent_id)
         agent = session.get(Agent, call.agent_id)
         if agent is not None and agent.current_call_sid == call.call_sid:
             start_wrapup(settings, agent, call, now)
@@ -488,6 +518,7 @@ def complete_transfer(
     if target is not None:
         set_presence(target, "on-call", now)
         target.current_call_sid = call_sid
+    _hand_off(call, agent_id)
     call.agent_id = target_id
     call.agent_leg_sid = leg_sid
     call.transfer_agent_id = None
