@@ -12,6 +12,7 @@ from sqlalchemy import select
 from test_agent_socket import Console, team  # noqa: F401
 
 from callcenter.models import Call
+from callcenter.telephony.bridge import BridgeError
 
 
 def connected_call(server: LiveServer, amy: Console, talk: int = 900) -> Any:
@@ -77,3 +78,56 @@ def test_both_agents_wrap_up_their_part_of_a_warm_transfer(
     finally:
         amy.close()
         bob.close()
+
+
+def test_call_controls_answer_in_sentences_while_connecting(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    """Hold before the agent is in the call: a sentence, not Twilio's REST error."""
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    board.answer_policy = lambda to: "no-answer" if to == "client:amy" else "answer"
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        caller = start_caller(live_server.app, live_server.url, "+8613900139000", ["1", "0"])
+        sid = caller.call_sid
+        amy.wait_for("call:offer", timeout=15, call_sid=sid)
+        assert amy.call("call:accept", {"call_sid": sid})["ok"]
+        answer = amy.call("call:hold", {"call_sid": sid, "hold": True})
+        assert answer == {
+            "error": "the caller is not connected yet: hold works once you are talking"
+        }
+    finally:
+        amy.close()
+
+
+def test_rest_errors_reach_the_agent_as_sentences(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    services = live_server.app.extensions["callcenter"]
+    bridge = services.extras["realtime"].bridge
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        caller = connected_call(live_server, amy)
+        # A participant the conference does not have: Twilio answers 404 with its URL.
+        try:
+            bridge.hold(caller.call_sid, True, "CA" + "0" * 32)
+        except BridgeError as exc:
+            message = str(exc)
+        assert message == "that leg of the call is not connected (not yet, or not any more)"
+        added = amy.call("call:add", {"call_sid": caller.call_sid, "number": "+8613912345678"})
+        assert added["ok"]
+        assert amy.call("call:hangup", {"call_sid": caller.call_sid}) == {"ok": True}
+        amy.wait_for("agent:state", timeout=15, status="wrap-up")
+        # The call has ended: every control says so in words.
+        for event, data in [("call:hold", {"hold": True}), ("call:hangup", {}),
+                            ("call:add", {"number": "+8613912345678"})]:  # fmt: skip
+            answer = amy.call(event, {"call_sid": caller.call_sid, **data})
+            assert answer == {"error": "you are not on this call"}, event
+    finally:
+        amy.close()

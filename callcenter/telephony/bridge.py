@@ -11,7 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from twilio.base.exceptions import TwilioException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from callcenter.telephony.twiml import UrlBuilder
@@ -32,7 +32,17 @@ class AgentLeg:
 
 
 class BridgeError(Exception):
-    """Twilio refused or could not be reached."""
+    """Twilio refused or could not be reached; the message is a reason an agent can read."""
+
+
+def _failed(what: str, exc: Exception) -> BridgeError:
+    """Log the REST error in full; the agent gets why in words (no URL, no SID)."""
+    log.warning("%s failed: %s", what, exc)
+    if isinstance(exc, TwilioRestException):
+        if exc.status == 404:
+            return BridgeError("that leg of the call is not connected (not yet, or not any more)")
+        return BridgeError("the telephone service refused the request")
+    return BridgeError("the telephone service could not be reached")
 
 
 def rest_client(account_sid: str, auth_token: str, api_url: str) -> Client:
@@ -58,8 +68,7 @@ class CallBridge:
                 method="POST",
             )
         except (TwilioException, OSError) as exc:
-            log.error("bridging %s to %s failed: %s", call_sid, agent.username, exc)
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"bridging {call_sid} to {agent.username}", exc) from exc
         return self._dial_agent(call_sid, agent)
 
     def _dial_agent(self, call_sid: str, agent: AgentLeg) -> str:
@@ -75,8 +84,7 @@ class CallBridge:
                 status_callback_event=["answered", "completed"],
             )
         except (TwilioException, OSError) as exc:
-            log.error("dialing agent %s for %s failed: %s", agent.username, call_sid, exc)
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"dialing agent {agent.username} for {call_sid}", exc) from exc
         return str(leg.sid)
 
     def call_back(
@@ -102,10 +110,9 @@ class CallBridge:
                 status_callback_event=["completed"],
             )
         except (TwilioException, OSError) as exc:
-            log.error("calling back %s for %s failed: %s", number, call_sid, exc)
             with contextlib.suppress(TwilioException, OSError):
                 self.client.calls(agent_leg).update(status="completed")
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"calling back {number} for {call_sid}", exc) from exc
         return str(customer.sid), agent_leg
 
     def hang_up(self, call_sid: str) -> None:
@@ -113,14 +120,15 @@ class CallBridge:
         try:
             self.client.calls(call_sid).update(status="completed")
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"hanging up {call_sid}", exc) from exc
 
     def _conference_sid(self, name: str) -> str:
         conferences = self.client.conferences.list(
             friendly_name=name, status="in-progress", limit=1
         )
         if not conferences:
-            raise BridgeError(f"no conference in progress for {name}")
+            log.warning("no conference in progress for %s", name)
+            raise BridgeError("the call is not connected (not yet, or not any more)")
         return str(conferences[0].sid)
 
     def hold(self, call_sid: str, held: bool, caller_leg: str | None = None) -> None:
@@ -130,7 +138,7 @@ class CallBridge:
             participant = caller_leg or call_sid
             self.client.conferences(conference).participants(participant).update(hold=held)
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"hold={held} on {call_sid}", exc) from exc
 
     def to_queue(
         self, call_sid: str, queue: str, language: str, caller_leg: str | None = None
@@ -141,7 +149,7 @@ class CallBridge:
                 url=self.urls("/twilio/transfer", queue=queue, lang=language), method="POST"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"moving {call_sid} to {queue}", exc) from exc
 
     def consult(self, call_sid: str, agent: AgentLeg, caller_leg: str | None = None) -> str:
         """Warm transfer, step one: the caller holds, the other agent joins to talk first."""
@@ -153,7 +161,7 @@ class CallBridge:
                 from_=self.caller_id, to=agent.address, end_conference_on_exit=False, beep="false"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"consulting {agent.username} on {call_sid}", exc) from exc
         return str(participant.call_sid)
 
     def hand_over(
@@ -168,7 +176,7 @@ class CallBridge:
             participants(caller_leg or call_sid).update(hold=False)
             self.client.calls(leaving_leg).update(status="completed")
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"handing {call_sid} over", exc) from exc
 
     def add_party(self, call_sid: str, number: str) -> str:
         """Dial a third party into the caller's conference; returns their call SID."""
@@ -178,7 +186,7 @@ class CallBridge:
                 from_=self.caller_id, to=number, end_conference_on_exit=False, beep="false"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"adding {number} to {call_sid}", exc) from exc
         return str(participant.call_sid)
 
     def start_recording(self, leg_sid: str, channels: int, call_sid: str) -> str:
@@ -191,7 +199,7 @@ class CallBridge:
                 recording_status_callback_event=["in-progress", "completed", "absent"],
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"recording {call_sid}", exc) from exc
         return str(recording.sid)
 
     def pause_recording(self, leg_sid: str, recording_sid: str, paused: bool) -> None:
@@ -203,4 +211,4 @@ class CallBridge:
             else:
                 recording.update(status="in-progress")
         except (TwilioException, OSError) as exc:
-            raise BridgeError(str(exc)) from exc
+            raise _failed(f"pause={paused} of {recording_sid}", exc) from exc

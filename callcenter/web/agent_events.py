@@ -205,9 +205,16 @@ def register_agent_events(
         try:
             _agent_id, call = my_call(_call_sid(data))
             held = bool(data.get("hold", True))
+            if not (call.context or {}).get("connected"):
+                raise RoutingError(
+                    "the caller is not connected yet: hold works once you are talking"
+                )
             bridge.hold(call.call_sid, held, caller_leg(call))
-        except (RoutingError, BridgeError) as exc:
+        except RoutingError as exc:
             return {"error": str(exc)}
+        except BridgeError as exc:
+            verb = "put the caller on hold" if held else "take the caller off hold"
+            return {"error": f"could not {verb}: {exc}"}
         with services.database.session() as session:
             log_event(session, call.call_sid, "agent.hold" if held else "agent.resume")
         return {"ok": True, "hold": held}
@@ -242,8 +249,10 @@ def register_agent_events(
         try:
             _agent_id, call = my_call(_call_sid(data))
             bridge.hang_up(call.agent_leg_sid or call.call_sid)
-        except (RoutingError, BridgeError) as exc:
+        except RoutingError as exc:
             return {"error": str(exc)}
+        except BridgeError as exc:
+            return {"error": f"could not hang up: {exc}"}
         return {"ok": True}
 
     def on_transfer(data: Any) -> dict[str, Any]:
