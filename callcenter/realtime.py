@@ -107,7 +107,9 @@ class Realtime:
                 agent = session.get(Agent, agent_id)
                 if call is None or agent is None:
                     continue
-                payload = offer_payload(session, self.services.settings, call, now, agent)
+                payload = offer_payload(
+                    session, self.services.settings, call, now, agent, self.services.flows.flows
+                )
                 outbox.append(("call:offer", payload, agent_room(agent_id), AGENT_NS))
             for agent_id, call_sid, reason in changes.withdrawn:
                 ended = {"call_sid": call_sid, "reason": reason}

@@ -463,7 +463,8 @@ def request_callback(session: Session, call: Call, now: datetime) -> bool:
     if call.outcome != "queued" or not call.caller_number or call.caller_kind != "pstn":
         return False
     call.outcome = "callback"
-    call.context = {**(call.context or {}), "callback": True}
+    call.context = {**(call.context or {}), "callback": True,
+                    "callback_requested_at": now.isoformat()}  # fmt: skip
     log_event(session, call.call_sid, "queue.callback_requested", queue=call.queue,
               number=call.caller_number)  # fmt: skip
     return True
