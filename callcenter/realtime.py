@@ -19,7 +19,9 @@ from sqlalchemy import Text, cast, func, select
 
 from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
 from callcenter.calls import get_call
+from callcenter.consults import expire_consults
 from callcenter.models import Agent, Call, utcnow
+from callcenter.participants import participants
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
@@ -66,6 +68,26 @@ def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
             }
         )
     return summary
+
+
+def _brief(session: Any, agent_id: int) -> dict[str, Any] | None:
+    agent = session.get(Agent, agent_id) if agent_id else None
+    if agent is None:
+        return None
+    return {"id": agent.id, "name": agent.display_name, "number": agent.agent_number}
+
+
+def consult_status(
+    session: Any, call_sid: str, from_id: int, to_id: int, status: str
+) -> dict[str, Any]:
+    """The `call:consult-status` event: a step of a warm transfer, for both agents."""
+    return {"call_sid": call_sid, "status": status, "from": _brief(session, from_id),
+            "to": _brief(session, to_id)}  # fmt: skip
+
+
+def participant_agents(call: Call) -> set[int]:
+    """Agents whose consoles list the call's participants: its agent and a consulted one."""
+    return {agent_id for agent_id in (call.agent_id, call.transfer_agent_id) if agent_id}
 
 
 class Realtime:
@@ -117,6 +139,17 @@ class Realtime:
             for agent_id, call_sid in changes.ended:
                 ended = {"call_sid": call_sid, "reason": "completed"}
                 outbox.append(("call:ended", ended, agent_room(agent_id), AGENT_NS))
+            for call_sid, from_id, to_id, status in changes.consults:
+                consult = consult_status(session, call_sid, from_id, to_id, status)
+                for agent_id in {from_id, to_id} - {0}:
+                    outbox.append(("call:consult-status", consult, agent_room(agent_id), AGENT_NS))
+            for call_sid in sorted(changes.participants):
+                call = get_call(session, call_sid)
+                if call is None:
+                    continue
+                listed = {"call_sid": call_sid, "participants": participants(session, call)}
+                for agent_id in participant_agents(call):
+                    outbox.append(("call:participants", listed, agent_room(agent_id), AGENT_NS))
             for agent_id in sorted(changes.agents):
                 agent = session.get(Agent, agent_id)
                 if agent is not None:
@@ -165,6 +198,7 @@ class Realtime:
         # One pass at a time in this process; the database guards across processes.
         with self._lock, self.services.database.session() as session:
             changes = tick(session, self.services.settings, utcnow())
+            changes.merge(expire_consults(session, utcnow()))
         self.publish(changes)
         self.recover_unanswered_bridges()
         self.start_recordings()

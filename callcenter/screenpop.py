@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from callcenter.config import Settings
 from callcenter.kb_usage import suggest
 from callcenter.models import Agent, Call, CallEvent, CallOffer, Voicemail
+from callcenter.participants import participants
 
 HISTORY_LIMIT = 5
 IVR_KINDS = ("ivr.node", "ivr.input", "ivr.no_input", "ivr.language", "ivr.lookup")
@@ -184,3 +185,24 @@ def offer_payload(
         "knowledge": [item.public() for item in suggest(session, intents, call.language)],
         "expires_at": offer.expires_at.isoformat() if offer else None,
     }
+
+
+def consult_payload(
+    session: Session, settings: Settings, call: Call, agent: Agent, now: datetime,
+    flows: Any = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The `call:consult` event: the screen-pop of the call another agent offers `agent`,
+    with who offers it, until when, and who is on the call now."""
+    consult = (call.context or {}).get("consult") or {}
+    sender = session.get(Agent, consult.get("from")) if consult.get("from") else None
+    payload = offer_payload(session, settings, call, now, agent, flows)
+    payload["kind"] = "consult"
+    payload["expires_at"] = consult.get("expires_at")
+    payload["consult"] = {
+        "from": {"id": sender.id, "name": sender.display_name, "number": sender.agent_number}
+        if sender
+        else None,
+        "expires_at": consult.get("expires_at"),
+    }
+    payload["participants"] = participants(session, call)
+    return payload

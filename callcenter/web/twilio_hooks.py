@@ -27,6 +27,7 @@ from callcenter.db import get_session
 from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.models import Call, WebhookResponse, utcnow
+from callcenter.participants import conference_ended, note_leg
 from callcenter.queues import (
     estimated_wait_seconds,
     finish_queue_wait,
@@ -34,7 +35,14 @@ from callcenter.queues import (
     queue_position,
 )
 from callcenter.recordings import RECORDING_SID
-from callcenter.routing import call_finished, call_left_queue, callback_ended, request_callback
+from callcenter.routing import (
+    Changes,
+    call_finished,
+    call_left_queue,
+    callback_ended,
+    end_consult,
+    request_callback,
+)
 from callcenter.services import get_services
 from callcenter.telephony.signature import has_valid_signature
 from callcenter.voicemail import store_voicemail
@@ -512,11 +520,29 @@ def bridge_conference() -> Response:
             request_recording(session, get_services().settings, call, leg, utcnow())
     elif event == "conference-end":
         call.context = {**(call.context or {}), "joined": [], "connected": False}
+    changes = _note_participant(session, call, event, member)
     session.commit()
+    get_services().announcer.publish(changes)
     if announce:
         get_services().announcer.call_connected(caller)
         get_services().announcer.kick()  # the dispatcher starts the recording
     return Response(status=204)
+
+
+def _note_participant(session: Session, call: Call, event: str, member: str) -> Changes:
+    """Keep the call's participants list; a consulted agent who hangs up ends the consult."""
+    changes = Changes(participants={call.call_sid})
+    if event == "participant-join" and CALL_SID.fullmatch(member):
+        note_leg(call, member, state="connected")
+    elif event == "participant-leave" and CALL_SID.fullmatch(member):
+        note_leg(call, member, state="left")
+        if member == (call.context or {}).get("consult_leg"):
+            changes.merge(end_consult(session, call, "left", utcnow()))
+    elif event == "conference-end":
+        conference_ended(call)
+    else:
+        return Changes()
+    return changes
 
 
 @bp.post("/recording/call")
