@@ -148,7 +148,9 @@ class Realtime:
                 if call is None:
                     continue
                 listed = {"call_sid": call_sid, "participants": participants(session, call)}
-                for agent_id in participant_agents(call):
+                # Agents a consult step just concerned hear the list it leaves behind.
+                concerned = {a for sid, *ids, _ in changes.consults if sid == call_sid for a in ids}
+                for agent_id in participant_agents(call) | concerned - {0}:
                     outbox.append(("call:participants", listed, agent_room(agent_id), AGENT_NS))
             for agent_id in sorted(changes.agents):
                 agent = session.get(Agent, agent_id)
