@@ -21,7 +21,9 @@ from sqlalchemy import Text, cast, func, select
 from callcenter.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
 from callcenter.calls import FINAL_STATUSES, get_call
+from callcenter.consults import expire_consults
 from callcenter.models import Agent, Call, utcnow
+from callcenter.participants import participants
 from callcenter.queues import WAITING
 from callcenter.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
@@ -92,6 +94,26 @@ def _same_board(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) 
     return board(a) == board(b)
 
 
+def _brief(session: Any, agent_id: int) -> dict[str, Any] | None:
+    agent = session.get(Agent, agent_id) if agent_id else None
+    if agent is None:
+        return None
+    return {"id": agent.id, "name": agent.display_name, "number": agent.agent_number}
+
+
+def consult_status(
+    session: Any, call_sid: str, from_id: int, to_id: int, status: str
+) -> dict[str, Any]:
+    """The `call:consult-status` event: a step of a warm transfer, for both agents."""
+    return {"call_sid": call_sid, "status": status, "from": _brief(session, from_id),
+            "to": _brief(session, to_id)}  # fmt: skip
+
+
+def participant_agents(call: Call) -> set[int]:
+    """Agents whose consoles list the call's participants: its agent and a consulted one."""
+    return {agent_id for agent_id in (call.agent_id, call.transfer_agent_id) if agent_id}
+
+
 class Realtime:
     """Announces committed changes to consoles and runs the dispatcher."""
 
@@ -142,7 +164,9 @@ class Realtime:
                 agent = session.get(Agent, agent_id)
                 if call is None or agent is None:
                     continue
-                payload = offer_payload(session, self.services.settings, call, now, agent)
+                payload = offer_payload(
+                    session, self.services.settings, call, now, agent, self.services.flows.flows
+                )
                 outbox.append(("call:offer", payload, agent_room(agent_id), AGENT_NS))
             for agent_id, call_sid, reason in changes.withdrawn:
                 ended = {"call_sid": call_sid, "reason": reason}
@@ -150,6 +174,19 @@ class Realtime:
             for agent_id, call_sid in changes.ended:
                 ended = {"call_sid": call_sid, "reason": "completed"}
                 outbox.append(("call:ended", ended, agent_room(agent_id), AGENT_NS))
+            for call_sid, from_id, to_id, status in changes.consults:
+                consult = consult_status(session, call_sid, from_id, to_id, status)
+                for agent_id in {from_id, to_id} - {0}:
+                    outbox.append(("call:consult-status", consult, agent_room(agent_id), AGENT_NS))
+            for call_sid in sorted(changes.participants):
+                call = get_call(session, call_sid)
+                if call is None:
+                    continue
+                listed = {"call_sid": call_sid, "participants": participants(session, call)}
+                # Agents a consult step just concerned hear the list it leaves behind.
+                concerned = {a for sid, *ids, _ in changes.consults if sid == call_sid for a in ids}
+                for agent_id in participant_agents(call) | concerned - {0}:
+                    outbox.append(("call:participants", listed, agent_room(agent_id), AGENT_NS))
             for agent_id in sorted(changes.agents):
                 agent = session.get(Agent, agent_id)
                 if agent is not None:
@@ -219,6 +256,7 @@ class Realtime:
             now = utcnow()
             changes = drop_silent_consoles(session, now)
             changes.merge(tick(session, self.services.settings, now, self.started_at))
+            changes.merge(expire_consults(session, now))
         self.publish(changes)
         if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
             self._reconciled_at = time.monotonic()

@@ -45,6 +45,10 @@ class Changes:
     """Calls whose queue state changed."""
     ended: list[tuple[int, str]] = field(default_factory=list)
     """(agent_id, call_sid) calls that ended while connected to the agent."""
+    consults: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """(call_sid, from agent_id, to agent_id, status) warm-transfer steps, for both agents."""
+    participants: set[str] = field(default_factory=set)
+    """Calls whose participants (legs in the conference, consult invitations) changed."""
 
     def merge(self, other: Changes) -> Changes:
         self.offers += other.offers
@@ -52,10 +56,15 @@ class Changes:
         self.agents |= other.agents
         self.calls |= other.calls
         self.ended += other.ended
+        self.consults += other.consults
+        self.participants |= other.participants
         return self
 
     def __bool__(self) -> bool:
-        return bool(self.offers or self.withdrawn or self.agents or self.calls or self.ended)
+        return bool(
+            self.offers or self.withdrawn or self.agents or self.calls or self.ended
+            or self.consults or self.participants
+        )  # fmt: skip
 
 
 def _locking(session: Session, statement: Select[Any]) -> Select[Any]:
@@ -295,8 +304,11 @@ def call_left_queue(session: Session, call_sid: str, now: datetime) -> Changes:
 
 
 def call_finished(session: Session, settings: Settings, call: Call, now: datetime) -> Changes:
-    """The call ended: its agent goes to wrap-up (timed per queue)."""
+    """The call ended: its agent goes to wrap-up (timed per queue), a consult ends."""
     changes = call_left_queue(session, call.call_sid, now)
+    changes.participants.add(call.call_sid)
+    if (call.context or {}).get("consult"):
+        changes.merge(end_consult(session, call, "caller left", now))
     if call.agent_id is None:
         return changes
     agent = session.get(Agent, call.agent_id)
@@ -331,24 +343,53 @@ def wrap_up(
     notes: str,
     now: datetime,
 ) -> Changes:
-    """Save the disposition and notes on the call; the agent is available again."""
+    """Save the agent's disposition and notes for their part of the call; they are available.
+
+    The call's own disposition is its current agent's; an agent who handed the call on
+    (transfer) wraps up their part too, kept with every part in the call's `wrapups`.
+    """
     if disposition not in settings.dispositions:
         raise RoutingError(f"unknown disposition {disposition!r}")
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid))
-    if call is None or call.agent_id != agent_id:
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+    context = dict(call.context or {}) if call is not None else {}
+    owner = call is not None and call.agent_id == agent_id
+    if call is None or not (owner or agent_id in context.get("former_agents", [])):
         raise RoutingError("this is not your call")
+    wrapups = list(context.get("wrapups", []))
+    if not owner and any(part.get("agent_id") == agent_id for part in wrapups):
+        raise RoutingError("you have already wrapped up this call")
     agent = session.get(Agent, agent_id)
-    if agent is not None and agent.status == "on-call" and agent.current_call_sid == call_sid:
+    if (
+        owner
+        and agent is not None
+        and agent.status == "on-call"
+        and (agent.current_call_sid == call_sid)
+    ):
         raise RoutingError("the call is still going on: wrap up when it has ended")
-    call.disposition = disposition
-    call.wrapup_notes = notes.strip()[:4000]
-    call.wrapped_up_at = now
-    log_event(session, call_sid, "agent.wrapup", disposition=disposition)
+    notes = notes.strip()[:4000]
+    if owner:
+        call.disposition = disposition
+        call.wrapup_notes = notes
+        call.wrapped_up_at = now
+    wrapups.append({"agent_id": agent_id, "agent": agent.username if agent else None,
+                    "disposition": disposition, "notes": notes, "at": now.isoformat()})  # fmt: skip
+    call.context = {**context, "wrapups": wrapups}
+    log_event(session, call_sid, "agent.wrapup", disposition=disposition, agent_id=agent_id,
+              part="owner" if owner else "transferred")  # fmt: skip
     changes = Changes(calls={call_sid})
-    if agent is not None and agent.current_call_sid == call_sid:
+    if agent is not None and agent.current_call_sid == call_sid and agent.status != "on-call":
         set_presence(agent, "available", now)
         changes.agents.add(agent.id)
     return changes
+
+
+def hand_off(call: Call, agent_id: int) -> None:
+    """`agent_id` leaves the call to someone else: they may still wrap up their part."""
+    context = dict(call.context or {})
+    former = list(context.get("former_agents", []))
+    if agent_id not in former:
+        former.append(agent_id)
+    call.context = {**context, "former_agents": former}
 
 
 def release_wrapups(session: Session, now: datetime) -> Changes:
@@ -408,6 +449,7 @@ def _transfer_back_to_queue(
     """The caller waits again (keeping their priority); their agent goes to wrap-up."""
     changes = Changes(calls={call.call_sid})
     if call.agent_id is not None:
+        hand_off(call, call.agent_id)
         agent = session.get(Agent, call.agent_id)
         if agent is not None and agent.current_call_sid == call.call_sid:
             start_wrapup(settings, agent, call, now)
@@ -464,7 +506,8 @@ def request_callback(session: Session, call: Call, now: datetime) -> bool:
     if call.outcome != "queued" or not can_call_back(call):
         return False
     call.outcome = "callback"
-    call.context = {**(call.context or {}), "callback": True}
+    call.context = {**(call.context or {}), "callback": True,
+                    "callback_requested_at": now.isoformat()}  # fmt: skip
     log_event(session, call.call_sid, "queue.callback_requested", queue=call.queue,
               number=call.caller_number)  # fmt: skip
     return True
@@ -483,60 +526,26 @@ def callback_ended(
     return call_finished(session, settings, call, now)
 
 
-def start_consult(
-    session: Session, agent_id: int, call_sid: str, target_id: int, now: datetime
-) -> Changes:
-    """Warm transfer: reserve an available agent to talk to before handing the call over."""
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
-    if call is None or call.agent_id != agent_id or call.ended_at is not None:
-        raise RoutingError("this is not your call")
-    target = session.scalar(
-        select(Agent).where(Agent.id == target_id, Agent.status == "available").with_for_update()
-    )
-    if target is None or target_id == agent_id:
-        raise RoutingError("that agent is not available")
-    set_presence(target, "on-call", now, "consulting")
-    target.current_call_sid = call_sid
-    call.transfer_agent_id = target_id
-    log_event(session, call_sid, "agent.consult", agent_id=agent_id, to_agent=target_id)
-    return Changes(agents={target_id}, calls={call_sid})
-
-
-def complete_transfer(
-    session: Session, settings: Settings, agent_id: int, call_sid: str, leg_sid: str,
-    now: datetime,
-) -> Changes:  # fmt: skip
-    """Warm transfer, done: the consulted agent owns the call; the first one wraps up."""
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
-    if call is None or call.agent_id != agent_id or call.transfer_agent_id is None:
-        raise RoutingError("no transfer in progress on this call")
-    target_id = call.transfer_agent_id
-    changes = Changes(agents={agent_id, target_id}, calls={call_sid})
-    first = session.get(Agent, agent_id)
-    if first is not None:
-        start_wrapup(settings, first, call, now)
+def end_consult(session: Session, call: Call, status: str, now: datetime) -> Changes:
+    """A warm transfer ends without a hand-over (declined, no answer, cancelled, the caller
+    left...): the consulted agent is available again; both agents hear `status`."""
+    context = dict(call.context or {})
+    consult = context.pop("consult", None) or {}
+    context.pop("consult_leg", None)
+    call.context = context
+    target_id = call.transfer_agent_id or consult.get("to")
+    call.transfer_agent_id = None
+    changes = Changes(calls={call.call_sid}, participants={call.call_sid})
+    if target_id is None:
+        return changes
     target = session.get(Agent, target_id)
-    if target is not None:
-        set_presence(target, "on-call", now)
-        target.current_call_sid = call_sid
-    call.agent_id = target_id
-    call.agent_leg_sid = leg_sid
-    call.transfer_agent_id = None
-    log_event(session, call_sid, "agent.transfer_completed", agent_id=agent_id, to_agent=target_id)
-    return changes
-
-
-def cancel_consult(session: Session, agent_id: int, call_sid: str, now: datetime) -> Changes:
-    """The consulted agent goes back to available; the first agent keeps the call."""
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
-    if call is None or call.agent_id != agent_id or call.transfer_agent_id is None:
-        raise RoutingError("no transfer in progress on this call")
-    target = session.get(Agent, call.transfer_agent_id)
-    changes = Changes(agents={call.transfer_agent_id}, calls={call_sid})
-    if target is not None and target.current_call_sid == call_sid:
+    if target is not None and target.current_call_sid == call.call_sid and target.status in (
+        "ringing", "on-call",
+    ):  # fmt: skip
         set_presence(target, "available", now)
-    call.transfer_agent_id = None
-    log_event(session, call_sid, "agent.consult_cancelled", agent_id=agent_id)
+        changes.agents.add(target.id)
+    changes.consults.append((call.call_sid, consult.get("from") or 0, target_id, status))
+    log_event(session, call.call_sid, "agent.consult_ended", to_agent=target_id, status=status)
     return changes
 
 

@@ -10,14 +10,46 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.kb_usage import suggest
-from callcenter.models import Agent, Call, CallEvent, CallOffer
+from callcenter.models import Agent, Call, CallEvent, CallOffer, Voicemail
+from callcenter.participants import participants
 
 HISTORY_LIMIT = 5
 IVR_KINDS = ("ivr.node", "ivr.input", "ivr.no_input", "ivr.language", "ivr.lookup")
+OUTCOME_LABELS = {
+    "answered": "Answered",
+    "abandoned": "Hung up while waiting",
+    "overflow": "Moved to another queue",
+    "voicemail": "Left a voicemail",
+    "callback": "Call-back requested",
+    "callback-failed": "Call-back not reached",
+    "transferred": "Transferred out",
+    "queued": "Waiting",
+    "ivr-hangup": "Hung up in the menu",
+}
 
 
-def ivr_path(session: Session, call_sid: str) -> list[dict[str, Any]]:
-    """The nodes the caller went through, with what they entered (e.g. an order number)."""
+def _humanize(code: str) -> str:
+    text = code.replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def outcome_label(outcome: str | None) -> str | None:
+    """What a call's outcome code means, in words."""
+    return OUTCOME_LABELS.get(outcome, _humanize(outcome)) if outcome else None
+
+
+def node_label(flows: Any, flow: str | None, node: str | None) -> str:
+    """A node's description when its flow file gives one, else its name in words."""
+    try:
+        description = flows.node(flow, node).description if flows is not None else None
+    except (KeyError, LookupError, AttributeError):
+        description = None
+    return description or _humanize(node or "")
+
+
+def ivr_path(session: Session, call_sid: str, flows: Any = None) -> list[dict[str, Any]]:
+    """The nodes the caller went through (with labels), with what they entered (e.g. an
+    order number); `flows` (a FlowSet) supplies the nodes' descriptions."""
     events = session.scalars(
         select(CallEvent)
         .where(CallEvent.call_sid == call_sid, CallEvent.kind.in_(IVR_KINDS))
@@ -26,7 +58,8 @@ def ivr_path(session: Session, call_sid: str) -> list[dict[str, Any]]:
     path: list[dict[str, Any]] = []
     for event in events:
         if event.kind == "ivr.node":
-            path.append({"flow": event.flow, "node": event.node, "input": None})
+            label = node_label(flows, event.flow, event.node)
+            path.append({"flow": event.flow, "node": event.node, "label": label, "input": None})
         elif event.kind == "ivr.input" and path and path[-1]["node"] == event.node:
             path[-1]["input"] = event.input
         elif event.kind == "ivr.language" and path:
@@ -34,7 +67,7 @@ def ivr_path(session: Session, call_sid: str) -> list[dict[str, Any]]:
     return path
 
 
-def call_history(session: Session, call: Call) -> list[dict[str, Any]]:
+def call_history(session: Session, settings: Settings, call: Call) -> list[dict[str, Any]]:
     """The customer's (or this number's) previous calls with their dispositions."""
     conditions = []
     if call.customer_id is not None:
@@ -55,19 +88,59 @@ def call_history(session: Session, call: Call) -> list[dict[str, Any]]:
             "started_at": item.started_at.isoformat(),
             "queue": item.queue,
             "outcome": item.outcome,
+            "outcome_label": outcome_label(item.outcome),
             "disposition": item.disposition,
+            "disposition_label": (
+                settings.dispositions.get(item.disposition, _humanize(item.disposition))
+                if item.disposition
+                else None
+            ),
             "notes": item.wrapup_notes,
             "agent": item.agent.agent_number if item.agent else None,
+            "agent_name": item.agent.display_name if item.agent else None,
         }
         for item in previous
     ]
 
 
+def _callback(session: Session, call: Call, now: datetime) -> dict[str, Any] | None:
+    """For a call-back: whom accepting dials, and since when they have been waiting."""
+    context = call.context or {}
+    if not context.get("callback"):
+        return None
+    requested = context.get("callback_requested_at")
+    since = datetime.fromisoformat(requested) if requested else call.enqueued_at
+    voicemail = None
+    if context.get("voicemail") is not None:
+        message = session.get(Voicemail, context["voicemail"])
+        if message is not None:
+            left = message.created_at
+            voicemail = {
+                "id": message.id,
+                "mailbox": message.mailbox,
+                "duration_seconds": message.duration_seconds,
+                "left_seconds_ago": max(0, int((now - left).total_seconds())) if left else None,
+                "call_sid": message.call_sid,
+            }
+    return {
+        "number": call.caller_number,
+        "requested_seconds_ago": max(0, int((now - since).total_seconds())) if since else None,
+        "voicemail": voicemail,
+    }
+
+
 def offer_payload(
-    session: Session, settings: Settings, call: Call, now: datetime, agent: Agent | None = None
+    session: Session,
+    settings: Settings,
+    call: Call,
+    now: datetime,
+    agent: Agent | None = None,
+    flows: Any = None,
 ) -> dict[str, Any]:
-    """The `call:offer` event: call, customer, history, IVR path and inputs, queue, wait,
-    and the knowledge-base articles that answer the caller's IVR path."""
+    """The `call:offer` event: what kind of offer (an inbound call, or a call-back that
+    dials the customer on accept), call, customer, history, IVR path and inputs, queue,
+    wait, and the knowledge-base articles that answer the caller's IVR path. `flows` (a
+    FlowSet) labels the IVR path with the nodes' descriptions."""
     queue = settings.queues.get(call.queue or "")
     offer = None
     if agent is not None:
@@ -77,18 +150,30 @@ def offer_payload(
             .order_by(CallOffer.id.desc())
         )
     waited = int((now - call.enqueued_at).total_seconds()) if call.enqueued_at else 0
+    callback = _callback(session, call, now)
+    # A voicemail call-back is a new call: what the caller did is on the message's call.
+    source = callback["voicemail"]["call_sid"] if callback and callback["voicemail"] else None
     variables = dict((call.context or {}).get("vars", {}))
-    path = ivr_path(session, call.call_sid)
+    if source is not None:
+        original = session.scalar(select(Call).where(Call.call_sid == source))
+        variables = {**dict(((original.context or {}) if original else {}).get("vars", {})),
+                     **variables}  # fmt: skip
+    path = ivr_path(session, source or call.call_sid, flows)
     intents = list(dict.fromkeys(f"{step['flow']}.{step['node']}" for step in path))
+    kind = "inbound"
+    if callback is not None:
+        kind = "voicemail-callback" if callback["voicemail"] else "callback"
     return {
         "call_sid": call.call_sid,
+        "kind": kind,
+        "callback": callback,
         "from": call.from_number,
         "caller_number": call.caller_number,
         "caller_kind": call.caller_kind,
         "to": call.to_number,
         "language": call.language,
         "customer": call.customer.summary() if call.customer else None,
-        "history": call_history(session, call),
+        "history": call_history(session, settings, call),
         "tickets": [],
         "ivr": {"path": path, "inputs": variables},
         "queue": {
@@ -100,3 +185,24 @@ def offer_payload(
         "knowledge": [item.public() for item in suggest(session, intents, call.language)],
         "expires_at": offer.expires_at.isoformat() if offer else None,
     }
+
+
+def consult_payload(
+    session: Session, settings: Settings, call: Call, agent: Agent, now: datetime,
+    flows: Any = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The `call:consult` event: the screen-pop of the call another agent offers `agent`,
+    with who offers it, until when, and who is on the call now."""
+    consult = (call.context or {}).get("consult") or {}
+    sender = session.get(Agent, consult.get("from")) if consult.get("from") else None
+    payload = offer_payload(session, settings, call, now, agent, flows)
+    payload["kind"] = "consult"
+    payload["expires_at"] = consult.get("expires_at")
+    payload["consult"] = {
+        "from": {"id": sender.id, "name": sender.display_name, "number": sender.agent_number}
+        if sender
+        else None,
+        "expires_at": consult.get("expires_at"),
+    }
+    payload["participants"] = participants(session, call)
+    return payload

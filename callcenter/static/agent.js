@@ -13,8 +13,10 @@
   let countdown = null;
   const offered = new Map(); // call_sid -> the screen-pop, to show on the current call
   const recordings = new Map(); // call_sid -> the last `call:recording` state
+  const participantsOf = new Map(); // call_sid -> the last `call:participants` list
   let recording; // the current call's recording: undefined (not known yet), null (none), state
   let article = null; // the article open in the knowledge panel
+  let myId = null; // this agent's id (from agent:state)
 
   const select = $("disposition");
   select.replaceChildren(el("option", "Choose…"), ...Object.entries(dispositions).map(([code, label]) => {
@@ -25,6 +27,7 @@
   select.firstChild.value = "";
 
   function showStatus(state) {
+    myId = state.id;
     const status = $("status");
     status.textContent = state.status;
     status.dataset.status = state.status;
@@ -33,10 +36,111 @@
         (current === null || current.call_sid !== state.call_sid)) {
       const pop = offered.get(state.call_sid) || {};
       current = { call_sid: state.call_sid, customer: pop.customer || null, from: pop.caller_number || pop.from || "",
-        knowledge: pop.knowledge || [] };
+        knowledge: pop.knowledge || [], consulted: state.reason === "consulting" };
       showCurrent();
+      setCallState(current.consulted ? "consulting" : "connected");
     }
-    if (state.status === "wrap-up") $("current-state").textContent = "wrap-up";
+    if (!current || current.call_sid !== state.call_sid) return;
+    if (state.status === "wrap-up") setCallState("wrap-up");
+    else if (state.status === "on-call" && current.consulted && state.reason !== "consulting") {
+      current.consulted = false; // the other agent handed the call over to us
+      setCallState("connected");
+    }
+  }
+
+  // -- what the offer is: inbound call, call-back (dials the customer), consult -------------
+
+  const OFFER_TITLES = { inbound: "Incoming call", callback: "Call-back request",
+    "voicemail-callback": "Voicemail call-back", consult: "Consult" };
+
+  function offerKind(payload) {
+    const kind = payload.kind || "inbound";
+    const callback = payload.callback || {};
+    const number = callback.number || payload.caller_number || payload.from || "";
+    if (kind === "callback") {
+      const ago = callback.requested_seconds_ago;
+      return `Accepting dials the customer at ${number}.` +
+        (ago != null ? ` They asked to be called back ${seconds(ago)} ago.` : "");
+    }
+    if (kind === "voicemail-callback") {
+      const message = callback.voicemail || {};
+      const length = message.duration_seconds != null ? `a ${seconds(message.duration_seconds)} voicemail` : "a voicemail";
+      const ago = message.left_seconds_ago != null ? ` ${seconds(message.left_seconds_ago)} ago` : "";
+      return `Accepting dials the customer at ${number}, who left ${length}${ago}.`;
+    }
+    if (kind === "consult") {
+      const from = (payload.consult || {}).from || {};
+      const who = (payload.customer || {}).name || payload.caller_number || payload.from || "a caller";
+      return `${agentName(from)} wants to hand you their call with ${who}. ` +
+        `Accept to join the call: the caller holds while you talk to ${from.name || "them"}.`;
+    }
+    return "";
+  }
+
+  function agentName(agent) {
+    if (!agent) return "Another agent";
+    return agent.number ? `${agent.name} (${agent.number})` : agent.name;
+  }
+
+  // -- who is on the call --------------------------------------------------------------------
+
+  const ROLES = { caller: "caller", agent: "agent", party: "added" };
+
+  function renderParticipants(list, items) {
+    list.replaceChildren(...(items || []).map((p) => {
+      const li = el("li");
+      li.dataset.state = p.state;
+      li.dataset.role = p.role;
+      const you = p.role === "agent" && p.agent_id === myId ? " (you)" : "";
+      const label = p.role === "agent" ? `${agentName({ name: p.name || "Agent", number: p.number })}${you}`
+        : p.role === "caller" ? (p.name ? `${p.name} ${p.number || ""}` : p.number || "Caller") : p.number || "Party";
+      li.append(el("span", label), el("span", ROLES[p.role] || p.role, "muted small"), el("span", p.state, "state"));
+      return li;
+    }));
+    list.parentElement.hidden = !(items && items.length);
+  }
+
+  socket.on("call:participants", (data) => {
+    if (!data || !data.call_sid) return;
+    participantsOf.set(data.call_sid, data.participants);
+    if (offer && offer.call_sid === data.call_sid) renderParticipants($("pop-participants"), data.participants);
+    if (!current || current.call_sid !== data.call_sid) return;
+    renderParticipants($("participants"), data.participants);
+    const caller = data.participants.find((p) => p.role === "caller");
+    if (caller && !current.consulted && (current.state === "connected" || current.state === "on hold")) {
+      setCallState(caller.state === "on hold" ? "on hold" : "connected");
+    }
+  });
+
+  // -- the call's state and the controls it allows ------------------------------------------
+
+  function setCallState(state) {
+    if (!current) return;
+    current.state = state;
+    $("current-state").textContent = state;
+    $("current").dataset.state = state;
+    applyControls();
+  }
+
+  function applyControls() {
+    const state = current ? current.state : "";
+    const talking = state === "connected" || state === "on hold";
+    const consulted = Boolean(current && current.consulted);
+    const consult = current && current.consult;
+    const allowed = {
+      hold: state === "connected" && !consulted,
+      resume: state === "on hold" && !consulted,
+      hangup: talking || state === "consulting",
+      "transfer-submit": talking && !consulted && !consult,
+      "consult-submit": talking && !consulted && !consult,
+      "complete-transfer": Boolean(consult && consult.status === "accepted"),
+      "cancel-consult": Boolean(consult),
+      "add-submit": talking && !consulted,
+      "wrapup-submit": !consulted,
+    };
+    for (const [id, on] of Object.entries(allowed)) $(id).disabled = !on;
+    $("hangup").textContent = state === "consulting" ? "Leave consult" : "Hang up";
+    showRecording();
   }
 
   function showOffer(payload) {
@@ -50,14 +154,30 @@
     $("pop-account").textContent = customer.account || "—";
     $("pop-notes").textContent = customer.notes || "";
     $("pop-queue").textContent = payload.queue.display_name || "";
+    const kind = payload.kind || "inbound";
+    const from = (payload.consult || {}).from;
+    $("offer-title").textContent = kind === "consult" ? `Consult from ${agentName(from)}` : OFFER_TITLES[kind] || OFFER_TITLES.inbound;
+    $("offer").dataset.kind = kind;
+    $("pop-kind").textContent = offerKind(payload);
+    $("pop-kind").hidden = kind === "inbound";
+    $("pop-wait").hidden = kind !== "inbound";
     $("pop-waited").textContent = seconds(payload.queue.waited_seconds);
-    $("pop-ivr").replaceChildren(...payload.ivr.path.map((step) =>
-      el("li", step.input ? `${step.flow}.${step.node}: ${step.input}` : `${step.flow}.${step.node}`)));
-    $("pop-inputs").replaceChildren(...Object.entries(payload.ivr.inputs).flatMap(([key, value]) =>
-      [el("dt", key), el("dd", value, "mono")]));
-    $("pop-history").replaceChildren(...(payload.history.length ? payload.history.map((h) =>
-      el("li", `${h.started_at.slice(0, 16).replace("T", " ")} · ${h.queue || "IVR"} · ${h.disposition || h.outcome || ""}${h.notes ? " — " + h.notes : ""}`))
-      : [el("li", "No earlier calls", "muted")]));
+    const path = payload.ivr.path || [];
+    const inputs = Object.entries(payload.ivr.inputs || {});
+    $("pop-ivr").replaceChildren(...path.map((step) => {
+      const label = step.label || `${step.flow}.${step.node}`;
+      return el("li", step.input ? `${label}: ${step.input}` : label);
+    }));
+    $("pop-inputs").replaceChildren(...inputs.flatMap(([key, value]) => [el("dt", key), el("dd", value, "mono")]));
+    $("pop-ivr-box").hidden = path.length === 0 && inputs.length === 0;
+    $("pop-inputs-box").hidden = inputs.length === 0;
+    $("pop-history").replaceChildren(...(payload.history.length ? payload.history.map((h) => {
+      const what = h.disposition_label || h.disposition || h.outcome_label || h.outcome || "";
+      const who = h.agent_name || h.agent;
+      return el("li", `${h.started_at.slice(0, 16).replace("T", " ")} · ${h.queue || "IVR"} · ${what}` +
+        `${who ? " · " + who : ""}${h.notes ? " — " + h.notes : ""}`);
+    }) : [el("li", "No earlier calls", "muted")]));
+    renderParticipants($("pop-participants"), kind === "consult" ? payload.participants : []);
     renderSuggestions($("pop-knowledge"), payload.knowledge, payload.call_sid);
     $("offer").hidden = false;
     clearInterval(countdown);
@@ -77,6 +197,8 @@
 
   function showCurrent() {
     const customer = current.customer || {};
+    $("consult-status").textContent = "";
+    renderParticipants($("participants"), participantsOf.get(current.call_sid) || []);
     $("current-name").textContent = customer.name || "Caller";
     $("current-number").textContent = current.from || "";
     const knowledge = current.knowledge || [];
@@ -88,11 +210,13 @@
     showRecording();
     if (recording === undefined) learnRecording(current.call_sid);
     updateSend();
+    applyControls();
   }
 
   function endCurrent() {
     current = null;
     $("current").hidden = true;
+    $("consult-status").textContent = "";
     updateSend();
   }
 
@@ -120,13 +244,18 @@
 
   function showRecording() {
     const indicator = $("rec-indicator");
-    const status = recording ? recording.status : "";
+    const state = current ? current.state : "";
+    const over = state === "wrap-up" || state === "ended" || (state || "").startsWith("transferred");
+    // After the call the recording is no longer running, whatever its last event said.
+    const status = recording && !(over && (recording.status === "in-progress" || recording.status === "paused"))
+      ? recording.status : "";
     indicator.dataset.recording = status;
     indicator.textContent = RECORDING_LABELS[status] || status;
     indicator.hidden = !status;
-    // Not known yet (a console reloaded mid-call): let the agent try; the server decides.
-    $("rec-pause").disabled = recording !== undefined && status !== "in-progress";
-    $("rec-resume").disabled = recording !== undefined && status !== "paused";
+    // Only while talking; not known yet (a console reloaded mid-call): let the agent try.
+    const talking = (state === "connected" || state === "on hold") && !(current && current.consulted);
+    $("rec-pause").disabled = !talking || (recording !== undefined && status !== "in-progress");
+    $("rec-resume").disabled = !talking || (recording !== undefined && status !== "paused");
   }
 
   async function learnRecording(callSid) {
@@ -277,10 +406,10 @@
   socket.on("call:offer", showOffer);
   socket.on("call:ended", (data) => {
     if (offer && offer.call_sid === data.call_sid) hideOffer();
-    if (current && current.call_sid === data.call_sid) $("current-state").textContent = `ended (${data.reason})`;
+    if (current && current.call_sid === data.call_sid && current.state !== "wrap-up") setCallState("ended");
   });
   socket.on("call:connected", (data) => {
-    if (current && current.call_sid === data.call_sid) $("current-state").textContent = "connected";
+    if (current && current.call_sid === data.call_sid && current.state === "connecting") setCallState("connected");
   });
 
   document.querySelectorAll("[data-set-status]").forEach((button) => {
@@ -294,13 +423,16 @@
   $("accept").addEventListener("click", () => {
     if (!offer) return;
     const accepted = offer;
-    socket.emit("call:accept", { call_sid: accepted.call_sid }, (answer) => {
+    const consult = accepted.kind === "consult";
+    socket.emit(consult ? "call:consult-accept" : "call:accept", { call_sid: accepted.call_sid }, (answer) => {
       if (answer && answer.ok) {
         current = { call_sid: accepted.call_sid, customer: accepted.customer, from: accepted.caller_number || accepted.from,
-          knowledge: accepted.knowledge || [] };
+          knowledge: accepted.knowledge || [], consulted: consult, state: "connecting" };
+        if (consult && !participantsOf.has(accepted.call_sid)) participantsOf.set(accepted.call_sid, accepted.participants);
         hideOffer();
         showCurrent();
-        $("current-state").textContent = "connecting";
+        setCallState(consult ? "consulting" : "connecting");
+        if (consult) $("consult-status").textContent = `In a consult with ${agentName(accepted.consult.from)}`;
       } else {
         hideOffer();
         $("connection").textContent = (answer && answer.error) || "Could not accept";
@@ -310,7 +442,8 @@
 
   $("decline").addEventListener("click", () => {
     if (!offer) return;
-    socket.emit("call:decline", { call_sid: offer.call_sid }, () => hideOffer());
+    const event = offer.kind === "consult" ? "call:consult-decline" : "call:decline";
+    socket.emit(event, { call_sid: offer.call_sid }, () => hideOffer());
   });
 
   function inCall(event, data) {
@@ -318,8 +451,8 @@
     $("call-error").textContent = "";
     socket.emit(event, { call_sid: current.call_sid, ...data }, (answer) => {
       if (!answer || !answer.ok) $("call-error").textContent = (answer && answer.error) || "Failed";
-      else if (event === "call:hold") $("current-state").textContent = data.hold ? "on hold" : "connected";
-      else if (event === "call:transfer") $("current-state").textContent = `transferred to ${answer.queue}`;
+      else if (event === "call:hold") setCallState(data.hold ? "on hold" : "connected");
+      else if (event === "call:transfer") setCallState(`transferred to ${answer.queue}`);
     });
   }
   $("hold").addEventListener("click", () => inCall("call:hold", { hold: true }));
@@ -336,13 +469,49 @@
   });
   $("complete-transfer").addEventListener("click", () => inCall("call:complete-transfer", {}));
   $("cancel-consult").addEventListener("click", () => inCall("call:cancel-consult", {}));
-  socket.on("call:consult", (payload) => {
-    // Another agent brings us into their call to hand it over.
-    offered.set(payload.call_sid, payload);
-    current = { call_sid: payload.call_sid, customer: payload.customer, from: payload.caller_number || payload.from,
-      knowledge: payload.knowledge || [] };
-    showCurrent();
-    $("current-state").textContent = "consulting";
+  // Another agent offers us their call (warm transfer): shown like an offer, accept to join.
+  socket.on("call:consult", showOffer);
+
+  const CONSULT_NEWS = {
+    offered: (to) => `Waiting for ${to} to accept the consult…`,
+    accepted: (to) => `${to} accepted: talk, then Complete transfer or Cancel consult`,
+    declined: (to) => `${to} declined the consult`,
+    "no answer": (to) => `${to} did not answer the consult`,
+    failed: (to) => `${to} could not be connected`,
+    left: (to) => `${to} left the consult`,
+    cancelled: () => "Consult cancelled",
+    "caller left": () => "The caller hung up",
+    completed: (to) => `Call handed over to ${to}`,
+  };
+
+  socket.on("call:consult-status", (data) => {
+    if (!data || !data.call_sid) return;
+    const news = CONSULT_NEWS[data.status] || (() => data.status);
+    const to = agentName(data.to);
+    if (data.to && data.to.id === myId) {
+      // We are the consulted agent.
+      if (data.status === "offered" || data.status === "accepted") return;
+      if (offer && offer.call_sid === data.call_sid) {
+        hideOffer();
+        $("connection").textContent = `The consult from ${agentName(data.from)} ended (${data.status})`;
+      }
+      if (current && current.call_sid === data.call_sid && current.consulted) {
+        if (data.status === "completed") {
+          current.consulted = false;
+          $("consult-status").textContent = `${agentName(data.from)} handed the call over to you`;
+          setCallState("connected");
+        } else {
+          endCurrent();
+          $("connection").textContent = `The consult from ${agentName(data.from)} ended (${data.status})`;
+        }
+      }
+      return;
+    }
+    if (!current || current.call_sid !== data.call_sid) return;
+    const open = data.status === "offered" || data.status === "accepted";
+    current.consult = open ? { status: data.status, to: data.to } : null;
+    $("consult-status").textContent = news(to);
+    applyControls();
   });
   $("add-party").addEventListener("submit", (event) => {
     event.preventDefault();

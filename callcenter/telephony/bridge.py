@@ -37,24 +37,30 @@ CALL_GONE_CODES = frozenset({21220, 20404})
 
 
 class BridgeError(Exception):
-    """Twilio refused or could not be reached; `code` and `status` are Twilio's error code
-    and HTTP status when it answered (None when it could not be reached)."""
+    """Twilio refused or could not be reached. The message is a reason an agent can read;
+    `code` and `status` are Twilio's error code and HTTP status when it answered."""
 
     def __init__(self, message: str, code: int | None = None, status: int | None = None):
         super().__init__(message)
         self.code = code
         self.status = status
 
-    @classmethod
-    def from_exception(cls, exc: Exception) -> BridgeError:
-        if isinstance(exc, TwilioRestException):
-            return cls(str(exc), exc.code, exc.status)
-        return cls(str(exc))
-
     @property
     def call_gone(self) -> bool:
         """Twilio says the call addressed is over or unknown (not worth retrying)."""
         return self.code in CALL_GONE_CODES
+
+
+def _failed(what: str, exc: Exception) -> BridgeError:
+    """Log the REST error in full; the agent gets why in words (no URL, no SID)."""
+    log.warning("%s failed: %s", what, exc)
+    if isinstance(exc, TwilioRestException):
+        if exc.status == 404:
+            reason = "that leg of the call is not connected (not yet, or not any more)"
+        else:
+            reason = "the telephone service refused the request"
+        return BridgeError(reason, exc.code, exc.status)
+    return BridgeError("the telephone service could not be reached")
 
 
 def rest_client(account_sid: str, auth_token: str, api_url: str) -> Client:
@@ -80,8 +86,7 @@ class CallBridge:
                 method="POST",
             )
         except (TwilioException, OSError) as exc:
-            log.error("bridging %s to %s failed: %s", call_sid, agent.username, exc)
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"bridging {call_sid} to {agent.username}", exc) from exc
         return self._dial_agent(call_sid, agent)
 
     def _dial_agent(self, call_sid: str, agent: AgentLeg) -> str:
@@ -97,8 +102,7 @@ class CallBridge:
                 status_callback_event=["answered", "completed"],
             )
         except (TwilioException, OSError) as exc:
-            log.error("dialing agent %s for %s failed: %s", agent.username, call_sid, exc)
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"dialing agent {agent.username} for {call_sid}", exc) from exc
         return str(leg.sid)
 
     def call_back(
@@ -124,10 +128,9 @@ class CallBridge:
                 status_callback_event=["completed"],
             )
         except (TwilioException, OSError) as exc:
-            log.error("calling back %s for %s failed: %s", number, call_sid, exc)
             with contextlib.suppress(TwilioException, OSError):
                 self.client.calls(agent_leg).update(status="completed")
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"calling back {number} for {call_sid}", exc) from exc
         return str(customer.sid), agent_leg
 
     def call_status(self, call_sid: str) -> tuple[str, int | None]:
@@ -136,7 +139,7 @@ class CallBridge:
         try:
             call = self.client.calls(call_sid).fetch()
         except (TwilioException, OSError) as exc:
-            error = BridgeError.from_exception(exc)
+            error = _failed(f"fetching {call_sid}", exc)
             if error.call_gone:
                 return "completed", None
             raise error from exc
@@ -148,14 +151,15 @@ class CallBridge:
         try:
             self.client.calls(call_sid).update(status="completed")
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"hanging up {call_sid}", exc) from exc
 
     def _conference_sid(self, name: str) -> str:
         conferences = self.client.conferences.list(
             friendly_name=name, status="in-progress", limit=1
         )
         if not conferences:
-            raise BridgeError(f"no conference in progress for {name}")
+            log.warning("no conference in progress for %s", name)
+            raise BridgeError("the call is not connected (not yet, or not any more)")
         return str(conferences[0].sid)
 
     def hold(self, call_sid: str, held: bool, caller_leg: str | None = None) -> None:
@@ -165,7 +169,7 @@ class CallBridge:
             participant = caller_leg or call_sid
             self.client.conferences(conference).participants(participant).update(hold=held)
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"hold={held} on {call_sid}", exc) from exc
 
     def to_queue(
         self, call_sid: str, queue: str, language: str, caller_leg: str | None = None
@@ -176,7 +180,7 @@ class CallBridge:
                 url=self.urls("/twilio/transfer", queue=queue, lang=language), method="POST"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"moving {call_sid} to {queue}", exc) from exc
 
     def consult(self, call_sid: str, agent: AgentLeg, caller_leg: str | None = None) -> str:
         """Warm transfer, step one: the caller holds, the other agent joins to talk first."""
@@ -188,7 +192,7 @@ class CallBridge:
                 from_=self.caller_id, to=agent.address, end_conference_on_exit=False, beep="false"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"consulting {agent.username} on {call_sid}", exc) from exc
         return str(participant.call_sid)
 
     def hand_over(
@@ -203,7 +207,7 @@ class CallBridge:
             participants(caller_leg or call_sid).update(hold=False)
             self.client.calls(leaving_leg).update(status="completed")
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"handing {call_sid} over", exc) from exc
 
     def add_party(self, call_sid: str, number: str) -> str:
         """Dial a third party into the caller's conference; returns their call SID."""
@@ -213,7 +217,7 @@ class CallBridge:
                 from_=self.caller_id, to=number, end_conference_on_exit=False, beep="false"
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"adding {number} to {call_sid}", exc) from exc
         return str(participant.call_sid)
 
     def start_recording(self, leg_sid: str, channels: int, call_sid: str) -> str:
@@ -226,7 +230,7 @@ class CallBridge:
                 recording_status_callback_event=["in-progress", "completed", "absent"],
             )
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"recording {call_sid}", exc) from exc
         return str(recording.sid)
 
     def pause_recording(self, leg_sid: str, recording_sid: str, paused: bool) -> None:
@@ -238,4 +242,4 @@ class CallBridge:
             else:
                 recording.update(status="in-progress")
         except (TwilioException, OSError) as exc:
-            raise BridgeError.from_exception(exc) from exc
+            raise _failed(f"pause={paused} of {recording_sid}", exc) from exc

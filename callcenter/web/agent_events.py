@@ -10,6 +10,7 @@ and the warm transfer `call:consult`, `call:complete-transfer`, `call:cancel-con
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter
@@ -22,9 +23,18 @@ from sqlalchemy import select
 from callcenter.agents import CHOOSABLE, AgentError, mark_consoles_seen, set_presence
 from callcenter.call_recordings import RecordingError, active_recording, describe, set_paused
 from callcenter.calls import get_call, log_event
+from callcenter.consults import (
+    accept_consult,
+    cancel_consult,
+    complete_transfer,
+    consult_joined,
+    decline_consult,
+    offer_consult,
+)
 from callcenter.customers import normalize_phone
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Agent, CallOffer, utcnow
+from callcenter.participants import caller_leg, note_leg
 from callcenter.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.recovery import caller_gone
 from callcenter.routing import (
@@ -32,15 +42,13 @@ from callcenter.routing import (
     RoutingError,
     accept,
     agent_offline,
-    cancel_consult,
-    complete_transfer,
     decline,
+    end_consult,
     requeue,
-    start_consult,
     transfer,
     wrap_up,
 )
-from callcenter.screenpop import offer_payload
+from callcenter.screenpop import consult_payload, offer_payload
 from callcenter.services import Services
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
 from callcenter.web.auth import current_agent
@@ -225,10 +233,6 @@ def register_agent_events(
                     call.context = {**(call.context or {}), "caller_leg": caller_leg}
         return {"ok": True, "call_sid": call_sid}
 
-    def caller_leg(call: Any) -> str | None:
-        """The caller's leg in the conference: their own call, or the call-back leg."""
-        return (call.context or {}).get("caller_leg")
-
     def my_call(call_sid: str) -> tuple[int, Any]:
         """(agent_id, call) for a call this agent is on now."""
         agent_id = me()
@@ -243,12 +247,25 @@ def register_agent_events(
         try:
             _agent_id, call = my_call(_call_sid(data))
             held = bool(data.get("hold", True))
+            if not (call.context or {}).get("connected"):
+                raise RoutingError(
+                    "the caller is not connected yet: hold works once you are talking"
+                )
             bridge.hold(call.call_sid, held, caller_leg(call))
-        except (RoutingError, BridgeError) as exc:
+        except RoutingError as exc:
             return {"error": str(exc)}
-        with services.database.session() as session:
+        except BridgeError as exc:
+            verb = "put the caller on hold" if held else "take the caller off hold"
+            return {"error": f"could not {verb}: {exc}"}
+
+        def noted(session: Any) -> Changes:
+            live = get_call(session, call.call_sid)
+            note_leg(live, caller_leg(live), state="on hold" if held else "connected")
             log_event(session, call.call_sid, "agent.hold" if held else "agent.resume")
             record_hold(session, call.call_sid, held, utcnow())
+            return Changes(participants={call.call_sid})
+
+        commit_and_publish(noted)
         return {"ok": True, "hold": held}
 
     def on_record(data: Any) -> dict[str, Any]:
@@ -277,12 +294,29 @@ def register_agent_events(
                       to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
         return {"ok": True, **state}
 
+    def consulting_leg(call_sid: str) -> str | None:
+        """The leg of this agent when they are the consulted agent on the call."""
+        agent_id = me()
+        with services.database.session() as session:
+            call = get_call(session, call_sid)
+            context = (call.context or {}) if call is not None else {}
+            consult = context.get("consult") or {}
+            if consult.get("to") == agent_id and consult.get("status") == "accepted":
+                return context.get("consult_leg")
+        return None
+
     def on_hangup(data: Any) -> dict[str, Any]:
         try:
-            _agent_id, call = my_call(_call_sid(data))
-            bridge.hang_up(call.agent_leg_sid or call.call_sid)
-        except (RoutingError, BridgeError) as exc:
+            call_sid = _call_sid(data)
+            leg = consulting_leg(call_sid)  # a consulted agent leaves: the consult ends
+            if leg is None:
+                _agent_id, call = my_call(call_sid)
+                leg = call.agent_leg_sid or call.call_sid
+            bridge.hang_up(leg)
+        except RoutingError as exc:
             return {"error": str(exc)}
+        except BridgeError as exc:
+            return {"error": f"could not hang up: {exc}"}
         return {"ok": True}
 
     def on_transfer(data: Any) -> dict[str, Any]:
@@ -330,48 +364,94 @@ def register_agent_events(
         return found
 
     def on_consult(data: Any) -> dict[str, Any]:
-        """Warm transfer, step one: hold the caller, bring the other agent in to talk."""
+        """Warm transfer, step one: offer the call to another agent (nobody is dialed yet)."""
         try:
             agent_id, call = my_call(_call_sid(data))
             target_id = agent_by_number(data.get("agent_number"))
             commit_and_publish(
-                lambda session: start_consult(session, agent_id, call.call_sid, target_id, utcnow())
+                lambda session: offer_consult(
+                    session, services.settings, agent_id, call.call_sid, target_id, utcnow()
+                )
             )
         except RoutingError as exc:
             return {"error": str(exc)}
         with services.database.session() as session:
+            live = get_call(session, call.call_sid)
             target = session.get(Agent, target_id)
-            leg = AgentLeg(target.username, target.agent_number, target.phone)
-            live = get_call(session, call.call_sid)
-            payload = offer_payload(session, services.settings, live, utcnow(), target)
-        try:
-            consult_leg = bridge.consult(call.call_sid, leg, caller_leg(call))
-        except BridgeError as exc:
-            commit_and_publish(
-                lambda session: cancel_consult(session, agent_id, call.call_sid, utcnow())
+            payload = consult_payload(
+                session, services.settings, live, target, utcnow(), services.flows.flows
             )
-            return {"error": f"could not reach the agent: {exc}"}
-        with services.database.session() as session:
-            live = get_call(session, call.call_sid)
-            live.context = {**(live.context or {}), "consult_leg": consult_leg}
         socketio.emit("call:consult", payload, to=agent_room(target_id), namespace=AGENT_NS)
-        return {"ok": True, "agent": target_id}
+        return {"ok": True, "agent": target_id, "expires_at": payload["expires_at"]}
+
+    def on_consult_accept(data: Any) -> dict[str, Any]:
+        """The consulted agent accepts: they are dialed into the call, the caller holds."""
+        try:
+            call_sid = _call_sid(data)
+            agent_id = me()
+            commit_and_publish(
+                lambda session: accept_consult(session, agent_id, call_sid, utcnow())
+            )
+        except RoutingError as exc:
+            return {"error": str(exc)}
+        with services.database.session() as session:
+            agent = session.get(Agent, agent_id)
+            leg = AgentLeg(agent.username, agent.agent_number, agent.phone)
+            held = caller_leg(get_call(session, call_sid))
+
+        def failed(session: Any) -> Changes:
+            return end_consult(session, get_call(session, call_sid), "failed", utcnow())
+
+        try:
+            consult_leg = bridge.consult(call_sid, leg, held)
+        except BridgeError as exc:
+            commit_and_publish(failed)
+            return {"error": f"could not connect you to the call: {exc}"}
+        try:
+            commit_and_publish(
+                lambda session: consult_joined(get_call(session, call_sid), consult_leg)
+            )
+        except RoutingError as exc:  # cancelled meanwhile
+            with contextlib.suppress(BridgeError):
+                bridge.hang_up(consult_leg)
+            return {"error": str(exc)}
+        return {"ok": True, "call_sid": call_sid}
+
+    def on_consult_decline(data: Any) -> dict[str, Any]:
+        try:
+            call_sid = _call_sid(data)
+            agent_id = me()
+            commit_and_publish(
+                lambda session: decline_consult(session, agent_id, call_sid, utcnow())
+            )
+        except RoutingError as exc:
+            return {"error": str(exc)}
+        return {"ok": True}
 
     def on_complete_transfer(data: Any) -> dict[str, Any]:
         """Warm transfer, step two: hand the caller over and leave."""
         try:
             agent_id, call = my_call(_call_sid(data))
-            consult_leg = (call.context or {}).get("consult_leg")
-            if not consult_leg or not call.agent_leg_sid:
-                raise RoutingError("no transfer in progress on this call")
-            bridge.hand_over(call.call_sid, call.agent_leg_sid, consult_leg, caller_leg(call))
-            commit_and_publish(
-                lambda session: complete_transfer(
-                    session, services.settings, agent_id, call.call_sid, consult_leg, utcnow()
+
+            def hand_over(session: Any) -> Changes:
+                return complete_transfer(
+                    session, services.settings, agent_id, call.call_sid, utcnow()
                 )
-            )
-        except (RoutingError, BridgeError) as exc:
+
+            # Check first without committing, then move the legs, then record it.
+            session = services.database.sessions()
+            try:
+                hand_over(session)
+            finally:
+                session.rollback()
+                session.close()
+            consult_leg = (call.context or {}).get("consult_leg")
+            bridge.hand_over(call.call_sid, call.agent_leg_sid, consult_leg, caller_leg(call))
+            commit_and_publish(hand_over)
+        except RoutingError as exc:
             return {"error": str(exc)}
+        except BridgeError as exc:
+            return {"error": f"could not hand the call over: {exc}"}
         return {"ok": True}
 
     def on_cancel_consult(data: Any) -> dict[str, Any]:
@@ -381,11 +461,13 @@ def register_agent_events(
             commit_and_publish(
                 lambda session: cancel_consult(session, agent_id, call.call_sid, utcnow())
             )
-            if consult_leg:
+            if consult_leg:  # the other agent was in: they leave, the caller comes back
                 bridge.hang_up(consult_leg)
-            bridge.hold(call.call_sid, False, caller_leg(call))
-        except (RoutingError, BridgeError) as exc:
+                bridge.hold(call.call_sid, False, caller_leg(call))
+        except RoutingError as exc:
             return {"error": str(exc)}
+        except BridgeError as exc:
+            return {"error": f"could not end the consult: {exc}"}
         return {"ok": True}
 
     def on_add(data: Any) -> dict[str, Any]:
@@ -393,10 +475,18 @@ def register_agent_events(
             _agent_id, call = my_call(_call_sid(data))
             number = normalize_phone(str(data.get("number", "")))
             party = bridge.add_party(call.call_sid, number)
-        except (RoutingError, BridgeError, ValueError) as exc:
+        except (RoutingError, ValueError) as exc:
             return {"error": str(exc)}
-        with services.database.session() as session:
+        except BridgeError as exc:
+            return {"error": f"could not add {number} to the call: {exc}"}
+
+        def added(session: Any) -> Changes:
+            live = get_call(session, call.call_sid)
+            note_leg(live, party, role="party", number=number, state="connecting")
             log_event(session, call.call_sid, "agent.added_party", number=number, leg=party)
+            return Changes(participants={call.call_sid})
+
+        commit_and_publish(added)
         return {"ok": True, "call_sid": party}
 
     def on_decline(data: Any) -> dict[str, Any]:
@@ -450,5 +540,7 @@ def register_agent_events(
     socketio.on_event("call:consult", on_consult, namespace=AGENT_NS)
     socketio.on_event("call:complete-transfer", on_complete_transfer, namespace=AGENT_NS)
     socketio.on_event("call:cancel-consult", on_cancel_consult, namespace=AGENT_NS)
+    socketio.on_event("call:consult-accept", on_consult_accept, namespace=AGENT_NS)
+    socketio.on_event("call:consult-decline", on_consult_decline, namespace=AGENT_NS)
     socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
     return connections

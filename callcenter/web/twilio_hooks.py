@@ -27,6 +27,7 @@ from callcenter.db import get_session
 from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.models import Call, WebhookResponse, utcnow
+from callcenter.participants import conference_ended, note_leg
 from callcenter.queues import (
     estimated_wait_seconds,
     finish_queue_wait,
@@ -40,6 +41,7 @@ from callcenter.routing import (
     call_left_queue,
     callback_ended,
     can_call_back,
+    end_consult,
     request_callback,
 )
 from callcenter.services import get_services
@@ -563,11 +565,28 @@ def bridge_conference(session: Session, caller: str) -> Response:
             request_recording(session, get_services().settings, call, leg, utcnow())
     elif event == "conference-end":
         call.context = {**(call.context or {}), "joined": [], "connected": False}
+    _announce_after_commit(session, _note_participant(session, call, event, member))
     if announce:  # after the commit, the dispatcher is kicked: it starts the recording
         session.info.setdefault(_AFTER_COMMIT, []).append(
             lambda: get_services().announcer.call_connected(caller)
         )
     return Response(status=204)
+
+
+def _note_participant(session: Session, call: Call, event: str, member: str) -> Changes:
+    """Keep the call's participants list; a consulted agent who hangs up ends the consult."""
+    changes = Changes(participants={call.call_sid})
+    if event == "participant-join" and CALL_SID.fullmatch(member):
+        note_leg(call, member, state="connected")
+    elif event == "participant-leave" and CALL_SID.fullmatch(member):
+        note_leg(call, member, state="left")
+        if member == (call.context or {}).get("consult_leg"):
+            changes.merge(end_consult(session, call, "left", utcnow()))
+    elif event == "conference-end":
+        conference_ended(call)
+    else:
+        return Changes()
+    return changes
 
 
 @bp.post("/recording/call")
