@@ -22,8 +22,11 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from callcenter.models import Call
 from callcenter.simulator import phone_page
-from callcenter.simulator.phone import CallEvent, SimulatedCall, WsgiTransport, format_event
-from callcenter.simulator.recordings import RecordingStore, create_simulator_api
+from callcenter.simulator.leg.call import SimulatedCall
+from callcenter.simulator.leg.events import CallEvent, format_event
+from callcenter.simulator.recordings import RecordingStore
+from callcenter.simulator.rest.recordings import create_simulator_api
+from callcenter.simulator.transports import WsgiTransport
 from callcenter.telephony.bridge import rest_client
 
 SID_RE = re.compile(r"^CA[0-9a-f]{32}$")

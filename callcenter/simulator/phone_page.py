@@ -4,18 +4,19 @@ A person opens ``/phone``, dials the hotline and hears the menu: the page speaks
 ``<Say>`` with the browser's speech synthesis (in the Say's language) or plays the
 prompt audio of a ``<Play>``, sends what they press on the dial pad or type as speech,
 and shows the call's transcript.  Behind it, each call is an interactive
-:class:`~callcenter.simulator.phone.SimulatedCall` running in a thread of its own against
-this very app (through :class:`~callcenter.simulator.phone.WsgiTransport` at the public
+:class:`~callcenter.simulator.leg.call.SimulatedCall` running in a thread of its own against
+this very app (through :class:`~callcenter.simulator.transports.WsgiTransport` at the public
 URL), registered with the simulator's switchboard, so the agent console sees it queue and
 can take it into a conference.
 
-**This blueprint exists only with the simulator** (``settings.simulator``; register it
-nowhere else): with a real Twilio account callers use real phones.  It needs **no login**
-on purpose, as it stands for a member of the public calling the hotline, not for an agent;
-all it can do is place calls into this app through the simulator.  It takes JSON only
-(415 otherwise: no cross-site form can post here), checks every input, keeps at most
-``MAX_CALLS`` calls going and hangs up a call whose page stopped asking for its events
-for ``IDLE_SECONDS`` (the tab was closed).
+**This blueprint exists only with the simulator** (``settings.simulator``: the app mounts
+it with :func:`init_app`, handing it a :class:`PhoneSetup`, and nowhere else): with a real
+Twilio account callers use real phones.  It needs **no login** on purpose, as it stands
+for a member of the public calling the hotline, not for an agent; all it can do is place
+calls into this app through the simulator.  It takes JSON only (415 otherwise: no
+cross-site form can post here), checks every input, keeps at most ``MAX_CALLS`` calls
+going and hangs up a call whose page stopped asking for its events for ``IDLE_SECONDS``
+(the tab was closed).
 
 API (``<sid>`` is the call's SID, ``CA`` + 32 hex digits)::
 
@@ -68,6 +69,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,14 +87,10 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from callcenter.services import get_services
-from callcenter.simulator.phone import (
-    CallEvent,
-    SimulatedCall,
-    WsgiTransport,
-    format_event,
-    is_under,
-)
+from callcenter.simulator.leg.call import SimulatedCall
+from callcenter.simulator.leg.events import CallEvent, format_event
+from callcenter.simulator.switchboard import Switchboard
+from callcenter.simulator.transports import WsgiTransport, is_under
 
 log = logging.getLogger("callcenter.simulator.phone_page")
 
@@ -145,6 +143,37 @@ _CSP = (
     "default-src 'self'; img-src 'self' data:; media-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+@dataclass(frozen=True)
+class PhoneSetup:
+    """What the page needs from the app that mounts it: the simulator's switchboard and
+    how to call the app the way Twilio does."""
+
+    board: Switchboard
+    public_url: str
+    account_sid: str
+    auth_token: str
+    api_url: str | None = None
+    numbers: tuple[str, ...] = ()
+    """The app's numbers (the first is dialled unless the page says otherwise)."""
+
+
+SETUP_EXTENSION = "callcenter.simulator.phone_page.setup"
+"""``app.extensions`` key of the app's :class:`PhoneSetup`."""
+DEFAULT_NUMBER = "+18005550100"
+"""What the page dials when the app has no numbers."""
+
+
+def init_app(app: Flask, setup: PhoneSetup) -> None:
+    """Mount the phone page on ``app`` (a simulator's app only)."""
+    app.extensions[SETUP_EXTENSION] = setup
+    app.register_blueprint(bp)
+
+
+def _setup() -> PhoneSetup | None:
+    """The app's :class:`PhoneSetup`; None if the simulator is not running."""
+    return current_app.extensions.get(SETUP_EXTENSION)
 
 
 class TooManyCalls(Exception):
@@ -454,13 +483,13 @@ def _headers(response: Response) -> Response:
 
 @bp.get("/phone")
 def phone_page() -> ResponseReturnValue:
-    settings = get_services().settings
+    setup = _setup()
     return render_template(
         "phone.html",
         agent=None,
         default_from=DEFAULT_FROM,
         demo_numbers=DEMO_NUMBERS,
-        numbers=list(settings.numbers) or ["+18005550100"],
+        numbers=list(setup.numbers if setup else ()) or [DEFAULT_NUMBER],
         max_text=MAX_TEXT,
     )
 
@@ -473,33 +502,32 @@ def phone_css() -> ResponseReturnValue:
 @bp.post("/phone/calls")
 def start_call() -> ResponseReturnValue:
     body = _json_body()
-    services = get_services()
-    settings = services.settings
+    setup = _setup()
+    numbers = setup.numbers if setup else ()
     from_ = body.get("from")
     if not isinstance(from_, str) or not (
         _NUMBER_RE.fullmatch(from_.strip()) or from_.strip().lower() == "anonymous"
     ):
         return _error("from: a number like +8613800138000, or anonymous", 400)
     from_ = from_.strip()
-    to = body.get("to") or next(iter(settings.numbers), "+18005550100")
+    to = body.get("to") or next(iter(numbers), DEFAULT_NUMBER)
     if not isinstance(to, str) or not _NUMBER_RE.fullmatch(to.strip()):
         return _error("to: a number like +864008001234", 400)
-    board = services.extras.get("simulator_switchboard")
-    if board is None:
+    if setup is None:
         return _error("the simulator is not running", 503)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     pace = float(app.config.get(PACE_CONFIG, 1.0))
 
     def make_call(on_event: Callable[[CallEvent], None]) -> SimulatedCall:
         return SimulatedCall(
-            WsgiTransport(app, public_url=settings.public_url),
-            public_url=settings.public_url,
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
+            WsgiTransport(app, public_url=setup.public_url),
+            public_url=setup.public_url,
+            account_sid=setup.account_sid,
+            auth_token=setup.auth_token,
             from_=from_,
             to=to.strip(),
-            api_url=settings.twilio_api_url,
-            switchboard=board,
+            api_url=setup.api_url,
+            switchboard=setup.board,
             interactive=True,
             pace=pace,
             hold_seconds=HOLD_SECONDS,
@@ -582,9 +610,10 @@ def incoming_calls() -> ResponseReturnValue:
     number = request.args.get("number", "").strip()
     if not _NUMBER_RE.fullmatch(number):
         return _error("number: a number like +8613800138000", 400)
-    board = get_services().extras.get("simulator_switchboard")
-    if board is None:
+    setup = _setup()
+    if setup is None:
         return _error("the simulator is not running", 503)
+    board = setup.board
     phones = phones_of(current_app)
     phones.pace = float(current_app.config.get(PACE_CONFIG, 1.0))
     phones.script_root = request.script_root
@@ -622,9 +651,10 @@ def text_messages() -> ResponseReturnValue:
     number = request.args.get("number", "").strip()
     if not _NUMBER_RE.fullmatch(number):
         return _error("number: a number like +8613800138000", 400)
-    board = get_services().extras.get("simulator_switchboard")
-    if board is None:
+    setup = _setup()
+    if setup is None:
         return _error("the simulator is not running", 503)
+    board = setup.board
     with board.lock:  # the switchboard's worker updates the statuses
         messages = [
             {
