@@ -22,9 +22,7 @@ from callcenter.simulator.audio import segments_wav
 from callcenter.simulator.callbacks import _Callback
 from callcenter.simulator.common import _now
 from callcenter.simulator.recordings import RecordingStore
-from callcenter.simulator.transports import (
-    API_VERSION,
-)
+from callcenter.simulator.transports import API_VERSION
 
 if TYPE_CHECKING:
     from callcenter.simulator.leg.call import SimulatedCall

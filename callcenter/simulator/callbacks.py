@@ -7,10 +7,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from callcenter.simulator.transports import (
-    TransportError,
-    send_signed,
-)
+from callcenter.simulator.transports import TransportError, send_signed
 
 log = logging.getLogger("callcenter.simulator")
 

@@ -16,9 +16,7 @@ from datetime import datetime
 
 from callcenter.simulator.callbacks import _Callback
 from callcenter.simulator.common import _now
-from callcenter.simulator.transports import (
-    API_VERSION,
-)
+from callcenter.simulator.transports import API_VERSION
 
 log = logging.getLogger("callcenter.simulator")
 MAX_MESSAGE_LENGTH = 1600

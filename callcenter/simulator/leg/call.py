@@ -72,22 +72,14 @@ from callcenter.simulator.leg.common import (
 from callcenter.simulator.leg.control import Control
 from callcenter.simulator.leg.dial import DialVerb
 from callcenter.simulator.leg.enqueue import EnqueueVerb
-from callcenter.simulator.leg.events import (
-    CallerInput,
-    CallEvent,
-    CallResult,
-    parse_input,
-)
+from callcenter.simulator.leg.events import CallerInput, CallEvent, CallResult, parse_input
 from callcenter.simulator.leg.gather import GatherVerb
 from callcenter.simulator.leg.input import PersonInput
 from callcenter.simulator.leg.record import RecordVerb
 from callcenter.simulator.leg.ringing import Ringing
 from callcenter.simulator.leg.speech import SpeechVerbs
 from callcenter.simulator.leg.webhooks import Webhooks
-from callcenter.simulator.transports import (
-    Exchange,
-    Transport,
-)
+from callcenter.simulator.transports import Exchange, Transport
 
 if TYPE_CHECKING:
     from callcenter.simulator.conferences import Participant

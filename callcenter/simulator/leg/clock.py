@@ -7,9 +7,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
 
-from callcenter.simulator.leg.events import (
-    CallEvent,
-)
+from callcenter.simulator.leg.events import CallEvent
 
 
 class Clock:

@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from callcenter.simulator.leg.events import (
-    CallerInput,
-    Press,
-)
+from callcenter.simulator.leg.events import CallerInput, Press
 
 APPLICATION_ERROR_MESSAGE = "We are sorry, an application error has occurred. Goodbye."
 DIAL_RESULTS = ("completed", "busy", "no-answer", "failed")

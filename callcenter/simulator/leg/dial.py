@@ -19,9 +19,7 @@ from callcenter.simulator.leg.common import (
     _Redirect,
     _text,
 )
-from callcenter.simulator.leg.events import (
-    _secs,
-)
+from callcenter.simulator.leg.events import _secs
 
 if TYPE_CHECKING:
     from callcenter.simulator.conferences import Participant
@@ -213,7 +211,7 @@ class DialVerb:
         music), cut short by any change for the call to look at."""
         start = self.clock
         fetch: Fetch | None = Fetch(url, method) if url else None
-        timed = {"Say": self._say, "Play": self._play, "Pause": self._pause}
+        timed = self._timed_verbs()
         while fetch is not None:
             doc_url, root = self._fetch_twiml(fetch)
             fetch = None

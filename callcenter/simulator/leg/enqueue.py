@@ -21,9 +21,7 @@ from callcenter.simulator.leg.common import (
     _Redirect,
     _text,
 )
-from callcenter.simulator.leg.events import (
-    _secs,
-)
+from callcenter.simulator.leg.events import _secs
 
 
 class EnqueueVerb:
@@ -135,7 +133,7 @@ class EnqueueVerb:
         self, queue: QueueState, fetch: Fetch | None, deadline: float
     ) -> tuple[str, Any] | None:
         """One pass of waitUrl TwiML (following Redirects and Gather actions)."""
-        timed = {"Say": self._say, "Play": self._play, "Pause": self._pause}
+        timed = self._timed_verbs()
         while fetch is not None:
             fetch.params = {**self._queue_params(queue), **fetch.params}
             doc_url, root = self._fetch_twiml(fetch)

@@ -6,9 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from callcenter.simulator.transports import (
-    Exchange,
-)
+from callcenter.simulator.transports import Exchange
 
 _DTMF_RE = re.compile(r"^[0-9*#]+$")
 

@@ -9,16 +9,8 @@ import math
 import xml.etree.ElementTree as ET
 from urllib.parse import urljoin
 
-from callcenter.simulator.leg.common import (
-    Fetch,
-    _GatherSpec,
-    _int_attr,
-)
-from callcenter.simulator.leg.events import (
-    Press,
-    Speech,
-    _secs,
-)
+from callcenter.simulator.leg.common import Fetch, _GatherSpec, _int_attr
+from callcenter.simulator.leg.events import Press, Speech, _secs
 
 SPEECH_CONFIDENCE = "0.92"
 
@@ -59,7 +51,7 @@ class GatherVerb:
             isinstance(upcoming, Speech) and "speech" in input_types
         )
         for prompt in verb:
-            nested = {"Say": self._say, "Play": self._play, "Pause": self._pause}.get(prompt.tag)
+            nested = self._timed_verbs().get(prompt.tag)
             if nested is None:
                 self._unsupported(prompt, " in <Gather>")
             # With an answer ready, the caller barges in on endless prompts.
@@ -111,9 +103,7 @@ class GatherVerb:
         self._listening = spec.input_types
         try:
             for prompt in verb:
-                nested = {"Say": self._say, "Play": self._play, "Pause": self._pause}.get(
-                    prompt.tag
-                )
+                nested = self._timed_verbs().get(prompt.tag)
                 if nested is None:
                     self._unsupported(prompt, " in <Gather>")
                 if self._interrupted():

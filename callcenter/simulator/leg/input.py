@@ -7,14 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from callcenter.simulator.leg.common import (
-    _Typed,
-)
-from callcenter.simulator.leg.events import (
-    CallerInput,
-    Press,
-    Speech,
-)
+from callcenter.simulator.leg.common import _Typed
+from callcenter.simulator.leg.events import CallerInput, Press, Speech
 
 MAX_HELD_INPUT = 32
 """Inputs an interactive call keeps for its next ``<Gather>`` at most (more are dropped)."""

@@ -10,23 +10,9 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urljoin
 
 from callcenter.simulator.audio import wav_bytes
-from callcenter.simulator.leg.common import (
-    Fetch,
-    _CallOver,
-    _HangupRequest,
-    _int_attr,
-    _Redirect,
-)
-from callcenter.simulator.leg.events import (
-    Press,
-    Speech,
-    _secs,
-)
-from callcenter.simulator.transports import (
-    API_VERSION,
-    Exchange,
-    TransportError,
-)
+from callcenter.simulator.leg.common import Fetch, _CallOver, _HangupRequest, _int_attr, _Redirect
+from callcenter.simulator.leg.events import Press, Speech, _secs
+from callcenter.simulator.transports import API_VERSION, Exchange, TransportError
 
 DEFAULT_FINISH_ON_KEYS_RECORD = "1234567890*#"
 

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from callcenter.simulator.leg.common import (
-    _CallOver,
-)
-from callcenter.simulator.leg.events import (
-    _secs,
-)
+from callcenter.simulator.leg.common import _CallOver
+from callcenter.simulator.leg.events import _secs
 
 
 class Ringing:

@@ -8,23 +8,13 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from callcenter.simulator.leg.common import (
-    Fetch,
-    _CallOver,
-    _int_attr,
-    _text,
-)
-from callcenter.simulator.leg.events import (
-    _secs,
-)
-from callcenter.simulator.transports import (
-    Exchange,
-    TransportError,
-    is_under,
-)
+from callcenter.simulator.leg.common import Fetch, _CallOver, _int_attr, _text
+from callcenter.simulator.leg.events import _secs
+from callcenter.simulator.transports import Exchange, TransportError, is_under
 
 DEFAULT_PLAY_SECONDS = 10
 _WIDE_RE = re.compile(
@@ -45,6 +35,11 @@ class SpeechVerbs:
             return max(1, math.ceil(len(text) / 12))
         wide = len(_WIDE_RE.findall(text))
         return max(1, math.ceil(wide * WIDE_CHAR_SECONDS + (len(text) - wide) / 12))
+
+    def _timed_verbs(self) -> dict[str, Callable[..., bool]]:
+        """The verbs that only take time, as a ``<Gather>`` nests them and wait and hold
+        music play them: ``handler(verb, doc_url, deadline, barge_in)``, True if cut short."""
+        return {"Say": self._say, "Play": self._play, "Pause": self._pause}
 
     def _say(
         self, verb: ET.Element, doc_url: str, deadline: float | None = None, barge_in: bool = False

@@ -5,12 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
-from callcenter.simulator.leg.common import (
-    APPLICATION_ERROR_MESSAGE,
-    Fetch,
-    _CallOver,
-    _country,
-)
+from callcenter.simulator.leg.common import APPLICATION_ERROR_MESSAGE, Fetch, _CallOver, _country
 from callcenter.simulator.transports import (
     API_VERSION,
     TransportError,

@@ -15,11 +15,7 @@ from flask import Blueprint, Response, request
 from callcenter.simulator.board import ApiRequest
 from callcenter.simulator.rest.call_recordings import add_call_recording_views
 from callcenter.simulator.rest.calls import add_call_views
-from callcenter.simulator.rest.common import (
-    _BadRequest,
-    check_api_auth,
-    twilio_error,
-)
+from callcenter.simulator.rest.common import _BadRequest, check_api_auth, twilio_error
 from callcenter.simulator.rest.conferences import add_conference_views
 from callcenter.simulator.rest.messages import add_message_views
 from callcenter.simulator.rest.participants import add_participant_views

@@ -6,12 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from callcenter.simulator.rest.common import (
-    _BadRequest,
-    _date,
-    not_found,
-    page,
-)
+from callcenter.simulator.rest.common import _BadRequest, _date, not_found, page
 from callcenter.simulator.transports import API_VERSION
 
 if TYPE_CHECKING:

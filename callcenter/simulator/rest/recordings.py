@@ -17,10 +17,7 @@ from flask import Blueprint, Flask, Response, jsonify, request, url_for
 
 from callcenter.simulator.audio import wav_info
 from callcenter.simulator.recordings import SID_RE, RecordingStore, corrupt
-from callcenter.simulator.rest.common import (
-    check_api_auth,
-    twilio_error,
-)
+from callcenter.simulator.rest.common import check_api_auth, twilio_error
 from callcenter.simulator.transports import API_VERSION
 
 CALL_SID_RE = re.compile(r"^[A-Za-z0-9]{2,64}$")
