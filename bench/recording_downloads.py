@@ -91,7 +91,8 @@ def serve(store_dir: Path) -> None:
     from flask import Flask, jsonify, request
     from werkzeug.serving import make_server
 
-    from callcenter.simulator.recordings import RecordingStore, create_simulator_api
+    from callcenter.simulator.recordings import RecordingStore
+    from callcenter.simulator.rest.recordings import create_simulator_api
 
     store = RecordingStore(store_dir)
     app = Flask("recordings-bench")

@@ -162,9 +162,12 @@ def create_app(
     app.register_blueprint(records.bp)
     _init_realtime(app, services)
     if settings.simulator:
-        from callcenter.simulator.phone import WsgiTransport
-        from callcenter.simulator.recordings import RecordingStore, create_simulator_api
-        from callcenter.simulator.switchboard import Switchboard, create_switchboard_api
+        from callcenter.simulator import phone_page
+        from callcenter.simulator.recordings import RecordingStore
+        from callcenter.simulator.rest.api import create_switchboard_api
+        from callcenter.simulator.rest.recordings import create_simulator_api
+        from callcenter.simulator.switchboard import Switchboard
+        from callcenter.simulator.transports import WsgiTransport
 
         store = RecordingStore(settings.path(settings.instance_dir) / "simulator" / "recordings")
         services.extras["simulator_recordings"] = store
@@ -180,9 +183,17 @@ def create_app(
             api_url=settings.twilio_api_url,
         )
         services.extras["simulator_switchboard"] = board
-        from callcenter.simulator.phone_page import bp as phone_bp
-
-        app.register_blueprint(phone_bp)
+        phone_page.init_app(
+            app,
+            phone_page.PhoneSetup(
+                board=board,
+                public_url=settings.public_url,
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token,
+                api_url=settings.twilio_api_url,
+                numbers=tuple(settings.numbers),
+            ),
+        )
         app.register_blueprint(
             create_switchboard_api(board, settings.twilio_account_sid, settings.twilio_auth_token),
             url_prefix="/simulator",

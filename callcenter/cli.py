@@ -800,7 +800,7 @@ class _BadValue(click.ClickException):
 
 def _caller_inputs(ctx: click.Context) -> list[Any]:
     """--press and --say in the order given; a bad one is a usage error (exit 2)."""
-    from callcenter.simulator.phone import Press, Speech
+    from callcenter.simulator.leg.events import Press, Speech
 
     inputs: list[Any] = []
     for flag, value in ctx.meta.get("ordered_inputs", []):
@@ -821,7 +821,7 @@ def _as_options(inputs: list[Any]) -> str:
     """Inputs written back as the options that gave them: `--press 5 --say 'hi there'`."""
     import shlex
 
-    from callcenter.simulator.phone import Press
+    from callcenter.simulator.leg.events import Press
 
     return " ".join(
         f"--press {shlex.quote(item.keys)}"
@@ -906,7 +906,9 @@ def call(
 
     import requests
 
-    from callcenter.simulator.phone import HttpTransport, TransportError, format_event, place_call
+    from callcenter.simulator.leg.call import place_call
+    from callcenter.simulator.leg.events import format_event
+    from callcenter.simulator.transports import HttpTransport, TransportError
 
     inputs = _caller_inputs(ctx)
     url = _base_url(url, "--url")

@@ -246,7 +246,8 @@ def call_params(call_sid: str, from_: str = "+8613900139000", to: str = "+864008
 @pytest.fixture
 def phone(app: Flask) -> Callable[..., Any]:
     """Place a simulated call against the in-process app."""
-    from callcenter.simulator.phone import WsgiTransport, place_call
+    from callcenter.simulator.leg.call import place_call
+    from callcenter.simulator.transports import WsgiTransport
 
     def dial(from_: str = "+8613900139000", to: str = "+864008001234", **kw: Any) -> Any:
         transport = WsgiTransport(app, public_url=PUBLIC_URL)
@@ -314,7 +315,8 @@ def start_caller(
     """Place a call through the IVR in the background (simulated time runs at `pace`)."""
     import uuid
 
-    from callcenter.simulator.phone import WsgiTransport, place_call
+    from callcenter.simulator.leg.call import place_call
+    from callcenter.simulator.transports import WsgiTransport
 
     services = app.extensions["callcenter"]
     board = services.extras["simulator_switchboard"]

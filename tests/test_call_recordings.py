@@ -37,7 +37,7 @@ from callcenter.models import (
     Voicemail,
     utcnow,
 )
-from callcenter.simulator.recordings import wav_bytes
+from callcenter.simulator.audio import wav_bytes
 
 PASSWORD = "correct horse battery"
 CALL = "CA" + "1" * 32

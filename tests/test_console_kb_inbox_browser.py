@@ -27,7 +27,7 @@ from callcenter.models import (
     RecordingPlayback,
     Voicemail,
 )
-from callcenter.simulator.recordings import wav_bytes
+from callcenter.simulator.audio import wav_bytes
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"

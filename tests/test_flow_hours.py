@@ -9,7 +9,8 @@ from pathlib import Path
 from conftest import ACCOUNT_SID, AUTH_TOKEN, OPEN_TIME, PUBLIC_URL, TwilioWebhooks, call_params
 from flask import Flask
 
-from callcenter.simulator.phone import WsgiTransport, place_call
+from callcenter.simulator.leg.call import place_call
+from callcenter.simulator.transports import WsgiTransport
 
 FLOW = """\
 flow: main

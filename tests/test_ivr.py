@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from callcenter.customers import import_customers_csv
 from callcenter.models import Call, CallEvent, Customer, KbLookup, RecordingDownload, Voicemail
-from callcenter.simulator.phone import CallResult
+from callcenter.simulator.leg.events import CallResult
 
 ROOT = Path(__file__).resolve().parent.parent
 

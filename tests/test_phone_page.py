@@ -22,8 +22,12 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from callcenter.models import Call
 from callcenter.simulator import phone_page
-from callcenter.simulator.phone import CallEvent, SimulatedCall, WsgiTransport, format_event
-from callcenter.simulator.recordings import RecordingStore, create_simulator_api
+from callcenter.simulator import phones as phone_lines
+from callcenter.simulator.leg.call import SimulatedCall
+from callcenter.simulator.leg.events import CallEvent, format_event
+from callcenter.simulator.recordings import RecordingStore
+from callcenter.simulator.rest.recordings import create_simulator_api
+from callcenter.simulator.transports import WsgiTransport
 from callcenter.telephony.bridge import rest_client
 
 SID_RE = re.compile(r"^CA[0-9a-f]{32}$")
@@ -387,7 +391,7 @@ def phone_server(live_server: LiveServer) -> Iterator[LiveServer]:
         app.register_blueprint(phone_page.bp)
     app.config[phone_page.PACE_CONFIG] = PACE
     yield live_server
-    phone_page.phones_of(app).close()
+    phone_lines.phones_of(app).close()
 
 
 @pytest.fixture
@@ -545,13 +549,13 @@ def test_phone_api_refuses_bad_requests(phone_server: LiveServer, http: requests
 
     assert http.post(f"{base}/say", json={"text": "x" * 200}).status_code == 202
     assert http.post(f"{base}/hangup", json={}).status_code == 202
-    phone_page.phones_of(phone_server.app).get(sid).call.done.wait(10)
+    phone_lines.phones_of(phone_server.app).get(sid).call.done.wait(10)
 
 
 def test_phone_bounds_its_calls_and_hangs_up_abandoned_ones(
     phone_server: LiveServer, http: requests.Session
 ) -> None:
-    phones = phone_page.phones_of(phone_server.app)
+    phones = phone_lines.phones_of(phone_server.app)
     phones.max_calls = 2
     first, second = PhoneClient(phone_server, http), PhoneClient(phone_server, http)
     first.dial(UNKNOWN_ENGLISH)
@@ -562,7 +566,7 @@ def test_phone_bounds_its_calls_and_hangs_up_abandoned_ones(
 
     second.wait_say(LANGUAGE_PROMPT)
     line = phones.get(second.sid)
-    line.last_seen -= phone_page.IDLE_SECONDS + 1  # its page stopped asking 61 s ago
+    line.last_seen -= phone_lines.IDLE_SECONDS + 1  # its page stopped asking 61 s ago
     assert line.call.done.wait(10), "the abandoned call is still going"
     assert phones.live() == 1
     second.poll()
@@ -570,7 +574,7 @@ def test_phone_bounds_its_calls_and_hangs_up_abandoned_ones(
     again = http.post(f"{phone_server.url}/phone/calls", json={"from": "anonymous"})
     assert again.status_code == 201
 
-    line.last_seen -= phone_page.IDLE_SECONDS + 1  # nobody looked at its end either
+    line.last_seen -= phone_lines.IDLE_SECONDS + 1  # nobody looked at its end either
     phones.sweep()
     assert phones.get(second.sid) is None
     assert http.get(f"{phone_server.url}/phone/calls/{second.sid}/events").status_code == 404
@@ -616,7 +620,7 @@ def test_events_name_languages_and_audio_as_the_browser_needs(twiml_app: TwimlAp
         WsgiTransport(twiml_app.flask), public_url=PUBLIC_URL + "/cc", account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN, from_="+14155550100", to="+18005550100", interactive=True,
     )  # fmt: skip
-    line = phone_page.PhoneLine(call, 0.0, script_root="/cc")
+    line = phone_lines.PhoneLine(call, 0.0, script_root="/cc")
     media = f"{PUBLIC_URL}/cc/media/prompts/{'a' * 64}.mp3"
     line.add(CallEvent("say", "你好", {"language": "cmn-CN", "voice": "Polly.Zhiyu", "loop": 2}))
     line.add(CallEvent("play", "Hello", {"url": media, "transcript": "Hello", "seconds": 2}))
@@ -800,7 +804,7 @@ def test_a_call_back_rings_on_the_page_and_is_answered(
     page = open_phone(browser, phone_server, errors)
     page.fill("#from", CALLED_BACK)  # this page is now the customer's phone
     page.click("#phone h2")  # a first touch of the page lets it make sounds
-    phones = phone_page.phones_of(phone_server.app)
+    phones = phone_lines.phones_of(phone_server.app)
     deadline = time.monotonic() + 10
     while phones.handset(CALLED_BACK) is None and time.monotonic() < deadline:
         time.sleep(0.1)  # until the page asked for the calls to its new number

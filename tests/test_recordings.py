@@ -35,12 +35,9 @@ from callcenter.recordings import (
     media_url,
     retry_failed,
 )
-from callcenter.simulator.recordings import (
-    InvalidSid,
-    RecordingStore,
-    create_simulator_api,
-    wav_bytes,
-)
+from callcenter.simulator.audio import wav_bytes
+from callcenter.simulator.recordings import InvalidSid, RecordingStore
+from callcenter.simulator.rest.recordings import create_simulator_api
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"

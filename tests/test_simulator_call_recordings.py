@@ -27,9 +27,13 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.serving import make_server
 
-from callcenter.simulator.phone import CallResult, WsgiTransport, place_call
-from callcenter.simulator.recordings import RecordingStore, create_simulator_api, store_of
-from callcenter.simulator.switchboard import Switchboard, create_switchboard_api
+from callcenter.simulator.leg.call import place_call
+from callcenter.simulator.leg.events import CallResult
+from callcenter.simulator.recordings import RecordingStore
+from callcenter.simulator.rest.api import create_switchboard_api
+from callcenter.simulator.rest.recordings import create_simulator_api, store_of
+from callcenter.simulator.switchboard import Switchboard
+from callcenter.simulator.transports import WsgiTransport
 
 PACE = 0.1  # one simulated second of a call takes 100 ms
 STATUS_PATH = "/twilio/recording-status"

@@ -16,7 +16,8 @@ from test_phone_page import SPEECH_STUB, console_error, phone_server  # noqa: F4
 from test_simulator_switchboard import ACCOUNT_SID, AUTH_TOKEN, World, wait_for, world  # noqa: F401
 from twilio.base.exceptions import TwilioRestException
 
-from callcenter.simulator.switchboard import Switchboard, message_segments
+from callcenter.simulator.messages import message_segments
+from callcenter.simulator.switchboard import Switchboard
 
 STATUS_PATH = "/twilio/sms-status"
 CUSTOMER = "+8613800138000"

@@ -17,24 +17,22 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, Enqueue, Gather, VoiceResponse
 from werkzeug.serving import make_server
 
-from callcenter.simulator import phone
-from callcenter.simulator.phone import (
-    APPLICATION_ERROR_MESSAGE,
+from callcenter.simulator.leg import common as phone
+from callcenter.simulator.leg.call import SimulatedCall, place_call
+from callcenter.simulator.leg.common import APPLICATION_ERROR_MESSAGE
+from callcenter.simulator.leg.events import (
     CallEvent,
     CallResult,
-    HttpTransport,
-    OutsideSimulatorError,
     Press,
-    SimulatedCall,
     Speech,
-    WsgiTransport,
     format_event,
     parse_input,
-    place_call,
 )
+from callcenter.simulator.transports import HttpTransport, OutsideSimulatorError, WsgiTransport
 
 try:
-    from callcenter.simulator.recordings import RecordingStore, create_simulator_api
+    from callcenter.simulator.recordings import RecordingStore
+    from callcenter.simulator.rest.recordings import create_simulator_api
 except ImportError:  # the recordings API is written in parallel
     RecordingStore = None
     create_simulator_api = None

@@ -18,18 +18,12 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, Enqueue, VoiceResponse
 from werkzeug.serving import make_server
 
-from callcenter.simulator.phone import (
-    CallResult,
-    SimulatedCall,
-    WsgiTransport,
-    format_event,
-    place_call,
-)
-from callcenter.simulator.switchboard import (
-    Answer,
-    Switchboard,
-    create_switchboard_api,
-)
+from callcenter.simulator.board import Answer
+from callcenter.simulator.leg.call import SimulatedCall, place_call
+from callcenter.simulator.leg.events import CallResult, format_event
+from callcenter.simulator.rest.api import create_switchboard_api
+from callcenter.simulator.switchboard import Switchboard
+from callcenter.simulator.transports import WsgiTransport
 
 ACCOUNT_SID = "AC" + "2" * 32
 AUTH_TOKEN = "switchboard-test-token"

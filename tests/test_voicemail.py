@@ -19,8 +19,10 @@ from twilio.request_validator import RequestValidator
 from callcenter.db import Database
 from callcenter.models import Call, CallEvent, RecordingDownload, Voicemail
 from callcenter.recordings import RecordingFetcher
-from callcenter.simulator.phone import CallResult, HttpTransport, place_call
+from callcenter.simulator.leg.call import place_call
+from callcenter.simulator.leg.events import CallResult
 from callcenter.simulator.recordings import RecordingStore
+from callcenter.simulator.transports import HttpTransport
 
 SAVED = "Thank you, your message has been saved. Goodbye."
 EMPTY = "We did not hear a message. Goodbye."

@@ -4,18 +4,19 @@ A person opens ``/phone``, dials the hotline and hears the menu: the page speaks
 ``<Say>`` with the browser's speech synthesis (in the Say's language) or plays the
 prompt audio of a ``<Play>``, sends what they press on the dial pad or type as speech,
 and shows the call's transcript.  Behind it, each call is an interactive
-:class:`~callcenter.simulator.phone.SimulatedCall` running in a thread of its own against
-this very app (through :class:`~callcenter.simulator.phone.WsgiTransport` at the public
+:class:`~callcenter.simulator.leg.call.SimulatedCall` running in a thread of its own against
+this very app (through :class:`~callcenter.simulator.transports.WsgiTransport` at the public
 URL), registered with the simulator's switchboard, so the agent console sees it queue and
 can take it into a conference.
 
-**This blueprint exists only with the simulator** (``settings.simulator``; register it
-nowhere else): with a real Twilio account callers use real phones.  It needs **no login**
-on purpose, as it stands for a member of the public calling the hotline, not for an agent;
-all it can do is place calls into this app through the simulator.  It takes JSON only
-(415 otherwise: no cross-site form can post here), checks every input, keeps at most
-``MAX_CALLS`` calls going and hangs up a call whose page stopped asking for its events
-for ``IDLE_SECONDS`` (the tab was closed).
+**This blueprint exists only with the simulator** (``settings.simulator``: the app mounts
+it with :func:`init_app`, handing it a :class:`PhoneSetup`, and nowhere else): with a real
+Twilio account callers use real phones.  It needs **no login** on purpose, as it stands
+for a member of the public calling the hotline, not for an agent; all it can do is place
+calls into this app through the simulator.  It takes JSON only (415 otherwise: no
+cross-site form can post here), checks every input, keeps at most ``MAX_CALLS`` calls
+going and hangs up a call whose page stopped asking for its events for ``IDLE_SECONDS``
+(the tab was closed).
 
 API (``<sid>`` is the call's SID, ``CA`` + 32 hex digits)::
 
@@ -65,12 +66,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -85,37 +84,26 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from callcenter.services import get_services
-from callcenter.simulator.phone import (
-    CallEvent,
-    SimulatedCall,
-    WsgiTransport,
-    format_event,
-    is_under,
-)
+from callcenter.simulator.leg.call import SimulatedCall
+from callcenter.simulator.leg.events import CallEvent
+from callcenter.simulator.phones import MAX_CALLS, PhoneLine, TooManyCalls, phones_of
+from callcenter.simulator.switchboard import Switchboard
+from callcenter.simulator.transports import WsgiTransport
 
 log = logging.getLogger("callcenter.simulator.phone_page")
 
 bp = Blueprint("phone", __name__)
 
-MAX_CALLS = 20
-"""Calls the page may have going at once."""
-IDLE_SECONDS = 60.0
-"""A call whose events nobody asked for this long is hung up (its page is gone)."""
 MAX_TEXT = 200
 MAX_MESSAGES = 50
 """Messages the page shows at most (the newest)."""
 MAX_KEYS = 64
-PRESENT_SECONDS = 5.0
-"""Calls to a number ring on the page if it asked for them this recently (else the
-simulator answers them)."""
 HOLD_SECONDS = 3600
 """How long the person waits in a queue (or for a conference) before giving up."""
 TALK_SECONDS = 4 * 3600
 """How long they stay in a conversation: until someone hangs up."""
 PACE_CONFIG = "SIMULATOR_PHONE_PACE"
 """``app.config`` key: real seconds per simulated second of the page's calls (1.0)."""
-EXTENSION = "callcenter.simulator.phone_page"
 DEFAULT_FROM = "+8613800138000"
 DEMO_NUMBERS = (
     ("+8613800138000", "王伟 · VIP customer, prefers Chinese"),
@@ -125,14 +113,6 @@ DEMO_NUMBERS = (
     ("+447700900123", "Unknown caller (UK)"),
     ("anonymous", "Withheld number"),
 )
-BROWSER_LANGUAGES = {
-    "cmn-CN": "zh-CN",
-    "cmn-TW": "zh-TW",
-    "yue-CN": "zh-HK",
-    "yue-HK": "zh-HK",
-    "arb": "ar",
-}
-"""Twilio/Polly language codes a browser's speech synthesis knows by another name."""
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 """Where the page's stylesheet (``phone.css``) and script (``phone.js``) are."""
@@ -147,272 +127,35 @@ _CSP = (
 )
 
 
-class TooManyCalls(Exception):
-    """The page already has ``MAX_CALLS`` calls going."""
+@dataclass(frozen=True)
+class PhoneSetup:
+    """What the page needs from the app that mounts it: the simulator's switchboard and
+    how to call the app the way Twilio does."""
+
+    board: Switchboard
+    public_url: str
+    account_sid: str
+    auth_token: str
+    api_url: str | None = None
+    numbers: tuple[str, ...] = ()
+    """The app's numbers (the first is dialled unless the page says otherwise)."""
 
 
-class PhoneLine:
-    """One call of the page: the simulated call, its thread and its transcript.
-
-    An ``incoming`` call (one the app placed to the page's number) runs in the
-    switchboard's thread, so the line has no thread of its own.
-    """
-
-    def __init__(
-        self, call: SimulatedCall, now: float, script_root: str = "", *, incoming: bool = False
-    ) -> None:
-        self.call = call
-        self.script_root = script_root
-        self.last_seen = now
-        self.incoming = incoming
-        self.error: str | None = None
-        self._events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        if not incoming:
-            self.thread = threading.Thread(
-                target=self._run, name=f"phone-{call.call_sid[-6:]}", daemon=True
-            )
-
-    @property
-    def number(self) -> str:
-        """The page's number: the one it calls from, or the one called."""
-        return self.call.to if self.incoming else self.call.from_
-
-    @property
-    def ringing(self) -> bool:
-        return self.incoming and self.call.status in ("queued", "ringing") and not self.ended
-
-    @property
-    def call_sid(self) -> str:
-        return self.call.call_sid
-
-    @property
-    def ended(self) -> bool:
-        return self.call.done.is_set()
-
-    def add(self, event: CallEvent) -> None:
-        """The call's ``on_event`` hook (the call's thread)."""
-        with self._lock:
-            self._events.append(self._json(len(self._events), event))
-
-    def events(self, after: int) -> list[dict[str, Any]]:
-        with self._lock:
-            return self._events[after:]
-
-    def _json(self, index: int, event: CallEvent) -> dict[str, Any]:
-        details = event.details
-        language = details.get("language") if event.kind == "say" else None
-        url = None
-        if event.kind == "play" and not details.get("digits"):
-            url = self._local_path(str(details.get("url") or ""))
-        return {
-            "index": index,
-            "kind": event.kind,
-            "text": event.text,
-            "line": format_event(event),
-            "language": language,
-            "lang": BROWSER_LANGUAGES.get(language, language) if language else None,
-            "voice": details.get("voice") if event.kind == "say" else None,
-            "url": url,
-            "loop": details.get("loop", 1) if event.kind in ("say", "play") else None,
-            "seconds": details.get("seconds"),
-            "beep": details.get("beep") if event.kind == "recording" else None,
-            "finish_on_key": details.get("finish_on_key") if event.kind == "recording" else None,
-            "max_length": details.get("max_length") if event.kind == "recording" else None,
-            "at": round(event.at, 1),
-        }
-
-    def _local_path(self, url: str) -> str | None:
-        """A URL below the public URL as a path the page can load from its own origin."""
-        public_url = self.call.public_url
-        if not url or not is_under(public_url, url):
-            return None
-        parts = urlsplit(url)
-        base_path = urlsplit(public_url).path.rstrip("/")
-        path = parts.path[len(base_path) :] or "/"
-        return self.script_root + path + (f"?{parts.query}" if parts.query else "")
-
-    def _run(self) -> None:
-        try:
-            self.call.run()
-        except Exception as exc:  # a bug: keep the thread quiet, but make it visible
-            log.exception("phone call %s failed", self.call_sid)
-            self.error = repr(exc)
+SETUP_EXTENSION = "callcenter.simulator.phone_page.setup"
+"""``app.extensions`` key of the app's :class:`PhoneSetup`."""
+DEFAULT_NUMBER = "+18005550100"
+"""What the page dials when the app has no numbers."""
 
 
-class Phones:
-    """The page's calls of one app: start them, find them, hang up abandoned ones.
-
-    A reaper thread runs while there are calls: every ``sweep_every`` seconds it hangs up
-    live calls nobody polled for ``idle_seconds`` and forgets ended ones as stale.
-    """
-
-    pace = 1.0
-    """Real seconds per simulated second of the calls the page answers."""
-    script_root = ""
-    """Where the page is served (the audio paths of incoming calls' events)."""
-
-    def __init__(
-        self,
-        *,
-        max_calls: int = MAX_CALLS,
-        idle_seconds: float = IDLE_SECONDS,
-        sweep_every: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_calls = max_calls
-        self.idle_seconds = idle_seconds
-        self.sweep_every = sweep_every
-        self.clock = clock
-        self._lines: dict[str, PhoneLine] = {}
-        self._numbers: dict[str, float] = {}  # number -> when a page last showed it
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._reaper: threading.Thread | None = None
-        self._closed = False
-
-    def live(self) -> int:
-        with self._lock:
-            return sum(not line.ended for line in self._lines.values())
-
-    def start(
-        self,
-        make_call: Callable[[Callable[[CallEvent], None]], SimulatedCall],
-        script_root: str = "",
-    ) -> PhoneLine:
-        """Create a call with ``make_call(on_event)`` and run it; raises TooManyCalls."""
-        holder: list[PhoneLine] = []
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the phone is closed")
-            if sum(not line.ended for line in self._lines.values()) >= self.max_calls:
-                raise TooManyCalls
-            call = make_call(lambda event: holder[0].add(event))
-            line = PhoneLine(call, self.clock(), script_root)
-            holder.append(line)
-            self._add(line)
-        assert line.thread is not None
-        line.thread.start()
-        return line
-
-    def _add(self, line: PhoneLine) -> None:
-        """Keep a line (and have the reaper watch it); hold ``_lock``."""
-        self._lines[line.call_sid] = line
-        if self._reaper is None:
-            self._stop.clear()
-            self._reaper = threading.Thread(target=self._reap, name="phone-reaper", daemon=True)
-            self._reaper.start()
-
-    # -- calls to the page's number ---------------------------------------------------------
-
-    def present(self, number: str) -> list[PhoneLine]:
-        """A page shows ``number``: calls to it ring there for ``PRESENT_SECONDS``.
-
-        Returns the calls ringing for it now (and keeps them from being reaped).
-        """
-        now = self.clock()
-        with self._lock:
-            for stale in [n for n, seen in self._numbers.items() if now - seen > PRESENT_SECONDS]:
-                del self._numbers[stale]  # pages that went away (or never came back)
-            self._numbers[number] = now
-            ringing = [
-                line for line in self._lines.values() if line.number == number and line.ringing
-            ]
-        for line in ringing:
-            line.last_seen = now
-        return ringing
-
-    def handset(self, number: str) -> Phones | None:
-        """The switchboard's ``handsets``: the page if one showed ``number`` lately."""
-        with self._lock:
-            seen = self._numbers.get(number)
-            if self._closed or seen is None or self.clock() - seen > PRESENT_SECONDS:
-                return None
-        return self
-
-    def ring(self, call: SimulatedCall) -> None:
-        """A call to a page's number (:class:`~callcenter.simulator.switchboard.Handset`).
-
-        It rings there; a page already on a call with that number, or with ``max_calls``
-        going, is busy.
-        """
-        line = PhoneLine(call, self.clock(), self.script_root, incoming=True)
-        earlier = call.on_event
-
-        def on_event(event: CallEvent) -> None:
-            line.add(event)
-            if earlier is not None:
-                earlier(event)
-
-        call.on_event = on_event
-        with self._lock:
-            live = [other for other in self._lines.values() if not other.ended]
-            busy = len(live) >= self.max_calls or any(other.number == call.to for other in live)
-            self._add(line)
-        if busy:
-            call.decline()
-
-    def get(self, sid: str) -> PhoneLine | None:
-        with self._lock:
-            return self._lines.get(sid)
-
-    def touch(self, line: PhoneLine) -> None:
-        line.last_seen = self.clock()
-
-    def sweep(self) -> None:
-        """Hang up abandoned calls; forget ended calls nobody looked at for a while."""
-        now = self.clock()
-        abandoned: list[PhoneLine] = []
-        with self._lock:
-            for sid, line in list(self._lines.items()):
-                if now - line.last_seen < self.idle_seconds:
-                    continue
-                if line.ended:
-                    del self._lines[sid]
-                else:
-                    abandoned.append(line)
-        for line in abandoned:
-            log.info("phone call %s: its page is gone, hanging up", line.call_sid)
-            line.call.hangup("the caller's page went away", by="caller")
-
-    def _reap(self) -> None:
-        while not self._stop.wait(self.sweep_every):
-            self.sweep()
-            with self._lock:
-                if not self._lines:
-                    self._reaper = None
-                    return
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Hang up every call, wait for their threads and stop the reaper."""
-        with self._lock:
-            self._closed = True
-            lines = list(self._lines.values())
-            reaper, self._reaper = self._reaper, None
-        for line in lines:
-            if not line.ended:
-                line.call.hangup("the phone closed", by="caller")
-        for line in lines:
-            if line.thread is not None:
-                line.thread.join(timeout)
-            else:
-                line.call.done.wait(timeout)
-        self._stop.set()
-        if reaper is not None:
-            reaper.join(timeout)
+def init_app(app: Flask, setup: PhoneSetup) -> None:
+    """Mount the phone page on ``app`` (a simulator's app only)."""
+    app.extensions[SETUP_EXTENSION] = setup
+    app.register_blueprint(bp)
 
 
-def phones_of(app: Flask) -> Phones:
-    """The :class:`Phones` of an app (created on first use)."""
-    with _CREATE_LOCK:
-        phones = app.extensions.get(EXTENSION)
-        if phones is None:
-            phones = app.extensions[EXTENSION] = Phones()
-        return phones
-
-
-_CREATE_LOCK = threading.Lock()
+def _setup() -> PhoneSetup | None:
+    """The app's :class:`PhoneSetup`; None if the simulator is not running."""
+    return current_app.extensions.get(SETUP_EXTENSION)
 
 
 # -- HTTP -----------------------------------------------------------------------------------
@@ -454,13 +197,13 @@ def _headers(response: Response) -> Response:
 
 @bp.get("/phone")
 def phone_page() -> ResponseReturnValue:
-    settings = get_services().settings
+    setup = _setup()
     return render_template(
         "phone.html",
         agent=None,
         default_from=DEFAULT_FROM,
         demo_numbers=DEMO_NUMBERS,
-        numbers=list(settings.numbers) or ["+18005550100"],
+        numbers=list(setup.numbers if setup else ()) or [DEFAULT_NUMBER],
         max_text=MAX_TEXT,
     )
 
@@ -473,33 +216,32 @@ def phone_css() -> ResponseReturnValue:
 @bp.post("/phone/calls")
 def start_call() -> ResponseReturnValue:
     body = _json_body()
-    services = get_services()
-    settings = services.settings
+    setup = _setup()
+    numbers = setup.numbers if setup else ()
     from_ = body.get("from")
     if not isinstance(from_, str) or not (
         _NUMBER_RE.fullmatch(from_.strip()) or from_.strip().lower() == "anonymous"
     ):
         return _error("from: a number like +8613800138000, or anonymous", 400)
     from_ = from_.strip()
-    to = body.get("to") or next(iter(settings.numbers), "+18005550100")
+    to = body.get("to") or next(iter(numbers), DEFAULT_NUMBER)
     if not isinstance(to, str) or not _NUMBER_RE.fullmatch(to.strip()):
         return _error("to: a number like +864008001234", 400)
-    board = services.extras.get("simulator_switchboard")
-    if board is None:
+    if setup is None:
         return _error("the simulator is not running", 503)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     pace = float(app.config.get(PACE_CONFIG, 1.0))
 
     def make_call(on_event: Callable[[CallEvent], None]) -> SimulatedCall:
         return SimulatedCall(
-            WsgiTransport(app, public_url=settings.public_url),
-            public_url=settings.public_url,
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
+            WsgiTransport(app, public_url=setup.public_url),
+            public_url=setup.public_url,
+            account_sid=setup.account_sid,
+            auth_token=setup.auth_token,
             from_=from_,
             to=to.strip(),
-            api_url=settings.twilio_api_url,
-            switchboard=board,
+            api_url=setup.api_url,
+            switchboard=setup.board,
             interactive=True,
             pace=pace,
             hold_seconds=HOLD_SECONDS,
@@ -582,9 +324,10 @@ def incoming_calls() -> ResponseReturnValue:
     number = request.args.get("number", "").strip()
     if not _NUMBER_RE.fullmatch(number):
         return _error("number: a number like +8613800138000", 400)
-    board = get_services().extras.get("simulator_switchboard")
-    if board is None:
+    setup = _setup()
+    if setup is None:
         return _error("the simulator is not running", 503)
+    board = setup.board
     phones = phones_of(current_app)
     phones.pace = float(current_app.config.get(PACE_CONFIG, 1.0))
     phones.script_root = request.script_root
@@ -622,9 +365,10 @@ def text_messages() -> ResponseReturnValue:
     number = request.args.get("number", "").strip()
     if not _NUMBER_RE.fullmatch(number):
         return _error("number: a number like +8613800138000", 400)
-    board = get_services().extras.get("simulator_switchboard")
-    if board is None:
+    setup = _setup()
+    if setup is None:
         return _error("the simulator is not running", 503)
+    board = setup.board
     with board.lock:  # the switchboard's worker updates the statuses
         messages = [
             {
