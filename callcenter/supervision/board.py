@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -266,12 +267,18 @@ def _agents(
     return agents
 
 
-def _skills(text: str | None) -> list[str]:
+@lru_cache(maxsize=256)
+def _skill_set(text: str | None) -> tuple[str, ...]:
+    """An agent's skills from their JSON text (agents mostly share a few skill sets)."""
     try:
         value = json.loads(text or "[]")
     except ValueError:
-        return []
-    return [str(skill) for skill in value] if isinstance(value, list) else []
+        return ()
+    return tuple(str(skill) for skill in value) if isinstance(value, list) else ()
+
+
+def _skills(text: str | None) -> list[str]:
+    return list(_skill_set(text))
 
 
 def _agent_call(
