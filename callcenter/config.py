@@ -168,6 +168,18 @@ class MetricsConfig(StrictModel):
     )
 
 
+class WallboardConfig(StrictModel):
+    """The wallboard's default alert thresholds per queue (a supervisor may change a
+    queue's from the page; see docs/configuration.md#wallboard)."""
+
+    oldest_wait_seconds: int = Field(
+        default=60, ge=1, le=86400, description="a caller waiting longer turns the queue red"
+    )
+    service_level: float = Field(
+        default=0.8, ge=0, le=1, description="today's service level below this turns it red"
+    )
+
+
 class FallbackConfig(StrictModel):
     """What a caller hears when something inside the application fails."""
 
@@ -242,6 +254,7 @@ class Settings(StrictModel):
     downloads: DownloadConfig = DownloadConfig()
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    wallboard: WallboardConfig = WallboardConfig()
     sms_from: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

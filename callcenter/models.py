@@ -119,7 +119,7 @@ class Call(Base):
     dequeued_at: Mapped[datetime | None] = mapped_column(tz_datetime())
     queue_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
-    ended_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    ended_at: Mapped[datetime | None] = mapped_column(tz_datetime(), index=True)
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     agent_leg_sid: Mapped[str | None] = mapped_column(String(64))
@@ -380,4 +380,5 @@ class KbLookup(Base):
 # The knowledge base's and the metrics' tables live in their own modules; importing them
 # here registers them with every user of the models (migrations, tests, the app).
 import callcenter.kb_models  # noqa: E402
-import callcenter.metrics.facts  # noqa: E402, F401
+import callcenter.metrics.facts  # noqa: E402
+import callcenter.supervision.models  # noqa: E402, F401

@@ -29,6 +29,8 @@ from callcenter.recovery import drop_silent_consoles, end_lost_call, overdue_wai
 from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
+from callcenter.supervision.board import build_board
+from callcenter.supervision.feed import BoardFeed
 from callcenter.telephony.bridge import BridgeError, CallBridge
 
 log = logging.getLogger("callcenter.realtime")
@@ -140,10 +142,17 @@ class Realtime:
         """Agents with an open console in this process (set by the socket handlers)."""
         self._heartbeat_at = float("-inf")
         self._reconciled_at = time.monotonic()
+        # The wallboard (`wallboard` on /supervisor): built once per update for every
+        # supervisor, and only while one may hear it (any process's, with a message queue).
+        self.wallboard = BoardFeed(self._build_board, self._emit_board)
+        self._supervisors: set[str] = set()
+        queue_shared = services.settings.redis_url is not None
+        self.wallboard.listening = lambda: queue_shared or bool(self._supervisors)
 
     # -- Announcer ---------------------------------------------------------------------
 
     def kick(self) -> None:
+        self.wallboard.touch()  # every webhook and console action kicks: the board may change
         self._wake.set()
 
     def publish(self, changes: Changes) -> None:
@@ -156,6 +165,7 @@ class Realtime:
         """
         if not changes:
             return
+        self.wallboard.touch()
         now = utcnow()
         outbox: list[tuple[str, Any, str | None, str]] = []
         with self.services.database.session() as session:
@@ -227,6 +237,21 @@ class Realtime:
                 self._agents_told_at = now
                 self.socketio.emit("queues", self._last_summary, namespace=AGENT_NS)
 
+    def _build_board(self) -> dict[str, Any]:
+        with self.services.database.session() as session:
+            return build_board(session, self.services.settings, utcnow())
+
+    def _emit_board(self, board: dict[str, Any], to: str | None) -> None:
+        self.socketio.emit("wallboard", board, to=to, namespace=SUPERVISOR_NS)
+
+    def supervisor_connected(self, sid: str) -> None:
+        """A wallboard page connected: it gets the whole board."""
+        self._supervisors.add(sid)
+        self.wallboard.send_full(sid)
+
+    def supervisor_left(self, sid: str) -> None:
+        self._supervisors.discard(sid)
+
     def queues_due_in(self) -> float | None:
         """Seconds until a held-back queue summary is due (None: nothing held back)."""
         now = time.monotonic()
@@ -264,6 +289,7 @@ class Realtime:
         self.recover_unanswered_bridges()
         self.start_recordings()
         self.publish_queues()
+        self.wallboard.publish()
         for check in self.housekeeping:
             try:
                 check()
@@ -376,6 +402,9 @@ class Realtime:
             due = self.queues_due_in()
             if due is not None:
                 timeout = min(timeout, due)
+            board_due = self.wallboard.due_in()
+            if board_due is not None:
+                timeout = min(timeout, board_due)
             kicked = self._wake.wait(max(0.0, timeout))
             self._wake.clear()
             if self._stop.is_set():
@@ -384,7 +413,8 @@ class Realtime:
                 if kicked or time.monotonic() >= next_pass:
                     next_pass = time.monotonic() + self.interval
                     self.run_once()
-                else:  # only a queue summary held back by its throttle is due
+                else:  # only a board held back by its throttle (or a keepalive) is due
                     self.publish_queues()
+                    self.wallboard.publish()
             except Exception:
                 log.exception("dispatcher pass failed; retrying")

@@ -101,6 +101,29 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
     return result
 
 
+def handling(session: Session, start: datetime, end: datetime) -> dict[int, tuple[int, float]]:
+    """Per agent: (calls handled, their talk + hold + wrap-up seconds) over [start, end),
+    as ``handled`` and ``aht_seconds`` of :func:`agent_report` count them, without the
+    rest of the report (the wallboard's "today" per agent)."""
+    handle = CallHandle
+    statement = (
+        select(
+            handle.agent_id,
+            func.count(handle.id),
+            func.sum(handle.talk_seconds + handle.hold_seconds + handle.wrapup_seconds),
+        )
+        .where(
+            handle.started_at >= start,
+            handle.started_at < end,
+            handle.ended_at.is_not(None),
+            handle.voided.is_(False),
+        )
+        .group_by(handle.agent_id)
+    )
+    return {agent_id: (count, float(seconds or 0)) for agent_id, count, seconds in
+            session.execute(statement)}  # fmt: skip
+
+
 def _offers(session: Session, start: datetime, end: datetime) -> dict[int, tuple[int, int]]:
     statement = (
         select(

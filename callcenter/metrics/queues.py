@@ -251,3 +251,29 @@ def queue_today(
     midnight = interval_start(now, "1d", ZoneInfo(settings.timezone))
     rows = queue_totals(session, settings, midnight, now + timedelta(microseconds=1), now=now)
     return {row["queue"]: row for row in rows}
+
+
+def queue_today_by_interval(
+    session: Session, settings: Settings, now: datetime | None = None
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Today so far per queue (as :func:`queue_today`) and today's 15-minute rows (as
+    :func:`queue_report`), from one pass over today's facts: the wallboard's figures."""
+    zone = ZoneInfo(settings.timezone)
+    now = now or datetime.now(UTC)
+    midnight = interval_start(now, "1d", zone)
+    end = now + timedelta(microseconds=1)
+    totals = _aggregate(session, settings, midnight, end, now, None, by_bucket=True)
+    names = _queue_names(settings, {n for _, n in totals})
+    day: dict[str, _Totals] = {name: _Totals() for name in names}
+    merged: dict[tuple[datetime, str], _Totals] = {}
+    for (bucket, name), item in totals.items():
+        day[name].add(item)
+        moment = datetime.fromtimestamp((bucket or 0) * BUCKET_SECONDS, UTC)
+        merged.setdefault((interval_start(moment, "15m", zone), name), _Totals()).add(item)
+    today = {name: day[name].row(midnight, name) for name in names}
+    rows = [
+        merged.get((first.astimezone(UTC), name), _Totals()).row(first, name)
+        for first in _interval_starts(midnight, end, "15m", zone)
+        for name in names
+    ]
+    return today, rows

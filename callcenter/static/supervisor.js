@@ -1,31 +1,45 @@
 "use strict";
-// Wallboard: live queues and agents from the /supervisor namespace.
+// The wallboard's live channel: /supervisor's `wallboard` event (the full board on connect,
+// then updates, and an empty one every few seconds when nothing changed). The indicator says
+// "Live", "Reconnecting…" while the socket is down, and "Stale since hh:mm:ss" when nothing
+// has arrived for STALE_SECONDS (the server's keepalive is 5 s).
 (() => {
-  const agents = new Map();
+  const STALE_SECONDS = 12;
+  const indicator = document.getElementById("connection");
   const socket = io("/supervisor", { transports: ["websocket", "polling"] });
+  Wallboard.attach(socket);
   endOnSignOut(socket);
-  const body = document.getElementById("agents");
-  function render() {
-    body.replaceChildren(...[...agents.values()].map((a) => {
-      const tr = el("tr");
-      tr.dataset.agent = a.username;
-      const status = el("td", a.status + (a.reason ? ` (${a.reason})` : ""));
-      status.dataset.status = a.status;
-      tr.append(el("td", a.name), el("td", a.number, "mono"), el("td", a.skills.join(", ")), status,
-        el("td", a.since ? a.since.slice(11, 19) : ""));
-      return tr;
-    }));
+  let heardAt = null;
+  let connected = false;
+  let problem = null;
+
+  function show() {
+    if (indicator.className === "error" && indicator.textContent === "You were signed out") return;
+    const staleSince = heardAt ? clockTime(new Date(heardAt).toISOString()) : null;
+    let state;
+    let text;
+    if (!connected) {
+      state = heardAt ? "reconnecting" : "connecting";
+      text = problem || (heardAt ? "Reconnecting…" : "Connecting…");
+      if (heardAt) text += ` · stale since ${staleSince}`;
+    } else if (!heardAt || Date.now() - heardAt > STALE_SECONDS * 1000) {
+      state = "stale";
+      text = heardAt ? `Stale since ${staleSince}` : "Waiting for the board…";
+    } else {
+      state = "live";
+      text = "Live";
+    }
+    indicator.dataset.state = state;
+    indicator.textContent = text;
   }
-  socket.on("connect", () => { document.getElementById("connection").textContent = "Live"; });
-  socket.on("connect_error", (error) => {
-    document.getElementById("connection").textContent = connectProblem(error);
+
+  socket.on("connect", () => { connected = true; problem = null; show(); });
+  socket.on("disconnect", () => { connected = false; show(); });
+  socket.on("connect_error", (error) => { connected = false; problem = connectProblem(error); show(); });
+  socket.on("wallboard", (data) => {
+    heardAt = Date.now();
+    Wallboard.apply(data);
+    show();
   });
-  socket.on("snapshot", (data) => {
-    agents.clear();
-    data.agents.forEach((a) => agents.set(a.id, a));
-    render();
-    renderQueues(data.queues);
-  });
-  socket.on("agent", (a) => { agents.set(a.id, a); render(); });
-  socket.on("queues", renderQueues);
+  setInterval(show, 1000);
 })();

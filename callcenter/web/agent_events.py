@@ -525,6 +525,7 @@ def register_agent_events(
             queues = queue_summary(session, services)
         socketio.emit("snapshot", {"agents": agents, "queues": queues}, to=request.sid,  # type: ignore[attr-defined]
                       namespace=SUPERVISOR_NS)  # fmt: skip
+        realtime.supervisor_connected(request.sid)  # type: ignore[attr-defined]
 
     socketio.on_event("connect", on_connect, namespace=AGENT_NS)
     socketio.on_event("disconnect", on_disconnect, namespace=AGENT_NS)

@@ -17,6 +17,7 @@ from callcenter.web.origins import console_origins
 bp = Blueprint("console", __name__, static_folder="../static", static_url_path="/static")
 
 SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
+CHART_JS = Path("node_modules/chart.js/dist/chart.umd.min.js")
 
 
 @bp.after_request
@@ -112,4 +113,14 @@ def vendor_socketio() -> ResponseReturnValue:
     path = get_services().settings.path(str(SOCKET_IO_CLIENT))
     if not path.is_file():
         abort(503, "socket.io-client is not installed: run `make install` (npm install)")
+    return send_file(path.resolve(), mimetype="text/javascript", max_age=3600)
+
+
+@bp.get("/vendor/chart.umd.min.js")
+def vendor_chartjs() -> ResponseReturnValue:
+    """Chart.js (the wallboard's charts), installed from npm (`make install`), never from a
+    CDN."""
+    path = get_services().settings.path(str(CHART_JS))
+    if not path.is_file():
+        abort(503, "chart.js is not installed: run `make install` (npm install)")
     return send_file(path.resolve(), mimetype="text/javascript", max_age=3600)

@@ -1,0 +1,408 @@
+"""The wallboard: the whole center now, built in one read (pure domain).
+
+:func:`build_board` gives every section the supervisors' page shows — queues (live counts,
+today so far, thresholds), agents (status, current call, today), live calls and today by
+15-minute interval — plus the settings and definitions behind the figures. Times are ISO
+timestamps (``since``) from which the page counts up by itself, so the board changes only
+when something happens. A few SQL queries in all, none of them per agent or per call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.orm import Session
+
+from callcenter.call_recordings import ACTIVE, PAUSED
+from callcenter.calls import FINAL_STATUSES
+from callcenter.config import Settings
+from callcenter.metrics.agents import handling
+from callcenter.metrics.definitions import definition, ratio
+from callcenter.metrics.facts import CallHandle
+from callcenter.metrics.queues import interval_start, queue_today_by_interval
+from callcenter.models import Agent, Call, CallOffer, CallRecording, Customer, Voicemail
+from callcenter.supervision.thresholds import thresholds
+from callcenter.voicemail import OPEN as UNHANDLED_VOICEMAIL
+
+INTERVAL_MINUTES = 15
+# A queue's oldest wait turns amber from this share of its threshold.
+WARN_SHARE = 0.75
+AGENT_STATES = ("available", "ringing", "on-call", "wrap-up", "away")
+# Today's figures per queue shown on the board (the definitions are in metrics.definitions).
+TODAY_FIELDS = (
+    "offered", "answered", "answered_in_sl", "abandoned", "short_abandoned",
+    "callbacks_requested", "callbacks_made", "voicemails", "service_level", "asa_seconds",
+    "aht_seconds", "abandon_rate", "longest_wait_seconds",
+)  # fmt: skip
+CHART_FIELDS = ("offered", "answered", "answered_in_sl", "abandoned", "short_abandoned")
+
+# What the board shows live, in one sentence each (today's figures: metrics.definitions).
+LIVE_DEFINITIONS: dict[str, str] = {
+    "waiting": "Callers waiting on the line in the queue now, those being offered to an "
+    "agent included.",
+    "oldest_wait": "How long the caller waiting longest on the line has waited so far "
+    "(call-backs are left out: they wait off the line).",
+    "callbacks": "Callers who asked to be called back and are not called back yet (they "
+    "keep their place in line).",
+    "staffed": "Agents with the queue's skills who are logged in: available, ringing, on "
+    "a call, in wrap-up or away.",
+    "available": "Staffed agents waiting for a call.",
+    "on_call": "Staffed agents ringing or on a call.",
+    "wrap_up": "Staffed agents in wrap-up after a call.",
+    "away": "Staffed agents who are logged in but away.",
+    "voicemails_unhandled": "Voicemails in the queue's overflow mailbox that nobody has "
+    "marked handled yet, whatever the day they were left.",
+    "time_in_status": "Time since the agent's status last changed.",
+    "talk_time": "Time since the agent was connected to the caller (hold included).",
+    "handled_today": "Calls the agent took today whose talk has ended.",
+    "aht_today": "The agent's average handle time today: (talk + hold + wrap-up) ÷ calls "
+    "handled today.",
+    "time_in_state": "Time since the call entered its current state: the IVR (from the "
+    "start of the call), waiting in a queue, ringing an agent, or connected.",
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def definitions(settings: Settings) -> dict[str, str]:
+    """Every figure on the board → its definition, with T and the thresholds filled in."""
+    today = {name: definition(name, settings.metrics) for name in TODAY_FIELDS}
+    return {**today, **LIVE_DEFINITIONS}
+
+
+def build_board(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The whole wallboard at `now` (see docs/agent-protocol.md, event `wallboard`)."""
+    zone = ZoneInfo(settings.timezone)
+    midnight = interval_start(now, "1d", zone)
+    today, rows = queue_today_by_interval(session, settings, now)
+    calls, live_counts = _live_calls(session, now)
+    agents = _agents(session, settings, midnight, now)
+    agent_names = {agent["id"]: agent["name"] for agent in agents}
+    for call in calls:
+        call["agent"] = agent_names.get(call["agent_id"])
+    by_sid = {call["call_sid"]: call for call in calls}
+    for agent in agents:
+        call = by_sid.get(agent["call_sid"] or "")
+        hold_since, recording = agent.pop("_hold_since"), agent.pop("_recording")
+        if call is not None:
+            agent["call"] = _agent_call(agent, call, hold_since, recording)
+    return {
+        "generated_at": now.isoformat(),
+        "day": midnight.date().isoformat(),
+        "settings": {
+            "service_level_seconds": settings.metrics.service_level_seconds,
+            "short_abandon_seconds": settings.metrics.short_abandon_seconds,
+            "fcr_days": settings.metrics.fcr_days,
+            "timezone": settings.timezone,
+            "interval_minutes": INTERVAL_MINUTES,
+            "warn_share": WARN_SHARE,
+        },
+        "definitions": definitions(settings),
+        "queues": _queues(session, settings, now, today, live_counts, agents),
+        "agents": agents,
+        "calls": calls,
+        "intervals": _intervals(settings, rows),
+    }
+
+
+# -- live calls ------------------------------------------------------------------------------
+
+
+def _live_calls(session: Session, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every call now in the IVR, waiting, ringing an agent or connected, oldest first;
+    and per queue: callers waiting, the oldest wait's start, call-backs pending."""
+    offers: dict[str, tuple[int, datetime]] = {}
+    for call_sid, agent_id, offered_at in session.execute(
+        select(CallOffer.call_sid, CallOffer.agent_id, CallOffer.offered_at).where(
+            CallOffer.status == "offered"
+        )
+    ):
+        offers.setdefault(call_sid, (agent_id, offered_at))
+    statement = (
+        select(
+            Call.call_sid,
+            Call.from_number,
+            Call.caller_number,
+            Call.status,
+            Call.outcome,
+            Call.queue,
+            Call.queue_priority,
+            Call.enqueued_at,
+            Call.dequeued_at,
+            Call.started_at,
+            Call.agent_id,
+            Call.answered_at,
+            Call.flow,
+            Call.node,
+            Call.language,
+            Customer.name,
+            Customer.tier,
+        )
+        .outerjoin(Customer, Customer.id == Call.customer_id)
+        .where(Call.ended_at.is_(None))
+        .order_by(Call.started_at, Call.id)
+    )
+    calls = []
+    counts: dict[str, Any] = {}
+    for row in session.execute(statement):
+        (call_sid, from_number, number, status, outcome, queue, priority, enqueued_at,
+         dequeued_at, started_at, agent_id, answered_at, flow, node, language, customer,
+         tier) = row  # fmt: skip
+        waiting = dequeued_at is None and queue is not None
+        if outcome == "callback" and waiting:
+            count = counts.setdefault(queue, {"waiting": 0, "oldest": None, "callbacks": 0})
+            count["callbacks"] += 1
+            continue
+        if agent_id is not None and answered_at is not None and outcome not in ("queued",):
+            state, since = "connected", answered_at
+        elif outcome == "queued" and waiting:
+            count = counts.setdefault(queue, {"waiting": 0, "oldest": None, "callbacks": 0})
+            count["waiting"] += 1
+            if enqueued_at is not None:
+                count["oldest"] = min(enqueued_at, count["oldest"] or enqueued_at)
+            offer = offers.get(call_sid)
+            if offer is not None:
+                state, since, agent_id = "ringing", offer[1], offer[0]
+            else:
+                state, since = "waiting", enqueued_at
+        elif status in FINAL_STATUSES or outcome == "abandoned":
+            continue  # the caller hung up (its status callback may still be on its way)
+        elif outcome == "voicemail":
+            state, since = "voicemail", dequeued_at or started_at
+        else:
+            state, since = "ivr", started_at
+        calls.append({
+            "call_sid": call_sid,
+            "state": state,
+            "since": _iso(since or started_at),
+            "started_at": _iso(started_at),
+            "caller": number or from_number,
+            "customer": customer,
+            "tier": tier,
+            "queue": queue if state != "ivr" else None,
+            "priority": priority,
+            "agent_id": agent_id,
+            "agent": None,
+            "flow": flow,
+            "node": node,
+            "language": language,
+        })  # fmt: skip
+    return calls, counts
+
+
+# -- agents ------------------------------------------------------------------------------------
+
+
+def _agents(
+    session: Session, settings: Settings, midnight: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    """Every active agent: status and since when, current call, handled and AHT today."""
+    today = handling(session, midnight, now)
+    holds = dict(
+        session.execute(
+            select(CallHandle.call_sid, CallHandle.hold_started_at).where(
+                CallHandle.ended_at.is_(None),
+                CallHandle.voided.is_(False),
+                CallHandle.hold_started_at.is_not(None),
+            )
+        ).all()
+    )
+    paused = set(
+        session.scalars(select(CallRecording.call_sid).where(CallRecording.status == PAUSED)).all()
+    )
+    recorded = set(
+        session.scalars(
+            select(CallRecording.call_sid).where(CallRecording.status.in_(ACTIVE))
+        ).all()
+    )
+    agents = []
+    statement = (
+        select(
+            Agent.id,
+            Agent.username,
+            Agent.display_name,
+            Agent.agent_number,
+            Agent.role,
+            cast(Agent.skills, Text),
+            Agent.status,
+            Agent.status_reason,
+            Agent.status_since,
+            Agent.current_call_sid,
+            Agent.wrapup_until,
+        )
+        .where(Agent.active.is_(True))
+        .order_by(Agent.display_name, Agent.id)
+    )
+    for row in session.execute(statement):
+        (agent_id, username, name, number, role, skills, status, reason, since, call_sid,
+         wrapup_until) = row  # fmt: skip
+        handled, seconds = today.get(agent_id, (0, 0.0))
+        agents.append({
+            "id": agent_id,
+            "username": username,
+            "name": name,
+            "number": number,
+            "role": role,
+            "skills": _skills(skills),
+            "status": status,
+            "reason": reason,
+            "since": _iso(since),
+            "wrapup_until": _iso(wrapup_until) if status == "wrap-up" else None,
+            "call_sid": call_sid if status in ("ringing", "on-call", "wrap-up") else None,
+            "call": None,
+            "handled_today": handled,
+            "aht_today_seconds": ratio(seconds, handled),
+            "_hold_since": holds.get(call_sid),
+            "_recording": "paused" if call_sid in paused else
+                          "recording" if call_sid in recorded else None,
+        })  # fmt: skip
+    return agents
+
+
+@lru_cache(maxsize=256)
+def _skill_set(text: str | None) -> tuple[str, ...]:
+    """An agent's skills from their JSON text (agents mostly share a few skill sets)."""
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(skill) for skill in value) if isinstance(value, list) else ()
+
+
+def _skills(text: str | None) -> list[str]:
+    return list(_skill_set(text))
+
+
+def _agent_call(
+    agent: dict[str, Any], call: dict[str, Any], hold_since: datetime | None, recording: str | None
+) -> dict[str, Any]:
+    """What the agents table shows of an agent's current call."""
+    connected = call["state"] == "connected" and agent["status"] == "on-call"
+    return {
+        "call_sid": call["call_sid"],
+        "state": call["state"],
+        "caller": call["caller"],
+        "customer": call["customer"],
+        "tier": call["tier"],
+        "queue": call["queue"],
+        "talk_since": call["since"] if connected else None,
+        "on_hold": hold_since is not None,
+        "hold_since": _iso(hold_since),
+        "recording": recording,
+        "recording_paused": recording == "paused",
+        "supervisors": [],  # who is monitoring or coaching: the monitor feature fills it
+    }
+
+
+# -- queues -----------------------------------------------------------------------------------
+
+
+def _queues(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    today: dict[str, dict[str, Any]],
+    live: dict[str, Any],
+    agents: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    limits = thresholds(session, settings)
+    unhandled = dict(
+        session.execute(
+            select(Voicemail.mailbox, func.count())
+            .where(Voicemail.status.in_(UNHANDLED_VOICEMAIL))
+            .group_by(Voicemail.mailbox)
+        ).all()
+    )
+    skill_sets = Counter(
+        (frozenset(agent["skills"]), agent["status"])
+        for agent in agents
+        if agent["status"] in AGENT_STATES
+    )
+    rows = []
+    for name, queue in settings.queues.items():
+        needed = set(queue.skills)
+        staff: Counter[str] = Counter()
+        for (skills, status), count in skill_sets.items():
+            if needed <= skills:
+                staff[status] += count
+        counts = live.get(name, {"waiting": 0, "oldest": None, "callbacks": 0})
+        figures = today.get(name, {})
+        limit = limits[name]
+        rows.append({
+            "name": name,
+            "display_name": queue.display_name,
+            "waiting": counts["waiting"],
+            "oldest_since": _iso(counts["oldest"]),
+            "callbacks": counts["callbacks"],
+            "agents": {
+                "staffed": sum(staff.values()),
+                "available": staff["available"],
+                "on_call": staff["ringing"] + staff["on-call"],
+                "wrap_up": staff["wrap-up"],
+                "away": staff["away"],
+            },
+            "today": {field: figures.get(field) for field in TODAY_FIELDS},
+            "voicemails_unhandled": unhandled.get(queue.overflow_mailbox, 0)
+            if queue.overflow_mailbox else 0,
+            "thresholds": limit,
+            "alerts": alerts(limit, counts["oldest"], figures.get("service_level"), now),
+        })  # fmt: skip
+    return rows
+
+
+def alerts(
+    limit: dict[str, Any], oldest: datetime | None, service_level: float | None, now: datetime
+) -> dict[str, str]:
+    """How a queue stands against its thresholds at `now`: ``oldest_wait`` is ``ok``,
+    ``warn`` (from WARN_SHARE of the threshold) or ``alert`` (past it); ``service_level``
+    ``ok``, ``alert`` (below target) or ``none`` (nothing answered or abandoned yet). The
+    page re-judges the oldest wait every second as it grows."""
+    waited = (now - oldest).total_seconds() if oldest else 0.0
+    threshold = limit["oldest_wait_seconds"]
+    wait_state = "alert" if waited > threshold else "ok"
+    if wait_state == "ok" and waited >= WARN_SHARE * threshold:
+        wait_state = "warn"
+    if service_level is None:
+        level_state = "none"
+    else:
+        level_state = "alert" if service_level < limit["service_level"] else "ok"
+    return {"oldest_wait": wait_state, "service_level": level_state}
+
+
+# -- today by interval ---------------------------------------------------------------------------
+
+
+def _intervals(settings: Settings, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Today's 15-minute intervals so far: per queue and for all queues, the counts and
+    the service level of each interval (None where nothing was answered or abandoned)."""
+    starts: list[str] = []
+    queues: dict[str, dict[str, list[Any]]] = {}
+    center: dict[str, list[Any]] = {field: [] for field in CHART_FIELDS}
+    for row in rows:
+        start = row["interval_start"].isoformat()
+        if not starts or starts[-1] != start:
+            starts.append(start)
+            for field in CHART_FIELDS:
+                center[field].append(0)
+        series = queues.setdefault(
+            row["queue"], {field: [] for field in (*CHART_FIELDS, "service_level")}
+        )
+        for field in CHART_FIELDS:
+            series[field].append(row[field])
+            center[field][-1] += row[field]
+        series["service_level"].append(row["service_level"])
+    center["service_level"] = [
+        ratio(within, answered + abandoned)
+        for within, answered, abandoned in zip(
+            center["answered_in_sl"], center["answered"], center["abandoned"], strict=True
+        )
+    ]
+    return {"starts": starts, "queues": queues, "all": center}
