@@ -4,7 +4,7 @@
 set them on the wallboard. ``ix_calls_ended_at``: the wallboard reads the calls not yet
 ended on every update.
 
-Revision ID: 0011_w
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_w"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
