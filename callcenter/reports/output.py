@@ -168,6 +168,8 @@ def _short(value: Any) -> str:
         return "–"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
+        return str(int(value))
     if isinstance(value, float):
         return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
     return str(value)
