@@ -39,6 +39,12 @@ MORNING = "from=2026-11-25T10:00&to=2026-11-25T11:00"
 @pytest.fixture
 def day_app(app: Flask, database_url: str, clock: Any) -> Iterator[Flask]:
     """The app, its database holding the scripted morning, a supervisor and an agent."""
+    prepare(app, database_url, clock)
+    yield app
+
+
+def prepare(app: Flask, database_url: str, clock: Any) -> None:
+    """Script the morning into the app's database; add a supervisor, an agent, an admin."""
     settings = app.extensions["callcenter"].settings
     database = Database(database_url)
     day = Day(database, settings)
@@ -51,7 +57,6 @@ def day_app(app: Flask, database_url: str, clock: Any) -> Iterator[Flask]:
                          password=PASSWORD, role=role)  # fmt: skip
     database.dispose()
     clock.now = at(60)
-    yield app
 
 
 def login(client: FlaskClient, username: str) -> None:
@@ -260,8 +265,8 @@ def drive(app: Flask, n: int, steps: list[tuple[str, str | None, str | None]], e
             record_status(session, get_call(session, sid), "completed", 30, at(n, 50))
 
 
-def test_ivr_report_counts_exits_and_hang_ups(day_app: Flask, client: FlaskClient) -> None:
-    app = day_app
+def callers(app: Flask) -> None:
+    """Six callers through the main flow's language choice and menu."""
     drive(app, 20, [("choose_language", "1", None), ("main_menu", "0", None)], ends=True)
     drive(app, 21, [("choose_language", "2", None),
                     ("main_menu", None, "我要退款")], ends=True)  # fmt: skip
@@ -270,6 +275,11 @@ def test_ivr_report_counts_exits_and_hang_ups(day_app: Flask, client: FlaskClien
                     ("main_menu", "7", None), ("main_menu", "4", None)], ends=True)  # fmt: skip
     drive(app, 24, [], ends=True)  # hangs up while offered the languages
     drive(app, 25, [("choose_language", "1", None)], ends=False)  # still in the menu
+
+
+def test_ivr_report_counts_exits_and_hang_ups(day_app: Flask, client: FlaskClient) -> None:
+    app = day_app
+    callers(app)
     login(client, "lead")
     body = client.get(f"/api/reports/ivr?{MORNING}&flow=main").get_json()
     assert [flow["flow"] for flow in body["flows"]] == ["main"]
