@@ -7,7 +7,9 @@ handles of calls, status spans, offers; same seed every run) for November 2026 i
 fresh, migrated SQLite file in a temporary folder (or into `--database-url`, e.g. an empty
 PostgreSQL database, which is emptied of them first and ANALYZEd after loading), then
 times the queue report (15-minute, hour and day intervals), queue totals, the wallboard's
-today so far and the agent report for a day, a week and the month.
+today so far, the agent report and the IVR report (from the call event log: each call's
+few IVR steps are generated too) for a day, a week and the month, and the staffing advice
+for a day.
 """
 
 from __future__ import annotations
@@ -25,13 +27,18 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import delete, insert, text  # noqa: E402
 
+from callcenter.app import flow_catalog  # noqa: E402
 from callcenter.config import load_settings  # noqa: E402
 from callcenter.db import Database  # noqa: E402
+from callcenter.ivr.loader import FlowRegistry  # noqa: E402
 from callcenter.metrics.agents import agent_report  # noqa: E402
 from callcenter.metrics.facts import AgentStatusSpan, CallHandle, QueueEntry  # noqa: E402
 from callcenter.metrics.queues import queue_report, queue_today, queue_totals  # noqa: E402
 from callcenter.migrate import upgrade  # noqa: E402
-from callcenter.models import Agent, Call, CallOffer  # noqa: E402
+from callcenter.models import Agent, Call, CallEvent, CallOffer  # noqa: E402
+from callcenter.reports.ivr import ivr_report  # noqa: E402
+from callcenter.reports.periods import parse_day  # noqa: E402
+from callcenter.reports.staffing import staffing_report  # noqa: E402
 
 START = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)  # 1 November, midnight in Shanghai
 QUEUES = ("support", "repairs", "vip")
@@ -41,7 +48,7 @@ BATCH = 20_000
 def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with database.session() as session:
-        for table in (AgentStatusSpan, CallHandle, CallOffer, QueueEntry, Call, Agent):
+        for table in (CallEvent, AgentStatusSpan, CallHandle, CallOffer, QueueEntry, Call, Agent):
             session.execute(delete(table))
         session.execute(insert(Agent), [
             {"id": i, "username": f"agent{i}", "display_name": f"Agent {i}",
@@ -52,7 +59,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
         ])  # fmt: skip
     free_at = {i: START for i in range(1, agents + 1)}
     rows: dict[str, list[dict]] = {"calls": [], "entries": [], "handles": [], "spans": [],
-                                   "offers": []}  # fmt: skip
+                                   "offers": [], "events": []}  # fmt: skip
     seconds = 30 * 86400
     moments = sorted(rng.uniform(0, seconds) for _ in range(calls))
 
@@ -66,6 +73,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 ("handles", CallHandle),
                 ("spans", AgentStatusSpan),
                 ("offers", CallOffer),
+                ("events", CallEvent),
             ):
                 if rows[name]:
                     session.execute(insert(model), rows[name])
@@ -82,6 +90,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
             "language": "en", "context": {}, "step": 3, "status": "completed",
             "queue": queue, "queue_priority": 0, "enqueued_at": entered,
             "started_at": entered - timedelta(seconds=40),
+            "ended_at": entered + timedelta(seconds=900),
         })  # fmt: skip
         entry = {
             "id": n,
@@ -149,6 +158,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 "closed_at": answered,
             })  # fmt: skip
         rows["entries"].append(entry)
+        rows["events"].extend(_ivr_steps(rng, sid, entered - timedelta(seconds=40)))
         flush()
     flush(final=True)
     if database.engine.dialect.name == "postgresql":
@@ -157,6 +167,28 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
     else:
         with database.engine.begin() as connection:
             connection.execute(text("ANALYZE"))
+
+
+def _ivr_steps(rng: random.Random, sid: str, started: datetime) -> list[dict]:
+    """What the engine logs for a caller who picks a menu option (a few say nothing first)."""
+
+    def event(kind: str, node: str, seconds: int, **detail) -> dict:
+        return {"call_sid": sid, "at": started + timedelta(seconds=seconds), "kind": kind,
+                "flow": "main", "node": node, "input": detail.pop("input", None),
+                "detail": detail}  # fmt: skip
+
+    steps = [event("ivr.node", "identify", 0, node_kind="lookup"),
+             event("ivr.lookup", "identify", 0, found=False, by="caller_number"),
+             event("ivr.node", "choose_language", 0, node_kind="language"),
+             event("ivr.input", "choose_language", 5, input="1", attempt=1, via="dtmf"),
+             event("ivr.node", "greet", 5, node_kind="branch"),
+             event("ivr.node", "main_menu", 5, node_kind="menu")]  # fmt: skip
+    for attempt in range(1, 4 if rng.random() < 0.05 else 1):
+        steps.append(event("ivr.no_input", "main_menu", 10 * attempt, attempt=attempt))
+    key = rng.choice("0123")
+    steps.append(event("ivr.input", "main_menu", 35, input=key, attempt=1, via="dtmf"))
+    steps.append(event("ivr.node", "support_queue", 36, node_kind="queue"))
+    return steps
 
 
 def timed(label: str, action) -> None:
@@ -198,6 +230,16 @@ def main() -> None:
             timed(
                 f"agent report {name}",
                 lambda e=end: agent_report(session, settings, START, e, now=now),
+            )
+        flows = FlowRegistry(settings.path(settings.flows_dir), flow_catalog(settings)).flows
+        for name, length in periods.items():
+            timed(f"IVR report {name}",
+                  lambda e=START + length: ivr_report(session, flows, START, e))  # fmt: skip
+        day = parse_day("2026-11-15", settings.timezone)
+        for interval in ("1h", "15m"):
+            timed(
+                f"staffing advice one day by {interval}",
+                lambda i=interval: staffing_report(session, settings, day, i, now=now),
             )
         timed(
             "wallboard today so far (last day)",

@@ -151,7 +151,17 @@ def create_app(
     install_request_log(app)
     db.init_app(app, services.database)
 
-    from callcenter.web import auth, console, health, kb_api, limits, media, records, twilio_hooks
+    from callcenter.web import (
+        auth,
+        console,
+        health,
+        kb_api,
+        limits,
+        media,
+        records,
+        reports,
+        twilio_hooks,
+    )
 
     limits.init_app(app)
     app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
@@ -162,6 +172,7 @@ def create_app(
     app.register_blueprint(console.bp)
     app.register_blueprint(kb_api.bp)
     app.register_blueprint(records.bp)
+    app.register_blueprint(reports.bp)
     _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator import phone_page

@@ -980,5 +980,13 @@ def config_show(ctx: click.Context) -> None:
     click.echo(dump_public(_settings(ctx)))
 
 
+def _add_feature_commands() -> None:
+    from callcenter.reports.cli import report
+
+    main.add_command(report)
+
+
+_add_feature_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

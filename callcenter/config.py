@@ -107,6 +107,9 @@ class QueueConfig(StrictModel):
     record: bool = True
     recording_channels: Literal["dual", "mono"] = "dual"
     callback: bool = True
+    service_level_target: float = Field(
+        default=0.8, gt=0, lt=1, description="share of callers to answer within metrics T"
+    )
 
 
 class MailboxConfig(StrictModel):

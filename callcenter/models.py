@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -98,6 +99,7 @@ class Call(Base):
     """One inbound call and where the IVR has taken it."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started_at", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)

@@ -277,3 +277,19 @@ def queue_today_by_interval(
         for name in names
     ]
     return today, rows
+
+
+def all_queues_total(
+    session: Session,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    queue: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """All queues (or only `queue`) together over [start, end): one row, ``queue`` None."""
+    now = now or datetime.now(UTC)
+    total = _Totals()
+    for item in _aggregate(session, settings, start, end, now, queue, by_bucket=False).values():
+        total.add(item)
+    return {**total.row(start.astimezone(ZoneInfo(settings.timezone)), ""), "queue": None}

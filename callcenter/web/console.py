@@ -16,8 +16,12 @@ from callcenter.web.origins import console_origins
 
 bp = Blueprint("console", __name__, static_folder="../static", static_url_path="/static")
 
-SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
-CHART_JS = Path("node_modules/chart.js/dist/chart.umd.min.js")
+# Front-end libraries installed from npm (`make install`), served by the app, never a CDN.
+VENDOR = {
+    "socket.io.min.js": Path("node_modules/socket.io-client/dist/socket.io.min.js"),
+    "chart.umd.min.js": Path("node_modules/chart.js/dist/chart.umd.min.js"),
+    "dagre.min.js": Path("node_modules/@dagrejs/dagre/dist/dagre.min.js"),
+}
 
 
 @bp.after_request
@@ -107,20 +111,10 @@ def favicon() -> ResponseReturnValue:
     return bp.send_static_file("favicon.svg")
 
 
-@bp.get("/vendor/socket.io.min.js")
-def vendor_socketio() -> ResponseReturnValue:
-    """The Socket.IO client, installed from npm (`make install`), never from a CDN."""
-    path = get_services().settings.path(str(SOCKET_IO_CLIENT))
+@bp.get("/vendor/<any('socket.io.min.js', 'chart.umd.min.js', 'dagre.min.js'):name>")
+def vendor(name: str) -> ResponseReturnValue:
+    """Socket.IO's client, Chart.js and dagre, installed from npm, never from a CDN."""
+    path = get_services().settings.path(str(VENDOR[name]))
     if not path.is_file():
-        abort(503, "socket.io-client is not installed: run `make install` (npm install)")
-    return send_file(path.resolve(), mimetype="text/javascript", max_age=3600)
-
-
-@bp.get("/vendor/chart.umd.min.js")
-def vendor_chartjs() -> ResponseReturnValue:
-    """Chart.js (the wallboard's charts), installed from npm (`make install`), never from a
-    CDN."""
-    path = get_services().settings.path(str(CHART_JS))
-    if not path.is_file():
-        abort(503, "chart.js is not installed: run `make install` (npm install)")
+        abort(503, f"{VENDOR[name].parts[1]} is not installed: run `make install` (npm install)")
     return send_file(path.resolve(), mimetype="text/javascript", max_age=3600)

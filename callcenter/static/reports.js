@@ -1,0 +1,241 @@
+"use strict";
+// Reports page: queue and agent tables, charts (Chart.js from npm), staffing advice, CSV
+// links. The period comes from the form, and from the address (?from=&to=&interval=&queue=).
+(() => {
+  const form = document.getElementById("period");
+  const staffingForm = document.getElementById("staffing-form");
+  const errorBox = document.getElementById("report-error");
+  const charts = {};
+  let agentRows = [];
+
+  const PERCENT = new Set(["service_level", "abandon_rate", "occupancy", "fcr", "expected_service_level",
+    "service_level_target", "expected_occupancy", "service_level_logged_in"]);
+  const QUEUE_COLUMNS = ["offered", "answered", "answered_in_sl", "abandoned", "short_abandoned",
+    "callbacks_requested", "callbacks_made", "voicemails", "service_level", "asa_seconds", "aht_seconds",
+    "abandon_rate", "longest_wait_seconds", "csat_average"];
+  const AGENT_COLUMNS = ["handled", "aht_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds",
+    "occupancy", "fcr", "csat_average", "transfers_out", "offers_missed", "offers_declined"];
+  const RANKED = ["aht_seconds", "occupancy", "fcr", "csat_average"];
+  const STAFFING_COLUMNS = ["calls", "aht_seconds", "traffic_erlangs", "service_level_target", "agents_needed",
+    "expected_service_level", "expected_asa_seconds", "expected_occupancy", "agents_logged_in",
+    "service_level_logged_in"];
+  const LABELS = {
+    interval_start: "Interval", queue: "Queue", offered: "Offered", answered: "Answered",
+    answered_in_sl: "In SL", abandoned: "Abandoned", short_abandoned: "Short abandons",
+    callbacks_requested: "Call-backs asked", callbacks_made: "Call-backs made", voicemails: "Voicemails",
+    service_level: "Service level", asa_seconds: "ASA", aht_seconds: "AHT", abandon_rate: "Abandon rate",
+    longest_wait_seconds: "Longest wait", csat_average: "CSAT", username: "Agent", handled: "Handled",
+    talk_seconds: "Talk", hold_seconds: "Hold", wrapup_seconds: "Wrap-up", occupancy: "Occupancy",
+    fcr: "FCR", transfers_out: "Transfers out", offers_missed: "Missed", offers_declined: "Declined",
+    calls: "Calls", traffic_erlangs: "Erlangs", service_level_target: "Target",
+    agents_needed: "Agents needed", expected_service_level: "Expected SL",
+    expected_asa_seconds: "Expected ASA", expected_occupancy: "Expected occupancy",
+    agents_logged_in: "Logged in", service_level_logged_in: "SL with those logged in",
+  };
+  const definitions = {};
+
+  function show(name, value) {
+    if (value === null || value === undefined) return "–";
+    if (PERCENT.has(name) || name.endsWith("_rank")) return `${(value * 100).toFixed(1)} %`;
+    if (name.endsWith("_seconds")) return value >= 60 ? seconds(value) : `${value.toFixed(1)}s`;
+    if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(2);
+    return String(value);
+  }
+  function when(iso, interval) {
+    return interval === "1d" ? iso.slice(0, 10) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+  }
+  function header(id, names, first) {
+    const tr = el("tr");
+    first.forEach((name) => tr.append(el("th", LABELS[name] || name)));
+    names.forEach((name) => {
+      const th = el("th", LABELS[name] || name, "num");
+      const text = definitions[name] || definitions[name.replace(/_rank$/, "")];
+      if (text) th.title = text;
+      tr.append(th);
+    });
+    document.getElementById(id).replaceChildren(tr);
+  }
+  function row(values, names, record) {
+    const tr = el("tr");
+    values.forEach((v) => tr.append(el("td", v)));
+    names.forEach((name) => {
+      const td = el("td", show(name, record[name]), "num");
+      td.dataset.field = name;
+      tr.append(td);
+    });
+    return tr;
+  }
+  function params(data) {
+    const query = new URLSearchParams();
+    Object.entries(data).forEach(([k, v]) => { if (v !== "" && v !== null && v !== undefined) query.set(k, v); });
+    return query.toString();
+  }
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+    return body;
+  }
+  function chart(id, config) {
+    if (charts[id]) charts[id].destroy();
+    charts[id] = new Chart(document.getElementById(id), config);
+  }
+  function lineChart(id, labels, sets, percent) {
+    chart(id, {
+      type: "line",
+      data: { labels, datasets: sets.map(([label, data]) => ({ label, data, spanGaps: false, tension: 0.2 })) },
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false,
+        scales: { y: { beginAtZero: true, ...(percent ? { max: 1, ticks: { callback: (v) => `${v * 100}%` } } : {}) } },
+      },
+    });
+  }
+  function byQueue(rows, field) {
+    const queues = [...new Set(rows.map((r) => r.queue))];
+    return queues.map((q) => [q, rows.filter((r) => r.queue === q).map((r) => r[field])]);
+  }
+
+  function renderDefinitions() {
+    const list = document.getElementById("definitions");
+    list.replaceChildren(...Object.entries(definitions).flatMap(([name, text]) =>
+      [el("dt", LABELS[name] || name), el("dd", text)]));
+  }
+
+  function renderQueues(body, interval) {
+    Object.assign(definitions, body.definitions);
+    header("totals-head", QUEUE_COLUMNS, ["queue"]);
+    const totals = [...body.totals.queues, body.totals.all];
+    document.getElementById("totals").replaceChildren(...totals.map((r) =>
+      row([r.queue === null ? "All" : r.queue], QUEUE_COLUMNS, r)));
+    header("rows-head", QUEUE_COLUMNS, ["interval_start", "queue"]);
+    document.getElementById("rows").replaceChildren(...body.rows.map((r) =>
+      row([when(r.interval_start, interval), r.queue], QUEUE_COLUMNS, r)));
+    const labels = [...new Set(body.rows.map((r) => when(r.interval_start, interval)))];
+    const offered = byQueue(body.rows, "offered");
+    chart("chart-volume", {
+      type: "bar",
+      data: {
+        labels,
+        datasets: [
+          { label: "offered", data: labels.map((_, i) => offered.reduce((s, [, d]) => s + d[i], 0)) },
+          ...["answered", "abandoned", "callbacks_requested"].map((f) => ({
+            label: f.replace("_", " "),
+            data: labels.map((_, i) => byQueue(body.rows, f).reduce((s, [, d]) => s + d[i], 0)),
+          })),
+        ],
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },
+    });
+    lineChart("chart-sl", labels, byQueue(body.rows, "service_level"), true);
+    lineChart("chart-asa", labels, byQueue(body.rows, "asa_seconds"), false);
+    lineChart("chart-abandon", labels, byQueue(body.rows, "abandon_rate"), true);
+  }
+
+  function renderAgents(body) {
+    Object.assign(definitions, body.definitions);
+    agentRows = body.rows;
+    const rankNames = RANKED.map((n) => `${n}_rank`);
+    header("agents-head", [...AGENT_COLUMNS, ...rankNames], ["username"]);
+    document.getElementById("agents").replaceChildren(...agentRows.map((r) => {
+      const flat = { ...r };
+      RANKED.forEach((n) => { flat[`${n}_rank`] = r.ranks ? r.ranks[n] : null; });
+      const tr = row([r.name || r.username], [...AGENT_COLUMNS, ...rankNames], flat);
+      tr.dataset.agent = r.username;
+      return tr;
+    }));
+    if (!agentRows.length) {
+      document.getElementById("agents").replaceChildren(emptyRow(AGENT_COLUMNS.length + 5, "No agent worked in this period."));
+    }
+    renderAgentChart();
+  }
+  function renderAgentChart() {
+    const metric = document.getElementById("agent-metric").value;
+    const ranked = agentRows.filter((r) => r[metric] !== null && r.handled > 0)
+      .sort((a, b) => ((a.ranks && a.ranks[metric]) ?? 0) - ((b.ranks && b.ranks[metric]) ?? 0));
+    chart("chart-agents", {
+      type: "bar",
+      data: {
+        labels: ranked.map((r) => r.name || r.username),
+        datasets: [{ label: `${LABELS[metric]} (worst to best among peers)`, data: ranked.map((r) => r[metric]) }],
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, indexAxis: "y", scales: { x: { beginAtZero: true } } },
+    });
+  }
+
+  function renderStaffing(body) {
+    Object.assign(definitions, body.definitions);
+    header("staffing-head", STAFFING_COLUMNS, ["interval_start", "queue"]);
+    document.getElementById("staffing").replaceChildren(...body.rows.map((r) =>
+      row([when(r.interval_start, body.interval), r.queue], STAFFING_COLUMNS, r)));
+    const labels = [...new Set(body.rows.map((r) => when(r.interval_start, body.interval)))];
+    const sum = (field) => labels.map((_, i) => byQueue(body.rows, field).reduce((s, [, d]) => s + (d[i] || 0), 0));
+    const loggedIn = labels.map((label) => {
+      const first = body.rows.find((r) => when(r.interval_start, body.interval) === label);
+      return first ? first.agents_logged_in : 0;
+    });
+    chart("chart-staffing", {
+      type: "bar",
+      data: {
+        labels,
+        datasets: [
+          { label: "agents needed (all queues)", data: sum("agents_needed") },
+          { type: "line", label: "logged in (with the first queue's skills)", data: loggedIn },
+        ],
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },
+    });
+    renderDefinitions();
+  }
+
+  function period() {
+    const data = Object.fromEntries(new FormData(form));
+    return { from: data.from, to: data.to, interval: data.interval, queue: data.queue };
+  }
+  function setLinks(p) {
+    const base = params({ from: p.from, to: p.to });
+    document.getElementById("csv-queues").href = `/api/reports/queues?${params(p)}&format=csv`;
+    document.getElementById("csv-agents").href = `/api/reports/agents?${base}&format=csv`;
+    document.getElementById("csv-ivr").href = `/api/reports/ivr?${base}&format=csv`;
+    document.getElementById("ivr-link").href = `/reports/ivr?${base}`;
+    const s = Object.fromEntries(new FormData(staffingForm));
+    document.getElementById("csv-staffing").href = `/api/reports/staffing?${params({ ...s, queue: p.queue })}&format=csv`;
+  }
+  async function load() {
+    const p = period();
+    errorBox.textContent = "";
+    setLinks(p);
+    history.replaceState(null, "", `/reports?${params(p)}`);
+    try {
+      const [queues, agents] = await Promise.all([
+        getJson(`/api/reports/queues?${params(p)}`),
+        getJson(`/api/reports/agents?${params({ from: p.from, to: p.to })}`),
+      ]);
+      renderQueues(queues, p.interval);
+      renderAgents(agents);
+      await loadStaffing();
+      document.body.dataset.loaded = "true";
+    } catch (error) {
+      errorBox.textContent = error.message;
+    }
+  }
+  async function loadStaffing() {
+    const s = Object.fromEntries(new FormData(staffingForm));
+    setLinks(period());
+    renderStaffing(await getJson(`/api/reports/staffing?${params({ ...s, queue: period().queue })}`));
+  }
+
+  const query = new URLSearchParams(location.search);
+  const today = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+  form.elements.from.value = query.get("from") || today;
+  form.elements.to.value = query.get("to") || form.elements.from.value;
+  form.elements.interval.value = query.get("interval") || "1h";
+  form.elements.queue.value = query.get("queue") || "";
+  staffingForm.elements.date.value = query.get("date") || form.elements.to.value;
+  form.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  staffingForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadStaffing().catch((error) => { errorBox.textContent = error.message; });
+  });
+  document.getElementById("agent-metric").addEventListener("change", renderAgentChart);
+  load();
+})();

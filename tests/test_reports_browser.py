@@ -1,0 +1,101 @@
+"""The reports pages in headless Chromium: the scripted morning (tests/test_metrics.py) in
+the tables and charts, the CSV links, and the IVR flow drawn with its counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import CHROMIUM, LiveServer
+from playwright.sync_api import Browser, Page, expect
+from test_reports import PASSWORD, callers, prepare
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
+)
+
+
+def log_in(page: Page, server: LiveServer, path: str) -> None:
+    page.goto(f"{server.url}{path}")
+    page.fill("input[name=username]", "lead")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#period")).to_be_visible()  # logged in, on the page
+    page.goto(f"{server.url}{path}")  # the login keeps the page, not its query
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=15000)
+
+
+def test_reports_page_shows_the_morning(
+    browser: Browser, live_server: LiveServer, database_url: str, clock: Any
+) -> None:
+    prepare(live_server.app, database_url, clock)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    log_in(page, live_server, "/reports?from=2026-11-25&to=2026-11-25&interval=15m&queue=support")
+    first = page.locator("#rows tr").nth(40)  # 10:00, the 41st quarter of the day
+    expect(first.locator("td").first).to_have_text("11-25 10:00")
+    expect(first.locator("[data-field=offered]")).to_have_text("6")
+    expect(first.locator("[data-field=service_level]")).to_have_text("50.0 %")
+    expect(first.locator("[data-field=asa_seconds]")).to_have_text("21.7s")
+    expect(first.locator("[data-field=aht_seconds]")).to_have_text("2m 23s")
+    expect(first.locator("[data-field=csat_average]")).to_have_text("–")
+    totals = page.locator("#totals tr").first
+    expect(totals.locator("[data-field=offered]")).to_have_text("9")
+    amy = page.locator('#agents tr[data-agent="amy"]')
+    expect(amy.locator("[data-field=handled]")).to_have_text("3")
+    expect(amy.locator("[data-field=aht_seconds_rank]")).to_have_text("25.0 %")
+    header = page.locator("#rows-head th", has_text="Service level")
+    assert "T = 20 seconds" in (header.get_attribute("title") or "")
+    expect(page.locator("#definitions dt").first).to_be_visible()
+    # Charts drew (Chart.js keeps its instances; a canvas with no chart has none).
+    drawn = page.evaluate(
+        "['chart-volume','chart-sl','chart-asa','chart-abandon','chart-agents','chart-staffing']"
+        ".map((id) => { const c = Chart.getChart(id); return c ? c.data.datasets.length : 0; })"
+    )
+    assert all(drawn), drawn
+    volume = page.evaluate("Chart.getChart('chart-volume').data.datasets[0].data[40]")
+    assert volume == 6
+    staffing = page.locator("#staffing tr").nth(10)  # 10:00 by the hour
+    expect(staffing.locator("[data-field=agents_needed]")).to_have_text("2")
+    href = page.locator("#csv-queues").get_attribute("href")
+    assert (
+        href
+        == "/api/reports/queues?from=2026-11-25&to=2026-11-25&interval=15m&queue=support&format=csv"
+    )
+    csv_text = page.evaluate(f"fetch('{href}').then((r) => r.text())")
+    assert csv_text.lstrip("\ufeff").startswith("interval_start,queue,offered,")
+    page.screenshot(path="/tmp/r-reports-page.png", full_page=True)
+    assert errors == []
+
+
+def test_ivr_diagram_draws_the_flow_with_counts(
+    browser: Browser, live_server: LiveServer, database_url: str, clock: Any
+) -> None:
+    prepare(live_server.app, database_url, clock)
+    callers(live_server.app)
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server, "/reports/ivr?from=2026-11-25&to=2026-11-25&flow=main")
+    flow = page.locator('section[data-flow="main"] svg')
+    expect(flow).to_be_visible()
+    menu = flow.locator('g.ivr-node[data-node="main_menu"]')
+    expect(menu).to_have_attribute("data-reached", "5")
+    expect(menu.locator("text").nth(1)).to_have_text("reached 5")
+    language = flow.locator('g.ivr-node[data-node="choose_language"]')
+    expect(language.locator("text.drop")).to_have_text("hung up 1")
+    edge = flow.locator('g.ivr-edge[data-from="main_menu"][data-exit="key:0"]')
+    expect(edge).to_have_attribute("data-to", "support_queue")
+    expect(edge.locator("text")).to_have_text("key 0: 1")
+    speech = flow.locator('g.ivr-edge[data-from="main_menu"][data-exit="speech:3"] text')
+    expect(speech).to_have_text("said “billing”: 1")
+    # Every exit of the YAML is drawn, used or not; the goto to the repairs flow leads out.
+    assert flow.locator("g.ivr-edge").count() >= 20
+    expect(flow.locator('g.ivr-node[data-node="repairs.start"]')).to_have_count(0)
+    assert flow.locator("g.ivr-node.outside").count() >= 1
+    box = flow.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 300
+    page.screenshot(path="/tmp/r-reports-ivr.png", full_page=True)
+    assert errors == []
