@@ -28,7 +28,8 @@ from callcenter.agents import create_agent
 from callcenter.config import Settings, load_settings
 from callcenter.db import Database
 from callcenter.models import Agent, Call, CallEvent
-from callcenter.simulator.phone import HttpTransport, place_call
+from callcenter.simulator.leg.call import place_call
+from callcenter.simulator.transports import HttpTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_URL = os.environ.get("CALLCENTER_TEST_CLUSTER_URL", "")
