@@ -95,6 +95,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     from callcenter.web.agent_events import register_agent_events
     from callcenter.web.origins import console_origins
     from callcenter.web.session_guard import SessionGuard
+    from callcenter.web.supervisor_events import register_supervisor_events
 
     settings = services.settings
     socketio = SocketIO(
@@ -117,6 +118,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     services.extras["session_guard"] = guard
     realtime.housekeeping.append(guard.sweep)
     register_agent_events(socketio, services, realtime, bridge)
+    register_supervisor_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)
     if not app.testing:
@@ -149,7 +151,17 @@ def create_app(
     install_request_log(app)
     db.init_app(app, services.database)
 
-    from callcenter.web import auth, console, health, kb_api, limits, media, records, twilio_hooks
+    from callcenter.web import (
+        auth,
+        console,
+        health,
+        kb_api,
+        limits,
+        media,
+        records,
+        supervision_api,
+        twilio_hooks,
+    )
 
     limits.init_app(app)
     app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
@@ -160,6 +172,7 @@ def create_app(
     app.register_blueprint(console.bp)
     app.register_blueprint(kb_api.bp)
     app.register_blueprint(records.bp)
+    app.register_blueprint(supervision_api.bp)
     _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator import phone_page

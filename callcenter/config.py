@@ -168,6 +168,14 @@ class MetricsConfig(StrictModel):
     )
 
 
+class SupervisionConfig(StrictModel):
+    """Supervisors stepping into calls (see docs/agent-protocol.md)."""
+
+    announce_monitor: bool = Field(
+        default=False, description="whether an agent is shown that a supervisor listens in"
+    )
+
+
 class FallbackConfig(StrictModel):
     """What a caller hears when something inside the application fails."""
 
@@ -242,6 +250,7 @@ class Settings(StrictModel):
     downloads: DownloadConfig = DownloadConfig()
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
     sms_from: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
