@@ -9,6 +9,7 @@
     body.replaceChildren(...[...agents.values()].map((a) => {
       const tr = el("tr");
       tr.dataset.agent = a.username;
+      tr.dataset.agentId = a.id;
       const status = el("td", a.status + (a.reason ? ` (${a.reason})` : ""));
       status.dataset.status = a.status;
       tr.append(el("td", a.name), el("td", a.number, "mono"), el("td", a.skills.join(", ")), status,
