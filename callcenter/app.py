@@ -118,7 +118,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     services.extras["session_guard"] = guard
     realtime.housekeeping.append(guard.sweep)
     register_agent_events(socketio, services, realtime, bridge)
-    register_supervisor_events(socketio, services, realtime)
+    register_supervisor_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)
     if not app.testing:
@@ -160,6 +160,7 @@ def create_app(
         media,
         records,
         reports,
+        supervision_api,
         twilio_hooks,
     )
 
@@ -173,6 +174,7 @@ def create_app(
     app.register_blueprint(kb_api.bp)
     app.register_blueprint(records.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(supervision_api.bp)
     _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator import phone_page

@@ -183,6 +183,14 @@ class WallboardConfig(StrictModel):
     )
 
 
+class SupervisionConfig(StrictModel):
+    """Supervisors stepping into calls (see docs/agent-protocol.md)."""
+
+    announce_monitor: bool = Field(
+        default=False, description="whether an agent is shown that a supervisor listens in"
+    )
+
+
 class FallbackConfig(StrictModel):
     """What a caller hears when something inside the application fails."""
 
@@ -258,6 +266,7 @@ class Settings(StrictModel):
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
     wallboard: WallboardConfig = WallboardConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
     sms_from: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -379,6 +379,41 @@ class KbLookup(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class AuditEntry(Base):
+    """One action taken on someone else's work, for admins to review: who did what, when,
+    to which agent or call (``action`` such as ``supervisor.monitor``; ``result`` is
+    ``ok`` or why it was refused; ``details`` what else was asked or changed)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    result: Mapped[str] = mapped_column(String(200), default="ok")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor_id": self.actor_id,
+            "actor": self.actor,
+            "action": self.action,
+            "agent_id": self.agent_id,
+            "call_sid": self.call_sid,
+            "result": self.result,
+            "details": dict(self.details or {}),
+        }
+
+
 # The knowledge base's and the metrics' tables live in their own modules; importing them
 # here registers them with every user of the models (migrations, tests, the app).
 import callcenter.kb_models  # noqa: E402

@@ -1,9 +1,12 @@
 """Who is on a call: the caller, agents and added parties, with their state (pure domain).
 
 The legs in the call's conference are kept in the call's `context["legs"]` (leg SID →
-role, agent, number, state), updated from the conference's join/leave events and from
-the REST requests the app makes (hold, consult, add a party). An agent invited to a warm
-transfer who has not accepted yet is listed too, without a leg.
+role, agent, number, state; a supervisor's leg also its mode), updated from the
+conference's join/leave events and from the REST requests the app makes (hold, consult,
+add a party, supervise). An agent invited to a warm transfer who has not accepted yet is
+listed too, without a leg. Supervisors are listed with their mode (`monitor`, `coach`,
+`barge`); a silent monitor only where `monitors` says so (agents see one only when
+`supervision.announce_monitor` is set).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def note_leg(
     role: str | None = None,
     agent_id: int | None = None,
     number: str | None = None,
+    mode: str | None = None,
 ) -> None:
     """Record what is known about one leg (only the fields given change)."""
     context = dict(call.context or {})
@@ -45,6 +49,8 @@ def note_leg(
         entry["agent_id"] = agent_id
     if number is not None:
         entry["number"] = number
+    if mode is not None:
+        entry["mode"] = mode
     if "role" not in entry:
         # Joined before anyone said who it is: the call's agent leg, else a third party.
         if leg == call.agent_leg_sid and call.agent_id is not None:
@@ -63,9 +69,10 @@ def conference_ended(call: Call) -> None:
             note_leg(call, leg, state="left")
 
 
-def participants(session: Session, call: Call) -> list[dict[str, Any]]:
+def participants(session: Session, call: Call, *, monitors: bool = True) -> list[dict[str, Any]]:
     """The call's participants, caller first: `{call_sid, role, agent_id, name, number,
-    state}` (`call_sid` is the leg, `null` for an invited agent)."""
+    state}` (`call_sid` is the leg, `null` for an invited agent); supervisors also have a
+    `mode`. Without `monitors`, supervisors listening silently are left out."""
     context = call.context or {}
     legs: dict[str, dict[str, Any]] = dict(context.get("legs", {}))
     caller = caller_leg(call)
@@ -81,6 +88,13 @@ def participants(session: Session, call: Call) -> list[dict[str, Any]]:
             listed.append(_entry(leg, "caller", None, name, call.caller_number, state))
         elif entry.get("role") == "agent":
             listed.append(_agent(session, leg, entry.get("agent_id"), state))
+        elif entry.get("role") == "supervisor":
+            if entry.get("mode") == "monitor" and not monitors:
+                continue
+            listed.append(
+                {**_agent(session, leg, entry.get("agent_id"), state), "role": "supervisor",
+                 "mode": entry.get("mode")}
+            )  # fmt: skip
         else:
             listed.append(_entry(leg, "party", None, None, entry.get("number"), state))
     consult = context.get("consult") or {}

@@ -136,6 +136,8 @@ class Realtime:
         self.bridge: CallBridge | None = None
         # Checks run after every pass, e.g. ending the sockets of ended sessions.
         self.housekeeping: list[Callable[[], Any]] = []
+        # Told every committed change after it is announced (e.g. supervision's clean-up).
+        self.listeners: list[Callable[[Changes], Any]] = []
         self.started_at = utcnow()
         """Console heartbeats older than this process are not trusted (see routing)."""
         self.consoles: Callable[[], Collection[int]] = lambda: ()
@@ -192,11 +194,18 @@ class Realtime:
                 call = get_call(session, call_sid)
                 if call is None:
                     continue
-                listed = {"call_sid": call_sid, "participants": participants(session, call)}
+                announce = self.services.settings.supervision.announce_monitor
+                listed = {
+                    "call_sid": call_sid,
+                    "participants": participants(session, call, monitors=announce),
+                }
                 # Agents a consult step just concerned hear the list it leaves behind.
                 concerned = {a for sid, *ids, _ in changes.consults if sid == call_sid for a in ids}
                 for agent_id in participant_agents(call) | concerned - {0}:
                     outbox.append(("call:participants", listed, agent_room(agent_id), AGENT_NS))
+                # Every supervisor sees everyone on the call, silent monitors included.
+                seen = {"call_sid": call_sid, "participants": participants(session, call)}
+                outbox.append(("call:participants", seen, None, SUPERVISOR_NS))
             for agent_id in sorted(changes.agents):
                 agent = session.get(Agent, agent_id)
                 if agent is not None:
@@ -205,6 +214,11 @@ class Realtime:
                     outbox.append(("agent", state, None, SUPERVISOR_NS))
         for event, data, room, namespace in outbox:
             self.socketio.emit(event, data, to=room, namespace=namespace)
+        for listener in self.listeners:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("listener %r failed", listener)
         if changes.calls or changes.agents:
             self._queues_dirty.set()
             self.kick()

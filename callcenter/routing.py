@@ -405,13 +405,26 @@ def release_wrapups(session: Session, now: datetime) -> Changes:
     return changes
 
 
-def agent_offline(session: Session, agent: Agent, now: datetime) -> Changes:
-    """The console closed: withdraw the agent's offers (the call moves on), go offline."""
+def withdraw_agent_offers(
+    session: Session, agent: Agent, reason: str, now: datetime, to_status: str
+) -> Changes:
+    """The agent's ringing offers are withdrawn (each call moves on); they go `to_status`."""
     changes = Changes(agents={agent.id})
     for offer in session.scalars(
         select(CallOffer).where(CallOffer.agent_id == agent.id, CallOffer.status == OPEN)
     ).all():
-        changes.merge(_close_offer(session, offer, "withdrawn", "agent left", now, "offline"))
+        changes.merge(_close_offer(session, offer, "withdrawn", reason, now, to_status))
+    return changes
+
+
+def withdraw_call_offers(session: Session, call_sid: str, reason: str, now: datetime) -> Changes:
+    """Offers of this call are withdrawn (the agents ringing stay available)."""
+    return _close_open_offers(session, call_sid, reason, now, to_status="available")
+
+
+def agent_offline(session: Session, agent: Agent, now: datetime) -> Changes:
+    """The console closed: withdraw the agent's offers (the call moves on), go offline."""
+    changes = withdraw_agent_offers(session, agent, "agent left", now, "offline")
     if agent.status in ("available", "ringing", "away"):
         set_presence(agent, "offline", now)
     return changes

@@ -204,5 +204,6 @@ def consult_payload(
         else None,
         "expires_at": consult.get("expires_at"),
     }
-    payload["participants"] = participants(session, call)
+    announce = settings.supervision.announce_monitor
+    payload["participants"] = participants(session, call, monitors=announce)
     return payload

@@ -31,6 +31,7 @@ DOMAIN = (
     "callcenter.models",
     "callcenter.queues",
     "callcenter.routing",
+    "callcenter.supervision",
     "callcenter.voicemail",
 )
 """The domain: these modules (and the modules of these packages) take a database session and

@@ -7,7 +7,8 @@
 - Queue entries: a ``before_flush`` listener watching the queue fields of calls
   (``enqueued_at``, ``dequeued_at``, ``outcome``, ``agent_id``...), so every path that puts
   a caller in a queue or takes them out (IVR, transfers, overflow, accept, hang-up, late
-  status callbacks, call-backs) is recorded without each having to remember it.
+  status callbacks, call-backs, a supervisor moving a waiting caller to another queue) is
+  recorded without each having to remember it.
 """
 
 from __future__ import annotations
@@ -216,6 +217,12 @@ def _track_call(session: Session, call: Call) -> None:
             _close_entry(entry, call)
         elif entry is not None:  # the accept was undone (bridge failed): waiting again
             entry.left_at = entry.outcome = entry.wait_seconds = entry.agent_id = None
+    elif _changed(call, "queue")[0] and call.dequeued_at is None and call.queue:
+        # Moved to another queue while waiting (a supervisor's move): the same wait, from
+        # when it began, now counts in the queue that will answer it.
+        entry = _latest_entry(session, call.call_sid)
+        if entry is not None and entry.left_at is None:
+            entry.queue = call.queue
     elif _changed(call, "queue_wait_seconds")[0] and call.dequeued_at is not None:
         entry = _latest_entry(session, call.call_sid)
         if entry is not None and entry.left_at is not None:

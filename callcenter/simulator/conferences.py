@@ -48,6 +48,8 @@ class ConferenceOptions:
     status_callback_method: str = "POST"
     status_callback_events: tuple[str, ...] = ()
     label: str | None = None
+    call_sid_to_coach: str | None = None
+    """The participant whispered to (REST ``CallSidToCoach``): only they hear this one."""
 
     @classmethod
     def from_twiml(cls, noun: ET.Element, doc_url: str) -> ConferenceOptions:
@@ -101,6 +103,8 @@ class Participant:
     connected: bool = False
     removed: str | None = None
     version: int = 0
+    coaching: bool = False
+    call_sid_to_coach: str | None = None
 
     @property
     def call_sid(self) -> str:
@@ -143,6 +147,21 @@ class Conference:
 
     def connected(self) -> list[Participant]:
         return [p for p in self.participants.values() if p.connected]
+
+    def heard_by(self, listener: Participant) -> list[str]:
+        """Call SIDs of the participants whose voice reaches ``listener``: everyone connected
+        but the muted and the held, and a coach only by the participant it coaches. A held
+        participant hears its hold music, nobody."""
+        if not listener.connected or listener.hold or self.status != "in-progress":
+            return []
+        return [
+            p.call_sid
+            for p in self.connected()
+            if p is not listener
+            and not p.muted
+            and not p.hold
+            and (not p.coaching or p.call_sid_to_coach == listener.call_sid)
+        ]
 
 
 class Conferences:
@@ -247,6 +266,30 @@ class Conferences:
                 return None
             return conference.participants.get(call_sid)
 
+    def hears(self, conference_ref: str, call_sid: str) -> list[str] | None:
+        """Whom the participant ``call_sid`` hears now (see :meth:`Conference.heard_by`);
+        None if it is not in that conference."""
+        with self.lock:
+            participant = self.participant(conference_ref, call_sid)
+            if participant is None:
+                return None
+            return participant.conference.heard_by(participant)
+
+    def coaching_problem(
+        self, conference: Conference, call_sid: str | None, coach: str | None
+    ) -> tuple[int, str] | None:
+        """Twilio's answer to coaching ``coach`` from ``call_sid``: None if allowed, else
+        (error code, message). The coached call must be connected to the same conference."""
+        if coach is None:
+            return None
+        if coach == call_sid:
+            return 20001, "CallSidToCoach: a participant cannot coach itself"
+        with self.lock:
+            target = conference.participants.get(coach)
+            if target is None or not target.connected or conference.status != "in-progress":
+                return 16028, "Participant to be whispered is not present in the conference"
+        return None
+
     def update_participant(
         self,
         conference_ref: str,
@@ -257,14 +300,22 @@ class Conferences:
         hold_method: str | None = None,
         muted: bool | None = None,
         end_conference_on_exit: bool | None = None,
+        coach: str | bool | None = False,
     ) -> Participant | None:
-        """Hold, mute, ... a participant (like a REST participant update); None: unknown."""
+        """Hold, mute, coach ... a participant (like a REST participant update); None:
+        unknown. ``coach``: False leaves coaching as it is, None stops it, a call SID makes
+        the participant whisper to that call only (checked by :meth:`coaching_problem`)."""
         callbacks: list[_Callback | None] = []
         with self.lock:
             participant = self.participant(conference_ref, call_sid)
             if participant is None:
                 return None
             conference = participant.conference
+            if coach is not False and coach != participant.call_sid_to_coach:
+                participant.coaching = coach is not None
+                participant.call_sid_to_coach = coach if isinstance(coach, str) else None
+                callbacks.append(self._event(conference, "modify", "participant-modify",
+                                             participant))  # fmt: skip
             if hold_url is not None:
                 participant.hold_url = hold_url or None
             if hold_method is not None:
@@ -382,13 +433,15 @@ class Conferences:
                     "CallSid": participant.call_sid,
                     "Muted": str(participant.muted).lower(),
                     "Hold": str(participant.hold).lower(),
-                    "Coaching": "false",
+                    "Coaching": str(participant.coaching).lower(),
                     "EndConferenceOnExit": str(participant.end_conference_on_exit).lower(),
                     "StartConferenceOnEnter": str(
                         participant.options.start_conference_on_enter
                     ).lower(),
                 }
             )
+            if participant.call_sid_to_coach:
+                params["CallSidToCoach"] = participant.call_sid_to_coach
             if participant.options.label:
                 params["ParticipantLabel"] = participant.options.label
         params.update(extra)

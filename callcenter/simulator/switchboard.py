@@ -36,7 +36,9 @@ Differences from Twilio, on purpose:
   participant's ``statusCallbackEvent``, ``start end`` if none); later ones are ignored.
 * A conference starts when a participant with ``startConferenceOnEnter`` joins; it ends
   when a participant with ``endConferenceOnExit`` leaves or the last participant leaves.
-* No conference recording, announcements, coaching or beeps (the attributes are accepted).
+* No conference recording, announcements or beeps (the attributes are accepted). Coaching
+  (``Coaching``, ``CallSidToCoach``) is kept, and who hears whom is modelled
+  (:meth:`~callcenter.simulator.conferences.Conferences.hears`), not mixed as audio.
 * Only recordings started through ``Calls/{CallSid}/Recordings`` (no ``Record=true`` on a
   new call, ``<Dial record>``, ``<Start><Recording>``).  A recording's time is the call's
   (wall-clock seconds ÷ the call's ``pace``), its audio a tone per channel where it
@@ -284,6 +286,8 @@ class Switchboard(Board):
                 end_conference_on_exit=options.end_conference_on_exit,
                 date_created=now,
                 date_updated=now,
+                coaching=options.call_sid_to_coach is not None,
+                call_sid_to_coach=options.call_sid_to_coach,
             )
             conference.participants[call.call_sid] = participant
             self._reserved[call.call_sid] = participant

@@ -84,7 +84,8 @@
 
   // -- who is on the call --------------------------------------------------------------------
 
-  const ROLES = { caller: "caller", agent: "agent", party: "added" };
+  const ROLES = { caller: "caller", agent: "agent", party: "added", supervisor: "supervisor" };
+  const SUPERVISING = { coach: "coaching", barge: "in the call", monitor: "listening" };
 
   function renderParticipants(list, items) {
     list.replaceChildren(...(items || []).map((p) => {
@@ -93,12 +94,40 @@
       li.dataset.role = p.role;
       const you = p.role === "agent" && p.agent_id === myId ? " (you)" : "";
       const label = p.role === "agent" ? `${agentName({ name: p.name || "Agent", number: p.number })}${you}`
+        : p.role === "supervisor" ? `${p.name || "Supervisor"} (${SUPERVISING[p.mode] || p.mode || ""})`
         : p.role === "caller" ? (p.name ? `${p.name} ${p.number || ""}` : p.number || "Caller") : p.number || "Party";
       li.append(el("span", label), el("span", ROLES[p.role] || p.role, "muted small"), el("span", p.state, "state"));
       return li;
     }));
     list.parentElement.hidden = !(items && items.length);
   }
+
+  // -- supervisors on the call: `call:supervisor` {call_sid, supervisor, mode} ----------------
+  const supervisors = new Map(); // supervisor id -> {call_sid, name, mode}
+  const BANNER = {
+    coach: (name) => `Coached by ${name}: only you hear them`,
+    barge: (name) => `${name} joined the call`,
+    monitor: (name) => `${name} is listening`,
+  };
+  function renderSupervisors() {
+    const banner = $("supervisor-banner");
+    const here = current ? [...supervisors.values()].filter((s) => s.call_sid === current.call_sid) : [];
+    banner.replaceChildren(...here.map((s) => {
+      const line = el("span", BANNER[s.mode](s.name));
+      line.dataset.mode = s.mode;
+      return line;
+    }));
+    banner.hidden = here.length === 0;
+  }
+  socket.on("call:supervisor", (data) => {
+    if (!data || !data.supervisor) return;
+    if (data.mode in BANNER) {
+      supervisors.set(data.supervisor.id, { call_sid: data.call_sid, name: data.supervisor.name, mode: data.mode });
+    } else {
+      supervisors.delete(data.supervisor.id);
+    }
+    renderSupervisors();
+  });
 
   socket.on("call:participants", (data) => {
     if (!data || !data.call_sid) return;
@@ -199,6 +228,7 @@
     const customer = current.customer || {};
     $("consult-status").textContent = "";
     renderParticipants($("participants"), participantsOf.get(current.call_sid) || []);
+    renderSupervisors();
     $("current-name").textContent = customer.name || "Caller";
     $("current-number").textContent = current.from || "";
     const knowledge = current.knowledge || [];
@@ -405,6 +435,8 @@
   socket.on("queues", renderQueues);
   socket.on("call:offer", showOffer);
   socket.on("call:ended", (data) => {
+    [...supervisors].forEach(([id, s]) => { if (s.call_sid === data.call_sid) supervisors.delete(id); });
+    renderSupervisors();
     if (offer && offer.call_sid === data.call_sid) hideOffer();
     if (current && current.call_sid === data.call_sid && current.state !== "wrap-up") setCallState("ended");
   });

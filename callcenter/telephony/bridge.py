@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
@@ -68,6 +69,21 @@ def rest_client(account_sid: str, auth_token: str, api_url: str) -> Client:
     client = Client(account_sid, auth_token)
     client.api.base_url = api_url
     return client
+
+
+def supervisor_fields(mode: str, agent_leg: str | None, *, created: bool) -> dict[str, Any]:
+    """The Participants API fields of a supervisor's mode: `monitor` listens muted, `coach`
+    is heard by the agent's leg only (`coaching`, `call_sid_to_coach`), `barge` talks to
+    everyone. An update says `coaching=false` to end a whisper; a new participant needs not."""
+    if mode == "monitor":
+        return {"muted": True} if created else {"muted": True, "coaching": False}
+    if mode == "coach":
+        if not agent_leg:
+            raise BridgeError("the agent is not connected to the call")
+        return {"muted": False, "coaching": True, "call_sid_to_coach": agent_leg}
+    if mode == "barge":
+        return {"muted": False} if created else {"muted": False, "coaching": False}
+    raise ValueError(f"unknown supervision mode {mode!r}")
 
 
 class CallBridge:
@@ -219,6 +235,40 @@ class CallBridge:
         except (TwilioException, OSError) as exc:
             raise _failed(f"adding {number} to {call_sid}", exc) from exc
         return str(participant.call_sid)
+
+    def supervise(
+        self, call_sid: str, supervisor: AgentLeg, mode: str, agent_leg: str | None
+    ) -> str:
+        """Dial a supervisor into the call's conference in `mode` (see `supervisor_fields`):
+        never ending the conference, no beep, its end reported to `/twilio/supervise/status`.
+        Returns the supervisor's leg SID."""
+        try:
+            conference = self._conference_sid(call_sid)
+            participant = self.client.conferences(conference).participants.create(
+                from_=self.caller_id,
+                to=supervisor.address,
+                label=f"supervisor-{supervisor.number}",
+                end_conference_on_exit=False,
+                beep="false",
+                timeout=AGENT_RING_SECONDS,
+                status_callback=self.urls("/twilio/supervise/status", call=call_sid),
+                status_callback_method="POST",
+                status_callback_event=["completed"],
+                **supervisor_fields(mode, agent_leg, created=True),
+            )
+        except (TwilioException, OSError) as exc:
+            raise _failed(f"{mode} by {supervisor.username} on {call_sid}", exc) from exc
+        return str(participant.call_sid)
+
+    def change_supervision(self, call_sid: str, leg: str, mode: str, agent_leg: str | None) -> None:
+        """Move a supervisor's leg already in the call to another mode (same participant)."""
+        try:
+            conference = self._conference_sid(call_sid)
+            self.client.conferences(conference).participants(leg).update(
+                **supervisor_fields(mode, agent_leg, created=False)
+            )
+        except (TwilioException, OSError) as exc:
+            raise _failed(f"{mode} on {call_sid}", exc) from exc
 
     def start_recording(self, leg_sid: str, channels: int, call_sid: str) -> str:
         """Record a caller's leg (dual: the caller on one channel, the rest on the other)."""

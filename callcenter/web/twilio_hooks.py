@@ -45,6 +45,8 @@ from callcenter.routing import (
     request_callback,
 )
 from callcenter.services import get_services
+from callcenter.supervision.steps import LABEL_PREFIX
+from callcenter.supervision.steps import left as supervisor_left
 from callcenter.telephony.signature import (
     has_valid_signature,
     public_request_url,
@@ -553,7 +555,11 @@ def bridge_conference(session: Session, caller: str) -> Response:
         return Response(status=204)
     log_event(session, caller, "conference." + event[:30], member=member[:64])
     announce = False
-    if event == "participant-join" and CALL_SID.fullmatch(member):
+    # A supervisor's leg is neither of the two parties whose meeting connects the call.
+    supervisor = request.form.get("ParticipantLabel", "").startswith(LABEL_PREFIX) or (
+        (call.context or {}).get("legs", {}).get(member, {}).get("role") == "supervisor"
+    )
+    if event == "participant-join" and CALL_SID.fullmatch(member) and not supervisor:
         context = dict(call.context or {})
         joined = sorted({*context.get("joined", []), member})
         context["joined"] = joined
@@ -565,6 +571,8 @@ def bridge_conference(session: Session, caller: str) -> Response:
             request_recording(session, get_services().settings, call, leg, utcnow())
     elif event == "conference-end":
         call.context = {**(call.context or {}), "joined": [], "connected": False}
+    if supervisor and event == "participant-join" and CALL_SID.fullmatch(member):
+        note_leg(call, member, role="supervisor")
     _announce_after_commit(session, _note_participant(session, call, event, member))
     if announce:  # after the commit, the dispatcher is kicked: it starts the recording
         session.info.setdefault(_AFTER_COMMIT, []).append(
@@ -587,6 +595,19 @@ def _note_participant(session: Session, call: Call, event: str, member: str) -> 
     else:
         return Changes()
     return changes
+
+
+@bp.post("/supervise/status")
+@twilio_step
+def supervise_status(session: Session, call_sid: str) -> Response:
+    """Status of a supervisor's leg: once it has ended it is off the call's participants."""
+    caller = _caller_sid_arg()
+    status = request.form.get("CallStatus", "")
+    log_event(session, caller, "supervisor.leg", leg=call_sid, status=status[:20])
+    if status in FINAL_STATUSES:
+        gone = supervisor_left(session, caller, call_sid, status, ended=True)
+        _announce_after_commit(session, gone)
+    return Response(status=204)
 
 
 @bp.post("/recording/call")

@@ -38,11 +38,14 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
       Twiml: run it, Status=completed|canceled: hang up) / delete a finished call
     * ``GET /Conferences.json`` (FriendlyName, Status), ``GET|POST /Conferences/{Sid}.json``
       (Status=completed ends it)
-    * ``GET|POST /Conferences/{Sid}/Participants.json`` – list (Muted, Hold) / dial a
-      participant (From, To, StartConferenceOnEnter, EndConferenceOnExit, Muted, Label,
-      WaitUrl, StatusCallback*, ConferenceStatusCallback*, Timeout) → 201
+    * ``GET|POST /Conferences/{Sid}/Participants.json`` – list (Muted, Hold, Coaching) /
+      dial a participant (From, To, StartConferenceOnEnter, EndConferenceOnExit, Muted,
+      Coaching, CallSidToCoach, Label, WaitUrl, StatusCallback*, ConferenceStatusCallback*,
+      Timeout) → 201
     * ``GET|POST|DELETE /Conferences/{Sid}/Participants/{CallSid}.json`` – fetch / update
-      (Hold, HoldUrl, HoldMethod, Muted, EndConferenceOnExit) / remove → 204
+      (Hold, HoldUrl, HoldMethod, Muted, EndConferenceOnExit, Coaching, CallSidToCoach) /
+      remove → 204. Coaching needs CallSidToCoach (given now or before; given alone it
+      means coaching), naming a call connected to the conference (else 16028).
     * ``GET|POST /Calls/{CallSid}/Recordings.json`` – list / start recording a call in
       progress (RecordingChannels mono|dual, RecordingStatusCallback,
       RecordingStatusCallbackMethod, RecordingStatusCallbackEvent, RecordingTrack, Trim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from callcenter.simulator.switchboard import Switchboard
 
 
+_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+
+
 def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) -> None:
     """Add the Participants views to the switchboard API."""
     base = f"/{API_VERSION}/Accounts/<account>"
@@ -39,8 +43,8 @@ def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) 
             "call_sid": participant.call_sid,
             "conference_sid": conference.sid,
             "label": participant.options.label,
-            "call_sid_to_coach": None,
-            "coaching": False,
+            "call_sid_to_coach": participant.call_sid_to_coach,
+            "coaching": participant.coaching,
             "date_created": _date(participant.date_created),
             "date_updated": _date(participant.date_updated),
             "end_conference_on_exit": participant.end_conference_on_exit,
@@ -53,10 +57,39 @@ def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) 
             f"{participant.call_sid}.json",
         }
 
+    def coaching(current: str | None) -> str | bool | None:
+        """The coaching asked for by ``Coaching`` and ``CallSidToCoach`` (Twilio: coaching
+        defaults to false unless CallSidToCoach is given; true needs CallSidToCoach, given
+        now or before). False: not asked to change; None: stop coaching; else the SID."""
+        flag = form_bool("Coaching")
+        target = request.form.get("CallSidToCoach") or None
+        if target is not None and not _CALL_SID.fullmatch(target):
+            raise _BadRequest(20001, "CallSidToCoach must be a Call SID (CA...)")
+        if flag is False:
+            if target is not None:
+                raise _BadRequest(20001, "CallSidToCoach is given but Coaching is false")
+            return None
+        if flag is True and target is None and current is None:
+            raise _BadRequest(20001, "CallSidToCoach is required when Coaching is true")
+        return target or (current if flag else False)
+
+    def check_coaching(ref: str, call_sid: str | None, coach: str | bool | None) -> None:
+        if not isinstance(coach, str):
+            return
+        conference = board.find_conference(ref)
+        problem = (
+            board.coaching_problem(conference, call_sid, coach)
+            if conference is not None
+            else (16028, "Participant to be whispered is not present in the conference")
+        )
+        if problem is not None:
+            raise _BadRequest(*problem)
+
     @api.get(f"{base}/Conferences/<ref>/Participants.json")
     def list_participants(account: str, ref: str) -> Response:
         muted = request.args.get("Muted")
         hold = request.args.get("Hold")
+        coaching_filter = request.args.get("Coaching")
         with board.lock:
             conference = board.find_conference(ref)
             if conference is None:
@@ -66,6 +99,7 @@ def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) 
                 for p in conference.participants.values()
                 if (muted is None or str(p.muted).lower() == muted.lower())
                 and (hold is None or str(p.hold).lower() == hold.lower())
+                and (coaching_filter is None or str(p.coaching).lower() == coaching_filter.lower())
             ]
             path = f"{prefix}/Conferences/{conference.sid}/Participants.json"
         return page("participants", path, items)
@@ -74,9 +108,8 @@ def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) 
     def create_participant(account: str, ref: str) -> tuple[Response, int]:
         from_ = address("From", 21213, 21212)
         to = address("To", 21201, 21211)
-        for unsupported in ("Coaching", "CallSidToCoach"):
-            if request.form.get(unsupported) not in (None, "", "false"):
-                raise _BadRequest(20001, f"{unsupported} is not supported by the simulator")
+        coach = coaching(None)
+        check_coaching(ref, None, coach)
         conference_callback = form_url(board, "ConferenceStatusCallback", 21609)
         wait_url = request.form.get("WaitUrl")
         if wait_url:
@@ -96,6 +129,7 @@ def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) 
             status_callback_events=form_events("ConferenceStatusCallbackEvent", CONFERENCE_EVENTS)
             or (),
             label=request.form.get("Label") or None,
+            call_sid_to_coach=coach if isinstance(coach, str) else None,
         )
         try:
             participant = board.add_participant(
@@ -127,11 +161,13 @@ def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) 
 
     @api.post(f"{base}/Conferences/<ref>/Participants/<call_sid>.json")
     def update_participant(account: str, ref: str, call_sid: str) -> Response:
-        if board.participant(ref, call_sid) is None:
+        current = board.participant(ref, call_sid)
+        if current is None:
             return not_found()
-        for unsupported in ("AnnounceUrl", "CallSidToCoach"):
-            if request.form.get(unsupported):
-                raise _BadRequest(20001, f"{unsupported} is not supported by the simulator")
+        if request.form.get("AnnounceUrl"):
+            raise _BadRequest(20001, "AnnounceUrl is not supported by the simulator")
+        coach = coaching(current.call_sid_to_coach)
+        check_coaching(ref, call_sid, coach)
         hold_url = form_url(board, "HoldUrl")
         participant = board.update_participant(
             ref,
@@ -143,6 +179,7 @@ def add_participant_views(api: Blueprint, board: Switchboard, account_sid: str) 
             else None,
             muted=form_bool("Muted"),
             end_conference_on_exit=form_bool("EndConferenceOnExit"),
+            coach=coach,
         )
         if participant is None:
             return not_found()

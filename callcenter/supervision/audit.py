@@ -1,0 +1,76 @@
+"""The audit log: who did what, when, to which agent or call (pure domain).
+
+Supervisors' actions are written here (``supervisor.monitor``, ``supervisor.move`` ...),
+refused ones too with the reason; admins read it through ``GET /api/audit``. Any other
+action on someone else's work can be logged the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Agent, AuditEntry
+
+MAX_RESULTS = 500
+
+
+def record(
+    session: Session,
+    actor: Agent,
+    action: str,
+    now: datetime,
+    *,
+    agent_id: int | None = None,
+    call_sid: str | None = None,
+    result: str = "ok",
+    **details: Any,
+) -> AuditEntry:
+    """Append one entry (the caller commits); `details` must be JSON values."""
+    entry = AuditEntry(
+        at=now,
+        actor_id=actor.id,
+        actor=actor.username,
+        action=action[:40],
+        agent_id=agent_id,
+        call_sid=call_sid[:64] if call_sid else None,
+        result=result[:200],
+        details={key: value for key, value in details.items() if value is not None},
+    )
+    session.add(entry)
+    return entry
+
+
+def entries(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    agent_id: int | None = None,
+    call_sid: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """Entries matching every filter given, newest first (`since` inclusive, `until` not).
+
+    >>> [e.action for e in entries(session, call_sid="CA...")]
+    ['supervisor.barge', 'supervisor.coach', 'supervisor.monitor']
+    """
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    if actor:
+        query = query.where(AuditEntry.actor == actor.strip().lower())
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if agent_id is not None:
+        query = query.where(AuditEntry.agent_id == agent_id)
+    if call_sid:
+        query = query.where(AuditEntry.call_sid == call_sid)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
+    return list(session.scalars(query.limit(max(1, min(limit, MAX_RESULTS)))))

@@ -1,0 +1,56 @@
+"""Supervision over HTTP: the calls a supervisor can act on, and the audit log (admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from callcenter.db import get_session
+from callcenter.services import get_services
+from callcenter.supervision import audit
+from callcenter.supervision.floor import live_calls
+from callcenter.web.auth import json_error, login_required
+
+bp = Blueprint("supervision", __name__)
+
+
+@bp.get("/api/supervision/calls")
+@login_required("supervisor")
+def calls() -> ResponseReturnValue:
+    """Callers waiting and calls with an agent, with the supervisors on each; the queues."""
+    return jsonify(live_calls(get_session(), get_services().settings))
+
+
+def _time(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"{name} needs a time zone (e.g. 2026-11-25T10:00:00+08:00)")
+    return value
+
+
+@bp.get("/api/audit")
+@login_required("admin")
+def audit_log() -> ResponseReturnValue:
+    """Audit entries, newest first: `?actor=&action=&agent_id=&call_sid=&from=&to=&limit=`."""
+    try:
+        since, until = _time("from"), _time("to")
+        agent_id = int(request.args["agent_id"]) if request.args.get("agent_id") else None
+        limit = int(request.args.get("limit", "100"))
+    except ValueError as exc:
+        return json_error(400, str(exc) if "zone" in str(exc) else "a filter is malformed")
+    found = audit.entries(
+        get_session(),
+        actor=request.args.get("actor"),
+        action=request.args.get("action"),
+        agent_id=agent_id,
+        call_sid=request.args.get("call_sid"),
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    return jsonify({"entries": [entry.public() for entry in found]})
