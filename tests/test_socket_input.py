@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import LiveServer
+from conftest import ROOT, LiveServer
 from sqlalchemy import func, select
 from test_agent_socket import Console, team  # noqa: F401
 from test_console_calls import connected_call
@@ -107,6 +107,9 @@ def test_every_client_event_on_the_server_has_a_payload_model(live_server: LiveS
     for key, model in on_server.items():
         assert isinstance(model, type) and issubclass(model, Payload), f"{key} has no model"
     assert on_server == EVENTS
+    documented = (ROOT / "docs" / "agent-protocol.md").read_text()
+    for _namespace, event in EVENTS:
+        assert f"| `{event}` |" in documented, f"{event} is not in docs/agent-protocol.md"
     context = {"dispositions": live_server.app.extensions["callcenter"].settings.dispositions}
     for model in EVENTS.values():
         model.model_validate(model.example, context=context)  # the example is a valid payload
