@@ -1,10 +1,16 @@
 """What each Socket.IO client → server event may carry, and the one way to register one.
 
 Every client event is registered with :func:`handle` and a payload model below, never with
-`socketio.on_event` directly (tests/test_socket_input.py fails for an event without one)::
+`socketio.on_event` directly (tests/test_socket_input.py fails for an event without one).
+In callcenter/web/agent_events.py that is its `on(namespace, event, Model, handler)`, which
+supplies the actor check of the namespace::
 
-    handle(socketio, SUPERVISOR_NS, "supervisor:thresholds", Thresholds, on_thresholds,
-           actor=supervisor, context=payload_context)
+    class Thresholds(Payload):  # here, with the other models
+        queue: QueueName
+        max_wait_seconds: Annotated[int, Field(ge=1, le=86_400)]
+        example: ClassVar[dict[str, Any]] = {"queue": "support", "max_wait_seconds": 120}
+
+    on(SUPERVISOR_NS, "supervisor:thresholds", Thresholds, on_thresholds)
 
 For each event `handle`:
 
@@ -96,7 +102,10 @@ _SAMPLE = "CA" + "0123456789abcdef" * 2
 
 
 class Payload(BaseModel):
-    """A client event's payload: strict JSON types, unknown fields refused."""
+    """A client event's payload: strict JSON types, unknown fields refused.
+
+    `example` is a valid payload; the tests send it with each field made wrong in turn.
+    """
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     example: ClassVar[dict[str, Any]]
