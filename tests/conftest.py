@@ -98,6 +98,8 @@ def _wait_for_threads(before: set[threading.Thread], timeout: float = 10.0) -> N
     for thread in threading.enumerate():
         if thread in before or thread is threading.current_thread():
             continue
+        if thread.name.endswith("(_send_ping)"):
+            continue  # Engine.IO's ping timer sleeps 25 s, then at most sends a ping
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
@@ -113,6 +115,9 @@ def close_app(app: Flask, before: set[threading.Thread] | None = None) -> None:
     realtime = services.extras.get("realtime")
     if realtime is not None:
         realtime.stop()
+    socketio = services.extras.get("socketio")
+    if socketio is not None:  # Engine.IO's sweeper of idle sockets runs until stopped
+        socketio.server.shutdown()
     if before is not None:
         _wait_for_threads(before)
     services.database.dispose()

@@ -5,7 +5,14 @@ Server → client: `agent:state`, `call:offer`, `call:connected`, `call:recordin
 Client → server (each answered with an ack `{"ok": true, ...}` or `{"error": "..."}`):
 `agent:status`, `call:accept`, `call:decline`, `call:wrapup`, and in a call `call:hold`,
 `call:hangup`, `call:record` (pause/resume the recording), `call:transfer`, `call:add`,
-and the warm transfer `call:consult`, `call:complete-transfer`, `call:cancel-consult`.
+the warm transfer `call:consult`, `call:complete-transfer`, `call:cancel-consult`, and for
+the consulted agent `call:consult-accept`, `call:consult-decline`.
+
+Every client event, on `/agent` and `/supervisor`, is registered with `on(namespace, event,
+Model, handler)` below (callcenter.web.socket_schemas.handle): its payload is validated
+against `Model`, the acting agent is checked (`me()` on `/agent`, `supervisor()` on
+`/supervisor`), and `handler(agent_id, payload)` gets the parsed model. Add new events
+(e.g. the wallboard's) the same way, with a model in socket_schemas.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from flask import request
 from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 
-from callcenter.agents import CHOOSABLE, AgentError, mark_consoles_seen, set_presence
+from callcenter.agents import AgentError, mark_consoles_seen, set_presence
 from callcenter.call_recordings import RecordingError, active_recording, describe, set_paused
 from callcenter.calls import get_call, log_event
 from callcenter.consults import (
@@ -31,7 +38,6 @@ from callcenter.consults import (
     decline_consult,
     offer_consult,
 )
-from callcenter.customers import normalize_phone
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.participants import caller_leg, note_leg
@@ -53,6 +59,24 @@ from callcenter.services import Services
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
 from callcenter.web.auth import current_agent
 from callcenter.web.session_guard import session_guard
+from callcenter.web.socket_schemas import (
+    Accept,
+    AddParty,
+    CancelConsult,
+    CompleteTransfer,
+    Consult,
+    ConsultAccept,
+    ConsultDecline,
+    Decline,
+    Hangup,
+    Hold,
+    Payload,
+    Record,
+    Status,
+    Transfer,
+    Wrapup,
+    handle,
+)
 
 log = logging.getLogger("callcenter.agent_events")
 
@@ -92,13 +116,6 @@ class Connections:
             return list(self._count)
 
 
-def _call_sid(data: Any) -> str:
-    call_sid = data.get("call_sid") if isinstance(data, dict) else None
-    if not isinstance(call_sid, str) or not call_sid.startswith("CA") or len(call_sid) > 64:
-        raise RoutingError("call_sid is missing")
-    return call_sid
-
-
 def register_agent_events(
     socketio: SocketIO, services: Services, realtime: Realtime, bridge: CallBridge
 ) -> Connections:
@@ -123,6 +140,24 @@ def register_agent_events(
                 guard.drop(sid, AGENT_NS)
             raise RoutingError("signed out: log in again")
         return agent_id
+
+    def supervisor() -> int:
+        """The acting supervisor of a `/supervisor` event; anyone else is disconnected."""
+        agent = current_agent()
+        if agent is None or agent.role not in ("supervisor", "admin"):
+            guard = session_guard(services)
+            if guard is not None:
+                guard.drop(request.sid, SUPERVISOR_NS)  # type: ignore[attr-defined]
+            raise RoutingError("signed out: log in again")
+        return agent.id
+
+    def on(namespace: str, event: str, model: type[Payload], handler: Any) -> None:
+        """Register a client event: validated, its actor checked, always acknowledged."""
+        actor = me if namespace == AGENT_NS else supervisor
+        handle(socketio, namespace, event, model, handler, actor=actor, context=payload_context)
+
+    def payload_context() -> dict[str, Any]:
+        return {"dispositions": services.settings.dispositions}
 
     def commit_and_publish(step: Any) -> Any:
         with services.database.session() as session:
@@ -169,12 +204,8 @@ def register_agent_events(
 
         commit_and_publish(leave)
 
-    def on_status(data: Any) -> dict[str, Any]:
-        status = data.get("status") if isinstance(data, dict) else None
-        reason = data.get("reason") if isinstance(data, dict) else None
-        if status not in CHOOSABLE:
-            return {"error": f"status must be one of {', '.join(CHOOSABLE)}"}
-        agent_id = me()
+    def on_status(agent_id: int, data: Status) -> dict[str, Any]:
+        status, reason = data.status, data.reason
 
         def change(session: Any) -> Changes:
             agent = session.get(Agent, agent_id)
@@ -182,7 +213,7 @@ def register_agent_events(
                 raise RoutingError(f"cannot change status while {agent.status}")
             if agent.status == "ringing":
                 return agent_offline(session, agent, utcnow())
-            set_presence(agent, status, utcnow(), reason if isinstance(reason, str) else None)
+            set_presence(agent, status, utcnow(), reason)
             return Changes(agents={agent_id})
 
         try:
@@ -191,10 +222,9 @@ def register_agent_events(
             return {"error": str(exc)}
         return {"ok": True, "status": status}
 
-    def on_accept(data: Any) -> dict[str, Any]:
+    def on_accept(agent_id: int, data: Accept) -> dict[str, Any]:
+        call_sid = data.call_sid
         try:
-            call_sid = _call_sid(data)
-            agent_id = me()
             commit_and_publish(lambda session: accept(session, agent_id, call_sid, utcnow()))
         except RoutingError as exc:
             return {"error": str(exc)}
@@ -233,20 +263,19 @@ def register_agent_events(
                     call.context = {**(call.context or {}), "caller_leg": caller_leg}
         return {"ok": True, "call_sid": call_sid}
 
-    def my_call(call_sid: str) -> tuple[int, Any]:
-        """(agent_id, call) for a call this agent is on now."""
-        agent_id = me()
+    def my_call(agent_id: int, call_sid: str) -> Any:
+        """The call this agent is on now (detached)."""
         with services.database.session() as session:
             call = get_call(session, call_sid)
             if call is None or call.agent_id != agent_id or call.ended_at is not None:
                 raise RoutingError("you are not on this call")
             session.expunge(call)
-        return agent_id, call
+        return call
 
-    def on_hold(data: Any) -> dict[str, Any]:
+    def on_hold(agent_id: int, data: Hold) -> dict[str, Any]:
+        held = data.hold
         try:
-            _agent_id, call = my_call(_call_sid(data))
-            held = bool(data.get("hold", True))
+            call = my_call(agent_id, data.call_sid)
             if not (call.context or {}).get("connected"):
                 raise RoutingError(
                     "the caller is not connected yet: hold works once you are talking"
@@ -268,14 +297,11 @@ def register_agent_events(
         commit_and_publish(noted)
         return {"ok": True, "hold": held}
 
-    def on_record(data: Any) -> dict[str, Any]:
+    def on_record(agent_id: int, data: Record) -> dict[str, Any]:
         """Pause or resume the call's recording (`{"call_sid", "action": "pause"|"resume"}`)."""
         try:
-            agent_id, call = my_call(_call_sid(data))
-            action = data.get("action")
-            if action not in ("pause", "resume"):
-                raise RoutingError("action must be pause or resume")
-            paused = action == "pause"
+            call = my_call(agent_id, data.call_sid)
+            paused = data.action == "pause"
             with services.database.session() as session:
                 recording = active_recording(session, call.call_sid)
                 if recording is None or recording.recording_sid is None:
@@ -294,9 +320,8 @@ def register_agent_events(
                       to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
         return {"ok": True, **state}
 
-    def consulting_leg(call_sid: str) -> str | None:
+    def consulting_leg(agent_id: int, call_sid: str) -> str | None:
         """The leg of this agent when they are the consulted agent on the call."""
-        agent_id = me()
         with services.database.session() as session:
             call = get_call(session, call_sid)
             context = (call.context or {}) if call is not None else {}
@@ -305,12 +330,11 @@ def register_agent_events(
                 return context.get("consult_leg")
         return None
 
-    def on_hangup(data: Any) -> dict[str, Any]:
+    def on_hangup(agent_id: int, data: Hangup) -> dict[str, Any]:
         try:
-            call_sid = _call_sid(data)
-            leg = consulting_leg(call_sid)  # a consulted agent leaves: the consult ends
+            leg = consulting_leg(agent_id, data.call_sid)  # a consulted agent leaves: it ends
             if leg is None:
-                _agent_id, call = my_call(call_sid)
+                call = my_call(agent_id, data.call_sid)
                 leg = call.agent_leg_sid or call.call_sid
             bridge.hang_up(leg)
         except RoutingError as exc:
@@ -319,22 +343,17 @@ def register_agent_events(
             return {"error": f"could not hang up: {exc}"}
         return {"ok": True}
 
-    def on_transfer(data: Any) -> dict[str, Any]:
+    def on_transfer(agent_id: int, data: Transfer) -> dict[str, Any]:
         try:
-            agent_id, call = my_call(_call_sid(data))
-            queue = data.get("queue")
-            to_agent = data.get("agent")
-            number = data.get("agent_number")
-            if isinstance(number, str) and number:
-                to_agent = agent_by_number(number)
-            valid_id = isinstance(to_agent, int) and not isinstance(to_agent, bool)
-            if to_agent is not None and not valid_id:
-                raise RoutingError("agent must be an agent id")
+            call = my_call(agent_id, data.call_sid)
+            to_agent = data.agent
+            if data.agent_number is not None:
+                to_agent = agent_by_number(data.agent_number)
 
             def move(session: Any) -> Changes:
                 return transfer(
                     session, services.settings, agent_id, call.call_sid, utcnow(),
-                    queue=queue if isinstance(queue, str) else None, to_agent=to_agent,
+                    queue=data.queue, to_agent=to_agent,
                 )  # fmt: skip
 
             # Check first without committing, move the caller, then record it: a failed
@@ -354,20 +373,18 @@ def register_agent_events(
             return {"error": f"the caller could not be moved: {exc}"}
         return {"ok": True, "queue": target_queue}
 
-    def agent_by_number(number: Any) -> int:
-        if not isinstance(number, str) or not number:
-            raise RoutingError("agent_number is missing")
+    def agent_by_number(number: str) -> int:
         with services.database.session() as session:
             found = session.scalar(select(Agent.id).where(Agent.agent_number == number))
         if found is None:
             raise RoutingError(f"no agent with number {number}")
         return found
 
-    def on_consult(data: Any) -> dict[str, Any]:
+    def on_consult(agent_id: int, data: Consult) -> dict[str, Any]:
         """Warm transfer, step one: offer the call to another agent (nobody is dialed yet)."""
         try:
-            agent_id, call = my_call(_call_sid(data))
-            target_id = agent_by_number(data.get("agent_number"))
+            call = my_call(agent_id, data.call_sid)
+            target_id = agent_by_number(data.agent_number)
             commit_and_publish(
                 lambda session: offer_consult(
                     session, services.settings, agent_id, call.call_sid, target_id, utcnow()
@@ -384,11 +401,10 @@ def register_agent_events(
         socketio.emit("call:consult", payload, to=agent_room(target_id), namespace=AGENT_NS)
         return {"ok": True, "agent": target_id, "expires_at": payload["expires_at"]}
 
-    def on_consult_accept(data: Any) -> dict[str, Any]:
+    def on_consult_accept(agent_id: int, data: ConsultAccept) -> dict[str, Any]:
         """The consulted agent accepts: they are dialed into the call, the caller holds."""
+        call_sid = data.call_sid
         try:
-            call_sid = _call_sid(data)
-            agent_id = me()
             commit_and_publish(
                 lambda session: accept_consult(session, agent_id, call_sid, utcnow())
             )
@@ -417,21 +433,19 @@ def register_agent_events(
             return {"error": str(exc)}
         return {"ok": True, "call_sid": call_sid}
 
-    def on_consult_decline(data: Any) -> dict[str, Any]:
+    def on_consult_decline(agent_id: int, data: ConsultDecline) -> dict[str, Any]:
         try:
-            call_sid = _call_sid(data)
-            agent_id = me()
             commit_and_publish(
-                lambda session: decline_consult(session, agent_id, call_sid, utcnow())
+                lambda session: decline_consult(session, agent_id, data.call_sid, utcnow())
             )
         except RoutingError as exc:
             return {"error": str(exc)}
         return {"ok": True}
 
-    def on_complete_transfer(data: Any) -> dict[str, Any]:
+    def on_complete_transfer(agent_id: int, data: CompleteTransfer) -> dict[str, Any]:
         """Warm transfer, step two: hand the caller over and leave."""
         try:
-            agent_id, call = my_call(_call_sid(data))
+            call = my_call(agent_id, data.call_sid)
 
             def hand_over(session: Any) -> Changes:
                 return complete_transfer(
@@ -454,9 +468,9 @@ def register_agent_events(
             return {"error": f"could not hand the call over: {exc}"}
         return {"ok": True}
 
-    def on_cancel_consult(data: Any) -> dict[str, Any]:
+    def on_cancel_consult(agent_id: int, data: CancelConsult) -> dict[str, Any]:
         try:
-            agent_id, call = my_call(_call_sid(data))
+            call = my_call(agent_id, data.call_sid)
             consult_leg = (call.context or {}).get("consult_leg")
             commit_and_publish(
                 lambda session: cancel_consult(session, agent_id, call.call_sid, utcnow())
@@ -470,12 +484,12 @@ def register_agent_events(
             return {"error": f"could not end the consult: {exc}"}
         return {"ok": True}
 
-    def on_add(data: Any) -> dict[str, Any]:
+    def on_add(agent_id: int, data: AddParty) -> dict[str, Any]:
+        number = data.number  # already in E.164
         try:
-            _agent_id, call = my_call(_call_sid(data))
-            number = normalize_phone(str(data.get("number", "")))
+            call = my_call(agent_id, data.call_sid)
             party = bridge.add_party(call.call_sid, number)
-        except (RoutingError, ValueError) as exc:
+        except RoutingError as exc:
             return {"error": str(exc)}
         except BridgeError as exc:
             return {"error": f"could not add {number} to the call: {exc}"}
@@ -489,26 +503,24 @@ def register_agent_events(
         commit_and_publish(added)
         return {"ok": True, "call_sid": party}
 
-    def on_decline(data: Any) -> dict[str, Any]:
+    def on_decline(agent_id: int, data: Decline) -> dict[str, Any]:
         try:
-            call_sid = _call_sid(data)
-            agent_id = me()
-            commit_and_publish(lambda session: decline(session, agent_id, call_sid, utcnow()))
+            commit_and_publish(lambda session: decline(session, agent_id, data.call_sid, utcnow()))
         except RoutingError as exc:
             return {"error": str(exc)}
         return {"ok": True}
 
-    def on_wrapup(data: Any) -> dict[str, Any]:
+    def on_wrapup(agent_id: int, data: Wrapup) -> dict[str, Any]:
         try:
-            call_sid = _call_sid(data)
-            disposition = data.get("disposition")
-            notes = data.get("notes") or ""
-            if not isinstance(disposition, str) or not isinstance(notes, str):
-                raise RoutingError("disposition is missing")
-            agent_id = me()
             commit_and_publish(
                 lambda session: wrap_up(
-                    session, services.settings, agent_id, call_sid, disposition, notes, utcnow()
+                    session,
+                    services.settings,
+                    agent_id,
+                    data.call_sid,
+                    data.disposition,
+                    data.notes,
+                    utcnow(),
                 )
             )
         except RoutingError as exc:
@@ -529,19 +541,19 @@ def register_agent_events(
 
     socketio.on_event("connect", on_connect, namespace=AGENT_NS)
     socketio.on_event("disconnect", on_disconnect, namespace=AGENT_NS)
-    socketio.on_event("agent:status", on_status, namespace=AGENT_NS)
-    socketio.on_event("call:accept", on_accept, namespace=AGENT_NS)
-    socketio.on_event("call:decline", on_decline, namespace=AGENT_NS)
-    socketio.on_event("call:wrapup", on_wrapup, namespace=AGENT_NS)
-    socketio.on_event("call:hold", on_hold, namespace=AGENT_NS)
-    socketio.on_event("call:hangup", on_hangup, namespace=AGENT_NS)
-    socketio.on_event("call:record", on_record, namespace=AGENT_NS)
-    socketio.on_event("call:transfer", on_transfer, namespace=AGENT_NS)
-    socketio.on_event("call:add", on_add, namespace=AGENT_NS)
-    socketio.on_event("call:consult", on_consult, namespace=AGENT_NS)
-    socketio.on_event("call:complete-transfer", on_complete_transfer, namespace=AGENT_NS)
-    socketio.on_event("call:cancel-consult", on_cancel_consult, namespace=AGENT_NS)
-    socketio.on_event("call:consult-accept", on_consult_accept, namespace=AGENT_NS)
-    socketio.on_event("call:consult-decline", on_consult_decline, namespace=AGENT_NS)
+    on(AGENT_NS, "agent:status", Status, on_status)
+    on(AGENT_NS, "call:accept", Accept, on_accept)
+    on(AGENT_NS, "call:decline", Decline, on_decline)
+    on(AGENT_NS, "call:wrapup", Wrapup, on_wrapup)
+    on(AGENT_NS, "call:hold", Hold, on_hold)
+    on(AGENT_NS, "call:hangup", Hangup, on_hangup)
+    on(AGENT_NS, "call:record", Record, on_record)
+    on(AGENT_NS, "call:transfer", Transfer, on_transfer)
+    on(AGENT_NS, "call:add", AddParty, on_add)
+    on(AGENT_NS, "call:consult", Consult, on_consult)
+    on(AGENT_NS, "call:complete-transfer", CompleteTransfer, on_complete_transfer)
+    on(AGENT_NS, "call:cancel-consult", CancelConsult, on_cancel_consult)
+    on(AGENT_NS, "call:consult-accept", ConsultAccept, on_consult_accept)
+    on(AGENT_NS, "call:consult-decline", ConsultDecline, on_consult_decline)
     socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
     return connections
