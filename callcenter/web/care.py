@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.care import followups as care_followups
@@ -29,10 +30,11 @@ from callcenter.care.tickets import (
     create_ticket,
     get_visible,
     list_tickets,
+    teammates,
     update_ticket,
 )
 from callcenter.db import get_session
-from callcenter.models import utcnow
+from callcenter.models import Agent, utcnow
 from callcenter.routing import RoutingError, call_back_followup
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent, json_error, json_object, login_required
@@ -143,7 +145,20 @@ def tickets_page() -> ResponseReturnValue:
     if agent is None:
         return redirect(url_for("console.login_page", next=request.path))
     settings = get_services().settings
-    return render_template("tickets.html", agent=agent, choices=categories_payload(settings))
+    session = get_session()
+    if agent.is_supervisor:
+        members = session.scalars(select(Agent).where(Agent.active.is_(True))).all()
+    else:
+        team = teammates(session, agent)
+        members = session.scalars(
+            select(Agent).where(Agent.id.in_(team), Agent.active.is_(True))
+        ).all()
+    people = [{"id": a.id, "name": a.display_name, "number": a.agent_number}
+              for a in sorted(members, key=lambda a: a.display_name)]  # fmt: skip
+    session.rollback()
+    return render_template(
+        "tickets.html", agent=agent, choices=categories_payload(settings), team=people
+    )
 
 
 @bp.get("/api/care/counts")
