@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from test_agent_socket import Console, team  # noqa: F401
 
 from callcenter.agents import create_agent
 from callcenter.calls import open_call
@@ -321,3 +323,34 @@ def test_a_low_survey_score_opens_one_follow_up_ticket(world: dict[str, Any]) ->
         ).all()
         assert kinds == ["created", "call"]
         assert session.scalar(select(func.count()).select_from(CallOffer)) == 0
+
+
+def test_the_owner_hears_ticket_due_on_their_console(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    services = live_server.app.extensions["callcenter"]
+    now = datetime.now(UTC)
+    with services.database.session() as session:
+        for owner, due in (("amy", now + timedelta(hours=1)), ("bob", now - timedelta(hours=1))):
+            session.add(Ticket(category="repair", priority="normal", status="open",
+                               description="Fridge", owner_id=team[owner], source="agent",
+                               created_at=now, updated_at=now, due_at=due))  # fmt: skip
+    amy = Console(live_server, "amy")
+    bob = Console(live_server, "bob")
+    for console in (amy, bob):
+        console.client.on("ticket:due", console._recorder("ticket:due"), namespace="/agent")
+    try:
+        amy.wait_for("agent:state")
+        bob.wait_for("agent:state")
+        services.extras["care"].check()  # one housekeeping pass of the dispatcher
+        soon = amy.wait_for("ticket:due", timeout=5)
+        assert (soon["state"], soon["ticket"]["owner"]["username"]) == ("due-soon", "amy")
+        late = bob.wait_for("ticket:due", timeout=5)
+        assert (late["state"], late["ticket"]["overdue"]) == ("overdue", True)
+        services.extras["care"].check()  # told once
+        with pytest.raises(AssertionError):
+            amy.wait_for("ticket:due", timeout=1)
+    finally:
+        amy.close()
+        bob.close()
