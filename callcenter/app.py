@@ -89,6 +89,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     """Socket.IO for the consoles, the dispatcher, and the REST bridge to Twilio."""
     from flask_socketio import SocketIO
 
+    from callcenter.care_realtime import CareWatch
     from callcenter.realtime import Realtime
     from callcenter.telephony.bridge import CallBridge, rest_client
     from callcenter.telephony.sms import SmsSender
@@ -114,6 +115,9 @@ def _init_realtime(app: Flask, services: Services) -> None:
     bridge = CallBridge(client, services.urls, caller_id)
     realtime.bridge = bridge
     services.extras["sms"] = SmsSender(client, settings.sms_from or settings.main_number)
+    care = CareWatch(socketio, services, services.extras["sms"])
+    services.extras["care"] = care
+    realtime.housekeeping.append(care.check)
     guard = SessionGuard(app, socketio, services.database)
     services.extras["session_guard"] = guard
     realtime.housekeeping.append(guard.sweep)
@@ -153,6 +157,7 @@ def create_app(
 
     from callcenter.web import (
         auth,
+        care,
         console,
         health,
         kb_api,
@@ -175,6 +180,7 @@ def create_app(
     app.register_blueprint(records.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(supervision_api.bp)
+    app.register_blueprint(care.bp)
     _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator import phone_page

@@ -110,6 +110,9 @@ class QueueConfig(StrictModel):
     service_level_target: float = Field(
         default=0.8, gt=0, lt=1, description="share of callers to answer within metrics T"
     )
+    missed_call_sms: bool = Field(
+        default=False, description="text a caller who abandons (messages.missed_call) at once"
+    )
 
 
 class MailboxConfig(StrictModel):
@@ -191,6 +194,98 @@ class SupervisionConfig(StrictModel):
     )
 
 
+class TicketKindConfig(StrictModel):
+    """A kind of a ticket category (complaints: rational, venting, compensation-seeking)."""
+
+    label: str
+    hours: float = Field(gt=0, le=24 * 365, description="promised deadline, in hours")
+
+
+class TicketCategoryConfig(StrictModel):
+    """A ticket category: its label and promised deadline; with `kinds`, a kind is required
+    and its own deadline applies."""
+
+    label: str
+    hours: float = Field(gt=0, le=24 * 365, description="promised deadline, in hours")
+    kinds: dict[str, TicketKindConfig] = Field(default_factory=dict)
+
+
+def _default_categories() -> dict[str, TicketCategoryConfig]:
+    return {
+        "repair": TicketCategoryConfig(label="Repair", hours=72),
+        "complaint": TicketCategoryConfig(
+            label="Complaint",
+            hours=24,
+            kinds={
+                "rational": TicketKindConfig(label="Rational", hours=24),
+                "venting": TicketKindConfig(label="Venting", hours=24),
+                "compensation": TicketKindConfig(label="Compensation-seeking", hours=48),
+            },
+        ),
+        "followup": TicketCategoryConfig(label="Follow-up", hours=24),
+    }
+
+
+class TicketsConfig(StrictModel):
+    """Tickets (docs/care.md): categories with deadlines, priorities, reminders."""
+
+    categories: dict[str, TicketCategoryConfig] = Field(default_factory=_default_categories)
+    priorities: dict[str, str] = Field(
+        default_factory=lambda: {
+            "low": "Low",
+            "normal": "Normal",
+            "high": "High",
+            "urgent": "Urgent",
+        }
+    )
+    default_priority: str = "normal"
+    due_soon_hours: float = Field(
+        default=2, ge=0, le=240, description="the owner is told this long before the deadline"
+    )
+    survey_category: str = Field(
+        default="followup", description="category of the ticket a low survey score opens"
+    )
+    survey_priority: str = "high"
+
+    @model_validator(mode="after")
+    def _known_names(self) -> TicketsConfig:
+        for name in [*self.categories, *(k for c in self.categories.values() for k in c.kinds),
+                     *self.priorities]:  # fmt: skip
+            if not NAME_RE.fullmatch(name):
+                raise ValueError(f"{name!r}: names are lowercase letters, digits and _")
+        for where, name in (("default_priority", self.default_priority),
+                            ("survey_priority", self.survey_priority)):  # fmt: skip
+            if name not in self.priorities:
+                raise ValueError(f"{where}: no priority named {name!r}")
+        if self.survey_category not in self.categories:
+            raise ValueError(f"survey_category: no category named {self.survey_category!r}")
+        if self.categories[self.survey_category].kinds:
+            raise ValueError("survey_category: must be a category without kinds")
+        return self
+
+
+class FollowupsConfig(StrictModel):
+    """Follow-ups of callers we missed (docs/care.md)."""
+
+    voicemail_minutes: int = Field(
+        default=60, ge=1, le=7 * 24 * 60,
+        description="a voicemail still unhandled this long after it was left becomes a follow-up",
+    )  # fmt: skip
+    cut_off: bool = Field(
+        default=True, description="callers cut off after an agent took them get a follow-up"
+    )
+    outcomes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "reached": "Reached, resolved",
+            "reached_ticket": "Reached, ticket opened",
+            "no_answer": "No answer",
+            "voicemail_left": "Left a message",
+            "wrong_number": "Wrong number",
+            "not_needed": "No call needed",
+        }
+    )
+
+
 class FallbackConfig(StrictModel):
     """What a caller hears when something inside the application fails."""
 
@@ -209,13 +304,15 @@ MESSAGE_KEYS = (
     "callback_offer",
     "callback_confirmed",
     "knowledge_offer",
+    "missed_call",
 )
 
 
 class MessagesConfig(StrictModel):
     """System prompts, per language. `queue_position` may use {position},
     `agent_announcement` {number} (the agent's number, read digit by digit),
-    `article_sms` (the text message with an article's link) {title} and {link}."""
+    `article_sms` (the text message with an article's link) {title} and {link};
+    `missed_call` is texted to a caller who abandoned a queue with `missed_call_sms`."""
 
     queue_position: dict[str, str]
     queue_overflow: dict[str, str]
@@ -229,6 +326,12 @@ class MessagesConfig(StrictModel):
     article_sms: dict[str, str] = Field(default_factory=lambda: {"en": "{title}: {link}"})
     knowledge_offer: dict[str, str] = Field(
         default_factory=lambda: {"en": "To talk to an agent, press 1.", "zh-CN": "人工服务请按1。"}
+    )
+    missed_call: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Sorry we missed you. We will call you back.",
+            "zh-CN": "抱歉未能及时接听您的来电，我们会尽快给您回电。",
+        }
     )
 
 
@@ -267,6 +370,8 @@ class Settings(StrictModel):
     metrics: MetricsConfig = MetricsConfig()
     wallboard: WallboardConfig = WallboardConfig()
     supervision: SupervisionConfig = SupervisionConfig()
+    tickets: TicketsConfig = TicketsConfig()
+    followups: FollowupsConfig = FollowupsConfig()
     sms_from: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from callcenter.db import Base
+from callcenter.db import Base, UTCDateTime, tz_datetime, utcnow  # noqa: F401 (re-exported)
 
 TIERS = ("vip", "normal", "potential")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def tz_datetime() -> UTCDateTime:
-    return UTCDateTime()
 
 
 class Customer(Base):
@@ -416,6 +387,7 @@ class AuditEntry(Base):
 
 # The knowledge base's and the metrics' tables live in their own modules; importing them
 # here registers them with every user of the models (migrations, tests, the app).
+import callcenter.care.models  # noqa: E402
 import callcenter.kb_models  # noqa: E402
 import callcenter.metrics.facts  # noqa: E402
 import callcenter.supervision.models  # noqa: E402, F401

@@ -21,6 +21,7 @@ from sqlalchemy import Text, cast, func, select
 from callcenter.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
 from callcenter.calls import FINAL_STATUSES, get_call
+from callcenter.care.followups import followup_counts
 from callcenter.consults import expire_consults
 from callcenter.models import Agent, Call, utcnow
 from callcenter.participants import participants
@@ -212,6 +213,9 @@ class Realtime:
                     state = agent.public()
                     outbox.append(("agent:state", state, agent_room(agent.id), AGENT_NS))
                     outbox.append(("agent", state, None, SUPERVISOR_NS))
+            if changes.followups:
+                counts = followup_counts(session, now)
+                outbox.append(("followups:changed", counts, None, AGENT_NS))
         for event, data, room, namespace in outbox:
             self.socketio.emit(event, data, to=room, namespace=namespace)
         for listener in self.listeners:

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from callcenter.agents import has_live_console, live_console_cutoff, set_presence
 from callcenter.calls import log_event, mark_left_queue
+from callcenter.care.followups import note_ended_call
+from callcenter.care.models import Followup
 from callcenter.config import QueueConfig, Settings
 from callcenter.models import Agent, Call, CallOffer, Voicemail
 from callcenter.queues import WAITING, waiting_calls
@@ -49,6 +51,8 @@ class Changes:
     """(call_sid, from agent_id, to agent_id, status) warm-transfer steps, for both agents."""
     participants: set[str] = field(default_factory=set)
     """Calls whose participants (legs in the conference, consult invitations) changed."""
+    followups: set[int] = field(default_factory=set)
+    """Follow-ups opened or added to (the consoles' follow-up lists refresh)."""
 
     def merge(self, other: Changes) -> Changes:
         self.offers += other.offers
@@ -58,12 +62,13 @@ class Changes:
         self.ended += other.ended
         self.consults += other.consults
         self.participants |= other.participants
+        self.followups |= other.followups
         return self
 
     def __bool__(self) -> bool:
         return bool(
             self.offers or self.withdrawn or self.agents or self.calls or self.ended
-            or self.consults or self.participants
+            or self.consults or self.participants or self.followups
         )  # fmt: skip
 
 
@@ -304,9 +309,13 @@ def call_left_queue(session: Session, call_sid: str, now: datetime) -> Changes:
 
 
 def call_finished(session: Session, settings: Settings, call: Call, now: datetime) -> Changes:
-    """The call ended: its agent goes to wrap-up (timed per queue), a consult ends."""
+    """The call ended: its agent goes to wrap-up (timed per queue), a consult ends, and a
+    caller we missed (abandoned, cut off) gets a follow-up."""
     changes = call_left_queue(session, call.call_sid, now)
     changes.participants.add(call.call_sid)
+    followup = note_ended_call(session, settings, call, now)
+    if followup is not None:
+        changes.followups.add(followup.id)
     if (call.context or {}).get("consult"):
         changes.merge(end_consult(session, call, "caller left", now))
     if call.agent_id is None:
@@ -598,24 +607,68 @@ def call_back_voicemail(
     missed, it waits in the mailbox's queue for the next agent. Returns the changes and
     the new call's SID.
     """
-    original = session.scalar(select(Call).where(Call.call_sid == voicemail.call_sid))
-    number = original.caller_number if original else None
-    if not number or (original and original.caller_kind != "pstn"):
-        raise RoutingError("the caller left no number to call back")
     if voicemail.status == "handled":
         raise RoutingError("this voicemail is already handled")
-    if voicemail.callback_call_sid:
-        pending = session.scalar(select(Call).where(Call.call_sid == voicemail.callback_call_sid))
-        if pending is not None and pending.ended_at is None:
-            raise RoutingError("a call-back for this voicemail is already under way")
-    locked = session.scalar(select(Agent).where(Agent.id == agent.id).with_for_update())
-    if locked is None or locked.status != "available":
-        raise RoutingError("go available first: the call-back rings your console")
     queue_name = next(
         (name for name, queue in settings.queues.items()
          if queue.overflow_mailbox == voicemail.mailbox),
-        next(iter(settings.queues), None),
+        None,
     )  # fmt: skip
+    changes, call_sid = _call_back(
+        session, settings, agent, now, original_sid=voicemail.call_sid,
+        pending_sid=voicemail.callback_call_sid, queue_name=queue_name,
+        customer_id=voicemail.customer_id, context={"voicemail": voicemail.id},
+        what="voicemail",
+    )  # fmt: skip
+    voicemail.callback_call_sid = call_sid
+    log_event(session, call_sid, "callback.from_voicemail", voicemail=voicemail.id,
+              original=voicemail.call_sid, agent=agent.username)  # fmt: skip
+    log_event(session, voicemail.call_sid, "voicemail.callback", call=call_sid,
+              agent=agent.username)  # fmt: skip
+    return changes, call_sid
+
+
+def call_back_followup(
+    session: Session, settings: Settings, followup: Followup, agent: Agent, now: datetime
+) -> tuple[Changes, str]:
+    """Ring the agent with a call-back to the caller of `followup` (the same path as a
+    voicemail's: accepting dials the agent, then the customer, exactly once)."""
+    if followup.status == "done":
+        raise RoutingError("this follow-up is already done")
+    latest = followup.events[-1] if followup.events else None
+    changes, call_sid = _call_back(
+        session, settings, agent, now, original_sid=latest.call_sid if latest else None,
+        pending_sid=followup.callback_call_sid, queue_name=latest.queue if latest else None,
+        customer_id=followup.customer_id, context={"followup": followup.id},
+        what="follow-up", number=followup.number,
+    )  # fmt: skip
+    followup.callback_call_sid = call_sid
+    log_event(session, call_sid, "callback.from_followup", followup=followup.id,
+              original=latest.call_sid if latest else None, agent=agent.username)  # fmt: skip
+    return changes, call_sid
+
+
+def _call_back(
+    session: Session, settings: Settings, agent: Agent, now: datetime, *,
+    original_sid: str | None, pending_sid: str | None, queue_name: str | None,
+    customer_id: int | None, context: dict[str, Any], what: str, number: str | None = None,
+) -> tuple[Changes, str]:  # fmt: skip
+    """Create a call-back call record for `agent` (dialed on accept) and offer it to them."""
+    original = (
+        session.scalar(select(Call).where(Call.call_sid == original_sid)) if original_sid else None
+    )
+    number = number or (original.caller_number if original else None)
+    if not number or (original and original.caller_kind != "pstn"):
+        raise RoutingError("the caller left no number to call back")
+    if pending_sid:
+        pending = session.scalar(select(Call).where(Call.call_sid == pending_sid))
+        if pending is not None and pending.ended_at is None:
+            raise RoutingError(f"a call-back for this {what} is already under way")
+    locked = session.scalar(select(Agent).where(Agent.id == agent.id).with_for_update())
+    if locked is None or locked.status != "available":
+        raise RoutingError("go available first: the call-back rings your console")
+    if queue_name not in settings.queues:
+        queue_name = next(iter(settings.queues), None)
     if queue_name is None:
         raise RoutingError("no queue to place the call-back in")
     queue = settings.queues[queue_name]
@@ -625,11 +678,11 @@ def call_back_voicemail(
         caller_number=number,
         caller_kind="pstn",
         to_number=original.to_number if original else "",
-        customer_id=voicemail.customer_id,
+        customer_id=customer_id,
         flow=original.flow if original else settings.default_flow,
         node="",
         language=original.language if original else settings.default_language,
-        context={"callback": True, "voicemail": voicemail.id, "vars": {}},
+        context={"callback": True, **context, "vars": {}},
         status="queued",
         outcome="callback",
         queue=queue_name,
@@ -640,11 +693,6 @@ def call_back_voicemail(
     )
     session.add(call)
     session.flush()
-    voicemail.callback_call_sid = call.call_sid
-    log_event(session, call.call_sid, "callback.from_voicemail", voicemail=voicemail.id,
-              original=voicemail.call_sid, agent=locked.username)  # fmt: skip
-    log_event(session, voicemail.call_sid, "voicemail.callback", call=call.call_sid,
-              agent=locked.username)  # fmt: skip
     changes = Changes()
     _offer(session, call, locked, queue, now, changes)
     return changes, call.call_sid

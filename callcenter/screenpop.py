@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from callcenter.care.followups import what_happened
+from callcenter.care.models import Followup
+from callcenter.care.ticket_views import brief as ticket_brief
+from callcenter.care.tickets import intents_of, open_tickets_of_caller
 from callcenter.config import Settings
 from callcenter.kb_usage import suggest
 from callcenter.models import Agent, Call, CallEvent, CallOffer, Voicemail
@@ -103,7 +107,9 @@ def call_history(session: Session, settings: Settings, call: Call) -> list[dict[
     ]
 
 
-def _callback(session: Session, call: Call, now: datetime) -> dict[str, Any] | None:
+def _callback(
+    session: Session, settings: Settings, call: Call, now: datetime
+) -> dict[str, Any] | None:
     """For a call-back: whom accepting dials, and since when they have been waiting."""
     context = call.context or {}
     if not context.get("callback"):
@@ -122,10 +128,21 @@ def _callback(session: Session, call: Call, now: datetime) -> dict[str, Any] | N
                 "left_seconds_ago": max(0, int((now - left).total_seconds())) if left else None,
                 "call_sid": message.call_sid,
             }
+    followup = None
+    if context.get("followup") is not None:
+        item = session.get(Followup, context["followup"])
+        if item is not None:
+            followup = {
+                "id": item.id,
+                "occurrences": item.occurrences,
+                "first_seconds_ago": max(0, int((now - item.created_at).total_seconds())),
+                "what": [what_happened(settings, event) for event in item.events],
+            }
     return {
         "number": call.caller_number,
         "requested_seconds_ago": max(0, int((now - since).total_seconds())) if since else None,
         "voicemail": voicemail,
+        "followup": followup,
     }
 
 
@@ -138,9 +155,10 @@ def offer_payload(
     flows: Any = None,
 ) -> dict[str, Any]:
     """The `call:offer` event: what kind of offer (an inbound call, or a call-back that
-    dials the customer on accept), call, customer, history, IVR path and inputs, queue,
-    wait, and the knowledge-base articles that answer the caller's IVR path. `flows` (a
-    FlowSet) labels the IVR path with the nodes' descriptions."""
+    dials the customer on accept), call, customer, history, open tickets, IVR path and
+    inputs, queue, wait, and the knowledge-base articles that answer the caller's open
+    tickets and IVR path. `flows` (a FlowSet) labels the IVR path with the nodes'
+    descriptions."""
     queue = settings.queues.get(call.queue or "")
     offer = None
     if agent is not None:
@@ -150,7 +168,7 @@ def offer_payload(
             .order_by(CallOffer.id.desc())
         )
     waited = int((now - call.enqueued_at).total_seconds()) if call.enqueued_at else 0
-    callback = _callback(session, call, now)
+    callback = _callback(session, settings, call, now)
     # A voicemail call-back is a new call: what the caller did is on the message's call.
     source = callback["voicemail"]["call_sid"] if callback and callback["voicemail"] else None
     variables = dict((call.context or {}).get("vars", {}))
@@ -163,6 +181,11 @@ def offer_payload(
     kind = "inbound"
     if callback is not None:
         kind = "voicemail-callback" if callback["voicemail"] else "callback"
+        kind = "followup-callback" if callback["followup"] else kind
+    tickets = open_tickets_of_caller(session, call.customer_id, call.caller_number)
+    # The caller's open tickets (what they probably call about) count before the IVR path,
+    # whose later, more specific choices weigh more.
+    intents = [*intents_of(tickets), *intents]
     return {
         "call_sid": call.call_sid,
         "kind": kind,
@@ -174,7 +197,7 @@ def offer_payload(
         "language": call.language,
         "customer": call.customer.summary() if call.customer else None,
         "history": call_history(session, settings, call),
-        "tickets": [],
+        "tickets": [ticket_brief(settings, ticket, now) for ticket in tickets],
         "ivr": {"path": path, "inputs": variables},
         "queue": {
             "name": call.queue,

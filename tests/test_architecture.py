@@ -22,6 +22,7 @@ DOMAIN = (
     "callcenter.agents",
     "callcenter.call_recordings",
     "callcenter.calls",
+    "callcenter.care",
     "callcenter.customers",
     "callcenter.hours",
     "callcenter.ivr",

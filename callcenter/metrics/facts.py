@@ -24,7 +24,8 @@ class QueueEntry(Base):
 
     ``kind`` is ``inbound`` (from the IVR), ``transfer`` (an agent sent the caller back to
     a queue), ``overflow`` (moved here after another queue's maximum wait) or ``callback``
-    (a call-back to a caller who left a voicemail, placed in a queue for an agent).
+    (a call-back to a caller who left a voicemail or is on the follow-up list, placed in a
+    queue for an agent).
     ``outcome`` is the call's outcome when the wait ended (``answered``, ``abandoned``,
     ``overflow``, ``moved``); None while waiting (or waiting to be called back).
     """

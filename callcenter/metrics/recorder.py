@@ -177,7 +177,7 @@ def _start_entry(session: Session, call: Call, new: bool, agent_changed: bool) -
     assert call.enqueued_at is not None
     previous = _latest_entry(session, call.call_sid)
     context = call.context or {}
-    if new and context.get("voicemail") is not None:
+    if new and (context.get("voicemail") is not None or context.get("followup") is not None):
         kind = "callback"
     elif previous is not None and previous.left_at is None:
         # Moved on without leaving (overflow after the maximum wait): that wait ends here.

@@ -8,6 +8,7 @@
   const dispositions = JSON.parse($("console").dataset.dispositions || "{}");
   const socket = io("/agent", { transports: ["websocket", "polling"] });
   endOnSignOut(socket);
+  window.agentSocket = socket; // care.js listens to it (follow-ups, ticket reminders)
   let offer = null;
   let current = null;
   let countdown = null;
@@ -51,7 +52,7 @@
   // -- what the offer is: inbound call, call-back (dials the customer), consult -------------
 
   const OFFER_TITLES = { inbound: "Incoming call", callback: "Call-back request",
-    "voicemail-callback": "Voicemail call-back", consult: "Consult" };
+    "voicemail-callback": "Voicemail call-back", "followup-callback": "Follow-up call-back", consult: "Consult" };
 
   function offerKind(payload) {
     const kind = payload.kind || "inbound";
@@ -67,6 +68,10 @@
       const length = message.duration_seconds != null ? `a ${seconds(message.duration_seconds)} voicemail` : "a voicemail";
       const ago = message.left_seconds_ago != null ? ` ${seconds(message.left_seconds_ago)} ago` : "";
       return `Accepting dials the customer at ${number}, who left ${length}${ago}.`;
+    }
+    if (kind === "followup-callback") {
+      const missed = (callback.followup || {}).what || [];
+      return `Accepting dials the customer at ${number}, whom we missed: ${missed.join("; ") || "a missed call"}.`;
     }
     if (kind === "consult") {
       const from = (payload.consult || {}).from || {};
@@ -206,6 +211,17 @@
       return el("li", `${h.started_at.slice(0, 16).replace("T", " ")} · ${h.queue || "IVR"} · ${what}` +
         `${who ? " · " + who : ""}${h.notes ? " — " + h.notes : ""}`);
     }) : [el("li", "No earlier calls", "muted")]));
+    const tickets = payload.tickets || [];
+    $("pop-tickets").replaceChildren(...tickets.map((t) => {
+      const li = el("li", null, t.overdue ? "overdue" : "");
+      const link = el("a", `#${t.id} ${t.category_label}`);
+      link.href = `/tickets#${t.id}`;
+      link.target = "_blank";
+      li.append(link, ` · ${t.status.replace("_", " ")} · due ${dateTime(t.due_at)}${t.overdue ? " (overdue)" : ""}`,
+        el("div", t.description, "muted small"));
+      return li;
+    }));
+    $("pop-tickets-box").hidden = tickets.length === 0;
     renderParticipants($("pop-participants"), kind === "consult" ? payload.participants : []);
     renderSuggestions($("pop-knowledge"), payload.knowledge, payload.call_sid);
     $("offer").hidden = false;
@@ -241,10 +257,12 @@
     if (recording === undefined) learnRecording(current.call_sid);
     updateSend();
     applyControls();
+    document.dispatchEvent(new CustomEvent("console:call", { detail: current }));
   }
 
   function endCurrent() {
     current = null;
+    document.dispatchEvent(new CustomEvent("console:call", { detail: null }));
     $("current").hidden = true;
     $("consult-status").textContent = "";
     updateSend();

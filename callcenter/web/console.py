@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
+from callcenter.care.ticket_views import categories_payload
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent
 from callcenter.web.limits import CONSOLE_CSP
@@ -90,6 +91,7 @@ def _page(template: str, *roles: str) -> ResponseReturnValue:
         queues=settings.queues,
         public_url=settings.public_url,
         console_origins=console_origins(settings.public_url),
+        ticket_choices=categories_payload(settings),
     )
 
 

@@ -1,0 +1,379 @@
+"""Follow-ups: every caller we missed is called back (pure domain: flushes, never commits).
+
+A follow-up is opened for a caller who hung up while waiting in a queue after more than
+`metrics.short_abandon_seconds`, who was cut off after an agent took their call (the line
+dropped before they ever spoke), or whose voicemail is still unhandled
+`followups.voicemail_minutes` after it was left. One follow-up per number while it is open:
+a second miss from the same number is added to it. Callers whose number cannot be dialed
+back (withheld, SIP, invalid) get none.
+
+Agents work the list like the voicemail inbox: take one, call back (the call-back path of
+:func:`callcenter.routing.call_back_followup`), close it with an outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from callcenter.calls import log_event
+from callcenter.care.models import Followup, FollowupEvent
+from callcenter.config import Settings, localized
+from callcenter.metrics.facts import QueueEntry
+from callcenter.models import Agent, Call, Customer, Voicemail
+from callcenter.participants import caller_leg
+
+OPEN = ("open", "assigned")
+STATUS_FILTERS = {"open": OPEN, "done": ("done",), "all": ("open", "assigned", "done")}
+
+
+class FollowupError(Exception):
+    """A follow-up action that cannot be done (taken by someone else, already done...)."""
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+
+def _dialable(call: Call) -> bool:
+    return call.caller_kind == "pstn" and bool(call.caller_number)
+
+
+def _met_an_agent(call: Call) -> bool:
+    """Whether the caller and an agent were ever both in the call's conference."""
+    legs = (call.context or {}).get("legs", {})
+    agent_joined = any(entry.get("role") == "agent" for entry in legs.values())
+    return agent_joined and caller_leg(call) in legs
+
+
+def missed_reason(
+    session: Session, settings: Settings, call: Call
+) -> tuple[str, QueueEntry] | None:
+    """Why an ended call needs a follow-up (`abandoned` or `cut_off`, with its queue
+    wait), or None. The wait is the metrics' own fact (:class:`QueueEntry`), so the list and
+    the abandonment figures count the same callers."""
+    context = call.context or {}
+    if call.enqueued_at is None or context.get("callback") or not _dialable(call):
+        return None
+    entry = session.scalar(
+        select(QueueEntry)
+        .where(QueueEntry.call_sid == call.call_sid)
+        .order_by(QueueEntry.id.desc())
+        .limit(1)
+    )
+    if entry is None or entry.left_at is None:
+        return None
+    if entry.outcome == "abandoned":
+        if (entry.wait_seconds or 0) > settings.metrics.short_abandon_seconds:
+            return "abandoned", entry
+        return None
+    if (
+        settings.followups.cut_off
+        and entry.outcome == "answered"
+        and call.outcome == "answered"
+        and call.ended_at is not None
+        and not _met_an_agent(call)
+    ):
+        return "cut_off", entry
+    return None
+
+
+def note_ended_call(
+    session: Session, settings: Settings, call: Call, now: datetime
+) -> Followup | None:
+    """The call ended: open (or add to) the caller's follow-up when we missed them.
+
+    Safe to call again for the same call (a retried status callback): nothing is added.
+    Returns the follow-up when this call was newly added to one."""
+    found = missed_reason(session, settings, call)
+    if found is None:
+        return None
+    reason, entry = found
+    queue = settings.queues.get(entry.queue)
+    return add_miss(
+        session,
+        number=call.caller_number or "",
+        customer_id=call.customer_id,
+        language=call.language,
+        reason=reason,
+        call_sid=call.call_sid,
+        queue=entry.queue,
+        waited=entry.wait_seconds,
+        voicemail_id=None,
+        at=now,
+        text=bool(queue and queue.missed_call_sms),
+    )
+
+
+def add_miss(
+    session: Session, *, number: str, customer_id: int | None, language: str, reason: str,
+    call_sid: str, queue: str | None, waited: int | None, voicemail_id: int | None,
+    at: datetime, text: bool = False,
+) -> Followup | None:  # fmt: skip
+    """Record one missed contact: on the number's open follow-up, else on a new one (with
+    the "sorry we missed you" text pending when `text`). None if already recorded."""
+    if session.scalar(
+        select(FollowupEvent.id).where(
+            FollowupEvent.reason == reason, FollowupEvent.call_sid == call_sid
+        )
+    ):
+        return None
+    followup = session.scalar(select(Followup).where(Followup.open_key == number))
+    if followup is None:
+        followup = Followup(
+            number=number, open_key=number, customer_id=customer_id, language=language,
+            status="open", created_at=at, last_at=at, occurrences=0, notes="",
+            sms_status="pending" if text else None,
+        )  # fmt: skip
+        try:
+            with session.begin_nested():
+                session.add(followup)
+        except IntegrityError:  # another process opened it a moment ago
+            followup = session.scalars(select(Followup).where(Followup.open_key == number)).one()
+    event = FollowupEvent(
+        followup_id=followup.id, reason=reason, call_sid=call_sid, queue=queue,
+        waited_seconds=waited, voicemail_id=voicemail_id, at=at,
+    )  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        return None  # a concurrent delivery of the same callback recorded it
+    followup.occurrences = (followup.occurrences or 0) + 1
+    followup.last_at = max(followup.last_at, at) if followup.last_at else at
+    followup.customer_id = followup.customer_id or customer_id
+    log_event(session, call_sid, "followup.opened", followup=followup.id, reason=reason)
+    return followup
+
+
+def unhandled_voicemails(session: Session, settings: Settings, now: datetime) -> list[int]:
+    """Voicemails still unhandled `followups.voicemail_minutes` after they were left become
+    follow-ups (the dispatcher's housekeeping runs this). Returns the follow-ups' ids."""
+    cutoff = now - timedelta(minutes=settings.followups.voicemail_minutes)
+    recorded = exists().where(FollowupEvent.voicemail_id == Voicemail.id)
+    rows = session.execute(
+        select(Voicemail, Call)
+        .join(Call, Call.call_sid == Voicemail.call_sid)
+        .where(Voicemail.status != "handled", Voicemail.created_at <= cutoff, ~recorded)
+        .order_by(Voicemail.created_at)
+        .limit(100)
+    ).all()
+    opened: list[int] = []
+    for voicemail, call in rows:
+        if not _dialable(call):
+            continue
+        followup = add_miss(
+            session, number=call.caller_number or "", customer_id=voicemail.customer_id,
+            language=call.language, reason="voicemail", call_sid=voicemail.call_sid,
+            queue=call.queue, waited=None, voicemail_id=voicemail.id, at=voicemail.created_at,
+        )  # fmt: skip
+        if followup is not None:
+            opened.append(followup.id)
+    return opened
+
+
+# -- the list ---------------------------------------------------------------------------------
+
+
+def rank(customer: Customer | None) -> str:
+    """`vip`, `known` (a customer on file) or `unknown`: the list's order, in that order."""
+    if customer is None:
+        return "unknown"
+    return "vip" if customer.tier == "vip" else "known"
+
+
+def worklist(session: Session, *, status: str = "open", limit: int = 100) -> list[Followup]:
+    """Follow-ups to work: VIPs first, then known customers, then unknown callers; oldest
+    first within each (done ones: most recently done first)."""
+    wanted = STATUS_FILTERS.get(status)
+    if wanted is None:
+        raise FollowupError(f"status must be one of {', '.join(STATUS_FILTERS)}")
+    order_rank = case(
+        (Customer.tier == "vip", 0), (Customer.id.is_not(None), 1), else_=2
+    )  # fmt: skip
+    query = (
+        select(Followup)
+        .outerjoin(Customer, Customer.id == Followup.customer_id)
+        .where(Followup.status.in_(wanted))
+    )
+    if status == "done":
+        query = query.order_by(Followup.done_at.desc(), Followup.id.desc())
+    else:
+        query = query.order_by(order_rank, Followup.created_at, Followup.id)
+    return list(session.scalars(query.limit(limit)))
+
+
+def followup_counts(session: Session, now: datetime) -> dict[str, Any]:
+    """For the wallboard: open follow-ups, and since when the oldest has waited."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(Followup.created_at)).where(Followup.status.in_(OPEN))
+    ).one()
+    return {
+        "open": count,
+        "oldest_since": oldest.isoformat() if oldest else None,
+        "oldest_seconds": max(0, int((now - oldest).total_seconds())) if oldest else 0,
+    }
+
+
+# -- working it -------------------------------------------------------------------------------
+
+
+def locked(session: Session, followup_id: int) -> Followup:
+    followup = session.scalar(select(Followup).where(Followup.id == followup_id).with_for_update())
+    if followup is None:
+        raise FollowupError("no such follow-up")
+    return followup
+
+
+def _check_not_taken(followup: Followup, agent: Agent, owner: int) -> None:
+    if followup.assigned_agent_id not in (None, owner) and not agent.is_supervisor:
+        raise FollowupError("someone else is working on this follow-up")
+
+
+def assign(
+    session: Session, followup_id: int, agent: Agent, now: datetime, *,
+    to_agent_id: int | None = None,
+) -> Followup:  # fmt: skip
+    """Take a follow-up (or, for supervisors, give it to `to_agent_id`)."""
+    followup = locked(session, followup_id)
+    if followup.status == "done":
+        raise FollowupError("this follow-up is already done")
+    target = to_agent_id if to_agent_id is not None else agent.id
+    if target != agent.id and not agent.is_supervisor:
+        raise FollowupError("only supervisors assign follow-ups to others")
+    _check_not_taken(followup, agent, target)
+    if session.get(Agent, target) is None:
+        raise FollowupError("no such agent")
+    followup.assigned_agent_id = target
+    followup.assigned_at = now
+    followup.status = "assigned"
+    return followup
+
+
+def release(session: Session, followup_id: int, agent: Agent) -> Followup:
+    """Give a follow-up back to the list."""
+    followup = locked(session, followup_id)
+    if followup.status != "assigned":
+        raise FollowupError("this follow-up is not assigned")
+    _check_not_taken(followup, agent, agent.id)
+    followup.assigned_agent_id = None
+    followup.assigned_at = None
+    followup.status = "open"
+    return followup
+
+
+def mark_done(
+    session: Session, settings: Settings, followup_id: int, agent: Agent, outcome: str,
+    notes: str, now: datetime,
+) -> Followup:  # fmt: skip
+    """Close a follow-up with its outcome (one of `followups.outcomes`) and notes."""
+    if outcome not in settings.followups.outcomes:
+        raise FollowupError(f"outcome must be one of {', '.join(settings.followups.outcomes)}")
+    followup = locked(session, followup_id)
+    if followup.status == "done":
+        raise FollowupError("this follow-up is already done")
+    _check_not_taken(followup, agent, agent.id)
+    followup.status = "done"
+    followup.open_key = None  # a later miss from this number opens a new follow-up
+    followup.done_at = now
+    followup.done_by_id = agent.id
+    followup.assigned_agent_id = followup.assigned_agent_id or agent.id
+    followup.outcome = outcome
+    followup.notes = notes.strip()[:4000]
+    return followup
+
+
+# -- the "sorry we missed you" text -----------------------------------------------------------
+
+
+def claim_texts(
+    session: Session, settings: Settings, limit: int = 20
+) -> list[tuple[int, str, str]]:
+    """Claim the pending texts: (follow-up id, number, text in the caller's language). A
+    claim is a guarded update, so with several processes each text is sent once."""
+    claimed = []
+    for followup in session.scalars(
+        select(Followup).where(Followup.sms_status == "pending").order_by(Followup.id).limit(limit)
+    ).all():
+        won = session.execute(
+            update(Followup)
+            .where(Followup.id == followup.id, Followup.sms_status == "pending")
+            .values(sms_status="sending")
+        ).rowcount
+        if won == 1:
+            text = localized(
+                settings.messages.missed_call, followup.language, settings.default_language
+            )
+            claimed.append((followup.id, followup.number, text or ""))
+    return claimed
+
+
+def text_sent(session: Session, followup_id: int, sid: str | None, now: datetime) -> None:
+    """Record how the text went (`sid` None: it failed; it is not sent again)."""
+    followup = session.get(Followup, followup_id)
+    if followup is None:
+        return
+    followup.sms_status = "sent" if sid else "failed"
+    followup.sms_sid = sid
+    followup.sms_at = now
+
+
+# -- describing -------------------------------------------------------------------------------
+
+
+def _minutes(seconds: int | None) -> str:
+    if seconds is None:
+        return "an unknown time"
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+
+
+def what_happened(settings: Settings, event: FollowupEvent) -> str:
+    """One missed contact in words: "Waited 3 min in Repairs and warranty, hung up"."""
+    queue = settings.queues.get(event.queue or "")
+    where = queue.display_name if queue else (event.queue or "the queue")
+    if event.reason == "abandoned":
+        return f"Waited {_minutes(event.waited_seconds)} in {where}, hung up"
+    if event.reason == "cut_off":
+        return f"Cut off in {where}: the line dropped before the agent could speak"
+    return f"Left a voicemail, still unhandled after {settings.followups.voicemail_minutes} min"
+
+
+def describe(settings: Settings, followup: Followup) -> dict[str, Any]:
+    """A follow-up for the list, with the caller's record and what happened."""
+    agent = followup.assigned_agent
+    return {
+        "id": followup.id,
+        "number": followup.number,
+        "customer": followup.customer.summary() if followup.customer else None,
+        "rank": rank(followup.customer),
+        "language": followup.language,
+        "status": followup.status,
+        "created_at": followup.created_at.isoformat(),
+        "last_at": followup.last_at.isoformat(),
+        "occurrences": followup.occurrences,
+        "events": [
+            {
+                "at": event.at.isoformat(),
+                "reason": event.reason,
+                "call_sid": event.call_sid,
+                "queue": event.queue,
+                "waited_seconds": event.waited_seconds,
+                "voicemail_id": event.voicemail_id,
+                "text": what_happened(settings, event),
+            }
+            for event in followup.events
+        ],
+        "assigned_to": agent.public() if agent else None,
+        "callback_call_sid": followup.callback_call_sid,
+        "done_at": followup.done_at.isoformat() if followup.done_at else None,
+        "done_by": followup.done_by.agent_number if followup.done_by else None,
+        "outcome": followup.outcome,
+        "outcome_label": settings.followups.outcomes.get(followup.outcome or "", followup.outcome),
+        "notes": followup.notes,
+        "sms": followup.sms_status,
+    }
