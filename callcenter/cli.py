@@ -98,7 +98,7 @@ def _hours_banner(settings: Settings) -> list[str]:
     """What the opening hours mean for callers right now."""
     from datetime import UTC, datetime
 
-    from callcenter.hours import describe_hours, is_open
+    from callcenter.ivr.hours import describe_hours, is_open
 
     if settings.open_all_hours:
         return [
@@ -131,8 +131,8 @@ def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> Non
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
     from callcenter.logs import RequestHandler
+    from callcenter.media.downloads import DownloadWorker
     from callcenter.migrate import pending
-    from callcenter.recordings import DownloadWorker
 
     settings, public_from = _serving_settings(ctx, host, port, open_all_hours)
     if pending(_database(ctx)):
@@ -254,7 +254,7 @@ def customers_import(ctx: click.Context, file: str, region: str | None) -> None:
     in batches of 500, so calls are not held up. If the import is interrupted after that
     (killed, database error), the batches already committed stay: run it again.
     """
-    from callcenter.customers import CustomerImportError, import_customers_csv
+    from callcenter.people.customers import CustomerImportError, import_customers_csv
 
     settings = _settings(ctx)
     database = _database(ctx)
@@ -324,8 +324,8 @@ def agents_add(
     """Add an agent; the password comes from standard input, never from the command line."""
     from sqlalchemy.exc import IntegrityError
 
-    from callcenter.agents import AgentError, create_agent
-    from callcenter.customers import normalize_phone
+    from callcenter.people.agents import AgentError, create_agent
+    from callcenter.people.customers import normalize_phone
 
     if not password_stdin:
         raise click.ClickException(
@@ -431,7 +431,7 @@ def agents_list(ctx: click.Context) -> None:
 @click.pass_context
 def agents_deactivate(ctx: click.Context, username: str) -> None:
     """Take an account out of service: its sessions and open consoles end within seconds."""
-    from callcenter.agents import AgentError, deactivate_agent
+    from callcenter.people.agents import AgentError, deactivate_agent
 
     try:
         with _database(ctx).session() as session:
@@ -450,7 +450,7 @@ def agents_deactivate(ctx: click.Context, username: str) -> None:
 @click.pass_context
 def agents_passwd(ctx: click.Context, username: str, password_stdin: bool) -> None:
     """Set a new password; the agent's other sessions and open consoles end."""
-    from callcenter.agents import AgentError, change_password
+    from callcenter.people.agents import AgentError, change_password
 
     if not password_stdin:
         raise click.ClickException(
@@ -518,9 +518,9 @@ def agents_demo(ctx: click.Context) -> None:
 
     from sqlalchemy import select
 
-    from callcenter.agents import AgentError, create_agent
-    from callcenter.customers import find_customer_by_number
     from callcenter.models import Agent
+    from callcenter.people.agents import AgentError, create_agent
+    from callcenter.people.customers import find_customer_by_number
 
     settings = _settings(ctx)
     credentials = settings.path(settings.instance_dir) / DEMO_CREDENTIALS
@@ -586,8 +586,8 @@ def prompts() -> None:
 def prompts_build(ctx: click.Context) -> None:
     """Render every static prompt with gTTS ahead of time (needs internet)."""
     from callcenter.app import build_services
-    from callcenter.kb import load_articles
-    from callcenter.prompts import static_prompts
+    from callcenter.knowledge.articles import load_articles
+    from callcenter.media.prompts import static_prompts
 
     settings = _settings(ctx)
     services = build_services(settings)
@@ -620,7 +620,7 @@ def kb() -> None:
 @click.pass_context
 def kb_sync(ctx: click.Context) -> None:
     """Index knowledge_base/ into the database; invalid articles are reported, others index."""
-    from callcenter import kb as knowledge
+    from callcenter.knowledge import articles as knowledge
 
     settings = _settings(ctx)
     articles, errors = knowledge.load_articles(
@@ -641,7 +641,7 @@ def kb_report(ctx: click.Context, days: int) -> None:
     """Which articles were used on calls by which IVR choices, and how those calls ended."""
     from datetime import timedelta
 
-    from callcenter.kb_usage import resolution_report
+    from callcenter.knowledge.usage import resolution_report
     from callcenter.models import utcnow
 
     with _database(ctx).session() as session:
@@ -683,7 +683,7 @@ def worker(ctx: click.Context) -> None:
     import signal
     import threading
 
-    from callcenter.recordings import DownloadWorker
+    from callcenter.media.downloads import DownloadWorker
 
     settings = _settings(ctx)
     done = threading.Event()
@@ -730,8 +730,8 @@ def maintenance_prune(ctx: click.Context, days: int) -> None:
 @click.pass_context
 def recordings_purge(ctx: click.Context, dry_run: bool) -> None:
     """Delete stored audio older than the retention policy in config.yaml (retention:)."""
+    from callcenter.media.downloads import purge_expired
     from callcenter.models import utcnow
-    from callcenter.recordings import purge_expired
 
     settings = _settings(ctx)
     with _database(ctx).session() as session:
@@ -750,7 +750,7 @@ def recordings_purge(ctx: click.Context, dry_run: bool) -> None:
 @click.pass_context
 def recordings_retry(ctx: click.Context) -> None:
     """Put failed downloads back in line."""
-    from callcenter.recordings import retry_failed
+    from callcenter.media.downloads import retry_failed
 
     with _database(ctx).session() as session:
         count = retry_failed(session)
@@ -758,7 +758,7 @@ def recordings_retry(ctx: click.Context) -> None:
 
 
 def _fetcher(ctx: click.Context) -> Any:
-    from callcenter.recordings import RecordingFetcher
+    from callcenter.media.downloads import RecordingFetcher
 
     settings = _settings(ctx)
     return RecordingFetcher(

@@ -189,7 +189,7 @@ class Agent(Base):
 
 class LoginFailures(Base):
     """Failed logins counted per source address, per account, and per both (see
-    callcenter/login_throttle.py); shared by every process through the database."""
+    callcenter/people/login_throttle.py); shared by every process through the database."""
 
     __tablename__ = "login_failures"
 
@@ -379,5 +379,5 @@ class KbLookup(Base):
 
 # The knowledge base's and the metrics' tables live in their own modules; importing them
 # here registers them with every user of the models (migrations, tests, the app).
-import callcenter.kb_models  # noqa: E402
+import callcenter.knowledge.models  # noqa: E402
 import callcenter.metrics.facts  # noqa: E402, F401

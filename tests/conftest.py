@@ -153,7 +153,7 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 def sync_knowledge_base(app: Flask) -> None:
     """Index the repository's knowledge_base/ into the app's database (as `kb sync` does)."""
-    from callcenter import kb
+    from callcenter.knowledge import articles as kb
 
     services = app.extensions["callcenter"]
     articles, errors = kb.load_articles(ROOT / "knowledge_base", services.settings.languages)

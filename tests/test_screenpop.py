@@ -7,11 +7,11 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select
 
-from callcenter.agents import create_agent
-from callcenter.calls import get_call, log_event, open_call
+from callcenter.calls.records import get_call, log_event, open_call
+from callcenter.calls.routing import call_back_voicemail, request_callback
+from callcenter.calls.screenpop import offer_payload
 from callcenter.models import Agent, Voicemail
-from callcenter.routing import call_back_voicemail, request_callback
-from callcenter.screenpop import offer_payload
+from callcenter.people.agents import create_agent
 
 
 def _call(session, sid: str, clock, minutes_ago: int = 0):  # type: ignore[no-untyped-def]

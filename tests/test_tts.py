@@ -22,9 +22,9 @@ from urllib.parse import parse_qs
 import gtts.tts
 import pytest
 
-import callcenter.tts
+import callcenter.media.tts
 from callcenter.config import VoiceConfig
-from callcenter.tts import BuildReport, PromptCache, TTSError
+from callcenter.media.tts import BuildReport, PromptCache, TTSError
 
 VOICES = {
     "en": VoiceConfig(say_voice="Polly.Joanna", say_language="en-US", gtts_lang="en"),

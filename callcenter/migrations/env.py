@@ -9,7 +9,7 @@ from sqlalchemy import engine_from_config, pool
 
 import callcenter.models  # noqa: F401  (registers the tables)
 from callcenter.db import Base
-from callcenter.kb_models import include_in_comparison
+from callcenter.knowledge.models import include_in_comparison
 
 config = context.config
 target_metadata = Base.metadata

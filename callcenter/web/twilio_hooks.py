@@ -19,23 +19,22 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from callcenter.call_recordings import apply_status, request_recording
-from callcenter.calls import CALL_SID, FINAL_STATUSES, get_call, log_event, open_call, record_status
-from callcenter.config import localized
-from callcenter.customers import classify_caller
-from callcenter.db import get_session
-from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
-from callcenter.ivr.schema import VoicemailNode
-from callcenter.models import Call, WebhookResponse, utcnow
-from callcenter.participants import conference_ended, note_leg
-from callcenter.queues import (
+from callcenter.calls.participants import conference_ended, note_leg
+from callcenter.calls.queues import (
     estimated_wait_seconds,
     finish_queue_wait,
     hold_actions,
     queue_position,
 )
-from callcenter.recordings import RECORDING_SID
-from callcenter.routing import (
+from callcenter.calls.records import (
+    CALL_SID,
+    FINAL_STATUSES,
+    get_call,
+    log_event,
+    open_call,
+    record_status,
+)
+from callcenter.calls.routing import (
     Changes,
     call_finished,
     call_left_queue,
@@ -44,6 +43,15 @@ from callcenter.routing import (
     end_consult,
     request_callback,
 )
+from callcenter.config import localized
+from callcenter.db import get_session
+from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
+from callcenter.ivr.schema import VoicemailNode
+from callcenter.media.call_recordings import apply_status, request_recording
+from callcenter.media.downloads import RECORDING_SID
+from callcenter.media.voicemail import store_voicemail
+from callcenter.models import Call, WebhookResponse, utcnow
+from callcenter.people.customers import classify_caller
 from callcenter.services import get_services
 from callcenter.telephony.signature import (
     has_valid_signature,
@@ -51,7 +59,6 @@ from callcenter.telephony.signature import (
     repeated_key,
     signed_string,
 )
-from callcenter.voicemail import store_voicemail
 
 log = logging.getLogger("callcenter.twilio")
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.kb_models import KbArticle
+from callcenter.knowledge.models import KbArticle
 from callcenter.models import Call, CallEvent, KbLookup, utcnow
 
 ACTIONS = ("search", "open", "send")

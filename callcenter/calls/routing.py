@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import Select, Text, cast, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from callcenter.agents import has_live_console, live_console_cutoff, set_presence
-from callcenter.calls import log_event, mark_left_queue
+from callcenter.calls.queues import WAITING, waiting_calls
+from callcenter.calls.records import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
 from callcenter.models import Agent, Call, CallOffer, Voicemail
-from callcenter.queues import WAITING, waiting_calls
+from callcenter.people.agents import has_live_console, live_console_cutoff, set_presence
 
 OPEN = "offered"
 RING_ALL_LIMIT = 50

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.calls import log_event, mark_left_queue
+from callcenter.calls.records import log_event, mark_left_queue
 from callcenter.config import Settings, localized
 from callcenter.ivr.engine import (
     Action,
