@@ -1,53 +1,26 @@
-"""Typed SQLAlchemy models: customers, calls, the call event log, voicemail, downloads."""
+"""Typed SQLAlchemy models shared by the features: agents, customers, calls, the call event
+log, offers, voicemail, recordings and their downloads; and the one import that registers
+every table."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from callcenter.db import Base
+from callcenter.db import Base, tz_datetime, utcnow
 
 TIERS = ("vip", "normal", "potential")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def tz_datetime() -> UTCDateTime:
-    return UTCDateTime()
 
 
 class Customer(Base):
@@ -356,28 +329,8 @@ class RecordingPlayback(Base):
     at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
 
 
-class KbLookup(Base):
-    """One use of the knowledge base: a search, an article opened, suggested or sent.
-
-    ``source`` is where it came from (``console`` search box, a screen-pop ``suggestion``,
-    the ``ivr``); ``call_sid`` links it to the call it helped with, when there was one.
-    """
-
-    __tablename__ = "kb_lookups"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, index=True)
-    action: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16))
-    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
-    article_id: Mapped[str | None] = mapped_column(String(100), index=True)
-    query: Mapped[str | None] = mapped_column(String(200))
-    results: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-# The knowledge base's and the metrics' tables live in their own modules; importing them
-# here registers them with every user of the models (migrations, tests, the app).
+# The features' own tables live with their feature and import only callcenter.db; importing
+# them here registers them with every user of the models (migrations, tests, the app), so
+# `import callcenter.models` gives the whole schema.
 import callcenter.knowledge.models  # noqa: E402
 import callcenter.metrics.facts  # noqa: E402, F401

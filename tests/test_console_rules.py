@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from test_call_recordings import REC, fetch, seed_voicemail, store_audio
 
 from callcenter.calls.records import open_call
-from callcenter.models import Call, KbLookup, RecordingPlayback, utcnow
+from callcenter.knowledge.models import KbLookup
+from callcenter.models import Call, RecordingPlayback, utcnow
 from callcenter.people.agents import create_agent
 
 PASSWORD = "correct horse battery"

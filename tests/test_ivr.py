@@ -19,7 +19,8 @@ from conftest import ACCOUNT_SID, PUBLIC_URL, Clock, sync_knowledge_base
 from flask import Flask
 from sqlalchemy import select
 
-from callcenter.models import Call, CallEvent, Customer, KbLookup, RecordingDownload, Voicemail
+from callcenter.knowledge.models import KbLookup
+from callcenter.models import Call, CallEvent, Customer, RecordingDownload, Voicemail
 from callcenter.people.customers import import_customers_csv
 from callcenter.simulator.phone import CallResult
 

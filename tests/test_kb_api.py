@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from callcenter.calls.records import log_event, open_call
 from callcenter.calls.screenpop import offer_payload
+from callcenter.knowledge.models import KbLookup
 from callcenter.knowledge.usage import record_lookup, resolution_report, suggest
-from callcenter.models import Call, CallEvent, CallOffer, KbLookup, utcnow
+from callcenter.models import Call, CallEvent, CallOffer, utcnow
 from callcenter.people.agents import create_agent
 
 PASSWORD = "correct horse battery"

@@ -22,9 +22,9 @@ from callcenter.config import localized
 from callcenter.db import get_session
 from callcenter.ivr.schema import ARTICLE_ID
 from callcenter.knowledge import articles as kb
-from callcenter.knowledge.models import KbArticle
+from callcenter.knowledge.models import KbArticle, KbLookup
 from callcenter.knowledge.usage import MAX_QUERY, record_lookup, resolution_report
-from callcenter.models import Call, KbLookup, utcnow
+from callcenter.models import Call, utcnow
 from callcenter.services import get_services
 from callcenter.telephony.sms import SmsError, SmsSender
 from callcenter.web.auth import json_error, json_object, login_required
