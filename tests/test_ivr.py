@@ -767,7 +767,7 @@ def test_cached_prompts_are_played_instead_of_said(
 ) -> None:
     import callcenter.media.tts
 
-    monkeypatch.setattr(callcenter.tts.gtts, "gTTS", FakeGTTS)
+    monkeypatch.setattr(callcenter.media.tts.gtts, "gTTS", FakeGTTS)
     prompts = app.extensions["callcenter"].prompts
     prompts.render(WELCOME, "en")
     prompts.render(OFFER_ZH, "zh-CN")
@@ -817,7 +817,7 @@ def test_personal_prompts_are_always_said(
 ) -> None:
     import callcenter.media.tts
 
-    monkeypatch.setattr(callcenter.tts.gtts, "gTTS", FakeGTTS)
+    monkeypatch.setattr(callcenter.media.tts.gtts, "gTTS", FakeGTTS)
     greeting = "Hello Emily Johnson, welcome back to Lumina Electronics after-sales service."
     prompts = app.extensions["callcenter"].prompts
     prompts.render(greeting, "en")  # even if the rendered greeting were in the cache
@@ -835,7 +835,7 @@ def test_personal_prompts_are_always_said(
 def test_prompt_audio_is_served_as_mpeg(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     import callcenter.media.tts
 
-    monkeypatch.setattr(callcenter.tts.gtts, "gTTS", FakeGTTS)
+    monkeypatch.setattr(callcenter.media.tts.gtts, "gTTS", FakeGTTS)
     prompts = app.extensions["callcenter"].prompts
     prompts.render(WELCOME, "en")
     key = prompts.key(WELCOME, "en")

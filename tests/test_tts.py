@@ -432,7 +432,7 @@ def test_long_text_is_sent_in_parts_and_concatenated(
 
 
 def test_module_stays_free_of_flask_and_twilio() -> None:
-    tree = ast.parse(Path(callcenter.tts.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(callcenter.media.tts.__file__).read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
