@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models shared by the features: agents, customers, calls, the call event
-log, offers, voicemail, recordings and their downloads; and the one import that registers
-every table."""
+log, offers, voicemail, recordings and their downloads. Every table, these and the features' own,
+is registered by :mod:`callcenter.tables`."""
 
 from __future__ import annotations
 
@@ -327,10 +327,3 @@ class RecordingPlayback(Base):
     byte_range: Mapped[str | None] = mapped_column(String(64))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
-
-
-# The features' own tables live with their feature and import only callcenter.db; importing
-# them here registers them with every user of the models (migrations, tests, the app), so
-# `import callcenter.models` gives the whole schema.
-import callcenter.knowledge.models  # noqa: E402
-import callcenter.metrics.facts  # noqa: E402, F401

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.app import create_app
 from callcenter.db import Base, Database
 from callcenter.migrate import upgrade

@@ -10,6 +10,7 @@ import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.config import SIMULATOR_ACCOUNT_SID, ConfigError, HoursConfig, load_settings
 from callcenter.db import Base, Database
 from callcenter.ivr.hours import describe_hours, is_holiday, is_open

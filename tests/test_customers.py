@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.db import Base, Database
 from callcenter.models import Customer, CustomerPhone
 from callcenter.people.customers import (

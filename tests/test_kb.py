@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.db import Base, Database
 
 ROOT = Path(__file__).resolve().parent.parent

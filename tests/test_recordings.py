@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 import callcenter.media.downloads as recordings
-import callcenter.models  # noqa: F401  (registers the tables)
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.config import DownloadConfig
 from callcenter.db import Base, Database
 from callcenter.media.downloads import (

@@ -1,8 +1,8 @@
 """Knowledge-base tables: the articles, their full-text index (which lives in each database's
 own engine) and the lookups agents make (:class:`KbLookup`).
 
-Terms come from :func:`callcenter.knowledge.articles.tokenize` (stemmed English words, Chinese bigrams
-and single characters); the database only matches and ranks them:
+Terms come from :func:`callcenter.knowledge.articles.tokenize` (stemmed English words,
+Chinese bigrams and single characters); the database only matches and ranks them:
 
 * **SQLite**: the FTS5 virtual table ``kb_fts`` (:data:`FTS_DDL`), one row per article
   holding the space-joined terms of each field and the article's language as one token.
