@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from callcenter.calls.queues import finish_queue_wait
 from callcenter.calls.records import get_call, open_call, record_status
 from callcenter.calls.routing import (
     accept,
@@ -24,6 +23,7 @@ from callcenter.calls.routing import (
 )
 from callcenter.config import load_settings
 from callcenter.db import Database
+from callcenter.ivr.queue_wait import finish_queue_wait
 from callcenter.metrics.agents import agent_report, percentile_rank
 from callcenter.metrics.definitions import AGENT_FIELDS, QUEUE_FIELDS, definition
 from callcenter.metrics.queues import queue_report, queue_today, queue_totals

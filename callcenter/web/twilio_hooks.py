@@ -20,12 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from callcenter.calls.participants import conference_ended, note_leg
-from callcenter.calls.queues import (
-    estimated_wait_seconds,
-    finish_queue_wait,
-    hold_actions,
-    queue_position,
-)
+from callcenter.calls.queues import estimated_wait_seconds, queue_position
 from callcenter.calls.records import (
     CALL_SID,
     FINAL_STATUSES,
@@ -46,6 +41,7 @@ from callcenter.calls.routing import (
 from callcenter.config import localized
 from callcenter.db import get_session
 from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
+from callcenter.ivr.queue_wait import finish_queue_wait, hold_actions
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.media.call_recordings import apply_status, request_recording
 from callcenter.media.downloads import RECORDING_SID
