@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from callcenter import kb  # noqa: E402
 from callcenter.db import Database  # noqa: E402
+from callcenter.knowledge import articles as kb  # noqa: E402
 from callcenter.migrate import upgrade  # noqa: E402
 
 

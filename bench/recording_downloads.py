@@ -284,7 +284,7 @@ def clear(database: Any) -> None:
 
 
 def enqueue(database: Any, server: Server, recordings: list[Recording]) -> None:
-    from callcenter.recordings import enqueue_download
+    from callcenter.media.downloads import enqueue_download
 
     with database.session() as session:
         for recording in recordings:
@@ -401,7 +401,7 @@ class Timings:
 
 def timed_fetcher(database: Any, recordings_dir: Path, config: Any, timings: Timings) -> Any:
     """A RecordingFetcher whose claims and attempts report to `timings`."""
-    from callcenter.recordings import RecordingFetcher
+    from callcenter.media.downloads import RecordingFetcher
 
     class TimedFetcher(RecordingFetcher):
         def _claim(self, job_id: int, *args: Any) -> Any:
@@ -493,7 +493,7 @@ def drain_workers(
     database: Any, recordings_dir: Path, config: Any, count: int, workers: int, timeout: float
 ) -> tuple[Timings, float]:
     """`workers` DownloadWorkers until `count` downloads succeeded; (timings, start)."""
-    from callcenter.recordings import DownloadWorker
+    from callcenter.media.downloads import DownloadWorker
 
     timings = Timings(count)
     fetchers = [timed_fetcher(database, recordings_dir, config, timings) for _ in range(workers)]

@@ -147,7 +147,7 @@ def serve(database_url: str, workdir: Path, drop_agent_queues: bool = False) -> 
             del os.environ[name]
     os.environ["CALLCENTER_CONFIG"] = str(ROOT / "config.yaml")
 
-    import callcenter.realtime as realtime_module
+    import callcenter.web.realtime as realtime_module
     from callcenter.app import create_app
 
     server = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)

@@ -66,10 +66,10 @@ def seed(url: str, agent_sockets: int) -> None:
     """Agent rows, supervisors and today's history, straight into the database."""
     from sqlalchemy import insert
 
-    from callcenter.agents import create_agent
     from callcenter.db import Database
     from callcenter.metrics.facts import CallHandle, QueueEntry
     from callcenter.models import Agent, Call
+    from callcenter.people.agents import create_agent
 
     database = Database(url)
     now = datetime.now(UTC)

@@ -15,20 +15,20 @@ from werkzeug.exceptions import HTTPException
 
 from callcenter import db
 from callcenter.config import ConfigError, Settings, load_settings
-from callcenter.hours import always_open
 from callcenter.ivr.engine import EngineSettings, IvrEngine
+from callcenter.ivr.hours import always_open
 from callcenter.ivr.loader import FlowCatalog, FlowRegistry
 from callcenter.logs import configure_logging, install_request_log
+from callcenter.media.tts import PromptCache
 from callcenter.services import Services
 from callcenter.telephony.twiml import TwimlRenderer, UrlBuilder
-from callcenter.tts import PromptCache
 
 log = logging.getLogger("callcenter")
 
 
 def flow_catalog(settings: Settings) -> FlowCatalog:
     """What flows may name, taken from the settings and the knowledge base's files."""
-    from callcenter.kb import load_articles
+    from callcenter.knowledge.articles import load_articles
 
     articles = None
     directory = settings.path(settings.knowledge_base_dir)
@@ -89,12 +89,12 @@ def _init_realtime(app: Flask, services: Services) -> None:
     """Socket.IO for the consoles, the dispatcher, and the REST bridge to Twilio."""
     from flask_socketio import SocketIO
 
-    from callcenter.care_realtime import CareWatch
-    from callcenter.realtime import Realtime
     from callcenter.telephony.bridge import CallBridge, rest_client
     from callcenter.telephony.sms import SmsSender
     from callcenter.web.agent_events import register_agent_events
+    from callcenter.web.care_watch import CareWatch
     from callcenter.web.origins import console_origins
+    from callcenter.web.realtime import Realtime
     from callcenter.web.session_guard import SessionGuard
     from callcenter.web.supervisor_events import register_supervisor_events
 

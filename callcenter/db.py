@@ -1,4 +1,5 @@
-"""Database engine and sessions, shared by the web app and the command line."""
+"""Database engine and sessions, shared by the web app and the command line; the declarative
+base and the column types every model uses."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware in UTC (what every datetime column holds)."""
     return datetime.now(UTC)
 
 
@@ -56,6 +58,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def tz_datetime() -> UTCDateTime:
+    """The column type of every datetime column."""
     return UTCDateTime()
 
 

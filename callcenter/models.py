@@ -1,4 +1,6 @@
-"""Typed SQLAlchemy models: customers, calls, the call event log, voicemail, downloads."""
+"""Typed SQLAlchemy models shared by the features: agents, customers, calls, the call event
+log, offers, voicemail, recordings and their downloads. Every table, these and the features' own,
+is registered by :mod:`callcenter.tables`."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from callcenter.db import Base, UTCDateTime, tz_datetime, utcnow  # noqa: F401 (re-exported)
+from callcenter.db import Base, tz_datetime, utcnow
 
 TIERS = ("vip", "normal", "potential")
 
@@ -162,7 +164,7 @@ class Agent(Base):
 
 class LoginFailures(Base):
     """Failed logins counted per source address, per account, and per both (see
-    callcenter/login_throttle.py); shared by every process through the database."""
+    callcenter/people/login_throttle.py); shared by every process through the database."""
 
     __tablename__ = "login_failures"
 
@@ -329,27 +331,6 @@ class RecordingPlayback(Base):
     at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
 
 
-class KbLookup(Base):
-    """One use of the knowledge base: a search, an article opened, suggested or sent.
-
-    ``source`` is where it came from (``console`` search box, a screen-pop ``suggestion``,
-    the ``ivr``); ``call_sid`` links it to the call it helped with, when there was one.
-    """
-
-    __tablename__ = "kb_lookups"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, index=True)
-    action: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16))
-    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
-    article_id: Mapped[str | None] = mapped_column(String(100), index=True)
-    query: Mapped[str | None] = mapped_column(String(200))
-    results: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
 class AuditEntry(Base):
     """One action taken on someone else's work, for admins to review: who did what, when,
     to which agent or call (``action`` such as ``supervisor.monitor``; ``result`` is
@@ -383,11 +364,3 @@ class AuditEntry(Base):
             "result": self.result,
             "details": dict(self.details or {}),
         }
-
-
-# The knowledge base's and the metrics' tables live in their own modules; importing them
-# here registers them with every user of the models (migrations, tests, the app).
-import callcenter.care.models  # noqa: E402
-import callcenter.kb_models  # noqa: E402
-import callcenter.metrics.facts  # noqa: E402
-import callcenter.supervision.models  # noqa: E402, F401

@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from callcenter.calls.participants import participants
 from callcenter.care.followups import what_happened
 from callcenter.care.models import Followup
 from callcenter.care.ticket_views import brief as ticket_brief
 from callcenter.care.tickets import intents_of, open_tickets_of_caller
 from callcenter.config import Settings
-from callcenter.kb_usage import suggest
+from callcenter.knowledge.usage import suggest
 from callcenter.models import Agent, Call, CallEvent, CallOffer, Voicemail
-from callcenter.participants import participants
 
 HISTORY_LIMIT = 5
 IVR_KINDS = ("ivr.node", "ivr.input", "ivr.no_input", "ivr.language", "ivr.lookup")

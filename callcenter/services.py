@@ -12,8 +12,8 @@ from callcenter.config import Settings
 from callcenter.db import Database
 from callcenter.ivr.engine import IvrEngine
 from callcenter.ivr.loader import FlowRegistry
+from callcenter.media.tts import PromptCache
 from callcenter.telephony.twiml import TwimlRenderer, UrlBuilder
-from callcenter.tts import PromptCache
 
 
 class Announcer(Protocol):

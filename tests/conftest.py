@@ -22,6 +22,7 @@ from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.app import create_app
 from callcenter.db import Base, Database
 from callcenter.migrate import upgrade
@@ -158,7 +159,7 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 def sync_knowledge_base(app: Flask) -> None:
     """Index the repository's knowledge_base/ into the app's database (as `kb sync` does)."""
-    from callcenter import kb
+    from callcenter.knowledge import articles as kb
 
     services = app.extensions["callcenter"]
     articles, errors = kb.load_articles(ROOT / "knowledge_base", services.settings.languages)

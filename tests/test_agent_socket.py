@@ -14,9 +14,9 @@ import socketio
 from conftest import ROOT, LiveServer, TwilioWebhooks, start_caller
 from sqlalchemy import select
 
-from callcenter.agents import create_agent
-from callcenter.customers import import_customers_csv
 from callcenter.models import Agent, Call, CallEvent
+from callcenter.people.agents import create_agent
+from callcenter.people.customers import import_customers_csv
 
 PASSWORD = "correct horse battery"
 

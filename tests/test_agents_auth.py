@@ -18,10 +18,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash
 
-from callcenter.agents import authenticate, create_agent
-from callcenter.cli import DEMO_AGENTS, main
+from callcenter.cli import main
 from callcenter.db import Database
 from callcenter.models import Agent, Customer, CustomerPhone
+from callcenter.people.agents import authenticate, create_agent
+from callcenter.people.cli import DEMO_AGENTS
 from callcenter.web import auth
 
 PASSWORD = "secret-password"

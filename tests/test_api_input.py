@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import IntegerConverter, Rule
 
-from callcenter.agents import create_agent
+from callcenter.people.agents import create_agent
 from callcenter.web.limits import MAX_ID, MAX_JSON_BYTES
 
 PASSWORD = "correct horse battery"

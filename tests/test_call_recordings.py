@@ -17,8 +17,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from callcenter.agents import create_agent
-from callcenter.call_recordings import (
+from callcenter.calls.records import open_call
+from callcenter.cli import main as cli_main
+from callcenter.media.call_recordings import (
     RecordingError,
     active_recording,
     mark_start_failed,
@@ -26,8 +27,6 @@ from callcenter.call_recordings import (
     request_recording,
     set_paused,
 )
-from callcenter.calls import open_call
-from callcenter.cli import main as cli_main
 from callcenter.models import (
     Call,
     CallOffer,
@@ -37,6 +36,7 @@ from callcenter.models import (
     Voicemail,
     utcnow,
 )
+from callcenter.people.agents import create_agent
 from callcenter.simulator.audio import wav_bytes
 
 PASSWORD = "correct horse battery"
@@ -493,7 +493,7 @@ def test_call_back_from_the_inbox_rings_the_agent_once(
 def test_a_recording_start_is_claimed_once_and_reclaimed_after_its_lease(
     world: dict[str, Any],
 ) -> None:
-    from callcenter.call_recordings import START_LEASE_SECONDS, claim_due
+    from callcenter.media.call_recordings import START_LEASE_SECONDS, claim_due
 
     services = world["services"]
     recording_id = requested(world)
@@ -538,7 +538,7 @@ def test_the_conference_itself_is_not_recorded(
 def test_a_recording_of_a_call_that_ended_is_given_up_not_started(
     world: dict[str, Any],
 ) -> None:
-    from callcenter.call_recordings import claim_due
+    from callcenter.media.call_recordings import claim_due
 
     services = world["services"]
     recording_id = requested(world)

@@ -11,9 +11,9 @@ from conftest import LiveServer, TwilioWebhooks, call_params, start_caller
 from sqlalchemy import select
 from test_agent_socket import Console, team  # noqa: F401
 
-from callcenter.agents import create_agent
-from callcenter.calls import open_call
+from callcenter.calls.records import open_call
 from callcenter.models import Call, CallEvent
+from callcenter.people.agents import create_agent
 
 
 def test_estimated_wait_from_recent_handle_times(app, twilio: TwilioWebhooks, clock) -> None:

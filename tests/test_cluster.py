@@ -24,10 +24,10 @@ import requests
 import socketio
 from sqlalchemy import func, select, update
 
-from callcenter.agents import create_agent
 from callcenter.config import Settings, load_settings
 from callcenter.db import Database
 from callcenter.models import Agent, Call, CallEvent
+from callcenter.people.agents import create_agent
 from callcenter.simulator.leg.call import place_call
 from callcenter.simulator.transports import HttpTransport
 

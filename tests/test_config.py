@@ -10,10 +10,11 @@ import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.config import SIMULATOR_ACCOUNT_SID, ConfigError, HoursConfig, load_settings
 from callcenter.db import Base, Database
-from callcenter.hours import describe_hours, is_holiday, is_open
-from callcenter.kb_models import include_in_comparison
+from callcenter.ivr.hours import describe_hours, is_holiday, is_open
+from callcenter.knowledge.models import include_in_comparison
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,13 +16,13 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, team  # noqa: F401
 
+from callcenter.knowledge.models import KbLookup
 from callcenter.models import (
     Call,
     CallEvent,
     CallRecording,
     Customer,
     CustomerPhone,
-    KbLookup,
     RecordingDownload,
     RecordingPlayback,
     Voicemail,

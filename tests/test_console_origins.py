@@ -16,8 +16,8 @@ from flask import Flask
 from playwright.sync_api import Browser, expect
 from werkzeug.serving import make_server
 
-from callcenter.agents import create_agent
 from callcenter.app import create_app
+from callcenter.people.agents import create_agent
 from callcenter.web.origins import console_origins
 
 PASSWORD = "correct horse battery"

@@ -15,9 +15,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from test_call_recordings import REC, fetch, seed_voicemail, store_audio
 
-from callcenter.agents import create_agent
-from callcenter.calls import open_call
-from callcenter.models import Call, KbLookup, RecordingPlayback, utcnow
+from callcenter.calls.records import open_call
+from callcenter.knowledge.models import KbLookup
+from callcenter.models import Call, RecordingPlayback, utcnow
+from callcenter.people.agents import create_agent
 
 PASSWORD = "correct horse battery"
 CALL = "CA" + "1" * 32

@@ -11,7 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callcenter.customers import (
+import callcenter.tables  # noqa: F401  (registers every table)
+from callcenter.db import Base, Database
+from callcenter.models import Customer, CustomerPhone
+from callcenter.people.customers import (
     CallerId,
     CustomerImportError,
     ImportReport,
@@ -21,8 +24,6 @@ from callcenter.customers import (
     import_customers_csv,
     normalize_phone,
 )
-from callcenter.db import Base, Database
-from callcenter.models import Customer, CustomerPhone
 
 DEMO_CSV = Path(__file__).resolve().parent.parent / "demo" / "customers.csv"
 HEADER = "name,phone,tier,language,account,notes\n"

@@ -39,10 +39,10 @@ from test_webhooks import (
 )
 
 from callcenter.cli import main as cli_main
-from callcenter.customers import IMPORT_BATCH
 from callcenter.db import Database
+from callcenter.media.downloads import PURGE_BATCH, purge_expired
 from callcenter.models import Call, Customer, RecordingDownload, Voicemail, utcnow
-from callcenter.recordings import PURGE_BATCH, purge_expired
+from callcenter.people.customers import IMPORT_BATCH
 
 THIRD_SID = "CA" + "5" * 32
 # Twilio hangs up on a webhook after 15 s; we promise an answer well inside 10 s.

@@ -15,12 +15,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from test_agent_socket import Console, team  # noqa: F401
 
-from callcenter.agents import create_agent
-from callcenter.calls import open_call
+from callcenter.calls.records import open_call
 from callcenter.care.followups import note_ended_call, unhandled_voicemails
 from callcenter.care.models import Followup, FollowupEvent
-from callcenter.customers import import_customers_csv
 from callcenter.models import Call, Voicemail, utcnow
+from callcenter.people.agents import create_agent
+from callcenter.people.customers import import_customers_csv
 
 PASSWORD = "correct horse battery"
 STRANGER = "+8613900139000"  # not a customer

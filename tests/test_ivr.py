@@ -19,8 +19,9 @@ from conftest import ACCOUNT_SID, PUBLIC_URL, Clock, sync_knowledge_base
 from flask import Flask
 from sqlalchemy import select
 
-from callcenter.customers import import_customers_csv
-from callcenter.models import Call, CallEvent, Customer, KbLookup, RecordingDownload, Voicemail
+from callcenter.knowledge.models import KbLookup
+from callcenter.models import Call, CallEvent, Customer, RecordingDownload, Voicemail
+from callcenter.people.customers import import_customers_csv
 from callcenter.simulator.leg.events import CallResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -764,9 +765,9 @@ class FakeGTTS:
 def test_cached_prompts_are_played_instead_of_said(
     app: Flask, phone: Phone, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import callcenter.tts
+    import callcenter.media.tts
 
-    monkeypatch.setattr(callcenter.tts.gtts, "gTTS", FakeGTTS)
+    monkeypatch.setattr(callcenter.media.tts.gtts, "gTTS", FakeGTTS)
     prompts = app.extensions["callcenter"].prompts
     prompts.render(WELCOME, "en")
     prompts.render(OFFER_ZH, "zh-CN")
@@ -814,9 +815,9 @@ def test_cache_files_written_by_hand_are_found_after_a_refresh(app: Flask, phone
 def test_personal_prompts_are_always_said(
     app: Flask, phone: Phone, customers: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import callcenter.tts
+    import callcenter.media.tts
 
-    monkeypatch.setattr(callcenter.tts.gtts, "gTTS", FakeGTTS)
+    monkeypatch.setattr(callcenter.media.tts.gtts, "gTTS", FakeGTTS)
     greeting = "Hello Emily Johnson, welcome back to Lumina Electronics after-sales service."
     prompts = app.extensions["callcenter"].prompts
     prompts.render(greeting, "en")  # even if the rendered greeting were in the cache
@@ -832,9 +833,9 @@ def test_personal_prompts_are_always_said(
 
 
 def test_prompt_audio_is_served_as_mpeg(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    import callcenter.tts
+    import callcenter.media.tts
 
-    monkeypatch.setattr(callcenter.tts.gtts, "gTTS", FakeGTTS)
+    monkeypatch.setattr(callcenter.media.tts.gtts, "gTTS", FakeGTTS)
     prompts = app.extensions["callcenter"].prompts
     prompts.render(WELCOME, "en")
     key = prompts.key(WELCOME, "en")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.db import Base, Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +46,8 @@ def kb(_template_database: str) -> Iterator[ModuleType]:
     table in ``Base.metadata``, so the kb tables must exist before they are registered.
     Only tables this fixture created are dropped (once a migration creates them, none).
     """
-    from callcenter import kb as module
-    from callcenter.kb_models import KB_TABLES
+    from callcenter.knowledge import articles as module
+    from callcenter.knowledge.models import KB_TABLES
 
     url = _template_database if "://" in _template_database else f"sqlite:///{_template_database}"
     database = Database(url)
@@ -201,7 +202,7 @@ def indexed_terms(session: Session) -> dict[str, str]:
 
 
 def test_sync_idempotent_update_delete(kb: ModuleType, db: Database, tmp_path: Path) -> None:
-    from callcenter.kb_models import KbArticle
+    from callcenter.knowledge.models import KbArticle
 
     write(tmp_path, "keep", body="Battery replacement takes one day.")
     write(tmp_path, "change", body="Old text about shipping.")

@@ -13,10 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from callcenter.agents import create_agent
-from callcenter.calls import log_event, open_call
-from callcenter.kb_usage import record_lookup, resolution_report, suggest
-from callcenter.models import Call, CallEvent, CallOffer, KbLookup, utcnow
+from callcenter.calls.records import log_event, open_call
+from callcenter.knowledge.models import KbLookup
+from callcenter.knowledge.usage import record_lookup, resolution_report, suggest
+from callcenter.models import Call, CallEvent, CallOffer, utcnow
+from callcenter.people.agents import create_agent
 from callcenter.screenpop import offer_payload
 
 PASSWORD = "correct horse battery"
@@ -159,7 +160,7 @@ def test_the_public_help_page_needs_no_login_and_escapes(
 ) -> None:
     services = kb_app.extensions["callcenter"]
     with services.database.session() as session:
-        from callcenter.kb_models import KbArticle
+        from callcenter.knowledge.models import KbArticle
 
         article = session.get(KbArticle, "warranty-coverage")
         article.body = "Hello <script>alert(1)</script> [x](javascript:alert(1))"

@@ -17,7 +17,7 @@ from conftest import LiveServer, TwilioWebhooks
 from flask import Flask
 from test_agent_socket import requests_client
 
-from callcenter.agents import create_agent
+from callcenter.people.agents import create_agent
 from callcenter.web import auth
 
 web = test_agents_auth.web  # a fixture: alice (agent), sam (supervisor), root (admin)

@@ -12,10 +12,10 @@ from conftest import LiveServer, start_caller
 from sqlalchemy import event, select
 from test_agent_socket import PASSWORD, Console, enqueue_caller
 
-from callcenter.agents import create_agent
-from callcenter.calls import get_call, open_call
+from callcenter.calls.records import get_call, open_call
 from callcenter.models import Agent, Call, CallEvent, CallOffer, utcnow
-from callcenter.realtime import queue_summary
+from callcenter.people.agents import create_agent
+from callcenter.web.realtime import queue_summary
 
 IVR_TO_SUPPORT = ["1", "2", "12345678#"]
 

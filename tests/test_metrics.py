@@ -8,17 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from callcenter.agents import mark_consoles_seen, set_presence
-from callcenter.calls import get_call, open_call, record_status
-from callcenter.config import load_settings
-from callcenter.db import Database
-from callcenter.metrics.agents import agent_report, percentile_rank
-from callcenter.metrics.definitions import AGENT_FIELDS, QUEUE_FIELDS, definition
-from callcenter.metrics.queues import queue_report, queue_today, queue_totals
-from callcenter.metrics.recorder import record_hold
-from callcenter.models import Agent
-from callcenter.queues import finish_queue_wait
-from callcenter.routing import (
+from callcenter.calls.records import get_call, open_call, record_status
+from callcenter.calls.routing import (
     accept,
     call_finished,
     callback_ended,
@@ -30,6 +21,15 @@ from callcenter.routing import (
     transfer,
     wrap_up,
 )
+from callcenter.config import load_settings
+from callcenter.db import Database
+from callcenter.ivr.queue_wait import finish_queue_wait
+from callcenter.metrics.agents import agent_report, percentile_rank
+from callcenter.metrics.definitions import AGENT_FIELDS, QUEUE_FIELDS, definition
+from callcenter.metrics.queues import queue_report, queue_today, queue_totals
+from callcenter.metrics.recorder import record_hold
+from callcenter.models import Agent
+from callcenter.people.agents import mark_consoles_seen, set_presence
 
 # 10:00 in Shanghai (the center's time zone in config.yaml), Wednesday 25 November 2026.
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -335,8 +335,8 @@ def test_definitions_name_every_field_and_fill_in_the_settings(settings):
 
 def test_voided_handle_when_the_bridge_fails(database, settings):
     """An accept whose bridge failed is not a handled call and its wait goes on."""
+    from callcenter.calls.routing import requeue
     from callcenter.metrics.facts import CallHandle, QueueEntry
-    from callcenter.routing import requeue
 
     day = Day(database, settings)
     day.agent("amy")

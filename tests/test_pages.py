@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import expect
 
-from callcenter.agents import create_agent
+from callcenter.people.agents import create_agent
 
 PASSWORD = "correct horse battery"
 

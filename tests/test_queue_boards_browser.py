@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from test_agent_socket import PASSWORD, team  # noqa: F401
 from test_console_browser import log_in
 
-from callcenter.calls import open_call
+from callcenter.calls.records import open_call
 from callcenter.models import utcnow
 
 pytestmark = pytest.mark.skipif(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from conftest import ROOT, TwilioWebhooks, call_params
 
-from callcenter.customers import import_customers_csv
+from callcenter.calls.queues import queue_position, waiting_in_queue
 from callcenter.models import Call
-from callcenter.queues import queue_position, waiting_in_queue
+from callcenter.people.customers import import_customers_csv
 
 NORMAL_EN = "+8613900139000"  # unknown caller
 VIP_ZH = "+8613800138000"  # 王伟, VIP, zh-CN

@@ -22,12 +22,11 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-import callcenter.models  # noqa: F401  (registers the tables)
-import callcenter.recordings as recordings
+import callcenter.media.downloads as recordings
+import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.config import DownloadConfig
 from callcenter.db import Base, Database
-from callcenter.models import RecordingDownload
-from callcenter.recordings import (
+from callcenter.media.downloads import (
     DownloadWorker,
     RecordingFetcher,
     backoff,
@@ -35,6 +34,7 @@ from callcenter.recordings import (
     media_url,
     retry_failed,
 )
+from callcenter.models import RecordingDownload
 from callcenter.simulator.audio import wav_bytes
 from callcenter.simulator.recordings import InvalidSid, RecordingStore
 from callcenter.simulator.rest.recordings import create_simulator_api

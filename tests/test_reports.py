@@ -24,12 +24,12 @@ from test_metrics import (
     script,
 )
 
-from callcenter.agents import create_agent
-from callcenter.calls import get_call, open_call, record_status
+from callcenter.calls.records import get_call, open_call, record_status
 from callcenter.cli import main
 from callcenter.db import Database
-from callcenter.kb_usage import caller_choices
+from callcenter.knowledge.usage import caller_choices
 from callcenter.metrics.definitions import AGENT_FIELDS, QUEUE_FIELDS
+from callcenter.people.agents import create_agent
 
 PASSWORD = "correct horse battery"
 SHANGHAI = "+08:00"

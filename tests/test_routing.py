@@ -9,13 +9,9 @@ import pytest
 from conftest import OPEN_TIME
 from sqlalchemy import select
 
-from callcenter.agents import CONSOLE_STALE_SECONDS, mark_consoles_seen, set_presence
-from callcenter.calls import open_call
-from callcenter.config import load_settings
-from callcenter.db import Database
-from callcenter.models import Agent, Call, CallOffer, Customer
-from callcenter.recovery import drop_silent_consoles
-from callcenter.routing import (
+from callcenter.calls.records import open_call
+from callcenter.calls.recovery import drop_silent_consoles
+from callcenter.calls.routing import (
     RoutingError,
     accept,
     agent_offline,
@@ -28,6 +24,10 @@ from callcenter.routing import (
     tick,
     wrap_up,
 )
+from callcenter.config import load_settings
+from callcenter.db import Database
+from callcenter.models import Agent, Call, CallOffer, Customer
+from callcenter.people.agents import CONSOLE_STALE_SECONDS, mark_consoles_seen, set_presence
 
 NOW = OPEN_TIME
 

@@ -20,7 +20,7 @@ AGENTS = 20
 
 
 def _worker(url: str, instance: str, rounds: int, results: multiprocessing.Queue) -> None:
-    from callcenter.routing import RoutingError, accept, dispatch
+    from callcenter.calls.routing import RoutingError, accept, dispatch
 
     settings = load_settings(overrides={"instance_dir": instance})
     database = Database(url)

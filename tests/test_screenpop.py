@@ -7,10 +7,10 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select
 
-from callcenter.agents import create_agent
-from callcenter.calls import get_call, log_event, open_call
+from callcenter.calls.records import get_call, log_event, open_call
+from callcenter.calls.routing import call_back_voicemail, request_callback
 from callcenter.models import Agent, Voicemail
-from callcenter.routing import call_back_voicemail, request_callback
+from callcenter.people.agents import create_agent
 from callcenter.screenpop import offer_payload
 
 

@@ -21,10 +21,10 @@ from conftest import ROOT
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, Console
 
-from callcenter.agents import create_agent
-from callcenter.calls import open_call
+from callcenter.calls.records import open_call
 from callcenter.db import Database
 from callcenter.models import Agent, CallOffer, utcnow
+from callcenter.people.agents import create_agent
 
 PORTS = range(5161, 5170)
 

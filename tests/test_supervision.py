@@ -17,9 +17,9 @@ from test_agent_socket import PASSWORD, Console, team  # noqa: F401
 from test_console_calls import connected_call, console, wait_until
 from twilio.base.exceptions import TwilioRestException
 
-from callcenter.agents import create_agent
 from callcenter.metrics.facts import CallHandle, QueueEntry
 from callcenter.models import AuditEntry, Call, CallOffer
+from callcenter.people.agents import create_agent
 
 
 def supervisor(server: LiveServer, username: str) -> Console:

@@ -15,13 +15,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from test_agent_socket import Console, team  # noqa: F401
 
-from callcenter.agents import create_agent
-from callcenter.calls import open_call
+from callcenter.calls.records import open_call
 from callcenter.care.board import wallboard_counts
 from callcenter.care.models import Ticket, TicketEvent
 from callcenter.care.tickets import due_reminders, open_survey_ticket
-from callcenter.customers import import_customers_csv
 from callcenter.models import Call, CallOffer
+from callcenter.people.agents import create_agent
+from callcenter.people.customers import import_customers_csv
 from callcenter.screenpop import offer_payload
 
 PASSWORD = "correct horse battery"
@@ -244,7 +244,7 @@ def test_agents_see_their_teams_tickets_and_supervisors_all(
 def test_the_screen_pop_lists_the_callers_open_tickets_and_ranks_articles_by_them(
     world: dict[str, Any], client: FlaskClient
 ) -> None:
-    from callcenter.kb_models import KbArticle
+    from callcenter.knowledge.models import KbArticle
 
     services = world["services"]
     login(client, "amy")

@@ -22,9 +22,9 @@ from urllib.parse import parse_qs
 import gtts.tts
 import pytest
 
-import callcenter.tts
+import callcenter.media.tts
 from callcenter.config import VoiceConfig
-from callcenter.tts import BuildReport, PromptCache, TTSError
+from callcenter.media.tts import BuildReport, PromptCache, TTSError
 
 VOICES = {
     "en": VoiceConfig(say_voice="Polly.Joanna", say_language="en-US", gtts_lang="en"),
@@ -432,7 +432,7 @@ def test_long_text_is_sent_in_parts_and_concatenated(
 
 
 def test_module_stays_free_of_flask_and_twilio() -> None:
-    tree = ast.parse(Path(callcenter.tts.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(callcenter.media.tts.__file__).read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from test_metrics import Day, at, database, number, script, settings, sid  # noqa: F401
 
-from callcenter.calls import get_call, open_call
+from callcenter.calls.records import get_call, open_call
+from callcenter.calls.routing import dispatch, request_callback
 from callcenter.config import load_settings
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Customer, CustomerPhone, Voicemail
-from callcenter.routing import dispatch, request_callback
 from callcenter.supervision.board import LIVE_DEFINITIONS, TODAY_FIELDS, build_board
 from callcenter.supervision.feed import BoardFeed, board_changes
 from callcenter.supervision.thresholds import ThresholdError, set_thresholds, thresholds

@@ -14,7 +14,7 @@ from test_agent_socket import team  # noqa: F401
 from test_queue_boards import queued_call
 from test_queue_boards_browser import shown_seconds, wallboard_log_in
 
-from callcenter.calls import get_call, mark_left_queue, open_call
+from callcenter.calls.records import get_call, mark_left_queue, open_call
 from callcenter.models import utcnow
 
 pytestmark = pytest.mark.skipif(

@@ -15,8 +15,8 @@ from conftest import LiveServer, start_caller
 from test_agent_socket import PASSWORD, Console, team  # noqa: F401
 from test_queue_boards import CONVERGED, queued_call
 
-from callcenter.agents import create_agent
 from callcenter.models import Agent
+from callcenter.people.agents import create_agent
 from callcenter.supervision.thresholds import thresholds
 
 

@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from callcenter.calls import MAX_DETAIL_CHARS, TRUNCATED
+import callcenter.tables  # noqa: F401  (registers every table)
+from callcenter.calls.records import MAX_DETAIL_CHARS, TRUNCATED
 from callcenter.db import Base
 from callcenter.models import Call, CallEvent
 

@@ -8,7 +8,7 @@ a second miss from the same number is added to it. Callers whose number cannot b
 back (withheld, SIP, invalid) get none.
 
 Agents work the list like the voicemail inbox: take one, call back (the call-back path of
-:func:`callcenter.routing.call_back_followup`), close it with an outcome.
+:func:`callcenter.calls.routing.call_back_followup`), close it with an outcome.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callcenter.calls import log_event
+from callcenter.calls.participants import caller_leg
+from callcenter.calls.records import log_event
+from callcenter.calls.routing import CALL_ENDED, Changes, RoutingError, call_back
 from callcenter.care.models import Followup, FollowupEvent
 from callcenter.config import Settings, localized
 from callcenter.metrics.facts import QueueEntry
 from callcenter.models import Agent, Call, Customer, Voicemail
-from callcenter.participants import caller_leg
 
 OPEN = ("open", "assigned")
 STATUS_FILTERS = {"open": OPEN, "done": ("done",), "all": ("open", "assigned", "done")}
@@ -377,3 +378,34 @@ def describe(settings: Settings, followup: Followup) -> dict[str, Any]:
         "notes": followup.notes,
         "sms": followup.sms_status,
     }
+
+
+def followups_for_ended_call(
+    session: Session, settings: Settings, call: Call, now: datetime
+) -> Changes:
+    """The follow-up side of a call ending (registered with the routing's CALL_ENDED)."""
+    followup = note_ended_call(session, settings, call, now)
+    return Changes(followups={followup.id}) if followup is not None else Changes()
+
+
+CALL_ENDED.append(followups_for_ended_call)
+
+
+def call_back_followup(
+    session: Session, settings: Settings, followup: Followup, agent: Agent, now: datetime
+) -> tuple[Changes, str]:
+    """Ring the agent with a call-back to the caller of `followup` (the same path as a
+    voicemail's: accepting dials the agent, then the customer, exactly once)."""
+    if followup.status == "done":
+        raise RoutingError("this follow-up is already done")
+    latest = followup.events[-1] if followup.events else None
+    changes, call_sid = call_back(
+        session, settings, agent, now, original_sid=latest.call_sid if latest else None,
+        pending_sid=followup.callback_call_sid, queue_name=latest.queue if latest else None,
+        customer_id=followup.customer_id, context={"followup": followup.id},
+        what="follow-up", number=followup.number,
+    )  # fmt: skip
+    followup.callback_call_sid = call_sid
+    log_event(session, call_sid, "callback.from_followup", followup=followup.id,
+              original=latest.call_sid if latest else None, agent=agent.username)  # fmt: skip
+    return changes, call_sid

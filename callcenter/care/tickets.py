@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callcenter.calls import CALL_SID, get_call, log_event, may_see_call
+from callcenter.calls.records import CALL_SID, get_call, log_event, may_see_call
 from callcenter.care.models import ACTIVE_TICKET, TICKET_STATUSES, Ticket, TicketCall, TicketEvent
 from callcenter.config import Settings
 from callcenter.models import Agent, Call, Customer

@@ -14,14 +14,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from callcenter.calls import log_event
+from callcenter.calls.records import log_event
 from callcenter.config import HoursConfig, MailboxConfig, QueueConfig, localized
-from callcenter.customers import (
-    find_customer_by_account,
-    find_customer_by_keypad_code,
-    find_customer_by_number,
-)
-from callcenter.hours import is_holiday, is_open
+from callcenter.ivr.hours import is_holiday, is_open
 from callcenter.ivr.loader import FlowSet
 from callcenter.ivr.schema import (
     TEMPLATE_FIELD,
@@ -42,9 +37,14 @@ from callcenter.ivr.schema import (
     TransferNode,
     VoicemailNode,
 )
-from callcenter.kb_models import KbArticle
-from callcenter.kb_usage import record_lookup
+from callcenter.knowledge.models import KbArticle
+from callcenter.knowledge.usage import record_lookup
 from callcenter.models import Call, Customer, utcnow
+from callcenter.people.customers import (
+    find_customer_by_account,
+    find_customer_by_keypad_code,
+    find_customer_by_number,
+)
 
 MAX_NODES_PER_STEP = 64
 

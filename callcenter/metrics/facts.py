@@ -12,8 +12,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.db import Base
-from callcenter.models import tz_datetime
+from callcenter.db import Base, tz_datetime
 
 # Kinds of queue entry: how the call came to wait in the queue.
 ENTRY_KINDS = ("inbound", "transfer", "overflow", "callback")

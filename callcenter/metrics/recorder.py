@@ -1,7 +1,7 @@
 """Writes the metric facts (see facts.py) where the things they describe happen.
 
 - Agent status spans and call handles: :func:`presence_changed`, called by
-  :func:`callcenter.agents.set_presence` (the one place an agent's status changes) just
+  :func:`callcenter.people.agents.set_presence` (the one place an agent's status changes) just
   before the status moves on.
 - Hold time: :func:`record_hold`, called by the console's hold handler.
 - Queue entries: a ``before_flush`` listener watching the queue fields of calls

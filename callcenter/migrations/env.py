@@ -7,12 +7,11 @@ from typing import Any
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import callcenter.models  # noqa: F401  (registers the tables)
-from callcenter.db import Base
-from callcenter.kb_models import include_in_comparison
+from callcenter.knowledge.models import include_in_comparison
+from callcenter.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_offline() -> None:

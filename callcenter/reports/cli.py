@@ -11,9 +11,9 @@ from callcenter.metrics.queues import INTERVALS
 
 
 def _context(ctx: click.Context) -> tuple[Any, Any]:
-    from callcenter.cli import _database, _settings
+    from callcenter.commands import command_database, command_settings
 
-    return _settings(ctx), _database(ctx)
+    return command_settings(ctx), command_database(ctx)
 
 
 def _period(settings: Any, start: str, end: str, interval: str | None = None) -> Any:
@@ -149,3 +149,8 @@ def report_staffing(
         "agents_logged_in",
     )  # fmt: skip
     _emit(columns, payload["rows"], as_csv, "no queues")
+
+
+def register(main: click.Group) -> None:
+    """Add `report` to the command line."""
+    main.add_command(report)

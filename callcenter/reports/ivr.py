@@ -3,7 +3,7 @@ left by each of its exits (a key, a phrase, a timeout, an invalid answer, or the
 continuation) and how many hung up there.
 
 Computed from the call event log (the ``ivr.*`` events the engine writes at each step, the
-same vocabulary :func:`callcenter.kb_usage.caller_choices` reads choices from) by one SQL
+same vocabulary :func:`callcenter.knowledge.usage.caller_choices` reads choices from) by one SQL
 query with window functions on SQLite and PostgreSQL: each ``ivr.node`` event is paired with
 the event just before it in its call, which was logged at the node the caller came from and
 says how they left it. The flows (their YAML, validated) name the exits.
@@ -28,7 +28,7 @@ from callcenter.ivr.schema import (
     MenuNode,
     Prompting,
 )
-from callcenter.kb_usage import CHOICE_EVENTS
+from callcenter.knowledge.usage import CHOICE_EVENTS
 from callcenter.models import Call, CallEvent
 
 # The menu-choice events, and what else tells how a caller left a node.

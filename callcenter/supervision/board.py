@@ -19,16 +19,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from callcenter.call_recordings import ACTIVE, PAUSED
-from callcenter.calls import FINAL_STATUSES
+from callcenter.calls.records import FINAL_STATUSES
 from callcenter.config import Settings
+from callcenter.media.call_recordings import ACTIVE, PAUSED
+from callcenter.media.voicemail import OPEN as UNHANDLED_VOICEMAIL
 from callcenter.metrics.agents import handling
 from callcenter.metrics.definitions import definition, ratio
 from callcenter.metrics.facts import CallHandle
 from callcenter.metrics.queues import interval_start, queue_today_by_interval
 from callcenter.models import Agent, Call, CallOffer, CallRecording, Customer, Voicemail
 from callcenter.supervision.thresholds import thresholds
-from callcenter.voicemail import OPEN as UNHANDLED_VOICEMAIL
 
 INTERVAL_MINUTES = 15
 # A queue's oldest wait turns amber from this share of its threshold.

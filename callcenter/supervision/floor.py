@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from callcenter.calls.queues import WAITING
 from callcenter.config import Settings
 from callcenter.models import Agent, Call
-from callcenter.queues import WAITING
 from callcenter.supervision.steps import supervisor_legs
 
 LIMIT = 200

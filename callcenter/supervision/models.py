@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.db import Base
-from callcenter.models import tz_datetime, utcnow
+from callcenter.db import Base, tz_datetime, utcnow
 
 
 class QueueThreshold(Base):

@@ -9,18 +9,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callcenter.agents import CHOOSABLE, set_presence
-from callcenter.calls import log_event
-from callcenter.config import Settings
-from callcenter.models import Agent, Call, CallOffer
-from callcenter.queues import WAITING
-from callcenter.routing import (
+from callcenter.calls.queues import WAITING
+from callcenter.calls.records import log_event
+from callcenter.calls.routing import (
     Changes,
     accept,
     agent_offline,
     withdraw_agent_offers,
     withdraw_call_offers,
 )
+from callcenter.config import Settings
+from callcenter.models import Agent, Call, CallOffer
+from callcenter.people.agents import CHOOSABLE, set_presence
 from callcenter.supervision.steps import SupervisionError, call_over, require_supervisor
 
 FRONT = "front"

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.calls import FINAL_STATUSES, get_call, log_event
+from callcenter.calls.participants import note_leg
+from callcenter.calls.records import FINAL_STATUSES, get_call, log_event
+from callcenter.calls.routing import Changes
 from callcenter.models import Agent, Call
-from callcenter.participants import note_leg
-from callcenter.routing import Changes
 
 MODES = ("monitor", "coach", "barge")
 DOING = {"monitor": "monitoring", "coach": "coaching", "barge": "in"}

@@ -24,7 +24,7 @@ from callcenter.ivr.engine import (
     Silence,
     Speak,
 )
-from callcenter.tts import PromptCache
+from callcenter.media.tts import PromptCache
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,7 @@ from flask import request
 from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 
-from callcenter.agents import AgentError, mark_consoles_seen, set_presence
-from callcenter.call_recordings import RecordingError, active_recording, describe, set_paused
-from callcenter.calls import get_call, log_event
-from callcenter.consults import (
+from callcenter.calls.consults import (
     accept_consult,
     cancel_consult,
     complete_transfer,
@@ -38,12 +35,10 @@ from callcenter.consults import (
     decline_consult,
     offer_consult,
 )
-from callcenter.metrics.recorder import record_hold
-from callcenter.models import Agent, CallOffer, utcnow
-from callcenter.participants import caller_leg, note_leg
-from callcenter.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
-from callcenter.recovery import caller_gone
-from callcenter.routing import (
+from callcenter.calls.participants import caller_leg, note_leg
+from callcenter.calls.records import get_call, log_event
+from callcenter.calls.recovery import caller_gone
+from callcenter.calls.routing import (
     Changes,
     RoutingError,
     accept,
@@ -54,10 +49,15 @@ from callcenter.routing import (
     transfer,
     wrap_up,
 )
+from callcenter.media.call_recordings import RecordingError, active_recording, describe, set_paused
+from callcenter.metrics.recorder import record_hold
+from callcenter.models import Agent, CallOffer, utcnow
+from callcenter.people.agents import AgentError, mark_consoles_seen, set_presence
 from callcenter.screenpop import consult_payload, offer_payload
 from callcenter.services import Services
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
 from callcenter.web.auth import current_agent
+from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.web.session_guard import session_guard
 from callcenter.web.socket_schemas import (
     Accept,

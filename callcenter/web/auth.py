@@ -38,11 +38,11 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
-from callcenter import login_throttle
-from callcenter.agents import end_sessions, login_candidate, password_matches
 from callcenter.db import Database, get_database, get_session
-from callcenter.login_throttle import ThrottlePolicy
 from callcenter.models import ROLES, Agent
+from callcenter.people import login_throttle
+from callcenter.people.agents import end_sessions, login_candidate, password_matches
+from callcenter.people.login_throttle import ThrottlePolicy
 from callcenter.web.limits import MAX_JSON_BYTES, JsonRefused, load_json
 from callcenter.web.session_guard import session_guard
 
@@ -63,7 +63,7 @@ def _epoch() -> float:
 
 
 class LoginThrottle:
-    """Slows password guessing (see callcenter/login_throttle.py) and bounds hashing.
+    """Slows password guessing (see callcenter/people/login_throttle.py) and bounds hashing.
 
     The counts live in the database, so every process shares them. At most
     `hashing_slots` passwords are hashed at once in this process (scrypt takes a core for

@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callcenter.calls.routing import RoutingError
 from callcenter.care import followups as care_followups
 from callcenter.care.board import wallboard_counts
 from callcenter.care.followups import FollowupError
@@ -35,7 +36,6 @@ from callcenter.care.tickets import (
 )
 from callcenter.db import get_session
 from callcenter.models import Agent, utcnow
-from callcenter.routing import RoutingError, call_back_followup
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent, json_error, json_object, login_required
 from callcenter.web.console import security_headers
@@ -269,7 +269,7 @@ def call_back(followup_id: int) -> ResponseReturnValue:
     session = get_session()
     try:
         followup = care_followups.assign(session, followup_id, g.agent, utcnow())
-        changes, call_sid = call_back_followup(
+        changes, call_sid = care_followups.call_back_followup(
             session, services.settings, followup, g.agent, utcnow()
         )
     except FollowupError as exc:

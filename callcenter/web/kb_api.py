@@ -17,14 +17,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter import kb
-from callcenter.calls import CALL_SID, get_call, log_event, may_see_call
+from callcenter.calls.records import CALL_SID, get_call, log_event, may_see_call
 from callcenter.config import localized
 from callcenter.db import get_session
 from callcenter.ivr.schema import ARTICLE_ID
-from callcenter.kb_models import KbArticle
-from callcenter.kb_usage import MAX_QUERY, record_lookup, resolution_report
-from callcenter.models import Call, KbLookup, utcnow
+from callcenter.knowledge import articles as kb
+from callcenter.knowledge.models import KbArticle, KbLookup
+from callcenter.knowledge.usage import MAX_QUERY, record_lookup, resolution_report
+from callcenter.models import Call, utcnow
 from callcenter.services import get_services
 from callcenter.telephony.sms import SmsError, SmsSender
 from callcenter.web.auth import json_error, json_object, login_required

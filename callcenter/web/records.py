@@ -30,10 +30,21 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.call_recordings import describe as describe_recording
-from callcenter.calls import CALL_SID, get_call, may_see_call
+from callcenter.calls.records import CALL_SID, get_call, may_see_call
+from callcenter.calls.routing import RoutingError, call_back_voicemail
 from callcenter.db import get_session
-from callcenter.kb_usage import consulted
+from callcenter.knowledge.usage import consulted
+from callcenter.media.call_recordings import describe as describe_recording
+from callcenter.media.downloads import RECORDING_SID
+from callcenter.media.voicemail import (
+    InboxError,
+    assign,
+    inbox,
+    mark_handled,
+    may_play,
+    release,
+)
+from callcenter.media.voicemail import describe as describe_voicemail
 from callcenter.models import (
     Call,
     CallEvent,
@@ -44,18 +55,7 @@ from callcenter.models import (
     Voicemail,
     utcnow,
 )
-from callcenter.recordings import RECORDING_SID
-from callcenter.routing import RoutingError, call_back_voicemail
 from callcenter.services import get_services
-from callcenter.voicemail import (
-    InboxError,
-    assign,
-    inbox,
-    mark_handled,
-    may_play,
-    release,
-)
-from callcenter.voicemail import describe as describe_voicemail
 from callcenter.web.audio import audio_response
 from callcenter.web.auth import current_agent, json_error, json_object, login_required
 from callcenter.web.console import security_headers

@@ -45,11 +45,11 @@ from pydantic import (
     model_validator,
 )
 
-from callcenter.agents import CHOOSABLE, AgentError
-from callcenter.call_recordings import RecordingError
-from callcenter.calls import CALL_SID
-from callcenter.customers import normalize_phone
-from callcenter.routing import RoutingError
+from callcenter.calls.records import CALL_SID
+from callcenter.calls.routing import RoutingError
+from callcenter.media.call_recordings import RecordingError
+from callcenter.people.agents import CHOOSABLE, AgentError
+from callcenter.people.customers import normalize_phone
 from callcenter.web.limits import MAX_ID
 
 log = logging.getLogger("callcenter.socket_events")

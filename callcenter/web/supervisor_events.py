@@ -24,11 +24,10 @@ from flask import request
 from flask_socketio import SocketIO
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from callcenter.agents import AgentError
-from callcenter.calls import get_call
+from callcenter.calls.records import get_call
+from callcenter.calls.routing import Changes, RoutingError, requeue
 from callcenter.models import Agent, utcnow
-from callcenter.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room
-from callcenter.routing import Changes, RoutingError, requeue
+from callcenter.people.agents import AgentError
 from callcenter.services import Services
 from callcenter.supervision import audit
 from callcenter.supervision.steer import move_call, set_agent_status, take_call
@@ -44,6 +43,7 @@ from callcenter.supervision.steps import (
 from callcenter.supervision.thresholds import ThresholdError, set_thresholds
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
 from callcenter.web.auth import current_agent
+from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room
 
 log = logging.getLogger("callcenter.supervisor_events")
 

@@ -19,23 +19,17 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from callcenter.call_recordings import apply_status, request_recording
-from callcenter.calls import CALL_SID, FINAL_STATUSES, get_call, log_event, open_call, record_status
-from callcenter.config import localized
-from callcenter.customers import classify_caller
-from callcenter.db import get_session
-from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
-from callcenter.ivr.schema import VoicemailNode
-from callcenter.models import Call, WebhookResponse, utcnow
-from callcenter.participants import conference_ended, note_leg
-from callcenter.queues import (
-    estimated_wait_seconds,
-    finish_queue_wait,
-    hold_actions,
-    queue_position,
+from callcenter.calls.participants import conference_ended, note_leg
+from callcenter.calls.queues import estimated_wait_seconds, queue_position
+from callcenter.calls.records import (
+    CALL_SID,
+    FINAL_STATUSES,
+    get_call,
+    log_event,
+    open_call,
+    record_status,
 )
-from callcenter.recordings import RECORDING_SID
-from callcenter.routing import (
+from callcenter.calls.routing import (
     Changes,
     call_finished,
     call_left_queue,
@@ -44,6 +38,16 @@ from callcenter.routing import (
     end_consult,
     request_callback,
 )
+from callcenter.config import localized
+from callcenter.db import get_session
+from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
+from callcenter.ivr.queue_wait import finish_queue_wait, hold_actions
+from callcenter.ivr.schema import VoicemailNode
+from callcenter.media.call_recordings import apply_status, request_recording
+from callcenter.media.downloads import RECORDING_SID
+from callcenter.media.voicemail import store_voicemail
+from callcenter.models import Call, WebhookResponse, utcnow
+from callcenter.people.customers import classify_caller
 from callcenter.services import get_services
 from callcenter.supervision.steps import LABEL_PREFIX
 from callcenter.supervision.steps import left as supervisor_left
@@ -53,7 +57,6 @@ from callcenter.telephony.signature import (
     repeated_key,
     signed_string,
 )
-from callcenter.voicemail import store_voicemail
 
 log = logging.getLogger("callcenter.twilio")
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")

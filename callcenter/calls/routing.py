@@ -9,6 +9,7 @@ IMMEDIATE), so a call is never offered twice at once and never accepted by two a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,15 +17,15 @@ from typing import Any
 from sqlalchemy import Select, Text, cast, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from callcenter.agents import has_live_console, live_console_cutoff, set_presence
-from callcenter.calls import log_event, mark_left_queue
-from callcenter.care.followups import note_ended_call
-from callcenter.care.models import Followup
+from callcenter.calls.queues import WAITING, waiting_calls
+from callcenter.calls.records import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
 from callcenter.models import Agent, Call, CallOffer, Voicemail
-from callcenter.queues import WAITING, waiting_calls
+from callcenter.people.agents import has_live_console, live_console_cutoff, set_presence
 
 OPEN = "offered"
+
+
 RING_ALL_LIMIT = 50
 DISPATCH_LOCK = 0x63616C6C  # any constant shared by every process of this app
 
@@ -70,6 +71,12 @@ class Changes:
             self.offers or self.withdrawn or self.agents or self.calls or self.ended
             or self.consults or self.participants or self.followups
         )  # fmt: skip
+
+
+CALL_ENDED: list[Callable[[Session, Settings, Call, datetime], Changes]] = []
+"""What the features above calls do when a call ends (e.g. a follow-up for a caller we
+missed, registered by :mod:`callcenter.care.followups`): each is given the session, the
+settings, the call and the time, and returns what it changed."""
 
 
 def _locking(session: Session, statement: Select[Any]) -> Select[Any]:
@@ -313,9 +320,8 @@ def call_finished(session: Session, settings: Settings, call: Call, now: datetim
     caller we missed (abandoned, cut off) gets a follow-up."""
     changes = call_left_queue(session, call.call_sid, now)
     changes.participants.add(call.call_sid)
-    followup = note_ended_call(session, settings, call, now)
-    if followup is not None:
-        changes.followups.add(followup.id)
+    for hook in CALL_ENDED:
+        changes.merge(hook(session, settings, call, now))
     if (call.context or {}).get("consult"):
         changes.merge(end_consult(session, call, "caller left", now))
     if call.agent_id is None:
@@ -614,7 +620,7 @@ def call_back_voicemail(
          if queue.overflow_mailbox == voicemail.mailbox),
         None,
     )  # fmt: skip
-    changes, call_sid = _call_back(
+    changes, call_sid = call_back(
         session, settings, agent, now, original_sid=voicemail.call_sid,
         pending_sid=voicemail.callback_call_sid, queue_name=queue_name,
         customer_id=voicemail.customer_id, context={"voicemail": voicemail.id},
@@ -628,27 +634,7 @@ def call_back_voicemail(
     return changes, call_sid
 
 
-def call_back_followup(
-    session: Session, settings: Settings, followup: Followup, agent: Agent, now: datetime
-) -> tuple[Changes, str]:
-    """Ring the agent with a call-back to the caller of `followup` (the same path as a
-    voicemail's: accepting dials the agent, then the customer, exactly once)."""
-    if followup.status == "done":
-        raise RoutingError("this follow-up is already done")
-    latest = followup.events[-1] if followup.events else None
-    changes, call_sid = _call_back(
-        session, settings, agent, now, original_sid=latest.call_sid if latest else None,
-        pending_sid=followup.callback_call_sid, queue_name=latest.queue if latest else None,
-        customer_id=followup.customer_id, context={"followup": followup.id},
-        what="follow-up", number=followup.number,
-    )  # fmt: skip
-    followup.callback_call_sid = call_sid
-    log_event(session, call_sid, "callback.from_followup", followup=followup.id,
-              original=latest.call_sid if latest else None, agent=agent.username)  # fmt: skip
-    return changes, call_sid
-
-
-def _call_back(
+def call_back(
     session: Session, settings: Settings, agent: Agent, now: datetime, *,
     original_sid: str | None, pending_sid: str | None, queue_name: str | None,
     customer_id: int | None, context: dict[str, Any], what: str, number: str | None = None,

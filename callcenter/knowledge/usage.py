@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.kb_models import KbArticle
-from callcenter.models import Call, CallEvent, KbLookup, utcnow
+from callcenter.knowledge.models import KbArticle, KbLookup
+from callcenter.models import Call, CallEvent, utcnow
 
 ACTIONS = ("search", "open", "send")
 SOURCES = ("console", "suggestion", "ivr")

@@ -1,7 +1,8 @@
-"""Knowledge-base table and its full-text index, which lives in each database's own engine.
+"""Knowledge-base tables: the articles, their full-text index (which lives in each database's
+own engine) and the lookups agents make (:class:`KbLookup`).
 
-Terms come from :func:`callcenter.kb.tokenize` (stemmed English words, Chinese bigrams
-and single characters); the database only matches and ranks them:
+Terms come from :func:`callcenter.knowledge.articles.tokenize` (stemmed English words,
+Chinese bigrams and single characters); the database only matches and ranks them:
 
 * **SQLite**: the FTS5 virtual table ``kb_fts`` (:data:`FTS_DDL`), one row per article
   holding the space-joined terms of each field and the article's language as one token.
@@ -25,12 +26,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DDL, JSON, Column, Float, Index, Integer, String, Table, Text, event
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    event,
+)
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.db import Base
-from callcenter.models import tz_datetime, utcnow
+from callcenter.db import Base, tz_datetime, utcnow
 
 __all__ = [
     "FTS_DDL",
@@ -38,6 +50,7 @@ __all__ = [
     "KB_TABLES",
     "SEARCH_VECTOR_INDEX",
     "KbArticle",
+    "KbLookup",
     "include_in_comparison",
     "is_fts_table",
     "kb_impacts",
@@ -100,6 +113,27 @@ event.listen(
     "after_drop",
     DDL(f"DROP TABLE IF EXISTS {FTS_TABLE}").execute_if(dialect="sqlite"),
 )
+
+
+class KbLookup(Base):
+    """One use of the knowledge base: a search, an article opened, suggested or sent.
+
+    ``source`` is where it came from (``console`` search box, a screen-pop ``suggestion``,
+    the ``ivr``); ``call_sid`` links it to the call it helped with, when there was one.
+    """
+
+    __tablename__ = "kb_lookups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    article_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    query: Mapped[str | None] = mapped_column(String(200))
+    results: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 def language_token(language: str) -> str:

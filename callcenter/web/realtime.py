@@ -18,16 +18,16 @@ from typing import Any
 from flask_socketio import SocketIO
 from sqlalchemy import Text, cast, func, select
 
-from callcenter.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
-from callcenter.call_recordings import claim_due, describe, mark_start_failed, mark_started
-from callcenter.calls import FINAL_STATUSES, get_call
+from callcenter.calls.consults import expire_consults
+from callcenter.calls.participants import participants
+from callcenter.calls.queues import WAITING
+from callcenter.calls.records import FINAL_STATUSES, get_call
+from callcenter.calls.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
+from callcenter.calls.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.care.followups import followup_counts
-from callcenter.consults import expire_consults
+from callcenter.media.call_recordings import claim_due, describe, mark_start_failed, mark_started
 from callcenter.models import Agent, Call, utcnow
-from callcenter.participants import participants
-from callcenter.queues import WAITING
-from callcenter.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
-from callcenter.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
+from callcenter.people.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
 from callcenter.supervision.board import build_board

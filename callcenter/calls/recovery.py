@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter.agents import live_console_cutoff
-from callcenter.calls import FINAL_STATUSES, log_event, record_status
+from callcenter.calls.records import FINAL_STATUSES, log_event, record_status
+from callcenter.calls.routing import Changes, agent_offline, call_finished, requeue
 from callcenter.config import Settings
 from callcenter.models import Agent, Call
-from callcenter.routing import Changes, agent_offline, call_finished, requeue
+from callcenter.people.agents import live_console_cutoff
 
 # Statuses in which an agent without a live console is taken out of routing at once.
 SILENT_TO_OFFLINE = ("available", "ringing", "away")

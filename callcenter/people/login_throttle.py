@@ -22,7 +22,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from callcenter.models import LoginFailures, UTCDateTime
+from callcenter.db import UTCDateTime
+from callcenter.models import LoginFailures
 
 
 @dataclass(frozen=True)

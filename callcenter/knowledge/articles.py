@@ -6,7 +6,7 @@ Pure domain code (no Flask): functions that touch the database take a SQLAlchemy
 Tokenizing is done here, the same for every database: :func:`tokenize` turns text into
 terms (English words lowercased and lightly stemmed, Chinese text into character bigrams
 plus single characters). Matching and ranking are left to the database's own full-text
-search (see :mod:`callcenter.kb_models`): :func:`sync` stores each field's terms in
+search (see :mod:`callcenter.knowledge.models`): :func:`sync` stores each field's terms in
 SQLite's FTS5 table or PostgreSQL's weighted ``tsvector``, and ranking follows FTS5's
 ``bm25()`` or PostgreSQL's ``ts_rank()``, title and tags counting more than the body.
 Query terms only ever reach the engine quoted, as literal terms, or as bound parameters.
@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from callcenter.kb_models import FTS_TABLE, KbArticle, kb_impacts, language_token
+from callcenter.knowledge.models import FTS_TABLE, KbArticle, kb_impacts, language_token
 from callcenter.models import utcnow
 
 __all__ = [

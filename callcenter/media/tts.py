@@ -29,7 +29,7 @@ from gtts.lang import tts_langs
 
 from callcenter.config import VoiceConfig
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("callcenter.tts")  # the name operators know, wherever the module lives
 
 #: Part of every key; bump it to invalidate all cached prompts (e.g. a new rendering recipe).
 KEY_VERSION = "gtts-v1"

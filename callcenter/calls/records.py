@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from callcenter.customers import classify_caller, find_customer_by_number
 from callcenter.models import Agent, Call, CallEvent, CallOffer, Customer, utcnow
+from callcenter.people.customers import classify_caller, find_customer_by_number
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.agents import set_presence
-from callcenter.calls import log_event
+from callcenter.calls.participants import caller_leg, note_leg
+from callcenter.calls.records import log_event
+from callcenter.calls.routing import Changes, RoutingError, end_consult, hand_off, start_wrapup
 from callcenter.config import Settings
 from callcenter.models import Agent, Call
-from callcenter.participants import caller_leg, note_leg
-from callcenter.routing import Changes, RoutingError, end_consult, hand_off, start_wrapup
+from callcenter.people.agents import set_presence
 
 CONSULT_SECONDS = 20  # when the queue has no offer_timeout to go by
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callcenter.calls import get_call, log_event
+from callcenter.calls.records import get_call, log_event
+from callcenter.media.downloads import enqueue_download
 from callcenter.models import Agent, Voicemail
-from callcenter.recordings import enqueue_download
 
 
 def store_voicemail(

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callcenter.calls import log_event
+from callcenter.calls.records import log_event
 from callcenter.config import Settings
+from callcenter.media.downloads import enqueue_download
 from callcenter.models import Agent, Call, CallRecording
-from callcenter.recordings import enqueue_download
 
 REQUESTED, STARTING, RECORDING, PAUSED = "requested", "starting", "in-progress", "paused"
 COMPLETED, ABSENT, FAILED = "completed", "absent", "failed"

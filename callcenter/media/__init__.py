@@ -1,0 +1,1 @@
+"""Media: recording downloads, call recordings, voicemail, and the prompts rendered to speech."""
