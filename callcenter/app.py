@@ -121,10 +121,14 @@ def _init_realtime(app: Flask, services: Services) -> None:
     guard = SessionGuard(app, socketio, services.database)
     services.extras["session_guard"] = guard
     realtime.housekeeping.append(guard.sweep)
-    register_agent_events(socketio, services, realtime, bridge)
+    connections = register_agent_events(socketio, services, realtime, bridge)
     register_supervisor_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)
+    services.extras["socket_counts"] = lambda: {
+        "/agent": connections.sockets(),
+        "/supervisor": realtime.supervisors_connected(),
+    }
     if not app.testing:
         # Every serving process runs the dispatcher (under gunicorn too); on PostgreSQL an
         # advisory lock keeps their passes from overlapping.
@@ -163,6 +167,7 @@ def create_app(
         kb_api,
         limits,
         media,
+        prometheus,
         records,
         reports,
         supervision_api,
@@ -182,6 +187,7 @@ def create_app(
     app.register_blueprint(supervision_api.bp)
     app.register_blueprint(care.bp)
     _init_realtime(app, services)
+    prometheus.init_app(app, services)
     if settings.simulator:
         from callcenter.simulator import phone_page
         from callcenter.simulator.recordings import RecordingStore

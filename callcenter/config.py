@@ -373,6 +373,7 @@ class Settings(StrictModel):
     tickets: TicketsConfig = TicketsConfig()
     followups: FollowupsConfig = FollowupsConfig()
     sms_from: str | None = None
+    metrics_token: str | None = None  # GET /metrics: this bearer token, else loopback only
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("public_url", "twilio_api_url")
@@ -443,8 +444,9 @@ ENVIRONMENT = {
     "CALLCENTER_TWILIO_API_URL": "twilio_api_url",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+    "CALLCENTER_METRICS_TOKEN": "metrics_token",
 }
-SECRET_KEYS = ("secret_key", "twilio_account_sid", "twilio_auth_token")
+SECRET_KEYS = ("secret_key", "twilio_account_sid", "twilio_auth_token", "metrics_token")
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -56,7 +56,7 @@ def configure_logging(level: str) -> None:
 
 def _quiet(method: str, path: str) -> bool:
     """Requests a page makes by itself, over and over: logged at DEBUG."""
-    if path.startswith("/static/") or path in ("/favicon.ico", "/healthz"):
+    if path.startswith("/static/") or path in ("/favicon.ico", "/healthz", "/metrics"):
         return True
     if method != "GET":
         return False

@@ -115,6 +115,11 @@ class Connections:
         with self._lock:
             return list(self._count)
 
+    def sockets(self) -> int:
+        """Console sockets open here (an agent's several tabs each count)."""
+        with self._lock:
+            return len(self._agents)
+
 
 def register_agent_events(
     socketio: SocketIO, services: Services, realtime: Realtime, bridge: CallBridge

@@ -139,6 +139,8 @@ class Realtime:
         self.housekeeping: list[Callable[[], Any]] = []
         # Told every committed change after it is announced (e.g. supervision's clean-up).
         self.listeners: list[Callable[[Changes], Any]] = []
+        # Told how long each dispatcher pass took, in seconds (the /metrics histogram).
+        self.pass_observers: list[Callable[[float], Any]] = []
         self.started_at = utcnow()
         """Console heartbeats older than this process are not trusted (see routing)."""
         self.consoles: Callable[[], Collection[int]] = lambda: ()
@@ -270,6 +272,10 @@ class Realtime:
     def supervisor_left(self, sid: str) -> None:
         self._supervisors.discard(sid)
 
+    def supervisors_connected(self) -> int:
+        """Supervisor sockets (wallboards) open in this process."""
+        return len(self._supervisors)
+
     def queues_due_in(self) -> float | None:
         """Seconds until a held-back queue summary is due (None: nothing held back)."""
         now = time.monotonic()
@@ -293,6 +299,14 @@ class Realtime:
 
     def run_once(self) -> Changes:
         """One dispatcher pass: expire offers, end wrap-ups, offer waiting calls."""
+        started = time.perf_counter()
+        try:
+            return self._pass()
+        finally:
+            for observe in self.pass_observers:
+                observe(time.perf_counter() - started)
+
+    def _pass(self) -> Changes:
         self.refresh_consoles()
         # One pass at a time in this process; the database guards across processes.
         with self._lock, self.services.database.session() as session:
