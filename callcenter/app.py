@@ -159,6 +159,7 @@ def create_app(
         auth,
         care,
         console,
+        customers,
         health,
         kb_api,
         limits,
@@ -181,6 +182,7 @@ def create_app(
     app.register_blueprint(reports.bp)
     app.register_blueprint(supervision_api.bp)
     app.register_blueprint(care.bp)
+    app.register_blueprint(customers.bp)
     _init_realtime(app, services)
     if settings.simulator:
         from callcenter.simulator import phone_page
