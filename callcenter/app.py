@@ -163,6 +163,7 @@ def create_app(
         auth,
         care,
         console,
+        customers,
         health,
         kb_api,
         limits,
@@ -186,6 +187,7 @@ def create_app(
     app.register_blueprint(reports.bp)
     app.register_blueprint(supervision_api.bp)
     app.register_blueprint(care.bp)
+    app.register_blueprint(customers.bp)
     _init_realtime(app, services)
     prometheus.init_app(app, services)
     if settings.simulator:

@@ -9,6 +9,7 @@ import click
 
 from callcenter import serving
 from callcenter.calls import cli as calls_cli
+from callcenter.crm import cli as crm_cli
 from callcenter.ivr import cli as ivr_cli
 from callcenter.knowledge import cli as knowledge_cli
 from callcenter.media import cli as media_cli
@@ -42,7 +43,16 @@ def main(config: str | None) -> None:
     """Call-center backend: IVR flows on Twilio voice webhooks."""
 
 
-for feature in (serving, ivr_cli, people_cli, media_cli, knowledge_cli, calls_cli, reports_cli):
+for feature in (
+    serving,
+    ivr_cli,
+    people_cli,
+    crm_cli,
+    media_cli,
+    knowledge_cli,
+    calls_cli,
+    reports_cli,
+):
     feature.register(main)
 
 

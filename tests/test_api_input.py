@@ -25,6 +25,10 @@ JSON_ROUTES = {
     "/api/voicemails/<id:voicemail_id>/handled",
     "/api/voicemails/<id:voicemail_id>/callback",
     "/api/kb/articles/<article_id>/send",
+    "/api/customers",
+    "/api/customers/<id:customer_id>",
+    "/api/customers/<id:customer_id>/merge",
+    "/api/customers/<id:customer_id>/erase",
 }
 
 

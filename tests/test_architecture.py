@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 DOMAIN = (
     "callcenter.calls",
     "callcenter.care",
+    "callcenter.crm",
     "callcenter.ivr",
     "callcenter.knowledge",
     "callcenter.media",

@@ -187,6 +187,12 @@
     $("pop-language").textContent = payload.language || "";
     $("pop-account").textContent = customer.account || "—";
     $("pop-notes").textContent = customer.notes || "";
+    // Known caller: a link to the customer's file; an unknown number: create one, prefilled.
+    const number = payload.caller_number || "";
+    const link = $("pop-customer");
+    link.hidden = !customer.id && !number;
+    link.textContent = customer.id ? "Open customer" : "Create customer";
+    link.href = customer.id ? `/customers/${customer.id}` : `/customers?phone=${encodeURIComponent(number)}`;
     $("pop-queue").textContent = payload.queue.display_name || "";
     const kind = payload.kind || "inbound";
     const from = (payload.consult || {}).from;

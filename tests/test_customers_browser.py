@@ -1,0 +1,102 @@
+"""The customers page and the console's screen-pop in headless Chromium against the real
+server: an unknown caller is made a customer from the pop (the number filled in) and is
+recognized on the next call; the page shows the customer's file, escaped."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CHROMIUM, LiveServer, start_caller
+from playwright.sync_api import Browser, expect
+from sqlalchemy import select
+from test_agent_socket import team  # noqa: F401
+from test_console_kb_inbox_browser import Console
+
+from callcenter.models import Call, Customer
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
+)
+STRANGER = "+8613900139000"
+NAME = "Zhou <b>Xun</b>"
+SHOTS = "/tmp/c2-customers-shots"
+
+
+def test_an_unknown_caller_becomes_a_customer_from_the_pop_and_is_recognized_next_time(
+    browser: Browser,
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    amy = Console(browser, live_server, "amy")
+    page = amy.page
+    expect(page.locator("#connection")).to_have_text("Connected")
+    page.click("#go-available")
+    expect(page.locator("#status")).to_have_text("available")
+
+    caller = start_caller(live_server.app, live_server.url, STRANGER, ["1", "0"],
+                          dial_talk_seconds=150)  # fmt: skip
+    expect(page.locator("#offer")).to_be_visible(timeout=15000)
+    expect(page.locator("#pop-name")).to_have_text("Unknown caller")
+    link = page.locator("#pop-customer")
+    expect(link).to_have_text("Create customer")
+    page.screenshot(path=f"{SHOTS}-pop-unknown.png", full_page=True)
+
+    with amy.context.expect_page() as opened:
+        link.click()
+    form = opened.value
+    form_errors: list[str] = []
+    form.on("pageerror", lambda error: form_errors.append(str(error)))
+    expect(form.locator("#cu-edit")).to_be_visible()
+    expect(form.locator("#cu-phones")).to_have_value(STRANGER)
+    expect(form.locator("#cu-rows")).to_contain_text("No customer found.")
+    form.fill("#cu-name", "")
+    form.click("#cu-save")  # the browser's own check: a name is required
+    form.fill("#cu-name", NAME)
+    form.fill("#cu-phones", "+86 139 0013 9000\n12345")
+    form.click("#cu-save")
+    expect(form.locator("#cu-field-errors")).to_contain_text("phones: '12345' is not a valid")
+    form.fill("#cu-phones", "+86 139 0013 9000")
+    form.fill("#cu-notes", "Asked about <script>alert(1)</script> warranty")
+    form.dblclick("#cu-save")  # a double click still makes one customer
+    expect(form.locator("#cu-detail")).to_be_visible()
+    expect(form.locator("#cu-title")).to_contain_text(NAME)  # as text, not markup
+    expect(form.locator("#cu-d-phones")).to_have_text(STRANGER)
+    expect(form.locator("#cu-d-notes")).to_have_text(
+        "Asked about <script>alert(1)</script> warranty"
+    )
+    expect(form.locator("#cu-history")).to_contain_text("amy · created")
+    assert form.locator("#cu-title b").count() == 0
+    form.screenshot(path=f"{SHOTS}-customer.png", full_page=True)
+
+    page.click("#accept")
+    expect(page.locator("#current-state")).to_have_text("connected", timeout=15000)
+    expect(page.locator("#status")).to_have_text("wrap-up", timeout=15000)
+    caller.result()
+    page.select_option("#disposition", "resolved")
+    page.click("#wrapup-submit")
+    expect(page.locator("#status")).to_have_text("available")
+
+    services = live_server.app.extensions["callcenter"]
+    with services.database.session() as session:
+        customers = session.scalars(select(Customer).where(Customer.name == NAME)).all()
+        assert len(customers) == 1
+        customer_id = customers[0].id
+
+    again = start_caller(live_server.app, live_server.url, "+86 139 0013 9000", ["1", "0"],
+                         hold_seconds=30)  # fmt: skip
+    expect(page.locator("#offer")).to_be_visible(timeout=15000)
+    expect(page.locator("#pop-name")).to_have_text(NAME)
+    expect(page.locator("#pop-customer")).to_have_text("Open customer")
+    expect(page.locator("#pop-customer")).to_have_attribute("href", f"/customers/{customer_id}")
+    page.screenshot(path=f"{SHOTS}-pop-known.png", full_page=True)
+    with services.database.session() as session:
+        call = session.scalar(select(Call).where(Call.call_sid == again.call_sid))
+        assert call is not None and call.customer_id == customer_id
+
+    # The customer's file lists the first call, with its disposition.
+    form.goto(f"{live_server.url}/customers/{customer_id}")
+    expect(form.locator("#cu-calls tr")).to_have_count(2)
+    expect(form.locator("#cu-calls")).to_contain_text("Resolved on the call")
+    form.fill("#cu-q", "0013 9000")
+    form.click("#cu-search button[type=submit]")
+    expect(form.locator("#cu-rows tr")).to_have_count(1)
+    assert amy.errors == [] and form_errors == []
