@@ -3,7 +3,7 @@
 ``customer_changes``: every change of a customer record (who, when, field, old → new),
 including creation, merges and erasure. See docs/customers.md.
 
-Revision ID: 0015_c2
+Revision ID: 0015
 Revises: 0014
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_c2"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
