@@ -29,6 +29,12 @@ JSON_ROUTES = {
     "/api/customers/<id:customer_id>",
     "/api/customers/<id:customer_id>/merge",
     "/api/customers/<id:customer_id>/erase",
+    "/api/tickets",
+    "/api/tickets/<id:ticket_id>",
+    "/api/followups/<id:followup_id>/assign",
+    "/api/followups/<id:followup_id>/release",
+    "/api/followups/<id:followup_id>/done",
+    "/api/followups/<id:followup_id>/callback",
 }
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
 MAX_ID = 2**63 - 1  # the largest BIGINT of SQLite and PostgreSQL
@@ -115,9 +116,28 @@ def baseline_headers(response: Response) -> Response:
     return response
 
 
+def _unknown_id_is_not_found() -> None:
+    """A URL whose id no row can have is 404 for every method: werkzeug checks methods
+    before converters, so without this it answers 405 to the methods of the other rules."""
+    refused = request.routing_exception
+    if not isinstance(refused, MethodNotAllowed):
+        return
+    allowed = [m for m in refused.valid_methods or () if m not in ("HEAD", "OPTIONS")]
+    if not allowed:
+        return
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        adapter.match(method=allowed[0])
+    except NotFound:
+        request.routing_exception = NotFound()
+    except Exception:  # a redirect or another answer: the 405 stands
+        return
+
+
 def init_app(app: Flask) -> None:
     """Install the id converter, the bounded JSON reader and the baseline headers."""
     app.url_map.converters["id"] = IdConverter
     app.json = BoundedJSONProvider(app)
+    app.before_request(_unknown_id_is_not_found)
     app.before_request(_cap_json_bodies)
     app.after_request(baseline_headers)
