@@ -76,3 +76,21 @@ def test_agent_takes_a_call_in_the_browser(
         assert (call.agent_id, call.disposition) == (amy.id, "repair_booked")
         assert call.wrapup_notes == "Booked a TV repair <script>alert(1)</script>"
         assert amy.status == "available"
+
+
+def test_the_pop_of_an_unknown_caller_shows_no_empty_notes_box(
+    browser: Browser,
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    """A caller with no customer record has no notes: the pop shows no empty yellow box."""
+    page = browser.new_page()
+    log_in(page, live_server, "amy")
+    expect(page.locator("#connection")).to_have_text("Connected")
+    page.click("#go-available")
+    expect(page.locator("#status")).to_have_text("available")
+    start_caller(live_server.app, live_server.url, "+8613900000009", ["1", "0"])
+    expect(page.locator("#offer")).to_be_visible(timeout=15000)
+    expect(page.locator("#pop-name")).to_have_text("Unknown caller")
+    expect(page.locator("#pop-notes")).to_be_hidden()
+    expect(page.locator("#pop-account")).to_be_visible()

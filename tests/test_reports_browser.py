@@ -99,3 +99,18 @@ def test_ivr_diagram_draws_the_flow_with_counts(
     assert box and box["width"] > 300 and box["height"] > 300
     page.screenshot(path="/tmp/r-reports-ivr.png", full_page=True)
     assert errors == []
+
+
+@pytest.mark.parametrize("path", ["/reports", "/reports/ivr"])
+def test_report_pages_open_on_the_centers_today(
+    browser: Browser, live_server: LiveServer, database_url: str, clock: Any, path: str
+) -> None:
+    """Without dates in the address, a report page shows the center's today (its time zone,
+    the app's clock), not the browser's: a browser far from the center saw another day."""
+    prepare(live_server.app, database_url, clock)  # the app's clock: 2026-11-25, Shanghai
+    context = browser.new_context(timezone_id="Pacific/Pago_Pago")  # UTC-11
+    page = context.new_page()
+    log_in(page, live_server, path)
+    expect(page.locator("input[name=from]")).to_have_value("2026-11-25")
+    expect(page.locator("input[name=to]")).to_have_value("2026-11-25")
+    context.close()

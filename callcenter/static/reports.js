@@ -225,7 +225,7 @@
   }
 
   const query = new URLSearchParams(location.search);
-  const today = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+  const today = form.dataset.today; // the center's today, not the browser's
   form.elements.from.value = query.get("from") || today;
   form.elements.to.value = query.get("to") || form.elements.from.value;
   form.elements.interval.value = query.get("interval") || "1h";

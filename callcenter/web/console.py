@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
@@ -77,7 +78,7 @@ def login_page() -> ResponseReturnValue:
     return render_template("login.html", agent=None, next=safe_next(request.args.get("next")))
 
 
-def _page(template: str, *roles: str) -> ResponseReturnValue:
+def _page(template: str, *roles: str, **context: Any) -> ResponseReturnValue:
     agent = current_agent()
     if agent is None:
         return redirect(url_for("console.login_page", next=request.path))
@@ -92,6 +93,7 @@ def _page(template: str, *roles: str) -> ResponseReturnValue:
         public_url=settings.public_url,
         console_origins=console_origins(settings.public_url),
         ticket_choices=categories_payload(settings),
+        **context,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -170,13 +171,18 @@ def staffing_report() -> ResponseReturnValue:
     return jsonify(jsonable(payload))
 
 
+def _center_today() -> str:
+    """Today in the center's time zone (the day the pages open on, whatever the browser's)."""
+    return _now().astimezone(ZoneInfo(get_services().settings.timezone)).date().isoformat()
+
+
 @bp.get("/reports")
 def reports_page() -> ResponseReturnValue:
     """Queue and agent tables, charts, staffing advice (supervisors and admins)."""
-    return _page("reports.html", "supervisor", "admin")
+    return _page("reports.html", "supervisor", "admin", today=_center_today())
 
 
 @bp.get("/reports/ivr")
 def ivr_page() -> ResponseReturnValue:
     """The IVR flows as diagrams with the period's counts (supervisors and admins)."""
-    return _page("reports_ivr.html", "supervisor", "admin")
+    return _page("reports_ivr.html", "supervisor", "admin", today=_center_today())
