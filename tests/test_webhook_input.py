@@ -60,6 +60,7 @@ ROUTES: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
         {"call": SID}, {"RecordingSid": REC, "RecordingStatus": "in-progress"}, LEG
     ),
     "/twilio/bridge/callback-status": ({"call": SID}, {"CallStatus": "ringing"}, LEG),
+    "/twilio/supervise/status": ({"call": SID}, {"CallStatus": "completed"}, LEG),
 }  # fmt: skip
 
 
