@@ -87,6 +87,9 @@ class Gather:
     hints: tuple[str, ...] = ()
     callback_queue: str | None = None
     """Set on the wait loop's callback offer: the keys go to the queue's callback route."""
+    survey_call: str | None = None
+    """Set on a post-call survey question (`node` names it): the answer goes to the survey
+    route of this call."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class JoinConference:
     end_on_exit: bool
     events: bool = False
     """Ask for the conference's join/leave/start/end callbacks."""
+    survey_call: str | None = None
+    """When the conference ends for this leg, go on to this call's post-call survey."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,7 @@ class IvrEngine:
                 self._set_language(session, call, language, flow_name, node_name)
                 return self._run(session, call, flow_name, node.next)
         elif isinstance(node, InputNode):
-            value = digits.rstrip("#*") if digits else _digits_from_speech(speech)
+            value = digits.rstrip("#*") if digits else digits_from_speech(speech)
             if self._valid_input(node, value):
                 call.context = {**call.context, "vars": {**self._vars(call), node.save_as: value}}
                 return self._run(session, call, flow_name, node.next)
@@ -223,7 +228,7 @@ class IvrEngine:
             said = speech.casefold()
             wants_agent = (
                 digits[:1] == "1"
-                or _digits_from_speech(speech)[:1] == "1"
+                or digits_from_speech(speech)[:1] == "1"
                 or any(word in said for word in AGENT_WORDS)
             )
             return self._run(session, call, flow_name, node.agent if wants_agent else node.next)
@@ -607,7 +612,7 @@ _SPOKEN_DIGITS = {
 AGENT_WORDS = ("agent", "person", "human", "representative", "operator", "人工", "客服")
 
 
-def _digits_from_speech(speech: str) -> str:
+def digits_from_speech(speech: str) -> str:
     """Turn "one two three" or "一二三" or "1 2 3" into "123"."""
     digits = []
     for token in re.findall(r"\d|[a-z]+|[^\sa-z\d]", speech.casefold()):
