@@ -218,6 +218,8 @@ class IvrEngine:
             language = node.options.get(digits[:1]) if digits else None
             if language is not None:
                 self._set_language(session, call, language, flow_name, node_name)
+                call.context = {**call.context, "language_chosen": True}
+                _remember_language(session, call)
                 return self._run(session, call, flow_name, node.next)
         elif isinstance(node, InputNode):
             value = digits.rstrip("#*") if digits else digits_from_speech(speech)
@@ -503,6 +505,7 @@ class IvrEngine:
             if customer.language and not self._language_known(call):
                 call.language = customer.language
                 call.context = {**call.context, "language_known": True}
+            _remember_language(session, call)  # a choice made before they were known
         return customer
 
     def _branch(self, call: Call, flow: Flow, node: BranchNode) -> str:
@@ -610,6 +613,18 @@ _SPOKEN_DIGITS = {
 
 
 AGENT_WORDS = ("agent", "person", "human", "representative", "operator", "人工", "客服")
+
+
+def _remember_language(session: Session, call: Call) -> None:
+    """A known caller who chose a language in the IVR: it becomes their preference (the
+    language node is skipped for them next time), logged on the call."""
+    customer = call.customer
+    chosen = (call.context or {}).get("language_chosen")
+    if customer is None or not chosen or customer.language == call.language:
+        return
+    log_event(session, call.call_sid, "customer.language", customer=customer.id,
+              old=customer.language, new=call.language)  # fmt: skip
+    customer.language = call.language
 
 
 def digits_from_speech(speech: str) -> str:
