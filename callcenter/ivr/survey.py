@@ -52,7 +52,13 @@ def begin(
     if call.answered_at is None or not wants_survey(settings, call):
         return [Hangup()]
     log_event(session, call.call_sid, "survey.started", language=call.language)
+    call.context = {**(call.context or {}), "survey": "started"}
     return [_question(settings, call, RATE, 1)]
+
+
+def in_survey(call: Call) -> bool:
+    """The caller is in (or past) the survey: the agent has left the call."""
+    return (call.context or {}).get("survey") == "started"
 
 
 def answer(
