@@ -172,6 +172,7 @@ def create_app(
         records,
         reports,
         supervision_api,
+        survey_hooks,
         twilio_hooks,
     )
 
@@ -180,6 +181,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(twilio_hooks.bp)
+    app.register_blueprint(survey_hooks.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(kb_api.bp)

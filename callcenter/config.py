@@ -113,6 +113,9 @@ class QueueConfig(StrictModel):
     missed_call_sms: bool = Field(
         default=False, description="text a caller who abandons (messages.missed_call) at once"
     )
+    survey: bool = Field(
+        default=False, description="callers whose agent hangs up first hear the post-call survey"
+    )
 
 
 class MailboxConfig(StrictModel):
@@ -192,6 +195,16 @@ class SupervisionConfig(StrictModel):
     announce_monitor: bool = Field(
         default=False, description="whether an agent is shown that a supervisor listens in"
     )
+
+
+class SurveyConfig(StrictModel):
+    """The post-call survey (docs/flows.md#post-call-survey), for queues with `survey`."""
+
+    second_question: bool = Field(
+        default=True, description="also ask whether the problem was solved (1 yes, 2 no)"
+    )
+    timeout: int = Field(default=6, ge=2, le=30, description="seconds to wait for an answer")
+    retries: int = Field(default=1, ge=0, le=3, description="questions asked again on no answer")
 
 
 class TicketKindConfig(StrictModel):
@@ -305,6 +318,10 @@ MESSAGE_KEYS = (
     "callback_confirmed",
     "knowledge_offer",
     "missed_call",
+    "survey_rate",
+    "survey_resolved",
+    "survey_invalid",
+    "survey_thanks",
 )
 
 
@@ -312,7 +329,8 @@ class MessagesConfig(StrictModel):
     """System prompts, per language. `queue_position` may use {position},
     `agent_announcement` {number} (the agent's number, read digit by digit),
     `article_sms` (the text message with an article's link) {title} and {link};
-    `missed_call` is texted to a caller who abandoned a queue with `missed_call_sms`."""
+    `missed_call` is texted to a caller who abandoned a queue with `missed_call_sms`;
+    `survey_*` are the post-call survey's questions, its "sorry" and its thank-you."""
 
     queue_position: dict[str, str]
     queue_overflow: dict[str, str]
@@ -331,6 +349,27 @@ class MessagesConfig(StrictModel):
         default_factory=lambda: {
             "en": "Sorry we missed you. We will call you back.",
             "zh-CN": "抱歉未能及时接听您的来电，我们会尽快给您回电。",
+        }
+    )
+    survey_rate: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Please rate this call from 1 to 5, 5 being the best.",
+            "zh-CN": "请为本次通话评分，1到5分，5分为最满意。",
+        }
+    )
+    survey_resolved: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Was your problem solved? Press 1 for yes, 2 for no.",
+            "zh-CN": "您的问题解决了吗？已解决请按1，未解决请按2。",
+        }
+    )
+    survey_invalid: dict[str, str] = Field(
+        default_factory=lambda: {"en": "Sorry, we did not get that.", "zh-CN": "抱歉，没有听清。"}
+    )
+    survey_thanks: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Thank you for your feedback. Goodbye.",
+            "zh-CN": "感谢您的反馈，再见。",
         }
     )
 
@@ -372,6 +411,7 @@ class Settings(StrictModel):
     supervision: SupervisionConfig = SupervisionConfig()
     tickets: TicketsConfig = TicketsConfig()
     followups: FollowupsConfig = FollowupsConfig()
+    survey: SurveyConfig = SurveyConfig()
     sms_from: str | None = None
     metrics_token: str | None = None  # GET /metrics: this bearer token, else loopback only
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -103,6 +103,11 @@ class Call(Base):
     disposition: Mapped[str | None] = mapped_column(String(40))
     wrapup_notes: Mapped[str] = mapped_column(Text, default="")
     wrapped_up_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    csat: Mapped[int | None] = mapped_column(Integer)
+    """The caller's post-call survey score, 1–5 (None: not surveyed or not answered)."""
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    """The survey's second answer: was the caller's problem solved."""
+    surveyed_at: Mapped[datetime | None] = mapped_column(tz_datetime())
 
     customer: Mapped[Customer | None] = relationship()
     agent: Mapped[Agent | None] = relationship(foreign_keys=[agent_id])

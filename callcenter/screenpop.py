@@ -72,7 +72,8 @@ def ivr_path(session: Session, call_sid: str, flows: Any = None) -> list[dict[st
 
 
 def call_history(session: Session, settings: Settings, call: Call) -> list[dict[str, Any]]:
-    """The customer's (or this number's) previous calls with their dispositions."""
+    """The customer's (or this number's) previous calls with their dispositions and the
+    caller's survey answers (`csat`, `resolved`)."""
     conditions = []
     if call.customer_id is not None:
         conditions.append(Call.customer_id == call.customer_id)
@@ -102,6 +103,8 @@ def call_history(session: Session, settings: Settings, call: Call) -> list[dict[
             "notes": item.wrapup_notes,
             "agent": item.agent.agent_number if item.agent else None,
             "agent_name": item.agent.display_name if item.agent else None,
+            "csat": item.csat,
+            "resolved": item.resolved,
         }
         for item in previous
     ]

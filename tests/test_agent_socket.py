@@ -294,7 +294,10 @@ def test_hold_add_a_party_transfer_and_hang_up(
         urls = [exchange.url for exchange in result.exchanges]
         transferred = next(i for i, url in enumerate(urls) if "/twilio/transfer?" in url)
         assert any("agent=1025" in url for url in urls[transferred:])
-        assert result.heard()[-1] == "Agent 1 0 2 5 will help you now."
+        # Bob hung up first: the caller heard the survey after him (and did not answer).
+        heard = result.heard()
+        assert heard[-5] == "Agent 1 0 2 5 will help you now."
+        assert heard[-1] == services.settings.messages.survey_thanks["en"]
         with services.database.session() as session:
             call = session.scalar(select(Call).where(Call.call_sid == sid))
             assert call.agent_id == team["bob"] and call.ended_at is not None

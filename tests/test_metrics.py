@@ -24,6 +24,7 @@ from callcenter.calls.routing import (
 from callcenter.config import load_settings
 from callcenter.db import Database
 from callcenter.ivr.queue_wait import finish_queue_wait
+from callcenter.ivr.survey import rate
 from callcenter.metrics.agents import agent_report, percentile_rank
 from callcenter.metrics.definitions import AGENT_FIELDS, QUEUE_FIELDS, definition
 from callcenter.metrics.queues import queue_report, queue_today, queue_totals
@@ -349,3 +350,24 @@ def test_voided_handle_when_the_bridge_fails(database, settings):
         assert (handle.voided, entry.outcome, entry.left_at) == (True, None, None)
         rows = agent_report(session, settings, at(0), at(60), now=at(1))
     assert rows[0]["handled"] == 0
+
+
+def test_csat_from_the_callers_survey_answers(database, settings):
+    """Scores count on the handle of the agent rated, in the interval the call entered the
+    queue it was answered from: 1 → 5 (amy), 2 → 2 (bob), 6 → 4 (amy, after the transfer:
+    its second wait, in the 10:15 interval)."""
+    day = Day(database, settings)
+    script(day)
+    for n, score in ((1, 5), (2, 2), (6, 4)):
+        day.step(lambda s, n=n, score=score: rate(s, settings, get_call(s, sid(n)), score, "dtmf",
+                                                   at(20)))  # fmt: skip
+    day.step(lambda s: rate(s, settings, get_call(s, sid(1)), 1, "dtmf", at(21)))  # kept: 5
+    with database.session() as session:
+        quarters = queue_report(session, settings, at(0), at(30), "15m", "support", now=at(30))
+        hour = queue_totals(session, settings, at(0), at(60), "support", now=at(60))
+        amy, bob = agent_report(session, settings, at(0), at(60), now=at(60))
+    assert [(r["csat_average"], r["csat_responses"]) for r in quarters] == [(3.5, 2), (4.0, 1)]
+    assert (hour[0]["csat_average"], hour[0]["csat_responses"]) == (11 / 3, 3)
+    assert (amy["csat_average"], amy["csat_responses"]) == (4.5, 2)
+    assert (bob["csat_average"], bob["csat_responses"]) == (2.0, 1)
+    assert (amy["ranks"]["csat_average"], bob["ranks"]["csat_average"]) == (0.75, 0.25)

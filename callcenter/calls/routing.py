@@ -324,6 +324,13 @@ def call_finished(session: Session, settings: Settings, call: Call, now: datetim
         changes.merge(hook(session, settings, call, now))
     if (call.context or {}).get("consult"):
         changes.merge(end_consult(session, call, "caller left", now))
+    return changes.merge(agent_left(session, settings, call, now))
+
+
+def agent_left(session: Session, settings: Settings, call: Call, now: datetime) -> Changes:
+    """The call's agent is off the call (it ended, or they hung up while the caller stays
+    for the survey): they go to wrap-up, once."""
+    changes = Changes()
     if call.agent_id is None:
         return changes
     agent = session.get(Agent, call.agent_id)

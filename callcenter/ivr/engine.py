@@ -87,6 +87,9 @@ class Gather:
     hints: tuple[str, ...] = ()
     callback_queue: str | None = None
     """Set on the wait loop's callback offer: the keys go to the queue's callback route."""
+    survey_call: str | None = None
+    """Set on a post-call survey question (`node` names it): the answer goes to the survey
+    route of this call."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class JoinConference:
     end_on_exit: bool
     events: bool = False
     """Ask for the conference's join/leave/start/end callbacks."""
+    survey_call: str | None = None
+    """When the conference ends for this leg, go on to this call's post-call survey."""
 
 
 @dataclass(frozen=True)
@@ -213,9 +218,11 @@ class IvrEngine:
             language = node.options.get(digits[:1]) if digits else None
             if language is not None:
                 self._set_language(session, call, language, flow_name, node_name)
+                call.context = {**call.context, "language_chosen": True}
+                _remember_language(session, call)
                 return self._run(session, call, flow_name, node.next)
         elif isinstance(node, InputNode):
-            value = digits.rstrip("#*") if digits else _digits_from_speech(speech)
+            value = digits.rstrip("#*") if digits else digits_from_speech(speech)
             if self._valid_input(node, value):
                 call.context = {**call.context, "vars": {**self._vars(call), node.save_as: value}}
                 return self._run(session, call, flow_name, node.next)
@@ -223,7 +230,7 @@ class IvrEngine:
             said = speech.casefold()
             wants_agent = (
                 digits[:1] == "1"
-                or _digits_from_speech(speech)[:1] == "1"
+                or digits_from_speech(speech)[:1] == "1"
                 or any(word in said for word in AGENT_WORDS)
             )
             return self._run(session, call, flow_name, node.agent if wants_agent else node.next)
@@ -498,6 +505,7 @@ class IvrEngine:
             if customer.language and not self._language_known(call):
                 call.language = customer.language
                 call.context = {**call.context, "language_known": True}
+            _remember_language(session, call)  # a choice made before they were known
         return customer
 
     def _branch(self, call: Call, flow: Flow, node: BranchNode) -> str:
@@ -607,7 +615,19 @@ _SPOKEN_DIGITS = {
 AGENT_WORDS = ("agent", "person", "human", "representative", "operator", "人工", "客服")
 
 
-def _digits_from_speech(speech: str) -> str:
+def _remember_language(session: Session, call: Call) -> None:
+    """A known caller who chose a language in the IVR: it becomes their preference (the
+    language node is skipped for them next time), logged on the call."""
+    customer = call.customer
+    chosen = (call.context or {}).get("language_chosen")
+    if customer is None or not chosen or customer.language == call.language:
+        return
+    log_event(session, call.call_sid, "customer.language", customer=customer.id,
+              old=customer.language, new=call.language)  # fmt: skip
+    customer.language = call.language
+
+
+def digits_from_speech(speech: str) -> str:
     """Turn "one two three" or "一二三" or "1 2 3" into "123"."""
     digits = []
     for token in re.findall(r"\d|[a-z]+|[^\sa-z\d]", speech.casefold()):

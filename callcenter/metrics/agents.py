@@ -76,6 +76,8 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
             _flag(handle.transferred_out.is_(True)),
             _flag(known),
             _flag(and_(known, ~_repeat_within(session, settings.metrics.fcr_days))),
+            func.sum(handle.csat),
+            func.count(handle.csat),
         )
         .join(Call, Call.call_sid == handle.call_sid)
         .where(
@@ -87,9 +89,8 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
         .group_by(handle.agent_id)
     )
     result = {}
-    for agent_id, count, talk, hold, wrapup, transfers, numbered, first in session.execute(
-        statement
-    ):
+    for (agent_id, count, talk, hold, wrapup, transfers, numbered, first, csat,
+         rated) in session.execute(statement):  # fmt: skip
         result[agent_id] = {
             "handled": count,
             "talk_seconds": float(talk or 0),
@@ -97,6 +98,8 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
             "wrapup_seconds": float(wrapup or 0),
             "transfers_out": transfers or 0,
             "fcr": ratio(first or 0, numbered or 0),
+            "csat_average": ratio(float(csat or 0), rated or 0),
+            "csat_responses": rated or 0,
         }
     return result
 
@@ -176,7 +179,8 @@ def agent_report(
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """One row per agent who took calls, was offered calls or was logged in during the
-    period [start, end): the fields of :data:`definitions.AGENT_FIELDS` and ``ranks``
+    period [start, end): the fields of :data:`definitions.AGENT_FIELDS`, ``csat_average``
+    and ``csat_responses`` (the callers' survey scores of the calls they took), and ``ranks``
     (percentile rank of each metric among peers: agents who took calls in the same queues
     over the period; None for an agent who took none)."""
     now = now or datetime.now(UTC)
@@ -210,6 +214,8 @@ def agent_report(
             "transfers_out": work.get("transfers_out", 0),
             "offers_missed": missed,
             "offers_declined": declined,
+            "csat_average": work.get("csat_average"),
+            "csat_responses": work.get("csat_responses", 0),
         })  # fmt: skip
     _rank(rows, _queues_by_agent(session, start, end))
     return rows

@@ -74,6 +74,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "transfers_out": False,
     "offers_missed": False,
     "offers_declined": False,
+    "csat_average": True,
 }
 
 

@@ -70,6 +70,9 @@ class CallHandle(Base):
     wrapup_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     transferred_out: Mapped[bool] = mapped_column(Boolean, default=False)
     voided: Mapped[bool] = mapped_column(Boolean, default=False)
+    csat: Mapped[int | None] = mapped_column(Integer)
+    """The post-call survey score (1–5) of the call, on the handle of the agent who had it
+    last (the one the caller rated); None on every other handle."""
 
 
 class AgentStatusSpan(Base):

@@ -1,11 +1,12 @@
 """Queue metrics per interval and queue, totals over a period, and today so far.
 
 Everything is aggregated by the database from the facts (queue entries and the agents'
-handles of calls, see facts.py) at the time of the query, so late events are always
-included. The database groups by queue and by 15-minute UTC bucket of the time the caller
-entered the queue; buckets are then merged into the center's 15-minute, hour or day
-intervals (every time zone in use is a whole number of quarter hours from UTC, so a bucket
-never straddles two intervals). A month of a busy center is a few thousand buckets.
+handles of calls, with the callers' survey scores, see facts.py) at the time of the query,
+so late events are always included. The database groups by queue and by 15-minute UTC
+bucket of the time the caller entered the queue; buckets are then merged into the center's
+15-minute, hour or day intervals (every time zone in use is a whole number of quarter hours
+from UTC, so a bucket never straddles two intervals). A month of a busy center is a few
+thousand buckets.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class _Totals:
     hold: float = 0.0
     wrapup: float = 0.0
     handled: int = 0
+    csat_sum: float = 0.0
+    csat_responses: int = 0
 
     def add(self, other: _Totals) -> None:
         for name in self.__dataclass_fields__:
@@ -74,8 +77,8 @@ class _Totals:
             "wrapup_seconds": self.wrapup,
             "abandon_rate": ratio(self.abandoned, self.offered),
             "longest_wait_seconds": self.longest_wait,
-            "csat_average": None,  # no post-call surveys yet
-            "csat_responses": 0,
+            "csat_average": ratio(self.csat_sum, self.csat_responses),
+            "csat_responses": self.csat_responses,
         }
 
 
@@ -147,6 +150,8 @@ def _aggregate(
             func.sum(handle.hold_seconds),
             func.sum(handle.wrapup_seconds),
             func.count(func.distinct(handle.entry_id)),
+            func.sum(handle.csat),
+            func.count(handle.csat),
         )
         .join(entry, entry.id == handle.entry_id)
         .where(*where, handle.ended_at.is_not(None), handle.voided.is_(False))
@@ -156,6 +161,7 @@ def _aggregate(
         item = totals.setdefault((_int(row[0]), row[1]), _Totals())
         item.talk, item.hold, item.wrapup = (float(v or 0) for v in row[2:5])
         item.handled = row[5] or 0
+        item.csat_sum, item.csat_responses = float(row[6] or 0), row[7] or 0
     return totals
 
 

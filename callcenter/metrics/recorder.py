@@ -4,6 +4,7 @@
   :func:`callcenter.people.agents.set_presence` (the one place an agent's status changes) just
   before the status moves on.
 - Hold time: :func:`record_hold`, called by the console's hold handler.
+- Survey scores: :func:`record_survey_score`, called when a caller rates a call.
 - Queue entries: a ``before_flush`` listener watching the queue fields of calls
   (``enqueued_at``, ``dequeued_at``, ``outcome``, ``agent_id``...), so every path that puts
   a caller in a queue or takes them out (IVR, transfers, overflow, accept, hang-up, late
@@ -130,6 +131,16 @@ def presence_changed(agent: Agent, status: str, reason: str | None, now: datetim
                     voided=False,
                 )
             )
+
+
+def record_survey_score(session: Session, call: Call, score: int) -> None:
+    """The caller rated the call: the score goes on the handle of the agent they rated
+    (the call's agent, their latest part in it), so reports average it per queue and agent."""
+    if call.agent_id is None:
+        return
+    handle = _latest_handle(session, call.agent_id, call.call_sid)
+    if handle is not None:
+        handle.csat = score
 
 
 def record_hold(session: Session, call_sid: str, held: bool, now: datetime) -> None:

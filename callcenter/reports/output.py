@@ -55,14 +55,10 @@ def agents_payload(
 ) -> dict[str, Any]:
     """`{"definitions", "rows"}`: each agent's figures and percentile ranks among peers."""
     rows = agent_report(session, settings, period.start, period.end, now=now)
-    for row in rows:
-        row["csat_average"] = None  # no post-call surveys yet
-        if row["ranks"] is not None:
-            row["ranks"]["csat_average"] = None
-    names = [*AGENT_FIELDS, "csat_average"]
+    names = [*AGENT_FIELDS, "csat_average", "csat_responses"]
     definitions = _definitions(settings, names)
-    definitions["csat_average"] = "The agent's average post-call survey score (1–5); none "
-    definitions["csat_average"] += "until surveys are answered."
+    definitions["csat_average"] = "The agent's average post-call survey score (1–5) over the "
+    definitions["csat_average"] += "calls they took; none until surveys are answered."
     definitions["ranks"] = (
         "Percentile rank (0–1, higher is better) among peers: agents who took calls in at "
         "least one of the same queues over the period; null for an agent who took none."

@@ -214,8 +214,9 @@
     $("pop-history").replaceChildren(...(payload.history.length ? payload.history.map((h) => {
       const what = h.disposition_label || h.disposition || h.outcome_label || h.outcome || "";
       const who = h.agent_name || h.agent;
+      const rated = surveyText(h);
       return el("li", `${h.started_at.slice(0, 16).replace("T", " ")} · ${h.queue || "IVR"} · ${what}` +
-        `${who ? " · " + who : ""}${h.notes ? " — " + h.notes : ""}`);
+        `${who ? " · " + who : ""}${rated ? " · CSAT " + rated : ""}${h.notes ? " — " + h.notes : ""}`);
     }) : [el("li", "No earlier calls", "muted")]));
     const tickets = payload.tickets || [];
     $("pop-tickets").replaceChildren(...tickets.map((t) => {

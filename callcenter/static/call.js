@@ -112,6 +112,8 @@
     text("call-agent", record.agent ? `${record.agent.name} (${record.agent.number})` : "");
     text("call-outcome", record.outcome);
     text("call-disposition", record.disposition_label || record.disposition);
+    text("call-csat", record.csat === null || record.csat === undefined ? "not surveyed" : `${record.csat} of 5`);
+    text("call-resolved", record.resolved === true ? "yes" : record.resolved === false ? "no" : null);
     text("call-notes", record.notes);
     $("call-details").hidden = false;
 

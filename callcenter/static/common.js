@@ -149,9 +149,10 @@ function recentCalls(body) {
         when.append(link);
         tr.append(when, el("td", call.customer || call.from || ""), el("td", call.queue_name || call.queue || "IVR"),
           el("td", call.disposition_label || call.disposition || call.outcome || ""), el("td", call.agent || "", "mono"),
-          el("td", call.duration === null || call.duration === undefined ? "" : seconds(call.duration)));
+          el("td", call.duration === null || call.duration === undefined ? "" : seconds(call.duration)),
+          el("td", surveyText(call), "csat"));
         return tr;
-      }) : [emptyRow(6, "No calls yet")]));
+      }) : [emptyRow(7, "No calls yet")]));
     } catch (failure) {
       if (error) error.textContent = `Recent calls: ${failure.message}`;
     }
@@ -160,6 +161,12 @@ function recentCalls(body) {
   const every = Number(body.dataset.refreshSeconds || 0);
   if (every > 0) setInterval(refresh, every * 1000);
   return refresh;
+}
+// The caller's post-call survey answers: "4/5 · solved", "2/5 · not solved", "" when none.
+function surveyText(call) {
+  if (call.csat === null || call.csat === undefined) return "";
+  const solved = call.resolved === true ? " · solved" : call.resolved === false ? " · not solved" : "";
+  return `${call.csat}/5${solved}`;
 }
 function emptyRow(columns, text) {
   const tr = el("tr");

@@ -102,7 +102,13 @@ class TwimlRenderer:
             )
             dial.number(action.number)
         elif isinstance(action, JoinConference):
-            dial = response.dial()
+            # With a survey, the leg goes on to it when the conference ends (Twilio requests
+            # the <Dial>'s action; the caller hung up: the request says so, and is ignored).
+            survey = action.survey_call
+            dial = response.dial(
+                action=self.urls("/twilio/survey", call=survey, seq=step) if survey else None,
+                method="POST" if survey else None,
+            )
             dial.conference(
                 action.name,
                 start_conference_on_enter=action.start_on_enter,
@@ -146,6 +152,11 @@ class TwimlRenderer:
         speech = "speech" in action.input
         if action.callback_queue is not None:
             url = self.urls("/twilio/queue/callback", queue=action.callback_queue)
+        elif action.survey_call is not None:
+            url = self.urls(
+                "/twilio/survey/answer", call=action.survey_call, question=action.node,
+                attempt=action.attempt, seq=step,
+            )  # fmt: skip
         else:
             url = self.urls(
                 "/twilio/gather", flow=action.flow, node=action.node, attempt=action.attempt,

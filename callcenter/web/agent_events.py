@@ -49,6 +49,7 @@ from callcenter.calls.routing import (
     transfer,
     wrap_up,
 )
+from callcenter.ivr.survey import in_survey
 from callcenter.media.call_recordings import RecordingError, active_recording, describe, set_paused
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Agent, CallOffer, utcnow
@@ -272,7 +273,12 @@ def register_agent_events(
         """The call this agent is on now (detached)."""
         with services.database.session() as session:
             call = get_call(session, call_sid)
-            if call is None or call.agent_id != agent_id or call.ended_at is not None:
+            if (
+                call is None
+                or call.agent_id != agent_id
+                or call.ended_at is not None
+                or in_survey(call)  # the agent hung up, the caller is rating the call
+            ):
                 raise RoutingError("you are not on this call")
             session.expunge(call)
         return call

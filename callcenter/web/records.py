@@ -96,6 +96,8 @@ def _call_summary(call: Call) -> dict[str, Any]:
         "agent": call.agent.agent_number if call.agent else None,
         "started_at": call.started_at.isoformat(),
         "duration": call.duration_seconds,
+        "csat": call.csat,
+        "resolved": call.resolved,
     }
 
 
@@ -150,6 +152,7 @@ def call_record(call_sid: str) -> ResponseReturnValue:
         "answered_at": call.answered_at.isoformat() if call.answered_at else None,
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "notes": call.wrapup_notes,
+        "surveyed_at": call.surveyed_at.isoformat() if call.surveyed_at else None,
         "timeline": [
             {
                 "at": event.at.isoformat(),

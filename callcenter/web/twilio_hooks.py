@@ -43,6 +43,7 @@ from callcenter.db import get_session
 from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Leave, Speak
 from callcenter.ivr.queue_wait import finish_queue_wait, hold_actions
 from callcenter.ivr.schema import VoicemailNode
+from callcenter.ivr.survey import wants_survey
 from callcenter.media.call_recordings import apply_status, request_recording
 from callcenter.media.downloads import RECORDING_SID
 from callcenter.media.voicemail import store_voicemail
@@ -490,9 +491,13 @@ def bridge_caller(session: Session, call_sid: str) -> Response:
     announcement = (text or "").replace("{number}", " ".join(number))
     log_event(session, conference, "bridge.caller", agent=number, leg=call_sid)
     # Not recorded here: the caller's leg is recorded once both are in (call_recordings).
+    # With a survey, the caller stays on the line when the agent hangs up (survey_hooks.py).
+    surveyed = conference if wants_survey(settings, call) else None
     actions: list[Action] = [
         Speak(announcement, call.language, personal=True),
-        JoinConference(conference, start_on_enter=False, end_on_exit=True, events=True),
+        JoinConference(
+            conference, start_on_enter=False, end_on_exit=True, events=True, survey_call=surveyed
+        ),
     ]
     return _twiml(actions, _next_step(call))
 
@@ -670,3 +675,11 @@ def _announce_after_commit(session: Session, changes: object) -> None:
         session.info.setdefault(_AFTER_COMMIT, []).append(
             lambda: get_services().announcer.publish(changes)
         )
+
+
+# What the other Twilio blueprints (survey_hooks.py) share with this one.
+check_signature = _check_signature
+render_twiml = _twiml
+next_step = _next_step
+int_value = _int_value
+announce_after_commit = _announce_after_commit
