@@ -391,3 +391,21 @@ def test_the_command_erases_too(
     missing = runner.invoke(main, ["customers", "erase", "424242", "--yes"], env=env)
     assert missing.exit_code == 1
     assert "no such customer" in missing.stderr
+
+
+def test_the_customer_file_shows_each_calls_survey_answers(
+    client: FlaskClient, people: dict[str, int]
+) -> None:
+    login(client, "amy")
+    customer_id = create(client).get_json()["customer"]["id"]
+    with app_session(client) as session:
+        from callcenter.calls.records import open_call
+
+        call = open_call(session, call_sid="CA" + "8" * 32, from_raw=NUMBER,
+                         to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        call.csat, call.resolved = 2, False
+        session.commit()
+    calls = client.get(f"/api/customers/{customer_id}").get_json()["calls"]
+    assert [(c["call_sid"], c["csat"], c["resolved"]) for c in calls] == [
+        ("CA" + "8" * 32, 2, False)
+    ]

@@ -60,7 +60,6 @@ def customer_file(
         items = recordings.get(call.call_sid, [])
         for item in items:
             item["playable"] = item["playable"] and visible
-        context = call.context or {}
         call_rows.append(
             {
                 "call_sid": call.call_sid,
@@ -75,7 +74,8 @@ def customer_file(
                 ),
                 "agent": call.agent.agent_number if call.agent else None,
                 "duration": call.duration_seconds,
-                "csat": context.get("csat"),
+                "csat": call.csat,
+                "resolved": call.resolved,
                 "visible": visible,
                 "recordings": items,
             }

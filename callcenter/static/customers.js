@@ -100,7 +100,8 @@
       call.recordings.filter((r) => r.url).forEach((r) => recording.append(player(r.url)));
       tr.append(when, el("td", call.queue || "—"), el("td", call.outcome || call.status),
         el("td", call.disposition_label || "—"), el("td", call.agent || "—"),
-        el("td", call.csat === null || call.csat === undefined ? "—" : call.csat), recording);
+        el("td", call.csat === null || call.csat === undefined ? "—"
+          : `${call.csat}/5${call.resolved === false ? " · not solved" : call.resolved ? " · solved" : ""}`), recording);
       return tr;
     }) : [emptyRow(7, "No calls.")]));
     $("cu-tickets").replaceChildren(...file.tickets.map((t) =>
