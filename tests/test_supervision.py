@@ -211,12 +211,24 @@ def test_only_supervisors_act_and_payloads_are_checked(
                             "status": "offline"}, namespace="/agent", timeout=1)  # fmt: skip
         sid = "CA" + "7" * 32
         cases = [
-            ("supervisor:monitor", {}, "call_sid is missing"),
-            ("supervisor:monitor", {"call_sid": "nope"}, "call_sid: String should match pattern"),
-            ("supervisor:coach", {"call_sid": sid, "extra": 1}, "extra: unknown field"),
-            ("supervisor:agent-status", {"agent_id": "2", "status": "away"}, "agent_id: Input"),
-            ("supervisor:agent-status", {"agent_id": team["bob"], "status": "on-call"}, "status"),
-            ("supervisor:move", {"call_sid": sid, "priority": 5000}, "priority must be 0 to 1000"),
+            ("supervisor:monitor", {}, "call_sid: is required"),
+            ("supervisor:monitor", {"call_sid": "nope"}, "call_sid: must be a call SID"),
+            ("supervisor:coach", {"call_sid": sid, "extra": 1}, "extra: is not a field"),
+            (
+                "supervisor:agent-status",
+                {"agent_id": "2", "status": "away"},
+                "agent_id: must be an integer",
+            ),
+            (
+                "supervisor:agent-status",
+                {"agent_id": team["bob"], "status": "on-call"},
+                "status: must be one of available, away, offline",
+            ),
+            (
+                "supervisor:move",
+                {"call_sid": sid, "priority": 5000},
+                'priority: must be 0 to 1000, or "front"',
+            ),
             ("supervisor:move", {"call_sid": sid}, "give a queue, a priority, or both"),
             ("supervisor:take", {"call_sid": sid}, "no such call"),
             ("supervisor:monitor", {"call_sid": sid}, "no such call"),
@@ -226,7 +238,7 @@ def test_only_supervisors_act_and_payloads_are_checked(
             assert set(answer) == {"error"}, (event, answer)
             assert answer["error"].startswith(expected), (event, answer)
         assert lead.client.call("supervisor:leave", "CA1", namespace="/supervisor", timeout=5) == {
-            "error": "the payload must be an object"
+            "error": "the payload must be one JSON object"
         }
     finally:
         amy.close()

@@ -189,7 +189,7 @@ def test_thresholds_set_by_one_supervisor_reach_all_and_persist(
         bad = pages[1].call("supervisor:thresholds", {"queue": "vip", "service_level": 7})
         assert "error" in bad
         assert pages[1].call("supervisor:thresholds", ["support"]) == {
-            "error": "expected {queue, oldest_wait_seconds?, service_level?}"
+            "error": "the payload must be one JSON object"
         }
     finally:
         for page in pages:
