@@ -96,7 +96,6 @@ def _init_realtime(app: Flask, services: Services) -> None:
     from callcenter.web.origins import console_origins
     from callcenter.web.realtime import Realtime
     from callcenter.web.session_guard import SessionGuard
-    from callcenter.web.supervisor_events import register_supervisor_events
 
     settings = services.settings
     socketio = SocketIO(
@@ -122,7 +121,6 @@ def _init_realtime(app: Flask, services: Services) -> None:
     services.extras["session_guard"] = guard
     realtime.housekeeping.append(guard.sweep)
     connections = register_agent_events(socketio, services, realtime, bridge)
-    register_supervisor_events(socketio, services, realtime, bridge)
     services.announcer = realtime
     services.extras.update(socketio=socketio, realtime=realtime, bridge=bridge)
     services.extras["socket_counts"] = lambda: {

@@ -37,7 +37,8 @@ class Registrations:
 def client_events() -> dict[tuple[str, str], type[Payload]]:
     """(namespace, event) → payload model of every client → server event."""
     registered = Registrations()
-    register_agent_events(registered, SimpleNamespace(), SimpleNamespace(), None)  # type: ignore[arg-type]
+    realtime = SimpleNamespace(listeners=[], housekeeping=[])
+    register_agent_events(registered, SimpleNamespace(), realtime, None)  # type: ignore[arg-type]
     return {
         key: getattr(handler, "schema", None)
         for key, handler in registered.handlers.items()
@@ -61,7 +62,13 @@ def wrong_values(spec: dict[str, Any]) -> list[Any]:
             if "enum" in kind or "const" in kind:
                 values.append("nonsense")
         elif kind.get("type") == "integer":
-            values += ["1", 1.5, True, 0, -1, 2**63, 2**70]
+            low = kind.get("minimum", 1)  # an id, unless the model says otherwise
+            values += ["1", 1.5, True, low - 1, low - 2, 2**63, 2**70]
+            if "maximum" in kind:
+                values.append(kind["maximum"] + 1)
+        elif kind.get("type") == "number":
+            values += ["0.5", True]
+            values += [kind[k] + d for k, d in (("minimum", -0.5), ("maximum", 0.5)) if k in kind]
         elif kind.get("type") == "boolean":
             values += ["false", "true", 0, 1]
     return values

@@ -9,11 +9,13 @@ from datetime import timedelta
 import pytest
 from test_metrics import Day, at, database, number, script, settings, sid  # noqa: F401
 
+from callcenter.calls.participants import note_leg
 from callcenter.calls.records import get_call, open_call
 from callcenter.calls.routing import dispatch, request_callback
 from callcenter.config import load_settings
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Customer, CustomerPhone, Voicemail
+from callcenter.people.agents import create_agent
 from callcenter.supervision.board import LIVE_DEFINITIONS, TODAY_FIELDS, build_board
 from callcenter.supervision.feed import BoardFeed, board_changes
 from callcenter.supervision.thresholds import ThresholdError, set_thresholds, thresholds
@@ -127,6 +129,38 @@ def test_live_calls(board) -> None:
     ]
     assert data["calls"][0]["customer"] == "王伟" and data["calls"][0]["tier"] == "vip"
     assert data["calls"][3]["node"] == "main_menu"
+
+
+def test_supervisors_on_a_call(board, database, settings) -> None:  # noqa: F811
+    """Who is on a call in which mode: on the live call and on its agent's row; a
+    supervisor who left is no longer shown."""
+    _day, before = board
+    assert [c["supervisors"] for c in before["calls"]] == [[], [], [], []]
+    with database.session() as session:
+        chief = create_agent(session, username="chief", display_name="Chief", agent_number="1090",
+                             password="chief-secret-1", role="supervisor")  # fmt: skip
+        lead = create_agent(session, username="lead", display_name="Lead", agent_number="1091",
+                            password="lead-secret-12", role="admin")  # fmt: skip
+        call = get_call(session, sid(21))
+        note_leg(call, "CA" + "c" * 32, role="supervisor", agent_id=chief.id, mode="coach",
+                 state="connected")  # fmt: skip
+        note_leg(call, "CA" + "d" * 32, role="supervisor", agent_id=lead.id, mode="monitor",
+                 state="left")  # fmt: skip
+        ids = chief.id, lead.id
+    with database.session() as session:
+        data = build_board(session, settings, NOW)
+    on_call = [{"id": ids[0], "name": "Chief", "mode": "coach"}]
+    assert [c["supervisors"] for c in data["calls"]] == [on_call, [], [], []]
+    bob = {a["username"]: a for a in data["agents"]}["bob"]
+    assert bob["call"]["supervisors"] == on_call
+    with database.session() as session:  # lead steps in again: a new leg
+        note_leg(get_call(session, sid(21)), "CA" + "e" * 32, role="supervisor",
+                 agent_id=ids[1], mode="monitor", state="connecting")  # fmt: skip
+    with database.session() as session:
+        data = build_board(session, settings, NOW)
+    assert data["calls"][0]["supervisors"] == [
+        *on_call, {"id": ids[1], "name": "Lead", "mode": "monitor"},
+    ]  # fmt: skip
 
 
 def test_today_by_quarter_hour(board) -> None:

@@ -13,6 +13,7 @@ import requests
 import socketio
 from conftest import LiveServer, start_caller
 from test_agent_socket import PASSWORD, Console, team  # noqa: F401
+from test_console_calls import connected_call
 from test_queue_boards import CONVERGED, queued_call
 
 from callcenter.models import Agent
@@ -189,7 +190,7 @@ def test_thresholds_set_by_one_supervisor_reach_all_and_persist(
         bad = pages[1].call("supervisor:thresholds", {"queue": "vip", "service_level": 7})
         assert "error" in bad
         assert pages[1].call("supervisor:thresholds", ["support"]) == {
-            "error": "expected {queue, oldest_wait_seconds?, service_level?}"
+            "error": "the payload must be one JSON object"
         }
     finally:
         for page in pages:
@@ -228,3 +229,35 @@ def _id(session: Any, username: str) -> int:
     from sqlalchemy import select
 
     return session.scalar(select(Agent.id).where(Agent.username == username))
+
+
+def test_a_supervisor_stepping_in_and_out_shows_within_a_second(
+    live_server: LiveServer,
+    supervisors: list[str],
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    amy = Console(live_server, "amy")
+    pages = [WallboardPage(live_server, name) for name in supervisors[:2]]
+    try:
+        amy.wait_for("agent:state")
+        sid = connected_call(live_server, amy).call_sid
+        for page in pages:
+            page.until(lambda b: b["calls"][sid]["state"] == "connected")
+        lead = {"id": team["lead"], "name": "Lead", "mode": "monitor"}
+        for mode, shown in (("monitor", [lead]), ("coach", [{**lead, "mode": "coach"}])):
+            assert pages[0].call(f"supervisor:{mode}", {"call_sid": sid})["ok"]
+            acted = time.monotonic()
+            for page in pages:
+                seen = page.until(lambda b, shown=shown: b["calls"][sid]["supervisors"] == shown)
+                assert seen - acted < CONVERGED
+                page.until(
+                    lambda b, shown=shown: b["agents"][team["amy"]]["call"]["supervisors"] == shown
+                )
+        assert pages[0].call("supervisor:leave", {"call_sid": sid})["ok"]
+        left = time.monotonic()
+        for page in pages:
+            assert page.until(lambda b: b["calls"][sid]["supervisors"] == []) - left < CONVERGED
+    finally:
+        amy.close()
+        for page in pages:
+            page.close()

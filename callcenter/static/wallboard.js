@@ -13,6 +13,7 @@ const Wallboard = (() => {
   const COLORS = ["#1f6feb", "#bf8700", "#8250df", "#1a7f37", "#cf222e", "#0598bc", "#6e7781"];
   const STATUS_ORDER = ["on-call", "ringing", "wrap-up", "available", "away", "offline"];
   const STATUS_LABEL = { "on-call": "On a call", ringing: "Ringing", "wrap-up": "Wrap-up", available: "Available", away: "Away", offline: "Offline" };
+  const MODE_LABEL = { monitor: "listening", coach: "coaching", barge: "in the call" };
   const STATE_LABEL = { ivr: "In the IVR", waiting: "Waiting", ringing: "Ringing an agent", connected: "Connected", voicemail: "Leaving voicemail" };
   let socket = null;
 
@@ -202,7 +203,7 @@ const Wallboard = (() => {
     if (call && call.on_hold) hold.classList.add("on-hold");
     const recording = cell(call ? (call.recording_paused ? "Paused" : call.recording ? "Recording" : "—") : "", "recording");
     if (call && call.recording_paused) recording.classList.add("paused");
-    const supervisors = cell(call && call.supervisors.length ? call.supervisors.map((s) => `${s.name} (${s.mode})`).join(", ") : "", "supervisors");
+    const supervisors = cell(call ? onCall(call) : "", "supervisors");
     const actions = el("td", null, "actions");
     agentActions.forEach((fn) => fn(a, actions, socket));
     tr.append(who, status, inStatus, current, talk, hold, recording, supervisors,
@@ -238,13 +239,17 @@ const Wallboard = (() => {
   document.getElementById("show-offline").addEventListener("change", () => renderAgents(null));
 
   // -- live calls ----------------------------------------------------------------------------------
+  // The supervisors on a call: "Lead (coaching), Chief (listening)".
+  function onCall(call) {
+    return (call.supervisors || []).map((s) => `${s.name} (${MODE_LABEL[s.mode] || s.mode})`).join(", ");
+  }
   function renderCalls() {
     const body = document.getElementById("calls");
     const calls = [...board.calls.values()].sort((x, y) => Date.parse(x.started_at) - Date.parse(y.started_at));
     const queueNames = new Map(board.queues.map((q) => [q.name, q.display_name]));
     document.getElementById("calls-count").textContent = calls.length ? `${calls.length} now` : "";
     if (!calls.length) {
-      body.replaceChildren(emptyRow(8, "No calls right now"));
+      body.replaceChildren(emptyRow(9, "No calls right now"));
       return;
     }
     body.replaceChildren(...calls.map((c) => {
@@ -259,12 +264,13 @@ const Wallboard = (() => {
       const customer = el("td");
       if (c.customer) customer.append(el("span", c.customer));
       if (c.tier && c.tier !== "normal") customer.append(" ", el("span", c.tier.toUpperCase(), `pill tier-${c.tier}`));
-      const where = c.state === "ivr" ? `${c.flow} · ${c.node}` : c.priority ? `priority ${c.priority}` : "";
+      const queued = c.state === "waiting" || c.state === "ringing";
+      const where = c.state === "ivr" ? `${c.flow} · ${c.node}` : queued && c.priority ? `priority ${c.priority}` : "";
       const actions = el("td", null, "actions");
       callActions.forEach((fn) => fn(c, actions, socket));
       tr.append(state, time, cell(c.caller || "withheld", "caller", "mono"), customer,
         cell(c.queue ? queueNames.get(c.queue) || c.queue : "—", "queue"), cell(c.agent || "—", "agent"),
-        cell(where, "where", "muted small"), actions);
+        cell(onCall(c), "supervisors"), cell(where, "where", "muted small"), actions);
       return tr;
     }));
   }
@@ -339,6 +345,8 @@ const Wallboard = (() => {
   return {
     board, charts, agentActions, callActions, apply,
     attach(io) { socket = io; },
+    // Draw the agents and calls again (e.g. when an action hook learns something new).
+    redraw() { renderAgents(null); renderCalls(); },
   };
 })();
 window.wallboard = Wallboard;

@@ -28,6 +28,7 @@ from callcenter.metrics.definitions import definition, ratio
 from callcenter.metrics.facts import CallHandle
 from callcenter.metrics.queues import interval_start, queue_today_by_interval
 from callcenter.models import Agent, Call, CallOffer, CallRecording, Customer, Voicemail
+from callcenter.supervision.steps import legs_in
 from callcenter.supervision.thresholds import thresholds
 
 INTERVAL_MINUTES = 15
@@ -88,6 +89,11 @@ def build_board(session: Session, settings: Settings, now: datetime) -> dict[str
     agent_names = {agent["id"]: agent["name"] for agent in agents}
     for call in calls:
         call["agent"] = agent_names.get(call["agent_id"])
+        call["supervisors"] = [
+            {"id": entry.get("agent_id"), "name": agent_names.get(entry.get("agent_id")),
+             "mode": entry.get("mode")}
+            for entry in legs_in(call.pop("_context")).values()
+        ]  # fmt: skip
     by_sid = {call["call_sid"]: call for call in calls}
     for agent in agents:
         call = by_sid.get(agent["call_sid"] or "")
@@ -143,6 +149,7 @@ def _live_calls(session: Session, now: datetime) -> tuple[list[dict[str, Any]], 
             Call.flow,
             Call.node,
             Call.language,
+            Call.context,
             Customer.name,
             Customer.tier,
         )
@@ -154,8 +161,8 @@ def _live_calls(session: Session, now: datetime) -> tuple[list[dict[str, Any]], 
     counts: dict[str, Any] = {}
     for row in session.execute(statement):
         (call_sid, from_number, number, status, outcome, queue, priority, enqueued_at,
-         dequeued_at, started_at, agent_id, answered_at, flow, node, language, customer,
-         tier) = row  # fmt: skip
+         dequeued_at, started_at, agent_id, answered_at, flow, node, language, context,
+         customer, tier) = row  # fmt: skip
         waiting = dequeued_at is None and queue is not None
         if outcome == "callback" and waiting:
             count = counts.setdefault(queue, {"waiting": 0, "oldest": None, "callbacks": 0})
@@ -194,6 +201,8 @@ def _live_calls(session: Session, now: datetime) -> tuple[list[dict[str, Any]], 
             "flow": flow,
             "node": node,
             "language": language,
+            "supervisors": [],
+            "_context": context,
         })  # fmt: skip
     return calls, counts
 
@@ -298,7 +307,7 @@ def _agent_call(
         "hold_since": _iso(hold_since),
         "recording": recording,
         "recording_paused": recording == "paused",
-        "supervisors": [],  # who is monitoring or coaching: the monitor feature fills it
+        "supervisors": call["supervisors"],
     }
 
 

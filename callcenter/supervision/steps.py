@@ -74,7 +74,12 @@ def _live_call(session: Session, call_sid: str, lock: bool = False) -> Call:
 
 def supervisor_legs(call: Call) -> dict[str, dict[str, Any]]:
     """The call's supervisors' legs still on the call: leg SID → `{agent_id, mode, state}`."""
-    legs = (call.context or {}).get("legs", {})
+    return legs_in(call.context)
+
+
+def legs_in(context: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """:func:`supervisor_legs` from a call's `context` (as the wallboard reads it)."""
+    legs = (context or {}).get("legs", {})
     return {
         leg: dict(entry)
         for leg, entry in legs.items()

@@ -11,8 +11,9 @@ the consulted agent `call:consult-accept`, `call:consult-decline`.
 Every client event, on `/agent` and `/supervisor`, is registered with `on(namespace, event,
 Model, handler)` below (callcenter.web.socket_schemas.handle): its payload is validated
 against `Model`, the acting agent is checked (`me()` on `/agent`, `supervisor()` on
-`/supervisor`), and `handler(agent_id, payload)` gets the parsed model. Add new events
-(e.g. the wallboard's) the same way, with a model in socket_schemas.
+`/supervisor`), and `handler(agent_id, payload)` gets the parsed model. The supervisors'
+events (supervisor_events.py) get the same `on`. Add new events the same way, with a
+model in socket_schemas.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from callcenter.web.socket_schemas import (
     Wrapup,
     handle,
 )
+from callcenter.web.supervisor_events import register_supervisor_events
 
 log = logging.getLogger("callcenter.agent_events")
 
@@ -148,13 +150,16 @@ def register_agent_events(
         return agent_id
 
     def supervisor() -> int:
-        """The acting supervisor of a `/supervisor` event; anyone else is disconnected."""
+        """The acting supervisor of a `/supervisor` event, the session re-checked: one
+        signed out is refused and disconnected; one no longer a supervisor is refused."""
         agent = current_agent()
-        if agent is None or agent.role not in ("supervisor", "admin"):
+        if agent is None:
             guard = session_guard(services)
             if guard is not None:
                 guard.drop(request.sid, SUPERVISOR_NS)  # type: ignore[attr-defined]
             raise RoutingError("signed out: log in again")
+        if not agent.is_supervisor:
+            raise RoutingError("supervisor login required")
         return agent.id
 
     def on(namespace: str, event: str, model: type[Payload], handler: Any) -> None:
@@ -567,4 +572,5 @@ def register_agent_events(
     on(AGENT_NS, "call:consult-accept", ConsultAccept, on_consult_accept)
     on(AGENT_NS, "call:consult-decline", ConsultDecline, on_consult_decline)
     socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
+    register_supervisor_events(on, socketio, services, realtime, bridge)
     return connections

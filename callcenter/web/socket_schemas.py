@@ -3,14 +3,13 @@
 Every client event is registered with :func:`handle` and a payload model below, never with
 `socketio.on_event` directly (tests/test_socket_input.py fails for an event without one).
 In callcenter/web/agent_events.py that is its `on(namespace, event, Model, handler)`, which
-supplies the actor check of the namespace::
+supplies the actor check of the namespace (callcenter/web/supervisor_events.py gets the same
+`on` for `/supervisor`)::
 
-    class Thresholds(Payload):  # here, with the other models
-        queue: QueueName
-        max_wait_seconds: Annotated[int, Field(ge=1, le=86_400)]
-        example: ClassVar[dict[str, Any]] = {"queue": "support", "max_wait_seconds": 120}
+    class Take(CallPayload):  # here, with the other models (its example: CallPayload's)
+        ...
 
-    on(SUPERVISOR_NS, "supervisor:thresholds", Thresholds, on_thresholds)
+    on(SUPERVISOR_NS, "supervisor:take", Take, audited("supervisor:take", take))
 
 For each event `handle`:
 
@@ -44,12 +43,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 from callcenter.calls.records import CALL_SID
 from callcenter.calls.routing import RoutingError
 from callcenter.media.call_recordings import RecordingError
 from callcenter.people.agents import CHOOSABLE, AgentError
 from callcenter.people.customers import normalize_phone
+from callcenter.supervision.steps import SupervisionError
+from callcenter.supervision.thresholds import MAX_OLDEST_WAIT, ThresholdError
 from callcenter.web.limits import MAX_ID
 
 log = logging.getLogger("callcenter.socket_events")
@@ -60,7 +62,10 @@ NOTES_MAX = 4000  # the wrap-up form's limit, and what a call keeps
 NAME_MAX = 64
 PHONE_MAX = 32
 # Refusals a handler may raise: their text is the ack's error.
-REFUSALS: tuple[type[Exception], ...] = (RoutingError, AgentError, RecordingError)
+REFUSALS: tuple[type[Exception], ...] = (
+    RoutingError, AgentError, RecordingError, SupervisionError, ThresholdError,
+)  # fmt: skip
+MAX_PRIORITY = 1000  # a queue priority a supervisor may give
 _CONTROL = {chr(code) for code in (*range(0x20), 0x7F)} - {"\t", "\n", "\r"}
 
 
@@ -219,6 +224,69 @@ class Wrapup(CallPayload):
         if codes is not None and value not in codes:
             raise ValueError(f"must be one of {', '.join(codes)}")
         return value
+
+
+# -- /supervisor (callcenter/web/supervisor_events.py) --------------------------------------
+
+
+class Monitor(CallPayload):
+    """`supervisor:monitor`: listen to a connected call, muted."""
+
+
+class Coach(CallPayload):
+    """`supervisor:coach`: be heard by the call's agent only."""
+
+
+class Barge(CallPayload):
+    """`supervisor:barge`: be heard by everyone on the call."""
+
+
+class Leave(CallPayload):
+    """`supervisor:leave`: hang up one's own leg of the call; the call goes on."""
+
+
+class Take(CallPayload):
+    """`supervisor:take`: answer a waiting call oneself."""
+
+
+class AgentStatus(Status):
+    """`supervisor:agent-status`: set an agent available, away (with a reason) or offline."""
+
+    agent_id: AgentId
+    example: ClassVar[dict[str, Any]] = {"agent_id": 7, "status": "away", "reason": "coaching"}
+
+
+class Move(CallPayload):
+    """`supervisor:move`: a waiting caller to another `queue` and/or to a `priority` (0 to
+    1000, or `"front"`: ahead of everyone waiting there)."""
+
+    queue: QueueName | None = None
+    priority: Annotated[int, Field(ge=0, le=MAX_PRIORITY)] | Literal["front"] | None = None
+    example: ClassVar[dict[str, Any]] = {"call_sid": _SAMPLE, "queue": "support",
+                                         "priority": "front"}  # fmt: skip
+
+    @field_validator("priority", mode="wrap")
+    @classmethod
+    def _priority(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f'must be 0 to {MAX_PRIORITY}, or "front"') from None
+
+
+class Thresholds(Payload):
+    """`supervisor:thresholds`: a queue's alert thresholds. A field sent as null goes back
+    to config.yaml's default; a field left out stays as it is."""
+
+    queue: QueueName
+    oldest_wait_seconds: Annotated[int, Field(ge=1, le=MAX_OLDEST_WAIT)] | None = None
+    service_level: Annotated[float, Field(ge=0, le=1)] | None = None
+    example: ClassVar[dict[str, Any]] = {"queue": "support", "oldest_wait_seconds": 90,
+                                         "service_level": 0.8}  # fmt: skip
+
+    def values(self) -> dict[str, Any]:
+        """The thresholds sent (null ones included), by name."""
+        return {name: getattr(self, name) for name in self.model_fields_set if name != "queue"}
 
 
 def describe(exc: ValidationError) -> str:

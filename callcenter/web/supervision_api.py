@@ -1,4 +1,5 @@
-"""Supervision over HTTP: the calls a supervisor can act on, and the audit log (admins)."""
+"""Supervision over HTTP: the audit log (admins). What supervisors see and do live is on
+Socket.IO (`/supervisor`: the wallboard, supervisor_events.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,10 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from callcenter.db import get_session
-from callcenter.services import get_services
 from callcenter.supervision import audit
-from callcenter.supervision.floor import live_calls
 from callcenter.web.auth import json_error, login_required
 
 bp = Blueprint("supervision", __name__)
-
-
-@bp.get("/api/supervision/calls")
-@login_required("supervisor")
-def calls() -> ResponseReturnValue:
-    """Callers waiting and calls with an agent, with the supervisors on each; the queues."""
-    return jsonify(live_calls(get_session(), get_services().settings))
 
 
 def _time(name: str) -> datetime | None:

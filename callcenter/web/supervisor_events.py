@@ -4,9 +4,11 @@
 (`{call_sid}`), `supervisor:agent-status` (`{agent_id, status, reason?}`),
 `supervisor:move` (`{call_sid, queue?, priority?}`), `supervisor:take` (`{call_sid}`), and
 the wallboard's `supervisor:thresholds` (`{queue, oldest_wait_seconds?, service_level?}`).
-Each payload is validated, each is acknowledged `{"ok": true, ...}` or `{"error": "why"}`,
-and each (refused ones too) is written to the audit log. Only supervisors and admins
-connect to `/supervisor`; every event checks the session again.
+Each is registered like every client event, with the `on` of agent_events.py
+(socket_schemas.handle: the payload validated against its model in socket_schemas.py, the
+supervisor checked, always acknowledged `{"ok": true, ...}` or `{"error": "why"}`); each
+action, refused ones too, is written to the audit log by :func:`audited`. A payload that is
+not well formed is refused before any action, and is not audited.
 
 The call's agent hears `call:supervisor` (`{call_sid, supervisor, mode}`) on `/agent`.
 Server → client `wallboard` is sent by `Realtime.wallboard`; the connect handler is in
@@ -18,21 +20,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from flask import request
 from flask_socketio import SocketIO
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callcenter.calls.records import get_call
-from callcenter.calls.routing import Changes, RoutingError, requeue
+from callcenter.calls.routing import Changes, requeue
 from callcenter.models import Agent, utcnow
-from callcenter.people.agents import AgentError
 from callcenter.services import Services
 from callcenter.supervision import audit
 from callcenter.supervision.steer import move_call, set_agent_status, take_call
 from callcenter.supervision.steps import (
-    SupervisionError,
     agent_notice,
     left,
     legs_to_release,
@@ -40,130 +39,82 @@ from callcenter.supervision.steps import (
     plan_step,
     stepped_in,
 )
-from callcenter.supervision.thresholds import ThresholdError, set_thresholds
+from callcenter.supervision.thresholds import set_thresholds
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
-from callcenter.web.auth import current_agent
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room
+from callcenter.web.socket_schemas import (
+    REFUSALS,
+    AgentStatus,
+    Barge,
+    Coach,
+    Leave,
+    Monitor,
+    Move,
+    Payload,
+    Take,
+    Thresholds,
+)
 
 log = logging.getLogger("callcenter.supervisor_events")
 
-CALL_SID = r"^CA[0-9a-fA-F]{32}$"
-QUEUE_NAME = r"^[a-z][a-z0-9_]{0,63}$"
-
-
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class CallRef(_Payload):
-    call_sid: str = Field(pattern=CALL_SID)
-
-
-class AgentStatus(_Payload):
-    agent_id: int = Field(ge=1)
-    status: Literal["available", "away", "offline"]
-    reason: str | None = Field(default=None, max_length=120)
-
-
-class Move(_Payload):
-    call_sid: str = Field(pattern=CALL_SID)
-    queue: str | None = Field(default=None, pattern=QUEUE_NAME)
-    priority: int | Literal["front"] | None = Field(default=None)
-
-    def priority_value(self) -> int | str | None:
-        if isinstance(self.priority, int) and not 0 <= self.priority <= 1000:
-            raise SupervisionError("priority must be 0 to 1000, or front")
-        return self.priority
-
-
-class Thresholds(_Payload):
-    """A queue's alert thresholds; a field sent as null goes back to config.yaml's default,
-    a field left out stays as it is."""
-
-    queue: str = Field(pattern=QUEUE_NAME)
-    oldest_wait_seconds: int | None = None
-    service_level: float | None = None
-
-    def values(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set if name != "queue"}
-
-
-def _problem(exc: ValidationError) -> str:
-    """The first validation problem in words: `field: what is wrong`."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "payload"
-    if error["type"] == "extra_forbidden":
-        return f"{where}: unknown field"
-    if error["type"] == "missing":
-        return f"{where} is missing"
-    return f"{where}: {error['msg']}"
+Action = Callable[[int, Any], dict[str, Any]]
+Register = Callable[[str, str, type[Payload], Action], None]
 
 
 def register_supervisor_events(
-    socketio: SocketIO, services: Services, realtime: Realtime, bridge: CallBridge
+    on: Register, socketio: SocketIO, services: Services, realtime: Realtime, bridge: CallBridge
 ) -> None:
-    """Attach the supervisors' actions on `/supervisor`, and hang up the supervisors' legs
-    of calls that end."""
-    database = services.database
+    """Attach the supervisors' actions on `/supervisor` through `on` (agent_events.py's
+    registration), and hang up the supervisors' legs of calls that end."""
     stepping = threading.Lock()  # one step into a call at a time: never two legs for one
     ended_calls: set[str] = set()
     ended_lock = threading.Lock()
 
     def commit_and_publish(step: Callable[[Any], Changes]) -> Changes:
-        with database.session() as session:
+        with services.database.session() as session:
             changes = step(session)
-        realtime.publish(changes)
+        realtime.publish(changes)  # the board is marked changed: pages see it within a second
         realtime.kick()
         return changes
 
-    def acting() -> tuple[int, str]:
-        """(id, username) of the supervisor sending this event (the session re-checked)."""
-        agent = current_agent()
-        if agent is None or not agent.is_supervisor:
-            raise SupervisionError("supervisor login required")
-        return agent.id, agent.username
+    def audited(event: str, action: Action) -> Action:
+        """`action`, its result written to the audit log: `ok`, or why it was refused."""
 
-    def handler(
-        event: str, model: type[_Payload], action: Callable[[int, Any], dict[str, Any]]
-    ) -> Callable[..., dict[str, Any]]:
-        def run(data: Any = None) -> dict[str, Any]:
-            if not isinstance(data, dict):
-                return {"error": "the payload must be an object"}
-            try:
-                payload = model.model_validate(data)
-            except ValidationError as exc:
-                return {"error": _problem(exc)}
-            try:
-                actor_id, _username = acting()
-            except SupervisionError as exc:
-                return {"error": str(exc)}
+        def run(actor_id: int, payload: Any) -> dict[str, Any]:
             try:
                 answer = {"ok": True, **action(actor_id, payload)}
                 result = "ok"
-            except (SupervisionError, RoutingError, AgentError, ThresholdError) as exc:
+            except REFUSALS as exc:
                 answer = {"error": str(exc)}
                 result = str(exc)
             except BridgeError as exc:
                 answer = {"error": f"the telephone service did not do it: {exc}"}
                 result = answer["error"]
-            with database.session() as session:
-                actor = session.get(Agent, actor_id)
-                if actor is not None:
-                    details = payload.model_dump(exclude={"call_sid", "agent_id"})
-                    audit.record(
-                        session, actor, event.replace(":", "."), utcnow(),
-                        agent_id=getattr(payload, "agent_id", None) or answer.get("agent_id"),
-                        call_sid=getattr(payload, "call_sid", None), result=result, **details,
-                    )  # fmt: skip
+            except Exception:
+                write(actor_id, event, payload, {}, "internal error")
+                raise  # the helper logs it and acks "internal error"
+            write(actor_id, event, payload, answer, result)
             return answer
 
         return run
+
+    def write(actor_id: int, event: str, payload: Any, answer: dict[str, Any], result: str) -> None:
+        with services.database.session() as session:
+            actor = session.get(Agent, actor_id)
+            if actor is None:
+                return
+            details = payload.model_dump(exclude={"call_sid", "agent_id"})
+            audit.record(
+                session, actor, event.replace(":", "."), utcnow(),
+                agent_id=getattr(payload, "agent_id", None) or answer.get("agent_id"),
+                call_sid=getattr(payload, "call_sid", None), result=result, **details,
+            )  # fmt: skip
 
     def notify_agent(
         supervisor_id: int, call_sid: str, mode: str | None, previous: str | None
     ) -> int | None:
         """Tell the call's agent of the step when they are to know (see `agent_notice`)."""
-        with database.session() as session:
+        with services.database.session() as session:
             supervisor = session.get(Agent, supervisor_id)
             call = get_call(session, call_sid)
             if supervisor is None or call is None or call.agent_id is None:
@@ -176,9 +127,9 @@ def register_supervisor_events(
         return agent_id
 
     def step_into(mode: str) -> Callable[[int, Any], dict[str, Any]]:
-        def act(actor_id: int, payload: CallRef) -> dict[str, Any]:
+        def act(actor_id: int, payload: Monitor | Coach | Barge) -> dict[str, Any]:
             with stepping:
-                with database.session() as session:
+                with services.database.session() as session:
                     supervisor = session.get(Agent, actor_id)
                     step = plan_step(session, supervisor, payload.call_sid, mode)
                     address = AgentLeg(
@@ -200,9 +151,9 @@ def register_supervisor_events(
 
         return act
 
-    def leave(actor_id: int, payload: CallRef) -> dict[str, Any]:
+    def leave(actor_id: int, payload: Leave) -> dict[str, Any]:
         with stepping:
-            with database.session() as session:
+            with services.database.session() as session:
                 leg, mode = plan_leave(session, session.get(Agent, actor_id), payload.call_sid)
             try:
                 bridge.hang_up(leg)
@@ -225,25 +176,23 @@ def register_supervisor_events(
         return {"agent_id": payload.agent_id, "status": payload.status}
 
     def move(actor_id: int, payload: Move) -> dict[str, Any]:
-        priority = payload.priority_value()
-
         def moved(session: Any) -> Changes:
             actor = session.get(Agent, actor_id)
             return move_call(session, services.settings, actor, payload.call_sid, utcnow(),
-                             queue=payload.queue, priority=priority)  # fmt: skip
+                             queue=payload.queue, priority=payload.priority)  # fmt: skip
 
         commit_and_publish(moved)
-        with database.session() as session:
+        with services.database.session() as session:
             call = get_call(session, payload.call_sid)
             assert call is not None
             return {"call_sid": call.call_sid, "queue": call.queue, "priority": call.queue_priority}
 
-    def take(actor_id: int, payload: CallRef) -> dict[str, Any]:
+    def take(actor_id: int, payload: Take) -> dict[str, Any]:
         call_sid = payload.call_sid
         commit_and_publish(
             lambda session: take_call(session, session.get(Agent, actor_id), call_sid, utcnow())
         )
-        with database.session() as session:
+        with services.database.session() as session:
             supervisor = session.get(Agent, actor_id)
             call = get_call(session, call_sid)
             assert supervisor is not None and call is not None
@@ -259,7 +208,7 @@ def register_supervisor_events(
         except BridgeError:
             commit_and_publish(lambda session: requeue(session, call_sid, actor_id, utcnow()))
             raise
-        with database.session() as session:
+        with services.database.session() as session:
             call = get_call(session, call_sid)
             if call is not None and call.agent_id == actor_id:
                 call.agent_leg_sid = leg
@@ -268,7 +217,7 @@ def register_supervisor_events(
         return {"call_sid": call_sid, "leg": leg, "agent_id": actor_id}
 
     def thresholds(actor_id: int, payload: Thresholds) -> dict[str, Any]:
-        with database.session() as session:
+        with services.database.session() as session:
             result = set_thresholds(
                 session, services.settings, payload.queue, utcnow(), by=actor_id,
                 **payload.values(),
@@ -279,19 +228,19 @@ def register_supervisor_events(
     def on_disconnect(reason: Any = None) -> None:
         realtime.supervisor_left(request.sid)  # type: ignore[attr-defined]
 
-    events: dict[str, tuple[type[_Payload], Callable[[int, Any], dict[str, Any]]]] = {
-        "supervisor:monitor": (CallRef, step_into("monitor")),
-        "supervisor:coach": (CallRef, step_into("coach")),
-        "supervisor:barge": (CallRef, step_into("barge")),
-        "supervisor:leave": (CallRef, leave),
-        "supervisor:agent-status": (AgentStatus, agent_status),
-        "supervisor:move": (Move, move),
-        "supervisor:take": (CallRef, take),
-        "supervisor:thresholds": (Thresholds, thresholds),
-    }
     socketio.on_event("disconnect", on_disconnect, namespace=SUPERVISOR_NS)
-    for event, (model, action) in events.items():
-        socketio.on_event(event, handler(event, model, action), namespace=SUPERVISOR_NS)
+    actions: list[tuple[str, type[Payload], Action]] = [
+        ("supervisor:monitor", Monitor, step_into("monitor")),
+        ("supervisor:coach", Coach, step_into("coach")),
+        ("supervisor:barge", Barge, step_into("barge")),
+        ("supervisor:leave", Leave, leave),
+        ("supervisor:agent-status", AgentStatus, agent_status),
+        ("supervisor:move", Move, move),
+        ("supervisor:take", Take, take),
+        ("supervisor:thresholds", Thresholds, thresholds),
+    ]
+    for event, model, action in actions:
+        on(SUPERVISOR_NS, event, model, audited(event, action))
 
     # -- calls that end: their supervisors' legs are hung up (by the dispatcher loop) ------
 
@@ -306,7 +255,7 @@ def register_supervisor_events(
             pending = sorted(ended_calls)
             ended_calls.clear()
         for call_sid in pending:
-            with database.session() as session:
+            with services.database.session() as session:
                 legs = legs_to_release(session, call_sid)
             for leg in legs:
                 try:
