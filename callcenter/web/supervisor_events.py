@@ -25,7 +25,7 @@ from flask_socketio import SocketIO
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callcenter.calls.records import get_call
-from callcenter.calls.routing import Changes, RoutingError, requeue
+from callcenter.calls.routing import Changes, RoutingError, callback_pending, requeue
 from callcenter.models import Agent, utcnow
 from callcenter.people.agents import AgentError
 from callcenter.services import Services
@@ -249,13 +249,14 @@ def register_supervisor_events(
             assert supervisor is not None and call is not None
             address = AgentLeg(supervisor.username, supervisor.agent_number, supervisor.phone)
             language = call.language
-            callback_number = call.caller_number if (call.context or {}).get("callback") else None
+            callback_number = call.caller_number if callback_pending(call) else None
+            live_leg = (call.context or {}).get("caller_leg")
         try:
             caller_leg = None
             if callback_number:
                 caller_leg, leg = bridge.call_back(call_sid, callback_number, address, language)
             else:
-                leg = bridge.connect(call_sid, address, language)
+                leg = bridge.connect(call_sid, address, language, live_leg)
         except BridgeError:
             commit_and_publish(lambda session: requeue(session, call_sid, actor_id, utcnow()))
             raise
