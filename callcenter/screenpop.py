@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.calls.participants import participants
+from callcenter.calls.routing import callback_pending
 from callcenter.care.followups import what_happened
 from callcenter.care.models import Followup
 from callcenter.care.ticket_views import brief as ticket_brief
@@ -113,9 +114,11 @@ def call_history(session: Session, settings: Settings, call: Call) -> list[dict[
 def _callback(
     session: Session, settings: Settings, call: Call, now: datetime
 ) -> dict[str, Any] | None:
-    """For a call-back: whom accepting dials, and since when they have been waiting."""
+    """For a call-back still to be dialed: whom accepting dials, and since when they have
+    been waiting. None for a live caller (a call-back that reached them and was transferred
+    is one too)."""
     context = call.context or {}
-    if not context.get("callback"):
+    if not callback_pending(call):
         return None
     requested = context.get("callback_requested_at")
     since = datetime.fromisoformat(requested) if requested else call.enqueued_at
@@ -149,6 +152,22 @@ def _callback(
     }
 
 
+def _voicemail_call(session: Session, call: Call) -> str | None:
+    """The call that left the voicemail a call-back answers, if it is one."""
+    voicemail_id = (call.context or {}).get("voicemail")
+    message = session.get(Voicemail, voicemail_id) if voicemail_id is not None else None
+    return message.call_sid if message is not None else None
+
+
+def _transfer(session: Session, call: Call) -> dict[str, Any] | None:
+    """Who transferred the call (the last agent who handed it on), or None."""
+    former = (call.context or {}).get("former_agents") or []
+    agent = session.get(Agent, former[-1]) if former else None
+    if agent is None:
+        return None
+    return {"from": {"id": agent.id, "name": agent.display_name, "number": agent.agent_number}}
+
+
 def offer_payload(
     session: Session,
     settings: Settings,
@@ -157,8 +176,9 @@ def offer_payload(
     agent: Agent | None = None,
     flows: Any = None,
 ) -> dict[str, Any]:
-    """The `call:offer` event: what kind of offer (an inbound call, or a call-back that
-    dials the customer on accept), call, customer, history, open tickets, IVR path and
+    """The `call:offer` event: what kind of offer (a caller on the line, or a call-back that
+    dials the customer on accept), who transferred it, call, customer, history, open
+    tickets, IVR path and
     inputs, queue, wait, and the knowledge-base articles that answer the caller's open
     tickets and IVR path. `flows` (a FlowSet) labels the IVR path with the nodes'
     descriptions."""
@@ -173,7 +193,7 @@ def offer_payload(
     waited = int((now - call.enqueued_at).total_seconds()) if call.enqueued_at else 0
     callback = _callback(session, settings, call, now)
     # A voicemail call-back is a new call: what the caller did is on the message's call.
-    source = callback["voicemail"]["call_sid"] if callback and callback["voicemail"] else None
+    source = _voicemail_call(session, call)
     variables = dict((call.context or {}).get("vars", {}))
     if source is not None:
         original = session.scalar(select(Call).where(Call.call_sid == source))
@@ -193,6 +213,7 @@ def offer_payload(
         "call_sid": call.call_sid,
         "kind": kind,
         "callback": callback,
+        "transfer": _transfer(session, call),
         "from": call.from_number,
         "caller_number": call.caller_number,
         "caller_kind": call.caller_kind,

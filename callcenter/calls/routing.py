@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, Text, cast, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from callcenter.calls.participants import caller_leg
 from callcenter.calls.queues import WAITING, waiting_calls
 from callcenter.calls.records import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
@@ -468,7 +469,7 @@ def requeue(session: Session, call_sid: str, agent_id: int, now: datetime) -> Ch
     if call is not None and call.agent_id == agent_id and call.ended_at is None:
         call.agent_id = None
         call.answered_at = None
-        call.outcome = "callback" if (call.context or {}).get("callback") else "queued"
+        call.outcome = "callback" if callback_pending(call) else "queued"
         call.dequeued_at = None
         call.queue_wait_seconds = None
         log_event(session, call_sid, "agent.bridge_failed", agent_id=agent_id)
@@ -517,6 +518,10 @@ def transfer(
     target_queue = queue or call.queue or ""
     if target_queue not in settings.queues:
         raise RoutingError(f"no queue named {target_queue!r}")
+    context = call.context or {}
+    if context.get("callback") and caller_leg(call) not in context.get("legs", {}):
+        # Their leg has never joined the call (it may still be ringing): nobody to move yet.
+        raise RoutingError("the customer has not answered yet: transfer once you are talking")
     if to_agent is not None:
         target = session.get(Agent, to_agent)
         if target is None or not target.active or to_agent == agent_id:
@@ -532,8 +537,21 @@ def transfer(
 
 def can_call_back(call: Call) -> bool:
     """Whether the caller's number can be dialed back (not withheld, SIP, a client, or a
-    number that is not valid)."""
-    return call.caller_kind == "pstn" and bool(call.caller_number)
+    number that is not valid), and they are not on a call-back already: a customer we
+    called, waiting again after a transfer, is on our call (asking again would end it)."""
+    dialed = bool((call.context or {}).get("caller_leg"))
+    return call.caller_kind == "pstn" and bool(call.caller_number) and not dialed
+
+
+def callback_pending(call: Call) -> bool:
+    """A call-back whose customer has not been dialed yet: accepting it dials them.
+
+    Once their leg is placed (`context["caller_leg"]`) it is a live call like any other:
+    a transfer moves that same leg, an accept bridges it, and it is never dialed again
+    (if it ends, the call ends: :func:`callback_ended`).
+    """
+    context = call.context or {}
+    return bool(context.get("callback")) and not context.get("caller_leg")
 
 
 def request_callback(session: Session, call: Call, now: datetime) -> bool:
@@ -556,6 +574,8 @@ def callback_ended(
         call.ended_at = now
     if status != "completed" and call.answered_at is not None and call.outcome == "answered":
         call.outcome = "callback-failed"
+    elif call.outcome == "queued":  # hung up while waiting again after a transfer
+        mark_left_queue(call, "abandoned", now)
     log_event(session, call.call_sid, "callback.ended", status=status)
     call.status = "completed"
     return call_finished(session, settings, call, now)

@@ -96,6 +96,9 @@ class Gather:
 class Enqueue:
     queue: str
     language: str
+    call: str | None = None
+    """The call record the waiting leg belongs to, when it is not the leg's own (a customer
+    we called back, waiting again after a transfer)."""
 
 
 @dataclass(frozen=True)

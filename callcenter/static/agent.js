@@ -79,6 +79,9 @@
       return `${agentName(from)} wants to hand you their call with ${who}. ` +
         `Accept to join the call: the caller holds while you talk to ${from.name || "them"}.`;
     }
+    if (payload.transfer) {
+      return `${agentName(payload.transfer.from)} transferred this call to you: the caller is on the line.`;
+    }
     return "";
   }
 

@@ -94,11 +94,21 @@ class CallBridge:
         self.urls = urls
         self.caller_id = caller_id
 
-    def connect(self, call_sid: str, agent: AgentLeg, language: str) -> str:
-        """Announce the agent to the caller and dial the agent in; returns the agent leg SID."""
+    def connect(
+        self, call_sid: str, agent: AgentLeg, language: str, caller_leg: str | None = None
+    ) -> str:
+        """Announce the agent to the caller and dial the agent in; returns the agent leg SID.
+
+        `caller_leg` is the caller's leg when it is not the call itself (a customer we
+        called back, waiting again after a transfer): that leg is moved, into the call's
+        conference."""
+        leg = caller_leg or call_sid
+        conference = {"conf": call_sid} if leg != call_sid else {}
         try:
-            self.client.calls(call_sid).update(
-                url=self.urls("/twilio/bridge/caller", agent=agent.number, lang=language),
+            self.client.calls(leg).update(
+                url=self.urls(
+                    "/twilio/bridge/caller", agent=agent.number, lang=language, **conference
+                ),
                 method="POST",
             )
         except (TwilioException, OSError) as exc:
@@ -190,10 +200,14 @@ class CallBridge:
     def to_queue(
         self, call_sid: str, queue: str, language: str, caller_leg: str | None = None
     ) -> None:
-        """Cold transfer: move the caller out of the conference into a queue."""
+        """Cold transfer: move the caller out of the conference into a queue (a call-back's
+        customer leg waits there as the call's caller: `call` names the call)."""
+        leg = caller_leg or call_sid
+        call = {"call": call_sid} if leg != call_sid else {}
         try:
-            self.client.calls(caller_leg or call_sid).update(
-                url=self.urls("/twilio/transfer", queue=queue, lang=language), method="POST"
+            self.client.calls(leg).update(
+                url=self.urls("/twilio/transfer", queue=queue, lang=language, **call),
+                method="POST",
             )
         except (TwilioException, OSError) as exc:
             raise _failed(f"moving {call_sid} to {queue}", exc) from exc

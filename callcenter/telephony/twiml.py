@@ -73,9 +73,13 @@ class TwimlRenderer:
         elif isinstance(action, Enqueue):
             response.enqueue(
                 action.queue,
-                action=self.urls("/twilio/queue/done", queue=action.queue, seq=step),
+                action=self.urls(
+                    "/twilio/queue/done", queue=action.queue, seq=step, call=action.call
+                ),
                 method="POST",
-                wait_url=self.urls("/twilio/queue/wait", queue=action.queue, lang=action.language),
+                wait_url=self.urls(
+                    "/twilio/queue/wait", queue=action.queue, lang=action.language, call=action.call
+                ),
                 wait_url_method="POST",
             )
         elif isinstance(action, Record):

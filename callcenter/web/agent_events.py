@@ -44,6 +44,7 @@ from callcenter.calls.routing import (
     RoutingError,
     accept,
     agent_offline,
+    callback_pending,
     decline,
     end_consult,
     requeue,
@@ -244,13 +245,16 @@ def register_agent_events(
             call = get_call(session, call_sid)
             leg = AgentLeg(agent.username, agent.agent_number, agent.phone)
             language = call.language if call else services.settings.default_language
-            callback_number = call.caller_number if call and call.context.get("callback") else None
+            # Only a call-back not yet dialed dials the customer; once they are on the line
+            # (a transferred call-back) their leg is bridged like any caller's.
+            callback_number = call.caller_number if call and callback_pending(call) else None
+            live_leg = (call.context or {}).get("caller_leg") if call else None
         try:
             caller_leg = None
             if callback_number:
                 caller_leg, leg_sid = bridge.call_back(call_sid, callback_number, leg, language)
             else:
-                leg_sid = bridge.connect(call_sid, leg, language)
+                leg_sid = bridge.connect(call_sid, leg, language, live_leg)
         except BridgeError as exc:
             if exc.call_gone and not callback_number:
                 # The caller hung up and we never heard: end the call, do not offer it again.

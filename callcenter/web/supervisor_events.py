@@ -26,7 +26,7 @@ from flask import request
 from flask_socketio import SocketIO
 
 from callcenter.calls.records import get_call
-from callcenter.calls.routing import Changes, requeue
+from callcenter.calls.routing import Changes, callback_pending, requeue
 from callcenter.models import Agent, utcnow
 from callcenter.services import Services
 from callcenter.supervision import audit
@@ -198,13 +198,14 @@ def register_supervisor_events(
             assert supervisor is not None and call is not None
             address = AgentLeg(supervisor.username, supervisor.agent_number, supervisor.phone)
             language = call.language
-            callback_number = call.caller_number if (call.context or {}).get("callback") else None
+            callback_number = call.caller_number if callback_pending(call) else None
+            live_leg = (call.context or {}).get("caller_leg")
         try:
             caller_leg = None
             if callback_number:
                 caller_leg, leg = bridge.call_back(call_sid, callback_number, address, language)
             else:
-                leg = bridge.connect(call_sid, address, language)
+                leg = bridge.connect(call_sid, address, language, live_leg)
         except BridgeError:
             commit_and_publish(lambda session: requeue(session, call_sid, actor_id, utcnow()))
             raise

@@ -103,6 +103,14 @@ def _caller_sid_arg() -> str:
     return caller
 
 
+def _record_sid() -> str:
+    """The call record a leg's request is about: the `call` query argument when the leg is
+    not the call itself (a called-back customer waiting after a transfer), else CallSid."""
+    if "call" not in request.args:
+        return _call_sid()
+    return _caller_sid_arg()
+
+
 def _check_recording_url(url: str) -> None:
     """A download sends our credentials: only ever to the Twilio API we are configured for."""
     if not url.startswith(get_services().settings.twilio_api_url + "/"):
@@ -159,6 +167,11 @@ def twilio_step(handler: Callable[[Session, str], Response]) -> Callable[[], Res
 def call_arg_step(handler: Callable[[Session, str], Response]) -> Callable[[], Response]:
     """:func:`twilio_step` for callbacks without a CallSid: the call is the `call` argument."""
     return _once(handler, _caller_sid_arg)
+
+
+def record_step(handler: Callable[[Session, str], Response]) -> Callable[[], Response]:
+    """:func:`twilio_step` for a caller's leg that may not be the call (see `_record_sid`)."""
+    return _once(handler, _record_sid)
 
 
 def _once(
@@ -324,7 +337,7 @@ def dial_done(session: Session, call_sid: str) -> Response:
 @bp.post("/queue/wait")
 def queue_wait() -> Response:
     """Twilio's waitUrl, fetched in a loop while the caller waits: read-only."""
-    call_sid = _call_sid()
+    call_sid = _record_sid()
     settings = get_services().settings
     queue = _name_arg("queue")
     language = request.args.get("lang", "")
@@ -364,7 +377,7 @@ def queue_callback(session: Session, call_sid: str) -> Response:
 
 
 @bp.post("/queue/done")
-@twilio_step
+@record_step
 def queue_done(session: Session, call_sid: str) -> Response:
     """The <Enqueue> ended: answered, hung up, or overflowed to voicemail."""
     services = get_services()
@@ -503,18 +516,24 @@ def bridge_caller(session: Session, call_sid: str) -> Response:
 
 
 @bp.post("/transfer")
-@twilio_step
+@record_step
 def transfer_to_queue(session: Session, call_sid: str) -> Response:
-    """A cold transfer: the caller leaves the conference and waits in a queue again."""
+    """A cold transfer: the caller leaves the conference and waits in a queue again.
+
+    A called-back customer's leg (CallSid) waits as the caller of the call it belongs to
+    (the `call` argument): no call record of its own, the queue's webhooks name the call.
+    """
     services = get_services()
     settings = services.settings
     queue = _name_arg("queue")
     if queue not in settings.queues:
         abort(400, "unknown queue")
     call = _load_call(session, call_sid)
+    leg = _call_sid()
     text = localized(settings.messages.transfer_hold, call.language, settings.default_language)
-    log_event(session, call_sid, "bridge.transfer", queue=queue)
-    actions: list[Action] = [Speak(text or "", call.language), Enqueue(queue, call.language)]
+    log_event(session, call_sid, "bridge.transfer", queue=queue, leg=leg)
+    enqueue = Enqueue(queue, call.language, call=call_sid if leg != call_sid else None)
+    actions: list[Action] = [Speak(text or "", call.language), enqueue]
     return _twiml(actions, _next_step(call))
 
 
