@@ -74,8 +74,17 @@ def waiting(server: LiveServer, queue: str = "support") -> tuple[int, int]:
     return row["waiting"], row["callbacks"]
 
 
+def call_ended(server: LiveServer, sid: str) -> bool:
+    """Whether the call has ended (after the agent hangs up, the customer first hears the
+    post-call survey, answers nothing and is thanked, then hangs up)."""
+    with server.app.extensions["callcenter"].database.session() as session:
+        call = session.scalar(select(Call).where(Call.call_sid == sid))
+        return call is not None and call.ended_at is not None
+
+
 def talk_then_hang_up(server: LiveServer, agent: Console, sid: str, leg: str) -> None:
-    """The agent talks to the same customer leg, holds and resumes, and hangs up."""
+    """The agent talks to the same customer leg, holds and resumes, and hangs up; the call
+    ends once the customer has been through the survey."""
     board = server.app.extensions["callcenter"].extras["simulator_switchboard"]
     wait_until(lambda: leg in in_conference(server, sid) and len(in_conference(server, sid)) == 2)
     assert agent.call("call:hold", {"call_sid": sid, "hold": True}) == {"ok": True, "hold": True}
@@ -83,6 +92,7 @@ def talk_then_hang_up(server: LiveServer, agent: Console, sid: str, leg: str) ->
     assert agent.call("call:hold", {"call_sid": sid, "hold": False})["ok"]
     assert agent.call("call:hangup", {"call_sid": sid}) == {"ok": True}
     agent.wait_for("agent:state", timeout=20, status="wrap-up")
+    wait_until(lambda: call_ended(server, sid), timeout=90)
 
 
 def test_cold_transfer_of_a_connected_callback_to_an_agent(

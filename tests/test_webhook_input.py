@@ -61,6 +61,10 @@ ROUTES: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
     ),
     "/twilio/bridge/callback-status": ({"call": SID}, {"CallStatus": "ringing"}, LEG),
     "/twilio/supervise/status": ({"call": SID}, {"CallStatus": "completed"}, LEG),
+    "/twilio/survey": (
+        {"call": SID}, {"CallStatus": "in-progress", "DialCallStatus": "completed"}, SID
+    ),
+    "/twilio/survey/answer": ({"call": SID, "question": "rate"}, {"Digits": "4"}, SID),
 }  # fmt: skip
 
 
