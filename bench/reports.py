@@ -7,9 +7,10 @@ handles of calls, status spans, offers; same seed every run) for November 2026 i
 fresh, migrated SQLite file in a temporary folder (or into `--database-url`, e.g. an empty
 PostgreSQL database, which is emptied of them first and ANALYZEd after loading), then
 times the queue report (15-minute, hour and day intervals), queue totals, the wallboard's
-today so far, the agent report and the IVR report (from the call event log: each call's
-few IVR steps are generated too) for a day, a week and the month, and the staffing advice
-for a day.
+today so far, the agent report and the IVR report (from the IVR path facts: each call's few
+IVR steps are generated, and their facts written as the event log's writer does) for a day,
+a week and the month, and the staffing advice for a day. The SQLite file is kept (its path
+is printed) for profiling.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from callcenter.config import load_settings  # noqa: E402
 from callcenter.db import Database  # noqa: E402
 from callcenter.ivr.loader import FlowRegistry  # noqa: E402
 from callcenter.metrics.agents import agent_report  # noqa: E402
-from callcenter.metrics.facts import AgentStatusSpan, CallHandle, QueueEntry  # noqa: E402
+from callcenter.metrics.facts import (  # noqa: E402
+    AgentStatusSpan,
+    CallHandle,
+    IvrVisit,
+    QueueEntry,
+)
+from callcenter.metrics.ivr_paths import visits_of  # noqa: E402
 from callcenter.metrics.queues import queue_report, queue_today, queue_totals  # noqa: E402
 from callcenter.migrate import upgrade  # noqa: E402
 from callcenter.models import Agent, Call, CallEvent, CallOffer  # noqa: E402
@@ -48,7 +55,8 @@ BATCH = 20_000
 def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with database.session() as session:
-        for table in (CallEvent, AgentStatusSpan, CallHandle, CallOffer, QueueEntry, Call, Agent):
+        for table in (CallEvent, IvrVisit, AgentStatusSpan, CallHandle, CallOffer, QueueEntry,
+                      Call, Agent):  # fmt: skip
             session.execute(delete(table))
         session.execute(insert(Agent), [
             {"id": i, "username": f"agent{i}", "display_name": f"Agent {i}",
@@ -59,7 +67,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
         ])  # fmt: skip
     free_at = {i: START for i in range(1, agents + 1)}
     rows: dict[str, list[dict]] = {"calls": [], "entries": [], "handles": [], "spans": [],
-                                   "offers": [], "events": []}  # fmt: skip
+                                   "offers": [], "events": [], "visits": []}  # fmt: skip
     seconds = 30 * 86400
     moments = sorted(rng.uniform(0, seconds) for _ in range(calls))
 
@@ -74,6 +82,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 ("spans", AgentStatusSpan),
                 ("offers", CallOffer),
                 ("events", CallEvent),
+                ("visits", IvrVisit),
             ):
                 if rows[name]:
                     session.execute(insert(model), rows[name])
@@ -158,7 +167,11 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 "closed_at": answered,
             })  # fmt: skip
         rows["entries"].append(entry)
-        rows["events"].extend(_ivr_steps(rng, sid, entered - timedelta(seconds=40)))
+        started = entered - timedelta(seconds=40)
+        steps = _ivr_steps(rng, sid, started)
+        rows["events"].extend(steps)
+        # The IVR path facts, as the event log's writer records them.
+        rows["visits"].extend(_columns(v) for v in visits_of(steps, started))
         flush()
     flush(final=True)
     if database.engine.dialect.name == "postgresql":
@@ -191,6 +204,10 @@ def _ivr_steps(rng: random.Random, sid: str, started: datetime) -> list[dict]:
     return steps
 
 
+def _columns(visit: IvrVisit) -> dict:
+    return {c.key: getattr(visit, c.key) for c in IvrVisit.__table__.columns if c.key != "id"}
+
+
 def timed(label: str, action) -> None:
     action()  # warm-up
     began = time.perf_counter()
@@ -212,8 +229,10 @@ def main() -> None:
     settings = load_settings(ROOT / "config.yaml", overrides={"instance_dir": folder})
     began = time.perf_counter()
     generate(database, args.calls, args.agents)
+    where = url if args.database_url is None else "the given database"
     print(f"generated {args.calls} calls, {args.agents} agents on "
-          f"{database.engine.dialect.name} in {time.perf_counter() - began:.0f} s")  # fmt: skip
+          f"{database.engine.dialect.name} in {time.perf_counter() - began:.0f} s ({where})",
+          flush=True)  # fmt: skip
     now = START + timedelta(days=30)
     periods = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
     with database.session() as session:
