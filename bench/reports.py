@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import delete, insert, text  # noqa: E402
+from sqlalchemy import bindparam, delete, insert, text, update  # noqa: E402
 
 from callcenter.app import flow_catalog  # noqa: E402
 from callcenter.config import load_settings  # noqa: E402
@@ -68,12 +68,16 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
     free_at = {i: START for i in range(1, agents + 1)}
     rows: dict[str, list[dict]] = {"calls": [], "entries": [], "handles": [], "spans": [],
                                    "offers": [], "events": [], "visits": []}  # fmt: skip
+    previous: dict[str, tuple[dict, int]] = {}  # each number's latest call (first-call resolution)
+    later: list[dict] = []  # next_call_at of calls already written
+    batches = [0]  # batches written
     seconds = 30 * 86400
     moments = sorted(rng.uniform(0, seconds) for _ in range(calls))
 
     def flush(final: bool = False) -> None:
         if not final and len(rows["calls"]) < BATCH:
             return
+        batches[0] += 1
         with database.session() as session:
             for name, model in (
                 ("calls", Call),
@@ -93,14 +97,22 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
         sid = f"CA{n:032x}"
         queue = rng.choice(QUEUES)
         caller = f"+8613{rng.randrange(200_000):09d}"
+        started = entered - timedelta(seconds=40)
+        before, batch = previous.get(caller, (None, -1))
+        if before is not None:  # as the recorder notes it when this call arrives
+            if batch == batches[0]:
+                before["next_call_at"] = started
+            else:
+                later.append({"sid": before["call_sid"], "next": started})
         rows["calls"].append({
             "call_sid": sid, "from_number": caller, "caller_number": caller,
             "caller_kind": "pstn", "to_number": "+864008001234", "flow": "main", "node": "q",
             "language": "en", "context": {}, "step": 3, "status": "completed",
             "queue": queue, "queue_priority": 0, "enqueued_at": entered,
-            "started_at": entered - timedelta(seconds=40),
-            "ended_at": entered + timedelta(seconds=900),
+            "started_at": started, "ended_at": entered + timedelta(seconds=900),
+            "next_call_at": None,
         })  # fmt: skip
+        previous[caller] = (rows["calls"][-1], batches[0])
         entry = {
             "id": n,
             "call_sid": sid,
@@ -167,13 +179,21 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 "closed_at": answered,
             })  # fmt: skip
         rows["entries"].append(entry)
-        started = entered - timedelta(seconds=40)
         steps = _ivr_steps(rng, sid, started)
         rows["events"].extend(steps)
         # The IVR path facts, as the event log's writer records them.
         rows["visits"].extend(_columns(v) for v in visits_of(steps, started))
         flush()
     flush(final=True)
+    calls = Call.__table__
+    if later:
+        with database.engine.begin() as connection:
+            connection.execute(
+                update(calls)
+                .where(calls.c.call_sid == bindparam("sid"))
+                .values(next_call_at=bindparam("next")),
+                later,
+            )
     if database.engine.dialect.name == "postgresql":
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("ANALYZE"))

@@ -1,8 +1,11 @@
-"""IVR path facts: each caller's stays at IVR nodes and how they left each
+"""IVR path facts; each call's next call from the same number
+
 
 ``ivr_visits``: one stay of a call at one IVR node (first arrival or not, timeouts, refused
 answers, the step that took the caller on and where to; whether it is the call's latest).
-Filled from the call event log's IVR steps for the calls already there. See docs/metrics.md.
+Filled from the call event log's IVR steps for the calls already there.
+``calls.next_call_at``: when the next inbound call from the same number started (first-call
+resolution), filled for the calls already there. See docs/metrics.md.
 
 Revision ID: 0015_r2
 Revises: 0014
@@ -43,6 +46,25 @@ def upgrade() -> None:
     op.create_index("ix_ivr_visits_call_sid", "ivr_visits", ["call_sid"])
     op.create_index("ix_ivr_visits_call_started_at", "ivr_visits", ["call_started_at"])
     _fill_from_the_log()
+    op.add_column("calls", sa.Column("next_call_at", sa.DateTime(timezone=True), nullable=True))
+    calls = sa.table(
+        "calls", sa.column("caller_number"), sa.column("started_at"),
+        sa.column("context", sa.JSON()), sa.column("next_call_at"),
+    )  # fmt: skip
+    later = calls.alias("later")
+    op.get_bind().execute(
+        calls.update()
+        .where(calls.c.caller_number.is_not(None))
+        .values(
+            next_call_at=sa.select(sa.func.min(later.c.started_at))
+            .where(
+                later.c.caller_number == calls.c.caller_number,
+                later.c.started_at > calls.c.started_at,
+                later.c.context["callback"].as_string().is_(None),  # our call-backs: not
+            )
+            .scalar_subquery()
+        )
+    )
 
 
 def _fill_from_the_log() -> None:
@@ -89,4 +111,6 @@ def _fill_from_the_log() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("calls") as batch:
+        batch.drop_column("next_call_at")
     op.drop_table("ivr_visits")
