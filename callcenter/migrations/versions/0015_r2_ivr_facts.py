@@ -69,16 +69,17 @@ def upgrade() -> None:
 
 def _fill_from_the_log() -> None:
     """The stays of the calls already logged, from their IVR step events in order."""
+    from callcenter.db import tz_datetime
     from callcenter.metrics.facts import IvrVisit
     from callcenter.metrics.ivr_paths import STEP_KINDS, visits_of
 
     bind = op.get_bind()
     events = sa.table(
-        "call_events", sa.column("id"), sa.column("call_sid"), sa.column("at"),
+        "call_events", sa.column("id"), sa.column("call_sid"), sa.column("at", tz_datetime()),
         sa.column("kind"), sa.column("flow"), sa.column("node"), sa.column("input"),
         sa.column("detail", sa.JSON()),
     )  # fmt: skip
-    calls = sa.table("calls", sa.column("call_sid"), sa.column("started_at"))
+    calls = sa.table("calls", sa.column("call_sid"), sa.column("started_at", tz_datetime()))
     columns = [c.key for c in IvrVisit.__table__.columns if c.key != "id"]
     query = (
         sa.select(events, calls.c.started_at)
