@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from callcenter import serving
+from callcenter.busy_hour import cli as busy_hour_cli
 from callcenter.calls import cli as calls_cli
 from callcenter.ivr import cli as ivr_cli
 from callcenter.knowledge import cli as knowledge_cli
@@ -42,7 +43,8 @@ def main(config: str | None) -> None:
     """Call-center backend: IVR flows on Twilio voice webhooks."""
 
 
-for feature in (serving, ivr_cli, people_cli, media_cli, knowledge_cli, calls_cli, reports_cli):
+for feature in (serving, ivr_cli, people_cli, media_cli, knowledge_cli, calls_cli, reports_cli,
+                busy_hour_cli):
     feature.register(main)
 
 
