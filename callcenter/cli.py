@@ -43,8 +43,16 @@ def main(config: str | None) -> None:
     """Call-center backend: IVR flows on Twilio voice webhooks."""
 
 
-for feature in (serving, ivr_cli, people_cli, media_cli, knowledge_cli, calls_cli, reports_cli,
-                busy_hour_cli):
+for feature in (
+    serving,
+    ivr_cli,
+    people_cli,
+    media_cli,
+    knowledge_cli,
+    calls_cli,
+    reports_cli,
+    busy_hour_cli,
+):
     feature.register(main)
 
 
