@@ -7,9 +7,10 @@ handles of calls, status spans, offers; same seed every run) for November 2026 i
 fresh, migrated SQLite file in a temporary folder (or into `--database-url`, e.g. an empty
 PostgreSQL database, which is emptied of them first and ANALYZEd after loading), then
 times the queue report (15-minute, hour and day intervals), queue totals, the wallboard's
-today so far, the agent report and the IVR report (from the call event log: each call's
-few IVR steps are generated too) for a day, a week and the month, and the staffing advice
-for a day.
+today so far, the agent report and the IVR report (from the IVR path facts: each call's few
+IVR steps are generated, and their facts written as the event log's writer does) for a day,
+a week and the month, and the staffing advice for a day. The SQLite file is kept (its path
+is printed) for profiling.
 """
 
 from __future__ import annotations
@@ -25,14 +26,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import delete, insert, text  # noqa: E402
+from sqlalchemy import bindparam, delete, insert, text, update  # noqa: E402
 
 from callcenter.app import flow_catalog  # noqa: E402
 from callcenter.config import load_settings  # noqa: E402
 from callcenter.db import Database  # noqa: E402
 from callcenter.ivr.loader import FlowRegistry  # noqa: E402
 from callcenter.metrics.agents import agent_report  # noqa: E402
-from callcenter.metrics.facts import AgentStatusSpan, CallHandle, QueueEntry  # noqa: E402
+from callcenter.metrics.facts import (  # noqa: E402
+    AgentStatusSpan,
+    CallHandle,
+    IvrVisit,
+    QueueEntry,
+)
+from callcenter.metrics.ivr_paths import visits_of  # noqa: E402
 from callcenter.metrics.queues import queue_report, queue_today, queue_totals  # noqa: E402
 from callcenter.migrate import upgrade  # noqa: E402
 from callcenter.models import Agent, Call, CallEvent, CallOffer  # noqa: E402
@@ -48,7 +55,8 @@ BATCH = 20_000
 def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with database.session() as session:
-        for table in (CallEvent, AgentStatusSpan, CallHandle, CallOffer, QueueEntry, Call, Agent):
+        for table in (CallEvent, IvrVisit, AgentStatusSpan, CallHandle, CallOffer, QueueEntry,
+                      Call, Agent):  # fmt: skip
             session.execute(delete(table))
         session.execute(insert(Agent), [
             {"id": i, "username": f"agent{i}", "display_name": f"Agent {i}",
@@ -59,13 +67,17 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
         ])  # fmt: skip
     free_at = {i: START for i in range(1, agents + 1)}
     rows: dict[str, list[dict]] = {"calls": [], "entries": [], "handles": [], "spans": [],
-                                   "offers": [], "events": []}  # fmt: skip
+                                   "offers": [], "events": [], "visits": []}  # fmt: skip
+    previous: dict[str, tuple[dict, int]] = {}  # each number's latest call (first-call resolution)
+    later: list[dict] = []  # next_call_at of calls already written
+    batches = [0]  # batches written
     seconds = 30 * 86400
     moments = sorted(rng.uniform(0, seconds) for _ in range(calls))
 
     def flush(final: bool = False) -> None:
         if not final and len(rows["calls"]) < BATCH:
             return
+        batches[0] += 1
         with database.session() as session:
             for name, model in (
                 ("calls", Call),
@@ -74,6 +86,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 ("spans", AgentStatusSpan),
                 ("offers", CallOffer),
                 ("events", CallEvent),
+                ("visits", IvrVisit),
             ):
                 if rows[name]:
                     session.execute(insert(model), rows[name])
@@ -84,14 +97,22 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
         sid = f"CA{n:032x}"
         queue = rng.choice(QUEUES)
         caller = f"+8613{rng.randrange(200_000):09d}"
+        started = entered - timedelta(seconds=40)
+        before, batch = previous.get(caller, (None, -1))
+        if before is not None:  # as the recorder notes it when this call arrives
+            if batch == batches[0]:
+                before["next_call_at"] = started
+            else:
+                later.append({"sid": before["call_sid"], "next": started})
         rows["calls"].append({
             "call_sid": sid, "from_number": caller, "caller_number": caller,
             "caller_kind": "pstn", "to_number": "+864008001234", "flow": "main", "node": "q",
             "language": "en", "context": {}, "step": 3, "status": "completed",
             "queue": queue, "queue_priority": 0, "enqueued_at": entered,
-            "started_at": entered - timedelta(seconds=40),
-            "ended_at": entered + timedelta(seconds=900),
+            "started_at": started, "ended_at": entered + timedelta(seconds=900),
+            "next_call_at": None,
         })  # fmt: skip
+        previous[caller] = (rows["calls"][-1], batches[0])
         entry = {
             "id": n,
             "call_sid": sid,
@@ -158,9 +179,21 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 "closed_at": answered,
             })  # fmt: skip
         rows["entries"].append(entry)
-        rows["events"].extend(_ivr_steps(rng, sid, entered - timedelta(seconds=40)))
+        steps = _ivr_steps(rng, sid, started)
+        rows["events"].extend(steps)
+        # The IVR path facts, as the event log's writer records them.
+        rows["visits"].extend(_columns(v) for v in visits_of(steps, started))
         flush()
     flush(final=True)
+    calls = Call.__table__
+    if later:
+        with database.engine.begin() as connection:
+            connection.execute(
+                update(calls)
+                .where(calls.c.call_sid == bindparam("sid"))
+                .values(next_call_at=bindparam("next")),
+                later,
+            )
     if database.engine.dialect.name == "postgresql":
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("ANALYZE"))
@@ -191,6 +224,10 @@ def _ivr_steps(rng: random.Random, sid: str, started: datetime) -> list[dict]:
     return steps
 
 
+def _columns(visit: IvrVisit) -> dict:
+    return {c.key: getattr(visit, c.key) for c in IvrVisit.__table__.columns if c.key != "id"}
+
+
 def timed(label: str, action) -> None:
     action()  # warm-up
     began = time.perf_counter()
@@ -212,8 +249,10 @@ def main() -> None:
     settings = load_settings(ROOT / "config.yaml", overrides={"instance_dir": folder})
     began = time.perf_counter()
     generate(database, args.calls, args.agents)
+    where = url if args.database_url is None else "the given database"
     print(f"generated {args.calls} calls, {args.agents} agents on "
-          f"{database.engine.dialect.name} in {time.perf_counter() - began:.0f} s")  # fmt: skip
+          f"{database.engine.dialect.name} in {time.perf_counter() - began:.0f} s ({where})",
+          flush=True)  # fmt: skip
     now = START + timedelta(days=30)
     periods = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
     with database.session() as session:

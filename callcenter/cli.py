@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from callcenter import serving
+from callcenter.busy_hour import cli as busy_hour_cli
 from callcenter.calls import cli as calls_cli
 from callcenter.crm import cli as crm_cli
 from callcenter.ivr import cli as ivr_cli
@@ -52,6 +53,7 @@ for feature in (
     knowledge_cli,
     calls_cli,
     reports_cli,
+    busy_hour_cli,
 ):
     feature.register(main)
 

@@ -95,6 +95,9 @@ class Call(Base):
     queue_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(tz_datetime(), index=True)
+    # When the next inbound call from the same number started (first-call resolution);
+    # kept by callcenter.metrics.recorder as calls arrive.
+    next_call_at: Mapped[datetime | None] = mapped_column(tz_datetime())
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     agent_leg_sid: Mapped[str | None] = mapped_column(String(64))

@@ -314,3 +314,34 @@ def test_ivr_report_counts_exits_and_hang_ups(day_app: Flask, client: FlaskClien
     menu_rows = {r["exit"]: r for r in rows if r["node"] == "main_menu"}
     assert (menu_rows["key:0"]["count"], menu_rows["key:0"]["to"]) == ("1", "support_queue")
     assert menu_rows["timeout"]["reached"] == "5"
+
+
+def test_ivr_report_counts_late_steps_and_hang_ups(day_app: Flask, client: FlaskClient) -> None:
+    """A caller who starts at 10:58 answers the menu and hangs up after 11:00: the next
+    report of 10:00–11:00 counts both (calls are counted in the period they started in)."""
+    app = day_app
+    login(client, "lead")
+
+    def main_nodes() -> dict[str, dict[str, Any]]:
+        body = client.get(f"/api/reports/ivr?{MORNING}&flow=main").get_json()
+        return {node["node"]: node for node in body["flows"][0]["nodes"]}
+
+    drive(app, 58, [("choose_language", "1", None)], ends=False)
+    menu = main_nodes()["main_menu"]
+    assert (menu["reached"], menu["hung_up"]) == (1, 0)
+    assert not any(e["count"] for e in menu["exits"])
+    services = app.extensions["callcenter"]
+    with services.database.session() as session:  # at 11:05, the menu's answer
+        call = get_call(session, f"CA{58:032x}")
+        services.engine.resume(session, call, "main", "main_menu", 1, "4", None)
+    with services.database.session() as session:  # at 11:20, the hang-up
+        record_status(session, get_call(session, f"CA{58:032x}"), "completed", 30, at(80))
+    nodes = main_nodes()
+    assert {e["exit"]: e["count"] for e in nodes["main_menu"]["exits"] if e["count"]} == {
+        "key:4": 1
+    }
+    assert (nodes["leave_message"]["reached"], nodes["leave_message"]["ended"]) == (1, 1)
+    assert nodes["main_menu"]["hung_up"] == 0
+    # A caller who arrives after 11:00 is in the next hour's report, not this one.
+    drive(app, 61, [("choose_language", "1", None)], ends=True)
+    assert main_nodes()["choose_language"]["reached"] == 1

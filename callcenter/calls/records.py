@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
+from callcenter.metrics.ivr_paths import record_steps
 from callcenter.models import Agent, Call, CallEvent, CallOffer, Customer, utcnow
 from callcenter.people.customers import classify_caller, find_customer_by_number
 
@@ -79,6 +80,7 @@ def _write_pending_events(session: Session) -> None:
     if rows:
         # Core insert: the event log is write-only here, no need for ORM bookkeeping.
         session.connection().execute(insert(CallEvent.__table__), rows)
+        record_steps(session, rows)  # the IVR path facts, in the same transaction
         session.info.setdefault(_WRITTEN_EVENTS, []).extend(rows)
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, case, exists, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Interval, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.metrics.definitions import HIGHER_IS_BETTER, ratio
@@ -47,19 +47,13 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def _repeat_within(session: Session, days: int) -> ColumnElement[bool]:
-    """A later inbound call from the same number within `days` of this handle's call."""
-    later = aliased(Call)
+    """The next inbound call from the same number came within `days` of this one's start
+    (:attr:`Call.next_call_at`, recorded as calls arrive)."""
     if session.get_bind().dialect.name == "postgresql":
-        within = later.started_at <= Call.started_at + literal(timedelta(days=days), Interval())
+        within = Call.next_call_at <= Call.started_at + literal(timedelta(days=days), Interval())
     else:
-        within = func.julianday(later.started_at) - func.julianday(Call.started_at) <= days
-    return exists().where(
-        later.caller_number == Call.caller_number,
-        later.id != Call.id,
-        later.started_at > Call.started_at,
-        within,
-        later.context["voicemail"].as_string().is_(None),  # our call-back, not theirs
-    )
+        within = func.julianday(Call.next_call_at) - func.julianday(Call.started_at) <= days
+    return and_(Call.next_call_at.is_not(None), within)
 
 
 def _handles(session: Session, settings: Settings, start: datetime, end: datetime

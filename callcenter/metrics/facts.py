@@ -90,3 +90,41 @@ class AgentStatusSpan(Base):
     started_at: Mapped[datetime] = mapped_column(tz_datetime())
     ended_at: Mapped[datetime] = mapped_column(tz_datetime())
     seconds: Mapped[float] = mapped_column(Float)
+
+
+class IvrVisit(Base):
+    """One stay of a call at one IVR node: arrived (or, rarely, answered there without
+    arriving: a late answer to an earlier prompt), what the caller did there, and where
+    they went next. Written from the IVR's step events as they are logged
+    (:mod:`callcenter.metrics.ivr_paths`).
+
+    ``first_arrival``: the call's first arrival at this node (``reached`` counts these).
+    ``last_kind``, ``last_via``, ``last_digit``, ``last_found`` and ``before_kind``: the
+    latest step event of the stay (its kind; how an answer came, its first character;
+    whether a look-up found the caller) and the kind of the one before it — when the caller
+    moves on (``to_flow``, ``to_node`` set), they say by which exit.
+    ``timeouts``: attempts with no answer; ``invalid``: answers that did not move the
+    caller on. ``is_current``: the call's latest stay (where it is, or where its IVR ended).
+    ``call_started_at`` is the call's start: reports take the calls started in a period.
+    """
+
+    __tablename__ = "ivr_visits"
+    __table_args__ = (Index("ix_ivr_visits_call_started_at", "call_started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    call_started_at: Mapped[datetime] = mapped_column(tz_datetime())
+    flow: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(tz_datetime())
+    first_arrival: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_kind: Mapped[str | None] = mapped_column(String(40))
+    last_via: Mapped[str | None] = mapped_column(String(16))
+    last_digit: Mapped[str | None] = mapped_column(String(1))
+    last_found: Mapped[bool | None] = mapped_column(Boolean)
+    before_kind: Mapped[str | None] = mapped_column(String(40))
+    to_flow: Mapped[str | None] = mapped_column(String(64))
+    to_node: Mapped[str | None] = mapped_column(String(64))
+    timeouts: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)

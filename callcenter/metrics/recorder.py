@@ -5,6 +5,9 @@
   before the status moves on.
 - Hold time: :func:`record_hold`, called by the console's hold handler.
 - Survey scores: :func:`record_survey_score`, called when a caller rates a call.
+- Repeat calls: each new inbound call (not one of our call-backs) is the next call
+  (``Call.next_call_at``) of the earlier calls from its number, and takes its own from any
+  later one already recorded (:func:`_record_repeat`, in the same listener as below).
 - Queue entries: a ``before_flush`` listener watching the queue fields of calls
   (``enqueued_at``, ``dequeued_at``, ``outcome``, ``agent_id``...), so every path that puts
   a caller in a queue or takes them out (IVR, transfers, overflow, accept, hang-up, late
@@ -17,11 +20,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from callcenter.metrics.facts import AgentStatusSpan, CallHandle, QueueEntry
-from callcenter.models import Agent, Call
+from callcenter.models import Agent, Call, utcnow
 
 _CREATED = "callcenter.metrics.created_entries"
 
@@ -253,6 +256,32 @@ def _track_call(session: Session, call: Call) -> None:
                 handle.transferred_out = True
 
 
+def _record_repeat(session: Session, call: Call) -> None:
+    """A new call from a number: the next call of the earlier ones from it (the earliest
+    later call, whatever order they are written in), and its own next from later ones."""
+    if not call.caller_number or (call.context or {}).get("callback"):
+        return  # a withheld number, or our call-back: not the caller calling again
+    started = call.started_at
+    same = Call.caller_number == call.caller_number
+    session.execute(
+        update(Call)
+        .where(
+            same,
+            Call.started_at < started,
+            or_(Call.next_call_at.is_(None), Call.next_call_at > started),
+        )
+        .values(next_call_at=started)
+        .execution_options(synchronize_session=False)
+    )
+    call.next_call_at = session.scalar(
+        select(func.min(Call.started_at)).where(
+            same,
+            Call.started_at > started,
+            or_(Call.context.is_(None), Call.context["callback"].as_string().is_(None)),
+        )
+    )
+
+
 @event.listens_for(Session, "before_flush")
 def _record_queue_entries(session: Session, _context: Any, _instances: Any) -> None:
     calls = [obj for obj in (*session.new, *session.dirty) if isinstance(obj, Call)]
@@ -260,6 +289,9 @@ def _record_queue_entries(session: Session, _context: Any, _instances: Any) -> N
         return
     with session.no_autoflush:
         for call in calls:
+            if call in session.new:
+                call.started_at = call.started_at or utcnow()
+                _record_repeat(session, call)
             _track_call(session, call)
 
 

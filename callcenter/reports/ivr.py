@@ -2,11 +2,10 @@
 left by each of its exits (a key, a phrase, a timeout, an invalid answer, or the node's own
 continuation) and how many hung up there.
 
-Computed from the call event log (the ``ivr.*`` events the engine writes at each step, the
-same vocabulary :func:`callcenter.knowledge.usage.caller_choices` reads choices from) by one SQL
-query with window functions on SQLite and PostgreSQL: each ``ivr.node`` event is paired with
-the event just before it in its call, which was logged at the node the caller came from and
-says how they left it. The flows (their YAML, validated) name the exits.
+Summed by the database from the IVR path facts (:class:`~callcenter.metrics.facts.IvrVisit`:
+each caller's stays at nodes and how they left each, written as the IVR logs its steps by
+:mod:`callcenter.metrics.ivr_paths`): one grouped pass over the period's stays, and one for
+where each ended call's path stopped. The flows (their YAML, validated) name the exits.
 """
 
 from __future__ import annotations
@@ -28,11 +27,9 @@ from callcenter.ivr.schema import (
     MenuNode,
     Prompting,
 )
-from callcenter.knowledge.usage import CHOICE_EVENTS
-from callcenter.models import Call, CallEvent
+from callcenter.metrics.facts import IvrVisit
+from callcenter.models import Call
 
-# The menu-choice events, and what else tells how a caller left a node.
-STEP_EVENTS = (*CHOICE_EVENTS, "ivr.no_input", "ivr.lookup")
 WAITING_KINDS = ("menu", "input", "language", "knowledge")  # nodes that wait for the caller
 
 IVR_DEFINITIONS: dict[str, str] = {
@@ -158,29 +155,47 @@ def _classify(
     return f"to:{to}", "next", f"to {to}"
 
 
-def _steps(session: Session, start: datetime, end: datetime) -> Any:
-    """The IVR events of calls started in [start, end), each with its neighbours."""
-    by_call = {"partition_by": CallEvent.call_sid, "order_by": CallEvent.id}
-    via = CallEvent.detail["via"].as_string()
-    return (
+def _paths(session: Session, start: datetime, end: datetime) -> Any:
+    """Per node and way out, the stays of calls started in [start, end): how many, first
+    arrivals, timeouts, refused answers. One pass over the facts, grouped."""
+    visit = IvrVisit
+    moved = visit.to_node.is_not(None)
+    keys = [
+        visit.flow,
+        visit.node,
+        case((moved, visit.last_kind)),
+        case((and_(moved, visit.last_kind == "ivr.input"), visit.last_via)),
+        case((and_(moved, visit.last_kind == "ivr.input"), visit.last_digit)),
+        case((and_(moved, visit.last_kind == "ivr.lookup"), visit.last_found)),
+        case((and_(moved, visit.last_kind == "ivr.retries_exhausted"), visit.before_kind)),
+        visit.to_flow,
+        visit.to_node,
+    ]
+    return session.execute(
         select(
-            CallEvent.call_sid,
-            CallEvent.kind,
-            CallEvent.flow,
-            CallEvent.node,
-            Call.ended_at,
-            func.lag(CallEvent.kind).over(**by_call).label("prev_kind"),
-            func.lag(CallEvent.flow).over(**by_call).label("prev_flow"),
-            func.lag(CallEvent.node).over(**by_call).label("prev_node"),
-            func.lag(via).over(**by_call).label("prev_via"),
-            func.lag(func.substr(CallEvent.input, 1, 1)).over(**by_call).label("prev_digit"),
-            func.lag(CallEvent.detail["found"].as_string()).over(**by_call).label("prev_found"),
-            func.lag(CallEvent.kind, 2).over(**by_call).label("before_kind"),
-            func.lead(CallEvent.kind).over(**by_call).label("next_kind"),
+            *keys,
+            func.count(),
+            func.sum(case((visit.first_arrival.is_(True), 1), else_=0)),
+            func.sum(visit.timeouts),
+            func.sum(visit.invalid),
         )
-        .join(Call, Call.call_sid == CallEvent.call_sid)
-        .where(Call.started_at >= start, Call.started_at < end, CallEvent.kind.in_(STEP_EVENTS))
-        .subquery()
+        .where(visit.call_started_at >= start, visit.call_started_at < end)
+        .group_by(*keys)
+    )
+
+
+def _ends(session: Session, start: datetime, end: datetime) -> Any:
+    """Per node, the calls (started in [start, end), ended) whose IVR path stopped there."""
+    return session.execute(
+        select(IvrVisit.flow, IvrVisit.node, func.count())
+        .join(Call, Call.call_sid == IvrVisit.call_sid)
+        .where(
+            IvrVisit.call_started_at >= start,
+            IvrVisit.call_started_at < end,
+            IvrVisit.is_current.is_(True),
+            Call.ended_at.is_not(None),
+        )
+        .group_by(IvrVisit.flow, IvrVisit.node)
     )
 
 
@@ -202,39 +217,31 @@ def ivr_report(
             return None
         return nodes.setdefault((flow_name, node_name), _Node(flow_name, node_name, None, None))
 
-    steps = _steps(session, start, end)
-    is_node = steps.c.kind == "ivr.node"
-    keys = [
-        steps.c.prev_flow,
-        steps.c.prev_node,
-        steps.c.prev_kind,
-        case((steps.c.prev_kind == "ivr.input", steps.c.prev_via)),
-        case((steps.c.prev_kind == "ivr.input", steps.c.prev_digit)),
-        case((steps.c.prev_kind == "ivr.lookup", steps.c.prev_found)),
-        case((steps.c.prev_kind == "ivr.retries_exhausted", steps.c.before_kind)),
-        steps.c.flow,
-        steps.c.node,
-    ]
-    moved = select(*keys, func.count()).where(is_node, steps.c.prev_kind.is_not(None))
-    for row in session.execute(moved.group_by(*keys)):
-        prev_flow, prev_node, *step, to_flow, to_node, count = row
-        origin = node_of(prev_flow, prev_node)
+    for row in _paths(session, start, end):
+        flow_name, node_name, *step, to_flow, to_node, stays, arrivals, timeouts, invalid = row
+        origin = node_of(flow_name, node_name)
         if origin is None:
             continue
-        to = to_node if to_flow == prev_flow else f"{to_flow}.{to_node}"
-        exit_id, kind, label = _classify(flows, prev_flow, prev_node, tuple(step), to)
+        origin.reached += arrivals or 0
+        origin.timeouts += timeouts or 0
+        origin.invalid += invalid or 0
+        if to_node is None:
+            continue
+        to = to_node if to_flow == flow_name else f"{to_flow}.{to_node}"
+        exit_id, kind, label = _classify(flows, flow_name, node_name, tuple(step), to)
         exit_ = origin.exits.get(exit_id)
         if exit_ is None or exit_.to != to:  # not (or no longer) a way out in the YAML
             exit_id = exit_id if exit_ is None else f"{exit_id}>{to}"
             exit_ = origin.exits.setdefault(exit_id, _Exit(exit_id, kind, label, to, in_flow=False))
-        exit_.count += count
-    reached = select(steps.c.flow, steps.c.node, func.count(func.distinct(steps.c.call_sid))
-                     ).where(is_node).group_by(steps.c.flow, steps.c.node)  # fmt: skip
-    for flow_name, node_name, count in session.execute(reached):
+        exit_.count += stays
+    for flow_name, node_name, count in _ends(session, start, end):
         item = node_of(flow_name, node_name)
-        if item is not None:
-            item.reached = count
-    _attempts_and_ends(session, steps, node_of)
+        if item is None:
+            continue
+        if item.kind in WAITING_KINDS or item.kind is None:
+            item.hung_up += count
+        else:
+            item.ended += count
     by_flow: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (flow_name, _), item in nodes.items():
         by_flow[flow_name].append(item.public())
@@ -243,38 +250,3 @@ def ivr_report(
          "nodes": by_flow[name]}
         for name in names
     ]  # fmt: skip
-
-
-def _attempts_and_ends(session: Session, steps: Any, node_of: Any) -> None:
-    """Timeouts and refused answers per node; where each call's IVR path stopped."""
-    refused = and_(
-        steps.c.kind == "ivr.input",
-        func.coalesce(steps.c.next_kind, "").not_in(("ivr.node",)),
-    )
-    attempts = (
-        select(
-            steps.c.flow,
-            steps.c.node,
-            func.sum(case((steps.c.kind == "ivr.no_input", 1), else_=0)),
-            func.sum(case((refused, 1), else_=0)),
-        )
-        .where(steps.c.kind.in_(("ivr.no_input", "ivr.input")))
-        .group_by(steps.c.flow, steps.c.node)
-    )
-    for flow_name, node_name, timeouts, invalid in session.execute(attempts):
-        item = node_of(flow_name, node_name)
-        if item is not None:
-            item.timeouts, item.invalid = timeouts or 0, invalid or 0
-    last = (
-        select(steps.c.flow, steps.c.node, func.count())
-        .where(steps.c.next_kind.is_(None), steps.c.ended_at.is_not(None))
-        .group_by(steps.c.flow, steps.c.node)
-    )
-    for flow_name, node_name, count in session.execute(last):
-        item = node_of(flow_name, node_name)
-        if item is None:
-            continue
-        if item.kind in WAITING_KINDS or item.kind is None:
-            item.hung_up += count
-        else:
-            item.ended += count

@@ -1,0 +1,1 @@
+"""A simulated busy hour against a running server (`callcenter simulate busy-hour`)."""
