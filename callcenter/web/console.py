@@ -111,8 +111,12 @@ def supervisor_console() -> ResponseReturnValue:
 
 @bp.get("/favicon.ico")
 def favicon() -> ResponseReturnValue:
-    """The icon browsers ask for by themselves (pages link the same SVG)."""
-    return bp.send_static_file("favicon.svg")
+    """The icon browsers ask for by themselves (pages link the same SVG); sent from memory,
+    so a browser that drops the connection leaves no file open."""
+    path = Path(bp.static_folder or "") / "favicon.svg"
+    return Response(
+        path.read_bytes(), mimetype="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+    )
 
 
 @bp.get("/vendor/<any('socket.io.min.js', 'chart.umd.min.js', 'dagre.min.js'):name>")
