@@ -113,10 +113,14 @@ def close_app(app: Flask, before: set[threading.Thread] | None = None) -> None:
     board = services.extras.get("simulator_switchboard")
     if board is not None:
         board.close()
+    socketio = services.extras.get("socketio")
+    if socketio is not None:
+        # Consoles still open (a browser that outlives the test) are closed now, so their
+        # disconnect handlers run while the database is there, not after it is disposed.
+        socketio.server.eio.disconnect()
     realtime = services.extras.get("realtime")
     if realtime is not None:
         realtime.stop()
-    socketio = services.extras.get("socketio")
     if socketio is not None:  # Engine.IO's sweeper of idle sockets runs until stopped
         socketio.server.shutdown()
     if before is not None:
