@@ -27,6 +27,7 @@ from callcenter.care.models import Followup, FollowupEvent
 from callcenter.config import Settings, localized
 from callcenter.metrics.facts import QueueEntry
 from callcenter.models import Agent, Call, Customer, Voicemail
+from callcenter.people.worklist import Worklist
 
 OPEN = ("open", "assigned")
 STATUS_FILTERS = {"open": OPEN, "done": ("done",), "all": ("open", "assigned", "done")}
@@ -229,9 +230,7 @@ def locked(session: Session, followup_id: int) -> Followup:
     return followup
 
 
-def _check_not_taken(followup: Followup, agent: Agent, owner: int) -> None:
-    if followup.assigned_agent_id not in (None, owner) and not agent.is_supervisor:
-        raise FollowupError("someone else is working on this follow-up")
+FOLLOWUPS = Worklist("follow-up", "follow-ups", "open", "done", FollowupError)
 
 
 def assign(
@@ -240,29 +239,14 @@ def assign(
 ) -> Followup:  # fmt: skip
     """Take a follow-up (or, for supervisors, give it to `to_agent_id`)."""
     followup = locked(session, followup_id)
-    if followup.status == "done":
-        raise FollowupError("this follow-up is already done")
-    target = to_agent_id if to_agent_id is not None else agent.id
-    if target != agent.id and not agent.is_supervisor:
-        raise FollowupError("only supervisors assign follow-ups to others")
-    _check_not_taken(followup, agent, target)
-    if session.get(Agent, target) is None:
-        raise FollowupError("no such agent")
-    followup.assigned_agent_id = target
-    followup.assigned_at = now
-    followup.status = "assigned"
+    FOLLOWUPS.take(session, followup, agent, now, to_agent_id)
     return followup
 
 
 def release(session: Session, followup_id: int, agent: Agent) -> Followup:
     """Give a follow-up back to the list."""
     followup = locked(session, followup_id)
-    if followup.status != "assigned":
-        raise FollowupError("this follow-up is not assigned")
-    _check_not_taken(followup, agent, agent.id)
-    followup.assigned_agent_id = None
-    followup.assigned_at = None
-    followup.status = "open"
+    FOLLOWUPS.give_back(followup, agent)
     return followup
 
 
@@ -274,9 +258,8 @@ def mark_done(
     if outcome not in settings.followups.outcomes:
         raise FollowupError(f"outcome must be one of {', '.join(settings.followups.outcomes)}")
     followup = locked(session, followup_id)
-    if followup.status == "done":
-        raise FollowupError("this follow-up is already done")
-    _check_not_taken(followup, agent, agent.id)
+    FOLLOWUPS.check_open(followup)
+    FOLLOWUPS.check_not_taken(followup, agent, agent.id)
     followup.status = "done"
     followup.open_key = None  # a later miss from this number opens a new follow-up
     followup.done_at = now

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from callcenter.calls.records import get_call, log_event
 from callcenter.media.downloads import enqueue_download
 from callcenter.models import Agent, Voicemail
+from callcenter.people.worklist import Worklist
 
 
 def store_voicemail(
@@ -96,10 +97,7 @@ def _locked(session: Session, voicemail_id: int) -> Voicemail:
     return voicemail
 
 
-def _check_not_taken(voicemail: Voicemail, agent: Agent, owner: int) -> None:
-    """Refuse to act on a voicemail someone other than `owner` works on (supervisors may)."""
-    if voicemail.assigned_agent_id not in (None, owner) and not agent.is_supervisor:
-        raise InboxError("someone else is working on this voicemail")
+VOICEMAILS = Worklist("voicemail", "voicemails", "new", "handled", InboxError)
 
 
 def assign(
@@ -108,17 +106,7 @@ def assign(
 ) -> Voicemail:  # fmt: skip
     """Take a voicemail (or, for supervisors, give it to `to_agent_id`)."""
     voicemail = _locked(session, voicemail_id)
-    if voicemail.status == "handled":
-        raise InboxError("this voicemail is already handled")
-    target = to_agent_id if to_agent_id is not None else agent.id
-    if target != agent.id and not agent.is_supervisor:
-        raise InboxError("only supervisors assign voicemails to others")
-    _check_not_taken(voicemail, agent, target)
-    if session.get(Agent, target) is None:
-        raise InboxError("no such agent")
-    voicemail.assigned_agent_id = target
-    voicemail.assigned_at = now
-    voicemail.status = "assigned"
+    target = VOICEMAILS.take(session, voicemail, agent, now, to_agent_id)
     log_event(session, voicemail.call_sid, "voicemail.assigned", voicemail=voicemail.id,
               agent_id=target, by=agent.id)  # fmt: skip
     return voicemail
@@ -127,12 +115,7 @@ def assign(
 def release(session: Session, voicemail_id: int, agent: Agent) -> Voicemail:
     """Give a voicemail back to the inbox."""
     voicemail = _locked(session, voicemail_id)
-    if voicemail.status != "assigned":
-        raise InboxError("this voicemail is not assigned")
-    _check_not_taken(voicemail, agent, agent.id)
-    voicemail.assigned_agent_id = None
-    voicemail.assigned_at = None
-    voicemail.status = "new"
+    VOICEMAILS.give_back(voicemail, agent)
     log_event(session, voicemail.call_sid, "voicemail.released", voicemail=voicemail.id,
               by=agent.id)  # fmt: skip
     return voicemail
@@ -143,9 +126,8 @@ def mark_handled(
 ) -> Voicemail:
     """Close a voicemail with what was done about it."""
     voicemail = _locked(session, voicemail_id)
-    if voicemail.status == "handled":
-        raise InboxError("this voicemail is already handled")
-    _check_not_taken(voicemail, agent, agent.id)
+    VOICEMAILS.check_open(voicemail)
+    VOICEMAILS.check_not_taken(voicemail, agent, agent.id)
     voicemail.status = "handled"
     voicemail.handled_at = now
     voicemail.handled_by_id = agent.id
