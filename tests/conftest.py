@@ -117,7 +117,11 @@ def close_app(app: Flask, before: set[threading.Thread] | None = None) -> None:
     if socketio is not None:
         # Consoles still open (a browser that outlives the test) are closed now, so their
         # disconnect handlers run while the database is there, not after it is disposed.
-        socketio.server.eio.disconnect()
+        # Without waiting: a polling socket with no request in flight never drains its queue.
+        engine_io = socketio.server.eio
+        for console in list(engine_io.sockets.values()):
+            console.close(wait=False, abort=True, reason=engine_io.reason.SERVER_DISCONNECT)
+        engine_io.sockets.clear()
     realtime = services.extras.get("realtime")
     if realtime is not None:
         realtime.stop()
