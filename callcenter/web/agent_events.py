@@ -44,7 +44,6 @@ from callcenter.calls.routing import (
     RoutingError,
     accept,
     agent_offline,
-    callback_pending,
     decline,
     end_consult,
     requeue,
@@ -60,6 +59,7 @@ from callcenter.screenpop import consult_payload, offer_payload
 from callcenter.services import Services
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
 from callcenter.web.auth import current_agent
+from callcenter.web.bridging import accepted_call, bridge_accepted
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.web.session_guard import session_guard
 from callcenter.web.socket_schemas import (
@@ -240,23 +240,11 @@ def register_agent_events(
             commit_and_publish(lambda session: accept(session, agent_id, call_sid, utcnow()))
         except RoutingError as exc:
             return {"error": str(exc)}
-        with services.database.session() as session:
-            agent = session.get(Agent, agent_id)
-            call = get_call(session, call_sid)
-            leg = AgentLeg(agent.username, agent.agent_number, agent.phone)
-            language = call.language if call else services.settings.default_language
-            # Only a call-back not yet dialed dials the customer; once they are on the line
-            # (a transferred call-back) their leg is bridged like any caller's.
-            callback_number = call.caller_number if call and callback_pending(call) else None
-            live_leg = (call.context or {}).get("caller_leg") if call else None
+        taken = accepted_call(services, agent_id, call_sid)
         try:
-            caller_leg = None
-            if callback_number:
-                caller_leg, leg_sid = bridge.call_back(call_sid, callback_number, leg, language)
-            else:
-                leg_sid = bridge.connect(call_sid, leg, language, live_leg)
+            bridge_accepted(services, bridge, taken)
         except BridgeError as exc:
-            if exc.call_gone and not callback_number:
+            if exc.call_gone and not taken.callback_number:
                 # The caller hung up and we never heard: end the call, do not offer it again.
                 commit_and_publish(
                     lambda session: caller_gone(
@@ -270,12 +258,6 @@ def register_agent_events(
             socketio.emit("call:ended", {"call_sid": call_sid, "reason": "bridge failed"},
                           to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
             return {"error": f"could not connect the call: {exc}"}
-        with services.database.session() as session:
-            call = get_call(session, call_sid)
-            if call is not None and call.agent_id == agent_id:
-                call.agent_leg_sid = leg_sid
-                if caller_leg:
-                    call.context = {**(call.context or {}), "caller_leg": caller_leg}
         return {"ok": True, "call_sid": call_sid}
 
     def my_call(agent_id: int, call_sid: str) -> Any:

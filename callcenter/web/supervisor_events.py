@@ -26,7 +26,7 @@ from flask import request
 from flask_socketio import SocketIO
 
 from callcenter.calls.records import get_call
-from callcenter.calls.routing import Changes, callback_pending, requeue
+from callcenter.calls.routing import Changes, requeue
 from callcenter.models import Agent, utcnow
 from callcenter.services import Services
 from callcenter.supervision import audit
@@ -41,6 +41,7 @@ from callcenter.supervision.steps import (
 )
 from callcenter.supervision.thresholds import set_thresholds
 from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
+from callcenter.web.bridging import accepted_call, bridge_accepted
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room
 from callcenter.web.socket_schemas import (
     REFUSALS,
@@ -192,29 +193,12 @@ def register_supervisor_events(
         commit_and_publish(
             lambda session: take_call(session, session.get(Agent, actor_id), call_sid, utcnow())
         )
-        with services.database.session() as session:
-            supervisor = session.get(Agent, actor_id)
-            call = get_call(session, call_sid)
-            assert supervisor is not None and call is not None
-            address = AgentLeg(supervisor.username, supervisor.agent_number, supervisor.phone)
-            language = call.language
-            callback_number = call.caller_number if callback_pending(call) else None
-            live_leg = (call.context or {}).get("caller_leg")
+        taken = accepted_call(services, actor_id, call_sid)
         try:
-            caller_leg = None
-            if callback_number:
-                caller_leg, leg = bridge.call_back(call_sid, callback_number, address, language)
-            else:
-                leg = bridge.connect(call_sid, address, language, live_leg)
+            leg = bridge_accepted(services, bridge, taken)
         except BridgeError:
             commit_and_publish(lambda session: requeue(session, call_sid, actor_id, utcnow()))
             raise
-        with services.database.session() as session:
-            call = get_call(session, call_sid)
-            if call is not None and call.agent_id == actor_id:
-                call.agent_leg_sid = leg
-                if caller_leg:
-                    call.context = {**(call.context or {}), "caller_leg": caller_leg}
         return {"call_sid": call_sid, "leg": leg, "agent_id": actor_id}
 
     def thresholds(actor_id: int, payload: Thresholds) -> dict[str, Any]:
