@@ -339,6 +339,11 @@ class MessagesConfig(StrictModel):
     agent_announcement: dict[str, str]
     transfer_hold: dict[str, str]
     estimated_wait: dict[str, str]
+    # Said instead of `estimated_wait` when the estimate is one minute, in the languages it
+    # names (a language with no plural form needs none).
+    estimated_wait_one: dict[str, str] = Field(
+        default_factory=lambda: {"en": "The estimated wait is about one minute."}
+    )
     callback_offer: dict[str, str]
     callback_confirmed: dict[str, str]
     article_sms: dict[str, str] = Field(default_factory=lambda: {"en": "{title}: {link}"})

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from test_agent_socket import Console, team  # noqa: F401
 
 from callcenter.calls.records import open_call
+from callcenter.media.prompts import static_prompts
 from callcenter.models import Call, CallEvent
 from callcenter.people.agents import create_agent
 
@@ -41,6 +42,37 @@ def test_estimated_wait_from_recent_handle_times(app, twilio: TwilioWebhooks, cl
     says = [element.text for element in ET.fromstring(wait.data).iter("Say")]
     # 1 caller × (300 s talk + 30 s wrap-up) ÷ 1 agent logged in = 330 s ≈ 6 minutes.
     assert says[:2] == ["You are number 1 in line.", "The estimated wait is about 6 minutes."]
+
+
+def test_a_one_minute_wait_is_said_in_the_singular(app, twilio: TwilioWebhooks, clock) -> None:
+    services = app.extensions["callcenter"]
+    with services.database.session() as session:
+        agent = create_agent(
+            session, username="amy", display_name="Amy", agent_number="1024",
+            password="long enough password", skills=["support"],
+        )  # fmt: skip
+        agent.status = "on-call"
+        done = open_call(session, call_sid="CA" + "d" * 32, from_raw="+8613900139001",
+                         to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        done.queue, done.outcome = "support", "answered"
+        done.answered_at = clock.now - timedelta(minutes=30)
+        done.ended_at = done.answered_at + timedelta(seconds=40)
+        waiting = open_call(session, call_sid="CA" + "e" * 32, from_raw="+8613900139000",
+                            to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        waiting.queue, waiting.outcome, waiting.enqueued_at = "support", "queued", clock.now
+    for language, expected in (
+        ("en", "The estimated wait is about one minute."),
+        ("zh-CN", "预计等待时间约为 1 分钟。"),
+    ):
+        wait = twilio.post(
+            "/twilio/queue/wait",
+            call_params("CA" + "e" * 32, QueuePosition="1", QueueTime="5"),
+            query={"queue": "support", "lang": language},
+        )
+        says = [element.text for element in ET.fromstring(wait.data).iter("Say")]
+        assert says[1] == expected
+    prompts = static_prompts(services.flows.flows, services.settings)
+    assert ("The estimated wait is about one minute.", "en") in prompts  # rendered ahead
 
 
 def test_callback_keeps_the_place_and_is_dialed_once(

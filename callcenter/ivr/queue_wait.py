@@ -50,7 +50,9 @@ def hold_actions(
         spoken.append(Speak(text.replace("{position}", str(position)), language))
     if estimated is not None:
         minutes = max(1, round(estimated / 60))
-        text = localized(messages.estimated_wait, language, default) or ""
+        text = (minutes == 1 and messages.estimated_wait_one.get(language)) or (
+            localized(messages.estimated_wait, language, default) or ""
+        )
         spoken.append(Speak(text.replace("{minutes}", str(minutes)), language))
     hold = localized(config.hold_message, language, default)
     if hold:

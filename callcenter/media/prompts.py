@@ -38,6 +38,8 @@ def static_prompts(
     add(settings.fallback.apology, languages)
     for key in MESSAGE_KEYS:
         add(getattr(settings.messages, key), languages)
+    one_minute = settings.messages.estimated_wait_one
+    add(one_minute, [language for language in languages if language in one_minute])
     for queue in settings.queues.values():
         add(queue.hold_message, languages)
         add(queue.closed_message, languages)
