@@ -120,10 +120,10 @@ def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> Non
     # work, so collections stay short with many consoles connected.
     gc.collect()
     gc.freeze()
-    click.echo(
-        f"  Agent console: {settings.public_url}/agent      "
-        f"Wallboard: {settings.public_url}/supervisor"
-    )
+    url = settings.public_url
+    click.echo(f"  Agent console: {url}/agent      Wallboard: {url}/supervisor")
+    click.echo(f"  Reports:       {url}/reports    Customers: {url}/customers")
+    click.echo(f"  Tickets:       {url}/tickets")
     try:
         services.extras["socketio"].run(
             app,

@@ -378,6 +378,9 @@ def test_a_call_to_serve_on_another_port_just_works(database_url: str, tmp_path:
     assert (
         f"Try a call:    .venv/bin/callcenter call +8613800138000 --press 1 --url {url}" in banner
     )
+    pages = " ".join(banner)
+    for page in ("/agent", "/supervisor", "/reports", "/customers", "/tickets"):
+        assert f"{url}{page} " in pages + " ", page
 
 
 # -- usage errors and leftovers --------------------------------------------------------------
