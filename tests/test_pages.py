@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from conftest import LiveServer, sync_knowledge_base
@@ -9,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import expect
 
+from callcenter.calls.records import open_call
 from callcenter.people.agents import create_agent
 
 PASSWORD = "correct horse battery"
@@ -58,3 +60,27 @@ def test_the_knowledge_search_shows_its_whole_hint(browser: Any, live_server: Li
         )
         context.close()
         assert needed <= room, f"at {width}px the hint needs {needed:.0f}px, has {room:.0f}px"
+
+
+def test_times_are_shown_in_the_centers_time_zone_whatever_the_browsers(
+    browser: Any, live_server: LiveServer
+) -> None:
+    started = datetime(2026, 3, 2, 23, 30, 5, tzinfo=UTC)  # 07:30:05 the next day in Shanghai
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        create_agent(session, username="lead", display_name="Lead", agent_number="1900",
+                     password=PASSWORD, role="supervisor")  # fmt: skip
+        call = open_call(session, call_sid="CA" + "7" * 32, from_raw="+8613900139000",
+                         to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        call.started_at = started
+    zone = live_server.app.extensions["callcenter"].settings.timezone
+    assert zone == "Asia/Shanghai"
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login?next=/calls/CA{'7' * 32}")
+    page.fill("input[name=username]", "lead")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#call-started")).to_have_text("2026-03-03 07:30:05")
+    expect(page.locator("header.topbar")).to_contain_text("Times in Asia/Shanghai")
+    page.screenshot(path="/tmp/pages-call-in-center-zone.png")
+    context.close()

@@ -131,7 +131,7 @@
       const li = el("li");
       li.append(el("span", clockTime(item.at), "mono muted"), " ", knowledgeText(item));
       return li;
-    }) : [el("li", "Nothing was looked up.", "muted")]));
+    }) : [el("li", "Nothing was looked up.", "muted none")]));
     $("call-knowledge-card").hidden = false;
 
     $("call-timeline").replaceChildren(...(record.timeline || []).map((event) => {

@@ -79,20 +79,38 @@ async function api(url, body) {
   return data;
 }
 
-// -- times (shown in the browser's time zone) -----------------------------------------------
+// -- times (shown in the call center's time zone, named in every page's top bar) ------------
 
 function pad2(n) { return String(n).padStart(2, "0"); }
 function parseTime(iso) {
   const at = iso ? new Date(iso) : null;
   return at && !Number.isNaN(at.getTime()) ? at : null;
 }
+const centerClock = (() => {
+  const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+                    minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+  try {
+    return new Intl.DateTimeFormat("en-CA", { ...options, timeZone: document.body.dataset.timezone });
+  } catch (error) {  // a zone this browser does not know: its own
+    return new Intl.DateTimeFormat("en-CA", options);
+  }
+})();
+function centerParts(at) {
+  const parts = {};
+  for (const { type, value } of centerClock.formatToParts(at)) parts[type] = value;
+  return parts;
+}
 function clockTime(iso) {
   const at = parseTime(iso);
-  return at ? `${pad2(at.getHours())}:${pad2(at.getMinutes())}:${pad2(at.getSeconds())}` : "";
+  if (!at) return "";
+  const p = centerParts(at);
+  return `${p.hour}:${p.minute}:${p.second}`;
 }
 function dateTime(iso) {
   const at = parseTime(iso);
-  return at ? `${at.getFullYear()}-${pad2(at.getMonth() + 1)}-${pad2(at.getDate())} ${clockTime(iso)}` : "";
+  if (!at) return "";
+  const p = centerParts(at);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 function age(iso) {
   const at = parseTime(iso);

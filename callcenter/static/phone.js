@@ -253,8 +253,7 @@
     $("messages").replaceChildren(...messages.map((message) => {
       const item = el("li");
       item.dataset.sid = message.sid;
-      const when = new Date(message.date_created);
-      const time = Number.isNaN(when.getTime()) ? "" : when.toLocaleTimeString();
+      const time = clockTime(message.date_created);
       item.append(el("span", `${time} · from ${message.from || "the hotline"} · ${message.status}`, "meta"));
       const body = el("span", null, "body");
       body.append(...withLinks(String(message.body || "")));

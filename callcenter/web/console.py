@@ -97,6 +97,12 @@ def _page(template: str, *roles: str, **context: Any) -> ResponseReturnValue:
     )
 
 
+@bp.app_context_processor
+def _center_timezone() -> dict[str, str]:
+    """Every page shows times in the call center's zone and says which (base.html)."""
+    return {"center_timezone": get_services().settings.timezone}
+
+
 @bp.get("/agent")
 def agent_console() -> ResponseReturnValue:
     """The agent console (any logged-in user)."""
