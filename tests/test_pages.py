@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,3 +85,25 @@ def test_times_are_shown_in_the_centers_time_zone_whatever_the_browsers(
     expect(page.locator("header.topbar")).to_contain_text("Times in Asia/Shanghai")
     page.screenshot(path="/tmp/pages-call-in-center-zone.png")
     context.close()
+
+
+def test_every_page_links_the_pages_its_reader_may_open(app: Flask, client: FlaskClient) -> None:
+    with app.extensions["callcenter"].database.session() as session:
+        create_agent(session, username="amy", display_name="Amy", agent_number="1024",
+                     password=PASSWORD, skills=["support"])  # fmt: skip
+        create_agent(session, username="lead", display_name="Lead", agent_number="1900",
+                     password=PASSWORD, role="supervisor")  # fmt: skip
+    everyone = ["/agent", "/customers", "/tickets"]
+    supervisors = ["/supervisor", "/reports", "/reports/ivr"]
+    for username, allowed in (("amy", everyone), ("lead", everyone + supervisors)):
+        client.post("/api/logout")
+        login = client.post("/api/login", json={"username": username, "password": PASSWORD})
+        assert login.status_code == 200
+        for path in allowed:
+            page = client.get(path)
+            assert page.status_code == 200, (username, path)
+            html = page.get_data(as_text=True)
+            nav = html[html.index('<nav class="pages"') : html.index("</nav>")]
+            links = re.findall(r'<a href="([^"]+)"', nav)
+            assert links == allowed, (username, path)
+            assert f'<a href="{path}" aria-current="page">' in nav

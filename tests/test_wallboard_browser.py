@@ -73,6 +73,7 @@ def test_the_wallboard_lives(
     support = page.locator('#queues tr[data-queue="support"]')
     expect(support.locator("[data-field=waiting]")).to_have_text("1")
     expect(support.locator("[data-field=offered]")).to_have_text("1")
+    page.screenshot(path="/tmp/wallboard-live.png")
     longest = support.locator("[data-field=longest-wait]")
     assert 40 <= shown_seconds(longest.inner_text()) < 50
     # Definitions are on the page: a hover on each heading, and the legend.
