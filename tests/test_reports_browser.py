@@ -36,6 +36,8 @@ def test_reports_page_shows_the_morning(
     log_in(page, live_server, "/reports?from=2026-11-25&to=2026-11-25&interval=15m&queue=support")
     first = page.locator("#rows tr").nth(40)  # 10:00, the 41st quarter of the day
     expect(first.locator("td").first).to_have_text("11-25 10:00")
+    support = live_server.app.extensions["callcenter"].settings.queues["support"].display_name
+    expect(first.locator("td").nth(1)).to_have_text(support)  # the queue's name, not its code
     expect(first.locator("[data-field=offered]")).to_have_text("6")
     expect(first.locator("[data-field=service_level]")).to_have_text("50.0 %")
     expect(first.locator("[data-field=asa_seconds]")).to_have_text("21.7s")

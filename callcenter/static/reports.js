@@ -90,9 +90,13 @@
       },
     });
   }
+  // Queues by their names (the form's choices); the CSV files keep the codes.
+  const queueNames = Object.fromEntries([...document.querySelectorAll("select[name=queue] option")]
+    .filter((option) => option.value).map((option) => [option.value, option.textContent]));
+  const queueName = (code) => (code === null ? "All" : queueNames[code] || code);
   function byQueue(rows, field) {
     const queues = [...new Set(rows.map((r) => r.queue))];
-    return queues.map((q) => [q, rows.filter((r) => r.queue === q).map((r) => r[field])]);
+    return queues.map((q) => [queueName(q), rows.filter((r) => r.queue === q).map((r) => r[field])]);
   }
 
   function renderDefinitions() {
@@ -106,10 +110,10 @@
     header("totals-head", QUEUE_COLUMNS, ["queue"]);
     const totals = [...body.totals.queues, body.totals.all];
     document.getElementById("totals").replaceChildren(...totals.map((r) =>
-      row([r.queue === null ? "All" : r.queue], QUEUE_COLUMNS, r)));
+      row([queueName(r.queue)], QUEUE_COLUMNS, r)));
     header("rows-head", QUEUE_COLUMNS, ["interval_start", "queue"]);
     document.getElementById("rows").replaceChildren(...body.rows.map((r) =>
-      row([when(r.interval_start, interval), r.queue], QUEUE_COLUMNS, r)));
+      row([when(r.interval_start, interval), queueName(r.queue)], QUEUE_COLUMNS, r)));
     const labels = [...new Set(body.rows.map((r) => when(r.interval_start, interval)))];
     const offered = byQueue(body.rows, "offered");
     chart("chart-volume", {
@@ -166,7 +170,7 @@
     Object.assign(definitions, body.definitions);
     header("staffing-head", STAFFING_COLUMNS, ["interval_start", "queue"]);
     document.getElementById("staffing").replaceChildren(...body.rows.map((r) =>
-      row([when(r.interval_start, body.interval), r.queue], STAFFING_COLUMNS, r)));
+      row([when(r.interval_start, body.interval), queueName(r.queue)], STAFFING_COLUMNS, r)));
     const labels = [...new Set(body.rows.map((r) => when(r.interval_start, body.interval)))];
     const sum = (field) => labels.map((_, i) => byQueue(body.rows, field).reduce((s, [, d]) => s + (d[i] || 0), 0));
     const loggedIn = labels.map((label) => {
