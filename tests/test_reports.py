@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -226,6 +227,12 @@ def test_command_line_reports(day_app: Flask, database_url: str) -> None:
     lines = result.output.splitlines()
     assert lines[0].split()[:4] == ["interval_start", "queue", "offered", "answered"]
     assert lines[1].split()[:6] == ["2026-11-25", "10:00", "support", "6", "3", "1"]
+    # One precision down each column: ratios as percentages, seconds with two decimals.
+    table = [line.split() for line in lines]
+    head = table[0]
+    for name, shape in (("service_level", r"\d+\.\d%|–"), ("asa_seconds", r"\d+\.\d\d|–")):
+        column = head.index(name) + 1  # the interval's date and time are two words
+        assert all(re.fullmatch(shape, row[column]) for row in table[1:]), (name, table)
     result = runner.invoke(args=["report", "queues", *args, "--csv"])
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert [(r["queue"], r["offered"]) for r in rows] == [("support", "9"), ("repairs", "0"),

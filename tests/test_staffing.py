@@ -110,7 +110,7 @@ def test_staffing_from_the_shell(day_app: Flask, database_url: str) -> None:  # 
     assert lines[0][:3] == ["interval_start", "queue", "calls"]
     ten = next(line for line in lines if line[:2] == ["2026-11-25", "10:00"])
     # calls, AHT, Erlangs, agents needed, their service level, ASA and occupancy, logged in
-    assert ten[2:] == ["support", "9", "140", "0.35", "2", "0.96", "4.42", "0.17", "1.34"]
+    assert ten[2:] == ["support", "9", "140", "0.35", "2", "95.9%", "4.42", "17.5%", "1.34"]
     result = CliRunner(mix_stderr=False).invoke(
         main, ["report", "staffing", "--date", "2026-11-25", "--csv"], env=env
     )

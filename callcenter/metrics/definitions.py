@@ -62,6 +62,12 @@ DEFINITIONS: dict[str, str] = {
     "offers_declined": "Calls offered to the agent that they declined.",
 }
 
+# Metrics that are ratios shown as percentages (0.5 → 50.0 %); so are percentile ranks.
+PERCENTAGES = frozenset({
+    "service_level", "abandon_rate", "occupancy", "fcr", "expected_service_level",
+    "service_level_target", "expected_occupancy", "service_level_logged_in",
+})  # fmt: skip
+
 # Which way is better, for percentile ranks: True when a higher value is better.
 HIGHER_IS_BETTER: dict[str, bool] = {
     "handled": True,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from callcenter.config import Settings
 from callcenter.ivr.loader import FlowSet
 from callcenter.metrics.agents import agent_report
-from callcenter.metrics.definitions import AGENT_FIELDS, QUEUE_FIELDS, definition
+from callcenter.metrics.definitions import AGENT_FIELDS, PERCENTAGES, QUEUE_FIELDS, definition
 from callcenter.metrics.queues import Interval, all_queues_total, queue_report, queue_totals
 from callcenter.reports.ivr import IVR_DEFINITIONS, ivr_report
 from callcenter.reports.periods import Period
@@ -159,16 +159,25 @@ def _safe(text: str) -> str:
     return text
 
 
-def _short(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
-        return str(int(value))
-    if isinstance(value, float):
-        return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
-    return str(value)
+def _column(name: str, values: Sequence[Any]) -> list[str]:
+    """A column for the text table, one precision all down it: ratios as percentages with
+    one decimal, whole numbers as they are, other numbers with two decimals."""
+    numbers = [v for v in values if isinstance(v, float)]
+    percent = name in PERCENTAGES or name.endswith("_rank")
+    whole = not percent and all(v.is_integer() and abs(v) < 1e9 for v in numbers)
+
+    def show(value: Any) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, float):
+            return (
+                f"{value * 100:.1f}%" if percent else str(int(value)) if whole else f"{value:.2f}"
+            )
+        return str(value)
+
+    return [show(value) for value in values]
 
 
 def _width(text: str) -> int:
@@ -176,8 +185,9 @@ def _width(text: str) -> int:
 
 
 def text_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
-    """A readable table: one line per row, columns aligned (ratios 0–1, times in seconds)."""
-    cells = [list(columns)] + [[_short(row.get(name)) for name in columns] for row in rows]
+    """A readable table: one line per row, columns aligned (ratios in %, times in seconds)."""
+    shown = [_column(name, [row.get(name) for row in rows]) for name in columns]
+    cells = [list(columns)] + [list(line) for line in zip(*shown, strict=True)]
     widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join(
         "  ".join(c + " " * (w - _width(c)) for c, w in zip(line, widths, strict=True)).rstrip()
