@@ -292,3 +292,21 @@ def test_a_softphone_that_went_away_lets_its_calls_ring_out(
     sid = _dial(server, "client:amy", timeout=2)
     result = board.wait(sid, timeout=30)
     assert result is not None and result.status == "no-answer"
+
+
+def test_agents_add_says_where_the_agent_takes_calls(database_url: str) -> None:
+    from test_agents_auth import ALICE, agents_in, cli_env, invoke
+
+    env = cli_env(database_url)
+    refused = invoke([*ALICE, "--take-calls-on", "phone", "--password-stdin"], env,
+                     input=PASSWORD + "\n")  # fmt: skip
+    assert refused.exit_code != 0 and "without a phone number" in refused.output + refused.stderr
+    added = invoke(
+        [*ALICE, "--phone", "+8613912345678", "--take-calls-on", "browser", "--auto-answer",
+         "--password-stdin"], env, input=PASSWORD + "\n",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output + added.stderr
+    alice = agents_in(database_url)["alice"]
+    assert (alice.takes_calls_on, alice.auto_answer, alice.phone) == (
+        "browser", True, "+8613912345678",
+    )  # fmt: skip
