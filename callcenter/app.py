@@ -169,6 +169,7 @@ def create_app(
         prometheus,
         records,
         reports,
+        softphone,
         supervision_api,
         survey_hooks,
         twilio_hooks,
@@ -188,6 +189,7 @@ def create_app(
     app.register_blueprint(supervision_api.bp)
     app.register_blueprint(care.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(softphone.bp)
     _init_realtime(app, services)
     prometheus.init_app(app, services)
     if settings.simulator:

@@ -389,6 +389,11 @@ class Settings(StrictModel):
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_api_url: str = "https://api.twilio.com"
+    # The browser softphone's Access Tokens: an API key (SK...) and its secret sign them;
+    # the TwiML App (AP...) takes the softphone's outgoing calls.
+    twilio_api_key: str = ""
+    twilio_api_secret: str = ""
+    twilio_twiml_app_sid: str = ""
     simulator: bool = False
     base_dir: str = "."
     instance_dir: str = "instance"
@@ -489,9 +494,19 @@ ENVIRONMENT = {
     "CALLCENTER_TWILIO_API_URL": "twilio_api_url",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+    "TWILIO_API_KEY": "twilio_api_key",
+    "TWILIO_API_SECRET": "twilio_api_secret",
+    "TWILIO_TWIML_APP_SID": "twilio_twiml_app_sid",
     "CALLCENTER_METRICS_TOKEN": "metrics_token",
 }
-SECRET_KEYS = ("secret_key", "twilio_account_sid", "twilio_auth_token", "metrics_token")
+SECRET_KEYS = (
+    "secret_key",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_api_key",
+    "twilio_api_secret",
+    "metrics_token",
+)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

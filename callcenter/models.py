@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -116,6 +117,8 @@ class Call(Base):
     agent: Mapped[Agent | None] = relationship(foreign_keys=[agent_id])
 
 
+CALL_DEVICES = ("browser", "phone")
+"""Where an agent takes calls: the console's softphone, or their own phone."""
 AGENT_STATUSES = ("offline", "available", "ringing", "on-call", "wrap-up", "away")
 ROLES = ("agent", "supervisor", "admin")
 
@@ -147,6 +150,12 @@ class Agent(Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Refreshed while a console is connected on any process (see routing's heartbeat rule).
     console_seen_at: Mapped[datetime | None] = mapped_column(tz_datetime())
+    # Where the agent takes calls: "browser" (the console's softphone) or "phone" (`phone`).
+    takes_calls_on: Mapped[str] = mapped_column(
+        String(16), default="browser", server_default="browser"
+    )
+    # The softphone answers the bridge's ring by itself.
+    auto_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def is_supervisor(self) -> bool:

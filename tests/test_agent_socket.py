@@ -69,10 +69,13 @@ def team(live_server: LiveServer) -> Iterator[dict[str, int]]:
     services = live_server.app.extensions["callcenter"]
     with services.database.session() as session:
         import_customers_csv(session, ROOT / "demo" / "customers.csv")
-        ids = {  # agents never speak to the outside: the simulator answers their legs
+        # Agents never speak to the outside: the simulator answers their legs, or the
+        # softphone of their browser console does by itself (auto-answer).
+        ids = {
             name: create_agent(
                 session, username=name, display_name=name.title(), agent_number=number,
                 password=PASSWORD, role=role, skills=skills, languages=["en", "zh-CN"],
+                auto_answer=True,
             ).id
             for name, number, role, skills in [
                 ("amy", "1024", "agent", ["support", "repairs"]),

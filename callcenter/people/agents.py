@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from callcenter.metrics.recorder import presence_changed
-from callcenter.models import AGENT_STATUSES, ROLES, Agent, utcnow
+from callcenter.models import AGENT_STATUSES, CALL_DEVICES, ROLES, Agent, utcnow
 
 USERNAME = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
 AGENT_NUMBER = re.compile(r"\d{3,8}")
@@ -52,8 +52,11 @@ def create_agent(
     skills: Iterable[str] = (),
     languages: Iterable[str] = (),
     phone: str | None = None,
+    takes_calls_on: str | None = None,
+    auto_answer: bool = False,
 ) -> Agent:
-    """Add an agent; usernames and agent numbers are unique."""
+    """Add an agent; usernames and agent numbers are unique. They take calls on their phone
+    if they have one, else in the browser, unless `takes_calls_on` says otherwise."""
     username = username.strip().lower()
     if not USERNAME.fullmatch(username):
         raise AgentError("username: 2-64 of a-z, 0-9, '.', '_' or '-', starting with a letter")
@@ -63,6 +66,8 @@ def create_agent(
         raise AgentError(f"role: one of {', '.join(ROLES)}")
     if not display_name.strip():
         raise AgentError("name: required")
+    takes_calls_on = takes_calls_on or ("phone" if phone else "browser")
+    _check_call_device(takes_calls_on, phone)
     if session.scalar(select(Agent.id).where(Agent.username == username)):
         raise AgentError(f"username: {username!r} is taken")
     if session.scalar(select(Agent.id).where(Agent.agent_number == agent_number)):
@@ -75,6 +80,8 @@ def create_agent(
         skills=_list(skills),
         languages=_list(languages),
         phone=phone,
+        takes_calls_on=takes_calls_on,
+        auto_answer=auto_answer,
         password_hash=hash_password(password),
         status="offline",
         status_since=utcnow(),
@@ -83,6 +90,49 @@ def create_agent(
     session.add(agent)
     session.flush()
     return agent
+
+
+def _check_call_device(takes_calls_on: str, phone: str | None) -> None:
+    if takes_calls_on not in CALL_DEVICES:
+        raise AgentError(f"takes_calls_on: one of {', '.join(CALL_DEVICES)}")
+    if takes_calls_on == "phone" and not phone:
+        raise AgentError(
+            "takes_calls_on: calls cannot go to a phone without a phone number "
+            "(add the agent's phone first, or take calls in the browser)"
+        )
+
+
+def set_call_preferences(
+    agent: Agent,
+    *,
+    takes_calls_on: str | None = None,
+    auto_answer: bool | None = None,
+    phone: str | None = None,
+    clear_phone: bool = False,
+) -> Agent:
+    """Change where `agent` takes calls ("browser" or "phone"), whether the softphone answers
+    by itself, and their phone number (already normalized; `clear_phone` removes it).
+    Raises AgentError (nothing changed) when the result would send calls to no phone.
+
+    >>> set_call_preferences(agent, takes_calls_on="phone", phone="+8613912345678")
+    """
+    new_phone = None if clear_phone else (phone if phone is not None else agent.phone)
+    device = takes_calls_on if takes_calls_on is not None else agent.takes_calls_on
+    _check_call_device(device, new_phone)
+    agent.phone = new_phone
+    agent.takes_calls_on = device
+    if auto_answer is not None:
+        agent.auto_answer = auto_answer
+    return agent
+
+
+def call_preferences(agent: Agent) -> dict[str, object]:
+    """Where `agent` takes calls, as the console and admin pages show it."""
+    return {
+        "takes_calls_on": agent.takes_calls_on,
+        "auto_answer": bool(agent.auto_answer),
+        "phone": agent.phone,
+    }
 
 
 def authenticate(session: Session, username: str, password: str) -> Agent | None:

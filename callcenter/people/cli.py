@@ -75,6 +75,14 @@ def _read_password() -> str:
 @click.option("--languages", default="", help="Comma-separated, e.g. en,zh-CN.")
 @click.option("--phone", default=None, help="The agent's own phone, E.164 (+8613912345678).")
 @click.option(
+    "--take-calls-on",
+    "takes_calls_on",
+    type=click.Choice(["browser", "phone"]),
+    default=None,
+    help="Where the bridge rings the agent [default: phone if --phone, else browser].",
+)
+@click.option("--auto-answer", is_flag=True, help="The console's softphone answers by itself.")
+@click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
 @click.pass_context
@@ -87,6 +95,8 @@ def agents_add(
     skills: str,
     languages: str,
     phone: str | None,
+    takes_calls_on: str | None,
+    auto_answer: bool,
     password_stdin: bool,
 ) -> None:
     """Add an agent; the password comes from standard input, never from the command line."""
@@ -134,6 +144,8 @@ def agents_add(
                 skills=skill_list,
                 languages=language_list,
                 phone=phone,
+                takes_calls_on=takes_calls_on,
+                auto_answer=auto_answer,
             )
             summary = (
                 f"added {agent.username}: {agent.display_name}, number {agent.agent_number}, "

@@ -84,6 +84,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from callcenter.simulator import softphones
 from callcenter.simulator.leg.call import SimulatedCall
 from callcenter.simulator.leg.events import CallEvent
 from callcenter.simulator.phones import MAX_CALLS, PhoneLine, TooManyCalls, phones_of
@@ -151,6 +152,7 @@ def init_app(app: Flask, setup: PhoneSetup) -> None:
     """Mount the phone page on ``app`` (a simulator's app only)."""
     app.extensions[SETUP_EXTENSION] = setup
     app.register_blueprint(bp)
+    app.register_blueprint(softphones.bp)
 
 
 def _setup() -> PhoneSetup | None:

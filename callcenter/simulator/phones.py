@@ -58,6 +58,8 @@ class PhoneLine:
         self.last_seen = now
         self.incoming = incoming
         self.error: str | None = None
+        self.muted = False
+        """The person's microphone is off (a browser softphone's mute: nothing else changes)."""
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.thread: threading.Thread | None = None
@@ -159,6 +161,7 @@ class Phones:
         self.clock = clock
         self._lines: dict[str, PhoneLine] = {}
         self._numbers: dict[str, float] = {}  # number -> when a page last showed it
+        self._clients: set[str] = set()  # client:NAME addresses a softphone registered
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -208,6 +211,8 @@ class Phones:
             for stale in [n for n, seen in self._numbers.items() if now - seen > PRESENT_SECONDS]:
                 del self._numbers[stale]  # pages that went away (or never came back)
             self._numbers[number] = now
+            if number.startswith("client:"):
+                self._clients.add(number)
             ringing = [
                 line for line in self._lines.values() if line.number == number and line.ringing
             ]
@@ -216,10 +221,18 @@ class Phones:
         return ringing
 
     def handset(self, number: str) -> Phones | None:
-        """The switchboard's ``handsets``: the page if one showed ``number`` lately."""
+        """The switchboard's ``handsets``: the page if one showed ``number`` lately.
+
+        A ``client:`` identity whose softphone registered once is never answered by the
+        simulator again: gone from the page, its calls ring out unanswered, as on Twilio.
+        """
         with self._lock:
+            if self._closed:
+                return None
+            if number in self._clients:
+                return self
             seen = self._numbers.get(number)
-            if self._closed or seen is None or self.clock() - seen > PRESENT_SECONDS:
+            if seen is None or self.clock() - seen > PRESENT_SECONDS:
                 return None
         return self
 

@@ -33,6 +33,7 @@
     status.textContent = state.status;
     status.dataset.status = state.status;
     $("status-reason").textContent = state.reason ? `(${state.reason})` : "";
+    if (window.softphone) window.softphone.presence(state.status); // softphone.js
     if ((state.status === "wrap-up" || state.status === "on-call") && state.call_sid &&
         (current === null || current.call_sid !== state.call_sid)) {
       const pop = offered.get(state.call_sid) || {};
@@ -185,6 +186,7 @@
     offered.set(payload.call_sid, payload);
     const customer = payload.customer || {};
     $("pop-name").textContent = customer.name || "Unknown caller";
+    if (window.softphone) window.softphone.caller(customer.name || payload.caller_number);
     $("pop-number").textContent = payload.caller_number || payload.from || "";
     $("pop-tier").textContent = customer.tier || "";
     $("pop-language").textContent = payload.language || "";

@@ -2,7 +2,8 @@
 
 The caller is taken out of the queue by redirecting their call to TwiML that announces the
 agent's number and joins a conference named after the call; the agent is dialed into the
-same conference (a `client:` identity for the browser softphone, or their phone).
+same conference (a `client:` identity for the browser softphone, or their phone; which one
+`web/bridging.agent_leg` reads from the agent's `takes_calls_on`).
 """
 
 from __future__ import annotations

@@ -57,9 +57,9 @@ from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.people.agents import AgentError, mark_consoles_seen, set_presence
 from callcenter.screenpop import consult_payload, offer_payload
 from callcenter.services import Services
-from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
+from callcenter.telephony.bridge import BridgeError, CallBridge
 from callcenter.web.auth import current_agent
-from callcenter.web.bridging import accepted_call, bridge_accepted
+from callcenter.web.bridging import accepted_call, agent_leg, bridge_accepted
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.web.session_guard import session_guard
 from callcenter.web.socket_schemas import (
@@ -414,7 +414,7 @@ def register_agent_events(
             return {"error": str(exc)}
         with services.database.session() as session:
             agent = session.get(Agent, agent_id)
-            leg = AgentLeg(agent.username, agent.agent_number, agent.phone)
+            leg = agent_leg(agent)
             held = caller_leg(get_call(session, call_sid))
 
         def failed(session: Any) -> Changes:

@@ -26,6 +26,13 @@ class AcceptedCall:
     """The caller's own leg when it is not the call itself (a transferred call-back)."""
 
 
+def agent_leg(agent: Agent) -> AgentLeg:
+    """Where the bridge dials `agent`: their phone if they take calls on it, else the
+    console's softphone (`client:<username>`)."""
+    phone = agent.phone if agent.takes_calls_on == "phone" else None
+    return AgentLeg(agent.username, agent.agent_number, phone)
+
+
 def accepted_call(services: Services, agent_id: int, call_sid: str) -> AcceptedCall:
     """Read what bridging `call_sid` to `agent_id` needs."""
     with services.database.session() as session:
@@ -35,7 +42,7 @@ def accepted_call(services: Services, agent_id: int, call_sid: str) -> AcceptedC
         return AcceptedCall(
             call_sid=call_sid,
             agent_id=agent_id,
-            agent=AgentLeg(agent.username, agent.agent_number, agent.phone),
+            agent=agent_leg(agent),
             language=call.language if call else services.settings.default_language,
             # Only a call-back not yet dialed dials the customer; once they are on the line
             # (a transferred call-back) their leg is bridged like any caller's.

@@ -7,13 +7,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from callcenter.care.ticket_views import categories_payload
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent
-from callcenter.web.limits import CONSOLE_CSP
+from callcenter.web.limits import CONSOLE_CSP, SOFTPHONE_CSP
 from callcenter.web.origins import console_origins
 
 bp = Blueprint("console", __name__, static_folder="../static", static_url_path="/static")
@@ -23,6 +33,7 @@ VENDOR = {
     "socket.io.min.js": Path("node_modules/socket.io-client/dist/socket.io.min.js"),
     "chart.umd.min.js": Path("node_modules/chart.js/dist/chart.umd.min.js"),
     "dagre.min.js": Path("node_modules/@dagrejs/dagre/dist/dagre.min.js"),
+    "twilio.min.js": Path("node_modules/@twilio/voice-sdk/dist/twilio.min.js"),
 }
 
 
@@ -105,8 +116,13 @@ def _center_timezone() -> dict[str, str]:
 
 @bp.get("/agent")
 def agent_console() -> ResponseReturnValue:
-    """The agent console (any logged-in user)."""
-    return _page("agent.html")
+    """The agent console (any logged-in user); with a real Twilio account its softphone is
+    Twilio's Voice SDK, which talks to Twilio's servers (the page's CSP lets it)."""
+    real = not get_services().settings.simulator
+    response = make_response(_page("agent.html", softphone_sdk=real))
+    if real and response.status_code == 200:
+        response.headers["Content-Security-Policy"] = SOFTPHONE_CSP
+    return response
 
 
 @bp.get("/supervisor")
@@ -125,9 +141,12 @@ def favicon() -> ResponseReturnValue:
     )
 
 
-@bp.get("/vendor/<any('socket.io.min.js', 'chart.umd.min.js', 'dagre.min.js'):name>")
+@bp.get(
+    "/vendor/<any('socket.io.min.js', 'chart.umd.min.js', 'dagre.min.js', 'twilio.min.js'):name>"
+)
 def vendor(name: str) -> ResponseReturnValue:
-    """Socket.IO's client, Chart.js and dagre, installed from npm, never from a CDN."""
+    """Socket.IO's client, Chart.js, dagre and Twilio's Voice SDK, installed from npm, never
+    from a CDN."""
     path = get_services().settings.path(str(VENDOR[name]))
     if not path.is_file():
         abort(503, f"{VENDOR[name].parts[1]} is not installed: run `make install` (npm install)")

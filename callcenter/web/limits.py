@@ -28,6 +28,13 @@ CONSOLE_CSP = (
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+SOFTPHONE_CSP = (
+    "default-src 'self'; connect-src 'self' ws: wss: https://*.twilio.com wss://*.twilio.com; "
+    "media-src 'self' blob: https://*.twilio.com; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+"""The agent console with Twilio's Voice SDK: its signalling, media and ringtones come from
+Twilio (the SDK's own hosts), everything else from here."""
 
 
 class IdConverter(IntegerConverter):

@@ -40,8 +40,8 @@ from callcenter.supervision.steps import (
     stepped_in,
 )
 from callcenter.supervision.thresholds import set_thresholds
-from callcenter.telephony.bridge import AgentLeg, BridgeError, CallBridge
-from callcenter.web.bridging import accepted_call, bridge_accepted
+from callcenter.telephony.bridge import BridgeError, CallBridge
+from callcenter.web.bridging import accepted_call, agent_leg, bridge_accepted
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room
 from callcenter.web.socket_schemas import (
     REFUSALS,
@@ -133,9 +133,7 @@ def register_supervisor_events(
                 with services.database.session() as session:
                     supervisor = session.get(Agent, actor_id)
                     step = plan_step(session, supervisor, payload.call_sid, mode)
-                    address = AgentLeg(
-                        supervisor.username, supervisor.agent_number, supervisor.phone
-                    )
+                    address = agent_leg(supervisor)
                 if step.leg is None:
                     leg = bridge.supervise(step.call_sid, address, mode, step.agent_leg)
                 else:
