@@ -81,6 +81,12 @@ def test_admin_pages_are_for_admins_only(web: Flask, path: str) -> None:
     assert "Content-Security-Policy" in page.headers
 
 
+def test_the_agent_console_links_admins_to_the_admin_pages(web: Flask) -> None:
+    assert 'href="/admin"' in as_user(web, "root").get("/agent").get_data(as_text=True)
+    for username in ("alice", "sam"):
+        assert "/admin" not in as_user(web, username).get("/agent").get_data(as_text=True)
+
+
 @pytest.mark.parametrize(("method", "path", "body"), APIS)
 def test_admin_api_is_for_admins_only(
     web: Flask, method: str, path: str, body: dict[str, Any] | None

@@ -54,7 +54,7 @@
     const tr = el("tr");
     tr.dataset.username = agent.username;
     tr.dataset.active = agent.active ? "yes" : "no";
-    const actions = el("td", null, "actions buttons");
+    const actions = el("td", null, "actions");
     actions.append(actionButton("Edit", () => openForm(agent), "edit"));
     if (agent.active) {
       actions.append(

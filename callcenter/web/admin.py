@@ -1,4 +1,4 @@
-"""Managing the team without a shell (admins only; see docs/configuration.md#admin-pages).
+"""Managing the team without a shell (admins only; see docs/deployment.md#managing-the-team).
 
 - `GET /admin` — the agents page; `GET /admin/config` — queues, dispositions and hours as
   config.yaml sets them (read-only: config is code, changed in the file).
