@@ -158,6 +158,7 @@ def create_app(
     db.init_app(app, services.database)
 
     from callcenter.web import (
+        admin,
         auth,
         care,
         console,
@@ -190,6 +191,7 @@ def create_app(
     app.register_blueprint(care.bp)
     app.register_blueprint(customers.bp)
     app.register_blueprint(softphone.bp)
+    app.register_blueprint(admin.bp)
     _init_realtime(app, services)
     prometheus.init_app(app, services)
     if settings.simulator:

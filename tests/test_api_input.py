@@ -35,6 +35,12 @@ JSON_ROUTES = {
     "/api/followups/<id:followup_id>/release",
     "/api/followups/<id:followup_id>/done",
     "/api/followups/<id:followup_id>/callback",
+    "/api/admin/agents",
+    "/api/admin/agents/<username>",
+    "/api/admin/agents/<username>/deactivate",
+    "/api/admin/agents/<username>/reactivate",
+    "/api/admin/agents/<username>/password",
+    "/api/admin/agents/<username>/logout",
 }
 
 

@@ -93,9 +93,15 @@ def test_every_page_links_the_pages_its_reader_may_open(app: Flask, client: Flas
                      password=PASSWORD, skills=["support"])  # fmt: skip
         create_agent(session, username="lead", display_name="Lead", agent_number="1900",
                      password=PASSWORD, role="supervisor")  # fmt: skip
+        create_agent(session, username="root", display_name="Root", agent_number="1990",
+                     password=PASSWORD, role="admin")  # fmt: skip
     everyone = ["/agent", "/customers", "/tickets"]
     supervisors = ["/supervisor", "/reports", "/reports/ivr"]
-    for username, allowed in (("amy", everyone), ("lead", everyone + supervisors)):
+    for username, allowed in (
+        ("amy", everyone),
+        ("lead", everyone + supervisors),
+        ("root", [*everyone, *supervisors, "/admin"]),
+    ):
         client.post("/api/logout")
         login = client.post("/api/login", json={"username": username, "password": PASSWORD})
         assert login.status_code == 200

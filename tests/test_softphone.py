@@ -243,7 +243,7 @@ def test_a_registered_softphone_rings_answers_mutes_sends_digits_and_hangs_up(
             == 401
         )
         assert http.get(f"{base}/incoming", headers=auth).json() == {"identity": "amy", "calls": []}
-        sid = _dial(server, "client:amy")
+        sid = _dial(server, "client:amy", timeout=30)  # rings long enough for bob's login below
         ringing = _wait(lambda: http.get(f"{base}/incoming", headers=auth).json()["calls"])
         assert ringing == [{"call_sid": sid, "from": "+864008001234", "to": "client:amy"}]
         # Bob's token cannot touch amy's call.

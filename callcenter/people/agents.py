@@ -41,6 +41,47 @@ def _list(values: Iterable[str]) -> list[str]:
     return sorted({value.strip() for value in values if value.strip()})
 
 
+def check_username(username: str) -> str:
+    """The username as stored (lower case); AgentError when it is not one."""
+    username = username.strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise AgentError("username: 2-64 of a-z, 0-9, '.', '_' or '-', starting with a letter")
+    return username
+
+
+def check_number(agent_number: str) -> str:
+    """The agent number announced to callers: 3 to 8 digits."""
+    agent_number = agent_number.strip()
+    if not AGENT_NUMBER.fullmatch(agent_number):
+        raise AgentError("number: 3 to 8 digits (it is announced to callers)")
+    return agent_number
+
+
+def check_role(role: str) -> str:
+    """One of ROLES."""
+    if role not in ROLES:
+        raise AgentError(f"role: one of {', '.join(ROLES)}")
+    return role
+
+
+def check_name(display_name: str) -> str:
+    """The name shown on consoles, trimmed; required."""
+    if not display_name.strip():
+        raise AgentError("name: required")
+    if len(display_name.strip()) > 120:
+        raise AgentError("name: at most 120 characters")
+    return display_name.strip()
+
+
+def number_free(session: Session, agent_number: str, but: int | None = None) -> None:
+    """AgentError when another agent (not `but`) has this number."""
+    query = select(Agent.id).where(Agent.agent_number == agent_number)
+    if but is not None:
+        query = query.where(Agent.id != but)
+    if session.scalar(query):
+        raise AgentError(f"number: {agent_number} is taken")
+
+
 def create_agent(
     session: Session,
     *,
@@ -57,24 +98,18 @@ def create_agent(
 ) -> Agent:
     """Add an agent; usernames and agent numbers are unique. They take calls on their phone
     if they have one, else in the browser, unless `takes_calls_on` says otherwise."""
-    username = username.strip().lower()
-    if not USERNAME.fullmatch(username):
-        raise AgentError("username: 2-64 of a-z, 0-9, '.', '_' or '-', starting with a letter")
-    if not AGENT_NUMBER.fullmatch(agent_number):
-        raise AgentError("number: 3 to 8 digits (it is announced to callers)")
-    if role not in ROLES:
-        raise AgentError(f"role: one of {', '.join(ROLES)}")
-    if not display_name.strip():
-        raise AgentError("name: required")
+    username = check_username(username)
+    agent_number = check_number(agent_number)
+    role = check_role(role)
+    display_name = check_name(display_name)
     takes_calls_on = takes_calls_on or ("phone" if phone else "browser")
-    _check_call_device(takes_calls_on, phone)
+    check_call_device(takes_calls_on, phone)
     if session.scalar(select(Agent.id).where(Agent.username == username)):
         raise AgentError(f"username: {username!r} is taken")
-    if session.scalar(select(Agent.id).where(Agent.agent_number == agent_number)):
-        raise AgentError(f"number: {agent_number} is taken")
+    number_free(session, agent_number)
     agent = Agent(
         username=username,
-        display_name=display_name.strip(),
+        display_name=display_name,
         agent_number=agent_number,
         role=role,
         skills=_list(skills),
@@ -92,7 +127,8 @@ def create_agent(
     return agent
 
 
-def _check_call_device(takes_calls_on: str, phone: str | None) -> None:
+def check_call_device(takes_calls_on: str, phone: str | None) -> None:
+    """Refuse a place to take calls that does not exist, or a phone the agent has not got."""
     if takes_calls_on not in CALL_DEVICES:
         raise AgentError(f"takes_calls_on: one of {', '.join(CALL_DEVICES)}")
     if takes_calls_on == "phone" and not phone:
@@ -118,7 +154,7 @@ def set_call_preferences(
     """
     new_phone = None if clear_phone else (phone if phone is not None else agent.phone)
     device = takes_calls_on if takes_calls_on is not None else agent.takes_calls_on
-    _check_call_device(device, new_phone)
+    check_call_device(device, new_phone)
     agent.phone = new_phone
     agent.takes_calls_on = device
     if auto_answer is not None:
@@ -182,9 +218,26 @@ def end_sessions(session: Session, agent_id: int) -> None:
     session.expire_all()
 
 
+def keep_an_admin(session: Session, agent: Agent) -> None:
+    """AgentError if `agent` is the last active admin: taking their role or account away
+    would leave nobody to manage the team."""
+    if agent.role != "admin" or not agent.active:
+        return
+    others = session.scalar(
+        select(func.count(Agent.id)).where(
+            Agent.role == "admin", Agent.active.is_(True), Agent.id != agent.id
+        )
+    )
+    if not others:
+        raise AgentError(f"{agent.username} is the last active admin")
+
+
 def deactivate_agent(session: Session, username: str) -> Agent:
     """Take an account out of service: no login, no calls, every session ended."""
     agent = find_agent(session, username)
+    if not agent.active:
+        raise AgentError(f"{agent.username} is already inactive")
+    keep_an_admin(session, agent)
     agent.active = False
     session.flush()
     end_sessions(session, agent.id)

@@ -1,8 +1,10 @@
-"""People's commands: customers import; agents add, list, deactivate, passwd, demo."""
+"""People's commands: customers import; agents add, list, edit, deactivate, reactivate,
+logout, passwd, demo. Every change to an account is written into the audit log."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -102,51 +104,28 @@ def agents_add(
     """Add an agent; the password comes from standard input, never from the command line."""
     from sqlalchemy.exc import IntegrityError
 
-    from callcenter.people.agents import AgentError, create_agent
-    from callcenter.people.customers import normalize_phone
+    from callcenter.people.accounts import Choices, add_agent, clean_fields
+    from callcenter.people.agents import AgentError
 
     if not password_stdin:
         raise click.ClickException(
             "pass --password-stdin and give the password on standard input "
             "(it is never taken as an argument)"
         )
-    settings = command_settings(ctx)
-    skill_list = _comma_list(skills)
-    known_skills = sorted({skill for queue in settings.queues.values() for skill in queue.skills})
-    unknown = [skill for skill in skill_list if known_skills and skill not in known_skills]
-    if unknown:
-        raise click.ClickException(
-            f"skills: {', '.join(unknown)} not used by any queue (known: {', '.join(known_skills)})"
-        )
-    configured = {language.lower(): language for language in settings.languages}
-    language_list = []
-    for language in _comma_list(languages):
-        if language.lower() not in configured:
-            raise click.ClickException(
-                f"languages: {language!r} is not configured ({', '.join(settings.languages)})"
-            )
-        language_list.append(configured[language.lower()])
-    if phone is not None:
-        try:
-            phone = normalize_phone(phone)
-        except ValueError as exc:
-            raise click.ClickException(f"phone: {exc}") from exc
+    choices = Choices.from_settings(command_settings(ctx))
+    values = {"name": display_name, "number": number, "role": role, "skills": skills,
+              "languages": languages, "phone": phone, "auto_answer": auto_answer}  # fmt: skip
+    if takes_calls_on is not None:
+        values["takes_calls_on"] = takes_calls_on
+    try:
+        clean_fields(values, choices)  # before the password is asked for
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
     password = _read_password()
     try:
         with command_database(ctx).session() as session:
-            agent = create_agent(
-                session,
-                username=username,
-                display_name=display_name,
-                agent_number=number,
-                password=password,
-                role=role,
-                skills=skill_list,
-                languages=language_list,
-                phone=phone,
-                takes_calls_on=takes_calls_on,
-                auto_answer=auto_answer,
-            )
+            agent, created = add_agent(session, choices, username, values, password)
+            _audit(session, "agent.add", agent.id, changes=created)
             summary = (
                 f"added {agent.username}: {agent.display_name}, number {agent.agent_number}, "
                 f"{agent.role}"
@@ -156,6 +135,27 @@ def agents_add(
     except IntegrityError as exc:  # lost a race with another command
         raise click.ClickException("username or number is already taken") from exc
     click.echo(summary)
+
+
+class EditError(click.ClickException):
+    """A refused change: one line on stderr, exit status 2 (scripts tell it from a crash)."""
+
+    exit_code = 2
+
+
+def _audit(session: Any, action: str, agent_id: int, **details: Any) -> None:
+    """Write an admin action of the command line into the audit log (see supervision/audit.py)."""
+    import getpass
+
+    from callcenter.models import utcnow
+    from callcenter.supervision import audit
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment
+        who = "unknown user"
+    audit.record(session, None, action, utcnow(), agent_id=agent_id,
+                 actor_name=f"command line ({who})", **details)  # fmt: skip
 
 
 def _text_width(text: str) -> int:
@@ -216,6 +216,7 @@ def agents_deactivate(ctx: click.Context, username: str) -> None:
     try:
         with command_database(ctx).session() as session:
             agent = deactivate_agent(session, username)
+            _audit(session, "agent.deactivate", agent.id, changes={"active": [True, False]})
             summary = f"deactivated {agent.username}: every session of theirs has ended"
     except AgentError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -241,9 +242,119 @@ def agents_passwd(ctx: click.Context, username: str, password_stdin: bool) -> No
     try:
         with command_database(ctx).session() as session:
             agent = change_password(session, username, password)
+            _audit(session, "agent.password", agent.id)
             summary = f"password changed for {agent.username}: log in again with it"
     except AgentError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
+@agents.command("edit")
+@click.argument("username")
+@click.option("--name", "display_name", default=None, help="Full name shown on consoles.")
+@click.option("--number", default=None, help="Agent number announced to callers (3-8 digits).")
+@click.option("--role", default=None, help="agent, supervisor or admin.")
+@click.option("--skills", default=None, help="Comma-separated, replaces the skills ('' for none).")
+@click.option("--languages", default=None, help="Comma-separated, replaces the languages.")
+@click.option("--phone", default=None, help="The agent's own phone, E.164.")
+@click.option("--no-phone", is_flag=True, help="Remove the agent's phone.")
+@click.option(
+    "--take-calls-on",
+    "takes_calls_on",
+    type=click.Choice(["browser", "phone"]),
+    default=None,
+    help="Where the bridge rings the agent.",
+)
+@click.option(
+    "--auto-answer/--no-auto-answer", default=None, help="The softphone answers by itself."
+)
+@click.pass_context
+def agents_edit(
+    ctx: click.Context,
+    username: str,
+    display_name: str | None,
+    number: str | None,
+    role: str | None,
+    skills: str | None,
+    languages: str | None,
+    phone: str | None,
+    no_phone: bool,
+    takes_calls_on: str | None,
+    auto_answer: bool | None,
+) -> None:
+    """Change an agent's fields; only the options given change. Errors: one line, exit 2."""
+    from sqlalchemy.exc import IntegrityError
+
+    from callcenter.people.accounts import Choices, edit_agent
+    from callcenter.people.agents import AgentError
+
+    if phone is not None and no_phone:
+        raise EditError("give --phone or --no-phone, not both")
+    given = {"name": display_name, "number": number, "role": role, "skills": skills,
+             "languages": languages, "phone": phone, "takes_calls_on": takes_calls_on,
+             "auto_answer": auto_answer}  # fmt: skip
+    values = {key: value for key, value in given.items() if value is not None}
+    if no_phone:
+        values["phone"] = None
+    if not values:
+        raise EditError("nothing to change: give at least one option (see --help)")
+    choices = Choices.from_settings(command_settings(ctx))
+    try:
+        with command_database(ctx).session() as session:
+            agent, changes = edit_agent(session, choices, username, values)
+            if changes:
+                _audit(session, "agent.edit", agent.id, changes=changes)
+            name = agent.username
+    except AgentError as exc:
+        raise EditError(str(exc)) from exc
+    except IntegrityError as exc:  # lost a race with another command
+        raise EditError("number: already taken") from exc
+    if not changes:
+        click.echo(f"{name}: nothing changed")
+        return
+    for key, (old, new) in changes.items():
+        click.echo(f"{name}: {key}: {_shown(old)} -> {_shown(new)}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(value) or "-"
+    return "-" if value is None else str(value)
+
+
+@agents.command("reactivate")
+@click.argument("username")
+@click.pass_context
+def agents_reactivate(ctx: click.Context, username: str) -> None:
+    """Put a deactivated account back in service (they log in again with their password)."""
+    from callcenter.people.accounts import reactivate_agent
+    from callcenter.people.agents import AgentError
+
+    try:
+        with command_database(ctx).session() as session:
+            agent = reactivate_agent(session, username)
+            _audit(session, "agent.reactivate", agent.id, changes={"active": [False, True]})
+            summary = f"reactivated {agent.username}: they may log in again"
+    except AgentError as exc:
+        raise EditError(str(exc)) from exc
+    click.echo(summary)
+
+
+@agents.command("logout")
+@click.argument("username")
+@click.pass_context
+def agents_logout(ctx: click.Context, username: str) -> None:
+    """End every session of the agent: their open consoles close within seconds."""
+    from callcenter.people.agents import AgentError, end_sessions, find_agent
+
+    try:
+        with command_database(ctx).session() as session:
+            agent = find_agent(session, username)
+            end_sessions(session, agent.id)
+            _audit(session, "agent.logout", agent.id)
+            summary = f"logged out {agent.username} everywhere"
+    except AgentError as exc:
+        raise EditError(str(exc)) from exc
     click.echo(summary)
 
 

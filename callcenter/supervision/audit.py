@@ -1,7 +1,9 @@
 """The audit log: who did what, when, to which agent or call (pure domain).
 
 Supervisors' actions are written here (``supervisor.monitor``, ``supervisor.move`` ...),
-refused ones too with the reason; admins read it through ``GET /api/audit``. Any other
+refused ones too with the reason, and admins' changes to agent accounts (``agent.add``,
+``agent.edit`` with ``changes: {field: [old, new]}``, ``agent.deactivate`` ...; never a
+password or its hash); admins read it through ``GET /api/audit``. Any other
 action on someone else's work can be logged the same way.
 """
 
@@ -20,20 +22,24 @@ MAX_RESULTS = 500
 
 def record(
     session: Session,
-    actor: Agent,
+    actor: Agent | None,
     action: str,
     now: datetime,
     *,
     agent_id: int | None = None,
     call_sid: str | None = None,
     result: str = "ok",
+    actor_name: str = "command line",
     **details: Any,
 ) -> AuditEntry:
-    """Append one entry (the caller commits); `details` must be JSON values."""
+    """Append one entry (the caller commits); `details` must be JSON values.
+
+    Without an `actor` (the command line) the entry names `actor_name` instead.
+    """
     entry = AuditEntry(
         at=now,
-        actor_id=actor.id,
-        actor=actor.username,
+        actor_id=actor.id if actor is not None else None,
+        actor=(actor.username if actor is not None else actor_name)[:64],
         action=action[:40],
         agent_id=agent_id,
         call_sid=call_sid[:64] if call_sid else None,
