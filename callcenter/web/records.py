@@ -86,6 +86,7 @@ def _call_summary(call: Call) -> dict[str, Any]:
     queue = settings.queues.get(call.queue or "")
     return {
         "call_sid": call.call_sid,
+        "direction": call.direction,
         "from": call.from_number,
         "customer": call.customer.name if call.customer else None,
         "queue": call.queue,
