@@ -160,6 +160,7 @@ def create_app(
     from callcenter.web import (
         auth,
         care,
+        client_hooks,
         console,
         customers,
         health,
@@ -180,6 +181,7 @@ def create_app(
     app.register_blueprint(media.bp)
     app.register_blueprint(twilio_hooks.bp)
     app.register_blueprint(survey_hooks.bp)
+    app.register_blueprint(client_hooks.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(kb_api.bp)
