@@ -161,6 +161,7 @@ def create_app(
         admin,
         auth,
         care,
+        client_hooks,
         console,
         customers,
         health,
@@ -182,6 +183,7 @@ def create_app(
     app.register_blueprint(media.bp)
     app.register_blueprint(twilio_hooks.bp)
     app.register_blueprint(survey_hooks.bp)
+    app.register_blueprint(client_hooks.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(kb_api.bp)

@@ -207,6 +207,30 @@ class SurveyConfig(StrictModel):
     retries: int = Field(default=1, ge=0, le=3, description="questions asked again on no answer")
 
 
+class OutboundConfig(StrictModel):
+    """Calls agents place (docs/configuration.md#outbound): the countries they may call,
+    by calling code, and number prefixes never dialed (premium rates), E.164 with `+`."""
+
+    allowed_country_codes: list[str] = Field(default_factory=list)
+    blocked_prefixes: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_country_codes")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not re.fullmatch(r"[1-9][0-9]{0,2}", code):
+                raise ValueError(f"{code!r}: a country calling code is 1 to 3 digits, no +")
+        return value
+
+    @field_validator("blocked_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not re.fullmatch(r"\+[0-9]{1,14}", prefix):
+                raise ValueError(f"{prefix!r}: a blocked prefix is + and digits")
+        return value
+
+
 class TicketKindConfig(StrictModel):
     """A kind of a ticket category (complaints: rational, venting, compensation-seeking)."""
 
@@ -422,6 +446,7 @@ class Settings(StrictModel):
     tickets: TicketsConfig = TicketsConfig()
     followups: FollowupsConfig = FollowupsConfig()
     survey: SurveyConfig = SurveyConfig()
+    outbound: OutboundConfig = OutboundConfig()
     sms_from: str | None = None
     metrics_token: str | None = None  # GET /metrics: this bearer token, else loopback only
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -70,7 +70,8 @@ class CustomerPhone(Base):
 
 
 class Call(Base):
-    """One inbound call and where the IVR has taken it."""
+    """One call: an inbound one and where the IVR has taken it, or one we dialed (a
+    call-back or an agent's outbound call: `direction` "outbound")."""
 
     __tablename__ = "calls"
     __table_args__ = (Index("ix_calls_started_at", "started_at"),)
@@ -80,6 +81,7 @@ class Call(Base):
     from_number: Mapped[str] = mapped_column(String(128))
     caller_number: Mapped[str | None] = mapped_column(String(32), index=True)
     caller_kind: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8), default="inbound", server_default="inbound")
     to_number: Mapped[str] = mapped_column(String(128), default="")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     flow: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from callcenter.calls.outbound import is_outbound
 from callcenter.calls.participants import participants
 from callcenter.calls.routing import callback_pending
 from callcenter.care.followups import what_happened
@@ -205,6 +206,8 @@ def offer_payload(
     if callback is not None:
         kind = "voicemail-callback" if callback["voicemail"] else "callback"
         kind = "followup-callback" if callback["followup"] else kind
+    if is_outbound(call):  # the agent placed it: nothing to accept, the pop is the record
+        kind = "outbound"
     tickets = open_tickets_of_caller(session, call.customer_id, call.caller_number)
     # The caller's open tickets (what they probably call about) count before the IVR path,
     # whose later, more specific choices weigh more.
@@ -212,6 +215,7 @@ def offer_payload(
     return {
         "call_sid": call.call_sid,
         "kind": kind,
+        "direction": call.direction,
         "callback": callback,
         "transfer": _transfer(session, call),
         "from": call.from_number,

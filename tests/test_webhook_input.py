@@ -65,6 +65,7 @@ ROUTES: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
         {"call": SID}, {"CallStatus": "in-progress", "DialCallStatus": "completed"}, SID
     ),
     "/twilio/survey/answer": ({"call": SID, "question": "rate"}, {"Digits": "4"}, SID),
+    "/twilio/client/outgoing": ({}, {"From": "client:amy", "To": "+8613800138000"}, LEG),
 }  # fmt: skip
 
 

@@ -463,10 +463,18 @@ def tick(
 
 
 def requeue(session: Session, call_sid: str, agent_id: int, now: datetime) -> Changes:
-    """Undo an accept whose bridge failed: the caller waits again, the agent is available."""
+    """Undo an accept whose bridge failed: the caller waits again, the agent is available.
+
+    An agent's own outbound call (callcenter.calls.outbound) has nobody waiting: it ends,
+    `failed`, and is never offered to anyone else."""
     call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     changes = Changes(agents={agent_id}, calls={call_sid})
-    if call is not None and call.agent_id == agent_id and call.ended_at is None:
+    if call is not None and call.ended_at is None and (call.context or {}).get("outbound"):
+        call.outcome = "failed"
+        call.status = "failed"
+        call.ended_at = now
+        log_event(session, call_sid, "agent.bridge_failed", agent_id=agent_id)
+    elif call is not None and call.agent_id == agent_id and call.ended_at is None:
         call.agent_id = None
         call.answered_at = None
         call.outcome = "callback" if callback_pending(call) else "queued"
@@ -666,7 +674,8 @@ def call_back(
     original_sid: str | None, pending_sid: str | None, queue_name: str | None,
     customer_id: int | None, context: dict[str, Any], what: str, number: str | None = None,
 ) -> tuple[Changes, str]:  # fmt: skip
-    """Create a call-back call record for `agent` (dialed on accept) and offer it to them."""
+    """Create a call-back call record for `agent` (dialed on accept) and offer it to them:
+    a new call we dial, so an outbound one (`direction`)."""
     original = (
         session.scalar(select(Call).where(Call.call_sid == original_sid)) if original_sid else None
     )
@@ -690,7 +699,8 @@ def call_back(
         from_number=number,
         caller_number=number,
         caller_kind="pstn",
-        to_number=original.to_number if original else "",
+        direction="outbound",
+        to_number=original.to_number if original else settings.main_number,
         customer_id=customer_id,
         flow=original.flow if original else settings.default_flow,
         node="",

@@ -193,6 +193,8 @@ def _start_entry(session: Session, call: Call, new: bool, agent_changed: bool) -
     context = call.context or {}
     if new and (context.get("voicemail") is not None or context.get("followup") is not None):
         kind = "callback"
+    elif new and call.direction == "outbound":
+        return  # an agent's outbound call never waited in a queue: it is no queue entry
     elif previous is not None and previous.left_at is None:
         # Moved on without leaving (overflow after the maximum wait): that wait ends here.
         previous.left_at = call.enqueued_at

@@ -53,12 +53,14 @@
   // -- what the offer is: inbound call, call-back (dials the customer), consult -------------
 
   const OFFER_TITLES = { inbound: "Incoming call", callback: "Call-back request",
-    "voicemail-callback": "Voicemail call-back", "followup-callback": "Follow-up call-back", consult: "Consult" };
+    "voicemail-callback": "Voicemail call-back", "followup-callback": "Follow-up call-back", consult: "Consult",
+    outbound: "Outbound call" };
 
   function offerKind(payload) {
     const kind = payload.kind || "inbound";
     const callback = payload.callback || {};
     const number = callback.number || payload.caller_number || payload.from || "";
+    if (kind === "outbound") return `You are calling ${number}: your phone rings first, then the customer's.`;
     if (kind === "callback") {
       const ago = callback.requested_seconds_ago;
       return `Accepting dials the customer at ${number}.` +
@@ -237,7 +239,18 @@
     renderParticipants($("pop-participants"), kind === "consult" ? payload.participants : []);
     renderSuggestions($("pop-knowledge"), payload.knowledge, payload.call_sid);
     $("offer").hidden = false;
+    $("accept").hidden = $("decline").hidden = kind === "outbound";
     clearInterval(countdown);
+    $("offer-countdown").textContent = "";
+    if (kind === "outbound") {
+      // The agent placed it: nothing to accept; the record stays up during the call.
+      $("dial-error").textContent = "";
+      current = { call_sid: payload.call_sid, customer: payload.customer, from: payload.caller_number || payload.from,
+        knowledge: payload.knowledge || [], consulted: false, state: "connecting" };
+      showCurrent();
+      setCallState("connecting");
+      return;
+    }
     if (payload.expires_at) {
       const ends = Date.parse(payload.expires_at);
       const tick = () => { $("offer-countdown").textContent = seconds((ends - Date.now()) / 1000); };
@@ -273,6 +286,7 @@
   }
 
   function endCurrent() {
+    if (current && offer && offer.kind === "outbound" && offer.call_sid === current.call_sid) hideOffer();
     current = null;
     document.dispatchEvent(new CustomEvent("console:call", { detail: null }));
     $("current").hidden = true;
@@ -501,6 +515,26 @@
       }
     });
   });
+
+  // -- calling out: the dial pad, and Call buttons elsewhere (`console:dial` events) ---------
+
+  function dial(target, errorBox) {
+    errorBox.textContent = "";
+    socket.emit("call:dial", target, (answer) => {
+      if (!answer || !answer.ok) errorBox.textContent = (answer && answer.error) || "Could not place the call";
+    });
+  }
+  $("dialpad").addEventListener("submit", (event) => {
+    event.preventDefault();
+    dial({ number: $("dial-number").value.trim() }, $("dial-error"));
+  });
+  document.querySelectorAll("#dialpad-keys [data-key]").forEach((button) => {
+    button.addEventListener("click", () => {
+      const input = $("dial-number");
+      input.value = button.dataset.key === "⌫" ? input.value.slice(0, -1) : input.value + button.dataset.key;
+    });
+  });
+  document.addEventListener("console:dial", (event) => dial(event.detail.target, event.detail.errorBox || $("dial-error")));
 
   $("decline").addEventListener("click", () => {
     if (!offer) return;

@@ -110,6 +110,7 @@
     text("call-queue", record.queue_name || record.queue);
     text("call-waited", record.queue_wait_seconds === null || record.queue_wait_seconds === undefined ? "" : seconds(record.queue_wait_seconds));
     text("call-agent", record.agent ? `${record.agent.name} (${record.agent.number})` : "");
+    text("call-direction", record.direction === "outbound" ? "Outbound (we called)" : "Inbound");
     text("call-outcome", record.outcome);
     text("call-disposition", record.disposition_label || record.disposition);
     text("call-csat", record.csat === null || record.csat === undefined ? "not surveyed" : `${record.csat} of 5`);

@@ -187,6 +187,8 @@
     const buttons = el("div", null, "buttons");
     if (!mine) buttons.append(action("Assign to me", "fu-assign", () => post(item, "assign", {})));
     if (item.status === "assigned") buttons.append(action("Release", "fu-release", () => post(item, "release", {})));
+    buttons.append(action("Call now", "fu-call", () => document.dispatchEvent(new CustomEvent("console:dial",
+      { detail: { target: { followup_id: item.id }, errorBox: li.querySelector(".error") } }))));
     buttons.append(action("Call back", "fu-callback primary", () => post(item, "callback", {},
       "Calling back: accept the call when it rings to dial the caller.")));
     li.append(buttons);

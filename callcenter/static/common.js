@@ -165,7 +165,7 @@ function recentCalls(body) {
         link.href = `/calls/${encodeURIComponent(call.call_sid)}`;
         const when = el("td");
         when.append(link);
-        tr.append(when, el("td", call.customer || call.from || ""), el("td", call.queue_name || call.queue || "IVR"),
+        tr.append(when, el("td", call.customer || call.from || ""), el("td", call.direction === "outbound" ? "↗ Outbound" : call.queue_name || call.queue || "IVR"),
           el("td", call.disposition_label || call.disposition || call.outcome || ""), el("td", call.agent || "", "mono"),
           el("td", call.duration === null || call.duration === undefined ? "" : seconds(call.duration)),
           el("td", surveyText(call), "csat"));

@@ -187,6 +187,19 @@
   $("cu-search").addEventListener("submit", (event) => { event.preventDefault(); find($("cu-q").value); });
   $("cu-new-open").addEventListener("click", () => edit(null));
   $("cu-edit-open").addEventListener("click", () => edit(shown));
+  // Click-to-call: placed now (POST /api/calls/dial); the agent console pops the record.
+  $("cu-call").addEventListener("click", async () => {
+    if (!shown) return;
+    $("cu-detail-error").textContent = "";
+    $("cu-call-status").textContent = "Calling…";
+    const { status, data } = await send("POST", "/api/calls/dial", { customer_id: shown.id });
+    if (status === 200) {
+      $("cu-call-status").textContent = `Calling ${shown.name}: your phone rings first. The call is on your agent console.`;
+    } else {
+      $("cu-call-status").textContent = "";
+      $("cu-detail-error").textContent = data.error || `Could not place the call (${status})`;
+    }
+  });
   $("cu-cancel").addEventListener("click", () => { $("cu-edit").hidden = true; });
   $("cu-form").addEventListener("submit", save);
   $("cu-merge").addEventListener("click", merge);

@@ -158,6 +158,8 @@
     const buttons = el("div", null, "buttons");
     if (!mine) buttons.append(action("Assign to me", "vm-assign", () => post(item, "assign", {})));
     if (item.status === "assigned") buttons.append(action("Release", "vm-release", () => post(item, "release", {})));
+    buttons.append(action("Call now", "vm-call primary", () => document.dispatchEvent(new CustomEvent("console:dial",
+      { detail: { target: { voicemail_id: item.id }, errorBox: li.querySelector(".error") } }))));
     buttons.append(action("Call back", "vm-callback", () => callBack(item)));
     li.append(buttons);
 

@@ -143,6 +143,17 @@ class CallBridge:
         """
         agent_leg = self._dial_agent(call_sid, agent)
         try:
+            customer = self.dial_customer(call_sid, number, agent, language)
+        except BridgeError:
+            with contextlib.suppress(TwilioException, OSError):
+                self.client.calls(agent_leg).update(status="completed")
+            raise
+        return customer, agent_leg
+
+    def dial_customer(self, call_sid: str, number: str, agent: AgentLeg, language: str) -> str:
+        """Dial the customer of a call-back (or an outbound call) into the call's conference,
+        where they hear the agent announcement; returns their leg's SID."""
+        try:
             customer = self.client.calls.create(
                 to=number,
                 from_=self.caller_id,
@@ -155,10 +166,8 @@ class CallBridge:
                 status_callback_event=["completed"],
             )
         except (TwilioException, OSError) as exc:
-            with contextlib.suppress(TwilioException, OSError):
-                self.client.calls(agent_leg).update(status="completed")
             raise _failed(f"calling back {number} for {call_sid}", exc) from exc
-        return str(customer.sid), agent_leg
+        return str(customer.sid)
 
     def call_status(self, call_sid: str) -> tuple[str, int | None]:
         """(status, duration in seconds) of a call as Twilio sees it; an unknown call

@@ -5,6 +5,7 @@ Server → client: `agent:state`, `call:offer`, `call:connected`, `call:recordin
 Client → server (each answered with an ack `{"ok": true, ...}` or `{"error": "..."}`):
 `agent:status`, `call:accept`, `call:decline`, `call:wrapup`, and in a call `call:hold`,
 `call:hangup`, `call:record` (pause/resume the recording), `call:transfer`, `call:add`,
+`call:dial` (an outbound call, dial_events.py),
 the warm transfer `call:consult`, `call:complete-transfer`, `call:cancel-consult`, and for
 the consulted agent `call:consult-accept`, `call:consult-decline`.
 
@@ -60,6 +61,7 @@ from callcenter.services import Services
 from callcenter.telephony.bridge import BridgeError, CallBridge
 from callcenter.web.auth import current_agent
 from callcenter.web.bridging import accepted_call, agent_leg, bridge_accepted
+from callcenter.web.dial_events import register_dial_events
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.web.session_guard import session_guard
 from callcenter.web.socket_schemas import (
@@ -240,6 +242,11 @@ def register_agent_events(
             commit_and_publish(lambda session: accept(session, agent_id, call_sid, utcnow()))
         except RoutingError as exc:
             return {"error": str(exc)}
+        return bridge_taken(agent_id, call_sid)
+
+    def bridge_taken(agent_id: int, call_sid: str) -> dict[str, Any]:
+        """Bridge a call `agent_id` has just taken (accepted, or dialed with `call:dial`);
+        when Twilio refuses, undo the take (`requeue`) and say why."""
         taken = accepted_call(services, agent_id, call_sid)
         try:
             bridge_accepted(services, bridge, taken)
@@ -557,6 +564,7 @@ def register_agent_events(
     on(AGENT_NS, "call:cancel-consult", CancelConsult, on_cancel_consult)
     on(AGENT_NS, "call:consult-accept", ConsultAccept, on_consult_accept)
     on(AGENT_NS, "call:consult-decline", ConsultDecline, on_consult_decline)
+    register_dial_events(on, services, commit_and_publish, bridge_taken)
     socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
     register_supervisor_events(on, socketio, services, realtime, bridge)
     return connections

@@ -51,12 +51,23 @@ def accepted_call(services: Services, agent_id: int, call_sid: str) -> AcceptedC
         )
 
 
-def bridge_accepted(services: Services, bridge: CallBridge, taken: AcceptedCall) -> str:
+def bridge_accepted(
+    services: Services,
+    bridge: CallBridge,
+    taken: AcceptedCall,
+    agent_leg_sid: str | None = None,
+) -> str:
     """Dial the agent into the call (a pending call-back: the agent, then the customer) and
     record the legs on the call; returns the agent's leg, raises BridgeError when Twilio
-    refuses."""
+    refuses. `agent_leg_sid`: the agent's leg is already up (their softphone placed the call,
+    callcenter.web.client_hooks), only the customer is dialed."""
     caller_leg = None
-    if taken.callback_number:
+    if taken.callback_number and agent_leg_sid:
+        caller_leg = bridge.dial_customer(
+            taken.call_sid, taken.callback_number, taken.agent, taken.language
+        )
+        leg = agent_leg_sid
+    elif taken.callback_number:
         caller_leg, leg = bridge.call_back(
             taken.call_sid, taken.callback_number, taken.agent, taken.language
         )

@@ -59,6 +59,7 @@ from callcenter.services import get_services
 from callcenter.web.audio import audio_response
 from callcenter.web.auth import current_agent, json_error, json_object, login_required
 from callcenter.web.console import security_headers
+from callcenter.web.dial_events import dial_over_http
 from callcenter.web.limits import from_own_page, is_id
 
 bp = Blueprint("records", __name__)
@@ -86,6 +87,7 @@ def _call_summary(call: Call) -> dict[str, Any]:
     queue = settings.queues.get(call.queue or "")
     return {
         "call_sid": call.call_sid,
+        "direction": call.direction,
         "from": call.from_number,
         "customer": call.customer.name if call.customer else None,
         "queue": call.queue,
@@ -368,6 +370,14 @@ def call_back(voicemail_id: int) -> ResponseReturnValue:
     session.commit()
     services.announcer.publish(changes)
     return jsonify({"ok": True, "call_sid": call_sid, "voicemail": _inbox_answer(voicemail)})
+
+
+@bp.post("/api/calls/dial")
+@login_required()
+def dial() -> ResponseReturnValue:
+    """Place an outbound call now, as the console's `call:dial` (docs/agent-protocol.md)."""
+    answer, status = dial_over_http(get_services(), g.agent.id, json_object())
+    return jsonify(answer), status
 
 
 # -- pages ------------------------------------------------------------------------------------

@@ -208,6 +208,24 @@ class AddParty(CallPayload):
     example: ClassVar[dict[str, Any]] = {"call_sid": _SAMPLE, "number": "+8613912345678"}
 
 
+class Dial(Payload):
+    """`call:dial`: exactly one of `number` (checked against `outbound` in config.yaml),
+    `customer_id` (their first number), `voicemail_id`, `followup_id` (its caller)."""
+
+    number: Annotated[str, Field(min_length=1, max_length=PHONE_MAX)] | None = None
+    customer_id: AgentId | None = None
+    voicemail_id: AgentId | None = None
+    followup_id: AgentId | None = None
+    example: ClassVar[dict[str, Any]] = {"number": "+8613912345678"}
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Dial:
+        targets = [self.number, self.customer_id, self.voicemail_id, self.followup_id]
+        if sum(target is not None for target in targets) != 1:
+            raise ValueError("call one of number, customer_id, voicemail_id or followup_id")
+        return self
+
+
 class Wrapup(CallPayload):
     """`call:wrapup`: `disposition` is a code of `dispositions` in config.yaml."""
 

@@ -696,9 +696,15 @@ def _announce_after_commit(session: Session, changes: object) -> None:
         )
 
 
-# What the other Twilio blueprints (survey_hooks.py) share with this one.
+def _after_commit(session: Session, step: Callable[[], None]) -> None:
+    """Run `step` once this webhook's transaction is committed (a REST request, ...)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(step)
+
+
+# What the other Twilio blueprints (survey_hooks.py, client_hooks.py) share with this one.
 check_signature = _check_signature
 render_twiml = _twiml
 next_step = _next_step
 int_value = _int_value
 announce_after_commit = _announce_after_commit
+after_commit = _after_commit

@@ -4,7 +4,7 @@
 on it, as before this revision (the bridge dialled an agent's phone when they had one).
 ``agents.auto_answer``: the softphone answers the bridge's ring by itself.
 
-Revision ID: 0018_h15
+Revision ID: 0018
 Revises: 0017
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_h15"
+revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
