@@ -105,6 +105,39 @@ def test_an_outbound_call_to_a_customer_end_to_end(
         amy.close()
 
 
+def test_an_outbound_call_whose_agent_never_answers_hangs_up_the_customer(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    """Amy dials out but her own phone never answers: the customer, who has nobody to talk
+    to, is hung up (not put in a queue), and the call ends as failed."""
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    board.answer_policy = lambda to: "no-answer" if to == "client:amy" else "answer"
+    board.pace = 0.05  # amy's phone rings for its 20 s timeout in one real second
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        answer = amy.call("call:dial", {"number": WANG})
+        assert answer.get("ok"), answer
+        sid = answer["call_sid"]
+        state = amy.wait_for("agent:state", timeout=20, status="away")
+        assert state["reason"] == "missed a call"
+        wait_until(lambda: the_call(live_server, sid).ended_at is not None)
+        call = the_call(live_server, sid)
+        assert (call.outcome, call.status, call.direction) == ("failed", "failed", "outbound")
+        customer_leg = (call.context or {}).get("caller_leg")
+        assert customer_leg is not None
+        wait_until(lambda: board.get_call(customer_leg).status == "completed")
+        moved = [r for r in board.requests if "/twilio/transfer" in (r.get("Url") or "")]
+        assert moved == []  # never sent to a queue
+        with services.database.session() as session:
+            assert session.scalars(select(QueueEntry).where(QueueEntry.call_sid == sid)).all() == []
+    finally:
+        amy.close()
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [

@@ -386,22 +386,30 @@ class Realtime:
                                    to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
 
     def recover_unanswered_bridges(self) -> None:
-        """Callers whose agent never picked up go back to the queue; the agent goes away."""
+        """Callers whose agent never picked up go back to the queue; the agent goes away.
+        An agent's own outbound call has nobody waiting for it: its customer is hung up and
+        the call ends (`requeue`)."""
         if self.bridge is None:
             return
         with self.services.database.session() as session:
             stuck = [
                 (call.call_sid, call.queue or "", call.language, (call.context or {}).get(
-                    "caller_leg"))
+                    "caller_leg"), bool((call.context or {}).get("outbound")))
                 for call in unanswered_bridges(session)
             ]  # fmt: skip
-        for call_sid, queue, language, caller_leg in stuck:
+        for call_sid, queue, language, caller_leg, outbound in stuck:
             gone = False
             try:
-                self.bridge.to_queue(call_sid, queue, language, caller_leg)
+                if outbound:
+                    if caller_leg:
+                        self.bridge.hang_up(caller_leg)
+                else:
+                    self.bridge.to_queue(call_sid, queue, language, caller_leg)
             except BridgeError as exc:
                 gone = exc.call_gone and caller_leg is None
-                if not gone:
+                if outbound and exc.call_gone:
+                    gone = False  # the customer hung up already: the call just ends
+                elif not gone:
                     log.exception("could not move %s back to its queue; will retry", call_sid)
                     continue
             with self.services.database.session() as session:
