@@ -165,6 +165,7 @@ def create_app(
         console,
         customers,
         health,
+        i18n,
         kb_api,
         limits,
         media,
@@ -178,6 +179,7 @@ def create_app(
     )
 
     limits.init_app(app)
+    i18n.init_app(app)
     app.permanent_session_lifetime = timedelta(hours=settings.session_hours)
     app.register_blueprint(health.bp)
     app.register_blueprint(media.bp)

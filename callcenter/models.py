@@ -120,6 +120,8 @@ class Call(Base):
 
 
 CALL_DEVICES = ("browser", "phone")
+# The languages of the consoles (docs/consoles.md#languages-of-the-consoles).
+UI_LANGUAGES = ("en", "zh-CN")
 """Where an agent takes calls: the console's softphone, or their own phone."""
 AGENT_STATUSES = ("offline", "available", "ringing", "on-call", "wrap-up", "away")
 ROLES = ("agent", "supervisor", "admin")
@@ -158,6 +160,8 @@ class Agent(Base):
     )
     # The softphone answers the bridge's ring by itself.
     auto_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The language of the consoles for this agent (UI_LANGUAGES); None follows the browser.
+    ui_language: Mapped[str | None] = mapped_column(String(16))
 
     @property
     def is_supervisor(self) -> bool:

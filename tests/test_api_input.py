@@ -41,6 +41,9 @@ JSON_ROUTES = {
     "/api/admin/agents/<username>/reactivate",
     "/api/admin/agents/<username>/password",
     "/api/admin/agents/<username>/logout",
+    "/api/me/language",
+    "/api/voice/preferences",
+    "/api/calls/dial",
 }
 
 

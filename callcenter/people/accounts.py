@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
-from callcenter.models import CALL_DEVICES, Agent
+from callcenter.models import CALL_DEVICES, UI_LANGUAGES, Agent
 from callcenter.people.agents import (
     AgentError,
     check_call_device,
@@ -123,6 +123,18 @@ def clean_flag(value: Any, choices: Choices | None = None) -> bool:
     raise AgentError("auto_answer: true or false")
 
 
+def clean_ui_language(value: Any, choices: Choices | None = None) -> str | None:
+    """The consoles' language (en, zh-CN), or None to follow the browser (empty or null)."""
+    if value is None or value == "":
+        return None
+    wanted = {language.lower(): language for language in UI_LANGUAGES}
+    if not isinstance(value, str) or value.lower() not in wanted:
+        raise AgentError(
+            f"ui_language: one of {', '.join(UI_LANGUAGES)}, or empty for the browser's"
+        )
+    return wanted[value.lower()]
+
+
 def _text(check: Callable[[str], str], field: str) -> Callable[[Any, Choices], str]:
     def clean(value: Any, choices: Choices) -> str:
         if not isinstance(value, str):
@@ -149,6 +161,7 @@ FIELDS: dict[str, Field] = {
     "phone": Field("phone", clean_phone),
     "takes_calls_on": Field("takes_calls_on", clean_device),
     "auto_answer": Field("auto_answer", clean_flag),
+    "ui_language": Field("ui_language", clean_ui_language),
 }
 
 
@@ -177,6 +190,7 @@ def describe(agent: Agent) -> dict[str, Any]:
         "phone": agent.phone,
         "takes_calls_on": agent.takes_calls_on,
         "auto_answer": bool(agent.auto_answer),
+        "ui_language": agent.ui_language,
         "active": agent.active,
     }
 

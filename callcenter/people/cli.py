@@ -268,6 +268,12 @@ def agents_passwd(ctx: click.Context, username: str, password_stdin: bool) -> No
 @click.option(
     "--auto-answer/--no-auto-answer", default=None, help="The softphone answers by itself."
 )
+@click.option(
+    "--ui-language",
+    type=click.Choice(["en", "zh-CN", "browser"]),
+    default=None,
+    help="The language of the consoles; 'browser' follows the browser's.",
+)
 @click.pass_context
 def agents_edit(
     ctx: click.Context,
@@ -281,6 +287,7 @@ def agents_edit(
     no_phone: bool,
     takes_calls_on: str | None,
     auto_answer: bool | None,
+    ui_language: str | None,
 ) -> None:
     """Change an agent's fields; only the options given change. Errors: one line, exit 2."""
     from sqlalchemy.exc import IntegrityError
@@ -294,6 +301,8 @@ def agents_edit(
              "languages": languages, "phone": phone, "takes_calls_on": takes_calls_on,
              "auto_answer": auto_answer}  # fmt: skip
     values = {key: value for key, value in given.items() if value is not None}
+    if ui_language is not None:
+        values["ui_language"] = "" if ui_language == "browser" else ui_language
     if no_phone:
         values["phone"] = None
     if not values:

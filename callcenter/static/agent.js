@@ -20,17 +20,25 @@
   let myId = null; // this agent's id (from agent:state)
 
   const select = $("disposition");
-  select.replaceChildren(el("option", "Choose…"), ...Object.entries(dispositions).map(([code, label]) => {
+  select.replaceChildren(el("option", t("Choose…")), ...Object.entries(dispositions).map(([code, label]) => {
     const option = el("option", label);
     option.value = code;
     return option;
   }));
   select.firstChild.value = "";
 
+  const STATUS_LABELS = { available: t("available"), away: t("away"), offline: t("offline"),
+    reserved: t("reserved"), ringing: t("ringing"), "on-call": t("on-call"), "wrap-up": t("wrap-up") };
+  const CALL_STATES = { connecting: t("connecting"), connected: t("connected"), "on hold": t("on hold"),
+    consulting: t("consulting"), "wrap-up": t("wrap-up"), ended: t("ended") };
+
+  const TICKET_STATES = { open: t("open"), in_progress: t("in progress"), resolved: t("resolved"),
+    closed: t("closed") };
+
   function showStatus(state) {
     myId = state.id;
     const status = $("status");
-    status.textContent = state.status;
+    status.textContent = STATUS_LABELS[state.status] || state.status;
     status.dataset.status = state.status;
     $("status-reason").textContent = state.reason ? `(${state.reason})` : "";
     if (window.softphone) window.softphone.presence(state.status); // softphone.js
@@ -52,62 +60,67 @@
 
   // -- what the offer is: inbound call, call-back (dials the customer), consult -------------
 
-  const OFFER_TITLES = { inbound: "Incoming call", callback: "Call-back request",
-    "voicemail-callback": "Voicemail call-back", "followup-callback": "Follow-up call-back", consult: "Consult",
-    outbound: "Outbound call" };
+  const OFFER_TITLES = { inbound: t("Incoming call"), callback: t("Call-back request"),
+    "voicemail-callback": t("Voicemail call-back"), "followup-callback": t("Follow-up call-back"), consult: t("Consult"),
+    outbound: t("Outbound call") };
 
   function offerKind(payload) {
     const kind = payload.kind || "inbound";
     const callback = payload.callback || {};
     const number = callback.number || payload.caller_number || payload.from || "";
-    if (kind === "outbound") return `You are calling ${number}: your phone rings first, then the customer's.`;
+    if (kind === "outbound") return t("You are calling {number}: your phone rings first, then the customer's.", { number });
     if (kind === "callback") {
       const ago = callback.requested_seconds_ago;
-      return `Accepting dials the customer at ${number}.` +
-        (ago != null ? ` They asked to be called back ${seconds(ago)} ago.` : "");
+      return t("Accepting dials the customer at {number}.", { number }) +
+        (ago != null ? t(" They asked to be called back {ago} ago.", { ago: seconds(ago) }) : "");
     }
     if (kind === "voicemail-callback") {
       const message = callback.voicemail || {};
-      const length = message.duration_seconds != null ? `a ${seconds(message.duration_seconds)} voicemail` : "a voicemail";
-      const ago = message.left_seconds_ago != null ? ` ${seconds(message.left_seconds_ago)} ago` : "";
-      return `Accepting dials the customer at ${number}, who left ${length}${ago}.`;
+      const length = message.duration_seconds != null
+        ? t("a {length} voicemail", { length: seconds(message.duration_seconds) }) : t("a voicemail");
+      const ago = message.left_seconds_ago != null ? t(" {ago} ago", { ago: seconds(message.left_seconds_ago) }) : "";
+      return t("Accepting dials the customer at {number}, who left {voicemail}{ago}.", { number, voicemail: length, ago });
     }
     if (kind === "followup-callback") {
       const missed = (callback.followup || {}).what || [];
-      return `Accepting dials the customer at ${number}, whom we missed: ${missed.join("; ") || "a missed call"}.`;
+      return t("Accepting dials the customer at {number}, whom we missed: {missed}.",
+        { number, missed: missed.join("; ") || t("a missed call") });
     }
     if (kind === "consult") {
       const from = (payload.consult || {}).from || {};
-      const who = (payload.customer || {}).name || payload.caller_number || payload.from || "a caller";
-      return `${agentName(from)} wants to hand you their call with ${who}. ` +
-        `Accept to join the call: the caller holds while you talk to ${from.name || "them"}.`;
+      const who = (payload.customer || {}).name || payload.caller_number || payload.from || t("a caller");
+      return t("{agent} wants to hand you their call with {who}. ", { agent: agentName(from), who }) +
+        t("Accept to join the call: the caller holds while you talk to {name}.", { name: from.name || t("them") });
     }
     if (payload.transfer) {
-      return `${agentName(payload.transfer.from)} transferred this call to you: the caller is on the line.`;
+      return t("{agent} transferred this call to you: the caller is on the line.", { agent: agentName(payload.transfer.from) });
     }
     return "";
   }
 
   function agentName(agent) {
-    if (!agent) return "Another agent";
+    if (!agent) return t("Another agent");
     return agent.number ? `${agent.name} (${agent.number})` : agent.name;
   }
 
   // -- who is on the call --------------------------------------------------------------------
 
-  const ROLES = { caller: "caller", agent: "agent", party: "added", supervisor: "supervisor" };
-  const SUPERVISING = { coach: "coaching", barge: "in the call", monitor: "listening" };
+  const ROLES = { caller: t("caller"), agent: t("agent"), party: t("added"), supervisor: t("supervisor") };
+  const SUPERVISING = { coach: t("coaching"), barge: t("in the call"), monitor: t("listening") };
+  const LEG_STATES = { connecting: t("connecting"), ringing: t("ringing"), connected: t("connected"),
+    "on hold": t("on hold"), left: t("left") };
 
   function renderParticipants(list, items) {
     list.replaceChildren(...(items || []).map((p) => {
       const li = el("li");
       li.dataset.state = p.state;
       li.dataset.role = p.role;
-      const you = p.role === "agent" && p.agent_id === myId ? " (you)" : "";
-      const label = p.role === "agent" ? `${agentName({ name: p.name || "Agent", number: p.number })}${you}`
-        : p.role === "supervisor" ? `${p.name || "Supervisor"} (${SUPERVISING[p.mode] || p.mode || ""})`
-        : p.role === "caller" ? (p.name ? `${p.name} ${p.number || ""}` : p.number || "Caller") : p.number || "Party";
-      li.append(el("span", label), el("span", ROLES[p.role] || p.role, "muted small"), el("span", p.state, "state"));
+      const you = p.role === "agent" && p.agent_id === myId ? t(" (you)") : "";
+      const label = p.role === "agent" ? `${agentName({ name: p.name || t("Agent"), number: p.number })}${you}`
+        : p.role === "supervisor" ? `${p.name || t("Supervisor")} (${SUPERVISING[p.mode] || p.mode || ""})`
+        : p.role === "caller" ? (p.name ? `${p.name} ${p.number || ""}` : p.number || t("Caller")) : p.number || t("Party");
+      li.append(el("span", label), el("span", ROLES[p.role] || p.role, "muted small"),
+        el("span", LEG_STATES[p.state] || p.state, "state"));
       return li;
     }));
     list.parentElement.hidden = !(items && items.length);
@@ -116,9 +129,9 @@
   // -- supervisors on the call: `call:supervisor` {call_sid, supervisor, mode} ----------------
   const supervisors = new Map(); // supervisor id -> {call_sid, name, mode}
   const BANNER = {
-    coach: (name) => `Coached by ${name}: only you hear them`,
-    barge: (name) => `${name} joined the call`,
-    monitor: (name) => `${name} is listening`,
+    coach: (name) => t("Coached by {name}: only you hear them", { name }),
+    barge: (name) => t("{name} joined the call", { name }),
+    monitor: (name) => t("{name} is listening", { name }),
   };
   function renderSupervisors() {
     const banner = $("supervisor-banner");
@@ -157,7 +170,8 @@
   function setCallState(state) {
     if (!current) return;
     current.state = state;
-    $("current-state").textContent = state;
+    $("current-state").textContent = CALL_STATES[state]
+      || (state.startsWith("transferred to ") ? t("transferred to {queue}", { queue: state.slice(15) }) : state);
     $("current").dataset.state = state;
     applyControls();
   }
@@ -179,7 +193,7 @@
       "wrapup-submit": !consulted,
     };
     for (const [id, on] of Object.entries(allowed)) $(id).disabled = !on;
-    $("hangup").textContent = state === "consulting" ? "Leave consult" : "Hang up";
+    $("hangup").textContent = state === "consulting" ? t("Leave consult") : t("Hang up");
     showRecording();
   }
 
@@ -187,7 +201,7 @@
     offer = payload;
     offered.set(payload.call_sid, payload);
     const customer = payload.customer || {};
-    $("pop-name").textContent = customer.name || "Unknown caller";
+    $("pop-name").textContent = customer.name || t("Unknown caller");
     if (window.softphone) window.softphone.caller(customer.name || payload.caller_number);
     $("pop-number").textContent = payload.caller_number || payload.from || "";
     $("pop-tier").textContent = customer.tier || "";
@@ -198,12 +212,12 @@
     const number = payload.caller_number || "";
     const link = $("pop-customer");
     link.hidden = !customer.id && !number;
-    link.textContent = customer.id ? "Open customer" : "Create customer";
+    link.textContent = customer.id ? t("Open customer") : t("Create customer");
     link.href = customer.id ? `/customers/${customer.id}` : `/customers?phone=${encodeURIComponent(number)}`;
     $("pop-queue").textContent = payload.queue.display_name || "";
     const kind = payload.kind || "inbound";
     const from = (payload.consult || {}).from;
-    $("offer-title").textContent = kind === "consult" ? `Consult from ${agentName(from)}` : OFFER_TITLES[kind] || OFFER_TITLES.inbound;
+    $("offer-title").textContent = kind === "consult" ? t("Consult from {agent}", { agent: agentName(from) }) : OFFER_TITLES[kind] || OFFER_TITLES.inbound;
     $("offer").dataset.kind = kind;
     $("pop-kind").textContent = offerKind(payload);
     $("pop-kind").hidden = kind === "inbound";
@@ -222,17 +236,19 @@
       const what = h.disposition_label || h.disposition || h.outcome_label || h.outcome || "";
       const who = h.agent_name || h.agent;
       const rated = surveyText(h);
-      return el("li", `${h.started_at.slice(0, 16).replace("T", " ")} · ${h.queue || "IVR"} · ${what}` +
+      const when = LOCALE === "en" ? h.started_at.slice(0, 16).replace("T", " ") : dateTime(h.started_at);
+      return el("li", `${when} · ${h.queue || t("IVR")} · ${what}` +
         `${who ? " · " + who : ""}${rated ? " · CSAT " + rated : ""}${h.notes ? " — " + h.notes : ""}`);
-    }) : [el("li", "No earlier calls", "muted")]));
+    }) : [el("li", t("No earlier calls"), "muted")]));
     const tickets = payload.tickets || [];
-    $("pop-tickets").replaceChildren(...tickets.map((t) => {
-      const li = el("li", null, t.overdue ? "overdue" : "");
-      const link = el("a", `#${t.id} ${t.category_label}`);
-      link.href = `/tickets#${t.id}`;
+    $("pop-tickets").replaceChildren(...tickets.map((ticket) => {
+      const li = el("li", null, ticket.overdue ? "overdue" : "");
+      const link = el("a", `#${ticket.id} ${ticket.category_label}`);
+      link.href = `/tickets#${ticket.id}`;
       link.target = "_blank";
-      li.append(link, ` · ${t.status.replace("_", " ")} · due ${dateTime(t.due_at)}${t.overdue ? " (overdue)" : ""}`,
-        el("div", t.description, "muted small"));
+      li.append(link, ` · ${TICKET_STATES[ticket.status] || ticket.status.replace("_", " ")} · `
+        + t("due {when}", { when: dateTime(ticket.due_at) }) + (ticket.overdue ? t(" (overdue)") : ""),
+        el("div", ticket.description, "muted small"));
       return li;
     }));
     $("pop-tickets-box").hidden = tickets.length === 0;
@@ -270,7 +286,7 @@
     $("consult-status").textContent = "";
     renderParticipants($("participants"), participantsOf.get(current.call_sid) || []);
     renderSupervisors();
-    $("current-name").textContent = customer.name || "Caller";
+    $("current-name").textContent = customer.name || t("Caller");
     $("current-number").textContent = current.from || "";
     const knowledge = current.knowledge || [];
     renderSuggestions($("current-knowledge"), knowledge, current.call_sid);
@@ -306,14 +322,14 @@
       li.append(button);
       if (item.summary) li.append(el("div", item.summary, "muted small"));
       return li;
-    }) : [el("li", "No suggestions", "muted")]));
+    }) : [el("li", t("No suggestions"), "muted")]));
   }
 
   // -- the call's recording -------------------------------------------------------------------
 
   const RECORDING_LABELS = {
-    requested: "○ Starting recording", "in-progress": "● REC", paused: "❚❚ Paused",
-    completed: "Recording saved", absent: "Nothing recorded", failed: "Recording failed",
+    requested: t("○ Starting recording"), "in-progress": t("● REC"), paused: t("❚❚ Paused"),
+    completed: t("Recording saved"), absent: t("Nothing recorded"), failed: t("Recording failed"),
   };
 
   function showRecording() {
@@ -367,7 +383,7 @@
           showRecording();
         }
       } else {
-        $("call-error").textContent = (answer && answer.error) || "The recording could not be changed";
+        $("call-error").textContent = (answer && answer.error) || t("The recording could not be changed");
       }
     });
   }
@@ -400,8 +416,9 @@
       const data = await kbGet("/api/kb/search", params, current && current.call_sid);
       const results = data.results || [];
       $("kb-summary-line").textContent = results.length
-        ? `${results.length} article${results.length === 1 ? "" : "s"} for “${data.query}”`
-        : `No articles match “${data.query}”`;
+        ? (results.length === 1 ? t("{count} article for “{query}”", { count: 1, query: data.query })
+          : t("{count} articles for “{query}”", { count: results.length, query: data.query }))
+        : t("No articles match “{query}”", { query: data.query });
       $("kb-results").replaceChildren(...results.map((hit) => {
         const li = el("li");
         li.dataset.articleId = hit.id;
@@ -446,17 +463,17 @@
   function updateSend() {
     const button = $("kb-send");
     button.disabled = !(article && current);
-    button.title = current ? "Text the article's link to the caller" : "Only during a call";
+    button.title = current ? t("Text the article's link to the caller") : t("Only during a call");
   }
 
   $("kb-send").addEventListener("click", async () => {
     if (!article || !current) return;
     const status = $("kb-send-status");
     status.className = "";
-    status.textContent = "Sending…";
+    status.textContent = t("Sending…");
     try {
       const answer = await api(`/api/kb/articles/${encodeURIComponent(article.id)}/send`, { call_sid: current.call_sid });
-      status.textContent = answer.repeated ? `Already sent to ${answer.to}` : `Sent to ${answer.to}`;
+      status.textContent = answer.repeated ? t("Already sent to {to}", { to: answer.to }) : t("Sent to {to}", { to: answer.to });
     } catch (error) {
       status.className = "error";
       status.textContent = error.message;
@@ -469,8 +486,8 @@
     updateSend();
   });
 
-  socket.on("connect", () => { $("connection").textContent = "Connected"; });
-  socket.on("disconnect", () => { $("connection").textContent = "Disconnected: reconnecting…"; });
+  socket.on("connect", () => { $("connection").textContent = t("Connected"); });
+  socket.on("disconnect", () => { $("connection").textContent = t("Disconnected: reconnecting…"); });
   socket.on("connect_error", (error) => {
     $("connection").textContent = connectProblem(error);
     if (error.message === "login required") location.assign("/login?next=/agent");
@@ -508,10 +525,10 @@
         hideOffer();
         showCurrent();
         setCallState(consult ? "consulting" : "connecting");
-        if (consult) $("consult-status").textContent = `In a consult with ${agentName(accepted.consult.from)}`;
+        if (consult) $("consult-status").textContent = t("In a consult with {agent}", { agent: agentName(accepted.consult.from) });
       } else {
         hideOffer();
-        $("connection").textContent = (answer && answer.error) || "Could not accept";
+        $("connection").textContent = (answer && answer.error) || t("Could not accept");
       }
     });
   });
@@ -546,7 +563,7 @@
     if (!current) return;
     $("call-error").textContent = "";
     socket.emit(event, { call_sid: current.call_sid, ...data }, (answer) => {
-      if (!answer || !answer.ok) $("call-error").textContent = (answer && answer.error) || "Failed";
+      if (!answer || !answer.ok) $("call-error").textContent = (answer && answer.error) || t("Failed");
       else if (event === "call:hold") setCallState(data.hold ? "on hold" : "connected");
       else if (event === "call:transfer") setCallState(`transferred to ${answer.queue}`);
     });
@@ -569,15 +586,15 @@
   socket.on("call:consult", showOffer);
 
   const CONSULT_NEWS = {
-    offered: (to) => `Waiting for ${to} to accept the consult…`,
-    accepted: (to) => `${to} accepted: talk, then Complete transfer or Cancel consult`,
-    declined: (to) => `${to} declined the consult`,
-    "no answer": (to) => `${to} did not answer the consult`,
-    failed: (to) => `${to} could not be connected`,
-    left: (to) => `${to} left the consult`,
-    cancelled: () => "Consult cancelled",
-    "caller left": () => "The caller hung up",
-    completed: (to) => `Call handed over to ${to}`,
+    offered: (to) => t("Waiting for {to} to accept the consult…", { to }),
+    accepted: (to) => t("{to} accepted: talk, then Complete transfer or Cancel consult", { to }),
+    declined: (to) => t("{to} declined the consult", { to }),
+    "no answer": (to) => t("{to} did not answer the consult", { to }),
+    failed: (to) => t("{to} could not be connected", { to }),
+    left: (to) => t("{to} left the consult", { to }),
+    cancelled: () => t("Consult cancelled"),
+    "caller left": () => t("The caller hung up"),
+    completed: (to) => t("Call handed over to {to}", { to }),
   };
 
   socket.on("call:consult-status", (data) => {
@@ -589,16 +606,16 @@
       if (data.status === "offered" || data.status === "accepted") return;
       if (offer && offer.call_sid === data.call_sid) {
         hideOffer();
-        $("connection").textContent = `The consult from ${agentName(data.from)} ended (${data.status})`;
+        $("connection").textContent = t("The consult from {agent} ended ({status})", { agent: agentName(data.from), status: data.status });
       }
       if (current && current.call_sid === data.call_sid && current.consulted) {
         if (data.status === "completed") {
           current.consulted = false;
-          $("consult-status").textContent = `${agentName(data.from)} handed the call over to you`;
+          $("consult-status").textContent = t("{agent} handed the call over to you", { agent: agentName(data.from) });
           setCallState("connected");
         } else {
           endCurrent();
-          $("connection").textContent = `The consult from ${agentName(data.from)} ended (${data.status})`;
+          $("connection").textContent = t("The consult from {agent} ended ({status})", { agent: agentName(data.from), status: data.status });
         }
       }
       return;
@@ -624,7 +641,7 @@
         $("wrapup").reset();
         refreshRecentCalls();
       } else {
-        $("wrapup-error").textContent = (answer && answer.error) || "Could not save";
+        $("wrapup-error").textContent = (answer && answer.error) || t("Could not save");
       }
     });
   });

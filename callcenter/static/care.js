@@ -29,7 +29,7 @@
     }));
   }
   function hoursText(hours) {
-    return `${hours} hour${hours === 1 ? "" : "s"}`;
+    return hours === 1 ? t("{hours} hour", { hours }) : t("{hours} hours", { hours });
   }
   function showPromise() {
     const category = (choices.categories || {})[$("ticket-category").value];
@@ -38,12 +38,12 @@
     $("ticket-kind-label").hidden = kinds.length === 0;
     const kind = kinds.length ? category.kinds[$("ticket-kind").value] : null;
     const hours = kind ? kind.hours : category.hours;
-    $("ticket-promise").textContent = `Promise to the caller: an answer within ${hoursText(hours)}.`;
+    $("ticket-promise").textContent = t("Promise to the caller: an answer within {hours}.", { hours: hoursText(hours) });
   }
   function showCall() {
     $("ticket-call").textContent = call
-      ? `For the current call with ${(call.customer && call.customer.name) || call.from || "the caller"}.`
-      : "Not on a call: the ticket is not linked to a call.";
+      ? t("For the current call with {who}.", { who: (call.customer && call.customer.name) || call.from || t("the caller") })
+      : t("Not on a call: the ticket is not linked to a call.");
   }
 
   if (card) {
@@ -80,8 +80,8 @@
         const answer = await sendTicket(body);
         const ticket = answer.ticket;
         const created = $("ticket-created");
-        created.replaceChildren(`Ticket #${ticket.id} opened. ${ticket.promise} `);
-        const link = el("a", "Open");
+        created.replaceChildren(`${t("Ticket #{id} opened.", { id: ticket.id })} ${ticket.promise} `);
+        const link = el("a", t("Open"));
         link.href = `/tickets#${ticket.id}`;
         created.append(link);
         created.hidden = false;
@@ -114,7 +114,7 @@
   if (!list) return;
   const me = Number($("followups").dataset.agentId || 0) || null;
   const supervisor = ["supervisor", "admin"].includes($("followups").dataset.role);
-  const RANKS = { vip: "VIP", known: "Customer", unknown: "Unknown caller" };
+  const RANKS = { vip: t("VIP"), known: t("Customer"), unknown: t("Unknown caller") };
   let outcomes = {};
   let loading = false;
   let again = false;
@@ -134,7 +134,7 @@
           outcomes = data.outcomes || {};
           render(data.followups || []);
         } catch (error) {
-          $("fu-error").textContent = `Follow-ups: ${error.message}`;
+          $("fu-error").textContent = t("Follow-ups: {why}", { why: error.message });
         }
       } while (again);
     } finally {
@@ -146,7 +146,7 @@
     $("fu-count").textContent = String(items.length);
     const focused = document.activeElement && list.contains(document.activeElement);
     if (focused) return; // the agent is typing notes: the next refresh shows the changes
-    list.replaceChildren(...(items.length ? items.map(build) : [el("li", "Nobody to call back.", "muted empty")]));
+    list.replaceChildren(...(items.length ? items.map(build) : [el("li", t("Nobody to call back."), "muted empty")]));
   }
 
   function build(item) {
@@ -159,17 +159,17 @@
     head.append(el("strong", customer ? customer.name : item.number, "fu-caller"), " ",
       el("span", item.number, "mono"), " ", el("span", RANKS[item.rank] || item.rank, "pill fu-rank"));
     if (customer && customer.tier && item.rank !== "vip") head.append(" ", el("span", customer.tier, "pill"));
-    if (item.occurrences > 1) head.append(" ", el("span", `${item.occurrences} missed`, "pill"));
+    if (item.occurrences > 1) head.append(" ", el("span", t("{count} missed", { count: item.occurrences }), "pill"));
     li.append(head);
     const facts = el("p", null, "muted");
-    facts.append(el("span", `first ${age(item.created_at)}`), " · ", el("span", statusText(item), "fu-status"));
-    if (item.sms === "sent") facts.append(" · texted “sorry we missed you”");
+    facts.append(el("span", t("first {age}", { age: age(item.created_at) })), " · ", el("span", statusText(item), "fu-status"));
+    if (item.sms === "sent") facts.append(t(" · texted “sorry we missed you”"));
     facts.title = dateTime(item.created_at);
     li.append(facts);
     const what = el("ul", null, "fu-what");
     what.append(...item.events.map((e) => {
       const row = el("li", `${e.text} (${dateTime(e.at)}) `);
-      const link = el("a", "call record");
+      const link = el("a", t("call record"));
       link.href = `/calls/${encodeURIComponent(e.call_sid)}`;
       row.append(link);
       return row;
@@ -177,7 +177,7 @@
     li.append(what);
     if (customer && customer.notes) li.append(el("p", customer.notes, "notes"));
     if (item.status === "done") {
-      li.append(el("p", `Done ${dateTime(item.done_at)}${item.done_by ? ` by ${item.done_by}` : ""}: ${item.outcome_label || item.outcome}`, "muted"));
+      li.append(el("p", t("Done {when}", { when: dateTime(item.done_at) }) + (item.done_by ? t(" by {name}", { name: item.done_by }) : "") + `: ${item.outcome_label || item.outcome}`, "muted"));
       if (item.notes) li.append(el("p", item.notes, "notes"));
       return li;
     }
@@ -185,17 +185,17 @@
     if (theirs) return li;
     const mine = item.assigned_to && me !== null && item.assigned_to.id === me;
     const buttons = el("div", null, "buttons");
-    if (!mine) buttons.append(action("Assign to me", "fu-assign", () => post(item, "assign", {})));
-    if (item.status === "assigned") buttons.append(action("Release", "fu-release", () => post(item, "release", {})));
-    buttons.append(action("Call now", "fu-call", () => document.dispatchEvent(new CustomEvent("console:dial",
+    if (!mine) buttons.append(action(t("Assign to me"), "fu-assign", () => post(item, "assign", {})));
+    if (item.status === "assigned") buttons.append(action(t("Release"), "fu-release", () => post(item, "release", {})));
+    buttons.append(action(t("Call now"), "fu-call", () => document.dispatchEvent(new CustomEvent("console:dial",
       { detail: { target: { followup_id: item.id }, errorBox: li.querySelector(".error") } }))));
-    buttons.append(action("Call back", "fu-callback primary", () => post(item, "callback", {},
-      "Calling back: accept the call when it rings to dial the caller.")));
+    buttons.append(action(t("Call back"), "fu-callback primary", () => post(item, "callback", {},
+      t("Calling back: accept the call when it rings to dial the caller."))));
     li.append(buttons);
     const close = el("form", null, "vm-close");
     const outcome = el("select", null, "fu-outcome");
-    outcome.setAttribute("aria-label", "Outcome");
-    outcome.append(el("option", "Outcome…"), ...Object.entries(outcomes).map(([code, label]) => {
+    outcome.setAttribute("aria-label", t("Outcome"));
+    outcome.append(el("option", t("Outcome…")), ...Object.entries(outcomes).map(([code, label]) => {
       const option = el("option", label);
       option.value = code;
       return option;
@@ -204,14 +204,14 @@
     const notes = el("textarea", null, "fu-notes");
     notes.rows = 2;
     notes.maxLength = 4000;
-    notes.placeholder = "What happened (e.g. reached, repair booked)";
-    notes.setAttribute("aria-label", "Notes");
+    notes.placeholder = t("What happened (e.g. reached, repair booked)");
+    notes.setAttribute("aria-label", t("Notes"));
     const submit = el("button", "Mark done", "fu-done");
     submit.type = "submit";
     close.append(outcome, notes, submit);
     close.addEventListener("submit", (event) => {
       event.preventDefault();
-      post(item, "done", { outcome: outcome.value, notes: notes.value }, "Follow-up marked done.");
+      post(item, "done", { outcome: outcome.value, notes: notes.value }, t("Follow-up marked done."));
     });
     li.append(close);
     const error = el("p", null, "error");
@@ -223,9 +223,9 @@
   function statusText(item) {
     if (item.status === "assigned" && item.assigned_to) {
       const mine = me !== null && item.assigned_to.id === me;
-      return `Assigned to ${mine ? "me" : `${item.assigned_to.name} (${item.assigned_to.number})`}`;
+      return t("{status} to {who}", { status: t("Assigned"), who: mine ? t("me") : `${item.assigned_to.name} (${item.assigned_to.number})` });
     }
-    return { open: "Open", done: "Done" }[item.status] || item.status;
+    return { open: t("Open"), done: t("Done") }[item.status] || item.status;
   }
 
   function action(text, className, run) {
@@ -277,8 +277,10 @@
       const ticket = data.ticket || {};
       const reminders = $("ticket-reminders");
       if (!reminders) return;
-      const li = el("li", `Ticket #${ticket.id} (${ticket.category_label}) is ${data.state === "overdue" ? "overdue" : "due soon"}: due ${dateTime(ticket.due_at)}. `, data.state);
-      const link = el("a", "Open");
+            const facts = { id: ticket.id, category: ticket.category_label, when: dateTime(ticket.due_at) };
+      const li = el("li", data.state === "overdue" ? t("Ticket #{id} ({category}) is overdue: due {when}. ", facts)
+        : t("Ticket #{id} ({category}) is due soon: due {when}. ", facts), data.state);
+      const link = el("a", t("Open"));
       link.href = `/tickets#${ticket.id}`;
       li.append(link);
       reminders.prepend(li);

@@ -1,6 +1,25 @@
 "use strict";
-// Shared by the consoles: text-only rendering (never innerHTML with data), the JSON API,
-// times, the recent-calls table, and logout.
+// Shared by the consoles: the page's language (t), text-only rendering (never innerHTML with
+// data), the JSON API, times, the recent-calls table, and logout.
+
+// -- the page's language: <html lang>, and the scripts' strings (static/i18n/<lang>.json) ---
+
+const LOCALE = document.documentElement.lang || "en";
+const CATALOG = (() => {
+  const data = document.getElementById("i18n-catalog");
+  try {
+    return data ? JSON.parse(data.textContent) : {};
+  } catch (error) {
+    return {};
+  }
+})();
+// t("Sent to {to}", { to }) → the catalog's text for the English key, "{name}" filled in;
+// the English itself when the page is English (or the key is missing: the tests catch that).
+function t(key, params) {
+  const text = Object.prototype.hasOwnProperty.call(CATALOG, key) ? CATALOG[key] : key;
+  if (!params) return text;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -12,13 +31,29 @@ function el(tag, text, className) {
 function connectProblem(error) {
   const { publicUrl, origins } = document.body.dataset;
   if (publicUrl && origins && !origins.split(" ").includes(location.origin)) {
-    return `Cannot connect from ${location.origin}: open this console at ${publicUrl}${location.pathname}`;
+    return t("Cannot connect from {origin}: open this console at {url}",
+      { origin: location.origin, url: `${publicUrl}${location.pathname}` });
   }
-  return `Cannot connect: ${error.message}`;
+  return t("Cannot connect: {why}", { why: error.message });
 }
+// A duration in the page's language: "1m 12s", "1分12秒" (Intl's unit formats).
+const durationUnits = (() => {
+  const unit = (name) => {
+    try {
+      return new Intl.NumberFormat(LOCALE, { style: "unit", unit: name, unitDisplay: "narrow" });
+    } catch (error) {
+      return null;
+    }
+  };
+  return { minute: unit("minute"), second: unit("second") };
+})();
 function seconds(total) {
   const s = Math.max(0, Math.round(total || 0));
-  return s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`;
+  const { minute, second } = durationUnits;
+  if (!minute || !second || LOCALE === "en") {
+    return s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`;
+  }
+  return s >= 60 ? `${minute.format(Math.floor(s / 60))}${second.format(s % 60)}` : second.format(s);
 }
 // The queue table (#queues): callers waiting, call-backs pending, the longest wait (counted
 // up here every second from when it began, `oldest_since`), agents free.
@@ -63,7 +98,7 @@ async function api(url, body) {
   try {
     response = await fetch(url, options);
   } catch (error) {
-    throw Object.assign(new Error("The server cannot be reached"), { status: 0 });
+    throw Object.assign(new Error(t("The server cannot be reached")), { status: 0 });
   }
   let data = null;
   try {
@@ -86,15 +121,27 @@ function parseTime(iso) {
   const at = iso ? new Date(iso) : null;
   return at && !Number.isNaN(at.getTime()) ? at : null;
 }
+function centerFormat(options) {
+  try {
+    return new Intl.DateTimeFormat(LOCALE, { ...options, timeZone: document.body.dataset.timezone });
+  } catch (error) {  // a zone this browser does not know: its own
+    return new Intl.DateTimeFormat(LOCALE, options);
+  }
+}
+// English pages keep the ISO-like "2024-05-01 14:03:09" (parts from en-CA); other languages
+// take their own date format from Intl ("2024年5月1日 14:03:09"), always in the center's zone.
 const centerClock = (() => {
   const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
                     minute: "2-digit", second: "2-digit", hourCycle: "h23" };
   try {
     return new Intl.DateTimeFormat("en-CA", { ...options, timeZone: document.body.dataset.timezone });
-  } catch (error) {  // a zone this browser does not know: its own
+  } catch (error) {
     return new Intl.DateTimeFormat("en-CA", options);
   }
 })();
+const localDateTime = LOCALE === "en" ? null : centerFormat({
+  year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit",
+  second: "2-digit", hourCycle: "h23" });
 function centerParts(at) {
   const parts = {};
   for (const { type, value } of centerClock.formatToParts(at)) parts[type] = value;
@@ -109,13 +156,21 @@ function clockTime(iso) {
 function dateTime(iso) {
   const at = parseTime(iso);
   if (!at) return "";
+  if (localDateTime) return localDateTime.format(at);
   const p = centerParts(at);
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
+const relative = LOCALE === "en" ? null : new Intl.RelativeTimeFormat(LOCALE, { numeric: "auto" });
 function age(iso) {
   const at = parseTime(iso);
   if (!at) return "";
   const s = Math.max(0, Math.round((Date.now() - at.getTime()) / 1000));
+  if (relative) {
+    if (s < 60) return relative.format(0, "second");
+    if (s < 3600) return relative.format(-Math.floor(s / 60), "minute");
+    if (s < 86400) return relative.format(-Math.floor(s / 3600), "hour");
+    return relative.format(-Math.floor(s / 86400), "day");
+  }
   if (s < 60) return "just now";
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
@@ -165,14 +220,14 @@ function recentCalls(body) {
         link.href = `/calls/${encodeURIComponent(call.call_sid)}`;
         const when = el("td");
         when.append(link);
-        tr.append(when, el("td", call.customer || call.from || ""), el("td", call.direction === "outbound" ? "↗ Outbound" : call.queue_name || call.queue || "IVR"),
+        tr.append(when, el("td", call.customer || call.from || ""), el("td", call.direction === "outbound" ? t("↗ Outbound") : call.queue_name || call.queue || t("IVR")),
           el("td", call.disposition_label || call.disposition || call.outcome || ""), el("td", call.agent || "", "mono"),
           el("td", call.duration === null || call.duration === undefined ? "" : seconds(call.duration)),
           el("td", surveyText(call), "csat"));
         return tr;
-      }) : [emptyRow(7, "No calls yet")]));
+      }) : [emptyRow(7, t("No calls yet"))]));
     } catch (failure) {
-      if (error) error.textContent = `Recent calls: ${failure.message}`;
+      if (error) error.textContent = t("Recent calls: {why}", { why: failure.message });
     }
   }
   refresh();
@@ -183,7 +238,7 @@ function recentCalls(body) {
 // The caller's post-call survey answers: "4/5 · solved", "2/5 · not solved", "" when none.
 function surveyText(call) {
   if (call.csat === null || call.csat === undefined) return "";
-  const solved = call.resolved === true ? " · solved" : call.resolved === false ? " · not solved" : "";
+  const solved = call.resolved === true ? t(" · solved") : call.resolved === false ? t(" · not solved") : "";
   return `${call.csat}/5${solved}`;
 }
 function emptyRow(columns, text) {
@@ -206,7 +261,7 @@ function endOnSignOut(socket) {
     const where = document.getElementById("connection");
     if (where) {
       where.className = "error";
-      where.textContent = "You were signed out";
+      where.textContent = t("You were signed out");
     }
   };
   const leave = () => {
@@ -229,5 +284,13 @@ if (logout) {
   logout.addEventListener("click", async () => {
     await fetch("/api/logout", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
     location.assign("/login");
+  });
+}
+// The top bar's language select: the agent's stored choice ("" follows the browser).
+const uiLanguage = document.getElementById("ui-language");
+if (uiLanguage) {
+  uiLanguage.addEventListener("change", async () => {
+    await api("/api/me/language", { ui_language: uiLanguage.value || null });
+    location.reload();
   });
 }

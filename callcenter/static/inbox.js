@@ -13,7 +13,7 @@
   let loading = false;
   let again = false;
 
-  const STATUS_LABELS = { new: "New", assigned: "Assigned", handled: "Handled" };
+  const STATUS_LABELS = { new: t("New"), assigned: t("Assigned"), handled: t("Handled") };
 
   function filterQuery() {
     const params = new URLSearchParams({ status: $("vm-status").value });
@@ -36,7 +36,7 @@
           showMailboxes(data.mailboxes || {});
           render(data.voicemails || []);
         } catch (error) {
-          $("vm-error").textContent = `Voicemail: ${error.message}`;
+          $("vm-error").textContent = t("Voicemail: {why}", { why: error.message });
         }
       } while (again);
     } finally {
@@ -49,7 +49,7 @@
     mailboxes = found;
     const select = $("vm-mailbox");
     const chosen = select.value;
-    const all = el("option", "All mailboxes");
+    const all = el("option", t("All mailboxes"));
     all.value = "";
     select.replaceChildren(all, ...Object.entries(found).map(([name, display]) => {
       const option = el("option", display);
@@ -82,7 +82,7 @@
     });
     for (const id of [...nodes.keys()]) if (!seen.has(id)) nodes.delete(id);
     if (!wanted.length) {
-      list.replaceChildren(el("li", "No voicemail here.", "muted empty"));
+      list.replaceChildren(el("li", t("No voicemail here."), "muted empty"));
       return;
     }
     // Only touch the list when it changed: moving a playing <audio> would stop it.
@@ -97,7 +97,7 @@
     const customer = item.customer;
 
     const head = el("div", null, "vm-head");
-    head.append(el("strong", customer ? customer.name : item.from || "Unknown caller", "vm-caller"));
+    head.append(el("strong", customer ? customer.name : item.from || t("Unknown caller"), "vm-caller"));
     if (customer) head.append(" ", el("span", item.from, "mono"));
     if (customer && customer.tier) head.append(" ", el("span", customer.tier, "pill"));
     head.append(" ", el("span", mailboxes[item.mailbox] || item.mailbox, "pill"));
@@ -105,7 +105,7 @@
 
     const facts = el("p", null, "muted");
     facts.append(
-      el("span", item.duration === null || item.duration === undefined ? "length unknown" : seconds(item.duration)),
+      el("span", item.duration === null || item.duration === undefined ? t("length unknown") : seconds(item.duration)),
       " · ", el("span", age(item.created_at), "vm-age"),
       " · ", el("span", statusText(item), "vm-status"),
     );
@@ -114,7 +114,7 @@
 
     if (customer) {
       const card = el("p", null, "vm-customer");
-      card.append("Account: ", el("span", customer.account || "—", "mono"));
+      card.append(t("Account: "), el("span", customer.account || "—", "mono"));
       if (customer.phones && customer.phones.length) card.append(" · ", el("span", customer.phones.join(", "), "mono"));
       li.append(card);
       if (customer.notes) li.append(el("p", customer.notes, "notes"));
@@ -122,7 +122,7 @@
 
     const theirs = item.assigned_to && item.assigned_to.id !== me && !supervisor;
     if (theirs) {
-      li.append(el("p", `Only ${item.assigned_to.name} can play it while they work on it.`, "muted"));
+      li.append(el("p", t("Only {name} can play it while they work on it.", { name: item.assigned_to.name }), "muted"));
     } else if (item.playable && item.url) {
       const audio = document.createElement("audio");
       audio.controls = true;
@@ -130,16 +130,16 @@
       audio.src = item.url;
       li.append(audio);
     } else {
-      li.append(el("p", item.download === "done" ? "The recording was deleted." : "The recording is still downloading…", "muted"));
+      li.append(el("p", item.download === "done" ? t("The recording was deleted.") : t("The recording is still downloading…"), "muted"));
     }
 
     if (item.call_sid) {
-      const link = el("a", "Call record");
+      const link = el("a", t("Call record"));
       link.href = `/calls/${encodeURIComponent(item.call_sid)}`;
       const p = el("p");
       p.append(link);
       if (item.callback_call_sid) {
-        const back = el("a", "call-back");
+        const back = el("a", t("call-back"));
         back.href = `/calls/${encodeURIComponent(item.callback_call_sid)}`;
         p.append(" · ", back);
       }
@@ -147,7 +147,7 @@
     }
 
     if (item.status === "handled") {
-      li.append(el("p", `Handled ${dateTime(item.handled_at)}${item.handled_by ? ` by ${item.handled_by}` : ""}`, "muted"));
+      li.append(el("p", t("Handled {when}", { when: dateTime(item.handled_at) }) + (item.handled_by ? t(" by {name}", { name: item.handled_by }) : ""), "muted"));
       if (item.notes) li.append(el("p", item.notes, "notes"));
       li.append(el("p", null, "error"));
       return li;
@@ -156,21 +156,21 @@
     if (theirs) return li; // someone else is working on it: nothing to do here
     const mine = item.assigned_to && me !== null && item.assigned_to.id === me;
     const buttons = el("div", null, "buttons");
-    if (!mine) buttons.append(action("Assign to me", "vm-assign", () => post(item, "assign", {})));
-    if (item.status === "assigned") buttons.append(action("Release", "vm-release", () => post(item, "release", {})));
-    buttons.append(action("Call now", "vm-call primary", () => document.dispatchEvent(new CustomEvent("console:dial",
+    if (!mine) buttons.append(action(t("Assign to me"), "vm-assign", () => post(item, "assign", {})));
+    if (item.status === "assigned") buttons.append(action(t("Release"), "vm-release", () => post(item, "release", {})));
+    buttons.append(action(t("Call now"), "vm-call primary", () => document.dispatchEvent(new CustomEvent("console:dial",
       { detail: { target: { voicemail_id: item.id }, errorBox: li.querySelector(".error") } }))));
-    buttons.append(action("Call back", "vm-callback", () => callBack(item)));
+    buttons.append(action(t("Call back"), "vm-callback", () => callBack(item)));
     li.append(buttons);
 
     const close = el("form", null, "vm-close");
     const notes = el("textarea");
     notes.rows = 2;
     notes.maxLength = 4000;
-    notes.placeholder = "What was done (e.g. called back, repair booked)";
-    notes.setAttribute("aria-label", "Notes");
+    notes.placeholder = t("What was done (e.g. called back, repair booked)");
+    notes.setAttribute("aria-label", t("Notes"));
     notes.className = "vm-notes";
-    const submit = el("button", "Mark handled", "vm-handled");
+    const submit = el("button", t("Mark handled"), "vm-handled");
     submit.type = "submit";
     close.append(notes, submit);
     close.addEventListener("submit", (event) => {
@@ -188,7 +188,7 @@
     const label = STATUS_LABELS[item.status] || item.status;
     if (item.status === "assigned" && item.assigned_to) {
       const mine = me !== null && item.assigned_to.id === me;
-      return `${label} to ${mine ? "me" : `${item.assigned_to.name} (${item.assigned_to.number})`}`;
+      return t("{status} to {who}", { status: label, who: mine ? t("me") : `${item.assigned_to.name} (${item.assigned_to.number})` });
     }
     return label;
   }
@@ -212,7 +212,7 @@
     $("vm-message").textContent = "";
     try {
       await api(`/api/voicemails/${item.id}/${verb}`, body);
-      if (verb === "handled") $("vm-message").textContent = "Voicemail marked handled.";
+      if (verb === "handled") $("vm-message").textContent = t("Voicemail marked handled.");
       await refresh();
     } catch (error) {
       itemError(item, error.message);
@@ -225,7 +225,7 @@
     $("vm-message").textContent = "";
     try {
       await api(`/api/voicemails/${item.id}/callback`, {});
-      $("vm-message").textContent = "Calling back: accept the call when it rings to dial the caller.";
+      $("vm-message").textContent = t("Calling back: accept the call when it rings to dial the caller.");
       await refresh();
     } catch (error) {
       itemError(item, error.message);

@@ -19,7 +19,10 @@ document.getElementById("login").addEventListener("submit", async (event) => {
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    error.textContent = body.error || `Login failed (${response.status})`;
+    // The server's reasons, in the page's language.
+    const reasons = { "invalid username or password": t("invalid username or password"),
+      "too many failed logins; try again later": t("too many failed logins; try again later") };
+    error.textContent = body.error ? reasons[body.error] || body.error : t("Login failed ({status})", { status: response.status });
     return;
   }
   location.assign(sameSitePath(form.dataset.next));

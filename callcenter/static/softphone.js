@@ -169,14 +169,14 @@
     $("sp-keypad-toggle").disabled = next !== "connected";
     $("sp-hangup").disabled = next !== "connected";
     if (next !== "connected") { $("sp-keypad").hidden = true; timer.textContent = ""; }
-    $("sp-mute").textContent = muted ? "Unmute" : "Mute";
+    $("sp-mute").textContent = muted ? t("Unmute") : t("Mute");
     $("sp-mute").setAttribute("aria-pressed", String(muted));
   }
   function connectedText() {
     const s = Math.floor((Date.now() - talkingSince) / 1000);
     const mmss = `${pad2(Math.floor(s / 60))}:${pad2(s % 60)}`;
     timer.textContent = mmss;
-    return `${muted ? "Muted" : "Connected"} ${mmss}`;
+    return `${muted ? t("Muted") : t("Connected")} ${mmss}`;
   }
   setInterval(() => { if (phase === "connected") state.textContent = connectedText(); }, 1000);
 
@@ -185,11 +185,11 @@
   }
 
   function wire(newLine) {
-    newLine.on("registered", () => { if (!newLine.call) show("ready", "Ready"); });
-    newLine.on("unregistered", () => show("off", prefs.takes_calls_on === "phone" ? `Calls go to your phone ${prefs.phone || ""}` : "Not registered (available agents only)"));
+    newLine.on("registered", () => { if (!newLine.call) show("ready", t("Ready")); });
+    newLine.on("unregistered", () => show("off", prefs.takes_calls_on === "phone" ? t("Calls go to your phone {phone}", { phone: prefs.phone || "" }) : t("Not registered (available agents only)")));
     newLine.on("incoming", (call) => {
       muted = false;
-      show("ringing", `Ringing — ${caller || call.from || "caller"}`);
+      show("ringing", t("Ringing — {caller}", { caller: caller || call.from || t("caller") }));
       if (prefs.auto_answer) newLine.accept();
     });
     newLine.on("accepted", () => {
@@ -205,8 +205,8 @@
     newLine.on("disconnected", (reason) => {
       muted = false;
       talkingSince = null;
-      show("ended", `Ended (${reason})`);
-      setTimeout(() => { if (phase === "ended") show(line && line.timer !== null ? "ready" : phase, "Ready"); }, 3000);
+      show("ended", t("Ended ({reason})", { reason }));
+      setTimeout(() => { if (phase === "ended") show(line && line.timer !== null ? "ready" : phase, t("Ready")); }, 3000);
     });
     newLine.on("error", (message) => { $("sp-error").textContent = message; });
     return newLine;
@@ -215,7 +215,7 @@
   async function ensureLine() {
     if (line) return line;
     const issued = await fetchToken();
-    $("sp-mode").textContent = issued.mode === "twilio" ? "Twilio" : "simulator";
+    $("sp-mode").textContent = issued.mode === "twilio" ? "Twilio" : t("simulator");
     if (issued.mode === "twilio") {
       if (!window.Twilio || !window.Twilio.Device) throw new Error("the Voice SDK is not installed (npm install)");
       line = wire(new TwilioLine(fetchToken, issued.token));
@@ -234,13 +234,13 @@
       if (wanted) {
         const current = await ensureLine();
         if (phase === "off") {
-          show("registering", "Registering…");
+          show("registering", t("Registering…"));
           await current.register();
         }
       } else if (line && phase !== "connected" && phase !== "ringing") {
         line.unregister();
       } else if (!line) {
-        show("off", prefs.takes_calls_on === "phone" ? `Calls go to your phone ${prefs.phone || ""}` : "Not registered (available agents only)");
+        show("off", prefs.takes_calls_on === "phone" ? t("Calls go to your phone {phone}", { phone: prefs.phone || "" }) : t("Not registered (available agents only)"));
       }
     } catch (error) {
       $("sp-error").textContent = error.message;
@@ -271,7 +271,7 @@
       const found = devices.filter((d) => d.kind === kind && d.deviceId);
       const select = $(id);
       select.replaceChildren(...found.map((d, i) => {
-        const option = el("option", d.label || `${kind === "audioinput" ? "Microphone" : "Speaker"} ${i + 1}`);
+        const option = el("option", d.label || `${kind === "audioinput" ? t("Microphone") : t("Speaker")} ${i + 1}`);
         option.value = d.deviceId;
         return option;
       }));
@@ -301,7 +301,7 @@
     presence(status) { presence = status; update(); },
     caller(name) { caller = name || ""; },
   };
-  show("off", "Starting…");
+  show("off", t("Starting…"));
   api("/api/voice/preferences").then((data) => {
     prefs = data;
     $("sp-takes").value = prefs.takes_calls_on;

@@ -35,6 +35,10 @@ VENDOR = {
     "dagre.min.js": Path("node_modules/@dagrejs/dagre/dist/dagre.min.js"),
     "twilio.min.js": Path("node_modules/@twilio/voice-sdk/dist/twilio.min.js"),
 }
+# The Chinese font for machines that have none (Noto Sans SC from npm, split by Unicode
+# range: a browser fetches only the pieces holding the characters on its page).
+FONT = Path("node_modules/@fontsource/noto-sans-sc")
+_FONT_FILE = re.compile(r"(400|700)\.css|files/noto-sans-sc-[0-9a-z-]+\.woff2?")
 
 
 @bp.after_request
@@ -151,3 +155,20 @@ def vendor(name: str) -> ResponseReturnValue:
     if not path.is_file():
         abort(503, f"{VENDOR[name].parts[1]} is not installed: run `make install` (npm install)")
     return send_file(path.resolve(), mimetype="text/javascript", max_age=3600)
+
+
+@bp.get("/vendor/fonts/noto-sans-sc/<path:name>")
+def font(name: str) -> ResponseReturnValue:
+    """The bundled Chinese font's style sheets and files (docs/consoles.md), from npm."""
+    if not _FONT_FILE.fullmatch(name):
+        abort(404)
+    path = get_services().settings.path(str(FONT / name))
+    if not path.is_file():
+        if not get_services().settings.path(str(FONT)).is_dir():
+            abort(503, "@fontsource/noto-sans-sc is not installed: run `make install`")
+        abort(404)
+    mimetype = "text/css" if name.endswith(".css") else f"font/{path.suffix.lstrip('.')}"
+    # Small pieces (tens of kB), sent from memory like the favicon: no file left open.
+    return Response(
+        path.read_bytes(), mimetype=mimetype, headers={"Cache-Control": "max-age=86400"}
+    )

@@ -1,0 +1,248 @@
+"""The consoles' languages: the choice (the agent's preference, else the browser's), the
+catalogs complete for every string the templates and scripts use, and a Chinese-speaking
+agent's console in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from conftest import CHROMIUM, LiveServer
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from test_agents_auth import cli_env, invoke
+
+from callcenter.models import UI_LANGUAGES, Agent
+from callcenter.people.agents import create_agent
+from callcenter.web.i18n import (
+    SCRIPT_CATALOGS,
+    TRANSLATIONS,
+    choose_language,
+    language_from_header,
+)
+
+PACKAGE = Path(__file__).resolve().parent.parent / "callcenter"
+PASSWORD = "correct horse battery"
+# Every string of a script goes through t("..."), with the English text as a literal.
+SCRIPT_KEY = re.compile(r'\bt\(\s*"((?:[^"\\]|\\.)*)"')
+
+
+def template_strings() -> set[str]:
+    """Every msgid of the templates and the Python code, as `pybabel extract` finds them."""
+    method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+    found = extract_from_dir(str(PACKAGE), method_map=method_map)
+    return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
+
+
+def script_keys() -> set[str]:
+    """Every key the scripts pass to t()."""
+    keys: set[str] = set()
+    for path in (PACKAGE / "static").glob("*.js"):
+        keys |= {json.loads(f'"{key}"') for key in SCRIPT_KEY.findall(path.read_text("utf-8"))}
+    return keys
+
+
+def missing_translations(po_text: bytes, wanted: set[str]) -> list[str]:
+    """The msgids of `wanted` with no (or an empty) translation in the catalog."""
+    from io import BytesIO
+
+    catalog = read_po(BytesIO(po_text))
+    done = {message.id for message in catalog if message.id and message.string}
+    return sorted(wanted - done)
+
+
+def missing_keys(catalog: dict[str, str], wanted: set[str]) -> list[str]:
+    return sorted(key for key in wanted if not catalog.get(key))
+
+
+def other_languages() -> list[str]:
+    return [language for language in UI_LANGUAGES if language != "en"]
+
+
+# -- the catalogs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", other_languages())
+def test_every_template_string_is_translated(language: str) -> None:
+    po = TRANSLATIONS / language.replace("-", "_") / "LC_MESSAGES" / "messages.po"
+    wanted = template_strings()
+    assert len(wanted) > 50  # the extraction found the templates' strings
+    assert missing_translations(po.read_bytes(), wanted) == []
+
+
+@pytest.mark.parametrize("language", other_languages())
+def test_every_script_string_is_in_the_json_catalog(language: str) -> None:
+    catalog = json.loads((SCRIPT_CATALOGS / f"{language}.json").read_text("utf-8"))
+    wanted = script_keys()
+    assert len(wanted) > 100
+    assert missing_keys(catalog, wanted) == []
+    unused = sorted(set(catalog) - wanted)
+    assert unused == [], "keys no script uses any more"
+
+
+def test_a_missing_string_is_caught() -> None:
+    """The checks above fail when one entry is taken out of a catalog."""
+    po = (TRANSLATIONS / "zh_CN" / "LC_MESSAGES" / "messages.po").read_bytes()
+    without = po.replace('msgstr "退出登录"'.encode(), b'msgstr ""')
+    assert missing_translations(without, template_strings()) == ["Log out"]
+    catalog = json.loads((SCRIPT_CATALOGS / "zh-CN.json").read_text("utf-8"))
+    del catalog["Connected"]
+    assert missing_keys(catalog, script_keys()) == ["Connected"]
+
+
+# -- which language a page speaks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ([("zh-CN", 1)], "zh-CN"),
+        ([("zh", 1)], "zh-CN"),
+        ([("zh-Hans", 1), ("en", 0.5)], "zh-CN"),
+        ([("en-US", 1), ("zh-CN", 0.8)], "en"),
+        ([("fr", 1), ("zh", 0.5)], "zh-CN"),
+        ([("zh-TW", 1)], "en"),
+        ([("de", 1)], "en"),
+        ([], "en"),
+    ],
+)
+def test_the_browser_language(header: list[tuple[str, float]], language: str) -> None:
+    assert language_from_header(header) == language
+
+
+def test_the_agents_preference_wins_over_the_browser() -> None:
+    assert choose_language("zh-CN", [("en", 1)]) == "zh-CN"
+    assert choose_language("en", [("zh-CN", 1)]) == "en"
+    assert choose_language(None, [("zh-CN", 1)]) == "zh-CN"
+    assert choose_language("xx", [("en", 1)]) == "en"
+
+
+def test_the_login_page_follows_the_browser(client: FlaskClient) -> None:
+    chinese = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    page = chinese.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in page
+    assert "<h1>登录</h1>" in page
+    catalog = re.search(r'<script type="application/json" id="i18n-catalog">(.*?)</script>', page)
+    assert catalog is not None
+    assert json.loads(catalog.group(1))["Login failed ({status})"] == "登录失败（{status}）"
+    english = client.get("/login", headers={"Accept-Language": "en-GB"}).get_data(as_text=True)
+    assert '<html lang="en">' in english
+    assert "<h1>Log in</h1>" in english
+    assert '<script type="application/json" id="i18n-catalog">{}</script>' in english
+
+
+def _agent(app: Flask, ui_language: str | None) -> None:
+    with app.extensions["callcenter"].database.session() as session:
+        agent = create_agent(
+            session, username="li.na", display_name="李娜", agent_number="1077",
+            password=PASSWORD, role="agent", skills=["support"], languages=["zh-CN"],
+        )  # fmt: skip
+        agent.ui_language = ui_language
+
+
+def _log_in(client: FlaskClient) -> None:
+    answer = client.post("/api/login", json={"username": "li.na", "password": PASSWORD})
+    assert answer.status_code == 200
+
+
+def test_the_console_speaks_the_agents_choice(app: Flask, client: FlaskClient) -> None:
+    _agent(app, "zh-CN")
+    _log_in(client)
+    page = client.get("/agent", headers={"Accept-Language": "en-US"}).get_data(as_text=True)
+    assert '<html lang="zh-CN">' in page
+    assert "退出登录" in page and ">Log out<" not in page
+    assert '<option value="zh-CN" lang="zh-CN" selected>' in page
+
+
+def test_an_agent_changes_their_language(app: Flask, client: FlaskClient) -> None:
+    _agent(app, None)
+    _log_in(client)
+    headers = {"Accept-Language": "zh-CN"}
+    assert '<html lang="zh-CN">' in client.get("/agent", headers=headers).get_data(as_text=True)
+    answer = client.post("/api/me/language", json={"ui_language": "en"})
+    assert answer.status_code == 200
+    assert answer.get_json() == {"ui_language": "en"}
+    assert '<html lang="en">' in client.get("/agent", headers=headers).get_data(as_text=True)
+    assert client.post("/api/me/language", json={"ui_language": "fr"}).status_code == 400
+    assert client.post("/api/me/language", json={"ui_language": None}).status_code == 200
+    assert '<html lang="zh-CN">' in client.get("/agent", headers=headers).get_data(as_text=True)
+    with app.extensions["callcenter"].database.session() as session:
+        agent = session.scalar(select(Agent).where(Agent.username == "li.na"))
+        assert agent.ui_language is None
+
+
+def test_setting_the_language_needs_a_login(client: FlaskClient) -> None:
+    assert client.post("/api/me/language", json={"ui_language": "en"}).status_code == 401
+
+
+def test_the_command_line_sets_the_language(app: Flask) -> None:
+    _agent(app, None)
+    env = cli_env(app.extensions["callcenter"].settings.database_url)
+    result = invoke(["agents", "edit", "li.na", "--ui-language", "zh-CN"], env)
+    assert result.exit_code == 0, result.stderr
+    assert result.output.splitlines() == ["li.na: ui_language: - -> zh-CN"]
+    with app.extensions["callcenter"].database.session() as session:
+        agent = session.scalar(select(Agent).where(Agent.username == "li.na"))
+        assert agent.ui_language == "zh-CN"
+    result = invoke(["agents", "edit", "li.na", "--ui-language", "browser"], env)
+    assert result.exit_code == 0, result.stderr
+    with app.extensions["callcenter"].database.session() as session:
+        agent = session.scalar(select(Agent).where(Agent.username == "li.na"))
+        assert agent.ui_language is None
+
+
+def test_the_chinese_font_is_served(client: FlaskClient) -> None:
+    sheet = client.get("/vendor/fonts/noto-sans-sc/400.css")
+    if sheet.status_code == 503:
+        pytest.skip("@fontsource/noto-sans-sc is not installed (make install)")
+    assert sheet.status_code == 200
+    first = re.search(r"url\(\./(files/[^)]+\.woff2)\)", sheet.get_data(as_text=True))
+    assert first is not None
+    font = client.get(f"/vendor/fonts/noto-sans-sc/{first.group(1)}")
+    assert font.status_code == 200
+    assert font.mimetype == "font/woff2"
+    assert client.get("/vendor/fonts/noto-sans-sc/../../package.json").status_code == 404
+
+
+# -- the console in the browser -----------------------------------------------------------------
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_agents_console(browser: object, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    _agent(live_server.app, "zh-CN")
+    live_server.app.extensions["callcenter"].extras["realtime"].start()
+    context = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/login?next=/agent")
+    expect(page.locator("h1")).to_have_text("Log in")  # the browser speaks English
+    page.fill("input[name=username]", "li.na")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/agent")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#go-available")).to_have_text("空闲")
+    expect(page.locator("#connection")).to_have_text("已连接")
+    expect(page.locator("#status")).to_have_text("离线")
+    page.click("#go-available")
+    expect(page.locator("#status")).to_have_text("空闲")
+    longest = page.locator("#queues td[data-field=longest-wait]").first
+    expect(longest).to_have_text("0秒")
+    assert page.evaluate("seconds(72)") == "1分钟12秒"
+    # 2024-05-01 06:03:09 UTC is 14:03:09 in Shanghai, the demo center's zone.
+    assert page.evaluate("dateTime('2024-05-01T06:03:09Z')") == "2024年5月1日 14:03:09"
+    page.evaluate("document.fonts.ready.then(() => true)")
+    page.screenshot(path="/tmp/h15-i18n-console-zh.png", full_page=True)
+    page.screenshot(
+        path="/tmp/h15-i18n-console-zh-top.png", clip={"x": 0, "y": 0, "width": 900, "height": 300}
+    )
+    assert errors == []
+    context.close()
