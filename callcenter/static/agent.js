@@ -209,11 +209,7 @@
     $("pop-account").textContent = customer.account || "—";
     $("pop-notes").textContent = customer.notes || "";
     // Known caller: a link to the customer's file; an unknown number: create one, prefilled.
-    const number = payload.caller_number || "";
-    const link = $("pop-customer");
-    link.hidden = !customer.id && !number;
-    link.textContent = customer.id ? t("Open customer") : t("Create customer");
-    link.href = customer.id ? `/customers/${customer.id}` : `/customers?phone=${encodeURIComponent(number)}`;
+    customerLink($("pop-customer"), customer, payload.caller_number || "");
     $("pop-queue").textContent = payload.queue.display_name || "";
     const kind = payload.kind || "inbound";
     const from = (payload.consult || {}).from;
@@ -275,6 +271,13 @@
     }
   }
 
+  // Known caller: a link to the customer's file; an unknown number: create one, prefilled.
+  function customerLink(link, customer, number) {
+    link.hidden = !customer.id && !number;
+    link.textContent = customer.id ? t("Open customer") : t("Create customer");
+    link.href = customer.id ? `/customers/${customer.id}` : `/customers?phone=${encodeURIComponent(number)}`;
+  }
+
   function hideOffer() {
     offer = null;
     clearInterval(countdown);
@@ -288,6 +291,7 @@
     renderSupervisors();
     $("current-name").textContent = customer.name || t("Caller");
     $("current-number").textContent = current.from || "";
+    customerLink($("current-customer"), customer, current.from || "");
     const knowledge = current.knowledge || [];
     renderSuggestions($("current-knowledge"), knowledge, current.call_sid);
     $("current-knowledge-box").hidden = knowledge.length === 0;
