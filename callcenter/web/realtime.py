@@ -30,7 +30,7 @@ from callcenter.models import Agent, Call, utcnow
 from callcenter.people.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
-from callcenter.supervision.board import build_board
+from callcenter.supervision.board import BoardRows, build_board
 from callcenter.supervision.feed import BoardFeed
 from callcenter.telephony.bridge import BridgeError, CallBridge
 
@@ -150,6 +150,7 @@ class Realtime:
         # The wallboard (`wallboard` on /supervisor): built once per update for every
         # supervisor, and only while one may hear it (any process's, with a message queue).
         self.wallboard = BoardFeed(self._build_board, self._emit_board)
+        self._board_rows = BoardRows()  # unchanged rows are reused from one build to the next
         self._supervisors: set[str] = set()
         queue_shared = services.settings.redis_url is not None
         self.wallboard.listening = lambda: queue_shared or bool(self._supervisors)
@@ -259,7 +260,7 @@ class Realtime:
 
     def _build_board(self) -> dict[str, Any]:
         with self.services.database.session() as session:
-            return build_board(session, self.services.settings, utcnow())
+            return build_board(session, self.services.settings, utcnow(), self._board_rows)
 
     def _emit_board(self, board: dict[str, Any], to: str | None) -> None:
         self.socketio.emit("wallboard", board, to=to, namespace=SUPERVISOR_NS)
