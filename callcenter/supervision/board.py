@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import FINAL_STATUSES
@@ -105,7 +106,7 @@ def build_board(
     agent_names = {row[0][0]: row[0][2] for row in agent_rows}
     calls = _call_rows(rows, live, agent_names)
     by_sid = {call["call_sid"]: call for call in calls}
-    agents = _finish_agents(rows, agent_rows, by_sid)
+    agents = _finish_agents(rows, agent_rows, by_sid, _decoder(session, Agent.status_since))
     return {
         "generated_at": now.isoformat(),
         "day": midnight.date().isoformat(),
@@ -282,9 +283,9 @@ def _agent_rows(
             cast(Agent.skills, Text),
             Agent.status,
             Agent.status_reason,
-            Agent.status_since,
+            _raw(Agent.status_since),
             Agent.current_call_sid,
-            Agent.wrapup_until,
+            _raw(Agent.wrapup_until),
         )
         .where(Agent.active.is_(True))
         .order_by(Agent.display_name, Agent.id)
@@ -300,10 +301,24 @@ def _agent_rows(
     return read
 
 
+def _raw(column: Any) -> Any:
+    """A timestamp column as the database driver gives it: cheap to read and compare, and
+    decoded (`_decoder`) only for the rows that changed."""
+    return type_coerce(column, String)
+
+
+def _decoder(session: Session, column: Any) -> Callable[[Any], Any]:
+    """What the column's type makes of a value read with `_raw`."""
+    dialect = session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process or (lambda value: value)
+
+
 def _finish_agents(
     rows: BoardRows,
     read: list[tuple[tuple[Any, ...], int, float, datetime | None, str | None]],
     by_sid: dict[str, dict[str, Any]],
+    decode: Callable[[Any], Any],
 ) -> list[dict[str, Any]]:
     """Every active agent: status and since when, current call, handled and AHT today
     (unchanged ones reused from `rows`)."""
@@ -328,8 +343,8 @@ def _finish_agents(
                 "skills": _skills(skills),
                 "status": status,
                 "reason": reason,
-                "since": _iso(since),
-                "wrapup_until": _iso(wrapup_until) if status == "wrap-up" else None,
+                "since": _iso(decode(since)),
+                "wrapup_until": _iso(decode(wrapup_until)) if status == "wrap-up" else None,
                 "call_sid": shown_sid,
                 "call": None,
                 "handled_today": handled,
