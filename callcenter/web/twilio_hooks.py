@@ -702,3 +702,9 @@ render_twiml = _twiml
 next_step = _next_step
 int_value = _int_value
 announce_after_commit = _announce_after_commit
+
+
+def after_commit(session: Session, step: Callable[[], object]) -> None:
+    """Run `step` once the webhook's step is committed, before its answer is sent (a REST
+    request that must happen before the caller hears the answer)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(step)
