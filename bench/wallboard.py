@@ -23,11 +23,13 @@ traffic twice: with no supervisor connected (the board is not built at all then)
 the 20 supervisors; the difference is what the board costs. The board's own build time on
 the final database is timed in-process as well.
 
-Measured on the shared 2-core machine (60 callers, 100 agent sockets, 20 supervisors):
-p50 203 ms, p99 451 ms, max 452 ms over 1,200 deliveries, none missing (the 0.5 s update
-window included); server CPU 10.0 % of a core without supervisors, 15.6 % with them: the
-board costs 5.7 % of a core at about two updates a second; one full build 15 ms, the full
-board 523 KiB of JSON (updates carry only the rows that changed).
+Measured on the shared 2-core machine (60 callers, 100 agent sockets, 20 supervisors),
+before rows were reused between builds: p50 203 ms, p99 451 ms, max 452 ms over 1,200
+deliveries, none missing (the 0.5 s update window included); server CPU 10.0 % of a core
+without supervisors, 15.6 % with them: the board costs 5.7 % of a core at about two
+updates a second; one full build 15 ms, the full board 523 KiB of JSON (updates carry
+only the rows that changed). Before and after that change in one session under heavy load:
+docs/performance.md ("The wallboard's cost").
 """
 
 from __future__ import annotations
