@@ -580,6 +580,8 @@ def callback_ended(
     """The call-back leg ended: answered and finished, or never reached (no redial)."""
     if call.ended_at is None:
         call.ended_at = now
+    # How the customer's leg ended (busy, no-answer...): whoever follows the call up reads it.
+    call.context = {**(call.context or {}), "callback_status": status}
     if status != "completed" and call.answered_at is not None and call.outcome == "answered":
         call.outcome = "callback-failed"
     elif call.outcome == "queued":  # hung up while waiting again after a transfer

@@ -2,17 +2,20 @@
 
 A follow-up is opened for a caller who hung up while waiting in a queue after more than
 `metrics.short_abandon_seconds`, who was cut off after an agent took their call (the line
-dropped before they ever spoke), or whose voicemail is still unhandled
-`followups.voicemail_minutes` after it was left. One follow-up per number while it is open:
-a second miss from the same number is added to it. Callers whose number cannot be dialed
-back (withheld, SIP, invalid) get none.
+dropped before they ever spoke), whose voicemail is still unhandled
+`followups.voicemail_minutes` after it was left, or whom one of our call-backs did not
+reach (busy, no answer, failed). One follow-up per number while it is open: a second miss
+from the same number is added to it. Callers whose number cannot be dialed back
+(withheld, SIP, invalid) get none.
 
 Agents work the list like the voicemail inbox: take one, call back (the call-back path of
-:func:`callcenter.calls.routing.call_back_followup`), close it with an outcome.
+:func:`callcenter.calls.routing.call_back_followup`), close it with an outcome. A voicemail
+and the follow-up it is on are closed together, whichever is closed first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +33,11 @@ from callcenter.models import Agent, Call, Customer, Voicemail
 from callcenter.people.worklist import Worklist
 
 OPEN = ("open", "assigned")
+# Our call-back did not reach the customer: the leg's final status → the event's reason.
+UNREACHED = {"busy": "callback_busy", "no-answer": "callback_no_answer",
+             "failed": "callback_failed", "canceled": "callback_canceled"}  # fmt: skip
+# The outcome of a follow-up closed because its voicemail was handled.
+WITH_VOICEMAIL = "voicemail_handled"
 STATUS_FILTERS = {"open": OPEN, "done": ("done",), "all": ("open", "assigned", "done")}
 
 
@@ -83,13 +91,32 @@ def missed_reason(
     return None
 
 
+def unreached_callback(call: Call) -> str | None:
+    """The event reason when `call` is one of our call-backs that never reached the
+    customer (their leg ended busy, unanswered, failed or cancelled), else None."""
+    context = call.context or {}
+    if not context.get("callback") or not _dialable(call):
+        return None
+    return UNREACHED.get(str(context.get("callback_status")))
+
+
 def note_ended_call(
     session: Session, settings: Settings, call: Call, now: datetime
 ) -> Followup | None:
-    """The call ended: open (or add to) the caller's follow-up when we missed them.
+    """The call ended: open (or add to) the caller's follow-up when we missed them, or
+    when our call-back did not reach them (the follow-up it came from keeps it).
 
     Safe to call again for the same call (a retried status callback): nothing is added.
     Returns the follow-up when this call was newly added to one."""
+    unreached = unreached_callback(call)
+    if unreached is not None:
+        voicemail_id = (call.context or {}).get("voicemail")
+        return add_miss(
+            session, number=call.caller_number or "", customer_id=call.customer_id,
+            language=call.language, reason=unreached, call_sid=call.call_sid, queue=call.queue,
+            waited=None, voicemail_id=voicemail_id if isinstance(voicemail_id, int) else None,
+            at=now,
+        )  # fmt: skip
     found = missed_reason(session, settings, call)
     if found is None:
         return None
@@ -267,6 +294,45 @@ def mark_done(
     followup.assigned_agent_id = followup.assigned_agent_id or agent.id
     followup.outcome = outcome
     followup.notes = notes.strip()[:4000]
+    why = f"Follow-up {followup.id} closed: {settings.followups.outcomes[outcome]}"
+    for closed in FOLLOWUP_CLOSED:
+        closed(session, followup, agent, why, now)
+    return followup
+
+
+FOLLOWUP_CLOSED: list[Callable[[Session, Followup, Agent, str, datetime], object]] = []
+"""Told when a follow-up is closed, with why in words (media handles its voicemails)."""
+
+
+def voicemail_ids(followup: Followup) -> set[int]:
+    """The voicemails that are part of a follow-up."""
+    return {event.voicemail_id for event in followup.events if event.voicemail_id is not None}
+
+
+def close_with_voicemail(
+    session: Session, voicemail: Voicemail, agent: Agent, now: datetime
+) -> Followup | None:
+    """The voicemail was handled: close the open follow-up it is on (outcome
+    ``voicemail_handled``, the voicemail's notes). See callcenter/media/voicemail.py."""
+    followup = session.scalar(
+        select(Followup)
+        .join(FollowupEvent, FollowupEvent.followup_id == Followup.id)
+        .where(FollowupEvent.voicemail_id == voicemail.id, Followup.status.in_(OPEN))
+        .with_for_update()
+    )
+    if followup is None:
+        return None
+    followup.status = "done"
+    followup.open_key = None
+    followup.done_at = now
+    followup.done_by_id = agent.id
+    followup.assigned_agent_id = followup.assigned_agent_id or agent.id
+    followup.outcome = WITH_VOICEMAIL
+    followup.notes = (voicemail.notes or "").strip()[:4000]
+    log_event(session, voicemail.call_sid, "followup.closed", followup=followup.id,
+              voicemail=voicemail.id, by=agent.id)  # fmt: skip
+    for closed in FOLLOWUP_CLOSED:
+        closed(session, followup, agent, f"Follow-up {followup.id} closed", now)
     return followup
 
 
@@ -324,7 +390,19 @@ def what_happened(settings: Settings, event: FollowupEvent) -> str:
         return f"Waited {_minutes(event.waited_seconds)} in {where}, hung up"
     if event.reason == "cut_off":
         return f"Cut off in {where}: the line dropped before the agent could speak"
+    if event.reason in UNREACHED.values():
+        how = {"callback_busy": "the line was busy", "callback_no_answer": "no answer",
+               "callback_failed": "the call failed",
+               "callback_canceled": "hung up before they answered"}[event.reason]  # fmt: skip
+        return f"Called back, not reached: {how}"
     return f"Left a voicemail, still unhandled after {settings.followups.voicemail_minutes} min"
+
+
+def outcome_label(settings: Settings, outcome: str | None) -> str | None:
+    """An outcome's label (`followups.outcomes`; ``voicemail_handled`` is built in)."""
+    if outcome == WITH_VOICEMAIL:
+        return "Closed with its voicemail"
+    return settings.followups.outcomes.get(outcome or "", outcome)
 
 
 def describe(settings: Settings, followup: Followup) -> dict[str, Any]:
@@ -357,7 +435,7 @@ def describe(settings: Settings, followup: Followup) -> dict[str, Any]:
         "done_at": followup.done_at.isoformat() if followup.done_at else None,
         "done_by": followup.done_by.agent_number if followup.done_by else None,
         "outcome": followup.outcome,
-        "outcome_label": settings.followups.outcomes.get(followup.outcome or "", followup.outcome),
+        "outcome_label": outcome_label(settings, followup.outcome),
         "notes": followup.notes,
         "sms": followup.sms_status,
     }

@@ -191,9 +191,11 @@ def mark_start_failed(
 
 
 def set_paused(
-    session: Session, call_sid: str, paused: bool, agent_id: int | None, now: datetime
-) -> CallRecording:
-    """Record a pause or a resume that Twilio has carried out (kept on the row and logged)."""
+    session: Session, call_sid: str, paused: bool, agent_id: int | None, now: datetime,
+    reason: str | None = None,
+) -> CallRecording:  # fmt: skip
+    """Record a pause or a resume that Twilio has carried out (kept on the row and logged;
+    `reason` says why when it was not an agent's button, e.g. ``survey``)."""
     recording = active_recording(session, call_sid, lock=True)
     if recording is None or recording.recording_sid is None:
         raise RecordingError("this call is not being recorded")
@@ -203,7 +205,8 @@ def set_paused(
             raise RecordingError("the recording is already paused")
         agent = session.get(Agent, agent_id) if agent_id is not None else None
         pauses.append({"paused_at": now.isoformat(), "resumed_at": None, "by": agent_id,
-                       "agent": agent.agent_number if agent else None})  # fmt: skip
+                       "agent": agent.agent_number if agent else None,
+                       **({"reason": reason} if reason else {})})  # fmt: skip
         recording.status = PAUSED
     else:
         if recording.status != PAUSED:
@@ -213,8 +216,29 @@ def set_paused(
         recording.status = RECORDING
     recording.pauses = pauses
     log_event(session, call_sid, "recording.paused" if paused else "recording.resumed",
-              recording_sid=recording.recording_sid, agent_id=agent_id)  # fmt: skip
+              recording_sid=recording.recording_sid, agent_id=agent_id,
+              **({"reason": reason} if reason else {}))  # fmt: skip
     return recording
+
+
+def survey_pause(session: Session, call_sid: str, now: datetime) -> tuple[str, str] | None:
+    """The caller's post-call survey begins: their answers must not be in the recording.
+
+    Returns (leg SID, recording SID) of the running recording to pause now (the caller
+    pauses it through Twilio before the first question is played, then records it with
+    :func:`set_paused`, reason ``survey``); the pause lasts until the call ends, which
+    completes the recording. A recording asked for but not started yet is given up: it is
+    never started during the survey. A recording the agent paused stays paused."""
+    recording = active_recording(session, call_sid, lock=True)
+    if recording is None:
+        return None
+    if recording.status == REQUESTED:
+        mark_start_failed(session, recording.id, "the survey began before it started", now,
+                          final=True)  # fmt: skip
+        return None
+    if recording.status != RECORDING or recording.recording_sid is None:
+        return None  # paused already, or its start is under way (see Realtime.start_recordings)
+    return recording.leg_sid, recording.recording_sid
 
 
 def apply_status(

@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import get_call, log_event
+from callcenter.care.followups import FOLLOWUP_CLOSED, close_with_voicemail, voicemail_ids
+from callcenter.care.models import Followup
 from callcenter.media.downloads import enqueue_download
 from callcenter.models import Agent, Voicemail
 from callcenter.people.worklist import Worklist
@@ -128,14 +130,44 @@ def mark_handled(
     voicemail = _locked(session, voicemail_id)
     VOICEMAILS.check_open(voicemail)
     VOICEMAILS.check_not_taken(voicemail, agent, agent.id)
+    close_voicemail(session, voicemail, agent, notes, now)
+    close_with_voicemail(session, voicemail, agent, now)
+    return voicemail
+
+
+# A voicemail and the follow-up it is on (care/followups.py) are one piece of work, closed
+# together whichever is closed first: handling the voicemail closes the follow-up (above),
+# closing the follow-up handles its voicemails still open (below).
+
+
+def handle_followup_voicemails(
+    session: Session, followup: Followup, agent: Agent, why: str, now: datetime
+) -> None:
+    """A follow-up was closed: its voicemails still open are handled with it."""
+    ids = voicemail_ids(followup)
+    if not ids:
+        return
+    notes = f"{why}. {followup.notes}" if followup.notes else f"{why}."
+    for voicemail in session.scalars(
+        select(Voicemail).where(Voicemail.id.in_(ids), Voicemail.status != "handled")
+    ):
+        close_voicemail(session, voicemail, agent, notes, now, followup=followup.id)
+
+
+FOLLOWUP_CLOSED.append(handle_followup_voicemails)
+
+
+def close_voicemail(
+    session: Session, voicemail: Voicemail, agent: Agent, notes: str, now: datetime, **logged: Any
+) -> None:
+    """Mark the voicemail handled by `agent` (no checks: see :func:`mark_handled`)."""
     voicemail.status = "handled"
     voicemail.handled_at = now
     voicemail.handled_by_id = agent.id
     voicemail.assigned_agent_id = voicemail.assigned_agent_id or agent.id
     voicemail.notes = notes[:4000]
     log_event(session, voicemail.call_sid, "voicemail.handled", voicemail=voicemail.id,
-              by=agent.id)  # fmt: skip
-    return voicemail
+              by=agent.id, **logged)  # fmt: skip
 
 
 def may_play(agent: Agent, voicemail: Voicemail) -> bool:

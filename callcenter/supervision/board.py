@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import FINAL_STATUSES
@@ -79,27 +80,33 @@ def definitions(settings: Settings) -> dict[str, str]:
     return {**today, **LIVE_DEFINITIONS}
 
 
-def build_board(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
-    """The whole wallboard at `now` (see docs/agent-protocol.md, event `wallboard`)."""
+class BoardRows:
+    """The agent and live-call rows of the last board, each with the inputs it was built
+    from. Every build still reads every row; a row whose inputs are unchanged is reused as
+    is (the same object), so only the rows that changed are built again and the feed
+    compares the others by identity. The board is the same as a build without it."""
+
+    def __init__(self) -> None:
+        self.agents: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self.calls: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+
+def build_board(
+    session: Session, settings: Settings, now: datetime, rows: BoardRows | None = None
+) -> dict[str, Any]:
+    """The whole wallboard at `now` (see docs/agent-protocol.md, event `wallboard`).
+
+    `rows` (kept between builds by the caller) lets unchanged rows be reused."""
+    rows = rows if rows is not None else BoardRows()
     zone = ZoneInfo(settings.timezone)
     midnight = interval_start(now, "1d", zone)
-    today, rows = queue_today_by_interval(session, settings, now)
-    calls, live_counts = _live_calls(session, now)
-    agents = _agents(session, settings, midnight, now)
-    agent_names = {agent["id"]: agent["name"] for agent in agents}
-    for call in calls:
-        call["agent"] = agent_names.get(call["agent_id"])
-        call["supervisors"] = [
-            {"id": entry.get("agent_id"), "name": agent_names.get(entry.get("agent_id")),
-             "mode": entry.get("mode")}
-            for entry in legs_in(call.pop("_context")).values()
-        ]  # fmt: skip
+    today, intervals = queue_today_by_interval(session, settings, now)
+    live, live_counts = _live_calls(session, now)
+    agent_rows = _agent_rows(session, midnight, now)
+    agent_names = {row[0][0]: row[0][2] for row in agent_rows}
+    calls = _call_rows(rows, live, agent_names)
     by_sid = {call["call_sid"]: call for call in calls}
-    for agent in agents:
-        call = by_sid.get(agent["call_sid"] or "")
-        hold_since, recording = agent.pop("_hold_since"), agent.pop("_recording")
-        if call is not None:
-            agent["call"] = _agent_call(agent, call, hold_since, recording)
+    agents = _finish_agents(rows, agent_rows, by_sid, _decoder(session, Agent.status_since))
     return {
         "generated_at": now.isoformat(),
         "day": midnight.date().isoformat(),
@@ -115,14 +122,18 @@ def build_board(session: Session, settings: Settings, now: datetime) -> dict[str
         "queues": _queues(session, settings, now, today, live_counts, agents),
         "agents": agents,
         "calls": calls,
-        "intervals": _intervals(settings, rows),
+        "intervals": _intervals(settings, intervals),
     }
 
 
 # -- live calls ------------------------------------------------------------------------------
 
+# A live call as read: (call_sid, state, since, started_at, caller, customer, tier, queue,
+# priority, agent_id, flow, node, language, context).
+LiveCall = tuple[Any, ...]
 
-def _live_calls(session: Session, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+
+def _live_calls(session: Session, now: datetime) -> tuple[list[LiveCall], dict[str, Any]]:
     """Every call now in the IVR, waiting, ringing an agent or connected, oldest first;
     and per queue: callers waiting, the oldest wait's start, call-backs pending."""
     offers: dict[str, tuple[int, datetime]] = {}
@@ -157,7 +168,7 @@ def _live_calls(session: Session, now: datetime) -> tuple[list[dict[str, Any]], 
         .where(Call.ended_at.is_(None))
         .order_by(Call.started_at, Call.id)
     )
-    calls = []
+    calls: list[LiveCall] = []
     counts: dict[str, Any] = {}
     for row in session.execute(statement):
         (call_sid, from_number, number, status, outcome, queue, priority, enqueued_at,
@@ -186,34 +197,64 @@ def _live_calls(session: Session, now: datetime) -> tuple[list[dict[str, Any]], 
             state, since = "voicemail", dequeued_at or started_at
         else:
             state, since = "ivr", started_at
-        calls.append({
-            "call_sid": call_sid,
-            "state": state,
-            "since": _iso(since or started_at),
-            "started_at": _iso(started_at),
-            "caller": number or from_number,
-            "customer": customer,
-            "tier": tier,
-            "queue": queue if state != "ivr" else None,
-            "priority": priority,
-            "agent_id": agent_id,
-            "agent": None,
-            "flow": flow,
-            "node": node,
-            "language": language,
-            "supervisors": [],
-            "_context": context,
-        })  # fmt: skip
+        calls.append((call_sid, state, since or started_at, started_at, number or from_number,
+                      customer, tier, queue if state != "ivr" else None, priority, agent_id,
+                      flow, node, language, context))  # fmt: skip
     return calls, counts
+
+
+def _call_rows(
+    rows: BoardRows, live: list[LiveCall], agent_names: dict[int, str]
+) -> list[dict[str, Any]]:
+    """The live calls as the board shows them, unchanged ones reused from `rows`."""
+    kept: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+    calls = []
+    for read in live:
+        (call_sid, state, since, started_at, caller, customer, tier, queue, priority, agent_id,
+         flow, node, language, context) = read  # fmt: skip
+        supervisors = tuple(
+            (entry.get("agent_id"), agent_names.get(entry.get("agent_id")), entry.get("mode"))
+            for entry in legs_in(context).values()
+        )
+        inputs = (read, agent_names.get(agent_id), supervisors)
+        cached = rows.calls.get(call_sid)
+        if cached is not None and cached[0] == inputs:
+            call = cached[1]
+        else:
+            call = {
+                "call_sid": call_sid,
+                "state": state,
+                "since": _iso(since),
+                "started_at": _iso(started_at),
+                "caller": caller,
+                "customer": customer,
+                "tier": tier,
+                "queue": queue,
+                "priority": priority,
+                "agent_id": agent_id,
+                "agent": agent_names.get(agent_id),
+                "flow": flow,
+                "node": node,
+                "language": language,
+                "supervisors": [
+                    {"id": id_, "name": name, "mode": mode} for id_, name, mode in supervisors
+                ],
+            }  # fmt: skip
+        kept[call_sid] = (inputs, call)
+        calls.append(call)
+    rows.calls = kept
+    return calls
 
 
 # -- agents ------------------------------------------------------------------------------------
 
 
-def _agents(
-    session: Session, settings: Settings, midnight: datetime, now: datetime
-) -> list[dict[str, Any]]:
-    """Every active agent: status and since when, current call, handled and AHT today."""
+def _agent_rows(
+    session: Session, midnight: datetime, now: datetime
+) -> list[tuple[tuple[Any, ...], int, float, datetime | None, str | None]]:
+    """Every active agent as read: the row (id, username, name, number, role, skills,
+    status, reason, since, call SID, wrap-up end), handled and handle seconds today, the
+    current call's hold start and recording state."""
     today = handling(session, midnight, now)
     holds = dict(
         session.execute(
@@ -232,7 +273,6 @@ def _agents(
             select(CallRecording.call_sid).where(CallRecording.status.in_(ACTIVE))
         ).all()
     )
-    agents = []
     statement = (
         select(
             Agent.id,
@@ -243,36 +283,78 @@ def _agents(
             cast(Agent.skills, Text),
             Agent.status,
             Agent.status_reason,
-            Agent.status_since,
+            _raw(Agent.status_since),
             Agent.current_call_sid,
-            Agent.wrapup_until,
+            _raw(Agent.wrapup_until),
         )
         .where(Agent.active.is_(True))
         .order_by(Agent.display_name, Agent.id)
     )
+    read = []
     for row in session.execute(statement):
+        agent_id, call_sid = row[0], row[9]
+        handled, seconds = today.get(agent_id, (0, 0.0))
+        recording = (
+            "paused" if call_sid in paused else "recording" if call_sid in recorded else None
+        )
+        read.append((tuple(row), handled, seconds, holds.get(call_sid), recording))
+    return read
+
+
+def _raw(column: Any) -> Any:
+    """A timestamp column as the database driver gives it: cheap to read and compare, and
+    decoded (`_decoder`) only for the rows that changed."""
+    return type_coerce(column, String)
+
+
+def _decoder(session: Session, column: Any) -> Callable[[Any], Any]:
+    """What the column's type makes of a value read with `_raw`."""
+    dialect = session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process or (lambda value: value)
+
+
+def _finish_agents(
+    rows: BoardRows,
+    read: list[tuple[tuple[Any, ...], int, float, datetime | None, str | None]],
+    by_sid: dict[str, dict[str, Any]],
+    decode: Callable[[Any], Any],
+) -> list[dict[str, Any]]:
+    """Every active agent: status and since when, current call, handled and AHT today
+    (unchanged ones reused from `rows`)."""
+    kept: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+    agents = []
+    for row, handled, seconds, hold_since, recording in read:
         (agent_id, username, name, number, role, skills, status, reason, since, call_sid,
          wrapup_until) = row  # fmt: skip
-        handled, seconds = today.get(agent_id, (0, 0.0))
-        agents.append({
-            "id": agent_id,
-            "username": username,
-            "name": name,
-            "number": number,
-            "role": role,
-            "skills": _skills(skills),
-            "status": status,
-            "reason": reason,
-            "since": _iso(since),
-            "wrapup_until": _iso(wrapup_until) if status == "wrap-up" else None,
-            "call_sid": call_sid if status in ("ringing", "on-call", "wrap-up") else None,
-            "call": None,
-            "handled_today": handled,
-            "aht_today_seconds": ratio(seconds, handled),
-            "_hold_since": holds.get(call_sid),
-            "_recording": "paused" if call_sid in paused else
-                          "recording" if call_sid in recorded else None,
-        })  # fmt: skip
+        shown_sid = call_sid if status in ("ringing", "on-call", "wrap-up") else None
+        call = by_sid.get(shown_sid or "")
+        inputs = (row, handled, seconds, hold_since, recording, call)
+        cached = rows.agents.get(agent_id)
+        if cached is not None and cached[0] == inputs:
+            agent = cached[1]
+        else:
+            agent = {
+                "id": agent_id,
+                "username": username,
+                "name": name,
+                "number": number,
+                "role": role,
+                "skills": _skills(skills),
+                "status": status,
+                "reason": reason,
+                "since": _iso(decode(since)),
+                "wrapup_until": _iso(decode(wrapup_until)) if status == "wrap-up" else None,
+                "call_sid": shown_sid,
+                "call": None,
+                "handled_today": handled,
+                "aht_today_seconds": ratio(seconds, handled),
+            }  # fmt: skip
+            if call is not None:
+                agent["call"] = _agent_call(agent, call, hold_since, recording)
+        kept[agent_id] = (inputs, agent)
+        agents.append(agent)
+    rows.agents = kept
     return agents
 
 

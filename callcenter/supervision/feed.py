@@ -40,7 +40,7 @@ def board_changes(old: Board, new: Board) -> Board:
     for section, key in KEYED.items():
         before = {row[key]: row for row in old.get(section, [])}
         after = {row[key]: row for row in new.get(section, [])}
-        changed = [row for k, row in after.items() if before.get(k) != row]
+        changed = [row for k, row in after.items() if not _same(before.get(k), row)]
         removed = [k for k in before if k not in after]
         if changed:
             changes[section] = changed
@@ -49,6 +49,11 @@ def board_changes(old: Board, new: Board) -> Board:
     if changes or new.get("day") != old.get("day"):
         changes["day"] = new.get("day")
     return changes
+
+
+def _same(old: Any, new: Any) -> bool:
+    # Rows the builder reused from the last board are the same objects: nothing to compare.
+    return old is new or old == new
 
 
 class BoardFeed:

@@ -25,12 +25,20 @@ from callcenter.calls.records import FINAL_STATUSES, get_call
 from callcenter.calls.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
 from callcenter.calls.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.care.followups import followup_counts
-from callcenter.media.call_recordings import claim_due, describe, mark_start_failed, mark_started
+from callcenter.ivr.survey import in_survey
+from callcenter.media.call_recordings import (
+    RecordingError,
+    claim_due,
+    describe,
+    mark_start_failed,
+    mark_started,
+    set_paused,
+)
 from callcenter.models import Agent, Call, utcnow
 from callcenter.people.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
-from callcenter.supervision.board import build_board
+from callcenter.supervision.board import BoardRows, build_board
 from callcenter.supervision.feed import BoardFeed
 from callcenter.telephony.bridge import BridgeError, CallBridge
 
@@ -150,6 +158,7 @@ class Realtime:
         # The wallboard (`wallboard` on /supervisor): built once per update for every
         # supervisor, and only while one may hear it (any process's, with a message queue).
         self.wallboard = BoardFeed(self._build_board, self._emit_board)
+        self._board_rows = BoardRows()  # unchanged rows are reused from one build to the next
         self._supervisors: set[str] = set()
         queue_shared = services.settings.redis_url is not None
         self.wallboard.listening = lambda: queue_shared or bool(self._supervisors)
@@ -259,7 +268,7 @@ class Realtime:
 
     def _build_board(self) -> dict[str, Any]:
         with self.services.database.session() as session:
-            return build_board(session, self.services.settings, utcnow())
+            return build_board(session, self.services.settings, utcnow(), self._board_rows)
 
     def _emit_board(self, board: dict[str, Any], to: str | None) -> None:
         self.socketio.emit("wallboard", board, to=to, namespace=SUPERVISOR_NS)
@@ -381,9 +390,26 @@ class Realtime:
                 recording = mark_started(session, recording_id, recording_sid, utcnow())
                 agent_id = recording.agent_id if recording else None
                 state = describe(recording) if recording else None
+                call = get_call(session, call_sid)
+                surveyed = call is not None and in_survey(call)
+            if surveyed:  # the agent left while it was starting: the survey is not recorded
+                self.pause_for_survey(call_sid, claim.leg_sid, recording_sid)
+                continue
             if agent_id is not None and state is not None:
                 self.socketio.emit("call:recording", {"call_sid": call_sid, **state},
                                    to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
+
+    def pause_for_survey(self, call_sid: str, leg_sid: str, recording_sid: str) -> None:
+        """Pause a call's recording through Twilio for its caller's survey, then record the
+        pause (reason ``survey``; it lasts until the call ends)."""
+        if self.bridge is None:
+            return
+        try:
+            self.bridge.pause_recording(leg_sid, recording_sid, True)
+            with self.services.database.session() as session:
+                set_paused(session, call_sid, True, None, utcnow(), reason="survey")
+        except (BridgeError, RecordingError) as exc:
+            log.warning("could not pause the recording of %s for its survey: %s", call_sid, exc)
 
     def recover_unanswered_bridges(self) -> None:
         """Callers whose agent never picked up go back to the queue; the agent goes away.

@@ -347,9 +347,13 @@ def handle_voicemail(voicemail_id: int) -> ResponseReturnValue:
     notes = json_object().get("notes", "")
     if not isinstance(notes, str):
         return json_error(400, "notes must be text")
-    return _inbox_action(
+    answer = _inbox_action(
         lambda session: mark_handled(session, voicemail_id, g.agent, notes, utcnow())
     )
+    care = get_services().extras.get("care")
+    if care is not None:  # the follow-up it was on, if any, is closed with it
+        care.followups_changed()
+    return answer
 
 
 @bp.post("/api/voicemails/<id:voicemail_id>/callback")

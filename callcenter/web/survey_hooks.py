@@ -2,8 +2,9 @@
 Twilio callback and run once per delivery (a retry gets the stored answer back).
 
 - `POST /twilio/survey?call=SID` — the caller's `<Dial><Conference>` ended (Twilio's Dial
-  `action`): the agent hung up, so the agent goes to wrap-up and the caller hears the first
-  question; a caller who hung up first (`CallStatus` completed) is not surveyed.
+  `action`): the agent hung up, so the agent goes to wrap-up, the call's recording is
+  paused (before this answer is sent: the survey is not in the audio) and the caller hears
+  the first question; a caller who hung up first (`CallStatus` completed) is not surveyed.
 - `POST /twilio/survey/answer?call=SID&question=rate|resolved&attempt=N` — the caller's
   keys or words (`Digits`, `SpeechResult`), or nothing.
 """
@@ -16,9 +17,11 @@ from sqlalchemy.orm import Session
 from callcenter.calls.records import get_call, log_event
 from callcenter.calls.routing import agent_left
 from callcenter.ivr import survey
+from callcenter.media.call_recordings import survey_pause
 from callcenter.models import utcnow
 from callcenter.services import get_services
 from callcenter.web.twilio_hooks import (
+    after_commit,
     announce_after_commit,
     call_arg_step,
     check_signature,
@@ -48,6 +51,11 @@ def survey_start(session: Session, call_sid: str) -> Response:
     actions = survey.begin(session, settings, call, status, now)
     if actions:  # the caller is still on the line: their agent is not
         announce_after_commit(session, agent_left(session, settings, call, now))
+    if survey.in_survey(call):
+        running = survey_pause(session, call_sid, now)
+        if running is not None:
+            realtime = get_services().extras["realtime"]
+            after_commit(session, lambda: realtime.pause_for_survey(call_sid, *running))
     return render_twiml(actions, next_step(call))
 
 

@@ -696,8 +696,9 @@ def _announce_after_commit(session: Session, changes: object) -> None:
         )
 
 
-def _after_commit(session: Session, step: Callable[[], None]) -> None:
-    """Run `step` once this webhook's transaction is committed (a REST request, ...)."""
+def _after_commit(session: Session, step: Callable[[], object]) -> None:
+    """Run `step` once this webhook's transaction is committed, before its answer is sent
+    (a REST request that must happen before the caller hears the answer, ...)."""
     session.info.setdefault(_AFTER_COMMIT, []).append(step)
 
 
