@@ -424,18 +424,15 @@ class Realtime:
                 for call in unanswered_bridges(session)
             ]  # fmt: skip
         for call_sid, queue, language, caller_leg, outbound in stuck:
+            if outbound:
+                self._end_unanswered_outbound(call_sid, caller_leg)
+                continue
             gone = False
             try:
-                if outbound:
-                    if caller_leg:
-                        self.bridge.hang_up(caller_leg)
-                else:
-                    self.bridge.to_queue(call_sid, queue, language, caller_leg)
+                self.bridge.to_queue(call_sid, queue, language, caller_leg)
             except BridgeError as exc:
                 gone = exc.call_gone and caller_leg is None
-                if outbound and exc.call_gone:
-                    gone = False  # the customer hung up already: the call just ends
-                elif not gone:
+                if not gone:
                     log.exception("could not move %s back to its queue; will retry", call_sid)
                     continue
             with self.services.database.session() as session:
@@ -447,6 +444,20 @@ class Realtime:
                     )
                     changes.merge(ended)
             self.publish(changes)
+
+    def _end_unanswered_outbound(self, call_sid: str, customer_leg: str | None) -> None:
+        """The call ends (failed) first, then its customer is hung up: their leg's last
+        callback then finds the call over."""
+        assert self.bridge is not None
+        with self.services.database.session() as session:
+            changes = agent_missed_bridge(session, call_sid, utcnow())
+        self.publish(changes)
+        if customer_leg:
+            try:
+                self.bridge.hang_up(customer_leg)
+            except BridgeError as exc:
+                if not exc.call_gone:  # gone already: nothing to do
+                    log.warning("could not hang up %s of %s: %s", customer_leg, call_sid, exc)
 
     def start(self) -> None:
         if self._thread is None:
