@@ -2,6 +2,7 @@
 steady stream of calls from a Twilio-behaving load generator, and a bare floor in the same run.
 
     .venv/bin/python bench/load.py [--agents 100] [--rate 11] [--burst 5] [--seconds 60]
+                                   [--pace 0.05] [--port 5301]
 
 Four processes, loopback only, bounded in time (--seconds of arrivals, then at most --drain
 seconds for the last calls) and count (--rate x --seconds calls):
@@ -491,7 +492,14 @@ def main() -> None:
     parser.add_argument("--wrapup", type=float, default=0.5, help="seconds of wrap-up")
     parser.add_argument("--pace", type=float, default=0.05, help="caller's real s per sim s")
     parser.add_argument("--hold", type=float, default=60.0, help="real seconds a caller waits")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=PORTS["server"],
+        help="server port; the simulator and bare floor use the next two",
+    )
     args = parser.parse_args()
+    PORTS.update(server=args.port, twilio=args.port + 1, bare=args.port + 2)
     report(run(args), args)
 
 

@@ -2,7 +2,7 @@
 that validates the same signature and returns the same TwiML. In-process, one run, same
 machine, interleaved so noise hits both sides alike.
 
-    .venv/bin/python bench/webhooks.py [--calls 2000]
+    .venv/bin/python bench/webhooks.py [--calls 2000] [--database-url URL]
 
 Prints median and p99 per request (microseconds) and the ratios.
 """
@@ -31,12 +31,12 @@ ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "bench-auth-token"
 
 
-def build_app(workdir: Path) -> Flask:
+def build_app(workdir: Path, database_url: str | None = None) -> Flask:
     from callcenter.app import create_app
     from callcenter.db import Database
     from callcenter.migrate import upgrade
 
-    url = f"sqlite:///{workdir / 'bench.db'}"
+    url = database_url or f"sqlite:///{workdir / 'bench.db'}"
     upgrade(Database(url))
     os.environ["CALLCENTER_CONFIG"] = str(ROOT / "config.yaml")
     app = create_app(
@@ -116,10 +116,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--database-url", help="e.g. PostgreSQL (default: a fresh SQLite file)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        app = build_app(Path(tmp))
+        app = build_app(Path(tmp), args.database_url)
         client = app.test_client()
 
         # The answers the bare handler returns: exactly the app's own TwiML.

@@ -74,7 +74,12 @@ class Call(Base):
     call-back or an agent's outbound call: `direction` "outbound")."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_started_at", "started_at"),)
+    __table_args__ = (
+        Index("ix_calls_started_at", "started_at"),
+        # The callers waiting (`outcome` queued or callback, not dequeued): every
+        # dispatcher pass asks whether there are any.
+        Index("ix_calls_waiting", "outcome", "dequeued_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)

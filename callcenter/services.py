@@ -24,7 +24,10 @@ class Announcer(Protocol):
     def call_connected(self, call_sid: str) -> None: ...
 
     def kick(self) -> None:
-        """Ask the dispatcher to look at the queues now."""
+        """Ask the dispatcher for a pass now: a committed change may make or end an offer."""
+
+    def touch(self) -> None:
+        """Something the boards show changed, nothing the dispatcher acts on: no pass."""
 
 
 class SilentAnnouncer:
@@ -37,6 +40,9 @@ class SilentAnnouncer:
         return None
 
     def kick(self) -> None:
+        return None
+
+    def touch(self) -> None:
         return None
 
 

@@ -367,3 +367,33 @@ def test_no_wrapup_time_and_no_console_means_offline(database, settings):
         amy.console_seen_at = None  # her console closed during the call
         call_finished(session, settings, call, NOW)
         assert amy.status == "offline"
+
+
+def test_offering_stops_once_every_agent_is_ringing(database, settings):
+    """A backlog of callers does not lengthen the pass's write: once nobody is left
+    available, the callers behind are not looked at (they could only wait)."""
+    from sqlalchemy import event, update
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def statements_of_a_pass(agent: str, digits: str) -> int:
+        with database.session() as session:  # the callers and agent before are gone
+            session.execute(update(Call).values(outcome="abandoned", dequeued_at=NOW))
+            session.execute(update(CallOffer).values(status="withdrawn"))
+            session.execute(update(Agent).values(status="offline"))
+            make_agent(session, agent)
+            for rank, digit in enumerate(digits):
+                make_call(session, digit, waited=100 - rank)
+            statements.clear()
+            event.listen(database.engine, "before_cursor_execute", count)
+            try:
+                changes = dispatch(session, settings, NOW)
+            finally:
+                event.remove(database.engine, "before_cursor_execute", count)
+            assert [sid[2] for _agent, sid in changes.offers] == [digits[0]]  # waited longest
+            return len(statements)
+
+    assert statements_of_a_pass("amy", "12") == statements_of_a_pass("bob", "3456789abcde")

@@ -158,7 +158,8 @@ def dispatch(
         # declines and webhooks are not held up by it.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK})
     changes = Changes()
-    if not session.scalar(select(Agent.id).where(Agent.status == "available").limit(1)):
+    anyone_available = select(Agent.id).where(Agent.status == "available").limit(1)
+    if not session.scalar(anyone_available):
         return changes  # nobody to offer to: nothing else to look at
     # All queues together: highest priority first, then longest waiting, so an agent with
     # several skills always gets the call that should be served first.
@@ -190,6 +191,8 @@ def dispatch(
             _offer(session, call, locked, queue, now, changes)
             if queue.strategy != "ring-all":
                 break
+        if changes.offers and not session.scalar(anyone_available):
+            break  # every agent is taken: the callers behind can only wait (a short write)
     return changes
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import Select, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -178,18 +178,35 @@ def add_miss(
     return followup
 
 
-def unhandled_voicemails(session: Session, settings: Settings, now: datetime) -> list[int]:
-    """Voicemails still unhandled `followups.voicemail_minutes` after they were left become
-    follow-ups (the dispatcher's housekeeping runs this). Returns the follow-ups' ids."""
+def _unhandled_voicemails(settings: Settings, now: datetime) -> Select[tuple[Voicemail, Call]]:
     cutoff = now - timedelta(minutes=settings.followups.voicemail_minutes)
     recorded = exists().where(FollowupEvent.voicemail_id == Voicemail.id)
-    rows = session.execute(
+    return (
         select(Voicemail, Call)
         .join(Call, Call.call_sid == Voicemail.call_sid)
         .where(Voicemail.status != "handled", Voicemail.created_at <= cutoff, ~recorded)
         .order_by(Voicemail.created_at)
-        .limit(100)
-    ).all()
+    )
+
+
+def _pending_texts() -> Select[tuple[Followup]]:
+    return select(Followup).where(Followup.sms_status == "pending").order_by(Followup.id)
+
+
+def housekeeping_due(session: Session, settings: Settings, now: datetime) -> bool:
+    """Whether :func:`unhandled_voicemails` or :func:`claim_texts` has anything to do, in
+    a read (they write): a voicemail to turn into a follow-up, or a text to send."""
+    voicemails = _unhandled_voicemails(settings, now).where(
+        Call.caller_kind == "pstn", Call.caller_number.is_not(None), Call.caller_number != ""
+    )  # only the dialable ones become follow-ups (`_dialable`)
+    due = or_(voicemails.exists(), _pending_texts().exists())
+    return bool(session.scalar(select(due)))
+
+
+def unhandled_voicemails(session: Session, settings: Settings, now: datetime) -> list[int]:
+    """Voicemails still unhandled `followups.voicemail_minutes` after they were left become
+    follow-ups (the dispatcher's housekeeping runs this). Returns the follow-ups' ids."""
+    rows = session.execute(_unhandled_voicemails(settings, now).limit(100)).all()
     opened: list[int] = []
     for voicemail, call in rows:
         if not _dialable(call):
@@ -345,9 +362,7 @@ def claim_texts(
     """Claim the pending texts: (follow-up id, number, text in the caller's language). A
     claim is a guarded update, so with several processes each text is sent once."""
     claimed = []
-    for followup in session.scalars(
-        select(Followup).where(Followup.sms_status == "pending").order_by(Followup.id).limit(limit)
-    ).all():
+    for followup in session.scalars(_pending_texts().limit(limit)).all():
         won = session.execute(
             update(Followup)
             .where(Followup.id == followup.id, Followup.sms_status == "pending")

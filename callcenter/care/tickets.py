@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -540,6 +540,28 @@ def update_ticket(
 # -- deadlines passing ------------------------------------------------------------------------
 
 
+def _reminders(
+    settings: Settings, now: datetime
+) -> list[tuple[str, Any, Select[tuple[int, int | None]]]]:
+    """Per reminder ("overdue", then "due-soon"): the column noting it was sent, and the
+    (ticket id, owner id) of the tickets it is due for."""
+    soon = now + timedelta(hours=settings.tickets.due_soon_hours)
+    return [
+        (state, column, select(Ticket.id, Ticket.owner_id).where(
+            Ticket.status.in_(ACTIVE_TICKET), Ticket.due_at <= limit, column.is_(None),
+            Ticket.owner_id.is_not(None),
+        ))
+        for state, column, limit in (("overdue", Ticket.overdue_sent_at, now),
+                                     ("due-soon", Ticket.due_soon_sent_at, soon))
+    ]  # fmt: skip
+
+
+def reminders_due(session: Session, settings: Settings, now: datetime) -> bool:
+    """Whether :func:`due_reminders` has any reminder to claim, in a read (it writes)."""
+    due = or_(*(rows.exists() for _state, _column, rows in _reminders(settings, now)))
+    return bool(session.scalar(select(due)))
+
+
 def due_reminders(
     session: Session, settings: Settings, now: datetime
 ) -> list[tuple[int, int, str]]:
@@ -549,16 +571,9 @@ def due_reminders(
     once when it has passed; the claim is a guarded update, so with several processes only
     one of them tells.
     """
-    soon = now + timedelta(hours=settings.tickets.due_soon_hours)
     found: list[tuple[int, int, str]] = []
-    for state, column, limit in (("overdue", Ticket.overdue_sent_at, now),
-                                 ("due-soon", Ticket.due_soon_sent_at, soon)):  # fmt: skip
-        rows = session.execute(
-            select(Ticket.id, Ticket.owner_id).where(
-                Ticket.status.in_(ACTIVE_TICKET), Ticket.due_at <= limit, column.is_(None),
-                Ticket.owner_id.is_not(None),
-            ).order_by(Ticket.due_at).limit(200)
-        ).all()  # fmt: skip
+    for state, column, rows_due in _reminders(settings, now):
+        rows = session.execute(rows_due.order_by(Ticket.due_at).limit(200)).all()
         for ticket_id, owner_id in rows:
             values = {column.key: now}
             if state == "overdue":

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import log_event
@@ -98,6 +98,23 @@ class StartClaim:
     channels: int
 
 
+def _due_starts(now: datetime) -> Select[tuple[int, str, datetime]]:
+    """Recordings whose start is due (and starts whose lease ran out), in order."""
+    return (
+        select(CallRecording.id, CallRecording.status, CallRecording.next_attempt_at)
+        .where(
+            CallRecording.status.in_((REQUESTED, STARTING)),
+            CallRecording.next_attempt_at <= now,
+        )
+        .order_by(CallRecording.next_attempt_at, CallRecording.id)
+    )
+
+
+def starts_due(session: Session, now: datetime) -> bool:
+    """Whether any recording's start is due: a read, before :func:`claim_due` writes."""
+    return session.execute(_due_starts(now).limit(1)).first() is not None
+
+
 def claim_due(session: Session, now: datetime, limit: int = 20) -> list[StartClaim]:
     """Claim requested recordings whose start is due (and starts whose lease ran out).
 
@@ -105,15 +122,7 @@ def claim_due(session: Session, now: datetime, limit: int = 20) -> list[StartCla
     row. A recording whose call has ended meanwhile is given up instead of claimed.
     Flushes; the caller commits before talking to Twilio.
     """
-    rows = session.execute(
-        select(CallRecording.id, CallRecording.status, CallRecording.next_attempt_at)
-        .where(
-            CallRecording.status.in_((REQUESTED, STARTING)),
-            CallRecording.next_attempt_at <= now,
-        )
-        .order_by(CallRecording.next_attempt_at, CallRecording.id)
-        .limit(limit)
-    ).all()
+    rows = session.execute(_due_starts(now).limit(limit)).all()
     claims = []
     lease = now + timedelta(seconds=START_LEASE_SECONDS)
     for row_id, status, due in rows:

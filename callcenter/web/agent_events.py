@@ -177,8 +177,8 @@ def register_agent_events(
         with services.database.session() as session:
             result = step(session)
         changes = result if isinstance(result, Changes) else Changes()
-        realtime.publish(changes)
-        realtime.kick()
+        realtime.publish(changes)  # a change to calls or agents wakes the dispatcher
+        realtime.touch()
         return result
 
     def on_connect(auth: Any = None) -> None:

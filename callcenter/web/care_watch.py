@@ -18,10 +18,17 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
-from callcenter.care.followups import claim_texts, followup_counts, text_sent, unhandled_voicemails
+from callcenter.care.followups import (
+    claim_texts,
+    followup_counts,
+    housekeeping_due,
+    text_sent,
+    unhandled_voicemails,
+)
 from callcenter.care.models import Ticket
 from callcenter.care.ticket_views import describe as describe_ticket
-from callcenter.care.tickets import due_reminders
+from callcenter.care.tickets import due_reminders, reminders_due
+from callcenter.db import LOCK_TIMEOUT
 from callcenter.models import utcnow
 from callcenter.services import Services
 from callcenter.telephony.sms import SmsError, SmsSender
@@ -48,6 +55,10 @@ class CareWatch:
         database = self.services.database
         now = utcnow()
         outbox: list[tuple[str, Any, str | None]] = []
+        with database.read_session(LOCK_TIMEOUT) as session:  # most passes: nothing due
+            due = housekeeping_due(session, settings, now) or reminders_due(session, settings, now)
+        if not due:
+            return
         with database.session() as session:
             opened = unhandled_voicemails(session, settings, now)
             for owner_id, ticket_id, state in due_reminders(session, settings, now):

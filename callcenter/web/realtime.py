@@ -19,12 +19,14 @@ from flask_socketio import SocketIO
 from sqlalchemy import Text, cast, func, select
 
 from callcenter.calls.consults import expire_consults
+from callcenter.calls.due import pass_due
 from callcenter.calls.participants import participants
 from callcenter.calls.queues import WAITING
 from callcenter.calls.records import FINAL_STATUSES, get_call
 from callcenter.calls.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
 from callcenter.calls.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.care.followups import followup_counts
+from callcenter.db import LOCK_TIMEOUT
 from callcenter.ivr.survey import in_survey
 from callcenter.media.call_recordings import (
     RecordingError,
@@ -33,6 +35,7 @@ from callcenter.media.call_recordings import (
     mark_start_failed,
     mark_started,
     set_paused,
+    starts_due,
 )
 from callcenter.models import Agent, Call, utcnow
 from callcenter.people.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
@@ -133,6 +136,7 @@ class Realtime:
         self.services = services
         self.interval = interval
         self._wake = threading.Event()
+        self._pass_wanted = threading.Event()  # woken for a pass, not only for the boards
         self._stop = threading.Event()
         self._thread: Any = None
         self._lock = threading.Lock()
@@ -166,8 +170,19 @@ class Realtime:
     # -- Announcer ---------------------------------------------------------------------
 
     def kick(self) -> None:
-        self.wallboard.touch()  # every webhook and console action kicks: the board may change
+        """Wake the dispatcher for a pass now: a committed change may make or end an offer
+        (a caller entered or left a queue, an agent's status changed, a call ended, ...)."""
+        self.wallboard.touch()
+        self._pass_wanted.set()
         self._wake.set()
+
+    def touch(self) -> None:
+        """Something a board shows may have changed, but nothing a dispatcher pass acts on
+        (an IVR step, a status callback): the wallboard is rebuilt when its window allows,
+        without a pass. Waking the loop for the board only matters while someone listens."""
+        self.wallboard.touch()
+        if self.wallboard.listening():
+            self._wake.set()
 
     def publish(self, changes: Changes) -> None:
         """Emit what a committed routing step changed.
@@ -253,7 +268,7 @@ class Realtime:
             ):
                 self._queues_dirty.clear()
                 self._last_summary_at = now
-                with self.services.database.session() as session:
+                with self.services.database.read_session(LOCK_TIMEOUT) as session:
                     summary = queue_summary(session, self.services)
                 if not _same_board(summary, self._last_summary):
                     self._last_summary = summary
@@ -267,7 +282,7 @@ class Realtime:
                 self.socketio.emit("queues", self._last_summary, namespace=AGENT_NS)
 
     def _build_board(self) -> dict[str, Any]:
-        with self.services.database.session() as session:
+        with self.services.database.read_session(LOCK_TIMEOUT) as session:
             return build_board(session, self.services.settings, utcnow(), self._board_rows)
 
     def _emit_board(self, board: dict[str, Any], to: str | None) -> None:
@@ -297,7 +312,7 @@ class Realtime:
 
     def call_connected(self, call_sid: str) -> None:
         """The agent's leg joined the caller: tell that agent's console."""
-        with self.services.database.session() as session:
+        with self.services.database.read_session(LOCK_TIMEOUT) as session:
             call = get_call(session, call_sid)
             if call is None or call.agent_id is None:
                 return
@@ -318,11 +333,8 @@ class Realtime:
     def _pass(self) -> Changes:
         self.refresh_consoles()
         # One pass at a time in this process; the database guards across processes.
-        with self._lock, self.services.database.session() as session:
-            now = utcnow()
-            changes = drop_silent_consoles(session, now)
-            changes.merge(tick(session, self.services.settings, now, self.started_at))
-            changes.merge(expire_consults(session, now))
+        with self._lock:
+            changes = self._route()
         self.publish(changes)
         if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
             self._reconciled_at = time.monotonic()
@@ -336,6 +348,20 @@ class Realtime:
                 check()
             except Exception:
                 log.exception("housekeeping check %r failed", check)
+        return changes
+
+    def _route(self) -> Changes:
+        """Expire offers, end wrap-ups, drop silent consoles, offer waiting calls: in one
+        write transaction, taken only when a read first finds any of it due."""
+        database, settings = self.services.database, self.services.settings
+        with database.read_session(LOCK_TIMEOUT) as session:
+            if not pass_due(session, list(settings.queues), utcnow()):
+                return Changes()
+        with database.session() as session:
+            now = utcnow()
+            changes = drop_silent_consoles(session, now)
+            changes.merge(tick(session, settings, now, self.started_at))
+            changes.merge(expire_consults(session, now))
         return changes
 
     def refresh_consoles(self) -> None:
@@ -356,7 +382,7 @@ class Realtime:
         if self.bridge is None:
             return
         settings = self.services.settings
-        with self.services.database.session() as session:
+        with self.services.database.read_session(LOCK_TIMEOUT) as session:
             overdue = overdue_waiting_calls(session, settings, utcnow())
         for call_sid in overdue:
             try:
@@ -375,6 +401,9 @@ class Realtime:
         """Start the recordings asked for when callers met their agents (REST, with retries)."""
         if self.bridge is None:
             return
+        with self.services.database.read_session(LOCK_TIMEOUT) as session:
+            if not starts_due(session, utcnow()):
+                return
         with self.services.database.session() as session:
             claims = claim_due(session, utcnow())
         for claim in claims:
@@ -417,7 +446,7 @@ class Realtime:
         the call ends (`requeue`)."""
         if self.bridge is None:
             return
-        with self.services.database.session() as session:
+        with self.services.database.read_session(LOCK_TIMEOUT) as session:
             stuck = [
                 (call.call_sid, call.queue or "", call.language, (call.context or {}).get(
                     "caller_leg"), bool((call.context or {}).get("outbound")))
@@ -482,8 +511,10 @@ class Realtime:
             board_due = self.wallboard.due_in()
             if board_due is not None:
                 timeout = min(timeout, board_due)
-            kicked = self._wake.wait(max(0.0, timeout))
+            self._wake.wait(max(0.0, timeout))
             self._wake.clear()
+            kicked = self._pass_wanted.is_set()
+            self._pass_wanted.clear()
             if self._stop.is_set():
                 break
             try:

@@ -78,7 +78,7 @@ class SessionGuard:
         if not sockets:
             return 0
         ids = {agent_id for _namespace, _sid, agent_id in sockets}
-        with self.database.session() as session:
+        with self.database.read_session() as session:
             rows = session.execute(
                 select(Agent.id, Agent.session_epoch).where(
                     Agent.id.in_(ids), Agent.active.is_(True)

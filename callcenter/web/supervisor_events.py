@@ -74,8 +74,10 @@ def register_supervisor_events(
     def commit_and_publish(step: Callable[[Any], Changes]) -> Changes:
         with services.database.session() as session:
             changes = step(session)
-        realtime.publish(changes)  # the board is marked changed: pages see it within a second
-        realtime.kick()
+        # The board is marked changed (pages see it within a second); a change to calls or
+        # agents wakes the dispatcher.
+        realtime.publish(changes)
+        realtime.touch()
         return changes
 
     def audited(event: str, action: Action) -> Action:
@@ -205,7 +207,7 @@ def register_supervisor_events(
                 session, services.settings, payload.queue, utcnow(), by=actor_id,
                 **payload.values(),
             )  # fmt: skip
-        realtime.kick()  # every page shows the new thresholds within the second
+        realtime.touch()  # every page shows the new thresholds within the second
         return {"queue": payload.queue, "thresholds": result}
 
     def on_disconnect(reason: Any = None) -> None:
@@ -228,17 +230,18 @@ def register_supervisor_events(
     # -- calls that end: their supervisors' legs are hung up (by the dispatcher loop) ------
 
     def note_ended(changes: Changes) -> None:
+        # No wake-up of its own: a call that ends is announced with `calls` changed, which
+        # wakes the dispatcher; a leg joining or leaving leaves nothing to hang up.
         if changes.participants:
             with ended_lock:
                 ended_calls.update(changes.participants)
-            realtime.kick()
 
     def release_legs() -> None:
         with ended_lock:
             pending = sorted(ended_calls)
             ended_calls.clear()
         for call_sid in pending:
-            with services.database.session() as session:
+            with services.database.read_session() as session:
                 legs = legs_to_release(session, call_sid)
             for leg in legs:
                 try:

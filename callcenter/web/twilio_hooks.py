@@ -209,20 +209,24 @@ def _answer(
         session.commit()
         for announce in session.info.pop(_AFTER_COMMIT, []):
             announce()
-        get_services().announcer.kick()
+        # Routing changes woke the dispatcher as they were announced; the rest (an IVR
+        # step, a status callback) only touch the boards: a pass per webhook would hold
+        # the write lock the next webhooks wait for (docs/performance.md).
+        announcer = get_services().announcer
+        if session.info.pop(_WAKE_DISPATCHER, False):
+            announcer.kick()
+        else:
+            announcer.touch()
         return response
     except HTTPException:
-        session.rollback()
-        session.info.pop(_AFTER_COMMIT, None)
+        _forget_after_commit(session)
         raise
     except IntegrityError:
         # A concurrent delivery of the same step won the race: answer as it did.
-        session.rollback()
-        session.info.pop(_AFTER_COMMIT, None)
+        _forget_after_commit(session)
         return _stored_answer(session, call_sid, key) or _apologize(call_sid)
     except Exception as exc:
-        session.rollback()
-        session.info.pop(_AFTER_COMMIT, None)
+        _forget_after_commit(session)
         if retry and isinstance(exc, DBAPIError) and exc.connection_invalidated:
             # The connection was dropped (opened while the database could not be written):
             # once more on a fresh one, which works if the fault is over.
@@ -564,6 +568,7 @@ def bridge_agent_status(session: Session, call_sid: str) -> Response:
         # The agent never picked up: the dispatcher moves the caller back to the queue
         # (a REST request, so not here inside the webhook).
         call.context = {**(call.context or {}), "agent_leg_failed": status}
+        _wake_dispatcher_after_commit(session)
     return Response(status=204)
 
 
@@ -601,10 +606,11 @@ def bridge_conference(session: Session, caller: str) -> Response:
     if supervisor and event == "participant-join" and CALL_SID.fullmatch(member):
         note_leg(call, member, role="supervisor")
     _announce_after_commit(session, _note_participant(session, call, event, member))
-    if announce:  # after the commit, the dispatcher is kicked: it starts the recording
+    if announce:  # after the commit, the dispatcher is woken: it starts the recording
         session.info.setdefault(_AFTER_COMMIT, []).append(
             lambda: get_services().announcer.call_connected(caller)
         )
+        _wake_dispatcher_after_commit(session)
     return Response(status=204)
 
 
@@ -680,6 +686,21 @@ def bridge_callback_status(session: Session, call_sid: str) -> Response:
 
 
 _AFTER_COMMIT = "callcenter.after_commit"
+_WAKE_DISPATCHER = "callcenter.wake_dispatcher"
+
+
+def _forget_after_commit(session: Session) -> None:
+    """Roll back, and drop what was to be announced after a commit that never came."""
+    session.rollback()
+    session.info.pop(_AFTER_COMMIT, None)
+    session.info.pop(_WAKE_DISPATCHER, None)
+
+
+def _wake_dispatcher_after_commit(session: Session) -> None:
+    """After the commit, wake the dispatcher for work of its own that this step made due
+    (a recording to start, a caller to move back to the queue): changes announced through
+    `_announce_after_commit` wake it already when they concern calls or agents."""
+    session.info[_WAKE_DISPATCHER] = True
 
 
 def _announce_queue_entry(session: Session, call: Call, actions: list[Action]) -> None:
