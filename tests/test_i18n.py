@@ -281,3 +281,35 @@ def test_a_chinese_speaking_agents_console(browser: object, live_server: LiveSer
     )
     assert errors == []
     context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_wallboard(browser: object, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        chief = create_agent(
+            session, username="wang.fang", display_name="王芳", agent_number="1090",
+            password=PASSWORD, role="supervisor", skills=["support"], languages=["zh-CN"],
+        )  # fmt: skip
+        chief.ui_language = "zh-CN"
+    live_server.app.extensions["callcenter"].extras["realtime"].start()
+    context = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/login?next=/supervisor")
+    page.fill("input[name=username]", "wang.fang")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/supervisor")
+    expect(page.locator("h1")).to_have_text("监控大屏")
+    expect(page.locator("#queue-board h2")).to_have_text("队列")
+    expect(page.locator("#recent h2")).to_have_text("最近通话")
+    expect(page.locator("#calls-table th").first).to_have_text("状态")
+    expect(page.locator("#connection")).to_have_text("实时")
+    expect(page.locator("#calls td").first).to_have_text("当前没有通话")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h15-i18n-wallboard-zh.png", full_page=True)
+    assert errors == []
+    context.close()
