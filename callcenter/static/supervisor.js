@@ -14,20 +14,20 @@
   let problem = null;
 
   function show() {
-    if (indicator.className === "error" && indicator.textContent === "You were signed out") return;
+    if (indicator.className === "error" && indicator.textContent === t("You were signed out")) return;
     const staleSince = heardAt ? clockTime(new Date(heardAt).toISOString()) : null;
     let state;
     let text;
     if (!connected) {
       state = heardAt ? "reconnecting" : "connecting";
-      text = problem || (heardAt ? "Reconnecting…" : "Connecting…");
-      if (heardAt) text += ` · stale since ${staleSince}`;
+      text = problem || (heardAt ? t("Reconnecting…") : t("Connecting…"));
+      if (heardAt) text += ` · ${t("stale since {time}", { time: staleSince })}`;
     } else if (!heardAt || Date.now() - heardAt > STALE_SECONDS * 1000) {
       state = "stale";
-      text = heardAt ? `Stale since ${staleSince}` : "Waiting for the board…";
+      text = heardAt ? t("Stale since {time}", { time: staleSince }) : t("Waiting for the board…");
     } else {
       state = "live";
-      text = "Live";
+      text = t("Live");
     }
     indicator.dataset.state = state;
     indicator.textContent = text;

@@ -12,9 +12,11 @@ const Wallboard = (() => {
   const callActions = [];
   const COLORS = ["#1f6feb", "#bf8700", "#8250df", "#1a7f37", "#cf222e", "#0598bc", "#6e7781"];
   const STATUS_ORDER = ["on-call", "ringing", "wrap-up", "available", "away", "offline"];
-  const STATUS_LABEL = { "on-call": "On a call", ringing: "Ringing", "wrap-up": "Wrap-up", available: "Available", away: "Away", offline: "Offline" };
-  const MODE_LABEL = { monitor: "listening", coach: "coaching", barge: "in the call" };
-  const STATE_LABEL = { ivr: "In the IVR", waiting: "Waiting", ringing: "Ringing an agent", connected: "Connected", voicemail: "Leaving voicemail" };
+  const STATUS_LABEL = { "on-call": t("On a call"), ringing: t("Ringing"), "wrap-up": t("Wrap-up"), available: t("Available"),
+    away: t("Away"), offline: t("Offline") };
+  const MODE_LABEL = { monitor: t("listening"), coach: t("coaching"), barge: t("in the call") };
+  const STATE_LABEL = { ivr: t("In the IVR"), waiting: t("Waiting"), ringing: t("Ringing an agent"), connected: t("Connected"),
+    voicemail: t("Leaving voicemail") };
   let socket = null;
 
   // -- formatting ----------------------------------------------------------------------------
@@ -99,23 +101,23 @@ const Wallboard = (() => {
       const name = cell(q.display_name, "name");
       const longest = q.oldest_since ? ticking(q.oldest_since, wait) : cell(seconds(0), null, "num");
       longest.dataset.field = "longest-wait";
-      const t = q.today;
-      const abandoned = cell(t.abandoned, "abandoned", "num");
-      const voicemails = cell(`${t.voicemails} (${q.voicemails_unhandled})`, "voicemails", "num");
+      const today = q.today;
+      const abandoned = cell(today.abandoned, "abandoned", "num");
+      const voicemails = cell(`${today.voicemails} (${q.voicemails_unhandled})`, "voicemails", "num");
       const limits = q.thresholds;
-      const edit = el("button", "Edit", "link small");
+      const edit = el("button", t("Edit"), "link small");
       edit.type = "button";
       edit.addEventListener("click", () => openThresholds(q));
       const thresholds = cell(`${seconds(limits.oldest_wait_seconds)} · ${percent(limits.service_level)} `, "thresholds", "small");
-      if (limits.custom.length) thresholds.title = "Set by a supervisor for this queue";
+      if (limits.custom.length) thresholds.title = t("Set by a supervisor for this queue");
       thresholds.append(edit);
       tr.append(name, cell(q.waiting, "waiting", "num big"), longest, cell(q.callbacks || 0, "callbacks", "num"),
         cell(q.agents.staffed, "staffed", "num"), cell(q.agents.available, "available", "num"),
         cell(q.agents.on_call, "on-call", "num"), cell(q.agents.wrap_up, "wrap-up", "num"), cell(q.agents.away, "away", "num"),
-        cell(t.offered, "offered", "num"), cell(t.answered, "answered", "num"), abandoned,
-        cell(t.short_abandoned, "short-abandoned", "num"), cell(percent(t.service_level), "service-level", "num big"),
-        cell(secs(t.asa_seconds), "asa", "num"), cell(secs(t.aht_seconds), "aht", "num"),
-        cell(t.callbacks_made, "callbacks-made", "num"), voicemails, thresholds);
+        cell(today.offered, "offered", "num"), cell(today.answered, "answered", "num"), abandoned,
+        cell(today.short_abandoned, "short-abandoned", "num"), cell(percent(today.service_level), "service-level", "num big"),
+        cell(secs(today.asa_seconds), "asa", "num"), cell(secs(today.aht_seconds), "aht", "num"),
+        cell(today.callbacks_made, "callbacks-made", "num"), voicemails, thresholds);
       judge(tr, q);
       return tr;
     }));
@@ -136,7 +138,7 @@ const Wallboard = (() => {
     const error = document.getElementById("thresholds-error");
     socket.emit("supervisor:thresholds", { queue: form.elements.queue.value, ...values }, (answer) => {
       if (answer && answer.ok) form.hidden = true;
-      else error.textContent = (answer && answer.error) || "Not saved";
+      else error.textContent = (answer && answer.error) || t("Not saved");
     });
   }
   form.addEventListener("submit", (event) => {
@@ -190,7 +192,7 @@ const Wallboard = (() => {
     const current = el("td");
     current.dataset.field = "call";
     if (call) {
-      current.append(el("span", call.customer || call.caller || "unknown caller"));
+      current.append(el("span", call.customer || call.caller || t("unknown caller")));
       if (call.tier && call.tier !== "normal") current.append(" ", el("span", call.tier.toUpperCase(), `pill tier-${call.tier}`));
       if (call.queue) current.append(" ", el("span", call.queue, "muted small"));
     } else {
@@ -201,7 +203,7 @@ const Wallboard = (() => {
     const hold = call && call.on_hold ? ticking(call.hold_since, clock) : cell("", null, "num");
     hold.dataset.field = "hold";
     if (call && call.on_hold) hold.classList.add("on-hold");
-    const recording = cell(call ? (call.recording_paused ? "Paused" : call.recording ? "Recording" : "—") : "", "recording");
+    const recording = cell(call ? (call.recording_paused ? t("Paused") : call.recording ? t("Recording") : "—") : "", "recording");
     if (call && call.recording_paused) recording.classList.add("paused");
     const supervisors = cell(call ? onCall(call) : "", "supervisors");
     const actions = el("td", null, "actions");
@@ -249,7 +251,7 @@ const Wallboard = (() => {
     const queueNames = new Map(board.queues.map((q) => [q.name, q.display_name]));
     document.getElementById("calls-count").textContent = calls.length ? `${calls.length} now` : "";
     if (!calls.length) {
-      body.replaceChildren(emptyRow(9, "No calls right now"));
+      body.replaceChildren(emptyRow(9, t("No calls right now")));
       return;
     }
     body.replaceChildren(...calls.map((c) => {
@@ -265,10 +267,10 @@ const Wallboard = (() => {
       if (c.customer) customer.append(el("span", c.customer));
       if (c.tier && c.tier !== "normal") customer.append(" ", el("span", c.tier.toUpperCase(), `pill tier-${c.tier}`));
       const queued = c.state === "waiting" || c.state === "ringing";
-      const where = c.state === "ivr" ? `${c.flow} · ${c.node}` : queued && c.priority ? `priority ${c.priority}` : "";
+      const where = c.state === "ivr" ? `${c.flow} · ${c.node}` : queued && c.priority ? t("priority {priority}", { priority: c.priority }) : "";
       const actions = el("td", null, "actions");
       callActions.forEach((fn) => fn(c, actions, socket));
-      tr.append(state, time, cell(c.caller || "withheld", "caller", "mono"), customer,
+      tr.append(state, time, cell(c.caller || t("withheld"), "caller", "mono"), customer,
         cell(c.queue ? queueNames.get(c.queue) || c.queue : "—", "queue"), cell(c.agent || "—", "agent"),
         cell(onCall(c), "supervisors"), cell(where, "where", "muted small"), actions);
       return tr;
@@ -318,7 +320,7 @@ const Wallboard = (() => {
       }));
       if (level) {
         datasets.unshift({
-          label: "All queues", data: data.all.service_level.map((v) => (v === null ? null : Math.round(v * 1000) / 10)),
+          label: t("All queues"), data: data.all.service_level.map((v) => (v === null ? null : Math.round(v * 1000) / 10)),
           borderColor: "#0d1b2a", backgroundColor: "#0d1b2a", borderWidth: 3, pointRadius: 2,
         });
       }
