@@ -294,3 +294,8 @@ if (uiLanguage) {
     location.reload();
   });
 }
+
+// The page's font list, for text drawn on a canvas (charts), which does not inherit it.
+function pageFont() {
+  return getComputedStyle(document.body).fontFamily;
+}

@@ -78,6 +78,7 @@
   }
   function chart(id, config) {
     if (charts[id]) charts[id].destroy();
+    Chart.defaults.font.family = pageFont();  // canvas text: the page's fonts (CJK too)
     charts[id] = new Chart(document.getElementById(id), config);
   }
   function lineChart(id, labels, sets, percent) {

@@ -284,6 +284,7 @@ const Wallboard = (() => {
     const canvas = document.getElementById(`chart-${field}`);
     if (!canvas || typeof Chart === "undefined") return null;
     const level = field === "service_level";
+    Chart.defaults.font.family = pageFont();  // canvas text: the page's fonts (CJK too)
     charts[field] = new Chart(canvas, {
       type: level ? "line" : "bar",
       data: { labels: [], datasets: [] },
