@@ -103,7 +103,7 @@ class IvrWay(Base):
     __tablename__ = "ivr_ways"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(400), unique=True)
+    key: Mapped[str] = mapped_column(String(600), unique=True)
     flow: Mapped[str] = mapped_column(String(64))
     node: Mapped[str] = mapped_column(String(64))
     step_kind: Mapped[str | None] = mapped_column(String(40))

@@ -26,7 +26,7 @@ def upgrade() -> None:
     ways = op.create_table(
         "ivr_ways",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("key", sa.String(400), nullable=False, unique=True),
+        sa.Column("key", sa.String(600), nullable=False, unique=True),
         sa.Column("flow", sa.String(64), nullable=False),
         sa.Column("node", sa.String(64), nullable=False),
         sa.Column("step_kind", sa.String(40), nullable=True),
