@@ -22,6 +22,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,9 +38,10 @@ from callcenter.metrics.facts import (  # noqa: E402
     AgentStatusSpan,
     CallHandle,
     IvrVisit,
+    IvrWay,
     QueueEntry,
 )
-from callcenter.metrics.ivr_paths import visits_of  # noqa: E402
+from callcenter.metrics.ivr_paths import assign_ways, visits_of  # noqa: E402
 from callcenter.metrics.queues import queue_report, queue_today, queue_totals  # noqa: E402
 from callcenter.migrate import upgrade  # noqa: E402
 from callcenter.models import Agent, Call, CallEvent, CallOffer  # noqa: E402
@@ -55,8 +57,8 @@ BATCH = 20_000
 def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with database.session() as session:
-        for table in (CallEvent, IvrVisit, AgentStatusSpan, CallHandle, CallOffer, QueueEntry,
-                      Call, Agent):  # fmt: skip
+        for table in (CallEvent, IvrVisit, IvrWay, AgentStatusSpan, CallHandle, CallOffer,
+                      QueueEntry, Call, Agent):  # fmt: skip
             session.execute(delete(table))
         session.execute(insert(Agent), [
             {"id": i, "username": f"agent{i}", "display_name": f"Agent {i}",
@@ -66,7 +68,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
             for i in range(1, agents + 1)
         ])  # fmt: skip
     free_at = {i: START for i in range(1, agents + 1)}
-    rows: dict[str, list[dict]] = {"calls": [], "entries": [], "handles": [], "spans": [],
+    rows: dict[str, list[Any]] = {"calls": [], "entries": [], "handles": [], "spans": [],
                                    "offers": [], "events": [], "visits": []}  # fmt: skip
     previous: dict[str, tuple[dict, int]] = {}  # each number's latest call (first-call resolution)
     later: list[dict] = []  # next_call_at of calls already written
@@ -79,6 +81,8 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
             return
         batches[0] += 1
         with database.session() as session:
+            assign_ways(session, rows["visits"])  # as the event log's writer does
+            rows["visits"] = [_columns(visit) for visit in rows["visits"]]
             for name, model in (
                 ("calls", Call),
                 ("entries", QueueEntry),
@@ -182,7 +186,7 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
         steps = _ivr_steps(rng, sid, started)
         rows["events"].extend(steps)
         # The IVR path facts, as the event log's writer records them.
-        rows["visits"].extend(_columns(v) for v in visits_of(steps, started))
+        rows["visits"].extend(visits_of(steps, started))
         flush()
     flush(final=True)
     calls = Call.__table__

@@ -92,6 +92,29 @@ class AgentStatusSpan(Base):
     seconds: Mapped[float] = mapped_column(Float)
 
 
+class IvrWay(Base):
+    """One way a stay at an IVR node can be counted: the node (``flow``, ``node``) and, once
+    the caller moved on, the step that took them (``step_kind``; ``via`` and ``digit`` for
+    an answer, ``found`` for a look-up, ``before_kind`` for retries exhausted) and where to
+    (``to_flow``, ``to_node``); all of these None while the caller has not moved on. One row
+    per distinct such tuple (``key`` spells it), added as stays are written, so the IVR
+    report groups the stays by a small integer (:attr:`IvrVisit.way_id`)."""
+
+    __tablename__ = "ivr_ways"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(600), unique=True)
+    flow: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    step_kind: Mapped[str | None] = mapped_column(String(40))
+    via: Mapped[str | None] = mapped_column(String(16))
+    digit: Mapped[str | None] = mapped_column(String(1))
+    found: Mapped[bool | None] = mapped_column(Boolean)
+    before_kind: Mapped[str | None] = mapped_column(String(40))
+    to_flow: Mapped[str | None] = mapped_column(String(64))
+    to_node: Mapped[str | None] = mapped_column(String(64))
+
+
 class IvrVisit(Base):
     """One stay of a call at one IVR node: arrived (or, rarely, answered there without
     arriving: a late answer to an earlier prompt), what the caller did there, and where
@@ -106,13 +129,26 @@ class IvrVisit(Base):
     ``timeouts``: attempts with no answer; ``invalid``: answers that did not move the
     caller on. ``is_current``: the call's latest stay (where it is, or where its IVR ended).
     ``call_started_at`` is the call's start: reports take the calls started in a period.
+    ``way_id``: the stay's :class:`IvrWay` (its node, and how it was left), kept up to date
+    as its steps are written; the covering indexes let the report sum a period's stays per
+    way, and find each call's latest stay, without reading the rows.
     """
 
     __tablename__ = "ivr_visits"
-    __table_args__ = (Index("ix_ivr_visits_call_started_at", "call_started_at"),)
+    __table_args__ = (
+        # The report's sums per way over a period, read in way order (nothing to sort): per
+        # way, the period's range (SQLite's skip-scan once ANALYZE has seen the ways; before
+        # that, the whole index).
+        Index(
+            "ix_ivr_visits_way_started",
+            *("way_id", "call_started_at", "first_arrival", "timeouts", "invalid"),
+        ),
+        # A call's stays, and its latest stay's way (where its IVR path stopped).
+        Index("ix_ivr_visits_call_current", "call_sid", "is_current", "way_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
     call_started_at: Mapped[datetime] = mapped_column(tz_datetime())
     flow: Mapped[str] = mapped_column(String(64))
     node: Mapped[str] = mapped_column(String(64))
@@ -128,3 +164,4 @@ class IvrVisit(Base):
     timeouts: Mapped[int] = mapped_column(Integer, default=0)
     invalid: Mapped[int] = mapped_column(Integer, default=0)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    way_id: Mapped[int] = mapped_column(ForeignKey("ivr_ways.id"))

@@ -7,19 +7,23 @@ what happens there); :func:`record_steps` is handed those events by the event lo
 (:mod:`callcenter.calls.records`) in the transaction that writes them, so the facts are
 exactly as current as the log. How a caller left a node is the stay's latest step when the
 next ``ivr.node`` comes: the same pairing of each ``ivr.node`` with the step event just
-before it in its call that the IVR report used to compute from the log.
+before it in its call that the IVR report used to compute from the log. Each stay points at
+its way (:class:`~callcenter.metrics.facts.IvrWay`: the node and how it was left), which
+:func:`assign_ways` keeps current as the steps are written.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from callcenter.metrics.facts import IvrVisit
+from callcenter.metrics.facts import IvrVisit, IvrWay
 from callcenter.models import Call
 
 STEP_KINDS = ("ivr.node", "ivr.input", "ivr.retries_exhausted", "ivr.no_input", "ivr.lookup")
@@ -87,6 +91,65 @@ def visits_of(events: Iterable[Mapping[str, Any]], started_at: datetime) -> list
     return visits
 
 
+WAY_FIELDS = ("flow", "node", "step_kind", "via", "digit", "found", "before_kind", "to_flow",
+              "to_node")  # fmt: skip
+"""The columns of a way (:class:`~callcenter.metrics.facts.IvrWay`), in the order of
+:func:`way_of`."""
+
+
+def way_of(visit: IvrVisit) -> tuple[Any, ...]:
+    """How a stay counts in the IVR report (see :data:`WAY_FIELDS`): its node and, if the
+    caller moved on, the step that took them there — only the details of that step's kind
+    (an answer's way and first key, a look-up's result, the step before retries ran out)."""
+    moved = visit.to_node is not None
+    kind = visit.last_kind if moved else None
+    return (
+        visit.flow,
+        visit.node,
+        kind,
+        visit.last_via if kind == "ivr.input" else None,
+        visit.last_digit if kind == "ivr.input" else None,
+        visit.last_found if kind == "ivr.lookup" else None,
+        visit.before_kind if kind == "ivr.retries_exhausted" else None,
+        visit.to_flow,
+        visit.to_node,
+    )
+
+
+def way_key(way: Sequence[Any]) -> str:
+    """The unique spelling of a way (:attr:`IvrWay.key`)."""
+    return json.dumps(list(way), ensure_ascii=False, separators=(",", ":"))
+
+
+def assign_ways(session: Session, visits: Sequence[IvrVisit]) -> None:
+    """Point each stay at its way (:func:`way_of`), adding the ways not seen before. Safe
+    against another transaction adding the same way: the key is unique, and an insert
+    that finds it there does nothing."""
+    wanted = {way_key(way): way for way in map(way_of, visits)}
+    ids = _way_ids(session, list(wanted))
+    missing = [key for key in wanted if key not in ids]
+    if missing:
+        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+        session.execute(
+            dialect.insert(IvrWay.__table__).on_conflict_do_nothing(index_elements=["key"]),
+            [{"key": key, **dict(zip(WAY_FIELDS, wanted[key], strict=True))} for key in missing],
+        )
+        ids.update(_way_ids(session, missing))
+    for visit in visits:
+        way_id = ids[way_key(way_of(visit))]
+        if visit.way_id != way_id:
+            visit.way_id = way_id
+
+
+def _way_ids(session: Session, keys: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for begin in range(0, len(keys), 500):
+        chunk = keys[begin : begin + 500]
+        found = session.execute(select(IvrWay.key, IvrWay.id).where(IvrWay.key.in_(chunk)))
+        ids.update((key, way_id) for key, way_id in found)
+    return ids
+
+
 def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Update the IVR path facts with call event rows about to be written (in order)."""
     by_call: dict[str, list[Mapping[str, Any]]] = {}
@@ -105,4 +168,6 @@ def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         known = len(visits)
         for event in events:
             advance(visits, event, started_at)
+        # Only the latest stay before these steps can have changed its way, and the new ones.
+        assign_ways(session, visits[max(known - 1, 0) :])
         session.add_all(visits[known:])

@@ -4,8 +4,9 @@ continuation) and how many hung up there.
 
 Summed by the database from the IVR path facts (:class:`~callcenter.metrics.facts.IvrVisit`:
 each caller's stays at nodes and how they left each, written as the IVR logs its steps by
-:mod:`callcenter.metrics.ivr_paths`): one grouped pass over the period's stays, and one for
-where each ended call's path stopped. The flows (their YAML, validated) name the exits.
+:mod:`callcenter.metrics.ivr_paths`): one pass over the period's stays grouped by their way
+(a small integer: the node and how the caller left it), and one for where each ended
+call's path stopped. The flows (their YAML, validated) name the exits.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from callcenter.ivr.loader import FlowSet
@@ -27,7 +28,8 @@ from callcenter.ivr.schema import (
     MenuNode,
     Prompting,
 )
-from callcenter.metrics.facts import IvrVisit
+from callcenter.metrics.facts import IvrVisit, IvrWay
+from callcenter.metrics.ivr_paths import WAY_FIELDS
 from callcenter.models import Call
 
 WAITING_KINDS = ("menu", "input", "language", "knowledge")  # nodes that wait for the caller
@@ -157,45 +159,51 @@ def _classify(
 
 def _paths(session: Session, start: datetime, end: datetime) -> Any:
     """Per node and way out, the stays of calls started in [start, end): how many, first
-    arrivals, timeouts, refused answers. One pass over the facts, grouped."""
+    arrivals, timeouts, refused answers. One pass over the facts' covering index, grouped
+    by the small integer of each stay's way, then named by the ways' table."""
     visit = IvrVisit
-    moved = visit.to_node.is_not(None)
-    keys = [
-        visit.flow,
-        visit.node,
-        case((moved, visit.last_kind)),
-        case((and_(moved, visit.last_kind == "ivr.input"), visit.last_via)),
-        case((and_(moved, visit.last_kind == "ivr.input"), visit.last_digit)),
-        case((and_(moved, visit.last_kind == "ivr.lookup"), visit.last_found)),
-        case((and_(moved, visit.last_kind == "ivr.retries_exhausted"), visit.before_kind)),
-        visit.to_flow,
-        visit.to_node,
-    ]
-    return session.execute(
+    sums = (
         select(
-            *keys,
-            func.count(),
-            func.sum(case((visit.first_arrival.is_(True), 1), else_=0)),
-            func.sum(visit.timeouts),
-            func.sum(visit.invalid),
+            visit.way_id,
+            func.count().label("stays"),
+            func.sum(case((visit.first_arrival.is_(True), 1), else_=0)).label("arrivals"),
+            func.sum(visit.timeouts).label("timeouts"),
+            func.sum(visit.invalid).label("invalid"),
         )
         .where(visit.call_started_at >= start, visit.call_started_at < end)
-        .group_by(*keys)
+        .group_by(visit.way_id)
+        .subquery()
+    )
+    return session.execute(
+        select(
+            *(getattr(IvrWay, name) for name in WAY_FIELDS),
+            sums.c.stays,
+            sums.c.arrivals,
+            sums.c.timeouts,
+            sums.c.invalid,
+        ).join_from(sums, IvrWay, IvrWay.id == sums.c.way_id)
     )
 
 
 def _ends(session: Session, start: datetime, end: datetime) -> Any:
-    """Per node, the calls (started in [start, end), ended) whose IVR path stopped there."""
-    return session.execute(
-        select(IvrVisit.flow, IvrVisit.node, func.count())
-        .join(Call, Call.call_sid == IvrVisit.call_sid)
+    """Per node, the calls (started in [start, end), ended) whose IVR path stopped there:
+    the calls of the period, each with its latest stay's way."""
+    ends = (
+        select(IvrVisit.way_id, func.count().label("calls"))
+        .join_from(Call, IvrVisit, Call.call_sid == IvrVisit.call_sid)
         .where(
-            IvrVisit.call_started_at >= start,
-            IvrVisit.call_started_at < end,
-            IvrVisit.is_current.is_(True),
+            Call.started_at >= start,
+            Call.started_at < end,
             Call.ended_at.is_not(None),
+            IvrVisit.is_current.is_(True),
         )
-        .group_by(IvrVisit.flow, IvrVisit.node)
+        .group_by(IvrVisit.way_id)
+        .subquery()
+    )
+    return session.execute(
+        select(IvrWay.flow, IvrWay.node, ends.c.calls).join_from(
+            ends, IvrWay, IvrWay.id == ends.c.way_id
+        )
     )
 
 

@@ -23,7 +23,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    visits = op.create_table(
         "ivr_visits",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("call_sid", sa.String(64), nullable=False),
@@ -45,7 +45,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_ivr_visits_call_sid", "ivr_visits", ["call_sid"])
     op.create_index("ix_ivr_visits_call_started_at", "ivr_visits", ["call_started_at"])
-    _fill_from_the_log()
+    _fill_from_the_log(visits)
     op.add_column("calls", sa.Column("next_call_at", sa.DateTime(timezone=True), nullable=True))
     calls = sa.table(
         "calls", sa.column("caller_number"), sa.column("started_at"),
@@ -67,8 +67,10 @@ def upgrade() -> None:
     )
 
 
-def _fill_from_the_log() -> None:
-    """The stays of the calls already logged, from their IVR step events in order."""
+def _fill_from_the_log(visits: sa.Table) -> None:
+    """The stays of the calls already logged, from their IVR step events in order: the
+    columns of the table as created here (later revisions fill their own), through the
+    model's typed columns."""
     from callcenter.db import tz_datetime
     from callcenter.metrics.facts import IvrVisit
     from callcenter.metrics.ivr_paths import STEP_KINDS, visits_of
@@ -80,7 +82,7 @@ def _fill_from_the_log() -> None:
         sa.column("detail", sa.JSON()),
     )  # fmt: skip
     calls = sa.table("calls", sa.column("call_sid"), sa.column("started_at", tz_datetime()))
-    columns = [c.key for c in IvrVisit.__table__.columns if c.key != "id"]
+    columns = [c.key for c in visits.columns if c.key != "id"]
     query = (
         sa.select(events, calls.c.started_at)
         .join(calls, calls.c.call_sid == events.c.call_sid)
