@@ -7,8 +7,8 @@ latest stay, way) let the report sum a period's stays per way and find where eac
 path stopped without reading the rows. Filled here for the stays already there, with the
 grouping the report used until now. See docs/metrics.md.
 
-Revision ID: 0018_h12ivr
-Revises: 0017
+Revision ID: 0022
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_h12ivr"
-down_revision = "0017"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
