@@ -133,3 +133,19 @@ def test_a_real_account_refuses_a_public_url_twilio_cannot_reach(
             f"Error: CALLCENTER_PUBLIC_URL {public_url} cannot be reached by Twilio: it must be "
             "an https:// URL on a public host; nothing was changed\n"
         )
+
+
+def test_an_app_sid_not_on_the_account_is_one_line_and_changes_nothing(
+    live_server: LiveServer, database_url: str
+) -> None:
+    missing = "AP" + "0" * 32
+    env = {**cli_env(live_server, database_url), "TWILIO_TWIML_APP_SID": missing}
+    result = invoke(["twilio", "setup"], env)
+    assert result.exit_code == 2
+    assert result.output == ""
+    assert result.stderr == (
+        f"Error: TWILIO_TWIML_APP_SID {missing} is not a TwiML App of the account; "
+        "nothing was changed\n"
+    )
+    assert the_number(live_server).voice_url == DEMO_VOICE_URL
+    assert client_of(live_server).applications.list() == []
