@@ -232,7 +232,12 @@ def create_app(
             ),
         )
         app.register_blueprint(
-            create_switchboard_api(board, settings.twilio_account_sid, settings.twilio_auth_token),
+            create_switchboard_api(
+                board,
+                settings.twilio_account_sid,
+                settings.twilio_auth_token,
+                numbers=settings.answered_numbers,
+            ),
             url_prefix="/simulator",
         )
 

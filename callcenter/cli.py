@@ -16,6 +16,7 @@ from callcenter.knowledge import cli as knowledge_cli
 from callcenter.media import cli as media_cli
 from callcenter.people import cli as people_cli
 from callcenter.reports import cli as reports_cli
+from callcenter.telephony import cli as telephony_cli
 
 
 class _Commands(click.Group):
@@ -54,6 +55,7 @@ for feature in (
     calls_cli,
     reports_cli,
     busy_hour_cli,
+    telephony_cli,
 ):
     feature.register(main)
 

@@ -507,6 +507,11 @@ class Settings(StrictModel):
         return next(iter(self.numbers), "+18005550100")
 
     @property
+    def answered_numbers(self) -> tuple[str, ...]:
+        """The account's numbers the center answers: those under `numbers`, else the main one."""
+        return tuple(self.numbers) or (self.main_number,)
+
+    @property
     def languages(self) -> list[str]:
         return list(self.voices)
 

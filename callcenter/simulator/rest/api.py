@@ -8,11 +8,13 @@ Participants and Messages, mounted at ``url_prefix="/simulator"``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, request
 
 from callcenter.simulator.board import ApiRequest
+from callcenter.simulator.rest.account import add_account_views
 from callcenter.simulator.rest.call_recordings import add_call_recording_views
 from callcenter.simulator.rest.calls import add_call_views
 from callcenter.simulator.rest.common import _BadRequest, check_api_auth, twilio_error
@@ -24,9 +26,11 @@ if TYPE_CHECKING:
     from callcenter.simulator.switchboard import Switchboard
 
 
-def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str) -> Blueprint:
-    """Twilio's Calls (and their Recordings), Conferences, Participants and Messages API;
-    mount at ``url_prefix="/simulator"``.
+def create_switchboard_api(
+    board: Switchboard, account_sid: str, auth_token: str, numbers: Sequence[str] = ()
+) -> Blueprint:
+    """Twilio's Calls (and their Recordings), Conferences, Participants and Messages API,
+    and the account's ``numbers`` and TwiML Apps; mount at ``url_prefix="/simulator"``.
 
     Every route needs HTTP basic auth with exactly ``account_sid`` / ``auth_token``.
     Below ``/2010-04-01/Accounts/{AccountSid}``:
@@ -56,6 +60,11 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
     * ``GET|POST /Messages.json`` – list (To, From, DateSent, DateSent<, DateSent>) / send
       (To, From|MessagingServiceSid, Body, MediaUrl, StatusCallback) → 201
     * ``GET|DELETE /Messages/{Sid}.json`` – fetch / delete → 204
+    * ``GET /IncomingPhoneNumbers.json`` (PhoneNumber, FriendlyName: exact), ``GET|POST
+      /IncomingPhoneNumbers/{Sid}.json`` – fetch / update (VoiceUrl, VoiceMethod,
+      StatusCallback, StatusCallbackMethod, VoiceFallback*, Sms*, FriendlyName)
+    * ``GET|POST /Applications.json`` – list (FriendlyName) / create a TwiML App (the same
+      fields) → 201; ``GET|POST /Applications/{Sid}.json`` – fetch / update
     """
     if not account_sid or not auth_token:
         raise ValueError("the simulator API needs an account SID and an auth token")
@@ -80,4 +89,5 @@ def create_switchboard_api(board: Switchboard, account_sid: str, auth_token: str
     add_conference_views(api, board, account_sid)
     add_participant_views(api, board, account_sid)
     add_message_views(api, board, account_sid)
+    add_account_views(api, account_sid, numbers)
     return api
