@@ -369,3 +369,46 @@ def test_a_chinese_speaking_supervisors_call_record(
     page.screenshot(path="/tmp/h15-i18n-call-zh.png", full_page=True)
     assert errors == []
     context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_customers_page(
+    browser: object, live_server: LiveServer
+) -> None:
+    from datetime import UTC, datetime
+
+    from playwright.sync_api import expect
+
+    from callcenter.crm.records import create_customer
+
+    _chinese_supervisor(live_server.app)
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        chief = session.scalar(select(Agent).where(Agent.username == "wang.fang"))
+        customer, _ = create_customer(
+            session, chief, {"name": "张伟", "phones": ["+8613900139000"]}, ["zh-CN", "en"],
+            datetime.now(UTC),
+        )  # fmt: skip
+        session.flush()
+        number = customer.id
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/customers")
+    expect(page).to_have_url(f"{live_server.url}/customers")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#customers-page h2").first).to_contain_text("客户")
+    expect(page.locator("#cu-search button[type=submit]")).to_have_text("搜索")
+    page.fill("#cu-q", "nobody-by-this-name")
+    page.click("#cu-search button[type=submit]")
+    expect(page.locator("#cu-rows")).to_have_text("未找到客户。")
+    page.fill("#cu-q", "")
+    page.click("#cu-search button[type=submit]")
+    page.click(f"#cu-rows tr[data-customer-id='{number}'] a")
+    expect(page.locator("#cu-title")).to_have_text(f"张伟 (#{number})")
+    expect(page.locator("#cu-detail h4").first).to_have_text("通话")
+    expect(page.locator("#cu-calls")).to_have_text("没有通话。")
+    expect(page.locator("#cu-d-tier")).to_have_text("普通")
+    expect(page.locator("#cu-call")).to_have_text("拨打")
+    page.click("#cu-edit-open")
+    expect(page.locator("#cu-edit-title")).to_have_text("编辑 张伟")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h15-i18n-customers-zh.png", full_page=True)
+    assert errors == []
+    context.close()
