@@ -412,3 +412,32 @@ def test_a_chinese_speaking_supervisors_customers_page(
     page.screenshot(path="/tmp/h15-i18n-customers-zh.png", full_page=True)
     assert errors == []
     context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_actions_and_notes(
+    browser: object, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    _chinese_supervisor(live_server.app)
+    _agent(live_server.app, None)  # 李娜, offline
+    live_server.app.extensions["callcenter"].extras["realtime"].start()
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/supervisor")
+    expect(page).to_have_url(f"{live_server.url}/supervisor")
+    expect(page.locator("#connection")).to_have_text("实时")
+    expect(page.locator("#board-day")).to_contain_text("今天 ")
+    expect(page.locator("#charts-note")).to_contain_text("服务水平：20 秒内接听")
+    expect(page.locator("#legend-settings")).to_contain_text("短放弃")
+    page.check("#show-offline")
+    row = page.locator("#agents tr[data-agent='li.na']")
+    expect(row).to_be_visible()
+    away = row.locator("button[data-status=away]")
+    expect(away).to_have_text("离开")
+    expect(away).to_have_attribute("title", "离线：需由其本人在控制台设为空闲或离开")
+    expect(row.locator("button[data-status=offline]")).to_have_text("离线")
+    page.locator("#legend summary").click()
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h15-i18n-wallboard-actions-zh.png", full_page=True)
+    assert errors == []
+    context.close()
