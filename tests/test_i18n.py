@@ -313,3 +313,131 @@ def test_a_chinese_speaking_supervisors_wallboard(browser: object, live_server: 
     page.screenshot(path="/tmp/h15-i18n-wallboard-zh.png", full_page=True)
     assert errors == []
     context.close()
+
+
+def _chinese_supervisor(app: Flask) -> None:
+    with app.extensions["callcenter"].database.session() as session:
+        chief = create_agent(
+            session, username="wang.fang", display_name="王芳", agent_number="1090",
+            password=PASSWORD, role="supervisor", skills=["support"], languages=["zh-CN"],
+        )  # fmt: skip
+        chief.ui_language = "zh-CN"
+
+
+def _open_as_chinese_supervisor(browser: object, live_server: LiveServer, path: str) -> tuple:
+    """A zh-CN supervisor's page at `path`, with the browser itself speaking English."""
+    context = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/login?next={path}")
+    page.fill("input[name=username]", "wang.fang")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    return context, page, errors
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_call_record(
+    browser: object, live_server: LiveServer
+) -> None:
+    from datetime import UTC, datetime
+
+    from playwright.sync_api import expect
+
+    from callcenter.calls.records import open_call
+
+    _chinese_supervisor(live_server.app)
+    sid = "CA" + "8" * 32
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        call = open_call(session, call_sid=sid, from_raw="+8613900139000",
+                         to="+864008001234", flow="main", default_language="zh-CN")  # fmt: skip
+        call.started_at = datetime(2024, 5, 1, 6, 3, 9, tzinfo=UTC)
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, f"/calls/{sid}")
+    expect(page).to_have_url(f"{live_server.url}/calls/{sid}")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#call-details")).to_be_visible()
+    expect(page.locator("#call-head h2")).to_contain_text("通话")
+    expect(page.locator("#call-recordings-card h2")).to_have_text("录音")
+    expect(page.locator("#call-timeline-card h2")).to_have_text("时间线")
+    expect(page.locator("#call-knowledge-card h2")).to_have_text("查阅的知识")
+    expect(page.locator("#call-caller")).to_have_text("未知来电者")
+    expect(page.locator("#call-recordings li")).to_have_text("此通话未录音。")
+    expect(page.locator("#call-started")).to_have_text("2024年5月1日 14:03:09")
+    expect(page.locator("#call-csat")).to_have_text("未调查")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h15-i18n-call-zh.png", full_page=True)
+    assert errors == []
+    context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_customers_page(
+    browser: object, live_server: LiveServer
+) -> None:
+    from datetime import UTC, datetime
+
+    from playwright.sync_api import expect
+
+    from callcenter.crm.records import create_customer
+
+    _chinese_supervisor(live_server.app)
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        chief = session.scalar(select(Agent).where(Agent.username == "wang.fang"))
+        customer, _ = create_customer(
+            session, chief, {"name": "张伟", "phones": ["+8613900139000"]}, ["zh-CN", "en"],
+            datetime.now(UTC),
+        )  # fmt: skip
+        session.flush()
+        number = customer.id
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/customers")
+    expect(page).to_have_url(f"{live_server.url}/customers")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#customers-page h2").first).to_contain_text("客户")
+    expect(page.locator("#cu-search button[type=submit]")).to_have_text("搜索")
+    page.fill("#cu-q", "nobody-by-this-name")
+    page.click("#cu-search button[type=submit]")
+    expect(page.locator("#cu-rows")).to_have_text("未找到客户。")
+    page.fill("#cu-q", "")
+    page.click("#cu-search button[type=submit]")
+    page.click(f"#cu-rows tr[data-customer-id='{number}'] a")
+    expect(page.locator("#cu-title")).to_have_text(f"张伟 (#{number})")
+    expect(page.locator("#cu-detail h4").first).to_have_text("通话")
+    expect(page.locator("#cu-calls")).to_have_text("没有通话。")
+    expect(page.locator("#cu-d-tier")).to_have_text("普通")
+    expect(page.locator("#cu-call")).to_have_text("拨打")
+    page.click("#cu-edit-open")
+    expect(page.locator("#cu-edit-title")).to_have_text("编辑 张伟")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h15-i18n-customers-zh.png", full_page=True)
+    assert errors == []
+    context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_actions_and_notes(
+    browser: object, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    _chinese_supervisor(live_server.app)
+    _agent(live_server.app, None)  # 李娜, offline
+    live_server.app.extensions["callcenter"].extras["realtime"].start()
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/supervisor")
+    expect(page).to_have_url(f"{live_server.url}/supervisor")
+    expect(page.locator("#connection")).to_have_text("实时")
+    expect(page.locator("#board-day")).to_contain_text("今天 ")
+    expect(page.locator("#charts-note")).to_contain_text("服务水平：20 秒内接听")
+    expect(page.locator("#legend-settings")).to_contain_text("短放弃")
+    page.check("#show-offline")
+    row = page.locator("#agents tr[data-agent='li.na']")
+    expect(row).to_be_visible()
+    away = row.locator("button[data-status=away]")
+    expect(away).to_have_text("离开")
+    expect(away).to_have_attribute("title", "离线：需由其本人在控制台设为空闲或离开")
+    expect(row.locator("button[data-status=offline]")).to_have_text("离线")
+    page.locator("#legend summary").click()
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h15-i18n-wallboard-actions-zh.png", full_page=True)
+    assert errors == []
+    context.close()

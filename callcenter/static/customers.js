@@ -10,6 +10,8 @@
   const prefill = JSON.parse(page.dataset.prefill || "{}");
   let shown = null; // the customer in the detail card
   let editing = null; // the customer being edited; null: a new one
+  const TIERS = { normal: t("normal"), vip: t("vip"), potential: t("potential") };
+  const tier = (name) => TIERS[name] || name;
 
   // PATCH/POST with field errors: resolves to {status, data}.
   async function send(method, url, body) {
@@ -35,13 +37,13 @@
         link.addEventListener("click", (event) => { event.preventDefault(); open(c.id); });
         const name = el("td");
         name.append(link);
-        tr.append(el("td", c.id), name, el("td", c.phones.join(", "), "mono"), el("td", c.tier),
+        tr.append(el("td", c.id), name, el("td", c.phones.join(", "), "mono"), el("td", tier(c.tier)),
           el("td", c.account || "—", "mono"));
         return tr;
       });
-      $("cu-rows").replaceChildren(...(rows.length ? rows : [emptyRow(5, "No customer found.")]));
+      $("cu-rows").replaceChildren(...(rows.length ? rows : [emptyRow(5, t("No customer found."))]));
     } catch (error) {
-      $("cu-error").textContent = `Search: ${error.message}`;
+      $("cu-error").textContent = t("Search: {why}", { why: error.message });
     }
   }
 
@@ -51,7 +53,7 @@
       history.replaceState(null, "", `/customers/${id}`);
       show(data);
     } catch (error) {
-      $("cu-error").textContent = `Customer #${id}: ${error.message}`;
+      $("cu-error").textContent = t("Customer #{id}: {why}", { id, why: error.message });
     }
   }
 
@@ -81,7 +83,7 @@
     $("cu-detail").hidden = false;
     $("cu-title").textContent = `${c.name} (#${c.id})`;
     $("cu-d-phones").textContent = c.phones.join(", ") || "—";
-    $("cu-d-tier").textContent = c.tier;
+    $("cu-d-tier").textContent = tier(c.tier);
     $("cu-d-language").textContent = c.language || "—";
     $("cu-d-account").textContent = c.account || "—";
     $("cu-d-manager").textContent = c.account_manager ? `${c.account_manager.name} (${c.account_manager.number})` : "—";
@@ -101,9 +103,9 @@
       tr.append(when, el("td", call.queue || "—"), el("td", call.outcome || call.status),
         el("td", call.disposition_label || "—"), el("td", call.agent || "—"),
         el("td", call.csat === null || call.csat === undefined ? "—"
-          : `${call.csat}/5${call.resolved === false ? " · not solved" : call.resolved ? " · solved" : ""}`), recording);
+          : `${call.csat}/5${call.resolved === false ? t(" · not solved") : call.resolved ? t(" · solved") : ""}`), recording);
       return tr;
-    }) : [emptyRow(7, "No calls.")]));
+    }) : [emptyRow(7, t("No calls."))]));
     $("cu-tickets").replaceChildren(...file.tickets.map((t) =>
       item(`#${t.id} ${t.category_label} · ${t.status.replace("_", " ")}`, `/tickets#${t.id}`)));
     $("cu-voicemails").replaceChildren(...file.voicemails.map((v) => {
@@ -123,7 +125,7 @@
   function edit(customer) {
     editing = customer;
     $("cu-edit").hidden = false;
-    $("cu-edit-title").textContent = customer ? `Edit ${customer.name}` : "New customer";
+    $("cu-edit-title").textContent = customer ? t("Edit {name}", { name: customer.name }) : t("New customer");
     $("cu-name").value = customer ? customer.name : "";
     $("cu-phones").value = customer ? customer.phones.join("\n") : prefill.phone || "";
     $("cu-language").value = customer ? customer.language || "" : "";
@@ -156,7 +158,7 @@
         ? await send("PATCH", `/api/customers/${editing.id}`, body)
         : await send("POST", "/api/customers", body);
       if (answer.status >= 400) {
-        const errors = answer.data.errors || { "": answer.data.error || `error ${answer.status}` };
+        const errors = answer.data.errors || { "": answer.data.error || t("error {status}", { status: answer.status }) };
         $("cu-field-errors").replaceChildren(...Object.entries(errors).map(([field, message]) =>
           el("li", field ? `${field}: ${message}` : message)));
         return;
@@ -171,13 +173,13 @@
   async function merge() {
     const other = Number($("cu-merge-id").value);
     if (!shown || !Number.isInteger(other) || other <= 0) {
-      $("cu-detail-error").textContent = "Give the number (#) of the other customer.";
+      $("cu-detail-error").textContent = t("Give the number (#) of the other customer.");
       return;
     }
     const answer = await send("POST", `/api/customers/${shown.id}/merge`, { other_id: other });
     if (answer.status >= 400) {
       const errors = answer.data.errors ? Object.values(answer.data.errors).join("; ") : answer.data.error;
-      $("cu-detail-error").textContent = `Merge: ${errors}`;
+      $("cu-detail-error").textContent = t("Merge: {why}", { why: errors });
       return;
     }
     $("cu-merge-id").value = "";
@@ -191,13 +193,13 @@
   $("cu-call").addEventListener("click", async () => {
     if (!shown) return;
     $("cu-detail-error").textContent = "";
-    $("cu-call-status").textContent = "Calling…";
+    $("cu-call-status").textContent = t("Calling…");
     const { status, data } = await send("POST", "/api/calls/dial", { customer_id: shown.id });
     if (status === 200) {
-      $("cu-call-status").textContent = `Calling ${shown.name}: your phone rings first. The call is on your agent console.`;
+      $("cu-call-status").textContent = t("Calling {name}: your phone rings first. The call is on your agent console.", { name: shown.name });
     } else {
       $("cu-call-status").textContent = "";
-      $("cu-detail-error").textContent = data.error || `Could not place the call (${status})`;
+      $("cu-detail-error").textContent = data.error || t("Could not place the call ({status})", { status });
     }
   });
   $("cu-cancel").addEventListener("click", () => { $("cu-edit").hidden = true; });

@@ -7,11 +7,16 @@
 // - a waiting caller: a queue to move to, "to the front", Move, and Take;
 // - an agent: Available, Away (with the reason typed above the agents table), Offline.
 (() => {
-  const MODES = [["monitor", "Monitor", "Listen in: nobody hears you"],
-    ["coach", "Coach", "Only the agent hears you"], ["barge", "Barge", "Join the call: everyone hears you"]];
-  const DONE = { monitor: "You are listening to the call", coach: "You are coaching the agent",
-    barge: "You joined the call" };
-  const STATUSES = [["available", "Available"], ["away", "Away"], ["offline", "Offline"]];
+  const MODES = [["monitor", t("Monitor"), t("Listen in: nobody hears you")],
+    ["coach", t("Coach"), t("Only the agent hears you")], ["barge", t("Barge"), t("Join the call: everyone hears you")]];
+  const DONE = { monitor: t("You are listening to the call"), coach: t("You are coaching the agent"),
+    barge: t("You joined the call") };
+  const STATUSES = [["available", t("Available")], ["away", t("Away")], ["offline", t("Offline")]];
+  // One whole sentence per status, so that each language can order its words.
+  const SET = { available: (name) => t("Set {name} available", { name }),
+    away: (name) => t("Set {name} away", { name }), offline: (name) => t("Set {name} offline", { name }) };
+  const NOW = { available: (name) => t("{name} is now available", { name }),
+    away: (name) => t("{name} is now away", { name }), offline: (name) => t("{name} is now offline", { name }) };
   const notice = document.getElementById("supervision-status");
   const reasonInput = document.getElementById("away-reason");
   // What a supervisor chose for a waiting caller survives the redraws of the calls table.
@@ -29,11 +34,11 @@
 
   function send(socket, event, payload, done) {
     if (!socket || !socket.connected) {
-      say("Not connected to the server: try again when the board is live", true);
+      say(t("Not connected to the server: try again when the board is live"), true);
       return;
     }
     socket.emit(event, payload, (answer) => {
-      if (!answer || answer.error) say((answer && answer.error) || "No answer from the server", true);
+      if (!answer || answer.error) say((answer && answer.error) || t("No answer from the server"), true);
       else say(done(answer), false);
     });
   }
@@ -59,8 +64,8 @@
       bar.append(b);
     });
     if (mine) {
-      const leave = button("Leave", "leave", "Hang up your leg: the call goes on");
-      leave.addEventListener("click", () => send(socket, "supervisor:leave", { call_sid: call.call_sid }, () => "You left the call"));
+      const leave = button(t("Leave"), "leave", t("Hang up your leg: the call goes on"));
+      leave.addEventListener("click", () => send(socket, "supervisor:leave", { call_sid: call.call_sid }, () => t("You left the call")));
       bar.append(leave);
     }
   }
@@ -69,7 +74,7 @@
     const kept = chosen.get(call.call_sid) || {};
     const select = el("select");
     select.dataset.field = "move-to";
-    select.setAttribute("aria-label", "Move to queue");
+    select.setAttribute("aria-label", t("Move to queue"));
     Wallboard.board.queues.forEach((q) => {
       const option = el("option", q.display_name);
       option.value = q.name;
@@ -80,28 +85,30 @@
     front.type = "checkbox";
     front.dataset.field = "front";
     front.checked = Boolean(kept.front);
-    const label = el("label", " to the front", "inline small");
+    const label = el("label", t(" to the front"), "inline small");
     label.prepend(front);
     const remember = () => chosen.set(call.call_sid, { queue: select.value, front: front.checked });
     select.addEventListener("change", remember);
     front.addEventListener("change", remember);
-    const move = button("Move", "move", "Move the caller; they keep their time waiting");
+    const move = button(t("Move"), "move", t("Move the caller; they keep their time waiting"));
     move.addEventListener("click", () => {
       const payload = { call_sid: call.call_sid };
       if (select.value !== call.queue) payload.queue = select.value;
       if (front.checked) payload.priority = "front";
       if (!payload.queue && !payload.priority) {
-        say("Choose another queue or “to the front” first", true);
+        say(t("Choose another queue or “to the front” first"), true);
         return;
       }
       chosen.delete(call.call_sid);
       const names = new Map(Wallboard.board.queues.map((q) => [q.name, q.display_name]));
-      send(socket, "supervisor:move", payload, (answer) => `Moved to ${names.get(answer.queue) || answer.queue}`
-        + (payload.priority ? ", at the front" : ""));
+      send(socket, "supervisor:move", payload, (answer) => {
+        const queue = names.get(answer.queue) || answer.queue;
+        return payload.priority ? t("Moved to {queue}, at the front", { queue }) : t("Moved to {queue}", { queue });
+      });
     });
-    const take = button("Take", "take", "Answer this caller yourself: your phone rings");
+    const take = button(t("Take"), "take", t("Answer this caller yourself: your phone rings"));
     take.addEventListener("click", () => send(socket, "supervisor:take", { call_sid: call.call_sid },
-      () => "The call is yours: your phone rings"));
+      () => t("The call is yours: your phone rings")));
     bar.append(select, label, move, take);
   }
 
@@ -117,10 +124,10 @@
     const bar = el("div", null, "supervision-actions agent-status-actions");
     // On a call their status follows the call; offline they are not at a console (one
     // set available or away there would be taken offline again by the console check).
-    const why = { "on-call": "On a call: their status follows the call",
-      offline: "Offline: they go available or away from their console" }[agent.status];
+    const why = { "on-call": t("On a call: their status follows the call"),
+      offline: t("Offline: they go available or away from their console") }[agent.status];
     STATUSES.forEach(([status, label]) => {
-      const b = button(label, "status", why || `Set ${agent.name} ${label.toLowerCase()}`);
+      const b = button(label, "status", why || SET[status](agent.name));
       b.dataset.status = status;
       b.disabled = agent.status === "on-call" || (agent.status === status && status !== "away")
         || (agent.status === "offline" && status !== "offline");
@@ -129,7 +136,9 @@
         const reason = reasonInput.value.trim();
         if (status === "away" && reason) payload.reason = reason;
         send(socket, "supervisor:agent-status", payload,
-          () => `${agent.name} is now ${label.toLowerCase()}${payload.reason ? ` (${payload.reason})` : ""}`);
+          () => (payload.reason // only "away" carries a reason
+            ? t("{name} is now away ({reason})", { name: agent.name, reason: payload.reason })
+            : NOW[status](agent.name)));
       });
       bar.append(b);
     });
@@ -139,5 +148,5 @@
   api("/api/me").then((me) => {
     myId = me.agent.id;
     Wallboard.redraw();
-  }).catch(() => say("Could not tell who you are: reload the page", true));
+  }).catch(() => say(t("Could not tell who you are: reload the page"), true));
 })();

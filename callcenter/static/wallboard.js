@@ -168,9 +168,10 @@ const Wallboard = (() => {
       return [el("dt", th.textContent), el("dd", defs[key])];
     }));
     const s = board.settings;
-    document.getElementById("legend-settings").textContent = `T = ${s.service_level_seconds} s; short abandons: hung up within ${s.short_abandon_seconds} s; `
-      + `FCR window ${s.fcr_days} days; "today" and the intervals are in ${s.timezone}.`;
-    document.getElementById("board-day").textContent = board.day ? `Today ${board.day} · ${s.timezone}` : "";
+    document.getElementById("legend-settings").textContent = t(
+      "T = {t} s; short abandons: hung up within {short} s; FCR window {days} days; \"today\" and the intervals are in {zone}.",
+      { t: s.service_level_seconds, short: s.short_abandon_seconds, days: s.fcr_days, zone: s.timezone });
+    document.getElementById("board-day").textContent = board.day ? t("Today {day} · {zone}", { day: board.day, zone: s.timezone }) : "";
   }
 
   // -- agents ----------------------------------------------------------------------------------
@@ -330,7 +331,8 @@ const Wallboard = (() => {
       chart.update("none");
     }
     const s = board.settings;
-    document.getElementById("charts-note").textContent = `· ${s.timezone} · service level: answered within ${s.service_level_seconds} s`;
+    document.getElementById("charts-note").textContent = t("· {zone} · service level: answered within {t} s",
+      { zone: s.timezone, t: s.service_level_seconds });
   }
 
   // -- every second: times count up, the oldest waits are judged again ------------------------------
