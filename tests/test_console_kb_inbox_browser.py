@@ -472,5 +472,8 @@ def test_live_call_suggestions_recording_and_text_to_caller(
         assert ("open", "suggestion") in [(item.action, item.source) for item in lookups]
         assert "send" in [item.action for item in lookups]
         recording = session.scalar(select(CallRecording).where(CallRecording.call_sid == sid))
-        assert len(recording.pauses) == 1 and recording.pauses[0]["by"] == team["amy"]
+        # Amy's pause, then the survey's (the agent hung up first: the caller's answers to
+        # the post-call survey are not recorded).
+        assert [pause["by"] for pause in recording.pauses] == [team["amy"], None]
+        assert recording.pauses[1].get("reason") == "survey"
     amy.close()

@@ -280,3 +280,37 @@ def test_board_is_quick_enough_for_a_live_update(board, database, settings) -> N
         started = time.perf_counter()
         build_board(session, settings, NOW + timedelta(seconds=1))
         assert time.perf_counter() - started < 0.5
+
+
+def test_customer_care_on_the_board(board, database, settings) -> None:  # noqa: F811
+    """Follow-ups open (and the oldest's start, which the page counts up) and tickets open,
+    overdue and due soon (within `tickets.due_soon_hours`), on the board and in its feed."""
+    from callcenter.care.models import Followup, Ticket
+
+    _day, before = board
+    with database.session() as session:
+        # A follow-up done, two open; tickets: overdue, due in 1 h (soon), due in 3 days,
+        # and one resolved although overdue (not counted).
+        for n, status, created in [(41, "done", at(1)), (42, "open", at(3)), (43, "open", at(9))]:
+            session.add(Followup(number=number(n), open_key=None if status == "done"
+                                 else number(n), language="en", status=status,
+                                 created_at=created, last_at=created))  # fmt: skip
+        for status, due in [("open", NOW - timedelta(hours=1)), ("in_progress", NOW +
+                            timedelta(hours=1)), ("open", NOW + timedelta(days=3)),
+                            ("resolved", NOW - timedelta(hours=5))]:  # fmt: skip
+            session.add(Ticket(category="repair", priority="normal", status=status,
+                               description="Fridge", source="agent", created_at=at(1),
+                               updated_at=at(1), due_at=due))  # fmt: skip
+    with database.session() as session:
+        after = build_board(session, settings, NOW)
+    # The morning left three follow-ups (callers who hung up after waiting), the first at
+    # 10:03:10; no tickets.
+    assert before["care"] == {
+        "followups": {"open": 3, "oldest_since": iso(at(3, 10))},
+        "tickets": {"open": 0, "overdue": 0, "due_soon": 0},
+    }
+    assert after["care"] == {
+        "followups": {"open": 5, "oldest_since": iso(at(3))},
+        "tickets": {"open": 3, "overdue": 1, "due_soon": 1},
+    }
+    assert board_changes(before, after)["care"] == after["care"]

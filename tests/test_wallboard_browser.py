@@ -15,6 +15,7 @@ from test_queue_boards import queued_call
 from test_queue_boards_browser import shown_seconds, wallboard_log_in
 
 from callcenter.calls.records import get_call, mark_left_queue, open_call
+from callcenter.care.models import Followup, Ticket
 from callcenter.models import utcnow
 
 pytestmark = pytest.mark.skipif(
@@ -64,6 +65,13 @@ def test_the_wallboard_lives(
             "queued",
             utcnow() - timedelta(seconds=40),
         )
+        # A caller to call back since 3 minutes ago, and an overdue ticket.
+        since = utcnow() - timedelta(minutes=3)
+        session.add(Followup(number="+8613900139009", open_key="+8613900139009", language="en",
+                             created_at=since, last_at=since))  # fmt: skip
+        session.add(Ticket(category="repair", priority="normal", status="open",
+                           description="Fridge", source="agent", created_at=since,
+                           updated_at=since, due_at=utcnow() - timedelta(hours=1)))  # fmt: skip
     errors: list[str] = []
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -73,6 +81,10 @@ def test_the_wallboard_lives(
     support = page.locator('#queues tr[data-queue="support"]')
     expect(support.locator("[data-field=waiting]")).to_have_text("1")
     expect(support.locator("[data-field=offered]")).to_have_text("1")
+    expect(page.locator("#care-followups")).to_have_text("1")
+    expect(page.locator("#care-oldest")).to_have_text(re.compile(r"^3m \d+s$"))
+    expect(page.locator("#care-overdue")).to_have_text("1")
+    expect(page.locator("#care-overdue")).to_have_attribute("data-alert", "alert")
     page.screenshot(path="/tmp/wallboard-live.png")
     longest = support.locator("[data-field=longest-wait]")
     assert 40 <= shown_seconds(longest.inner_text()) < 50

@@ -62,7 +62,7 @@ const Wallboard = (() => {
       (data.calls || []).forEach((c) => board.calls.set(c.call_sid, c));
       (data.calls_removed || []).forEach((sid) => board.calls.delete(sid));
     }
-    for (const key of ["queues", "intervals", "definitions", "settings", "day"]) {
+    for (const key of ["queues", "intervals", "definitions", "settings", "day", "care"]) {
       if (key in data) board[key] = data[key];
     }
     if (data.full || data.definitions || data.settings) renderLegend();
@@ -71,6 +71,25 @@ const Wallboard = (() => {
     else if (data.agents || data.agents_removed) renderAgents(data.agents_removed ? null : data.agents);
     if (data.full || data.calls || data.calls_removed) renderCalls();
     if (data.full || data.intervals || data.queues) renderCharts();
+    if (data.full || data.care) renderCare();
+  }
+
+  // -- customer care: follow-ups and tickets ---------------------------------------------------------
+  function renderCare() {
+    const care = board.care || { followups: {}, tickets: {} };
+    const followups = care.followups || {};
+    const tickets = care.tickets || {};
+    document.getElementById("care-followups").textContent = followups.open || 0;
+    const oldest = document.getElementById("care-oldest");
+    oldest.dataset.format = "wait";
+    if (followups.oldest_since) oldest.dataset.since = followups.oldest_since;
+    else delete oldest.dataset.since;
+    oldest.textContent = followups.oldest_since ? wait(since(followups.oldest_since)) : "—";
+    document.getElementById("care-tickets").textContent = tickets.open || 0;
+    const overdue = document.getElementById("care-overdue");
+    overdue.textContent = tickets.overdue || 0;
+    overdue.dataset.alert = tickets.overdue ? "alert" : "ok";
+    document.getElementById("care-due-soon").textContent = tickets.due_soon || 0;
   }
 
   // -- queues --------------------------------------------------------------------------------------
@@ -337,7 +356,7 @@ const Wallboard = (() => {
 
   // -- every second: times count up, the oldest waits are judged again ------------------------------
   setInterval(() => {
-    document.querySelectorAll("td[data-since]").forEach((td) => {
+    document.querySelectorAll("td[data-since], #care-oldest[data-since]").forEach((td) => {
       const elapsed = since(td.dataset.since);
       td.textContent = td.dataset.format === "wait" ? wait(elapsed) : clock(elapsed);
     });

@@ -21,6 +21,7 @@ from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import FINAL_STATUSES
+from callcenter.care.board import wallboard_counts
 from callcenter.config import Settings
 from callcenter.media.call_recordings import ACTIVE, PAUSED
 from callcenter.media.voicemail import OPEN as UNHANDLED_VOICEMAIL
@@ -123,7 +124,16 @@ def build_board(
         "agents": agents,
         "calls": calls,
         "intervals": _intervals(settings, intervals),
+        "care": _care(session, settings, now),
     }
+
+
+def _care(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
+    """Follow-ups open (and since when the oldest waits: the page counts the seconds) and
+    tickets open, overdue and due soon."""
+    counts = wallboard_counts(session, settings, now)
+    counts["followups"].pop("oldest_seconds", None)
+    return counts
 
 
 # -- live calls ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from callcenter.models import utcnow
 
 INTERVAL = 0.5
 KEEPALIVE = 5.0
-SECTIONS = ("settings", "definitions", "queues", "intervals")
+SECTIONS = ("settings", "definitions", "queues", "intervals", "care")
 KEYED = {"agents": "id", "calls": "call_sid"}
 
 Board = dict[str, Any]

@@ -95,6 +95,7 @@ def new_ticket() -> ResponseReturnValue:
         session.rollback()
         return _invalid(exc.errors)
     session.commit()
+    services.announcer.touch()  # the wallboard counts tickets
     payload = {"ticket": describe(session, services.settings, ticket, now, full=True),
                "created": created}  # fmt: skip
     session.rollback()
@@ -133,6 +134,7 @@ def change_ticket(ticket_id: int) -> ResponseReturnValue:
         session.rollback()
         return json_error(exc.status, str(exc))
     session.commit()
+    services.announcer.touch()  # the wallboard counts tickets
     payload = {"ticket": describe(session, services.settings, changed, now, full=True)}
     session.rollback()
     return jsonify(payload)

@@ -70,6 +70,8 @@ class CareWatch:
             texts = claim_texts(session, settings)
         if opened:
             self.followups_changed()
+        if opened or outbox:  # new follow-ups, tickets now due soon or overdue: the wallboard
+            self.services.announcer.touch()
         for event, data, room in outbox:
             self.socketio.emit(event, data, to=room, namespace=AGENT_NS)
         for followup_id, number, text in texts:
