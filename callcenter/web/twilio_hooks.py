@@ -607,9 +607,7 @@ def bridge_conference(session: Session, caller: str) -> Response:
         note_leg(call, member, role="supervisor")
     _announce_after_commit(session, _note_participant(session, call, event, member))
     if announce:  # after the commit, the dispatcher is woken: it starts the recording
-        session.info.setdefault(_AFTER_COMMIT, []).append(
-            lambda: get_services().announcer.call_connected(caller)
-        )
+        _after_commit(session, lambda: get_services().announcer.call_connected(caller))
         _wake_dispatcher_after_commit(session)
     return Response(status=204)
 
@@ -712,9 +710,7 @@ def _announce_queue_entry(session: Session, call: Call, actions: list[Action]) -
 def _announce_after_commit(session: Session, changes: object) -> None:
     """Consoles hear about a change only once it is committed."""
     if changes:
-        session.info.setdefault(_AFTER_COMMIT, []).append(
-            lambda: get_services().announcer.publish(changes)
-        )
+        _after_commit(session, lambda: get_services().announcer.publish(changes))
 
 
 def _after_commit(session: Session, step: Callable[[], object]) -> None:
