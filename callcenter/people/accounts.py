@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
-from callcenter.models import CALL_DEVICES, UI_LANGUAGES, Agent
+from callcenter.models import UI_LANGUAGES, Agent
 from callcenter.people.agents import (
     AgentError,
     check_call_device,
+    check_device,
     check_name,
     check_number,
     check_role,
@@ -109,9 +110,7 @@ def clean_phone(value: Any, choices: Choices | None = None) -> str | None:
 
 def clean_device(value: Any, choices: Choices | None = None) -> str:
     """Where the bridge rings the agent: "browser" (the console's softphone) or "phone"."""
-    if value not in CALL_DEVICES:
-        raise AgentError(f"takes_calls_on: one of {', '.join(CALL_DEVICES)}")
-    return str(value)
+    return check_device(value)
 
 
 def clean_flag(value: Any, choices: Choices | None = None) -> bool:

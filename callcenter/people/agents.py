@@ -127,10 +127,16 @@ def create_agent(
     return agent
 
 
+def check_device(value: object) -> str:
+    """Where the bridge rings an agent: "browser" (the console's softphone) or "phone"."""
+    if value not in CALL_DEVICES:
+        raise AgentError(f"takes_calls_on: one of {', '.join(CALL_DEVICES)}")
+    return str(value)
+
+
 def check_call_device(takes_calls_on: str, phone: str | None) -> None:
     """Refuse a place to take calls that does not exist, or a phone the agent has not got."""
-    if takes_calls_on not in CALL_DEVICES:
-        raise AgentError(f"takes_calls_on: one of {', '.join(CALL_DEVICES)}")
+    check_device(takes_calls_on)
     if takes_calls_on == "phone" and not phone:
         raise AgentError(
             "takes_calls_on: calls cannot go to a phone without a phone number "
