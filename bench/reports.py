@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, delete, insert, text, update  # noqa: E402
 from callcenter.app import flow_catalog  # noqa: E402
 from callcenter.config import load_settings  # noqa: E402
 from callcenter.db import Database  # noqa: E402
-from callcenter.ivr.loader import FlowRegistry  # noqa: E402
+from callcenter.ivr.registry import FlowRegistry  # noqa: E402
 from callcenter.metrics.agents import agent_report  # noqa: E402
 from callcenter.metrics.facts import (  # noqa: E402
     AgentStatusSpan,

@@ -17,7 +17,8 @@ from callcenter import db
 from callcenter.config import ConfigError, Settings, load_settings
 from callcenter.ivr.engine import EngineSettings, IvrEngine
 from callcenter.ivr.hours import always_open
-from callcenter.ivr.loader import FlowCatalog, FlowRegistry
+from callcenter.ivr.loader import FlowCatalog
+from callcenter.ivr.registry import FlowRegistry
 from callcenter.logs import configure_logging, install_request_log
 from callcenter.media.tts import PromptCache
 from callcenter.services import Services

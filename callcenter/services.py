@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 from callcenter.config import Settings
 from callcenter.db import Database
 from callcenter.ivr.engine import IvrEngine
-from callcenter.ivr.loader import FlowRegistry
+from callcenter.ivr.registry import FlowRegistry
 from callcenter.media.tts import PromptCache
 from callcenter.telephony.twiml import TwimlRenderer, UrlBuilder
 

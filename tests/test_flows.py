@@ -23,10 +23,10 @@ from callcenter.ivr.loader import (
     FlowCatalog,
     FlowError,
     FlowProblem,
-    FlowRegistry,
     flow_files,
     load_flows,
 )
+from callcenter.ivr.registry import FlowRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_FLOWS = ROOT / "ivr_flows"

@@ -431,10 +431,12 @@ def test_impacts_are_each_terms_bm25(kb: ModuleType, indexed: Session) -> None:
     """Every kept impact is its term's share of BM25 as FTS5 computes it, whichever way
     it was computed (FTS5 on SQLite, Python on PostgreSQL); on SQLite the scores are
     exactly FTS5's bm25() of the whole query."""
+    from callcenter.knowledge import search_index
+
     articles, _ = kb.load_articles(KB_DIR)
     computed = {
         (term, language, article_id): impact
-        for term, language, impact, article_id in kb._bm25_impacts(
+        for term, language, impact, article_id in search_index._bm25_impacts(
             {article.id: article for article in articles}, {}
         )
     }
@@ -466,7 +468,9 @@ def test_top_k_keeps_the_obvious_best_article(
 ) -> None:
     """With only 3 articles kept per term, among 20 that hold each term, the article about
     both terms of a query still comes first, and each term's strongest article first."""
-    monkeypatch.setattr(kb, "IMPACTS_PER_TERM", 3)
+    from callcenter.knowledge import search_index
+
+    monkeypatch.setattr(search_index, "IMPACTS_PER_TERM", 3)
     for n in range(20):
         write(tmp_path, f"warranty-{n:02d}", body="The warranty applies. " + "Filler text. " * n)
         write(tmp_path, f"battery-{n:02d}", body="The battery lasts. " + "Filler text. " * n)
@@ -540,7 +544,9 @@ def test_impacts_are_kept_per_language(
     """Each language keeps its own best articles per term: a Chinese article that
     mentions an English word once is found with the language filter, though five
     English articles hold the word more."""
-    monkeypatch.setattr(kb, "IMPACTS_PER_TERM", 2)
+    from callcenter.knowledge import search_index
+
+    monkeypatch.setattr(search_index, "IMPACTS_PER_TERM", 2)
     for n in range(5):
         write(tmp_path, f"screen-{n}", title="Screen", body="Screen repair. " * (n + 1))
     write(tmp_path, "screen-zh", language="zh-CN", body="屏幕维修需要两天，包括 screen 检测。")

@@ -1,7 +1,7 @@
 """Knowledge-base tables: the articles, their full-text index (which lives in each database's
 own engine) and the lookups agents make (:class:`KbLookup`).
 
-Terms come from :func:`callcenter.knowledge.articles.tokenize` (stemmed English words,
+Terms come from :func:`callcenter.knowledge.terms.tokenize` (stemmed English words,
 Chinese bigrams and single characters); the database only matches and ranks them:
 
 * **SQLite**: the FTS5 virtual table ``kb_fts`` (:data:`FTS_DDL`), one row per article
@@ -15,7 +15,7 @@ Chinese bigrams and single characters); the database only matches and ranks them
 Ranking a term that thousands of articles contain would mean scoring each of them, so
 ``kb_impacts`` (:data:`kb_impacts`, both databases) keeps, per term and language, the
 articles with the term's highest precomputed BM25 contributions ("impacts"), at most
-``kb.IMPACTS_PER_TERM`` of them, ordered by an index on (term, language, impact): a
+``search_index.IMPACTS_PER_TERM`` of them, ordered by an index on (term, language, impact): a
 search sums the impacts of its terms to choose a few candidates, which the full-text
 index then matches and scores.
 """

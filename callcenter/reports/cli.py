@@ -102,7 +102,7 @@ def report_agents(ctx: click.Context, start: str, end: str, as_csv: bool) -> Non
 def report_ivr(ctx: click.Context, start: str, end: str, as_csv: bool, flow: str | None) -> None:
     """Per IVR node: callers who reached it, per exit, hang-ups."""
     from callcenter.app import flow_catalog
-    from callcenter.ivr.loader import FlowRegistry
+    from callcenter.ivr.registry import FlowRegistry
     from callcenter.reports.output import IVR_COLUMNS, ivr_payload, ivr_rows
 
     settings, database = _context(ctx)
