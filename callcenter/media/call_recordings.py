@@ -235,6 +235,14 @@ def set_paused(
     return recording
 
 
+def note_stopped(session: Session, call_sid: str, reason: str) -> None:
+    """Twilio stopped the call's recording at our request (its `completed` callback follows);
+    logged with why (e.g. ``survey``: the pause was refused)."""
+    recording = active_recording(session, call_sid)
+    log_event(session, call_sid, "recording.stopped", reason=reason,
+              recording_sid=recording.recording_sid if recording else None)  # fmt: skip
+
+
 def survey_pause(session: Session, call_sid: str, now: datetime) -> tuple[str, str] | None:
     """The caller's post-call survey begins: their answers must not be in the recording.
 

@@ -322,3 +322,10 @@ class CallBridge:
                 recording.update(status="in-progress")
         except (TwilioException, OSError) as exc:
             raise _failed(f"pause={paused} of {recording_sid}", exc) from exc
+
+    def stop_recording(self, leg_sid: str, recording_sid: str) -> None:
+        """Stop a recording for good (Twilio completes it with what was recorded)."""
+        try:
+            self.client.calls(leg_sid).recordings(recording_sid).update(status="stopped")
+        except (TwilioException, OSError) as exc:
+            raise _failed(f"stopping {recording_sid}", exc) from exc
