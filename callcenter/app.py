@@ -90,7 +90,9 @@ def _init_realtime(app: Flask, services: Services) -> None:
     """Socket.IO for the consoles, the dispatcher, and the REST bridge to Twilio."""
     from flask_socketio import SocketIO
 
+    from callcenter.media.remote_erasure import RemoteDeleter
     from callcenter.telephony.bridge import CallBridge, rest_client
+    from callcenter.telephony.recordings import TwilioRecordings
     from callcenter.telephony.sms import SmsSender
     from callcenter.web.agent_events import register_agent_events
     from callcenter.web.care_watch import CareWatch
@@ -115,6 +117,12 @@ def _init_realtime(app: Flask, services: Services) -> None:
     bridge = CallBridge(client, services.urls, caller_id)
     realtime.bridge = bridge
     services.extras["sms"] = SmsSender(client, settings.sms_from or settings.main_number)
+    remote = TwilioRecordings(rest_client(settings.twilio_account_sid, settings.twilio_auth_token,
+                                          settings.twilio_api_url,
+                                          timeout=settings.downloads.timeout_seconds))  # fmt: skip
+    services.extras["remote_deleter"] = RemoteDeleter(
+        services.database.sessions, remote.delete, settings.downloads
+    )
     care = CareWatch(socketio, services, services.extras["sms"])
     services.extras["care"] = care
     realtime.housekeeping.append(care.check)

@@ -9,7 +9,7 @@ import click
 
 from callcenter.commands import command_database, command_settings
 from callcenter.config import ConfigError, Settings, load_settings
-from callcenter.media.cli import fetcher
+from callcenter.media.cli import fetcher, remote_deleter
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
@@ -98,7 +98,9 @@ def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> Non
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     services = app.extensions["callcenter"]
-    worker = DownloadWorker(fetcher(ctx), settings.downloads.poll_seconds)
+    worker = DownloadWorker(
+        fetcher(ctx), settings.downloads.poll_seconds, deleter=remote_deleter(ctx)
+    )
     worker.start()
     base = f"http://{host}:{port}"
     click.echo(f"callcenter is running on {base}")

@@ -9,6 +9,7 @@ listed here, so the migrations and the schema check see it.
 import callcenter.care.models
 import callcenter.crm.models
 import callcenter.knowledge.models
+import callcenter.media.models
 import callcenter.metrics.facts
 import callcenter.models
 import callcenter.supervision.models  # noqa: F401

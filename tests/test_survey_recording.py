@@ -6,6 +6,7 @@ closed. A recording not started yet when the survey begins is never started."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from conftest import LiveServer, start_caller
 from sqlalchemy import select
@@ -80,3 +81,73 @@ def test_a_recording_not_started_when_the_survey_begins_never_starts(app) -> Non
         assert claim_due(session, now + timedelta(seconds=5)) == []
         recording = session.scalar(select(CallRecording))
         assert recording.status == "failed" and "survey" in (recording.last_error or "")
+
+
+THANKS_EN = "Thank you for your feedback. Goodbye."
+
+
+def surveyed_call_with_refusals(
+    live_server: LiveServer, refusals: dict[str, int]
+) -> tuple[str, Any, list[str | None]]:
+    """A surveyed call whose recording's updates Twilio refuses (`refusals`: status →
+    times) once the agent has hung up; returns (call SID, what happened, the updates)."""
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    amy = Console(live_server, "amy")
+    amy.client.on("call:recording", amy._recorder("call:recording"), namespace="/agent")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        caller = start_caller(live_server.app, live_server.url, "+8613900139001", ["1", "0"],
+                              dial_talk_seconds=900, on_wait=answers_later(["4", "1"]))  # fmt: skip
+        sid = caller.call_sid
+        amy.wait_for("call:offer", timeout=15, call_sid=sid)
+        assert amy.call("call:accept", {"call_sid": sid})["ok"]
+        amy.wait_for("call:connected", timeout=15, call_sid=sid)
+        assert amy.wait_for("call:recording", timeout=10, call_sid=sid)["status"] == "in-progress"
+        for status, times in refusals.items():
+            board.refuse_updates(status, times)
+        assert amy.call("call:hangup", {"call_sid": sid}) == {"ok": True}
+        result = caller.result()
+    finally:
+        amy.close()
+    [simulated] = board.call_recordings(sid)
+    path = f"/Recordings/{simulated.sid}.json"
+    updates = [r.get("Status") for r in board.requests
+               if r.method == "POST" and r.path.endswith(path)]  # fmt: skip
+    return sid, result, updates
+
+
+def test_a_refused_pause_is_tried_again_then_the_recording_is_stopped(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    sid, result, updates = surveyed_call_with_refusals(live_server, {"paused": 2})
+    assert updates == ["paused", "paused", "stopped"]
+    assert RATE_EN in heard(result)
+    call = the_call(live_server, sid)
+    assert (call.csat, call.resolved) == (4, True)  # surveyed: the recording was over
+    recording = wait_for_recording(live_server, sid, "completed")
+    assert recording.pauses in (None, [])
+    kinds = [kind for kind, _ in events_of(live_server, sid, "")]
+    assert kinds.index("recording.stopped") < kinds.index("survey.rated")
+    assert (
+        dict(events_of(live_server, sid, "recording.stopped"))["recording.stopped"]["reason"]
+        == "survey"
+    )
+
+
+def test_a_recording_neither_paused_nor_stopped_means_no_survey(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    sid, result, updates = surveyed_call_with_refusals(live_server, {"paused": 2, "stopped": 1})
+    assert updates == ["paused", "paused", "stopped"]
+    said = heard(result)
+    assert RATE_EN not in said and said[-1] == THANKS_EN  # thanked, not asked
+    call = the_call(live_server, sid)
+    assert (call.csat, call.resolved) == (None, None)
+    skipped = dict(events_of(live_server, sid, "survey.skipped"))
+    assert "neither paused nor stopped" in skipped["survey.skipped"]["reason"]
+    kinds = [kind for kind, _ in events_of(live_server, sid, "")]
+    assert "survey.rated" not in kinds and "recording.paused" not in kinds

@@ -357,3 +357,45 @@ def test_the_owner_hears_ticket_due_on_their_console(
     finally:
         amy.close()
         bob.close()
+
+
+@pytest.mark.parametrize(
+    ("category", "kind", "language", "article"),
+    [
+        ("repair", None, "en", "ticket-repair"),
+        ("return", None, "en", "ticket-return"),
+        ("billing", None, "en", "ticket-billing"),
+        ("complaint", "compensation", "en", "ticket-complaint"),
+        ("followup", None, "en", "ticket-followup"),
+        ("repair", None, "zh-CN", "ticket-repair-zh"),
+        ("complaint", "venting", "zh-CN", "ticket-complaint-zh"),
+    ],
+)
+def test_the_demo_knowledge_base_suggests_the_open_tickets_article_first(
+    world: dict[str, Any],
+    client: FlaskClient,
+    category: str,
+    kind: str | None,
+    language: str,
+    article: str,
+) -> None:
+    """With the repository's knowledge_base/ (what `make run` indexes), a caller with an open
+    ticket of a category is suggested that category's article first, in their language."""
+    from conftest import sync_knowledge_base
+
+    services = world["services"]
+    sync_knowledge_base(client.application)
+    login(client, "amy")
+    body = {"category": category, "description": "called about it", "call_sid": CALL,
+            **({"kind": kind} if kind else {})}  # fmt: skip
+    answer = client.post("/api/tickets", json=body)
+    assert answer.status_code == 201, answer.get_json()
+    with services.database.session() as session:
+        again = open_call(session, call_sid="CA" + "4" * 32, from_raw=NUMBER,
+                          to="+864008001234", flow="main", default_language=language)  # fmt: skip
+        again.language = language
+        again.queue = "support"
+        session.flush()
+        payload = offer_payload(session, services.settings, again, datetime.now(UTC))
+    assert payload["knowledge"], payload
+    assert payload["knowledge"][0]["id"] == article

@@ -12,10 +12,12 @@ from callcenter.commands import command_database, command_settings
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def customers_erase(ctx: click.Context, customer_id: int, yes: bool) -> None:
-    """Erase customer ID on request: name, numbers, notes and recorded audio go; anonymous
-    counts stay for the reports; the audit log says it happened."""
+    """Erase customer ID on request: name, numbers, notes and recorded audio go (Twilio's
+    copies too); anonymous counts stay for the reports; the audit log says it happened."""
     from callcenter.crm.erasure import erase_customer
     from callcenter.crm.records import CustomerError
+    from callcenter.media.cli import remote_deleter
+    from callcenter.media.remote_erasure import still_pending
     from callcenter.models import utcnow
 
     settings = command_settings(ctx)
@@ -37,6 +39,15 @@ def customers_erase(ctx: click.Context, customer_id: int, yes: bool) -> None:
         f"{value} {name.replace('_', ' ')}" for name, value in report.counts().items()
     )
     click.echo(f"erased customer #{customer_id} ({counts})")
+    queued = report.remote_recordings
+    if queued:
+        remote_deleter(ctx).run_due(limit=len(queued), only=queued)
+        with command_database(ctx).session() as session:
+            pending = still_pending(session, queued)
+        click.echo(f"Twilio's copies of the recordings: {len(queued) - len(pending)} deleted, "
+                   f"{len(pending)} pending")  # fmt: skip
+        for sid in pending:
+            click.echo(f"  pending: {sid} (the download worker retries it until it is gone)")
 
 
 def register(main: click.Group) -> None:

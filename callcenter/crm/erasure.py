@@ -4,13 +4,15 @@ The customer row stays as "erased customer #ID" (so calls still count in the rep
 name, numbers, account code, notes and history go; every call, event, ticket, voicemail,
 follow-up, knowledge look-up and stored answer that held their number or name is scrubbed;
 the audio of their calls and voicemails is deleted from ``recordings/`` and the rows are
-marked purged. The audit log says that it happened (never whose data it was).
+marked purged, and the deletion of Twilio's copies is queued
+(:mod:`callcenter.media.remote_erasure`: the caller commits, then sends them). The audit
+log says that it happened (never whose data it was).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,16 @@ from callcenter.care.models import Followup, Ticket, TicketEvent
 from callcenter.crm.models import CustomerChange
 from callcenter.crm.records import get_customer, note_change
 from callcenter.knowledge.models import KbLookup
+from callcenter.media import call_recordings
 from callcenter.media.downloads import DONE, FAILED
+from callcenter.media.downloads import ERASED as STOPPED
+from callcenter.media.remote_erasure import queue_deletions
 from callcenter.models import (
     Agent,
     AuditEntry,
     Call,
     CallEvent,
+    CallRecording,
     RecordingDownload,
     Voicemail,
     WebhookResponse,
@@ -49,6 +55,8 @@ class ErasureReport:
     voicemails: int = 0
     followups: int = 0
     audio_files: int = 0
+    remote_recordings: list[str] = field(default_factory=list)
+    """Recordings whose deletion from Twilio is queued (sent by :class:`RemoteDeleter`)."""
 
     def counts(self) -> dict[str, int]:
         return {
@@ -57,6 +65,7 @@ class ErasureReport:
             "voicemails": self.voicemails,
             "followups": self.followups,
             "audio_files": self.audio_files,
+            "remote_recordings": len(self.remote_recordings),
         }
 
 
@@ -208,6 +217,7 @@ def erase_customer(
     report.voicemails = len(voicemails)
 
     report.audio_files = _delete_audio(session, sids, recordings_dir, now)
+    report.remote_recordings = queue_deletions(session, _remote_recordings(session, sids), now)
     if prompt_cache_dir is not None:
         report.audio_files += _delete_prompts(Path(prompt_cache_dir), needles)
     _scrub_histories(session, customer.id, numbers, needles)
@@ -260,8 +270,12 @@ def _delete_audio(
     root = Path(recordings_dir).resolve()
     deleted = 0
     for sid_chunk in _chunks(list(sids)):
+        # Locked: a fetcher saving one of them now either finished first (its file is
+        # deleted here) or finds the job taken from it (and deletes what it wrote).
         for job in session.scalars(
-            select(RecordingDownload).where(RecordingDownload.call_sid.in_(sid_chunk))
+            select(RecordingDownload)
+            .where(RecordingDownload.call_sid.in_(sid_chunk))
+            .with_for_update()
         ):
             if job.path:
                 path = (root / job.path).resolve()
@@ -270,9 +284,44 @@ def _delete_audio(
                     deleted += 1
             if job.status != DONE:
                 job.status = FAILED
-                job.last_error = "erased on request"
+                job.last_error = STOPPED
             job.purged_at = job.purged_at or now
+        for recording in session.scalars(
+            select(CallRecording).where(
+                CallRecording.call_sid.in_(sid_chunk),
+                CallRecording.status.in_((call_recordings.REQUESTED, call_recordings.STARTING)),
+            )
+        ):  # not started yet: never started (one starting now is deleted once it is)
+            recording.status = call_recordings.FAILED
+            recording.last_error = STOPPED
     return deleted
+
+
+def _remote_recordings(session: Session, sids: Sequence[str]) -> list[tuple[str, str]]:
+    """(recording SID, call SID) of every recording of these calls Twilio may still hold:
+    call recordings and voicemails, downloaded or not, but not those already deleted there."""
+    found: list[tuple[str, str]] = []
+    deleted: set[str] = set()
+    for sid_chunk in _chunks(list(sids)):
+        for recording_sid, call_sid, remote_deleted in session.execute(
+            select(RecordingDownload.recording_sid, RecordingDownload.call_sid,
+                   RecordingDownload.remote_deleted_at)
+            .where(RecordingDownload.call_sid.in_(sid_chunk))
+        ):  # fmt: skip
+            if remote_deleted is not None:
+                deleted.add(recording_sid)
+            else:
+                found.append((recording_sid, call_sid))
+        for model in (CallRecording, Voicemail):
+            found += [
+                (recording_sid, call_sid)
+                for recording_sid, call_sid in session.execute(
+                    select(model.recording_sid, model.call_sid).where(
+                        model.call_sid.in_(sid_chunk), model.recording_sid.is_not(None)
+                    )
+                )
+            ]
+    return [(rsid, csid) for rsid, csid in found if rsid not in deleted]
 
 
 def _delete_prompts(cache_dir: Path, needles: Sequence[str]) -> int:

@@ -61,6 +61,20 @@ def in_survey(call: Call) -> bool:
     return (call.context or {}).get("survey") == "started"
 
 
+def skip(session: Session, settings: Settings, call: Call, reason: str) -> list[Action]:
+    """Give up the survey of a caller already in it (e.g. it could not be kept out of the
+    recording): no answer is stored from now on; what they hear instead is the thanks."""
+    if not skipped(call):
+        call.context = {**(call.context or {}), "survey_skipped": reason}
+        log_event(session, call.call_sid, "survey.skipped", reason=reason)
+    return _thanks(settings, call)
+
+
+def skipped(call: Call) -> bool:
+    """The survey was given up after it began (:func:`skip`)."""
+    return bool((call.context or {}).get("survey_skipped"))
+
+
 def answer(
     session: Session,
     settings: Settings,
@@ -71,7 +85,10 @@ def answer(
     speech: str | None,
     now: datetime,
 ) -> list[Action]:
-    """One answer (or none) to a question: stored, then the next question or the thanks."""
+    """One answer (or none) to a question: stored, then the next question or the thanks;
+    never stored once the survey is skipped (see :func:`skip`)."""
+    if skipped(call):
+        return _thanks(settings, call)
     said = (digits or "").strip() or digits_from_speech(speech or "")
     if question == RATE:
         first = said[:1]

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls.records import log_event
 from callcenter.config import Settings
-from callcenter.media.downloads import enqueue_download
+from callcenter.media.downloads import ERASED, enqueue_download
+from callcenter.media.remote_erasure import queue_deletions
 from callcenter.models import Agent, Call, CallRecording
 
 REQUESTED, STARTING, RECORDING, PAUSED = "requested", "starting", "in-progress", "paused"
@@ -171,6 +172,10 @@ def mark_started(
                   recording_sid=recording_sid, first=recording.recording_sid)  # fmt: skip
         return recording
     recording.recording_sid = recording_sid
+    if recording.status == FAILED and recording.last_error == ERASED:
+        # The caller was erased while this start was on its way: Twilio's copy goes too.
+        queue_deletions(session, [(recording_sid, recording.call_sid)], now)
+        return recording
     if recording.status in (REQUESTED, STARTING):
         recording.status = RECORDING
     recording.started_at = recording.started_at or now
@@ -228,6 +233,14 @@ def set_paused(
               recording_sid=recording.recording_sid, agent_id=agent_id,
               **({"reason": reason} if reason else {}))  # fmt: skip
     return recording
+
+
+def note_stopped(session: Session, call_sid: str, reason: str) -> None:
+    """Twilio stopped the call's recording at our request (its `completed` callback follows);
+    logged with why (e.g. ``survey``: the pause was refused)."""
+    recording = active_recording(session, call_sid)
+    log_event(session, call_sid, "recording.stopped", reason=reason,
+              recording_sid=recording.recording_sid if recording else None)  # fmt: skip
 
 
 def survey_pause(session: Session, call_sid: str, now: datetime) -> tuple[str, str] | None:

@@ -60,7 +60,8 @@ def recordings_fetch(ctx: click.Context) -> None:
 @click.command()
 @click.pass_context
 def worker(ctx: click.Context) -> None:
-    """Run only the recording download worker (for deployments serving with gunicorn)."""
+    """Run only the recording download worker (for deployments serving with gunicorn); it
+    also deletes erased people's recordings from Twilio."""
     import signal
     import threading
 
@@ -69,7 +70,9 @@ def worker(ctx: click.Context) -> None:
     settings = command_settings(ctx)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    background = DownloadWorker(fetcher(ctx), settings.downloads.poll_seconds)
+    background = DownloadWorker(
+        fetcher(ctx), settings.downloads.poll_seconds, deleter=remote_deleter(ctx)
+    )
     background.start()
     click.echo(
         f"download worker running (every {settings.downloads.poll_seconds:g} s); Ctrl-C stops"
@@ -126,6 +129,24 @@ def fetcher(ctx: click.Context) -> Any:
         settings.twilio_auth_token,
         settings.downloads,
     )
+
+
+def remote_deleter(ctx: click.Context) -> Any:
+    """What deletes an erased person's recordings from Twilio (through the REST API), on this
+    command's settings and database."""
+    from callcenter.media.remote_erasure import RemoteDeleter
+    from callcenter.telephony.bridge import rest_client
+    from callcenter.telephony.recordings import TwilioRecordings
+
+    settings = command_settings(ctx)
+    client = rest_client(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.twilio_api_url,
+        timeout=settings.downloads.timeout_seconds,
+    )
+    remote = TwilioRecordings(client)
+    return RemoteDeleter(command_database(ctx).sessions, remote.delete, settings.downloads)
 
 
 def register(main: click.Group) -> None:

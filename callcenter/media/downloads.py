@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -38,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.config import DownloadConfig, RetentionConfig
+from callcenter.media.models import RemoteRecordingDeletion
 from callcenter.models import RecordingDownload, utcnow
 
 log = logging.getLogger("callcenter.recordings")
@@ -50,6 +52,8 @@ DURATION_TOLERANCE_SECONDS = 2.0
 DURATION_TOLERANCE_RATIO = 0.10
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+ERASED = "erased on request"
+"""The ``last_error`` of a download stopped by an erasure (it is never retried)."""
 REMOTE_DELETE_WINDOW = timedelta(days=7)
 
 
@@ -103,6 +107,7 @@ def enqueue_download(
         raise ValueError(f"recording URL must be http(s): {source_url!r}")
     if expected_duration is not None and expected_duration < 0:
         expected_duration = None
+    erased = _erased(session, recording_sid, now or utcnow())
     existing = _job_by_sid(session, recording_sid)
     if existing is not None:
         return existing
@@ -112,9 +117,11 @@ def enqueue_download(
         purpose=purpose,
         source_url=source_url,
         expected_duration=expected_duration,
-        status=PENDING,
+        status=FAILED if erased else PENDING,
         attempts=0,
         next_attempt_at=now or utcnow(),
+        last_error=ERASED if erased else None,
+        purged_at=(now or utcnow()) if erased else None,
     )
     try:
         with session.begin_nested():
@@ -125,6 +132,22 @@ def enqueue_download(
             raise
         return existing
     return job
+
+
+def _erased(session: Session, recording_sid: str, now: datetime) -> bool:
+    """Whether the recording is an erased person's (never to be downloaded); if so, its
+    deletion from Twilio is due again: Twilio reported it after the erasure."""
+    deletion = session.scalar(
+        select(RemoteRecordingDeletion).where(
+            RemoteRecordingDeletion.recording_sid == recording_sid
+        )
+    )
+    if deletion is None:
+        return False
+    if deletion.status == DONE:
+        deletion.status, deletion.next_attempt_at = PENDING, now
+        session.flush()
+    return True
 
 
 def _job_by_sid(session: Session, recording_sid: str) -> RecordingDownload | None:
@@ -138,11 +161,11 @@ def retry_failed(
 ) -> int:
     """Put failed jobs (or one of them) back to pending with a fresh attempt budget.
 
-    Returns how many were revived.  Flushes, does not commit.
+    Returns how many were revived (never an erased person's).  Flushes, does not commit.
     """
     statement = (
         update(RecordingDownload)
-        .where(RecordingDownload.status == FAILED)
+        .where(RecordingDownload.status == FAILED, RecordingDownload.purged_at.is_(None))
         .values(status=PENDING, attempts=0, next_attempt_at=now or utcnow())
     )
     if recording_sid is not None:
@@ -337,11 +360,22 @@ class RecordingFetcher:
         path = self.recordings_dir / relative
         if result.rowcount != 1:
             log.warning("recording %s: lease lost before the result was saved", claim.recording_sid)
+            self._drop_unsaved(claim.id, relative)
             return DownloadOutcome(claim.recording_sid, False, "lease lost before saving", None)
         log.info("recording %s: saved %s (%d bytes)", claim.recording_sid, relative, size)
         if self.config.delete_remote:
             self.delete_remote_copy(claim.recording_sid, claim.source_url)
         return DownloadOutcome(claim.recording_sid, True, None, path)
+
+    def _drop_unsaved(self, job_id: int, relative: str) -> None:
+        """Delete a file whose job was taken from this attempt (erased meanwhile, say), unless
+        the job now holds that very file (another fetcher saved the same recording)."""
+        job = RecordingDownload
+        with self.sessions() as session:
+            kept = session.execute(select(job.status, job.path).where(job.id == job_id)).first()
+            session.rollback()
+        if kept is None or tuple(kept) != (DONE, relative):
+            (self.recordings_dir / relative).unlink(missing_ok=True)
 
     def delete_remote_copy(self, recording_sid: str, source_url: str) -> bool:
         """Delete Twilio's copy of a recording we hold verified; True once it is gone.
@@ -670,8 +704,15 @@ def purge_expired(
 PURGE_BATCH = 100
 
 
+class RemoteDeleterLike(Protocol):
+    """What the worker runs beside the downloads (:class:`remote_erasure.RemoteDeleter`)."""
+
+    def run_due(self, limit: int = 20) -> list[Any]: ...
+
+
 class DownloadWorker:
-    """A daemon thread running :meth:`RecordingFetcher.run_due` every ``poll_seconds``.
+    """A daemon thread running :meth:`RecordingFetcher.run_due` every ``poll_seconds``
+    (and the deletions from Twilio of erased recordings, when given a `deleter`).
 
     >>> worker = DownloadWorker(fetcher, settings.downloads.poll_seconds)
     >>> worker.start()
@@ -679,8 +720,15 @@ class DownloadWorker:
     >>> worker.stop(timeout=10)
     """
 
-    def __init__(self, fetcher: RecordingFetcher, poll_seconds: float, limit: int = 20) -> None:
+    def __init__(
+        self,
+        fetcher: RecordingFetcher,
+        poll_seconds: float,
+        limit: int = 20,
+        deleter: RemoteDeleterLike | None = None,
+    ) -> None:
         self.fetcher = fetcher
+        self.deleter = deleter
         self.poll_seconds = poll_seconds
         self.limit = limit
         self._stop = threading.Event()
@@ -720,6 +768,8 @@ class DownloadWorker:
             busy = False
             try:
                 outcomes = self.fetcher.run_due(self.limit)
+                if self.deleter is not None:  # an erased person's recordings, from Twilio
+                    outcomes += self.deleter.run_due(self.limit)
                 # Something was due: look again at once (other workers may have taken
                 # part of the backlog, so fewer than `limit` says nothing about the rest).
                 busy = bool(outcomes)

@@ -207,6 +207,25 @@ class CallRecordings:
             recording.date_updated = _now()
             return recording
 
+    def refuse_updates(self, status: str, times: int = 1) -> None:
+        """Refuse the next `times` updates to `status` (``paused``, ``stopped``, ...) with
+        HTTP 503, as Twilio may (tests of what the application does then)."""
+        with self.lock:
+            self._refusals()[status] = times
+
+    def take_refusal(self, status: str) -> bool:
+        """Whether this update to `status` is refused (using up one refusal)."""
+        with self.lock:
+            refusals = self._refusals()
+            if refusals.get(status, 0) <= 0:
+                return False
+            refusals[status] -= 1
+            return True
+
+    def _refusals(self) -> dict[str, int]:
+        refusals: dict[str, int] = self.__dict__.setdefault("_refused_updates", {})
+        return refusals
+
     def delete_recording(self, call_sid: str, sid: str) -> bool:
         """Delete a finished recording and its audio; False if there is no such recording.
         Raises ValueError while it is still being made."""

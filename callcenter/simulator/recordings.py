@@ -16,7 +16,8 @@ Differences from Twilio, on purpose:
   here only once it is ``completed`` (404 while it is in progress or ``absent``).
 * :meth:`RecordingStore.inject` makes the next audio downloads fail, arrive truncated or
   arrive corrupted, so tests can exercise the application's retries (every recording,
-  voicemail or call recording, is downloaded through the same route).
+  voicemail or call recording, is downloaded through the same route);
+  :meth:`RecordingStore.fail_deletes` refuses the next DELETEs (Twilio down).
 
 >>> store = RecordingStore(Path("instance/sim-recordings"))
 >>> app.register_blueprint(create_simulator_api(store, account_sid, token), url_prefix="/simulator")
@@ -80,6 +81,10 @@ class RecordingStore:
         self._corrupt_next = 0
         self.audio_gets = 0
         """How many audio downloads the API has served (or failed), for tests."""
+        self._fail_deletes = 0
+        self._fail_deletes_status = 503
+        self.deletes = 0
+        """How many DELETE requests the API has answered (or failed), for tests."""
 
     # -- storage ------------------------------------------------------------------------
 
@@ -186,6 +191,22 @@ class RecordingStore:
             self._fail_status = status
             self._truncate_next = truncate_next
             self._corrupt_next = corrupt_next
+
+    def fail_deletes(self, count: int, status: int = 503) -> None:
+        """Refuse the next `count` DELETE requests with `status` (the recordings stay)."""
+        if count < 0 or not 400 <= status <= 599:
+            raise ValueError("a non-negative count and an HTTP error status are needed")
+        with self._lock:
+            self._fail_deletes, self._fail_deletes_status = count, status
+
+    def next_delete_fault(self) -> int | None:
+        """Count one DELETE; the HTTP status to refuse it with, if one is injected."""
+        with self._lock:
+            self.deletes += 1
+            if self._fail_deletes:
+                self._fail_deletes -= 1
+                return self._fail_deletes_status
+        return None
 
     def count_get(self) -> None:
         """Count an audio download that had nothing to serve (an unknown SID)."""

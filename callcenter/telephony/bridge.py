@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from callcenter.telephony.twiml import UrlBuilder
@@ -65,9 +66,13 @@ def _failed(what: str, exc: Exception) -> BridgeError:
     return BridgeError("the telephone service could not be reached")
 
 
-def rest_client(account_sid: str, auth_token: str, api_url: str) -> Client:
-    """A twilio.rest.Client talking to `api_url` (Twilio, or the local simulator)."""
-    client = Client(account_sid, auth_token)
+def rest_client(
+    account_sid: str, auth_token: str, api_url: str, timeout: float | None = None
+) -> Client:
+    """A twilio.rest.Client talking to `api_url` (Twilio, or the local simulator); each
+    request gives up after `timeout` seconds when one is given."""
+    http = TwilioHttpClient(timeout=timeout) if timeout is not None else None
+    client = Client(account_sid, auth_token, http_client=http)
     client.api.base_url = api_url
     return client
 
@@ -317,3 +322,10 @@ class CallBridge:
                 recording.update(status="in-progress")
         except (TwilioException, OSError) as exc:
             raise _failed(f"pause={paused} of {recording_sid}", exc) from exc
+
+    def stop_recording(self, leg_sid: str, recording_sid: str) -> None:
+        """Stop a recording for good (Twilio completes it with what was recorded)."""
+        try:
+            self.client.calls(leg_sid).recordings(recording_sid).update(status="stopped")
+        except (TwilioException, OSError) as exc:
+            raise _failed(f"stopping {recording_sid}", exc) from exc

@@ -30,6 +30,7 @@ from callcenter.crm.records import (
     update_customer,
 )
 from callcenter.db import get_session
+from callcenter.media.remote_erasure import still_pending
 from callcenter.models import Agent, Customer, utcnow
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent, json_error, json_object, login_required
@@ -175,7 +176,13 @@ def erase(customer_id: int) -> ResponseReturnValue:
         session.rollback()
         return json_error(exc.status, str(exc))
     session.commit()
-    return jsonify({"ok": True, "customer_id": customer_id, **report.counts()})
+    queued = report.remote_recordings
+    if queued:  # Twilio's copies, at once; what fails is retried by the download worker
+        get_services().extras["remote_deleter"].run_due(limit=len(queued), only=queued)
+    pending = still_pending(session, queued)
+    session.rollback()
+    return jsonify({"ok": True, "customer_id": customer_id, **report.counts(),
+                    "remote_pending": pending})  # fmt: skip
 
 
 # -- pages ------------------------------------------------------------------------------------

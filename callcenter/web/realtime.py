@@ -27,13 +27,15 @@ from callcenter.calls.recovery import drop_silent_consoles, end_lost_call, overd
 from callcenter.calls.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
 from callcenter.care.followups import followup_counts
 from callcenter.db import LOCK_TIMEOUT
-from callcenter.ivr.survey import in_survey
+from callcenter.ivr.engine import Action
+from callcenter.ivr.survey import in_survey, skip
 from callcenter.media.call_recordings import (
     RecordingError,
     claim_due,
     describe,
     mark_start_failed,
     mark_started,
+    note_stopped,
     set_paused,
     starts_due,
 )
@@ -422,23 +424,54 @@ class Realtime:
                 call = get_call(session, call_sid)
                 surveyed = call is not None and in_survey(call)
             if surveyed:  # the agent left while it was starting: the survey is not recorded
-                self.pause_for_survey(call_sid, claim.leg_sid, recording_sid)
+                if not self.pause_for_survey(call_sid, claim.leg_sid, recording_sid):
+                    self.skip_survey(call_sid)
                 continue
             if agent_id is not None and state is not None:
                 self.socketio.emit("call:recording", {"call_sid": call_sid, **state},
                                    to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
 
-    def pause_for_survey(self, call_sid: str, leg_sid: str, recording_sid: str) -> None:
-        """Pause a call's recording through Twilio for its caller's survey, then record the
-        pause (reason ``survey``; it lasts until the call ends)."""
+    def skip_survey(self, call_sid: str) -> list[Action]:
+        """Give up a caller's survey that would be recorded: none of their answers is stored;
+        returns what they hear instead (the thanks, then the end of the call)."""
+        with self.services.database.session() as session:
+            call = get_call(session, call_sid)
+            if call is None:
+                return []
+            return skip(session, self.services.settings, call,
+                        "the recording could be neither paused nor stopped")  # fmt: skip
+
+    def pause_for_survey(self, call_sid: str, leg_sid: str, recording_sid: str) -> bool:
+        """Keep a caller's survey out of the call's recording: pause it through Twilio (once
+        more if refused) and record the pause (reason ``survey``; it lasts until the call
+        ends); if Twilio refuses twice, stop the recording (the agent's part is over).
+        False when even the stop failed: the survey must then be skipped (the caller's
+        answers would be recorded)."""
         if self.bridge is None:
-            return
+            return False
+        for attempt in (1, 2):
+            try:
+                self.bridge.pause_recording(leg_sid, recording_sid, True)
+            except BridgeError as exc:
+                log.warning("could not pause the recording of %s for its survey (attempt %d): "
+                            "%s", call_sid, attempt, exc)  # fmt: skip
+                continue
+            try:
+                with self.services.database.session() as session:
+                    set_paused(session, call_sid, True, None, utcnow(), reason="survey")
+            except RecordingError as exc:  # paused at Twilio all the same
+                log.warning("pause of %s for its survey not recorded: %s", call_sid, exc)
+            return True
         try:
-            self.bridge.pause_recording(leg_sid, recording_sid, True)
-            with self.services.database.session() as session:
-                set_paused(session, call_sid, True, None, utcnow(), reason="survey")
-        except (BridgeError, RecordingError) as exc:
-            log.warning("could not pause the recording of %s for its survey: %s", call_sid, exc)
+            self.bridge.stop_recording(leg_sid, recording_sid)
+        except BridgeError as exc:
+            log.error("the recording of %s could be neither paused nor stopped: its survey "
+                      "is skipped (%s)", call_sid, exc)  # fmt: skip
+            return False
+        with self.services.database.session() as session:
+            note_stopped(session, call_sid, "survey")
+        log.warning("the recording of %s was stopped for its survey (pause refused)", call_sid)
+        return True
 
     def recover_unanswered_bridges(self) -> None:
         """Callers whose agent never picked up go back to the queue; the agent goes away.

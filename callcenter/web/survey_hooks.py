@@ -3,8 +3,10 @@ Twilio callback and run once per delivery (a retry gets the stored answer back).
 
 - `POST /twilio/survey?call=SID` — the caller's `<Dial><Conference>` ended (Twilio's Dial
   `action`): the agent hung up, so the agent goes to wrap-up, the call's recording is
-  paused (before this answer is sent: the survey is not in the audio) and the caller hears
-  the first question; a caller who hung up first (`CallStatus` completed) is not surveyed.
+  paused (before this answer is sent: the survey is not in the audio; refused twice, it is
+  stopped; if even that fails, the caller only hears the thanks: no survey) and the caller
+  hears the first question; a caller who hung up first (`CallStatus` completed) is not
+  surveyed.
 - `POST /twilio/survey/answer?call=SID&question=rate|resolved&attempt=N` — the caller's
   keys or words (`Digits`, `SpeechResult`), or nothing.
 """
@@ -51,12 +53,20 @@ def survey_start(session: Session, call_sid: str) -> Response:
     actions = survey.begin(session, settings, call, status, now)
     if actions:  # the caller is still on the line: their agent is not
         announce_after_commit(session, agent_left(session, settings, call, now))
+    answer = render_twiml(actions, next_step(call))
     if survey.in_survey(call):
         running = survey_pause(session, call_sid, now)
         if running is not None:
             realtime = get_services().extras["realtime"]
-            after_commit(session, lambda: realtime.pause_for_survey(call_sid, *running))
-    return render_twiml(actions, next_step(call))
+
+            def keep_out_of_the_recording() -> None:
+                # Before this answer is sent: a survey that would be recorded is skipped.
+                if not realtime.pause_for_survey(call_sid, *running):
+                    thanks = realtime.skip_survey(call_sid)
+                    answer.set_data(render_twiml(thanks).get_data())
+
+            after_commit(session, keep_out_of_the_recording)
+    return answer
 
 
 @bp.post("/answer")

@@ -109,6 +109,8 @@ def add_call_recording_views(api: Blueprint, board: Switchboard, account_sid: st
         status = request.form.get("Status")
         if not status:
             raise _BadRequest(20001, "Status is required: paused, in-progress or stopped")
+        if board.take_refusal(status):
+            raise _BadRequest(20500, f"Injected failure: cannot set {status} now", status=503)
         with board.lock:
             try:
                 recording = board.update_recording(

@@ -45,7 +45,8 @@ def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: st
     * ``GET    /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}`` or ``{Sid}.wav`` → audio
     * ``GET    /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}.json`` → resource
     * ``GET    /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}.mp3`` → 415 (WAV only)
-    * ``DELETE /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}[.json]`` → 204
+    * ``DELETE /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}[.json]`` → 204, then 404
+      (or the status :meth:`RecordingStore.fail_deletes` injects)
     """
     if not account_sid or not auth_token:
         raise ValueError("the simulator API needs an account SID and an auth token")
@@ -158,6 +159,9 @@ def create_simulator_api(store: RecordingStore, account_sid: str, auth_token: st
 
     @api.delete(f"{base}/Recordings/<path:name>")
     def delete_recording(account: str, name: str) -> Response:
+        status = store.next_delete_fault()
+        if status is not None:
+            return twilio_error(status, 20500, "Injected failure")
         parsed = parse(name)
         if parsed is None or parsed[1] not in ("", "json") or not store.delete(parsed[0]):
             return not_found()
