@@ -401,7 +401,7 @@ class Timings:
 
 def timed_fetcher(database: Any, recordings_dir: Path, config: Any, timings: Timings) -> Any:
     """A RecordingFetcher whose claims and attempts report to `timings`."""
-    from callcenter.media.downloads import RecordingFetcher
+    from callcenter.media.recording_fetcher import RecordingFetcher
 
     class TimedFetcher(RecordingFetcher):
         def _claim(self, job_id: int, *args: Any) -> Any:
@@ -409,7 +409,7 @@ def timed_fetcher(database: Any, recordings_dir: Path, config: Any, timings: Tim
             claim = super()._claim(job_id, *args)
             if claim is None:
                 timings.lost_claim()
-            elif hasattr(claim, "lease_until"):  # a _Claim: ours now
+            elif hasattr(claim, "lease_until"):  # a Claim: ours now
                 timings.claimed(claim.id, start)
             return claim
 
@@ -493,7 +493,7 @@ def drain_workers(
     database: Any, recordings_dir: Path, config: Any, count: int, workers: int, timeout: float
 ) -> tuple[Timings, float]:
     """`workers` DownloadWorkers until `count` downloads succeeded; (timings, start)."""
-    from callcenter.media.downloads import DownloadWorker
+    from callcenter.media.download_worker import DownloadWorker
 
     timings = Timings(count)
     fetchers = [timed_fetcher(database, recordings_dir, config, timings) for _ in range(workers)]

@@ -13,8 +13,8 @@ from callcenter.calls.participants import participants
 from callcenter.calls.routing import callback_pending
 from callcenter.care.followups import what_happened
 from callcenter.care.models import Followup
+from callcenter.care.ticket_queries import intents_of, open_tickets_of_caller
 from callcenter.care.ticket_views import brief as ticket_brief
-from callcenter.care.tickets import intents_of, open_tickets_of_caller
 from callcenter.config import Settings
 from callcenter.knowledge.usage import suggest
 from callcenter.models import Agent, Call, CallEvent, CallOffer, Voicemail

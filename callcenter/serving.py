@@ -83,7 +83,7 @@ def serve(ctx: click.Context, host: str, port: int, open_all_hours: bool) -> Non
     from callcenter.app import create_app
     from callcenter.ivr.loader import FlowError
     from callcenter.logs import RequestHandler
-    from callcenter.media.downloads import DownloadWorker
+    from callcenter.media.download_worker import DownloadWorker
     from callcenter.migrate import pending
 
     settings, public_from = _serving_settings(ctx, host, port, open_all_hours)

@@ -40,7 +40,7 @@ from test_webhooks import (
 
 from callcenter.cli import main as cli_main
 from callcenter.db import Database
-from callcenter.media.downloads import PURGE_BATCH, purge_expired
+from callcenter.media.retention import PURGE_BATCH, purge_expired
 from callcenter.models import Call, Customer, RecordingDownload, Voicemail, utcnow
 from callcenter.people.customers import IMPORT_BATCH
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from test_agent_socket import Console
 from test_agent_socket import team as team  # the fixture
 
-from callcenter.media.downloads import RecordingFetcher
+from callcenter.media.recording_fetcher import RecordingFetcher
 from callcenter.models import CallRecording, RecordingDownload
 
 PACE = 0.02  # real seconds per simulated second (conftest's start_caller)

@@ -26,14 +26,9 @@ import callcenter.media.downloads as recordings
 import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.config import DownloadConfig
 from callcenter.db import Base, Database
-from callcenter.media.downloads import (
-    DownloadWorker,
-    RecordingFetcher,
-    backoff,
-    enqueue_download,
-    media_url,
-    retry_failed,
-)
+from callcenter.media.download_worker import DownloadWorker
+from callcenter.media.downloads import backoff, enqueue_download, media_url, retry_failed
+from callcenter.media.recording_fetcher import RecordingFetcher
 from callcenter.models import RecordingDownload
 from callcenter.simulator.audio import wav_bytes
 from callcenter.simulator.recordings import InvalidSid, RecordingStore

@@ -18,7 +18,8 @@ from test_agent_socket import Console, team  # noqa: F401
 from callcenter.calls.records import open_call
 from callcenter.care.board import wallboard_counts
 from callcenter.care.models import Ticket, TicketEvent
-from callcenter.care.tickets import due_reminders, open_survey_ticket
+from callcenter.care.ticket_reminders import due_reminders
+from callcenter.care.tickets import open_survey_ticket
 from callcenter.models import Call, CallOffer
 from callcenter.people.agents import create_agent
 from callcenter.people.customers import import_customers_csv

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from callcenter.db import Database
-from callcenter.media.downloads import RecordingFetcher
+from callcenter.media.recording_fetcher import RecordingFetcher
 from callcenter.models import Call, CallEvent, RecordingDownload, Voicemail
 from callcenter.simulator.leg.call import place_call
 from callcenter.simulator.leg.events import CallResult

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from callcenter.care.followups import followup_counts
-from callcenter.care.tickets import ticket_counts
+from callcenter.care.ticket_queries import ticket_counts
 from callcenter.config import Settings
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.care.models import ACTIVE_TICKET, TICKET_STATUSES, Ticket, TicketCall, TicketEvent
-from callcenter.care.tickets import category_label, promise_text, promised_hours
+from callcenter.care.ticket_deadlines import category_label, promise_text, promised_hours
 from callcenter.config import Settings
 from callcenter.models import Agent, Call
 

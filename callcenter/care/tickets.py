@@ -1,11 +1,13 @@
 """Tickets: complaints and work orders with a promised deadline (pure domain).
 
-Functions take a session, flush at most and never commit. Every change of a ticket (its
-creation, status, priority, owner, a note, a linked call) is kept as a :class:`TicketEvent`.
+Opening a ticket (by an agent, or after a bad survey score) and changing it (its status
+along :data:`TRANSITIONS`, priority, owner, description, a note, a linked call). Functions
+take a session, flush at most and never commit. Every change of a ticket (its creation,
+status, priority, owner, a note, a linked call) is kept as a :class:`TicketEvent`.
 
-Who sees what ("team", see docs/care.md): supervisors and admins see every ticket; an agent
-sees the tickets they own or opened, those owned by a teammate (an agent sharing one of
-their skills), and those of a queue whose calls they can take (they hold all its skills).
+Beside it: the promise and deadline (:mod:`.ticket_deadlines`), who sees what and the lists
+(:mod:`.ticket_queries`), the reminders as deadlines pass (:mod:`.ticket_reminders`), the
+errors (:mod:`.ticket_errors`) and how the API shows a ticket (:mod:`.ticket_views`).
 
 >>> ticket, created = create_ticket(session, settings, agent, {"category": "repair",
 ...     "description": "Screen flickers", "call_sid": call.call_sid}, now)
@@ -15,18 +17,20 @@ their skills), and those of a queue whose calls they can take (they hold all its
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import CALL_SID, get_call, log_event, may_see_call
 from callcenter.care.models import ACTIVE_TICKET, TICKET_STATUSES, Ticket, TicketCall, TicketEvent
+from callcenter.care.ticket_deadlines import deadline
+from callcenter.care.ticket_errors import TicketError, TicketInvalid
+from callcenter.care.ticket_queries import may_see, teammates
 from callcenter.config import Settings
 from callcenter.models import Agent, Call, Customer
 
@@ -40,163 +44,6 @@ TRANSITIONS = {
     "resolved": {"in_progress", "closed"},
     "closed": {"in_progress"},
 }
-SCOPES = ("mine", "team", "overdue", "all")
-
-
-class TicketInvalid(Exception):
-    """Fields that cannot be accepted: ``errors`` maps each field to what is wrong."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = dict(errors)
-
-
-class TicketError(Exception):
-    """A ticket action refused: ``status`` is 403 (not allowed), 404 (none) or 409."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# -- deadlines --------------------------------------------------------------------------------
-
-
-def promised_hours(settings: Settings, category: str, kind: str | None) -> float:
-    """The promised handling time of a category (and kind), in hours (see config `tickets`)."""
-    config = settings.tickets.categories[category]
-    if kind is not None and kind in config.kinds:
-        return config.kinds[kind].hours
-    return config.hours
-
-
-def deadline(settings: Settings, category: str, kind: str | None, start: datetime) -> datetime:
-    """When a ticket opened at `start` is due."""
-    return start + timedelta(hours=promised_hours(settings, category, kind))
-
-
-def _hours_text(hours: float) -> str:
-    return f"{hours:g} hour{'s' if hours != 1 else ''}"
-
-
-def promise_text(settings: Settings, ticket: Ticket) -> str:
-    """What the agent tells the caller: the promised time and the deadline (local time)."""
-    local = ticket.due_at.astimezone(ZoneInfo(settings.timezone))
-    hours = promised_hours(settings, ticket.category, ticket.kind)
-    label = category_label(settings, ticket.category, ticket.kind)
-    return (
-        f"{label}: we promise an answer within {_hours_text(hours)}, "
-        f"by {local:%a} {local.day} {local:%b %H:%M}."
-    )
-
-
-def category_label(settings: Settings, category: str, kind: str | None = None) -> str:
-    config = settings.tickets.categories.get(category)
-    if config is None:
-        return category
-    if kind and kind in config.kinds:
-        return f"{config.label} ({config.kinds[kind].label})"
-    return config.label
-
-
-# -- who sees what ----------------------------------------------------------------------------
-
-
-def teammates(session: Session, agent: Agent) -> set[int]:
-    """Ids of the agents sharing at least one skill with `agent` (and the agent)."""
-    skills = set(agent.skills or [])
-    team = {agent.id}
-    if not skills:
-        return team
-    for other_id, other_skills in session.execute(select(Agent.id, Agent.skills)).all():
-        if skills & set(other_skills or []):
-            team.add(other_id)
-    return team
-
-
-def agent_queues(settings: Settings, agent: Agent) -> list[str]:
-    """Queues whose calls `agent` can take (they hold every skill the queue asks for)."""
-    skills = set(agent.skills or [])
-    return [name for name, queue in settings.queues.items() if set(queue.skills) <= skills]
-
-
-def _visible(session: Session, settings: Settings, agent: Agent) -> ColumnElement[bool]:
-    if agent.is_supervisor:
-        return Ticket.id.is_not(None)
-    queues = agent_queues(settings, agent)
-    return or_(
-        Ticket.owner_id.in_(teammates(session, agent)),
-        Ticket.created_by_id == agent.id,
-        Ticket.queue.in_(queues) if queues else false(),
-    )
-
-
-def may_see(session: Session, settings: Settings, agent: Agent, ticket: Ticket) -> bool:
-    """Whether `agent` may see (and work on) `ticket`."""
-    if agent.is_supervisor or agent.id in (ticket.owner_id, ticket.created_by_id):
-        return True
-    if ticket.owner_id is not None and ticket.owner_id in teammates(session, agent):
-        return True
-    return ticket.queue is not None and ticket.queue in agent_queues(settings, agent)
-
-
-def get_visible(session: Session, settings: Settings, agent: Agent, ticket_id: int) -> Ticket:
-    """The ticket, if `agent` may see it (TicketError 404/403 otherwise)."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise TicketError("no such ticket", 404)
-    if not may_see(session, settings, agent, ticket):
-        raise TicketError("not a ticket of your team", 403)
-    return ticket
-
-
-def list_tickets(
-    session: Session, settings: Settings, agent: Agent, now: datetime, *,
-    scope: str = "team", status: str = "active", customer_id: int | None = None,
-    limit: int = 100,
-) -> list[Ticket]:  # fmt: skip
-    """Tickets `agent` may see: `mine` (owned), `team` (all they may see), `overdue` (past
-    the deadline, not resolved), `all` (the same as team; supervisors: everyone's).
-    `status` is one of the statuses, `active` (open or in progress) or `any`; `customer_id`
-    keeps one customer's. Soonest due first.
-    """
-    if scope not in SCOPES:
-        raise TicketInvalid({"scope": f"must be one of {', '.join(SCOPES)}"})
-    if status not in (*TICKET_STATUSES, "active", "any"):
-        raise TicketInvalid({"status": "must be a status, active or any"})
-    query = select(Ticket).where(_visible(session, settings, agent))
-    if scope == "mine":
-        query = query.where(Ticket.owner_id == agent.id)
-    if customer_id is not None:
-        query = query.where(Ticket.customer_id == customer_id)
-    if scope == "overdue":
-        query = query.where(Ticket.status.in_(ACTIVE_TICKET), Ticket.due_at < now)
-    elif status == "active":
-        query = query.where(Ticket.status.in_(ACTIVE_TICKET))
-    elif status != "any":
-        query = query.where(Ticket.status == status)
-    return list(session.scalars(query.order_by(Ticket.due_at, Ticket.id).limit(limit)))
-
-
-def open_tickets_of_caller(
-    session: Session, customer_id: int | None, number: str | None, limit: int = 5
-) -> list[Ticket]:
-    """The caller's tickets still being worked on (by customer, or by number), soonest due."""
-    conditions = []
-    if customer_id is not None:
-        conditions.append(Ticket.customer_id == customer_id)
-    if number:
-        conditions.append(Ticket.caller_number == number)
-    if not conditions:
-        return []
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(or_(*conditions), Ticket.status.in_(ACTIVE_TICKET))
-            .order_by(Ticket.due_at, Ticket.id)
-            .limit(limit)
-        )
-    )
 
 
 # -- creating ---------------------------------------------------------------------------------
@@ -535,77 +382,3 @@ def update_ticket(
     if call is not None:
         link_call(session, ticket, call.call_sid, agent.id, now)
     return ticket
-
-
-# -- deadlines passing ------------------------------------------------------------------------
-
-
-def _reminders(
-    settings: Settings, now: datetime
-) -> list[tuple[str, Any, Select[tuple[int, int | None]]]]:
-    """Per reminder ("overdue", then "due-soon"): the column noting it was sent, and the
-    (ticket id, owner id) of the tickets it is due for."""
-    soon = now + timedelta(hours=settings.tickets.due_soon_hours)
-    return [
-        (state, column, select(Ticket.id, Ticket.owner_id).where(
-            Ticket.status.in_(ACTIVE_TICKET), Ticket.due_at <= limit, column.is_(None),
-            Ticket.owner_id.is_not(None),
-        ))
-        for state, column, limit in (("overdue", Ticket.overdue_sent_at, now),
-                                     ("due-soon", Ticket.due_soon_sent_at, soon))
-    ]  # fmt: skip
-
-
-def reminders_due(session: Session, settings: Settings, now: datetime) -> bool:
-    """Whether :func:`due_reminders` has any reminder to claim, in a read (it writes)."""
-    due = or_(*(rows.exists() for _state, _column, rows in _reminders(settings, now)))
-    return bool(session.scalar(select(due)))
-
-
-def due_reminders(
-    session: Session, settings: Settings, now: datetime
-) -> list[tuple[int, int, str]]:
-    """Claim the reminders due now: (owner id, ticket id, "due-soon" | "overdue").
-
-    Each ticket's owner is told once when its deadline is `tickets.due_soon_hours` away and
-    once when it has passed; the claim is a guarded update, so with several processes only
-    one of them tells.
-    """
-    found: list[tuple[int, int, str]] = []
-    for state, column, rows_due in _reminders(settings, now):
-        rows = session.execute(rows_due.order_by(Ticket.due_at).limit(200)).all()
-        for ticket_id, owner_id in rows:
-            values = {column.key: now}
-            if state == "overdue":
-                values["due_soon_sent_at"] = now  # no "due soon" after it is already late
-            claimed = session.execute(
-                update(Ticket).where(Ticket.id == ticket_id, column.is_(None)).values(**values)
-            ).rowcount
-            if claimed == 1:
-                found.append((owner_id, ticket_id, state))
-    return found
-
-
-def ticket_counts(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
-    """For the wallboard: tickets open (or in progress), overdue, and due within
-    `tickets.due_soon_hours`."""
-    soon = now + timedelta(hours=settings.tickets.due_soon_hours)
-    active = Ticket.status.in_(ACTIVE_TICKET)
-    row = session.execute(
-        select(
-            func.count(),
-            func.count().filter(Ticket.due_at < now),
-            func.count().filter(and_(Ticket.due_at >= now, Ticket.due_at <= soon)),
-        ).where(active)
-    ).one()
-    return {"open": row[0], "overdue": row[1], "due_soon": row[2]}
-
-
-def intents_of(tickets: Sequence[Ticket]) -> list[str]:
-    """Knowledge-base intents for open tickets (`ticket.<category>`, `ticket.<category>.<kind>`)."""
-    intents: list[str] = []
-    for ticket in tickets:
-        intents.append(f"ticket.{ticket.category}")
-        if ticket.kind:
-            intents.append(f"ticket.{ticket.category}.{ticket.kind}")
-    return list(dict.fromkeys(intents))

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.calls.records import may_see_call
 from callcenter.care.models import Ticket
+from callcenter.care.ticket_queries import may_see as may_see_ticket
 from callcenter.care.ticket_views import describe as describe_ticket
-from callcenter.care.tickets import may_see as may_see_ticket
 from callcenter.config import Settings
 from callcenter.crm.records import describe, history
 from callcenter.knowledge.models import KbArticle, KbLookup

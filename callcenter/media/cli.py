@@ -65,7 +65,7 @@ def worker(ctx: click.Context) -> None:
     import signal
     import threading
 
-    from callcenter.media.downloads import DownloadWorker
+    from callcenter.media.download_worker import DownloadWorker
 
     settings = command_settings(ctx)
     done = threading.Event()
@@ -90,7 +90,7 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def recordings_purge(ctx: click.Context, dry_run: bool) -> None:
     """Delete stored audio older than the retention policy in config.yaml (retention:)."""
-    from callcenter.media.downloads import purge_expired
+    from callcenter.media.retention import purge_expired
     from callcenter.models import utcnow
 
     settings = command_settings(ctx)
@@ -119,7 +119,7 @@ def recordings_retry(ctx: click.Context) -> None:
 
 def fetcher(ctx: click.Context) -> Any:
     """The recording fetcher of this command's settings and database."""
-    from callcenter.media.downloads import RecordingFetcher
+    from callcenter.media.recording_fetcher import RecordingFetcher
 
     settings = command_settings(ctx)
     return RecordingFetcher(

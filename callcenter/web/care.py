@@ -24,16 +24,10 @@ from callcenter.care import followups as care_followups
 from callcenter.care.board import wallboard_counts
 from callcenter.care.followups import FollowupError
 from callcenter.care.models import Followup
+from callcenter.care.ticket_errors import TicketError, TicketInvalid
+from callcenter.care.ticket_queries import get_visible, list_tickets, teammates
 from callcenter.care.ticket_views import categories_payload, describe
-from callcenter.care.tickets import (
-    TicketError,
-    TicketInvalid,
-    create_ticket,
-    get_visible,
-    list_tickets,
-    teammates,
-    update_ticket,
-)
+from callcenter.care.tickets import create_ticket, update_ticket
 from callcenter.db import get_session
 from callcenter.models import Agent, utcnow
 from callcenter.services import get_services

@@ -26,8 +26,8 @@ from callcenter.care.followups import (
     unhandled_voicemails,
 )
 from callcenter.care.models import Ticket
+from callcenter.care.ticket_reminders import due_reminders, reminders_due
 from callcenter.care.ticket_views import describe as describe_ticket
-from callcenter.care.tickets import due_reminders, reminders_due
 from callcenter.db import LOCK_TIMEOUT
 from callcenter.models import utcnow
 from callcenter.services import Services
