@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
-import redis
 from flask_socketio import SocketIO
 from sqlalchemy import Text, cast, func, select
 
@@ -141,7 +140,10 @@ class BoardSignal:
     What changed is read from the database; the signal carries only who sent it."""
 
     def __init__(self, url: str, received: Callable[[], None]) -> None:
+        import redis  # the `deploy` extra: only a process given a message queue needs it
+
         self._redis = redis.Redis.from_url(url)
+        self._errors: type[Exception] = redis.RedisError
         self._received = received
         self.origin = uuid.uuid4().hex
 
@@ -150,7 +152,7 @@ class BoardSignal:
         request: they catch up at the next change, or reconnect)."""
         try:
             self._redis.publish(BOARD_CHANNEL, self.origin)
-        except redis.RedisError as exc:
+        except self._errors as exc:
             log.warning("could not signal the wallboard through Redis: %s", exc)
 
     def listen(self, stop: threading.Event) -> None:
@@ -166,7 +168,7 @@ class BoardSignal:
                     if message and message.get("data") != self.origin.encode():
                         self._received()
                 pubsub.close()
-            except redis.RedisError as exc:
+            except self._errors as exc:
                 log.warning("wallboard signals from Redis interrupted: %s", exc)
                 stop.wait(1.0)
 
