@@ -366,6 +366,22 @@ def queue_wait() -> Response:
     return _twiml(actions)
 
 
+@bp.post("/queue/moved")
+def queue_moved() -> Response:
+    """A supervisor moved the waiting caller to another queue (`CallBridge.rejoin_queue`
+    redirected the leg out of its old <Enqueue>): they wait on in the queue the call is in
+    now, with its wait loop. Read-only: the move and the wait were recorded when it was made."""
+    call_sid = _record_sid()
+    leg = _call_sid()
+    with get_services().database.read_session() as session:
+        call = get_call(session, call_sid)
+        if call is None or not call.queue:
+            abort(404, "no such call waiting")
+        queue, language = call.queue, call.language
+    log.info("call %s waits on in queue %s after a move", call_sid, queue)
+    return _twiml([Enqueue(queue, language, call=call_sid if leg != call_sid else None)])
+
+
 @bp.post("/queue/callback")
 @twilio_step
 def queue_callback(session: Session, call_sid: str) -> Response:
@@ -390,7 +406,8 @@ def queue_done(session: Session, call_sid: str) -> Response:
     waited = _int_value("QueueTime")
     now = utcnow()
     actions = finish_queue_wait(session, services.settings, call, result, waited, now)
-    if result != "bridged":
+    # "redirected": a supervisor's move took the caller out to wait in another queue.
+    if result not in ("bridged", "redirected"):
         _announce_after_commit(session, call_left_queue(session, call_sid, now))
     return _twiml(actions, _next_step(call))
 
