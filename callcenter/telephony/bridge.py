@@ -222,7 +222,9 @@ class CallBridge:
         except (TwilioException, OSError) as exc:
             raise _failed(f"moving {call_sid} to {queue}", exc) from exc
 
-    def rejoin_queue(self, call_sid: str, caller_leg: str | None = None) -> None:
+    def rejoin_queue(
+        self, call_sid: str, queue: str, language: str, caller_leg: str | None = None
+    ) -> None:
         """A waiting caller was moved to another queue: their leg leaves the old <Enqueue>
         and waits on in the queue the call is in now (`/twilio/queue/moved`), hearing its
         hold treatment at once."""
@@ -230,7 +232,8 @@ class CallBridge:
         call = {"call": call_sid} if leg != call_sid else {}
         try:
             self.client.calls(leg).update(
-                url=self.urls("/twilio/queue/moved", **call), method="POST"
+                url=self.urls("/twilio/queue/moved", queue=queue, lang=language, **call),
+                method="POST",
             )
         except (TwilioException, OSError) as exc:
             raise _failed(f"moving {call_sid} to its new queue", exc) from exc

@@ -194,11 +194,12 @@ def register_supervisor_events(
                       "priority": call.queue_priority}  # fmt: skip
             on_the_line = call.outcome == "queued" and call.dequeued_at is None
             caller_leg = (call.context or {}).get("caller_leg")
-        if on_the_line and call.queue != before.get("queue"):
+            queue, language = call.queue or "", call.language
+        if on_the_line and queue != before.get("queue"):
             # After the commit: the caller hears the new queue's hold treatment now, not
             # the old queue's until they leave it.
             try:
-                bridge.rejoin_queue(payload.call_sid, caller_leg)
+                bridge.rejoin_queue(payload.call_sid, queue, language, caller_leg)
             except BridgeError as exc:
                 log.warning("moved %s, but could not redirect its caller: %s",
                             payload.call_sid, exc)  # fmt: skip

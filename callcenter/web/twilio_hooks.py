@@ -370,14 +370,23 @@ def queue_wait() -> Response:
 def queue_moved() -> Response:
     """A supervisor moved the waiting caller to another queue (`CallBridge.rejoin_queue`
     redirected the leg out of its old <Enqueue>): they wait on in the queue the call is in
-    now, with its wait loop. Read-only: the move and the wait were recorded when it was made."""
+    now (moved again meanwhile: the latest), else the `queue` it was moved to, with its
+    wait loop. Read-only: the move and the wait were recorded when it was made."""
     call_sid = _record_sid()
     leg = _call_sid()
-    with get_services().database.read_session() as session:
-        call = get_call(session, call_sid)
-        if call is None or not call.queue:
-            abort(404, "no such call waiting")
-        queue, language = call.queue, call.language
+    settings = get_services().settings
+    queue, language = _name_arg("queue"), request.args.get("lang", "")
+    if queue not in settings.queues:
+        abort(400, "unknown queue")
+    try:
+        with get_services().database.read_session() as session:
+            call = get_call(session, call_sid)
+            if call is not None and call.queue in settings.queues:
+                queue, language = call.queue, call.language
+    except DBAPIError:
+        log.exception("queue/moved for call %s: the queue it was moved to", call_sid)
+    if language not in settings.voices:
+        language = settings.default_language
     log.info("call %s waits on in queue %s after a move", call_sid, queue)
     return _twiml([Enqueue(queue, language, call=call_sid if leg != call_sid else None)])
 
