@@ -35,6 +35,7 @@ ROUTES: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
         {"queue": "support", "lang": "en"}, {"QueuePosition": "2", "QueueTime": "5"}, SID
     ),
     "/twilio/queue/callback": ({"queue": "support"}, {"Digits": "1"}, SID),
+    "/twilio/queue/moved": ({"queue": "repairs", "lang": "en"}, {}, SID),
     "/twilio/queue/done": ({}, {"QueueResult": "hangup", "QueueTime": "5"}, SID),
     "/twilio/voicemail/done": (
         {"mailbox": "support"}, {"RecordingUrl": RECORDING_URL, "RecordingDuration": "4"}, SID

@@ -16,6 +16,14 @@ from callcenter.db import Base, tz_datetime
 
 # Kinds of queue entry: how the call came to wait in the queue.
 ENTRY_KINDS = ("inbound", "transfer", "overflow", "callback")
+# Queue facts are grouped in 15-minute UTC buckets (every time zone in use is a whole number
+# of quarter hours from UTC, so a bucket never straddles two of the center's intervals).
+BUCKET_SECONDS = 900
+
+
+def bucket_number(moment: datetime) -> int:
+    """The 15-minute UTC bucket of an aware moment (seconds since 1970 ÷ 900)."""
+    return int(moment.timestamp() // BUCKET_SECONDS)
 
 
 class QueueEntry(Base):
@@ -165,3 +173,18 @@ class IvrVisit(Base):
     invalid: Mapped[int] = mapped_column(Integer, default=0)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     way_id: Mapped[int] = mapped_column(ForeignKey("ivr_ways.id"))
+
+
+class FactStamp(Base):
+    """How many committed transactions changed the queue facts of one 15-minute UTC bucket
+    (the bucket of a queue entry's ``entered_at``; a handle counts in its entry's bucket).
+
+    Bumped by every transaction that writes a :class:`QueueEntry` or :class:`CallHandle`
+    (the recorder's ``before_commit`` listener), in the same transaction: a reader that
+    finds a bucket's revision unchanged knows that bucket's figures are unchanged, whichever
+    process wrote. The wallboard keeps today's figures per bucket on that basis."""
+
+    __tablename__ = "fact_stamps"
+
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(Integer, default=0)

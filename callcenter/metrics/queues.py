@@ -12,21 +12,26 @@ thousand buckets.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.metrics.definitions import ratio
-from callcenter.metrics.facts import CallHandle, QueueEntry
+from callcenter.metrics.facts import (
+    BUCKET_SECONDS,
+    CallHandle,
+    FactStamp,
+    QueueEntry,
+    bucket_number,
+)
 
 Interval = Literal["15m", "1h", "1d"]
 INTERVALS: tuple[Interval, ...] = ("15m", "1h", "1d")
-BUCKET_SECONDS = 900
 
 
 @dataclass
@@ -93,10 +98,36 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
+Key = tuple[int | None, str]  # (bucket, or None over the whole period; queue)
+
+
 def _aggregate(
     session: Session, settings: Settings, start: datetime, end: datetime, now: datetime,
     queue: str | None, by_bucket: bool,
-) -> dict[tuple[int | None, str], _Totals]:  # fmt: skip
+) -> dict[Key, _Totals]:  # fmt: skip
+    totals, waiting = _aggregate_facts(session, settings, [(start, end)], queue, by_bucket)
+    return _with_live_waits(totals, waiting, now)
+
+
+def _with_live_waits(
+    totals: dict[Key, _Totals], waiting: dict[Key, datetime], now: datetime
+) -> dict[Key, _Totals]:
+    """The longest wait of each group counting the callers still waiting at `now` (since
+    `waiting`, the oldest such entry) with the finished waits."""
+    for key, oldest in waiting.items():
+        item = totals[key]
+        live = max(0.0, (now - oldest).total_seconds())
+        item.longest_wait = live if item.longest_wait is None else max(item.longest_wait, live)
+    return totals
+
+
+def _aggregate_facts(
+    session: Session, settings: Settings, ranges: list[tuple[datetime, datetime]],
+    queue: str | None, by_bucket: bool,
+) -> tuple[dict[Key, _Totals], dict[Key, datetime]]:  # fmt: skip
+    """The facts of the queue entries that entered in any of `ranges` ([start, end) each),
+    per queue (and bucket): the totals with the longest *finished* wait, and when the
+    oldest entry still waiting began."""
     config = settings.metrics
     entry = QueueEntry
     live = and_(entry.kind != "callback", entry.callback_requested.is_(False))
@@ -105,7 +136,8 @@ def _aggregate(
     abandoned = and_(entry.outcome == "abandoned", live)
     bucket = bucket_of(session, entry.entered_at) if by_bucket else literal(-1)
     group = [bucket, entry.queue] if by_bucket else [entry.queue]
-    where = [entry.entered_at >= start, entry.entered_at < end]
+    spans = [and_(entry.entered_at >= start, entry.entered_at < end) for start, end in ranges]
+    where = [spans[0] if len(spans) == 1 else or_(*spans)]
     if queue is not None:
         where.append(entry.queue == queue)
     statement = (
@@ -127,19 +159,20 @@ def _aggregate(
         .where(*where)
         .group_by(*group)
     )
-    totals: dict[tuple[int | None, str], _Totals] = {}
+    totals: dict[Key, _Totals] = {}
+    waiting: dict[Key, datetime] = {}
     for row in session.execute(statement):
+        key = (_int(row[0]), row[1])
         oldest_waiting = row[12]
         if isinstance(oldest_waiting, str):  # SQLite gives MIN() of a date back as text
             oldest_waiting = datetime.fromisoformat(oldest_waiting).replace(tzinfo=UTC)
-        waits = [float(w) for w in (row[11],) if w is not None]
         if oldest_waiting is not None:
-            waits.append(max(0.0, (now - oldest_waiting).total_seconds()))
-        totals[(_int(row[0]), row[1])] = _Totals(
+            waiting[key] = oldest_waiting
+        totals[key] = _Totals(
             offered=row[2] or 0, answered=row[3] or 0, answered_in_sl=row[4] or 0,
             abandoned=row[5] or 0, short_abandoned=row[6] or 0, callbacks_requested=row[7] or 0,
             callbacks_made=row[8] or 0, voicemails=row[9] or 0, answered_wait=float(row[10] or 0),
-            longest_wait=max(waits) if waits else None,
+            longest_wait=float(row[11]) if row[11] is not None else None,
         )  # fmt: skip
     handle = CallHandle
     work = (
@@ -162,7 +195,7 @@ def _aggregate(
         item.talk, item.hold, item.wrapup = (float(v or 0) for v in row[2:5])
         item.handled = row[5] or 0
         item.csat_sum, item.csat_responses = float(row[6] or 0), row[7] or 0
-    return totals
+    return totals, waiting
 
 
 def _int(value: Any) -> int | None:
@@ -259,16 +292,92 @@ def queue_today(
     return {row["queue"]: row for row in rows}
 
 
+class TodayFigures:
+    """Today's facts per 15-minute bucket, kept from one wallboard build to the next.
+
+    Each build reads the day's :class:`FactStamp` revisions (one short primary-key range)
+    and aggregates again only the buckets whose revision moved since they were kept, and
+    the bucket still open (its entries are counted up to `now`). Every transaction that
+    writes a queue entry or a handle bumps its buckets' revisions as it commits, whichever
+    process it runs in, so a late status callback, a survey score or another process's
+    write is seen by the next build: the figures are those of a full aggregation.
+    The longest wait of callers still waiting is counted from `now` at every build."""
+
+    def __init__(self) -> None:
+        self._rules: tuple[Any, ...] | None = None
+        # bucket → (its revision when kept, or None: aggregate again; totals and oldest
+        # waiting entry per queue)
+        self._buckets: dict[int, tuple[int | None, dict[str, _Totals], dict[str, datetime]]] = {}
+        self.aggregated = 0
+        """Buckets aggregated by the last build (the rest were kept)."""
+
+    def totals(
+        self, session: Session, settings: Settings, midnight: datetime, now: datetime
+    ) -> dict[Key, _Totals]:
+        """Per (bucket, queue), the facts of the entries that entered in [midnight, now]."""
+        rules = (settings.metrics.service_level_seconds, settings.metrics.short_abandon_seconds)
+        if rules != self._rules:
+            self._rules, self._buckets = rules, {}
+        first, last = bucket_number(midnight), bucket_number(now)
+        # The revisions first, then the facts: a change committed in between is in the facts
+        # and, its revision being newer than the one kept, aggregated again next time.
+        stamps: dict[int, int] = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(FactStamp.bucket, FactStamp.revision).where(
+                    FactStamp.bucket >= first, FactStamp.bucket <= last
+                )
+            ).all()
+        )
+        self._buckets = {b: kept for b, kept in self._buckets.items() if first <= b < last}
+        stale = [
+            b for b in range(first, last + 1)
+            if b not in self._buckets or self._buckets[b][0] != stamps.get(b, 0)
+        ]  # fmt: skip
+        self.aggregated = len(stale)
+        ranges: list[tuple[datetime, datetime]] = []
+        for b in stale:
+            start = datetime.fromtimestamp(b * BUCKET_SECONDS, UTC)
+            end = datetime.fromtimestamp((b + 1) * BUCKET_SECONDS, UTC)
+            if ranges and ranges[-1][1] == start:
+                start = ranges.pop()[0]
+            ranges.append((max(start, midnight), end))
+        ranges[-1] = (ranges[-1][0], now + timedelta(microseconds=1))  # the open bucket
+        found, waiting = _aggregate_facts(session, settings, ranges, None, by_bucket=True)
+        for b in stale:
+            # The open bucket is aggregated again next time in any case (its end moves).
+            self._buckets[b] = (stamps.get(b, 0) if b != last else None, {}, {})
+        for (b, name), item in found.items():
+            self._buckets[b][1][name] = item  # type: ignore[index]
+        for (b, name), since in waiting.items():
+            self._buckets[b][2][name] = since  # type: ignore[index]
+        totals: dict[Key, _Totals] = {}
+        live: dict[Key, datetime] = {}
+        for b, (_, items, oldest) in self._buckets.items():
+            for name, item in items.items():
+                totals[(b, name)] = replace(item)
+            for name, since in oldest.items():
+                live[(b, name)] = since
+        return _with_live_waits(totals, live, now)
+
+
 def queue_today_by_interval(
-    session: Session, settings: Settings, now: datetime | None = None
+    session: Session,
+    settings: Settings,
+    now: datetime | None = None,
+    kept: TodayFigures | None = None,
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Today so far per queue (as :func:`queue_today`) and today's 15-minute rows (as
-    :func:`queue_report`), from one pass over today's facts: the wallboard's figures."""
+    :func:`queue_report`), from one pass over today's facts: the wallboard's figures.
+    With `kept` (held by the caller between calls), only the buckets that changed are
+    aggregated again."""
     zone = ZoneInfo(settings.timezone)
     now = now or datetime.now(UTC)
     midnight = interval_start(now, "1d", zone)
     end = now + timedelta(microseconds=1)
-    totals = _aggregate(session, settings, midnight, end, now, None, by_bucket=True)
+    if kept is not None:
+        totals = kept.totals(session, settings, midnight, now)
+    else:
+        totals = _aggregate(session, settings, midnight, end, now, None, by_bucket=True)
     names = _queue_names(settings, {n for _, n in totals})
     day: dict[str, _Totals] = {name: _Totals() for name in names}
     merged: dict[tuple[datetime, str], _Totals] = {}

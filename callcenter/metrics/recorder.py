@@ -13,6 +13,9 @@
   a caller in a queue or takes them out (IVR, transfers, overflow, accept, hang-up, late
   status callbacks, call-backs, a supervisor moving a waiting caller to another queue) is
   recorded without each having to remember it.
+- Fact stamps: every transaction that writes a queue entry or a handle bumps the revision
+  of the 15-minute buckets it touched (:class:`FactStamp`, in ``before_commit``, in bucket
+  order), so a reader in any process can tell which buckets' figures changed.
 """
 
 from __future__ import annotations
@@ -21,12 +24,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, func, inspect, or_, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, UOWTransaction, object_session
 
-from callcenter.metrics.facts import AgentStatusSpan, CallHandle, QueueEntry
+from callcenter.metrics.facts import (
+    AgentStatusSpan,
+    CallHandle,
+    FactStamp,
+    QueueEntry,
+    bucket_number,
+)
 from callcenter.models import Agent, Call, utcnow
 
 _CREATED = "callcenter.metrics.created_entries"
+# What this transaction's flushes wrote to the queue facts: (buckets, entry ids of handles).
+_STAMPS = "callcenter.metrics.fact_stamps"
 
 
 def _seconds(start: datetime, end: datetime) -> float:
@@ -297,7 +309,57 @@ def _record_queue_entries(session: Session, _context: Any, _instances: Any) -> N
             _track_call(session, call)
 
 
+@event.listens_for(Session, "after_flush")
+def _note_fact_writes(session: Session, _context: UOWTransaction) -> None:
+    # After the flush, the session still lists what it flushed (new, dirty, deleted),
+    # entries added by the before_flush listener above included.
+    buckets: set[int] | None = None
+    entry_ids: set[int] | None = None
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, QueueEntry) and obj.entered_at is not None:
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            if buckets is None:
+                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+            buckets.add(bucket_number(obj.entered_at))
+        elif isinstance(obj, CallHandle) and obj.entry_id is not None:
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            if entry_ids is None:
+                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+            entry_ids.add(obj.entry_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _stamp_facts(session: Session) -> None:
+    """Bump the revision of every bucket whose facts this transaction changed, last thing
+    before the commit (the stamps' row locks are held only until it), in bucket order (two
+    transactions never wait on each other's stamps the other way round)."""
+    session.flush()
+    noted = session.info.pop(_STAMPS, None)
+    if noted is None:
+        return
+    buckets, entry_ids = noted
+    if entry_ids:
+        entered = session.scalars(select(QueueEntry.entered_at).where(QueueEntry.id.in_(entry_ids)))
+        buckets |= {bucket_number(moment) for moment in entered}
+    if not buckets:
+        return
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    table = FactStamp.__table__
+    statement = dialect.insert(table).values(
+        [{"bucket": b, "revision": 1} for b in sorted(buckets)]
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.bucket], set_={"revision": table.c.revision + 1}
+        )
+    )
+
+
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_created(session: Session) -> None:
+    # (The stamps noted are kept after a rollback: a savepoint's rollback must not lose
+    # the outer transaction's; at worst a later commit bumps a bucket for nothing.)
     session.info.pop(_CREATED, None)

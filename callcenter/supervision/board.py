@@ -28,7 +28,7 @@ from callcenter.media.voicemail import OPEN as UNHANDLED_VOICEMAIL
 from callcenter.metrics.agents import handling
 from callcenter.metrics.definitions import definition, ratio
 from callcenter.metrics.facts import CallHandle
-from callcenter.metrics.queues import interval_start, queue_today_by_interval
+from callcenter.metrics.queues import TodayFigures, interval_start, queue_today_by_interval
 from callcenter.models import Agent, Call, CallOffer, CallRecording, Customer, Voicemail
 from callcenter.supervision.steps import legs_in
 from callcenter.supervision.thresholds import thresholds
@@ -85,9 +85,12 @@ class BoardRows:
     """The agent and live-call rows of the last board, each with the inputs it was built
     from. Every build still reads every row; a row whose inputs are unchanged is reused as
     is (the same object), so only the rows that changed are built again and the feed
-    compares the others by identity. The board is the same as a build without it."""
+    compares the others by identity. Today's queue figures are kept per 15-minute bucket
+    (`TodayFigures`): only the buckets whose facts changed are aggregated again. The board
+    is the same as a build without it."""
 
     def __init__(self) -> None:
+        self.today = TodayFigures()
         self.agents: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.calls: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
@@ -98,10 +101,11 @@ def build_board(
     """The whole wallboard at `now` (see docs/agent-protocol.md, event `wallboard`).
 
     `rows` (kept between builds by the caller) lets unchanged rows be reused."""
+    kept = rows.today if rows is not None else None
     rows = rows if rows is not None else BoardRows()
     zone = ZoneInfo(settings.timezone)
     midnight = interval_start(now, "1d", zone)
-    today, intervals = queue_today_by_interval(session, settings, now)
+    today, intervals = queue_today_by_interval(session, settings, now, kept)
     live, live_counts = _live_calls(session, now)
     agent_rows = _agent_rows(session, midnight, now)
     agent_names = {row[0][0]: row[0][2] for row in agent_rows}

@@ -227,6 +227,22 @@ class CallBridge:
         except (TwilioException, OSError) as exc:
             raise _failed(f"moving {call_sid} to {queue}", exc) from exc
 
+    def rejoin_queue(
+        self, call_sid: str, queue: str, language: str, caller_leg: str | None = None
+    ) -> None:
+        """A waiting caller was moved to another queue: their leg leaves the old <Enqueue>
+        and waits on in the queue the call is in now (`/twilio/queue/moved`), hearing its
+        hold treatment at once."""
+        leg = caller_leg or call_sid
+        call = {"call": call_sid} if leg != call_sid else {}
+        try:
+            self.client.calls(leg).update(
+                url=self.urls("/twilio/queue/moved", queue=queue, lang=language, **call),
+                method="POST",
+            )
+        except (TwilioException, OSError) as exc:
+            raise _failed(f"moving {call_sid} to its new queue", exc) from exc
+
     def consult(self, call_sid: str, agent: AgentLeg, caller_leg: str | None = None) -> str:
         """Warm transfer, step one: the caller holds, the other agent joins to talk first."""
         try:

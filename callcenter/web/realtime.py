@@ -3,7 +3,10 @@
 `Realtime` is the app's `Announcer`: after a routing change is committed it emits
 `call:offer` (the screen-pop), `call:ended` and `agent:state` to the agents concerned on
 namespace `/agent`, and queue/agent updates on `/supervisor`. With
-`CALLCENTER_REDIS_URL` set, emits go through Redis so every process's sockets hear them.
+`CALLCENTER_REDIS_URL` set, emits go through Redis so every process's sockets hear them —
+except the wallboard: each process sends it only to the supervisor pages connected to
+it, and tells the others through Redis (`BoardSignal`) that the board changed, so every
+page gets each update once, from its own process.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -56,6 +60,7 @@ SUPERVISOR_NS = "/supervisor"
 WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
 RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
+BOARD_CHANNEL = "callcenter:wallboard"  # the Redis channel of `BoardSignal`
 
 
 def agent_room(agent_id: int) -> str:
@@ -130,6 +135,46 @@ def participant_agents(call: Call) -> set[int]:
     return {agent_id for agent_id in (call.agent_id, call.transfer_agent_id) if agent_id}
 
 
+class BoardSignal:
+    """ "The wallboard may have changed", told to every serving process through Redis
+    publish/subscribe: a process whose supervisors' board is affected by a change made in
+    another process (a webhook it served, its dispatcher's pass) rebuilds it for them.
+    What changed is read from the database; the signal carries only who sent it."""
+
+    def __init__(self, url: str, received: Callable[[], None]) -> None:
+        import redis  # the `deploy` extra: only a process given a message queue needs it
+
+        self._redis = redis.Redis.from_url(url)
+        self._errors: type[Exception] = redis.RedisError
+        self._received = received
+        self.origin = uuid.uuid4().hex
+
+    def send(self) -> None:
+        """Tell the other processes (a Redis outage costs their pages the update, not this
+        request: they catch up at the next change, or reconnect)."""
+        try:
+            self._redis.publish(BOARD_CHANNEL, self.origin)
+        except self._errors as exc:
+            log.warning("could not signal the wallboard through Redis: %s", exc)
+
+    def listen(self, stop: threading.Event) -> None:
+        """Call `received` for each signal from another process, until `stop`."""
+        while not stop.is_set():
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(BOARD_CHANNEL)
+                # Whatever happened while (re)subscribing is not lost: rebuild once.
+                self._received()
+                while not stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message.get("data") != self.origin.encode():
+                        self._received()
+                pubsub.close()
+            except self._errors as exc:
+                log.warning("wallboard signals from Redis interrupted: %s", exc)
+                stop.wait(1.0)
+
+
 class Realtime:
     """Announces committed changes to consoles and runs the dispatcher."""
 
@@ -163,18 +208,23 @@ class Realtime:
         self._reconciled_at = time.monotonic()
         # The wallboard (`wallboard` on /supervisor): built once per update for every
         # supervisor, and only while one may hear it (any process's, with a message queue).
+        # The wallboard (`wallboard` on /supervisor): built once per update for the
+        # supervisors connected to this process, and only while there are some; other
+        # processes' changes reach it through `board_signal` (with a message queue).
         self.wallboard = BoardFeed(self._build_board, self._emit_board)
         self._board_rows = BoardRows()  # unchanged rows are reused from one build to the next
         self._supervisors: set[str] = set()
-        queue_shared = services.settings.redis_url is not None
-        self.wallboard.listening = lambda: queue_shared or bool(self._supervisors)
+        self.wallboard.listening = lambda: bool(self._supervisors)
+        url = services.settings.redis_url
+        self.board_signal = BoardSignal(url, self._board_signalled) if url else None
+        self._signal_thread: Any = None
 
     # -- Announcer ---------------------------------------------------------------------
 
     def kick(self) -> None:
         """Wake the dispatcher for a pass now: a committed change may make or end an offer
         (a caller entered or left a queue, an agent's status changed, a call ended, ...)."""
-        self.wallboard.touch()
+        self._board_changed()
         self._pass_wanted.set()
         self._wake.set()
 
@@ -182,6 +232,18 @@ class Realtime:
         """Something a board shows may have changed, but nothing a dispatcher pass acts on
         (an IVR step, a status callback): the wallboard is rebuilt when its window allows,
         without a pass. Waking the loop for the board only matters while someone listens."""
+        self._board_changed()
+        if self.wallboard.listening():
+            self._wake.set()
+
+    def _board_changed(self) -> None:
+        """This process's board is due, and every other process's too."""
+        self.wallboard.touch()
+        if self.board_signal is not None:
+            self.board_signal.send()
+
+    def _board_signalled(self) -> None:
+        """Another process changed something the board shows."""
         self.wallboard.touch()
         if self.wallboard.listening():
             self._wake.set()
@@ -196,7 +258,7 @@ class Realtime:
         """
         if not changes:
             return
-        self.wallboard.touch()
+        self._board_changed()
         now = utcnow()
         outbox: list[tuple[str, Any, str | None, str]] = []
         with self.services.database.session() as session:
@@ -288,7 +350,9 @@ class Realtime:
             return build_board(session, self.services.settings, utcnow(), self._board_rows)
 
     def _emit_board(self, board: dict[str, Any], to: str | None) -> None:
-        self.socketio.emit("wallboard", board, to=to, namespace=SUPERVISOR_NS)
+        # Only to this process's own supervisor sockets, never through the message queue:
+        # every process sends its own pages the board (one copy each).
+        self.socketio.emit("wallboard", board, to=to, namespace=SUPERVISOR_NS, ignore_queue=True)
 
     def supervisor_connected(self, sid: str) -> None:
         """A wallboard page connected: it gets the whole board."""
@@ -524,14 +588,19 @@ class Realtime:
     def start(self) -> None:
         if self._thread is None:
             self._thread = self.socketio.start_background_task(self._loop)
+        if self.board_signal is not None and self._signal_thread is None:
+            self._signal_thread = self.socketio.start_background_task(
+                self.board_signal.listen, self._stop
+            )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the dispatcher loop and wait for a pass in progress to finish."""
         self._stop.set()
         self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and hasattr(thread, "join"):
-            thread.join(timeout)
+        for thread in (self._thread, self._signal_thread):
+            if thread is not None and hasattr(thread, "join"):
+                thread.join(timeout)
+        self._thread = self._signal_thread = None
 
     def _loop(self) -> None:
         log.info("dispatcher started (every %.1f s, and on every queue change)", self.interval)

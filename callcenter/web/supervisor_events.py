@@ -177,8 +177,12 @@ def register_supervisor_events(
         return {"agent_id": payload.agent_id, "status": payload.status}
 
     def move(actor_id: int, payload: Move) -> dict[str, Any]:
+        before: dict[str, str | None] = {}
+
         def moved(session: Any) -> Changes:
             actor = session.get(Agent, actor_id)
+            call = get_call(session, payload.call_sid)
+            before["queue"] = call.queue if call is not None else None
             return move_call(session, services.settings, actor, payload.call_sid, utcnow(),
                              queue=payload.queue, priority=payload.priority)  # fmt: skip
 
@@ -186,7 +190,20 @@ def register_supervisor_events(
         with services.database.session() as session:
             call = get_call(session, payload.call_sid)
             assert call is not None
-            return {"call_sid": call.call_sid, "queue": call.queue, "priority": call.queue_priority}
+            answer = {"call_sid": call.call_sid, "queue": call.queue,
+                      "priority": call.queue_priority}  # fmt: skip
+            on_the_line = call.outcome == "queued" and call.dequeued_at is None
+            caller_leg = (call.context or {}).get("caller_leg")
+            queue, language = call.queue or "", call.language
+        if on_the_line and queue != before.get("queue"):
+            # After the commit: the caller hears the new queue's hold treatment now, not
+            # the old queue's until they leave it.
+            try:
+                bridge.rejoin_queue(payload.call_sid, queue, language, caller_leg)
+            except BridgeError as exc:
+                log.warning("moved %s, but could not redirect its caller: %s",
+                            payload.call_sid, exc)  # fmt: skip
+        return answer
 
     def take(actor_id: int, payload: Take) -> dict[str, Any]:
         call_sid = payload.call_sid

@@ -366,6 +366,31 @@ def queue_wait() -> Response:
     return _twiml(actions)
 
 
+@bp.post("/queue/moved")
+def queue_moved() -> Response:
+    """A supervisor moved the waiting caller to another queue (`CallBridge.rejoin_queue`
+    redirected the leg out of its old <Enqueue>): they wait on in the queue the call is in
+    now (moved again meanwhile: the latest), else the `queue` it was moved to, with its
+    wait loop. Read-only: the move and the wait were recorded when it was made."""
+    call_sid = _record_sid()
+    leg = _call_sid()
+    settings = get_services().settings
+    queue, language = _name_arg("queue"), request.args.get("lang", "")
+    if queue not in settings.queues:
+        abort(400, "unknown queue")
+    try:
+        with get_services().database.read_session() as session:
+            call = get_call(session, call_sid)
+            if call is not None and call.queue in settings.queues:
+                queue, language = call.queue, call.language
+    except DBAPIError:
+        log.exception("queue/moved for call %s: the queue it was moved to", call_sid)
+    if language not in settings.voices:
+        language = settings.default_language
+    log.info("call %s waits on in queue %s after a move", call_sid, queue)
+    return _twiml([Enqueue(queue, language, call=call_sid if leg != call_sid else None)])
+
+
 @bp.post("/queue/callback")
 @twilio_step
 def queue_callback(session: Session, call_sid: str) -> Response:
@@ -390,7 +415,8 @@ def queue_done(session: Session, call_sid: str) -> Response:
     waited = _int_value("QueueTime")
     now = utcnow()
     actions = finish_queue_wait(session, services.settings, call, result, waited, now)
-    if result != "bridged":
+    # "redirected": a supervisor's move took the caller out to wait in another queue.
+    if result not in ("bridged", "redirected"):
         _announce_after_commit(session, call_left_queue(session, call_sid, now))
     return _twiml(actions, _next_step(call))
 
