@@ -5,8 +5,8 @@
 their agents' handles. The wallboard reads the day's stamps (one short range of the
 primary key) and recomputes only the buckets whose revision moved. See docs/metrics.md.
 
-Revision ID: 0023_h16board
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023_h16board"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

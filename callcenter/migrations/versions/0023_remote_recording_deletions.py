@@ -4,7 +4,7 @@
 deleted from Twilio too; the download worker retries it with backoff until Twilio says it
 is gone (docs/customers.md#erasure-on-request).
 
-Revision ID: 0023_h16care
+Revision ID: 0023
 Revises: 0022
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023_h16care"
+revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
