@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from callcenter.telephony.twiml import UrlBuilder
 
 log = logging.getLogger("callcenter.bridge")
 AGENT_RING_SECONDS = 20  # an agent who accepted but whose phone rings on: give up after this
+# Twilio's library waits for ever by default: a REST request that hangs would hold an agent's
+# accept, or the dispatcher's recording starts, for good. Twilio answers in well under 1 s.
+REST_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,12 @@ def _failed(what: str, exc: Exception) -> BridgeError:
     return BridgeError("the telephone service could not be reached")
 
 
-def rest_client(account_sid: str, auth_token: str, api_url: str) -> Client:
-    """A twilio.rest.Client talking to `api_url` (Twilio, or the local simulator)."""
-    client = Client(account_sid, auth_token)
+def rest_client(
+    account_sid: str, auth_token: str, api_url: str, timeout: float = REST_TIMEOUT_SECONDS
+) -> Client:
+    """A twilio.rest.Client talking to `api_url` (Twilio, or the local simulator) that gives
+    up on a request after `timeout` seconds (connecting, or waiting for the answer)."""
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
     client.api.base_url = api_url
     return client
 
