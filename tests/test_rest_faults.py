@@ -90,6 +90,36 @@ def test_an_accept_twilio_does_not_answer_leaves_the_caller_queued_and_offered_a
         amy.close()
 
 
+def test_an_accept_twilio_carries_out_too_late_sends_the_caller_back_to_wait(
+    live_server: LiveServer, team: dict[str, int], board: Any
+) -> None:
+    """Twilio moves the caller out of the queue, but answers after the timeout: the accept
+    was undone meanwhile, so the caller (redirected to meet an agent who is not coming) is
+    put back in the queue rather than left alone in a conference; the next accept
+    connects them."""
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        caller = start_caller(live_server.app, live_server.url, "+8613900139000", ["1", "0"],
+                              dial_talk_seconds=300)  # fmt: skip
+        sid = caller.call_sid
+        amy.wait_for("call:offer", timeout=15, call_sid=sid)
+        late = board.inject_fault(RestFault("POST", rf"/Calls/{sid}\.json$", status=None, delay=3))
+        answer = amy.call("call:accept", {"call_sid": sid})
+        assert answer["error"].startswith("could not connect the call"), answer
+        amy.wait_for("call:offer", timeout=15, call_sid=sid)  # offered again at once
+        time.sleep(late.delay + 1)  # Twilio has carried out the redirect by now
+        assert board.participant(sid, sid) is None  # not waiting alone in a conference
+        call = the_call(live_server, sid)
+        assert (call.outcome, call.agent_id, call.ended_at) == ("queued", None, None)
+        assert amy.call("call:accept", {"call_sid": sid}) == {"ok": True, "call_sid": sid}
+        amy.wait_for("call:connected", timeout=15, call_sid=sid)
+        assert board.participant(sid, sid) is not None
+    finally:
+        amy.close()
+
+
 def test_a_hold_that_fails_or_hangs_tells_the_agent_and_the_call_goes_on(
     live_server: LiveServer, team: dict[str, int], board: Any
 ) -> None:

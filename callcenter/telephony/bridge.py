@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,10 +113,17 @@ class CallBridge:
         conference."""
         leg = caller_leg or call_sid
         conference = {"conf": call_sid} if leg != call_sid else {}
+        # `take` makes each redirect a webhook step of its own: the same caller taken again
+        # by the same agent is not answered with the replay of the first (twilio_hooks).
+        take = secrets.token_hex(4)
         try:
             self.client.calls(leg).update(
                 url=self.urls(
-                    "/twilio/bridge/caller", agent=agent.number, lang=language, **conference
+                    "/twilio/bridge/caller",
+                    agent=agent.number,
+                    lang=language,
+                    take=take,
+                    **conference,
                 ),
                 method="POST",
             )
