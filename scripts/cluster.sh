@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The multi-process deployment on one machine, from Debian packages: nginx (sticky sessions)
 # in front of N gunicorn app processes, Redis as the Socket.IO message queue, PostgreSQL, and
-# a `callcenter worker` for recording downloads. See docs/deployment.md#the-cluster.
+# `callcenter worker`s for recording downloads. See docs/deployment.md#the-cluster.
 #
 # Usage: bash scripts/cluster.sh start|stop|status|env
 #   start   install what is missing, start what is not running (safe to repeat), print URLs
 #   stop    stop everything it started (pid files under instance/cluster/)
 #   status  one line per process; exit 1 if any is down
 #   env     the variables the cluster tests read (eval "$(bash scripts/cluster.sh env)")
+#   redis-stop | redis-start   stop or start Redis alone (the fault tests: Redis down)
 #
 # Settings (environment; `start` saves them in instance/cluster/cluster.env for later calls):
 #   CLUSTER_PROCESSES (2)  CLUSTER_PORT (8100, nginx)  CLUSTER_APP_PORT (5101: app i on +i-1)
 #   CLUSTER_REDIS_PORT (6380)  CLUSTER_DATABASE (callcenter_cluster)  CLUSTER_THREADS (1100)
-#   CLUSTER_OPEN_ALL_HOURS (1)  CALLCENTER_CONFIG (./config.yaml)  TWILIO_* (else the simulator)
+#   CLUSTER_OPEN_ALL_HOURS (1)  CLUSTER_WORKERS (2, download workers)  CALLCENTER_CONFIG
+#   (./config.yaml)  TWILIO_* (else the simulator)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +28,7 @@ REDIS_PORT=${CLUSTER_REDIS_PORT:-6380}
 DATABASE=${CLUSTER_DATABASE:-callcenter_cluster}
 THREADS=${CLUSTER_THREADS:-1100}
 OPEN_ALL_HOURS=${CLUSTER_OPEN_ALL_HOURS:-1}
+WORKERS=${CLUSTER_WORKERS:-2}  # two, so that every download is claimed against another process
 SOURCE_CONFIG=$(realpath "${CALLCENTER_CONFIG:-$ROOT/config.yaml}")
 BIN="$ROOT/.venv/bin"
 PUBLIC_URL="http://127.0.0.1:$NGINX_PORT"
@@ -59,6 +62,7 @@ CLUSTER_REDIS_PORT=\${CLUSTER_REDIS_PORT:-$REDIS_PORT}
 CLUSTER_DATABASE=\${CLUSTER_DATABASE:-$DATABASE}
 CLUSTER_THREADS=\${CLUSTER_THREADS:-$THREADS}
 CLUSTER_OPEN_ALL_HOURS=\${CLUSTER_OPEN_ALL_HOURS:-$OPEN_ALL_HOURS}
+CLUSTER_WORKERS=\${CLUSTER_WORKERS:-$WORKERS}
 EOF
 }
 
@@ -137,11 +141,12 @@ start_app() {  # start_app I
   log "app $i on 127.0.0.1:$port (pid $(cat "$DIR/app$i.pid"))"
 }
 
-start_worker() {
-  if running "$DIR/worker.pid"; then return; fi
-  (cd "$ROOT" && exec setsid "$BIN/callcenter" worker >>"$DIR/worker.log" 2>&1 </dev/null) &
-  echo $! >"$DIR/worker.pid"
-  log "download worker (pid $(cat "$DIR/worker.pid"))"
+start_worker() {  # start_worker I
+  local i=$1
+  if running "$DIR/worker$i.pid"; then return; fi
+  (cd "$ROOT" && exec setsid "$BIN/callcenter" worker >>"$DIR/worker$i.log" 2>&1 </dev/null) &
+  echo $! >"$DIR/worker$i.pid"
+  log "download worker $i (pid $(cat "$DIR/worker$i.pid"))"
 }
 
 write_nginx_config() {
@@ -261,7 +266,7 @@ start() {
   start_redis
   (cd "$ROOT" && prepare_database)
   for i in $(seq "$PROCESSES"); do start_app "$i"; done
-  start_worker
+  for i in $(seq "$WORKERS"); do start_worker "$i"; done
   start_nginx
   echo "Cluster: $PUBLIC_URL (agent console $PUBLIC_URL/agent, supervisor $PUBLIC_URL/supervisor)"
   for i in $(seq "$PROCESSES"); do echo "  app $i: http://127.0.0.1:$((APP_PORT + i - 1))"; done
@@ -288,7 +293,10 @@ stop() {
     for _ in $(seq 100); do running "$DIR/nginx.pid" || break; sleep 0.1; done
     log "nginx stopped"
   fi
-  stop_pid "download worker" "$DIR/worker.pid"
+  for pidfile in "$DIR"/worker*.pid; do
+    [ -e "$pidfile" ] || continue
+    stop_pid "download $(basename "$pidfile" .pid)" "$pidfile"
+  done
   for pidfile in "$DIR"/app*.pid; do
     [ -e "$pidfile" ] || continue
     stop_pid "$(basename "$pidfile" .pid)" "$pidfile"
@@ -298,7 +306,8 @@ stop() {
 
 status() {
   local down=0 name
-  for name in redis $(for i in $(seq "$PROCESSES"); do echo "app$i"; done) worker nginx; do
+  for name in redis $(for i in $(seq "$PROCESSES"); do echo "app$i"; done) \
+    $(for i in $(seq "$WORKERS"); do echo "worker$i"; done) nginx; do
     if running "$DIR/$name.pid"; then
       echo "$name: running (pid $(cat "$DIR/$name.pid"))"
     else
@@ -322,5 +331,7 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   env) env_vars ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  redis-stop) stop_pid "Redis" "$DIR/redis.pid" ;;
+  redis-start) start_redis ;;
+  *) echo "usage: $0 start|stop|status|env|redis-stop|redis-start" >&2; exit 2 ;;
 esac

@@ -1,0 +1,154 @@
+"""Background work happens exactly once across the processes of scripts/cluster.sh: a
+call-back is offered once and its customer dialed once, the call's recording is started
+once (every app process runs a dispatcher that could start it) and downloaded once (the
+cluster runs two download workers). Counted where the work shows: the simulator's REST
+API, the database, and the request log of app 1 (which holds the simulator).
+
+Skipped unless CALLCENTER_TEST_CLUSTER_URL names a running cluster (`make test-cluster`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from sqlalchemy import select
+from test_cluster import (
+    APPS,
+    CLUSTER_URL,
+    ROOT,
+    Console,
+    database,  # noqa: F401 (fixtures)
+    events_of,
+    settings,  # noqa: F401
+    team,  # noqa: F401
+    the_call,
+)
+from test_cluster import pytestmark as cluster_marks
+
+from callcenter.config import Settings
+from callcenter.db import Database
+from callcenter.models import CallRecording, RecordingDownload
+from callcenter.simulator.leg.call import place_call
+from callcenter.simulator.transports import HttpTransport
+
+pytestmark = cluster_marks
+T = TypeVar("T")
+APP_1_LOG = ROOT / "instance" / "cluster" / "app1.log"
+
+
+def api(config: Settings, path: str, **params: str) -> dict[str, Any]:
+    """GET from the simulator's Twilio REST API, through nginx."""
+    url = f"{config.twilio_api_url}/2010-04-01/Accounts/{config.twilio_account_sid}{path}"
+    answer = requests.get(
+        url, params=params, auth=(config.twilio_account_sid, config.twilio_auth_token), timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def hang_up(config: Settings, leg: str) -> None:
+    url = (
+        f"{config.twilio_api_url}/2010-04-01/Accounts/{config.twilio_account_sid}/Calls/{leg}.json"
+    )
+    auth = (config.twilio_account_sid, config.twilio_auth_token)
+    answer = requests.post(url, data={"Status": "completed"}, auth=auth, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout}s")
+
+
+def lines_of(log: Path, since: int) -> list[str]:
+    return log.read_text().splitlines()[since:] if log.exists() else []
+
+
+def test_a_call_back_is_dialed_once_and_recorded_and_downloaded_once(
+    database: Database,  # noqa: F811
+    settings: Settings,  # noqa: F811
+    team: dict[str, str],  # noqa: F811
+) -> None:
+    number = f"+86139{random.randrange(10**8):08d}"  # the simulator keeps earlier runs' calls
+    log_start = len(lines_of(APP_1_LOG, 0))
+    with HttpTransport(CLUSTER_URL, public_url=CLUSTER_URL) as transport:
+        result = place_call(
+            transport, public_url=CLUSTER_URL, account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token, from_=number, to=settings.main_number,
+            inputs=["1", "0", "*"], hold_seconds=60, api_url=settings.twilio_api_url,
+        )  # fmt: skip
+    sid = result.call_sid
+    assert "call you back" in " ".join(result.heard()), result.heard()
+    consoles = [Console(team["amy"], APPS[1]), Console(team["bob"], APPS[0])]
+    try:
+        for console in consoles:
+            console.available()
+
+        # Both processes' dispatchers see the call-back; one offer is made.
+        def offered() -> Console | None:
+            return next((console for console in consoles
+                         if any(name == "call:offer" and data["call_sid"] == sid
+                                for name, data in console.seen)), None)  # fmt: skip
+
+        taker = wait_until(offered, 10, "no call-back offer")
+        assert taker.call("call:accept", {"call_sid": sid}) == {"ok": True, "call_sid": sid}
+        taker.wait_for("call:connected", timeout=15, call_sid=sid)
+
+        def started() -> tuple[str, str] | None:
+            with database.session() as session:
+                found = session.scalar(
+                    select(CallRecording).where(
+                        CallRecording.call_sid == sid, CallRecording.status == "in-progress"
+                    )
+                )
+                return (found.leg_sid, found.recording_sid) if found else None
+
+        leg, recording_sid = wait_until(started, 15, "the recording never started")
+        time.sleep(2)  # every dispatcher has had passes since the start
+        hang_up(settings, leg)  # the customer hangs up: the recording completes
+
+        def downloaded() -> RecordingDownload | None:
+            with database.session() as session:
+                job = session.scalar(
+                    select(RecordingDownload).where(
+                        RecordingDownload.recording_sid == recording_sid
+                    )
+                )
+                if job is not None and job.status == "done":
+                    session.expunge(job)
+                    return job
+            return None
+
+        job = wait_until(downloaded, 20, "the recording was never downloaded")
+        time.sleep(2)  # the other worker has polled since
+        assert job.path and (ROOT / "instance" / "cluster" / "recordings" / job.path).exists()
+
+        # Once each: offered, accepted, the customer dialed, the recording started, fetched.
+        assert len(events_of(database, sid, "agent.offered")) == 1
+        assert len(events_of(database, sid, "agent.accepted")) == 1
+        dialed = api(settings, "/Calls.json", To=number)["calls"]
+        assert [call["sid"] for call in dialed] == [leg]
+        assert [r["sid"] for r in api(settings, f"/Calls/{leg}/Recordings.json")["recordings"]] == [
+            recording_sid
+        ]
+        with database.session() as session:
+            rows = session.scalars(select(CallRecording).where(CallRecording.call_sid == sid))
+            assert [row.recording_sid for row in rows] == [recording_sid]
+        fetched = [line for line in lines_of(APP_1_LOG, log_start)
+                   if "GET /simulator/" in line
+                   and f"/Recordings/{recording_sid}." in line]  # fmt: skip
+        assert len(fetched) == 1, fetched
+        assert the_call(database, sid).agent_id is not None
+    finally:
+        for console in consoles:
+            console.close()
