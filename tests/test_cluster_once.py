@@ -1,15 +1,19 @@
 """Background work happens exactly once across the processes of scripts/cluster.sh: a
-call-back is offered once and its customer dialed once, the call's recording is started
-once (every app process runs a dispatcher that could start it) and downloaded once (the
-cluster runs two download workers). Counted where the work shows: the simulator's REST
-API, the database, and the request log of app 1 (which holds the simulator).
+call-back asked for with `callcenter call --url` through nginx is offered once and its
+customer dialed once, the call's recording is started once (every app process runs a
+dispatcher that could start it) and downloaded once (the cluster runs two download
+workers). Counted where the work shows: the simulator's REST API, the database, and the
+request log of app 1 (which holds the simulator).
 
 Skipped unless CALLCENTER_TEST_CLUSTER_URL names a running cluster (`make test-cluster`).
 """
 
 from __future__ import annotations
 
+import os
 import random
+import re
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,8 +37,6 @@ from test_cluster import pytestmark as cluster_marks
 from callcenter.config import Settings
 from callcenter.db import Database
 from callcenter.models import CallRecording, RecordingDownload
-from callcenter.simulator.leg.call import place_call
-from callcenter.simulator.transports import HttpTransport
 
 pytestmark = cluster_marks
 T = TypeVar("T")
@@ -81,14 +83,17 @@ def test_a_call_back_is_dialed_once_and_recorded_and_downloaded_once(
 ) -> None:
     number = f"+86139{random.randrange(10**8):08d}"  # the simulator keeps earlier runs' calls
     log_start = len(lines_of(APP_1_LOG, 0))
-    with HttpTransport(CLUSTER_URL, public_url=CLUSTER_URL) as transport:
-        result = place_call(
-            transport, public_url=CLUSTER_URL, account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token, from_=number, to=settings.main_number,
-            inputs=["1", "0", "*"], hold_seconds=60, api_url=settings.twilio_api_url,
-        )  # fmt: skip
-    sid = result.call_sid
-    assert "call you back" in " ".join(result.heard()), result.heard()
+    # A caller from a shell, as a new user would (`callcenter call --url`, through nginx: its
+    # webhooks spread over the processes), asks to be called back.
+    env = {**os.environ, "CALLCENTER_CONFIG": str(ROOT / "instance" / "cluster" / "config.yaml")}
+    shell = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "callcenter"), "call", number, "--press", "1",
+         "--press", "0", "--press", "*", "--url", CLUSTER_URL],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shell.returncode == 0, shell.stdout + shell.stderr
+    assert "call you back" in shell.stdout, shell.stdout
+    sid = re.findall(r"^Call (CA[0-9a-f]{32}) ended", shell.stdout, re.MULTILINE)[-1]
     consoles = [Console(team["amy"], APPS[1]), Console(team["bob"], APPS[0])]
     try:
         for console in consoles:
