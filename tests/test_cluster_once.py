@@ -3,7 +3,8 @@ call-back asked for with `callcenter call --url` through nginx is offered once a
 customer dialed once, the call's recording is started once (every app process runs a
 dispatcher that could start it) and downloaded once (the cluster runs two download
 workers). Counted where the work shows: the simulator's REST API, the database, and the
-request log of app 1 (which holds the simulator).
+request log of app 1 (which holds the simulator). And the login throttle's counts are
+shared: guesses spread over both processes add up, per client address (not nginx's).
 
 Skipped unless CALLCENTER_TEST_CLUSTER_URL names a running cluster (`make test-cluster`).
 """
@@ -20,10 +21,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from test_cluster import (
     APPS,
     CLUSTER_URL,
+    PASSWORD,
     ROOT,
     Console,
     database,  # noqa: F401 (fixtures)
@@ -157,3 +160,41 @@ def test_a_call_back_is_dialed_once_and_recorded_and_downloaded_once(
     finally:
         for console in consoles:
             console.close()
+
+
+class FromAddress(HTTPAdapter):
+    """Connections from one loopback address of our choosing (Linux answers on 127/8)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def login_from(address: str, username: str, password: str) -> int:
+    """One login through nginx from `address`, without a cookie (so any process takes it)."""
+    with requests.Session() as browser:
+        browser.mount("http://", FromAddress(address))
+        answer = browser.post(
+            f"{CLUSTER_URL}/api/login", json={"username": username, "password": password},
+            timeout=20,
+        )  # fmt: skip
+        return answer.status_code
+
+
+def test_the_login_throttle_holds_across_processes_and_counts_each_client(
+    team: dict[str, str],  # noqa: F811
+) -> None:
+    """Password guessing from one address, spread by nginx over both processes, is stopped
+    after the address's 20 failures; an agent at another address still signs in (the
+    processes see each client's address, not nginx's)."""
+    run = random.randrange(1, 250)
+    attacker, agent = f"127.{run}.0.2", f"127.{run}.0.3"
+    guesses = [login_from(attacker, f"nobody-{run}-{index}", "guess-guess")
+               for index in range(20)]  # fmt: skip
+    assert guesses == [401] * 20
+    assert login_from(attacker, team["amy"], PASSWORD) == 429
+    assert login_from(agent, team["amy"], PASSWORD) == 200
