@@ -10,6 +10,7 @@ Skipped unless CALLCENTER_TEST_CLUSTER_URL names a running cluster (`make test-c
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -24,9 +25,11 @@ from test_cluster import (
     SCRIPT,
     Console,
     Phone,
+    _app_pids,
     agent_id,
     database,  # noqa: F401 (fixtures)
     events_of,
+    restore_cluster,  # noqa: F401
     settings,  # noqa: F401
     team,  # noqa: F401
     the_call,
@@ -213,3 +216,49 @@ def test_with_redis_down_calls_are_routed_and_consoles_hear_each_other_once_it_r
         amy.close()
         bob.close()
         lead.close()
+
+
+def test_kill_9_of_the_agents_process_during_a_call_leaves_the_call_and_the_console_working(
+    database: Database,  # noqa: F811
+    team: dict[str, str],  # noqa: F811
+    restore_cluster: None,  # noqa: F811
+) -> None:
+    """Amy talks to a caller with her console on app 2; app 2 dies (`kill -9`). The call
+    goes on (it is on Twilio, here app 1's simulator); her console, reopened through nginx,
+    shows her on the call, and hanging up from it ends her part and starts her wrap-up."""
+    amy = Console(team["amy"], APPS[1])
+    phone = Phone("+8613900139024")
+    again = None
+    try:
+        amy.available()
+        phone.to_support_queue()
+        amy.wait_for("call:offer", timeout=10, call_sid=phone.call_sid)
+        assert amy.call("call:accept", {"call_sid": phone.call_sid})["ok"]
+        phone.wait_heard("will help you now.", timeout=15)
+
+        def talking() -> bool:  # the caller has heard the announcement and is in the call
+            joins = events_of(database, phone.call_sid, "conference.participant-join")
+            return any(event.detail.get("member") == phone.call_sid for event in joins)
+
+        deadline = time.monotonic() + 15
+        while not talking():
+            assert time.monotonic() < deadline, phone.lines
+            time.sleep(0.2)
+        for pid in _app_pids(2):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(2)
+        phone.poll()
+        assert not phone.ended, phone.lines  # the caller is still talking
+
+        again = Console(team["amy"], CLUSTER_URL, transports=("polling", "websocket"))
+        state = again.wait_for("agent:state", timeout=10)
+        assert (state["status"], state["call_sid"]) == ("on-call", phone.call_sid)
+        assert again.call("call:hangup", {"call_sid": phone.call_sid}) == {"ok": True}
+        again.wait_for("agent:state", timeout=15, status="wrap-up")
+        call = the_call(database, phone.call_sid)
+        assert (call.outcome, call.agent_id) == ("answered", agent_id(database, team["amy"]))
+    finally:
+        phone.hang_up()
+        amy.close()
+        if again is not None:
+            again.close()
