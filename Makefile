@@ -53,11 +53,11 @@ format: install
 	$(BIN)/ruff format callcenter tests bench
 	$(BIN)/ruff check --fix callcenter tests bench
 
-## The cluster tests: start the cluster (below), run tests/test_cluster.py on it, stop it
+## The cluster tests: start the cluster (below), run tests/test_cluster*.py on it, stop it
 test-cluster: install
 	bash scripts/cluster.sh start
 	@eval "$$(bash scripts/cluster.sh env)"; status=0; \
-		$(BIN)/pytest -m cluster tests/test_cluster.py || status=$$?; \
+		$(BIN)/pytest -m cluster tests/test_cluster.py tests/test_cluster_faults.py tests/test_cluster_once.py || status=$$?; \
 		bash scripts/cluster.sh stop; exit $$status
 
 ## Several processes on this machine: nginx (sticky sessions) in front of gunicorn app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +66,27 @@ class ApiRequest:
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self.params.get(name)
         return values[0] if values else default
+
+
+@dataclass
+class RestFault:
+    """A fault the REST API injects into the next ``times`` requests whose method is
+    ``method`` and whose path matches ``path`` (a regular expression, searched).
+
+    The request waits ``delay`` seconds (a slow Twilio: a client with a shorter timeout
+    gives up), then fails with ``status`` (a Twilio error) or, when ``status`` is None,
+    is carried out: Twilio acted, but the answer came too late for the client.
+    """
+
+    method: str
+    path: str
+    status: int | None = 500
+    delay: float = 0.0
+    times: int = 1
+    used: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.used < self.times and method == self.method and bool(re.search(self.path, path))
 
 
 class Handset(Protocol):
@@ -152,6 +174,8 @@ class Board(Conferences, CallRecordings, Messages, CallbackWorker):
         self._closed = False
         self.requests: list[ApiRequest] = []
         """The REST requests received, in order."""
+        self.rest_faults: list[RestFault] = []
+        """Faults to inject into REST requests (:meth:`inject_fault`)."""
         self.callbacks: list[Exchange] = []
         """The status callbacks sent (conference, recording, message), in order."""
         self.errors: list[str] = []
@@ -238,6 +262,21 @@ class Board(Conferences, CallRecordings, Messages, CallbackWorker):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def inject_fault(self, fault: RestFault) -> RestFault:
+        """Make the REST API answer requests matching ``fault`` slowly or with an error."""
+        with self.lock:
+            self.rest_faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, path: str) -> RestFault | None:
+        """The injected fault for this request, if any (used up by it)."""
+        with self.lock:
+            for fault in self.rest_faults:
+                if fault.matches(method, path):
+                    fault.used += 1
+                    return fault
+        return None
 
     def log_request(self, entry: ApiRequest) -> None:
         with self.lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ from callcenter.telephony.twiml import UrlBuilder
 
 log = logging.getLogger("callcenter.bridge")
 AGENT_RING_SECONDS = 20  # an agent who accepted but whose phone rings on: give up after this
+# Twilio's library waits for ever by default: a REST request that hangs would hold an agent's
+# accept, or the dispatcher's recording starts, for good. Twilio answers in well under 1 s.
+REST_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,11 @@ def _failed(what: str, exc: Exception) -> BridgeError:
 
 
 def rest_client(
-    account_sid: str, auth_token: str, api_url: str, timeout: float | None = None
+    account_sid: str, auth_token: str, api_url: str, timeout: float = REST_TIMEOUT_SECONDS
 ) -> Client:
-    """A twilio.rest.Client talking to `api_url` (Twilio, or the local simulator); each
-    request gives up after `timeout` seconds when one is given."""
-    http = TwilioHttpClient(timeout=timeout) if timeout is not None else None
-    client = Client(account_sid, auth_token, http_client=http)
+    """A twilio.rest.Client talking to `api_url` (Twilio, or the local simulator) that gives
+    up on a request after `timeout` seconds (connecting, or waiting for the answer)."""
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
     client.api.base_url = api_url
     return client
 
@@ -110,10 +113,17 @@ class CallBridge:
         conference."""
         leg = caller_leg or call_sid
         conference = {"conf": call_sid} if leg != call_sid else {}
+        # `take` makes each redirect a webhook step of its own: the same caller taken again
+        # by the same agent is not answered with the replay of the first (twilio_hooks).
+        take = secrets.token_hex(4)
         try:
             self.client.calls(leg).update(
                 url=self.urls(
-                    "/twilio/bridge/caller", agent=agent.number, lang=language, **conference
+                    "/twilio/bridge/caller",
+                    agent=agent.number,
+                    lang=language,
+                    take=take,
+                    **conference,
                 ),
                 method="POST",
             )

@@ -530,6 +530,12 @@ def bridge_caller(session: Session, call_sid: str) -> Response:
         abort(400, "conf is malformed")
     # A call-back leg has its own SID; the call record and conference are the original's.
     call = _load_call(session, conference)
+    if call.agent_id is None and call.outcome == "queued" and call.ended_at is None and call.queue:
+        # Twilio carried out the redirect after its accept was undone (it answered too
+        # late): nobody is coming to this conference, so the caller waits on in the queue.
+        log_event(session, conference, "bridge.stale", agent=number, leg=call_sid)
+        leg = None if call_sid == conference else conference
+        return _twiml([Enqueue(call.queue, call.language, call=leg)], _next_step(call))
     text = localized(settings.messages.agent_announcement, call.language, settings.default_language)
     announcement = (text or "").replace("{number}", " ".join(number))
     log_event(session, conference, "bridge.caller", agent=number, leg=call_sid)

@@ -8,6 +8,7 @@ Participants and Messages, mounted at ``url_prefix="/simulator"``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,9 @@ def create_switchboard_api(
       StatusCallback, StatusCallbackMethod, VoiceFallback*, Sms*, FriendlyName)
     * ``GET|POST /Applications.json`` – list (FriendlyName) / create a TwiML App (the same
       fields) → 201; ``GET|POST /Applications/{Sid}.json`` – fetch / update
+
+    Faults, for tests: :meth:`~callcenter.simulator.board.Board.inject_fault` makes the
+    requests chosen slow, failing, or carried out but answered late.
     """
     if not account_sid or not auth_token:
         raise ValueError("the simulator API needs an account SID and an auth token")
@@ -73,6 +77,16 @@ def create_switchboard_api(
     @api.before_request
     def _authenticate() -> Response | None:
         return check_api_auth(account_sid, auth_token)
+
+    @api.before_request
+    def _inject_fault() -> Response | None:
+        fault = board.take_fault(request.method, request.path)
+        if fault is None:
+            return None
+        time.sleep(fault.delay)
+        if fault.status is None:
+            return None  # carried out, late
+        return twilio_error(fault.status, 20500, "Injected failure")
 
     @api.after_request
     def _log(response: Response) -> Response:
