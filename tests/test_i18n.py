@@ -441,3 +441,54 @@ def test_a_chinese_speaking_supervisors_actions_and_notes(
     page.screenshot(path="/tmp/h15-i18n-wallboard-actions-zh.png", full_page=True)
     assert errors == []
     context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_the_phone_page_follows_the_browser(browser: object, live_server: LiveServer) -> None:
+    """The caller's side (/phone) speaks the browser's language: Chinese for a zh-CN
+    browser, with its states and notices from the script, and English for an English one."""
+    from playwright.sync_api import expect
+
+    from callcenter.simulator import phone_page
+    from callcenter.simulator import phones as phone_lines
+
+    app = live_server.app
+    if "phone" not in app.blueprints:
+        app.register_blueprint(phone_page.bp)
+    app.config[phone_page.PACE_CONFIG] = 0.5
+    try:
+        context = browser.new_context(locale="zh-CN")  # type: ignore[attr-defined]
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{live_server.url}/phone")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(page.locator("#phone h2").first).to_contain_text("电话")
+        expect(page.locator("#state")).to_have_text("空闲")
+        expect(page.locator("#call")).to_have_text("拨打")
+        expect(page.locator("#keys")).to_have_attribute("placeholder", "按键，例如 12345678#")
+        expect(page.locator("#no-messages")).to_have_text("没有发给此号码的短信。")
+        labels = page.locator("#demo-numbers option").evaluate_all("(o) => o.map((x) => x.label)")
+        assert "王伟 · VIP 客户，偏好中文" in labels
+        page.fill("#from", "+15005550006")
+        page.click("#call")
+        expect(page.locator("#state")).to_have_text("通话中")
+        page.fill("#keys", "1a")  # the script's own check (the field's pattern taken off)
+        page.evaluate("document.getElementById('keys').removeAttribute('pattern')")
+        page.click("#send-keys")
+        expect(page.locator("#error")).to_have_text("按键只能是 0-9、* 和 #。")
+        page.click("#hangup")
+        expect(page.locator("#state")).to_have_text("已结束", timeout=10000)
+        assert drawn_without_the_chinese_font(context, page) == []
+        page.screenshot(path="/tmp/h16-i18n/phone-zh.png", full_page=True)
+        assert errors == []
+        context.close()
+        english = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+        page = english.new_page()
+        page.goto(f"{live_server.url}/phone")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("#state")).to_have_text("idle")
+        expect(page.locator("#call")).to_have_text("Call")
+        english.close()
+    finally:
+        phone_lines.phones_of(app).close()
