@@ -492,3 +492,53 @@ def test_the_phone_page_follows_the_browser(browser: object, live_server: LiveSe
         english.close()
     finally:
         phone_lines.phones_of(app).close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_admins_pages(browser: object, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        boss = create_agent(
+            session, username="zhou.min", display_name="周敏", agent_number="1001",
+            password=PASSWORD, role="admin", skills=["support"], languages=["zh-CN"],
+        )  # fmt: skip
+        boss.ui_language = "zh-CN"
+    _agent(live_server.app, None)  # 李娜, offline
+    context = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{live_server.url}/login?next=/admin")
+    page.fill("input[name=username]", "zhou.min")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/admin")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#admin-page h2").first).to_have_text("坐席")
+    expect(page.locator("#ad-new")).to_have_text("添加坐席")
+    expect(page.locator(".topbar .who")).to_contain_text("管理员")
+    row = page.locator("#ad-rows tr[data-username='li.na']")
+    expect(row.locator("td").nth(3)).to_have_text("坐席")
+    expect(row.locator("td[data-status]")).to_have_text("离线")
+    expect(row.locator("button[data-action=logout]")).to_have_text("退出登录")
+    row.locator("button[data-action=deactivate]").click()
+    expect(page.locator("#ad-done")).to_have_text("li.na 已停用：其所有会话均已结束")
+    expect(row.locator("td[data-status]")).to_have_text("已停用")
+    row.locator("button[data-action=edit]").click()
+    expect(page.locator("#ad-edit-title")).to_have_text("编辑 li.na")
+    expect(page.locator("#ad-takes-calls-on option[value=phone]")).to_have_text("本人电话")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h16-i18n/admin-zh.png", full_page=True)
+
+    page.goto(f"{live_server.url}/admin/config")
+    expect(page.locator("#admin-config h2").first).to_have_text("队列、通话结果与服务时间")
+    expect(page.locator("#config-note")).to_contain_text("只读。这些设置在配置文件")
+    expect(page.locator("#config-note .mono").first).to_contain_text("config.yaml")
+    expect(page.locator("#config-dispositions h2")).to_have_text("通话结果")
+    expect(page.locator("#config-hours dt").first).to_have_text("星期一")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h16-i18n/admin-config-zh.png", full_page=True)
+    assert errors == []
+    context.close()

@@ -27,8 +27,6 @@
   }));
   select.firstChild.value = "";
 
-  const STATUS_LABELS = { available: t("available"), away: t("away"), offline: t("offline"),
-    reserved: t("reserved"), ringing: t("ringing"), "on-call": t("on-call"), "wrap-up": t("wrap-up") };
   const CALL_STATES = { connecting: t("connecting"), connected: t("connected"), "on hold": t("on hold"),
     consulting: t("consulting"), "wrap-up": t("wrap-up"), ended: t("ended") };
 
@@ -38,7 +36,7 @@
   function showStatus(state) {
     myId = state.id;
     const status = $("status");
-    status.textContent = STATUS_LABELS[state.status] || state.status;
+    status.textContent = agentStatusText(state.status);
     status.dataset.status = state.status;
     $("status-reason").textContent = state.reason ? `(${state.reason})` : "";
     if (window.softphone) window.softphone.presence(state.status); // softphone.js

@@ -20,6 +20,10 @@ function t(key, params) {
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
+// Values the API sends as codes (it keeps them raw), shown in the page's language.
+const AGENT_STATUS_TEXT = { available: t("available"), away: t("away"), offline: t("offline"),
+  reserved: t("reserved"), ringing: t("ringing"), "on-call": t("on-call"), "wrap-up": t("wrap-up") };
+function agentStatusText(status) { return AGENT_STATUS_TEXT[status] || status; }
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
