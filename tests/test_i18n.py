@@ -32,11 +32,20 @@ PASSWORD = "correct horse battery"
 SCRIPT_KEY = re.compile(r'\bt\(\s*"((?:[^"\\]|\\.)*)"')
 
 
-def template_strings() -> set[str]:
-    """Every msgid of the templates and the Python code, as `pybabel extract` finds them."""
+def template_strings() -> set[tuple[str | None, str]]:
+    """Every (msgctxt, msgid) of the templates and the Python code, as `pybabel extract`
+    finds them: a string with a context (`pgettext`) is a message of its own."""
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     found = extract_from_dir(str(PACKAGE), method_map=method_map)
-    return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
+    return {
+        (context, message if isinstance(message, str) else message[0])
+        for _, _, message, _, context in found
+    }
+
+
+def _name(key: tuple[str | None, str]) -> str:
+    context, message = key
+    return f"{message} [{context}]" if context else message
 
 
 def script_keys() -> set[str]:
@@ -47,13 +56,14 @@ def script_keys() -> set[str]:
     return keys
 
 
-def missing_translations(po_text: bytes, wanted: set[str]) -> list[str]:
-    """The msgids of `wanted` with no (or an empty) translation in the catalog."""
+def missing_translations(po_text: bytes, wanted: set[tuple[str | None, str]]) -> list[str]:
+    """The messages of `wanted` with no (or an empty) translation in the catalog, named
+    "msgid [msgctxt]" when they have a context."""
     from io import BytesIO
 
     catalog = read_po(BytesIO(po_text))
-    done = {message.id for message in catalog if message.id and message.string}
-    return sorted(wanted - done)
+    done = {(message.context, message.id) for message in catalog if message.id and message.string}
+    return sorted(_name(key) for key in wanted - done)
 
 
 def missing_keys(catalog: dict[str, str], wanted: set[str]) -> list[str]:
@@ -90,6 +100,12 @@ def test_a_missing_string_is_caught() -> None:
     po = (TRANSLATIONS / "zh_CN" / "LC_MESSAGES" / "messages.po").read_bytes()
     without = po.replace('msgstr "退出登录"'.encode(), b'msgstr ""')
     assert missing_translations(without, template_strings()) == ["Log out"]
+    # A string with a context is its own message: the context-free one does not stand in.
+    heading = 'msgctxt "the call record\'s heading"\nmsgid "Call"\nmsgstr "通话"'.encode()
+    assert heading in po
+    assert (None, "Call") in template_strings()
+    without = po.replace(heading, heading.replace('"通话"'.encode(), b'""'))
+    assert missing_translations(without, template_strings()) == ["Call [the call record's heading]"]
     catalog = json.loads((SCRIPT_CATALOGS / "zh-CN.json").read_text("utf-8"))
     del catalog["Connected"]
     assert missing_keys(catalog, script_keys()) == ["Connected"]
