@@ -325,6 +325,11 @@ def test_a_chinese_speaking_supervisors_wallboard(browser: object, live_server: 
     expect(page.locator("#calls-table th").first).to_have_text("状态")
     expect(page.locator("#connection")).to_have_text("实时")
     expect(page.locator("#calls td").first).to_have_text("当前没有通话")
+    # The legend's definitions of the figures (the feed sends them in English).
+    expect(page.locator("#definitions")).to_contain_text(
+        "平均应答速度：被接听来电者的排队等待总时长"
+    )
+    expect(page.locator("#definitions")).to_contain_text("当前在队列中在线等待的来电者")
     assert drawn_without_the_chinese_font(context, page) == []
     page.screenshot(path="/tmp/h15-i18n-wallboard-zh.png", full_page=True)
     assert errors == []
@@ -558,3 +563,33 @@ def test_a_chinese_speaking_admins_pages(browser: object, live_server: LiveServe
     page.screenshot(path="/tmp/h16-i18n/admin-config-zh.png", full_page=True)
     assert errors == []
     context.close()
+
+
+def test_metric_definitions_come_in_the_readers_language(app: Flask, client: FlaskClient) -> None:
+    """The reports' API sends each figure's definition in the requester's language (the
+    domain keeps English message ids; the figures and the keys stay as they are)."""
+    _chinese_supervisor(app)
+    assert (
+        client.post("/api/login", json={"username": "wang.fang", "password": PASSWORD}).status_code
+        == 200
+    )
+    period = "from=2024-05-01&to=2024-05-02"
+    chinese = client.get(f"/api/reports/queues?{period}").get_json()["definitions"]
+    assert chinese["service_level"] == "T = 20 秒内接听数 ÷（接听数 + 超过 5 秒后的放弃数）。"
+    agents = client.get(f"/api/reports/agents?{period}").get_json()["definitions"]
+    assert agents["ranks"].startswith("在同行中的百分位排名")
+    staffing = client.get("/api/reports/staffing?date=2024-05-01").get_json()["definitions"]
+    assert staffing["service_level_target"] == "队列的目标：在 T = 20 秒内接听的来电者比例。"
+    ivr = client.get(f"/api/reports/ivr?{period}").get_json()["definitions"]
+    assert ivr["invalid"] == "节点拒绝的回答（每次尝试都计）。"
+    wallboard = client.get("/supervisor").get_data(as_text=True)
+    own = re.search(
+        r'<script type="application/json" id="page-definitions">(.*?)</script>', wallboard
+    )
+    assert own is not None  # the page's own copy (the feed sends them in English)
+    assert json.loads(own.group(1))["waiting"].startswith("当前在队列中在线等待的来电者")
+    assert client.post("/api/me/language", json={"ui_language": "en"}).status_code == 200
+    english = client.get(f"/api/reports/queues?{period}").get_json()["definitions"]
+    assert english["service_level"] == (
+        "Answered within T = 20 seconds ÷ (answered + abandoned after 5 seconds)."
+    )

@@ -67,7 +67,10 @@ def choose_language(preference: str | None, languages: list[tuple[str, float]]) 
 def page_language() -> str:
     """This request's language ("en" or "zh-CN"), chosen once per request."""
     if "page_language" not in g:
-        agent = current_agent()
+        # An API behind login_required has read the agent already: reading it again here,
+        # in the middle of the view's transaction, would wait on that transaction's lock
+        # (SQLite) when the view translates something.
+        agent = g.agent if "agent" in g else current_agent()
         g.page_language = choose_language(
             agent.ui_language if agent is not None else None,
             list(request.accept_languages),
