@@ -366,7 +366,7 @@ def test_a_chinese_speaking_supervisors_call_record(
 
     from playwright.sync_api import expect
 
-    from callcenter.calls.records import open_call
+    from callcenter.calls.records import log_event, open_call
 
     _chinese_supervisor(live_server.app)
     sid = "CA" + "8" * 32
@@ -374,6 +374,9 @@ def test_a_chinese_speaking_supervisors_call_record(
         call = open_call(session, call_sid=sid, from_raw="+8613900139000",
                          to="+864008001234", flow="main", default_language="zh-CN")  # fmt: skip
         call.started_at = datetime(2024, 5, 1, 6, 3, 9, tzinfo=UTC)
+        call.status, call.outcome = "completed", "abandoned"
+        log_event(session, sid, "queue.entered", flow="main", node="to_support")
+        log_event(session, sid, "conference.join", member="caller")
     context, page, errors = _open_as_chinese_supervisor(browser, live_server, f"/calls/{sid}")
     expect(page).to_have_url(f"{live_server.url}/calls/{sid}")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -386,6 +389,14 @@ def test_a_chinese_speaking_supervisors_call_record(
     expect(page.locator("#call-recordings li")).to_have_text("此通话未录音。")
     expect(page.locator("#call-started")).to_have_text("2024年5月1日 14:03:09")
     expect(page.locator("#call-csat")).to_have_text("未调查")
+    # Values the API sends as codes: shown in words, the code kept for the tooltip.
+    expect(page.locator("#call-status")).to_have_text("已完成")
+    expect(page.locator("#call-outcome")).to_have_text("已放弃")
+    entered = page.locator("#call-timeline tr[data-kind='queue.entered'] td").nth(1)
+    expect(entered).to_have_text("进入队列")
+    expect(entered).to_have_attribute("title", "queue.entered")
+    joined = page.locator("#call-timeline tr[data-kind='conference.join'] td").nth(1)
+    expect(joined).to_have_text("会议：join")
     assert drawn_without_the_chinese_font(context, page) == []
     page.screenshot(path="/tmp/h15-i18n-call-zh.png", full_page=True)
     assert errors == []

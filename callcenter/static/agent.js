@@ -30,8 +30,6 @@
   const CALL_STATES = { connecting: t("connecting"), connected: t("connected"), "on hold": t("on hold"),
     consulting: t("consulting"), "wrap-up": t("wrap-up"), ended: t("ended") };
 
-  const TICKET_STATES = { open: t("open"), in_progress: t("in progress"), resolved: t("resolved"),
-    closed: t("closed") };
 
   function showStatus(state) {
     myId = state.id;
@@ -249,7 +247,7 @@
       const link = el("a", `#${ticket.id} ${ticket.category_label}`);
       link.href = `/tickets#${ticket.id}`;
       link.target = "_blank";
-      li.append(link, ` · ${TICKET_STATES[ticket.status] || ticket.status.replace("_", " ")} · `
+      li.append(link, ` · ${ticketStatusText(ticket.status)} · `
         + t("due {when}", { when: dateTime(ticket.due_at) }) + (ticket.overdue ? t(" (overdue)") : ""),
         el("div", ticket.description, "muted small"));
       return li;

@@ -13,7 +13,6 @@
   let loading = false;
   let again = false;
 
-  const STATUS_LABELS = { new: t("New"), assigned: t("Assigned"), handled: t("Handled") };
 
   function filterQuery() {
     const params = new URLSearchParams({ status: $("vm-status").value });
@@ -191,7 +190,7 @@
   }
 
   function statusText(item) {
-    const label = STATUS_LABELS[item.status] || item.status;
+    const label = voicemailStatusText(item.status);
     if (item.status === "assigned" && item.assigned_to) {
       const mine = me !== null && item.assigned_to.id === me;
       return t("{status} to {who}", { status: label, who: mine ? t("me") : `${item.assigned_to.name} (${item.assigned_to.number})` });
