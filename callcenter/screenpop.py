@@ -202,11 +202,11 @@ def offer_payload(
                      **variables}  # fmt: skip
     path = ivr_path(session, source or call.call_sid, flows)
     intents = list(dict.fromkeys(f"{step['flow']}.{step['node']}" for step in path))
-    kind = "inbound"
-    if callback is not None:
-        kind = "voicemail-callback" if callback["voicemail"] else "callback"
-        kind = "followup-callback" if callback["followup"] else kind
-    if is_outbound(call):  # the agent placed it: nothing to accept, the pop is the record
+    kind = "inbound" if callback is None else "callback"
+    transfer = _transfer(session, call)
+    # The agent placed it: nothing to accept, the pop is the record. Once they transferred
+    # it, whoever is offered it takes it like any caller on the line.
+    if is_outbound(call) and transfer is None:
         kind = "outbound"
     tickets = open_tickets_of_caller(session, call.customer_id, call.caller_number)
     # The caller's open tickets (what they probably call about) count before the IVR path,
@@ -217,7 +217,7 @@ def offer_payload(
         "kind": kind,
         "direction": call.direction,
         "callback": callback,
-        "transfer": _transfer(session, call),
+        "transfer": transfer,
         "from": call.from_number,
         "caller_number": call.caller_number,
         "caller_kind": call.caller_kind,

@@ -462,32 +462,44 @@ def test_a_supervisor_assigns_voicemail_to_an_agent(
     assert client.post(f"/api/voicemails/{voicemail_id}/release", json={}).status_code == 200
 
 
-def test_call_back_from_the_inbox_rings_the_agent_once(
-    app: Flask, world: dict[str, Any], client: FlaskClient, clock: Clock
+def test_call_now_from_the_inbox_calls_back_once(
+    app: Flask, world: dict[str, Any], client: FlaskClient, clock: Clock, monkeypatch: Any
 ) -> None:
+    """Call now on a voicemail (`POST /api/calls/dial` as the console's `call:dial`): the
+    voicemail is the agent's, linked to one call-back, taken by the agent at once and dialed
+    once (the agent's leg, then the customer: the bridge, stood in for here)."""
     voicemail_id = seed_voicemail(app)
+    dialed: list[tuple[str, str]] = []
+
+    def call_back(call_sid: str, number: str, *_: Any) -> tuple[str, str]:
+        dialed.append((call_sid, number))
+        return "CA" + "c" * 32, "CA" + "a" * 32
+
+    monkeypatch.setattr(world["services"].extras["bridge"], "call_back", call_back)
     login(client, "amy")
-    busy = client.post(f"/api/voicemails/{voicemail_id}/callback", json={})
+    busy = client.post("/api/calls/dial", json={"voicemail_id": voicemail_id})
     assert busy.status_code == 409 and "available" in busy.get_json()["error"]
     services = world["services"]
     with services.database.session() as session:
         from callcenter.models import Agent
 
         session.get(Agent, world["agents"]["amy"]).status = "available"
-    answer = client.post(f"/api/voicemails/{voicemail_id}/callback", json={})
+    answer = client.post("/api/calls/dial", json={"voicemail_id": voicemail_id})
     assert answer.status_code == 200, answer.get_json()
     call_sid = answer.get_json()["call_sid"]
-    assert client.post(f"/api/voicemails/{voicemail_id}/callback", json={}).status_code == 409
+    assert client.post("/api/calls/dial", json={"voicemail_id": voicemail_id}).status_code == 409
     with services.database.session() as session:
         call = session.scalar(select(Call).where(Call.call_sid == call_sid))
-        assert (call.outcome, call.caller_number, call.context["callback"]) == (
-            "callback", "+8613900139000", True,
+        assert (call.caller_number, call.context["callback"], call.direction) == (
+            "+8613900139000", True, "outbound",
         )  # fmt: skip
+        assert call.agent_id == world["agents"]["amy"]
         [offer] = session.scalars(select(CallOffer).where(CallOffer.call_sid == call_sid)).all()
-        assert offer.agent_id == world["agents"]["amy"] and offer.status == "offered"
+        assert offer.agent_id == world["agents"]["amy"] and offer.status == "accepted"
         voicemail = session.get(Voicemail, voicemail_id)
         assert voicemail.callback_call_sid == call_sid
         assert voicemail.assigned_agent_id == world["agents"]["amy"]
+    assert dialed == [(call_sid, "+8613900139000")]
 
 
 def test_a_recording_start_is_claimed_once_and_reclaimed_after_its_lease(

@@ -223,11 +223,11 @@ def test_a_voicemail_callback_transferred_once_connected_stays_the_same_call(
         for console in (amy, bob):
             console.wait_for("agent:state")
         assert amy.call("agent:status", {"status": "available"})["ok"]
-        rung = amy.http.post(f"{live_server.url}/api/voicemails/{voicemail_id}/callback", json={})
-        assert rung.status_code == 200, rung.text
-        sid = rung.json()["call_sid"]
-        assert amy.wait_for("call:offer", timeout=10, call_sid=sid)["kind"] == "voicemail-callback"
-        assert amy.call("call:accept", {"call_sid": sid})["ok"]
+        placed = amy.call("call:dial", {"voicemail_id": voicemail_id})  # Call now
+        assert placed.get("ok"), placed
+        sid = placed["call_sid"]
+        offer = amy.wait_for("call:offer", timeout=10, call_sid=sid)
+        assert (offer["kind"], offer["callback"]["voicemail"]["id"]) == ("outbound", voicemail_id)
         amy.wait_for("call:connected", timeout=20, call_sid=sid)
         with services.database.session() as session:
             leg = session.scalar(select(Call).where(Call.call_sid == sid)).context["caller_leg"]

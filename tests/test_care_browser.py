@@ -55,18 +55,20 @@ def test_a_missed_vip_is_called_back_gets_a_ticket_and_is_marked_done(
     page.screenshot(path=f"{SHOTS}-followups.png", full_page=True)
 
     # Not available yet: calling back says why, on the item.
-    first.locator("button.fu-callback").click()
+    first.locator("button.fu-call").click()
     expect(first.locator(".error")).to_contain_text("go available first")
     page.click("#go-available")
     expect(page.locator("#status")).to_have_text("available")
     first = page.locator("#fu-list li.fu").nth(0)
-    first.locator("button.fu-callback").click()
+    first.locator("button.fu-call").click()  # Call now: the agent's phone, then the customer
     expect(page.locator("#offer")).to_be_visible()
     expect(page.locator("#offer-title")).to_have_text("Follow-up call-back")
-    expect(page.locator("#pop-kind")).to_contain_text(f"Accepting dials the customer at {WANG}")
+    expect(page.locator("#pop-kind")).to_contain_text(f"You are calling {WANG}")
     expect(page.locator("#pop-kind")).to_contain_text("in VIP desk, hung up")
+    expect(page.locator("#accept")).to_be_hidden()  # placed by the agent: nothing to accept
     expect(page.locator("#fu-message")).to_contain_text("Calling back")
-    page.click("#accept")
+    wang = page.locator("#fu-list li.fu").filter(has_text="王伟")
+    expect(wang.locator(".fu-status")).to_have_text("Assigned to me")  # taken by calling
     expect(page.locator("#current")).to_be_visible()
     expect(page.locator("#ticket-call")).to_have_text("For the current call with 王伟.")
 

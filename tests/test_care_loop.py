@@ -137,12 +137,10 @@ def test_a_follow_up_call_back_nobody_answers_stays_on_the_list(
     try:
         amy.wait_for("agent:state")
         assert amy.call("agent:status", {"status": "available"})["ok"]
-        url = f"{live_server.url}/api/followups/{followup['id']}"
-        answer = amy.http.post(url + "/callback", json={})
-        assert answer.status_code == 200, answer.text
-        call_sid = answer.json()["call_sid"]
-        amy.wait_for("call:offer", timeout=10, call_sid=call_sid)
-        assert amy.call("call:accept", {"call_sid": call_sid})["ok"]
+        answer = amy.call("call:dial", {"followup_id": followup["id"]})  # Call now
+        assert answer.get("ok"), answer
+        call_sid = answer["call_sid"]
+        assert amy.wait_for("call:offer", timeout=10, call_sid=call_sid)["kind"] == "outbound"
         # The customer's phone rings out: the call-back ends without them.
         [after] = wait_for(
             lambda: [f for f in followups_of(live_server, VIP) if len(f["events"]) == 2]

@@ -286,7 +286,7 @@ def test_voicemail_inbox_listen_take_and_close(
     bob.close()
 
     # Calling back needs the agent to be available: the error shows on the item.
-    item.locator("button.vm-callback").click()
+    item.locator("button.vm-call").click()
     expect(item.locator(".error")).not_to_have_text("")
 
     item.locator("textarea.vm-notes").fill("Called back, booked a repair <b>Friday</b>")

@@ -177,19 +177,22 @@ def test_called_back_from_the_console_once_then_marked_done(
             (VIP, "Lumina 客服：抱歉未能接听您的来电，我们会尽快给您回电。")
         ]
         url = f"{live_server.url}/api/followups/{item['id']}"
-        busy = amy.http.post(url + "/callback", json={})
-        assert busy.status_code == 409 and "available" in busy.json()["error"]
+        # Call now on the follow-up: the console's call:dial with its id.
+        busy = amy.call("call:dial", {"followup_id": item["id"]})
+        assert "available" in busy.get("error", ""), busy
         assert amy.call("agent:status", {"status": "available"})["ok"]
-        answer = amy.http.post(url + "/callback", json={})
-        assert answer.status_code == 200, answer.text
-        call_sid = answer.json()["call_sid"]
-        assert amy.http.post(url + "/callback", json={}).status_code == 409  # a double click
+        answer = amy.call("call:dial", {"followup_id": item["id"]})
+        assert answer.get("ok"), answer
+        call_sid = answer["call_sid"]
+        again = amy.call("call:dial", {"followup_id": item["id"]})  # a double click
+        assert "error" in again, again
         offer = amy.wait_for("call:offer", timeout=10, call_sid=call_sid)
         assert amy.wait_for("followups:changed", timeout=5)["open"] == 1
-        assert offer["kind"] == "followup-callback"
+        assert offer["kind"] == "outbound"  # placed by the agent: nothing to accept
         assert offer["callback"]["followup"]["what"][0].endswith("in VIP desk, hung up")
         assert offer["customer"]["name"] == "王伟"
-        assert amy.call("call:accept", {"call_sid": call_sid})["ok"]
+        listed = amy.http.get(f"{live_server.url}/api/followups").json()["followups"]
+        assert listed[0]["assigned_to"]["id"] == team["amy"]  # taken by the agent who called
         amy.wait_for("call:connected", timeout=20, call_sid=call_sid)
         assert amy.call("call:hangup", {"call_sid": call_sid}) == {"ok": True}
         amy.wait_for("agent:state", timeout=20, status="wrap-up")

@@ -32,11 +32,20 @@ PASSWORD = "correct horse battery"
 SCRIPT_KEY = re.compile(r'\bt\(\s*"((?:[^"\\]|\\.)*)"')
 
 
-def template_strings() -> set[str]:
-    """Every msgid of the templates and the Python code, as `pybabel extract` finds them."""
+def template_strings() -> set[tuple[str | None, str]]:
+    """Every (msgctxt, msgid) of the templates and the Python code, as `pybabel extract`
+    finds them: a string with a context (`pgettext`) is a message of its own."""
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
     found = extract_from_dir(str(PACKAGE), method_map=method_map)
-    return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
+    return {
+        (context, message if isinstance(message, str) else message[0])
+        for _, _, message, _, context in found
+    }
+
+
+def _name(key: tuple[str | None, str]) -> str:
+    context, message = key
+    return f"{message} [{context}]" if context else message
 
 
 def script_keys() -> set[str]:
@@ -47,13 +56,14 @@ def script_keys() -> set[str]:
     return keys
 
 
-def missing_translations(po_text: bytes, wanted: set[str]) -> list[str]:
-    """The msgids of `wanted` with no (or an empty) translation in the catalog."""
+def missing_translations(po_text: bytes, wanted: set[tuple[str | None, str]]) -> list[str]:
+    """The messages of `wanted` with no (or an empty) translation in the catalog, named
+    "msgid [msgctxt]" when they have a context."""
     from io import BytesIO
 
     catalog = read_po(BytesIO(po_text))
-    done = {message.id for message in catalog if message.id and message.string}
-    return sorted(wanted - done)
+    done = {(message.context, message.id) for message in catalog if message.id and message.string}
+    return sorted(_name(key) for key in wanted - done)
 
 
 def missing_keys(catalog: dict[str, str], wanted: set[str]) -> list[str]:
@@ -90,6 +100,12 @@ def test_a_missing_string_is_caught() -> None:
     po = (TRANSLATIONS / "zh_CN" / "LC_MESSAGES" / "messages.po").read_bytes()
     without = po.replace('msgstr "退出登录"'.encode(), b'msgstr ""')
     assert missing_translations(without, template_strings()) == ["Log out"]
+    # A string with a context is its own message: the context-free one does not stand in.
+    heading = 'msgctxt "the call record\'s heading"\nmsgid "Call"\nmsgstr "通话"'.encode()
+    assert heading in po
+    assert (None, "Call") in template_strings()
+    without = po.replace(heading, heading.replace('"通话"'.encode(), b'""'))
+    assert missing_translations(without, template_strings()) == ["Call [the call record's heading]"]
     catalog = json.loads((SCRIPT_CATALOGS / "zh-CN.json").read_text("utf-8"))
     del catalog["Connected"]
     assert missing_keys(catalog, script_keys()) == ["Connected"]
@@ -309,6 +325,11 @@ def test_a_chinese_speaking_supervisors_wallboard(browser: object, live_server: 
     expect(page.locator("#calls-table th").first).to_have_text("状态")
     expect(page.locator("#connection")).to_have_text("实时")
     expect(page.locator("#calls td").first).to_have_text("当前没有通话")
+    # The legend's definitions of the figures (the feed sends them in English).
+    expect(page.locator("#definitions")).to_contain_text(
+        "平均应答速度：被接听来电者的排队等待总时长"
+    )
+    expect(page.locator("#definitions")).to_contain_text("当前在队列中在线等待的来电者")
     assert drawn_without_the_chinese_font(context, page) == []
     page.screenshot(path="/tmp/h15-i18n-wallboard-zh.png", full_page=True)
     assert errors == []
@@ -345,7 +366,7 @@ def test_a_chinese_speaking_supervisors_call_record(
 
     from playwright.sync_api import expect
 
-    from callcenter.calls.records import open_call
+    from callcenter.calls.records import log_event, open_call
 
     _chinese_supervisor(live_server.app)
     sid = "CA" + "8" * 32
@@ -353,6 +374,9 @@ def test_a_chinese_speaking_supervisors_call_record(
         call = open_call(session, call_sid=sid, from_raw="+8613900139000",
                          to="+864008001234", flow="main", default_language="zh-CN")  # fmt: skip
         call.started_at = datetime(2024, 5, 1, 6, 3, 9, tzinfo=UTC)
+        call.status, call.outcome = "completed", "abandoned"
+        log_event(session, sid, "queue.entered", flow="main", node="to_support")
+        log_event(session, sid, "conference.join", member="caller")
     context, page, errors = _open_as_chinese_supervisor(browser, live_server, f"/calls/{sid}")
     expect(page).to_have_url(f"{live_server.url}/calls/{sid}")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -365,6 +389,14 @@ def test_a_chinese_speaking_supervisors_call_record(
     expect(page.locator("#call-recordings li")).to_have_text("此通话未录音。")
     expect(page.locator("#call-started")).to_have_text("2024年5月1日 14:03:09")
     expect(page.locator("#call-csat")).to_have_text("未调查")
+    # Values the API sends as codes: shown in words, the code kept for the tooltip.
+    expect(page.locator("#call-status")).to_have_text("已完成")
+    expect(page.locator("#call-outcome")).to_have_text("已放弃")
+    entered = page.locator("#call-timeline tr[data-kind='queue.entered'] td").nth(1)
+    expect(entered).to_have_text("进入队列")
+    expect(entered).to_have_attribute("title", "queue.entered")
+    joined = page.locator("#call-timeline tr[data-kind='conference.join'] td").nth(1)
+    expect(joined).to_have_text("会议：join")
     assert drawn_without_the_chinese_font(context, page) == []
     page.screenshot(path="/tmp/h15-i18n-call-zh.png", full_page=True)
     assert errors == []
@@ -441,3 +473,134 @@ def test_a_chinese_speaking_supervisors_actions_and_notes(
     page.screenshot(path="/tmp/h15-i18n-wallboard-actions-zh.png", full_page=True)
     assert errors == []
     context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_the_phone_page_follows_the_browser(browser: object, live_server: LiveServer) -> None:
+    """The caller's side (/phone) speaks the browser's language: Chinese for a zh-CN
+    browser, with its states and notices from the script, and English for an English one."""
+    from playwright.sync_api import expect
+
+    from callcenter.simulator import phone_page
+    from callcenter.simulator import phones as phone_lines
+
+    app = live_server.app
+    if "phone" not in app.blueprints:
+        app.register_blueprint(phone_page.bp)
+    app.config[phone_page.PACE_CONFIG] = 0.5
+    try:
+        context = browser.new_context(locale="zh-CN")  # type: ignore[attr-defined]
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{live_server.url}/phone")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(page.locator("#phone h2").first).to_contain_text("电话")
+        expect(page.locator("#state")).to_have_text("空闲")
+        expect(page.locator("#call")).to_have_text("拨打")
+        expect(page.locator("#keys")).to_have_attribute("placeholder", "按键，例如 12345678#")
+        expect(page.locator("#no-messages")).to_have_text("没有发给此号码的短信。")
+        labels = page.locator("#demo-numbers option").evaluate_all("(o) => o.map((x) => x.label)")
+        assert "王伟 · VIP 客户，偏好中文" in labels
+        page.fill("#from", "+15005550006")
+        page.click("#call")
+        expect(page.locator("#state")).to_have_text("通话中")
+        page.fill("#keys", "1a")  # the script's own check (the field's pattern taken off)
+        page.evaluate("document.getElementById('keys').removeAttribute('pattern')")
+        page.click("#send-keys")
+        expect(page.locator("#error")).to_have_text("按键只能是 0-9、* 和 #。")
+        page.click("#hangup")
+        expect(page.locator("#state")).to_have_text("已结束", timeout=10000)
+        assert drawn_without_the_chinese_font(context, page) == []
+        page.screenshot(path="/tmp/h16-i18n/phone-zh.png", full_page=True)
+        assert errors == []
+        context.close()
+        english = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+        page = english.new_page()
+        page.goto(f"{live_server.url}/phone")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("#state")).to_have_text("idle")
+        expect(page.locator("#call")).to_have_text("Call")
+        english.close()
+    finally:
+        phone_lines.phones_of(app).close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_admins_pages(browser: object, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    with live_server.app.extensions["callcenter"].database.session() as session:
+        boss = create_agent(
+            session, username="zhou.min", display_name="周敏", agent_number="1001",
+            password=PASSWORD, role="admin", skills=["support"], languages=["zh-CN"],
+        )  # fmt: skip
+        boss.ui_language = "zh-CN"
+    _agent(live_server.app, None)  # 李娜, offline
+    context = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{live_server.url}/login?next=/admin")
+    page.fill("input[name=username]", "zhou.min")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/admin")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#admin-page h2").first).to_have_text("坐席")
+    expect(page.locator("#ad-new")).to_have_text("添加坐席")
+    expect(page.locator(".topbar .who")).to_contain_text("管理员")
+    row = page.locator("#ad-rows tr[data-username='li.na']")
+    expect(row.locator("td").nth(3)).to_have_text("坐席")
+    expect(row.locator("td[data-status]")).to_have_text("离线")
+    expect(row.locator("button[data-action=logout]")).to_have_text("退出登录")
+    row.locator("button[data-action=deactivate]").click()
+    expect(page.locator("#ad-done")).to_have_text("li.na 已停用：其所有会话均已结束")
+    expect(row.locator("td[data-status]")).to_have_text("已停用")
+    row.locator("button[data-action=edit]").click()
+    expect(page.locator("#ad-edit-title")).to_have_text("编辑 li.na")
+    expect(page.locator("#ad-takes-calls-on option[value=phone]")).to_have_text("本人电话")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h16-i18n/admin-zh.png", full_page=True)
+
+    page.goto(f"{live_server.url}/admin/config")
+    expect(page.locator("#admin-config h2").first).to_have_text("队列、通话结果与服务时间")
+    expect(page.locator("#config-note")).to_contain_text("只读。这些设置在配置文件")
+    expect(page.locator("#config-note .mono").first).to_contain_text("config.yaml")
+    expect(page.locator("#config-dispositions h2")).to_have_text("通话结果")
+    expect(page.locator("#config-hours dt").first).to_have_text("星期一")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h16-i18n/admin-config-zh.png", full_page=True)
+    assert errors == []
+    context.close()
+
+
+def test_metric_definitions_come_in_the_readers_language(app: Flask, client: FlaskClient) -> None:
+    """The reports' API sends each figure's definition in the requester's language (the
+    domain keeps English message ids; the figures and the keys stay as they are)."""
+    _chinese_supervisor(app)
+    assert (
+        client.post("/api/login", json={"username": "wang.fang", "password": PASSWORD}).status_code
+        == 200
+    )
+    period = "from=2024-05-01&to=2024-05-02"
+    chinese = client.get(f"/api/reports/queues?{period}").get_json()["definitions"]
+    assert chinese["service_level"] == "T = 20 秒内接听数 ÷（接听数 + 超过 5 秒后的放弃数）。"
+    agents = client.get(f"/api/reports/agents?{period}").get_json()["definitions"]
+    assert agents["ranks"].startswith("在同行中的百分位排名")
+    staffing = client.get("/api/reports/staffing?date=2024-05-01").get_json()["definitions"]
+    assert staffing["service_level_target"] == "队列的目标：在 T = 20 秒内接听的来电者比例。"
+    ivr = client.get(f"/api/reports/ivr?{period}").get_json()["definitions"]
+    assert ivr["invalid"] == "节点拒绝的回答（每次尝试都计）。"
+    wallboard = client.get("/supervisor").get_data(as_text=True)
+    own = re.search(
+        r'<script type="application/json" id="page-definitions">(.*?)</script>', wallboard
+    )
+    assert own is not None  # the page's own copy (the feed sends them in English)
+    assert json.loads(own.group(1))["waiting"].startswith("当前在队列中在线等待的来电者")
+    assert client.post("/api/me/language", json={"ui_language": "en"}).status_code == 200
+    english = client.get(f"/api/reports/queues?{period}").get_json()["definitions"]
+    assert english["service_level"] == (
+        "Answered within T = 20 seconds ÷ (answered + abandoned after 5 seconds)."
+    )

@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select
 
+from callcenter.calls.outbound import dial_now
 from callcenter.calls.records import get_call, log_event, open_call
 from callcenter.calls.routing import call_back_voicemail, request_callback
 from callcenter.models import Agent, Voicemail
@@ -81,9 +82,11 @@ def test_call_back_offers_say_that_accepting_dials_the_customer(app: Flask, cloc
         session.add(voicemail)
         amy.status = "available"
         session.flush()
+        # Placed from the inbox (Call now): the agent's own outbound call, nothing to accept.
         _changes, sid = call_back_voicemail(session, settings, voicemail, amy, clock.now)
+        dial_now(session, settings, amy.id, sid, clock.now)
         pop = offer_payload(session, settings, get_call(session, sid), clock.now, amy)
-    assert pop["kind"] == "voicemail-callback"
+    assert pop["kind"] == "outbound"
     assert pop["callback"]["voicemail"] == {
         "id": voicemail.id, "mailbox": "support", "duration_seconds": 12,
         "left_seconds_ago": 19 * 60, "call_sid": "CA" + "5" * 32,

@@ -7,7 +7,19 @@ in. A ratio is a number from 0 to 1, or None when its denominator is 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from callcenter.config import MetricsConfig
+
+Translate = Callable[[str], str]
+"""A message id → its text in the reader's language (the web layer passes gettext)."""
+
+
+def N_(message: str) -> str:
+    """Marks `message` for the catalogs (`pybabel extract` finds N_); the text stays the
+    English message id here, and is translated where it is sent (callcenter/web)."""
+    return message
+
 
 QUEUE_FIELDS = (
     "interval_start", "queue", "offered", "answered", "answered_in_sl", "abandoned",
@@ -21,45 +33,61 @@ AGENT_FIELDS = (
 )  # fmt: skip
 
 DEFINITIONS: dict[str, str] = {
-    "interval_start": "Start of the interval, in the center's time zone; a call counts in "
-    "the interval in which it entered the queue.",
-    "queue": "The queue the caller waited in.",
-    "offered": "Callers who entered the queue (from the IVR, a transfer or an overflow), "
-    "short abandons and call-back requests included.",
-    "answered": "Callers taken by an agent while waiting on the line (call-backs are "
-    "counted apart).",
-    "answered_in_sl": "Answered callers who had waited at most T = {t} seconds.",
-    "abandoned": "Callers who hung up while waiting, after more than {short} seconds.",
-    "short_abandoned": "Callers who hung up while waiting within {short} seconds (not abandons).",
-    "callbacks_requested": "Waiting callers who asked to be called back (not abandons).",
-    "callbacks_made": "Call-backs an agent took and dialed (asked for in the queue, or "
-    "offered for a voicemail).",
-    "voicemails": "Callers who left a voicemail after waiting in the queue.",
-    "service_level": "Answered within T = {t} seconds ÷ (answered + abandoned after "
-    "{short} seconds).",
-    "asa_seconds": "Average speed of answer: total queue wait of answered callers ÷ answered.",
-    "aht_seconds": "Average handle time: (talk + hold + wrap-up) ÷ handled calls.",
-    "talk_seconds": "Time agents were connected to the caller, not counting hold.",
-    "hold_seconds": "Time the caller was on hold.",
-    "wrapup_seconds": "Time agents spent in wrap-up after the call (until saved, or the "
-    "queue's wrap-up time ran out).",
-    "abandon_rate": "Abandoned ÷ offered (call-backs and short abandons are not abandons).",
-    "longest_wait_seconds": "The longest wait of a caller in the queue (a caller still "
-    "waiting counts up to now).",
-    "csat_average": "Average post-call survey score (1–5); none until surveys are answered.",
-    "csat_responses": "Number of post-call survey answers.",
-    "agent_id": "The agent's id.",
-    "username": "The agent's login name.",
-    "name": "The agent's display name.",
-    "handled": "Calls the agent took (accepted, or received by warm transfer) whose talk "
-    "has ended.",
-    "occupancy": "(talk + wrap-up) ÷ logged-in-available time (available, ringing, on a "
-    "call or in wrap-up).",
-    "fcr": "Handled calls with no call from the same number within N = {n} days after "
-    "÷ handled calls from a known number.",
-    "transfers_out": "Calls the agent handed to a queue or another agent.",
-    "offers_missed": "Calls offered to the agent that rang out unanswered.",
-    "offers_declined": "Calls offered to the agent that they declined.",
+    "interval_start": N_(
+        "Start of the interval, in the center's time zone; a call counts in "
+        "the interval in which it entered the queue."
+    ),
+    "queue": N_("The queue the caller waited in."),
+    "offered": N_(
+        "Callers who entered the queue (from the IVR, a transfer or an overflow), "
+        "short abandons and call-back requests included."
+    ),
+    "answered": N_(
+        "Callers taken by an agent while waiting on the line (call-backs are counted apart)."
+    ),
+    "answered_in_sl": N_("Answered callers who had waited at most T = {t} seconds."),
+    "abandoned": N_("Callers who hung up while waiting, after more than {short} seconds."),
+    "short_abandoned": N_(
+        "Callers who hung up while waiting within {short} seconds (not abandons)."
+    ),
+    "callbacks_requested": N_("Waiting callers who asked to be called back (not abandons)."),
+    "callbacks_made": N_(
+        "Call-backs an agent took and dialed (asked for in the queue, or offered for a voicemail)."
+    ),
+    "voicemails": N_("Callers who left a voicemail after waiting in the queue."),
+    "service_level": N_(
+        "Answered within T = {t} seconds ÷ (answered + abandoned after {short} seconds)."
+    ),
+    "asa_seconds": N_("Average speed of answer: total queue wait of answered callers ÷ answered."),
+    "aht_seconds": N_("Average handle time: (talk + hold + wrap-up) ÷ handled calls."),
+    "talk_seconds": N_("Time agents were connected to the caller, not counting hold."),
+    "hold_seconds": N_("Time the caller was on hold."),
+    "wrapup_seconds": N_(
+        "Time agents spent in wrap-up after the call (until saved, or the "
+        "queue's wrap-up time ran out)."
+    ),
+    "abandon_rate": N_("Abandoned ÷ offered (call-backs and short abandons are not abandons)."),
+    "longest_wait_seconds": N_(
+        "The longest wait of a caller in the queue (a caller still waiting counts up to now)."
+    ),
+    "csat_average": N_("Average post-call survey score (1–5); none until surveys are answered."),
+    "csat_responses": N_("Number of post-call survey answers."),
+    "agent_id": N_("The agent's id."),
+    "username": N_("The agent's login name."),
+    "name": N_("The agent's display name."),
+    "handled": N_(
+        "Calls the agent took (accepted, or received by warm transfer) whose talk has ended."
+    ),
+    "occupancy": N_(
+        "(talk + wrap-up) ÷ logged-in-available time (available, ringing, on a call or in wrap-up)."
+    ),
+    "fcr": N_(
+        "Handled calls with no call from the same number within N = {n} days after "
+        "÷ handled calls from a known number."
+    ),
+    "transfers_out": N_("Calls the agent handed to a queue or another agent."),
+    "offers_missed": N_("Calls offered to the agent that rang out unanswered."),
+    "offers_declined": N_("Calls offered to the agent that they declined."),
 }
 
 # Metrics that are ratios shown as percentages (0.5 → 50.0 %); so are percentile ranks.
@@ -84,14 +112,15 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 }
 
 
-def definition(name: str, config: MetricsConfig | None = None) -> str:
-    """The definition of a metric with the configured thresholds filled in.
+def definition(name: str, config: MetricsConfig | None = None, translate: Translate = N_) -> str:
+    """The definition of a metric with the configured thresholds filled in, in the language
+    of `translate` (English by default).
 
     >>> definition("service_level")
     'Answered within T = 20 seconds ÷ (answered + abandoned after 5 seconds).'
     """
     config = config or MetricsConfig()
-    return DEFINITIONS[name].format(
+    return translate(DEFINITIONS[name]).format(
         t=config.service_level_seconds, short=config.short_abandon_seconds, n=config.fcr_days
     )
 

@@ -28,6 +28,7 @@ from callcenter.ivr.schema import (
     MenuNode,
     Prompting,
 )
+from callcenter.metrics.definitions import N_
 from callcenter.metrics.facts import IvrVisit, IvrWay
 from callcenter.metrics.ivr_paths import WAY_FIELDS
 from callcenter.models import Call
@@ -35,16 +36,22 @@ from callcenter.models import Call
 WAITING_KINDS = ("menu", "input", "language", "knowledge")  # nodes that wait for the caller
 
 IVR_DEFINITIONS: dict[str, str] = {
-    "reached": "Calls (started in the period) that came to the node, each counted once.",
-    "exits": "For each way out of the node, how many times callers took it: a key, a "
-    "recognized phrase (speech), a timeout or an invalid answer after the last retry, or "
-    "the node's own continuation.",
-    "timeouts": "Times callers said nothing before the node's timeout (each attempt).",
-    "invalid": "Answers the node refused (each attempt).",
-    "hung_up": "Callers whose last IVR step was this node, waiting for their answer, and "
-    "who hung up there.",
-    "ended": "Calls whose IVR ended at this node by design: sent to a queue, a voicemail "
-    "box, an outside number or a goodbye.",
+    "reached": N_("Calls (started in the period) that came to the node, each counted once."),
+    "exits": N_(
+        "For each way out of the node, how many times callers took it: a key, a "
+        "recognized phrase (speech), a timeout or an invalid answer after the last retry, or "
+        "the node's own continuation."
+    ),
+    "timeouts": N_("Times callers said nothing before the node's timeout (each attempt)."),
+    "invalid": N_("Answers the node refused (each attempt)."),
+    "hung_up": N_(
+        "Callers whose last IVR step was this node, waiting for their answer, and "
+        "who hung up there."
+    ),
+    "ended": N_(
+        "Calls whose IVR ended at this node by design: sent to a queue, a voicemail "
+        "box, an outside number or a goodbye."
+    ),
 }
 
 

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from callcenter.config import Settings
 from callcenter.ivr.loader import FlowSet
 from callcenter.metrics.agents import agent_report
-from callcenter.metrics.definitions import AGENT_FIELDS, PERCENTAGES, QUEUE_FIELDS, definition
+from callcenter.metrics.definitions import (
+    AGENT_FIELDS,
+    N_,
+    PERCENTAGES,
+    QUEUE_FIELDS,
+    Translate,
+    definition,
+)
 from callcenter.metrics.queues import Interval, all_queues_total, queue_report, queue_totals
 from callcenter.reports.ivr import IVR_DEFINITIONS, ivr_report
 from callcenter.reports.periods import Period
@@ -29,50 +36,61 @@ IVR_COLUMNS = (
 )  # fmt: skip
 
 
-def _definitions(settings: Settings, names: Sequence[str]) -> dict[str, str]:
-    return {name: definition(name, settings.metrics) for name in names}
+AGENT_DEFINITIONS = {
+    "csat_average": N_(
+        "The agent's average post-call survey score (1–5) over the calls they took; none "
+        "until surveys are answered."
+    ),
+    "ranks": N_(
+        "Percentile rank (0–1, higher is better) among peers: agents who took calls in at "
+        "least one of the same queues over the period; null for an agent who took none."
+    ),
+}
+"""The agent report's own definitions (beside those of metrics.definitions)."""
+
+
+def _definitions(settings: Settings, names: Sequence[str], translate: Translate) -> dict[str, str]:
+    return {name: definition(name, settings.metrics, translate) for name in names}
 
 
 def queues_payload(
     session: Session, settings: Settings, period: Period, interval: Interval,
-    queue: str | None = None, now: datetime | None = None,
+    queue: str | None = None, now: datetime | None = None, translate: Translate = N_,
 ) -> dict[str, Any]:  # fmt: skip
-    """`{"definitions", "rows", "totals": {"all", "queues"}}` for the queue report."""
+    """`{"definitions", "rows", "totals": {"all", "queues"}}` for the queue report (the
+    definitions in the language of `translate`, like every payload's here)."""
     rows = queue_report(session, settings, period.start, period.end, interval, queue, now=now)
     by_queue = queue_totals(session, settings, period.start, period.end, queue, now=now)
     everything = all_queues_total(session, settings, period.start, period.end, queue, now=now)
     return {
         "period": _period(period),
         "interval": interval,
-        "definitions": _definitions(settings, QUEUE_FIELDS),
+        "definitions": _definitions(settings, QUEUE_FIELDS, translate),
         "rows": rows,
         "totals": {"all": everything, "queues": by_queue},
     }
 
 
 def agents_payload(
-    session: Session, settings: Settings, period: Period, now: datetime | None = None
-) -> dict[str, Any]:
+    session: Session, settings: Settings, period: Period, now: datetime | None = None,
+    translate: Translate = N_,
+) -> dict[str, Any]:  # fmt: skip
     """`{"definitions", "rows"}`: each agent's figures and percentile ranks among peers."""
     rows = agent_report(session, settings, period.start, period.end, now=now)
     names = [*AGENT_FIELDS, "csat_average", "csat_responses"]
-    definitions = _definitions(settings, names)
-    definitions["csat_average"] = "The agent's average post-call survey score (1–5) over the "
-    definitions["csat_average"] += "calls they took; none until surveys are answered."
-    definitions["ranks"] = (
-        "Percentile rank (0–1, higher is better) among peers: agents who took calls in at "
-        "least one of the same queues over the period; null for an agent who took none."
-    )
+    definitions = _definitions(settings, names, translate)
+    definitions.update({name: translate(text) for name, text in AGENT_DEFINITIONS.items()})
     return {"period": _period(period), "definitions": definitions, "rows": rows}
 
 
 def ivr_payload(
-    session: Session, flows: FlowSet, period: Period, flow: str | None = None
-) -> dict[str, Any]:
+    session: Session, flows: FlowSet, period: Period, flow: str | None = None,
+    translate: Translate = N_,
+) -> dict[str, Any]:  # fmt: skip
     """`{"definitions", "flows": [{"flow", "nodes": [...]}]}` for the IVR report."""
     return {
         "period": _period(period),
-        "definitions": dict(IVR_DEFINITIONS),
+        "definitions": {name: translate(text) for name, text in IVR_DEFINITIONS.items()},
         "flows": ivr_report(session, flows, period.start, period.end, flow),
     }
 
@@ -80,12 +98,12 @@ def ivr_payload(
 def staffing_payload(
     session: Session, settings: Settings, period: Period, interval: Interval,
     queue: str | None = None, calls: float | None = None, aht: float | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, translate: Translate = N_,
 ) -> dict[str, Any]:  # fmt: skip
     """`{"definitions", "rows"}` of staffing advice for a day."""
     rows = staffing_report(session, settings, period, interval, queue, calls, aht, now)
     t = settings.metrics.service_level_seconds
-    definitions = {k: v.format(t=t) for k, v in STAFFING_DEFINITIONS.items()}
+    definitions = {k: translate(v).format(t=t) for k, v in STAFFING_DEFINITIONS.items()}
     return {"period": _period(period), "interval": interval, "definitions": definitions,
             "rows": rows}  # fmt: skip
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.metrics.agents import LOGGED_IN_AVAILABLE
+from callcenter.metrics.definitions import N_
 from callcenter.metrics.facts import AgentStatusSpan
 from callcenter.metrics.queues import Interval, queue_report
 from callcenter.models import Agent
@@ -24,24 +25,32 @@ STAFFING_FIELDS = (
     "expected_occupancy", "agents_logged_in", "service_level_logged_in", "asa_logged_in_seconds",
 )  # fmt: skip
 STAFFING_DEFINITIONS: dict[str, str] = {
-    "interval_start": "Start of the interval, in the center's time zone.",
-    "queue": "The queue.",
-    "calls": "Callers offered to the queue in the interval (observed, or the volume typed in).",
-    "aht_seconds": "Average handle time used: the interval's own, else the queue's over "
-    "the day, else the one typed in.",
-    "traffic_erlangs": "Workload in Erlangs: calls × AHT ÷ interval length.",
-    "service_level_target": "The queue's target: this share of callers answered within "
-    "T = {t} seconds.",
-    "agents_needed": "The fewest agents that reach the target by Erlang C.",
-    "expected_service_level": "Erlang C service level with the agents needed.",
-    "expected_asa_seconds": "Erlang C average speed of answer with the agents needed.",
-    "expected_occupancy": "Traffic ÷ agents needed: the share of their time on calls.",
-    "agents_logged_in": "Agents with the queue's skills logged in and not away, on average "
-    "over the interval.",
-    "service_level_logged_in": "Erlang C service level with the agents who were logged in "
-    "(whole agents); null when they could not keep up.",
-    "asa_logged_in_seconds": "Erlang C average speed of answer with the agents who were "
-    "logged in; null when they could not keep up.",
+    "interval_start": N_("Start of the interval, in the center's time zone."),
+    "queue": N_("The queue."),
+    "calls": N_("Callers offered to the queue in the interval (observed, or the volume typed in)."),
+    "aht_seconds": N_(
+        "Average handle time used: the interval's own, else the queue's over "
+        "the day, else the one typed in."
+    ),
+    "traffic_erlangs": N_("Workload in Erlangs: calls × AHT ÷ interval length."),
+    "service_level_target": N_(
+        "The queue's target: this share of callers answered within T = {t} seconds."
+    ),
+    "agents_needed": N_("The fewest agents that reach the target by Erlang C."),
+    "expected_service_level": N_("Erlang C service level with the agents needed."),
+    "expected_asa_seconds": N_("Erlang C average speed of answer with the agents needed."),
+    "expected_occupancy": N_("Traffic ÷ agents needed: the share of their time on calls."),
+    "agents_logged_in": N_(
+        "Agents with the queue's skills logged in and not away, on average over the interval."
+    ),
+    "service_level_logged_in": N_(
+        "Erlang C service level with the agents who were logged in "
+        "(whole agents); null when they could not keep up."
+    ),
+    "asa_logged_in_seconds": N_(
+        "Erlang C average speed of answer with the agents who were "
+        "logged in; null when they could not keep up."
+    ),
 }
 
 

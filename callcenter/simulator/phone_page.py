@@ -106,13 +106,20 @@ TALK_SECONDS = 4 * 3600
 PACE_CONFIG = "SIMULATOR_PHONE_PACE"
 """``app.config`` key: real seconds per simulated second of the page's calls (1.0)."""
 DEFAULT_FROM = "+8613800138000"
+
+
+def N_(message: str) -> str:
+    """Marks `message` for the catalogs; the page translates it when it shows it."""
+    return message
+
+
 DEMO_NUMBERS = (
-    ("+8613800138000", "王伟 · VIP customer, prefers Chinese"),
-    ("+8613912345678", "李娜 · customer, prefers Chinese"),
-    ("+8613522334455", "陈静 · VIP customer, prefers Chinese"),
-    ("+15005550006", "Unknown caller (English)"),
-    ("+447700900123", "Unknown caller (UK)"),
-    ("anonymous", "Withheld number"),
+    ("+8613800138000", N_("王伟 · VIP customer, prefers Chinese")),
+    ("+8613912345678", N_("李娜 · customer, prefers Chinese")),
+    ("+8613522334455", N_("陈静 · VIP customer, prefers Chinese")),
+    ("+15005550006", N_("Unknown caller (English)")),
+    ("+447700900123", N_("Unknown caller (UK)")),
+    ("anonymous", N_("Withheld number")),
 )
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

@@ -6,6 +6,8 @@
   const me = $("admin-page").dataset.me;
   const form = $("ad-form");
   let editing = null; // the username being edited; null: a new agent
+  const ROLES = { agent: t("agent"), supervisor: t("supervisor"), admin: t("admin") };
+  const TAKES_CALLS_ON = { browser: t("browser"), phone: t("phone") };
 
   // POST/PATCH a JSON body; resolves to {status, data} (field errors come back with 400).
   async function send(method, url, body) {
@@ -17,7 +19,7 @@
         body: JSON.stringify(body || {}),
       });
     } catch (error) {
-      return { status: 0, data: { error: "The server cannot be reached" } };
+      return { status: 0, data: { error: t("The server cannot be reached") } };
     }
     let data = null;
     try { data = await response.json(); } catch (error) { data = null; }
@@ -55,28 +57,29 @@
     tr.dataset.username = agent.username;
     tr.dataset.active = agent.active ? "yes" : "no";
     const actions = el("td", null, "actions");
-    actions.append(actionButton("Edit", () => openForm(agent), "edit"));
+    actions.append(actionButton(t("Edit"), () => openForm(agent), "edit"));
     if (agent.active) {
       actions.append(
-        actionButton("Reset password", () => openPassword(agent), "password"),
-        actionButton("Log out", () => act(agent, "logout",
-          `Log ${agent.username} out of every session?`, `${agent.username} is logged out everywhere`), "logout"));
+        actionButton(t("Reset password"), () => openPassword(agent), "password"),
+        actionButton(t("Log out"), () => act(agent, "logout",
+          t("Log {who} out of every session?", { who: agent.username }),
+          t("{who} is logged out everywhere", { who: agent.username })), "logout"));
       if (agent.username !== me) {
-        actions.append(actionButton("Deactivate", () => act(agent, "deactivate",
-          `Deactivate ${agent.username}? They cannot log in or take calls until reactivated.`,
-          `${agent.username} is deactivated: every session of theirs has ended`), "deactivate"));
+        actions.append(actionButton(t("Deactivate"), () => act(agent, "deactivate",
+          t("Deactivate {who}? They cannot log in or take calls until reactivated.", { who: agent.username }),
+          t("{who} is deactivated: every session of theirs has ended", { who: agent.username })), "deactivate"));
       }
     } else {
-      actions.append(actionButton("Reactivate", () => act(agent, "reactivate", null,
-        `${agent.username} is active again`), "reactivate"));
+      actions.append(actionButton(t("Reactivate"), () => act(agent, "reactivate", null,
+        t("{who} is active again", { who: agent.username })), "reactivate"));
     }
     tr.append(
       el("td", agent.name), el("td", agent.username, "mono"), el("td", agent.number, "mono"),
-      el("td", agent.role), el("td", agent.skills.join(", ") || "—"),
+      el("td", ROLES[agent.role] || agent.role), el("td", agent.skills.join(", ") || "—"),
       el("td", agent.languages.join(", ") || "—"), el("td", agent.phone || "—", "mono"),
-      el("td", `${agent.takes_calls_on}${agent.auto_answer ? " (answers by itself)" : ""}`),
-      el("td", agent.active ? "yes" : "no"));
-    const status = el("td", agent.active ? agent.status : "inactive");
+      el("td", `${TAKES_CALLS_ON[agent.takes_calls_on] || agent.takes_calls_on}${agent.auto_answer ? t(" (answers by itself)") : ""}`),
+      el("td", agent.active ? t("yes") : t("no")));
+    const status = el("td", agent.active ? agentStatusText(agent.status) : t("inactive"));
     status.dataset.status = agent.active ? agent.status : "inactive";
     tr.append(status, actions);
     return tr;
@@ -115,7 +118,7 @@
 
   function openForm(agent) {
     editing = agent ? agent.username : null;
-    $("ad-edit-title").textContent = agent ? `Edit ${agent.username}` : "Add an agent";
+    $("ad-edit-title").textContent = agent ? t("Edit {who}", { who: agent.username }) : t("Add an agent");
     form.querySelectorAll(".ad-new-only").forEach((node) => { node.hidden = Boolean(agent); });
     $("ad-username").value = "";
     $("ad-password").value = "";
@@ -149,8 +152,9 @@
     $("ad-edit").hidden = true;
     const changed = Object.keys(data.changes || {});
     done(editing
-      ? (changed.length ? `${data.agent.username}: changed ${changed.join(", ")}` : `${data.agent.username}: nothing changed`)
-      : `${data.agent.username} added: they can log in now`);
+      ? (changed.length ? t("{who}: changed {fields}", { who: data.agent.username, fields: changed.join(", ") })
+        : t("{who}: nothing changed", { who: data.agent.username }))
+      : t("{who} added: they can log in now", { who: data.agent.username }));
     await load();
   });
   $("ad-cancel").addEventListener("click", () => { $("ad-edit").hidden = true; });
@@ -177,7 +181,7 @@
       return;
     }
     $("ad-pw").hidden = true;
-    done(`${resetting}: password changed; every session of theirs has ended`);
+    done(t("{who}: password changed; every session of theirs has ended", { who: resetting }));
     await load();
   });
   $("ad-pw-cancel").addEventListener("click", () => { $("ad-pw").hidden = true; });

@@ -27,18 +27,14 @@
   }));
   select.firstChild.value = "";
 
-  const STATUS_LABELS = { available: t("available"), away: t("away"), offline: t("offline"),
-    reserved: t("reserved"), ringing: t("ringing"), "on-call": t("on-call"), "wrap-up": t("wrap-up") };
   const CALL_STATES = { connecting: t("connecting"), connected: t("connected"), "on hold": t("on hold"),
     consulting: t("consulting"), "wrap-up": t("wrap-up"), ended: t("ended") };
 
-  const TICKET_STATES = { open: t("open"), in_progress: t("in progress"), resolved: t("resolved"),
-    closed: t("closed") };
 
   function showStatus(state) {
     myId = state.id;
     const status = $("status");
-    status.textContent = STATUS_LABELS[state.status] || state.status;
+    status.textContent = agentStatusText(state.status);
     status.dataset.status = state.status;
     $("status-reason").textContent = state.reason ? `(${state.reason})` : "";
     if (window.softphone) window.softphone.presence(state.status); // softphone.js
@@ -60,31 +56,40 @@
 
   // -- what the offer is: inbound call, call-back (dials the customer), consult -------------
 
-  const OFFER_TITLES = { inbound: t("Incoming call"), callback: t("Call-back request"),
-    "voicemail-callback": t("Voicemail call-back"), "followup-callback": t("Follow-up call-back"), consult: t("Consult"),
+  const OFFER_TITLES = { inbound: t("Incoming call"), callback: t("Call-back request"), consult: t("Consult"),
     outbound: t("Outbound call") };
+  // An outbound call placed from a voicemail or a follow-up (Call now) is titled by it.
+  function offerTitle(kind, callback) {
+    if (kind === "outbound" && callback && callback.voicemail) return t("Voicemail call-back");
+    if (kind === "outbound" && callback && callback.followup) return t("Follow-up call-back");
+    return OFFER_TITLES[kind] || OFFER_TITLES.inbound;
+  }
+
+  function voicemailText(message) {
+    const length = message.duration_seconds != null
+      ? t("a {length} voicemail", { length: seconds(message.duration_seconds) }) : t("a voicemail");
+    const ago = message.left_seconds_ago != null ? t(" {ago} ago", { ago: seconds(message.left_seconds_ago) }) : "";
+    return t(" They left {voicemail}{ago}.", { voicemail: length, ago });
+  }
+  function missedText(followup) {
+    const missed = followup.what || [];
+    return t(" We missed them: {missed}.", { missed: missed.join("; ") || t("a missed call") });
+  }
 
   function offerKind(payload) {
     const kind = payload.kind || "inbound";
     const callback = payload.callback || {};
     const number = callback.number || payload.caller_number || payload.from || "";
-    if (kind === "outbound") return t("You are calling {number}: your phone rings first, then the customer's.", { number });
+    if (kind === "outbound") {
+      // A call-back placed from a voicemail or a follow-up says what it answers.
+      const why = callback.voicemail ? voicemailText(callback.voicemail)
+        : callback.followup ? missedText(callback.followup) : "";
+      return t("You are calling {number}: your phone rings first, then the customer's.", { number }) + why;
+    }
     if (kind === "callback") {
       const ago = callback.requested_seconds_ago;
       return t("Accepting dials the customer at {number}.", { number }) +
         (ago != null ? t(" They asked to be called back {ago} ago.", { ago: seconds(ago) }) : "");
-    }
-    if (kind === "voicemail-callback") {
-      const message = callback.voicemail || {};
-      const length = message.duration_seconds != null
-        ? t("a {length} voicemail", { length: seconds(message.duration_seconds) }) : t("a voicemail");
-      const ago = message.left_seconds_ago != null ? t(" {ago} ago", { ago: seconds(message.left_seconds_ago) }) : "";
-      return t("Accepting dials the customer at {number}, who left {voicemail}{ago}.", { number, voicemail: length, ago });
-    }
-    if (kind === "followup-callback") {
-      const missed = (callback.followup || {}).what || [];
-      return t("Accepting dials the customer at {number}, whom we missed: {missed}.",
-        { number, missed: missed.join("; ") || t("a missed call") });
     }
     if (kind === "consult") {
       const from = (payload.consult || {}).from || {};
@@ -213,7 +218,7 @@
     $("pop-queue").textContent = payload.queue.display_name || "";
     const kind = payload.kind || "inbound";
     const from = (payload.consult || {}).from;
-    $("offer-title").textContent = kind === "consult" ? t("Consult from {agent}", { agent: agentName(from) }) : OFFER_TITLES[kind] || OFFER_TITLES.inbound;
+    $("offer-title").textContent = kind === "consult" ? t("Consult from {agent}", { agent: agentName(from) }) : offerTitle(kind, payload.callback);
     $("offer").dataset.kind = kind;
     $("pop-kind").textContent = offerKind(payload);
     $("pop-kind").hidden = kind === "inbound";
@@ -242,7 +247,7 @@
       const link = el("a", `#${ticket.id} ${ticket.category_label}`);
       link.href = `/tickets#${ticket.id}`;
       link.target = "_blank";
-      li.append(link, ` · ${TICKET_STATES[ticket.status] || ticket.status.replace("_", " ")} · `
+      li.append(link, ` · ${ticketStatusText(ticket.status)} · `
         + t("due {when}", { when: dateTime(ticket.due_at) }) + (ticket.overdue ? t(" (overdue)") : ""),
         el("div", ticket.description, "muted small"));
       return li;
@@ -539,10 +544,11 @@
 
   // -- calling out: the dial pad, and Call buttons elsewhere (`console:dial` events) ---------
 
-  function dial(target, errorBox) {
+  function dial(target, errorBox, placed) {
     errorBox.textContent = "";
     socket.emit("call:dial", target, (answer) => {
-      if (!answer || !answer.ok) errorBox.textContent = (answer && answer.error) || "Could not place the call";
+      if (!answer || !answer.ok) errorBox.textContent = (answer && answer.error) || t("Could not place the call");
+      else if (placed) placed(answer);
     });
   }
   $("dialpad").addEventListener("submit", (event) => {
@@ -555,7 +561,9 @@
       input.value = button.dataset.key === "⌫" ? input.value.slice(0, -1) : input.value + button.dataset.key;
     });
   });
-  document.addEventListener("console:dial", (event) => dial(event.detail.target, event.detail.errorBox || $("dial-error")));
+  // detail: {target, errorBox, placed}: `placed(answer)` runs once the call is placed.
+  document.addEventListener("console:dial", (event) =>
+    dial(event.detail.target, event.detail.errorBox || $("dial-error"), event.detail.placed));
 
   $("decline").addEventListener("click", () => {
     if (!offer) return;

@@ -37,7 +37,7 @@
     const li = el("li", null, "recording");
     li.dataset.recordingSid = item.recording_sid || "";
     const head = el("p");
-    head.append(el("strong", item.status), " · ",
+    head.append(el("strong", recordingStatusText(item.status)), " · ",
       el("span", item.duration === null || item.duration === undefined ? t("length unknown") : seconds(item.duration)),
       " · ", el("span", item.channels === 2 ? t("two channels") : t("one channel")));
     if (item.started_at) head.append(" · ", el("span", t("from {when}", { when: dateTime(item.started_at) })));
@@ -63,7 +63,7 @@
     const head = el("p");
     head.append(el("strong", t("Voicemail ({mailbox})", { mailbox: item.mailbox })), " · ",
       el("span", item.duration === null || item.duration === undefined ? t("length unknown") : seconds(item.duration)),
-      " · ", el("span", item.status), " · ", el("span", dateTime(item.created_at)));
+      " · ", el("span", voicemailStatusText(item.status)), " · ", el("span", dateTime(item.created_at)));
     if (item.assigned_to) head.append(" · ", el("span", `${item.assigned_to.name} (${item.assigned_to.number})`));
     li.append(head);
     if (item.playable && item.url) li.append(player(item.url));
@@ -92,10 +92,101 @@
       `${key}=${value !== null && typeof value === "object" ? JSON.stringify(value) : value}`).join(" ");
   }
 
+  // The timeline's event names in words (the raw name stays in data-kind and the tooltip).
+  const EVENT_TEXT = {
+    "call.started": t("Call started"),
+    "call.ended": t("Call ended"),
+    "call.lost_hangup": t("Hang-up lost, call closed"),
+    "ivr.node": t("IVR step"),
+    "ivr.input": t("Caller's input"),
+    "ivr.language": t("Language chosen"),
+    "ivr.lookup": t("Caller looked up"),
+    "ivr.loop_guard": t("IVR loop stopped"),
+    "ivr.retries_exhausted": t("No valid answer after the retries"),
+    "ivr.stale_step": t("Stale IVR step ignored"),
+    "ivr.knowledge_missing": t("Article missing"),
+    "ivr.transfer_result": t("Transfer result"),
+    "customer.language": t("Customer's language saved"),
+    "queue.entered": t("Entered the queue"),
+    "queue.left": t("Left the queue"),
+    "queue.overflow": t("Overflowed"),
+    "queue.closed": t("Queue closed"),
+    "queue.callback_requested": t("Call-back requested"),
+    "agent.offered": t("Offered to an agent"),
+    "agent.accepted": t("Accepted by the agent"),
+    "agent.declined": t("Declined by the agent"),
+    "agent.expired": t("Offer rang out"),
+    "agent.canceled": t("Offer withdrawn"),
+    "agent.bridge_failed": t("Could not connect the agent"),
+    "agent.hold": t("Put on hold"),
+    "agent.resume": t("Taken off hold"),
+    "agent.wrapup": t("Wrap-up saved"),
+    "agent.transferred": t("Transferred"),
+    "agent.transfer_completed": t("Transfer completed"),
+    "agent.consult": t("Consult started"),
+    "agent.consult_accepted": t("Consult accepted"),
+    "agent.consult_ended": t("Consult ended"),
+    "agent.added_party": t("Party added"),
+    "bridge.agent_leg": t("Agent dialed"),
+    "bridge.agent_answered": t("Agent answered"),
+    "bridge.caller": t("Caller connected"),
+    "bridge.callback_leg": t("Customer dialed"),
+    "bridge.transfer": t("Transfer bridged"),
+    "callback.ended": t("Call-back ended"),
+    "callback.from_voicemail": t("Call-back of a voicemail"),
+    "callback.from_followup": t("Call-back of a follow-up"),
+    "voicemail.recorded": t("Voicemail recorded"),
+    "voicemail.empty": t("Empty voicemail"),
+    "voicemail.stored": t("Voicemail stored"),
+    "voicemail.assigned": t("Voicemail assigned"),
+    "voicemail.released": t("Voicemail released"),
+    "voicemail.handled": t("Voicemail handled"),
+    "voicemail.callback": t("Voicemail called back"),
+    "recording.requested": t("Recording requested"),
+    "recording.started": t("Recording started"),
+    "recording.started_twice": t("Recording already started"),
+    "recording.start_failed": t("Recording could not start"),
+    "recording.paused": t("Recording paused"),
+    "recording.resumed": t("Recording resumed"),
+    "recording.completed": t("Recording saved"),
+    "recording.empty": t("Nothing recorded"),
+    "recording.absent": t("Nothing recorded"),
+    "recording.failed": t("Recording failed"),
+    "recording.status": t("Recording status"),
+    "recording.unknown": t("Unknown recording"),
+    "supervisor.leg": t("Supervisor dialed"),
+    "supervisor.monitor": t("Supervisor listening"),
+    "supervisor.coach": t("Supervisor coaching"),
+    "supervisor.barge": t("Supervisor joined"),
+    "supervisor.moved": t("Supervisor changed mode"),
+    "supervisor.took": t("Supervisor took the call"),
+    "supervisor.left": t("Supervisor left"),
+    "survey.started": t("Survey started"),
+    "survey.rated": t("Survey score"),
+    "survey.resolved": t("Solved or not"),
+    "survey.skipped": t("Survey skipped"),
+    "survey.ignored": t("Survey answer ignored"),
+    "survey.no_answer": t("No survey answer"),
+    "survey.invalid": t("Invalid survey answer"),
+    "survey.dial_ended": t("Survey call ended"),
+    "kb.sent": t("Article sent by SMS"),
+    "kb.sms_status": t("SMS status"),
+    "ticket.linked": t("Ticket linked"),
+    "followup.opened": t("Follow-up opened"),
+    "followup.closed": t("Follow-up closed"),
+    "app.error": t("Application error"),
+    "status.unknown_call": t("Status of an unknown call"),
+  };
+  function eventCell(kind) {
+    const cell = el("td", EVENT_TEXT[kind] || (kind.startsWith("conference.") ? t("Conference: {what}", { what: kind.slice(11) }) : kind));
+    cell.title = kind;
+    return cell;
+  }
+
   function render(record) {
     const customer = record.customer;
     document.title = t("Call {who} · Call center", { who: customer ? customer.name : record.from || "" });
-    text("call-status", record.status);
+    text("call-status", callStatusText(record.status));
     $("call-caller").textContent = customer ? customer.name : t("Unknown caller");
     $("call-number").textContent = record.caller_number || record.from || "";
     $("call-tier").textContent = customer ? customer.tier : "";
@@ -114,7 +205,7 @@
     text("call-waited", record.queue_wait_seconds === null || record.queue_wait_seconds === undefined ? "" : seconds(record.queue_wait_seconds));
     text("call-agent", record.agent ? `${record.agent.name} (${record.agent.number})` : "");
     text("call-direction", record.direction === "outbound" ? t("Outbound (we called)") : t("Inbound"));
-    text("call-outcome", record.outcome);
+    text("call-outcome", record.outcome && outcomeText(record.outcome));
     text("call-disposition", record.disposition_label || record.disposition);
     text("call-csat", record.csat === null || record.csat === undefined ? t("not surveyed") : t("{score} of 5", { score: record.csat }));
     text("call-resolved", record.resolved === true ? t("yes") : record.resolved === false ? t("no") : null);
@@ -141,7 +232,7 @@
     $("call-timeline").replaceChildren(...(record.timeline || []).map((event) => {
       const tr = el("tr");
       tr.dataset.kind = event.kind;
-      tr.append(el("td", clockTime(event.at), "mono"), el("td", event.kind), el("td", event.node || ""),
+      tr.append(el("td", clockTime(event.at), "mono"), eventCell(event.kind), el("td", event.node || ""),
         el("td", event.input || "", "mono"), el("td", detailText(event.detail), "detail"));
       return tr;
     }));

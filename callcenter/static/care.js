@@ -187,10 +187,19 @@
     const buttons = el("div", null, "buttons");
     if (!mine) buttons.append(action(t("Assign to me"), "fu-assign", () => post(item, "assign", {})));
     if (item.status === "assigned") buttons.append(action(t("Release"), "fu-release", () => post(item, "release", {})));
-    buttons.append(action(t("Call now"), "fu-call", () => document.dispatchEvent(new CustomEvent("console:dial",
-      { detail: { target: { followup_id: item.id }, errorBox: li.querySelector(".error") } }))));
-    buttons.append(action(t("Call back"), "fu-callback primary", () => post(item, "callback", {},
-      t("Calling back: accept the call when it rings to dial the caller."))));
+    // Call now takes the follow-up (assigned to me) and calls the customer back at once: my
+    // phone first, then theirs; the call-back ends in its outcome below.
+    buttons.append(action(t("Call now"), "fu-call primary", () => {
+      $("fu-message").textContent = "";
+      document.dispatchEvent(new CustomEvent("console:dial", { detail: {
+        target: { followup_id: item.id }, errorBox: li.querySelector(".error"),
+        placed: () => {
+          $("fu-message").textContent = t("Calling back: your phone rings first, then the caller's.");
+          if (document.activeElement) document.activeElement.blur(); // the list shows it taken
+          refresh();
+        },
+      } }));
+    }));
     li.append(buttons);
     const close = el("form", null, "vm-close");
     const outcome = el("select", null, "fu-outcome");
@@ -206,7 +215,7 @@
     notes.maxLength = 4000;
     notes.placeholder = t("What happened (e.g. reached, repair booked)");
     notes.setAttribute("aria-label", t("Notes"));
-    const submit = el("button", "Mark done", "fu-done");
+    const submit = el("button", t("Mark done"), "fu-done");
     submit.type = "submit";
     close.append(outcome, notes, submit);
     close.addEventListener("submit", (event) => {

@@ -20,6 +20,26 @@ function t(key, params) {
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
+// Values the API sends as codes (it keeps them raw), shown in the page's language.
+const AGENT_STATUS_TEXT = { available: t("available"), away: t("away"), offline: t("offline"),
+  reserved: t("reserved"), ringing: t("ringing"), "on-call": t("on-call"), "wrap-up": t("wrap-up") };
+function agentStatusText(status) { return AGENT_STATUS_TEXT[status] || status; }
+// A call's status (Twilio's names) and its outcome (what became of the caller).
+const CALL_STATUS_TEXT = { queued: t("queued"), ringing: t("ringing"), "in-progress": t("under way"),
+  completed: t("completed"), busy: t("busy"), failed: t("failed"), "no-answer": t("no answer"), canceled: t("canceled") };
+function callStatusText(status) { return CALL_STATUS_TEXT[status] || status; }
+const OUTCOME_TEXT = { queued: t("waiting in a queue"), answered: t("answered"), abandoned: t("abandoned"),
+  callback: t("call-back requested"), "callback-failed": t("call-back failed"), voicemail: t("voicemail"),
+  overflow: t("overflowed"), transferred: t("transferred"), redirected: t("redirected"), failed: t("failed") };
+function outcomeText(outcome) { return OUTCOME_TEXT[outcome] || outcome; }
+// A stored recording's status; a voicemail's and a ticket's.
+const RECORDING_STATUS_TEXT = { requested: t("requested"), "in-progress": t("recording"), paused: t("paused"),
+  completed: t("completed"), absent: t("nothing recorded"), failed: t("failed") };
+function recordingStatusText(status) { return RECORDING_STATUS_TEXT[status] || status; }
+const VOICEMAIL_STATUS_TEXT = { new: t("New"), assigned: t("Assigned"), handled: t("Handled") };
+function voicemailStatusText(status) { return VOICEMAIL_STATUS_TEXT[status] || status; }
+const TICKET_STATUS_TEXT = { open: t("open"), in_progress: t("in progress"), resolved: t("resolved"), closed: t("closed") };
+function ticketStatusText(status) { return TICKET_STATUS_TEXT[status] || String(status || "").replace("_", " "); }
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -221,7 +241,7 @@ function recentCalls(body) {
         const when = el("td");
         when.append(link);
         tr.append(when, el("td", call.customer || call.from || ""), el("td", call.direction === "outbound" ? t("↗ Outbound") : call.queue_name || call.queue || t("IVR")),
-          el("td", call.disposition_label || call.disposition || call.outcome || ""), el("td", call.agent || "", "mono"),
+          el("td", call.disposition_label || call.disposition || outcomeText(call.outcome) || ""), el("td", call.agent || "", "mono"),
           el("td", call.duration === null || call.duration === undefined ? "" : seconds(call.duration)),
           el("td", surveyText(call), "csat"));
         return tr;

@@ -100,7 +100,7 @@
       }
       const recording = el("td");
       call.recordings.filter((r) => r.url).forEach((r) => recording.append(player(r.url)));
-      tr.append(when, el("td", call.queue || "—"), el("td", call.outcome || call.status),
+      tr.append(when, el("td", call.queue || "—"), el("td", call.outcome ? outcomeText(call.outcome) : callStatusText(call.status)),
         el("td", call.disposition_label || "—"), el("td", call.agent || "—"),
         el("td", call.csat === null || call.csat === undefined ? "—"
           : `${call.csat}/5${call.resolved === false ? t(" · not solved") : call.resolved ? t(" · solved") : ""}`), recording);

@@ -13,7 +13,6 @@
   let loading = false;
   let again = false;
 
-  const STATUS_LABELS = { new: t("New"), assigned: t("Assigned"), handled: t("Handled") };
 
   function filterQuery() {
     const params = new URLSearchParams({ status: $("vm-status").value });
@@ -158,9 +157,15 @@
     const buttons = el("div", null, "buttons");
     if (!mine) buttons.append(action(t("Assign to me"), "vm-assign", () => post(item, "assign", {})));
     if (item.status === "assigned") buttons.append(action(t("Release"), "vm-release", () => post(item, "release", {})));
-    buttons.append(action(t("Call now"), "vm-call primary", () => document.dispatchEvent(new CustomEvent("console:dial",
-      { detail: { target: { voicemail_id: item.id }, errorBox: li.querySelector(".error") } }))));
-    buttons.append(action(t("Call back"), "vm-callback", () => callBack(item)));
+    // Call now takes the voicemail (assigned to me) and calls the caller back at once: my
+    // phone first, then theirs; the message is linked to the call-back.
+    buttons.append(action(t("Call now"), "vm-call primary", () => {
+      $("vm-message").textContent = "";
+      document.dispatchEvent(new CustomEvent("console:dial", { detail: {
+        target: { voicemail_id: item.id }, errorBox: li.querySelector(".error"),
+        placed: () => { $("vm-message").textContent = t("Calling back: your phone rings first, then the caller's."); refresh(); },
+      } }));
+    }));
     li.append(buttons);
 
     const close = el("form", null, "vm-close");
@@ -185,7 +190,7 @@
   }
 
   function statusText(item) {
-    const label = STATUS_LABELS[item.status] || item.status;
+    const label = voicemailStatusText(item.status);
     if (item.status === "assigned" && item.assigned_to) {
       const mine = me !== null && item.assigned_to.id === me;
       return t("{status} to {who}", { status: label, who: mine ? t("me") : `${item.assigned_to.name} (${item.assigned_to.number})` });
@@ -217,18 +222,6 @@
     } catch (error) {
       itemError(item, error.message);
       refresh();
-    }
-  }
-
-  async function callBack(item) {
-    itemError(item, "");
-    $("vm-message").textContent = "";
-    try {
-      await api(`/api/voicemails/${item.id}/callback`, {});
-      $("vm-message").textContent = t("Calling back: accept the call when it rings to dial the caller.");
-      await refresh();
-    } catch (error) {
-      itemError(item, error.message);
     }
   }
 

@@ -166,8 +166,8 @@
     if (event.beep) beep();
     const keys = String(event.finish_on_key || "");
     $("recording-hint").textContent = keys && keys.length <= 2
-      ? `press ${keys.split("").join(" or ")} or hang up to finish`
-      : "hang up to finish";
+      ? t("press {keys} or hang up to finish", { keys: keys.split("").join(t(" or ")) })
+      : t("hang up to finish");
     recording.started = Date.now();
     const tick = () => {
       const seconds = Math.floor((Date.now() - recording.started) / 1000);
@@ -194,9 +194,14 @@
   }
 
   // -- the call -------------------------------------------------------------------------
+  // The states by their English names (data-state), shown in the page's language.
+  const STATES = {
+    idle: t("idle"), dialling: t("dialling"), "in call": t("in call"), ringing: t("ringing"), ended: t("ended"),
+  };
+
   function setState(state) {
     const pill = $("state");
-    pill.textContent = state;
+    pill.textContent = STATES[state] || state;
     pill.dataset.state = state;
     const live = state === "in call" || state === "dialling";
     $("call").disabled = live || state === "ringing";
@@ -244,6 +249,13 @@
     return parts;
   }
 
+  // A text message's status as Twilio names it, in the page's language.
+  const MESSAGE_STATUS = {
+    queued: t("queued"), sending: t("sending"), sent: t("sent"), delivered: t("delivered"),
+    undelivered: t("undelivered"), failed: t("failed"), received: t("received"),
+  };
+  function messageStatus(status) { return MESSAGE_STATUS[status] || status; }
+
   function showMessages(number, messages) {
     const key = JSON.stringify([number, messages.map((m) => [m.sid, m.status])]);
     if (key === shown) return;
@@ -254,7 +266,8 @@
       const item = el("li");
       item.dataset.sid = message.sid;
       const time = clockTime(message.date_created);
-      item.append(el("span", `${time} · from ${message.from || "the hotline"} · ${message.status}`, "meta"));
+      item.append(el("span", t("{time} · from {from} · {status}",
+        { time, from: message.from || t("the hotline"), status: messageStatus(message.status) }), "meta"));
       const body = el("span", null, "body");
       body.append(...withLinks(String(message.body || "")));
       for (const url of message.media || []) {
@@ -339,7 +352,7 @@
           const data = await response.json();
           const calls = data.number === $("from").value.trim() ? data.calls || [] : [];
           const still = ringing && calls.find((call) => call.call_sid === ringing.sid);
-          if (ringing && !still) stopShowingRinging(`Missed call from ${ringing.from}`);
+          if (ringing && !still) stopShowingRinging(t("Missed call from {number}", { number: ringing.from }));
           if (!ringing && calls.length && (!line || line.ended)) showRinging(calls[0]);
         }
       }
@@ -356,7 +369,7 @@
     try {
       await post(`/phone/calls/${encodeURIComponent(call.sid)}/answer`, {});
     } catch (e) {
-      stopShowingRinging(`Could not answer: ${e.message}`);
+      stopShowingRinging(t("Could not answer: {why}", { why: e.message }));
       return;
     }
     ringing = null;
@@ -365,7 +378,7 @@
     reset();
     line = { sid: call.sid, next: 0, ended: false, timer: null, failures: 0 };
     $("call-sid").textContent = call.sid;
-    notice(`Call from ${call.from}`);
+    notice(t("Call from {number}", { number: call.from }));
     setState("in call");
     poll();
   }
@@ -373,7 +386,7 @@
   async function decline() {
     if (!ringing) return;
     const call = ringing;
-    stopShowingRinging(`Declined the call from ${call.from}`);
+    stopShowingRinging(t("Declined the call from {number}", { number: call.from }));
     post(`/phone/calls/${encodeURIComponent(call.sid)}/reject`, {}).catch((e) => error(e.message));
   }
 
@@ -390,10 +403,12 @@
       setState("in call");
       poll();
     } catch (e) {
-      error(`Could not call: ${e.message}`);
+      error(t("Could not call: {why}", { why: e.message }));
       setState("idle");
     }
   }
+
+  const GONE = t("the call is gone");
 
   async function poll() {
     const current = line;
@@ -401,7 +416,7 @@
     try {
       const response = await fetch(`/phone/calls/${encodeURIComponent(current.sid)}/events?after=${current.next}`,
         { headers: { Accept: "application/json" }, cache: "no-store" });
-      if (response.status === 404) throw new Error("the call is gone");
+      if (response.status === 404) throw new Error(GONE);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const data = await response.json();
       if (current !== line) return;
@@ -425,10 +440,10 @@
       }
     } catch (e) {
       current.failures++;
-      if (current.failures >= 20 || e.message === "the call is gone") {
+      if (current.failures >= 20 || e.message === GONE) {
         current.ended = true;
         stopRecording();
-        error(`Lost the call: ${e.message}`);
+        error(t("Lost the call: {why}", { why: e.message }));
         setState("ended");
         return;
       }
@@ -444,7 +459,7 @@
   }
 
   function press(keys) {
-    if (!KEYS.test(keys)) { error("Keys are 0-9, * and #."); return; }
+    if (!KEYS.test(keys)) { error(t("Keys are 0-9, * and #.")); return; }
     send("keys", { keys });
   }
 

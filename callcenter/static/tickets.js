@@ -11,7 +11,7 @@
   let scope = "mine";
   let shown = null; // the ticket in the detail card
 
-  const label = (status) => status.replace("_", " ");
+  const label = ticketStatusText;
 
   function options(select, entries, value) {
     select.replaceChildren(...entries.map(([code, text]) => {

@@ -7,6 +7,7 @@
 // `Wallboard.callActions`; each is called as fn(row, cell, socket) for every row drawn, and
 // may append buttons or menus to the row's Actions cell.
 const Wallboard = (() => {
+  const PAGE_DEFINITIONS = JSON.parse(document.getElementById("page-definitions").textContent || "{}");
   const board = { agents: new Map(), calls: new Map(), queues: [], intervals: null, definitions: {}, settings: {} };
   const agentActions = [];
   const callActions = [];
@@ -173,7 +174,8 @@ const Wallboard = (() => {
   // -- legend -----------------------------------------------------------------------------------
   function renderLegend() {
     const list = document.getElementById("definitions");
-    const defs = board.definitions || {};
+    // The page's own definitions are in its reader's language; the feed's are English.
+    const defs = { ...(board.definitions || {}), ...PAGE_DEFINITIONS };
     document.querySelectorAll("[data-def]").forEach((node) => {
       const text = defs[node.dataset.def];
       if (text) node.title = text;

@@ -26,7 +26,7 @@ from callcenter.config import Settings
 from callcenter.media.call_recordings import ACTIVE, PAUSED
 from callcenter.media.voicemail import OPEN as UNHANDLED_VOICEMAIL
 from callcenter.metrics.agents import handling
-from callcenter.metrics.definitions import definition, ratio
+from callcenter.metrics.definitions import N_, Translate, definition, ratio
 from callcenter.metrics.facts import CallHandle
 from callcenter.metrics.queues import TodayFigures, interval_start, queue_today_by_interval
 from callcenter.models import Agent, Call, CallOffer, CallRecording, Customer, Voicemail
@@ -47,27 +47,39 @@ CHART_FIELDS = ("offered", "answered", "answered_in_sl", "abandoned", "short_aba
 
 # What the board shows live, in one sentence each (today's figures: metrics.definitions).
 LIVE_DEFINITIONS: dict[str, str] = {
-    "waiting": "Callers waiting on the line in the queue now, those being offered to an "
-    "agent included.",
-    "oldest_wait": "How long the caller waiting longest on the line has waited so far "
-    "(call-backs are left out: they wait off the line).",
-    "callbacks": "Callers who asked to be called back and are not called back yet (they "
-    "keep their place in line).",
-    "staffed": "Agents with the queue's skills who are logged in: available, ringing, on "
-    "a call, in wrap-up or away.",
-    "available": "Staffed agents waiting for a call.",
-    "on_call": "Staffed agents ringing or on a call.",
-    "wrap_up": "Staffed agents in wrap-up after a call.",
-    "away": "Staffed agents who are logged in but away.",
-    "voicemails_unhandled": "Voicemails in the queue's overflow mailbox that nobody has "
-    "marked handled yet, whatever the day they were left.",
-    "time_in_status": "Time since the agent's status last changed.",
-    "talk_time": "Time since the agent was connected to the caller (hold included).",
-    "handled_today": "Calls the agent took today whose talk has ended.",
-    "aht_today": "The agent's average handle time today: (talk + hold + wrap-up) ÷ calls "
-    "handled today.",
-    "time_in_state": "Time since the call entered its current state: the IVR (from the "
-    "start of the call), waiting in a queue, ringing an agent, or connected.",
+    "waiting": N_(
+        "Callers waiting on the line in the queue now, those being offered to an agent included."
+    ),
+    "oldest_wait": N_(
+        "How long the caller waiting longest on the line has waited so far "
+        "(call-backs are left out: they wait off the line)."
+    ),
+    "callbacks": N_(
+        "Callers who asked to be called back and are not called back yet (they "
+        "keep their place in line)."
+    ),
+    "staffed": N_(
+        "Agents with the queue's skills who are logged in: available, ringing, on "
+        "a call, in wrap-up or away."
+    ),
+    "available": N_("Staffed agents waiting for a call."),
+    "on_call": N_("Staffed agents ringing or on a call."),
+    "wrap_up": N_("Staffed agents in wrap-up after a call."),
+    "away": N_("Staffed agents who are logged in but away."),
+    "voicemails_unhandled": N_(
+        "Voicemails in the queue's overflow mailbox that nobody has "
+        "marked handled yet, whatever the day they were left."
+    ),
+    "time_in_status": N_("Time since the agent's status last changed."),
+    "talk_time": N_("Time since the agent was connected to the caller (hold included)."),
+    "handled_today": N_("Calls the agent took today whose talk has ended."),
+    "aht_today": N_(
+        "The agent's average handle time today: (talk + hold + wrap-up) ÷ calls handled today."
+    ),
+    "time_in_state": N_(
+        "Time since the call entered its current state: the IVR (from the "
+        "start of the call), waiting in a queue, ringing an agent, or connected."
+    ),
 }
 
 
@@ -75,10 +87,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def definitions(settings: Settings) -> dict[str, str]:
-    """Every figure on the board → its definition, with T and the thresholds filled in."""
-    today = {name: definition(name, settings.metrics) for name in TODAY_FIELDS}
-    return {**today, **LIVE_DEFINITIONS}
+def definitions(settings: Settings, translate: Translate = N_) -> dict[str, str]:
+    """Every figure on the board → its definition, with T and the thresholds filled in (in
+    the language of `translate`; the board's feed sends them in English)."""
+    today = {name: definition(name, settings.metrics, translate) for name in TODAY_FIELDS}
+    return {**today, **{name: translate(text) for name, text in LIVE_DEFINITIONS.items()}}
 
 
 class BoardRows:

@@ -4,7 +4,8 @@
   `GET /api/tickets/<id>` (with history and linked calls), `PATCH /api/tickets/<id>`.
   Field errors: `{"errors": {field: message}}` with 400.
 - `GET /api/followups?status=open|done|all` and
-  `POST /api/followups/<id>/{assign,release,callback,done}`.
+  `POST /api/followups/<id>/{assign,release,done}` (calling the customer back is
+  `call:dial` / `POST /api/calls/dial` with `followup_id`).
 - `GET /api/care/counts` (supervisors): the wallboard's figures.
 - `GET /tickets`: the tickets page.
 """
@@ -19,7 +20,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.calls.routing import RoutingError
 from callcenter.care import followups as care_followups
 from callcenter.care.board import wallboard_counts
 from callcenter.care.followups import FollowupError
@@ -254,31 +254,3 @@ def followup_done(followup_id: int) -> ResponseReturnValue:
             session, settings, followup_id, g.agent, str(outcome), str(notes), utcnow()
         )
     )
-
-
-@bp.post("/api/followups/<id:followup_id>/callback")
-@login_required()
-def call_back(followup_id: int) -> ResponseReturnValue:
-    """Ring this agent's console with a call-back to the caller (accept it to dial)."""
-    json_object()
-    services = get_services()
-    session = get_session()
-    try:
-        followup = care_followups.assign(session, followup_id, g.agent, utcnow())
-        changes, call_sid = care_followups.call_back_followup(
-            session, services.settings, followup, g.agent, utcnow()
-        )
-    except FollowupError as exc:
-        session.rollback()
-        message = str(exc)
-        return json_error(404 if message == "no such follow-up" else 409, message)
-    except RoutingError as exc:
-        session.rollback()
-        return json_error(409, str(exc))
-    session.commit()
-    services.announcer.publish(changes)
-    payload = {"ok": True, "call_sid": call_sid,
-               "followup": care_followups.describe(services.settings, followup)}  # fmt: skip
-    session.rollback()
-    _followups_changed()
-    return jsonify(payload)

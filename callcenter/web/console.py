@@ -19,9 +19,11 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from callcenter.care.ticket_views import categories_payload
 from callcenter.services import get_services
+from callcenter.supervision.board import definitions as board_definitions
 from callcenter.web.auth import current_agent
 from callcenter.web.limits import CONSOLE_CSP, SOFTPHONE_CSP
 from callcenter.web.origins import console_origins
@@ -131,8 +133,11 @@ def agent_console() -> ResponseReturnValue:
 
 @bp.get("/supervisor")
 def supervisor_console() -> ResponseReturnValue:
-    """The live wallboard (supervisors and admins)."""
-    return _page("supervisor.html", "supervisor", "admin")
+    """The live wallboard (supervisors and admins). Its feed sends the figures' definitions
+    in English to every wallboard; the page carries them in its reader's language."""
+    settings = get_services().settings
+    return _page("supervisor.html", "supervisor", "admin",
+                 definitions=board_definitions(settings, gettext))  # fmt: skip
 
 
 @bp.get("/favicon.ico")

@@ -23,7 +23,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Blueprint, Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
-from flask_babel import Babel
+from flask_babel import Babel, gettext
 
 from callcenter.db import get_session
 from callcenter.models import UI_LANGUAGES, Agent
@@ -67,7 +67,10 @@ def choose_language(preference: str | None, languages: list[tuple[str, float]]) 
 def page_language() -> str:
     """This request's language ("en" or "zh-CN"), chosen once per request."""
     if "page_language" not in g:
-        agent = current_agent()
+        # An API behind login_required has read the agent already: reading it again here,
+        # in the middle of the view's transaction, would wait on that transaction's lock
+        # (SQLite) when the view translates something.
+        agent = g.agent if "agent" in g else current_agent()
         g.page_language = choose_language(
             agent.ui_language if agent is not None else None,
             list(request.accept_languages),
@@ -110,6 +113,13 @@ def compile_catalogs(target: Path) -> None:
         os.replace(temporary, folder / "messages.mo")
 
 
+def role_label(role: str) -> str:
+    """An account's role (`agent`, `supervisor`, `admin`) in the page's language."""
+    labels = {"agent": gettext("agent"), "supervisor": gettext("supervisor"),
+              "admin": gettext("admin")}  # fmt: skip
+    return labels.get(role, role)
+
+
 bp = Blueprint("i18n", __name__)
 
 
@@ -142,4 +152,8 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _language() -> dict[str, Any]:
         language = page_language()
-        return {"page_language": language, "script_catalog": script_catalog(language)}
+        return {
+            "page_language": language,
+            "script_catalog": script_catalog(language),
+            "role_label": role_label,
+        }

@@ -6,7 +6,8 @@
   on that call, supervisors and admins (voicemails: whoever may work them), and only to
   players on our own pages (`Sec-Fetch-Site: same-origin`: a link on another site, opened
   in a logged-in browser, gets 403); every playback is logged.
-- `GET /api/voicemails` and `POST /api/voicemails/<id>/{assign,release,handled,callback}`.
+- `GET /api/voicemails` and `POST /api/voicemails/<id>/{assign,release,handled}` (calling
+  the caller back is `call:dial` / `POST /api/calls/dial` with `voicemail_id`).
 - `GET /calls/<sid>`: the call record page.
 """
 
@@ -31,7 +32,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import CALL_SID, get_call, may_see_call
-from callcenter.calls.routing import RoutingError, call_back_voicemail
 from callcenter.db import get_session
 from callcenter.knowledge.usage import consulted
 from callcenter.media.call_recordings import describe as describe_recording
@@ -354,26 +354,6 @@ def handle_voicemail(voicemail_id: int) -> ResponseReturnValue:
     if care is not None:  # the follow-up it was on, if any, is closed with it
         care.followups_changed()
     return answer
-
-
-@bp.post("/api/voicemails/<id:voicemail_id>/callback")
-@login_required()
-def call_back(voicemail_id: int) -> ResponseReturnValue:
-    """Ring this agent's console with a call-back to the caller (accept it to dial)."""
-    json_object()
-    services = get_services()
-    session = get_session()
-    try:
-        voicemail = assign(session, voicemail_id, g.agent, utcnow())
-        changes, call_sid = call_back_voicemail(
-            session, services.settings, voicemail, g.agent, utcnow()
-        )
-    except (InboxError, RoutingError) as exc:
-        session.rollback()
-        return json_error(409, str(exc))
-    session.commit()
-    services.announcer.publish(changes)
-    return jsonify({"ok": True, "call_sid": call_sid, "voicemail": _inbox_answer(voicemail)})
 
 
 @bp.post("/api/calls/dial")

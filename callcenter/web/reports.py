@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from callcenter.db import get_session
 from callcenter.metrics.queues import INTERVALS
@@ -117,7 +118,8 @@ def queues_report() -> ResponseReturnValue:
     wanted, interval, queue = _format(), _interval(), _queue()
     period = _period(interval)
     settings = get_services().settings
-    payload = queues_payload(get_session(), settings, period, interval, queue, now=_now())
+    payload = queues_payload(get_session(), settings, period, interval, queue, now=_now(),
+                             translate=gettext)  # fmt: skip
     if wanted == "csv":
         from callcenter.metrics.definitions import QUEUE_FIELDS
 
@@ -131,7 +133,8 @@ def agents_report() -> ResponseReturnValue:
     """Each agent's figures and percentile ranks among peers over the period."""
     wanted = _format()
     period = _period()
-    payload = agents_payload(get_session(), get_services().settings, period, now=_now())
+    payload = agents_payload(get_session(), get_services().settings, period, now=_now(),
+                             translate=gettext)  # fmt: skip
     if wanted == "csv":
         return _csv("agents", AGENT_COLUMNS, agent_rows(payload))
     return jsonify(jsonable(payload))
@@ -147,7 +150,7 @@ def ivr_report() -> ResponseReturnValue:
     flow = request.args.get("flow") or None
     if flow is not None and flow not in flows:
         return json_error(400, f"flow: no flow named {flow[:64]!r} ({', '.join(flows.flows)})")
-    payload = ivr_payload(get_session(), flows, period, flow)
+    payload = ivr_payload(get_session(), flows, period, flow, translate=gettext)
     if wanted == "csv":
         return _csv("ivr", IVR_COLUMNS, ivr_rows(payload))
     return jsonify(jsonable(payload))
@@ -165,7 +168,7 @@ def staffing_report() -> ResponseReturnValue:
     except ReportError as exc:
         return json_error(400, str(exc))
     payload = staffing_payload(get_session(), settings, day, interval, queue, calls, aht,
-                               now=_now())  # fmt: skip
+                               now=_now(), translate=gettext)  # fmt: skip
     if wanted == "csv":
         return _csv("staffing", STAFFING_FIELDS, payload["rows"])
     return jsonify(jsonable(payload))
