@@ -561,3 +561,35 @@ def test_a_recording_of_a_call_that_ended_is_given_up_not_started(
     with services.database.session() as session:
         recording = session.get(CallRecording, recording_id)
         assert (recording.status, recording.last_error) == ("failed", "the call ended")
+
+
+def test_call_now_when_twilio_cannot_be_reached_answers_502_and_frees_the_agent(
+    app: Flask, world: dict[str, Any], client: FlaskClient, monkeypatch: Any
+) -> None:
+    """Twilio refusing the call-back's legs is a 502 naming why, not a 500: the call is put
+    back (not left taken by the agent) and the agent can dial again."""
+    from callcenter.telephony.bridge import BridgeError
+
+    voicemail_id = seed_voicemail(app)
+
+    def call_back(*_: Any) -> tuple[str, str]:
+        raise BridgeError("Twilio could not be reached", status=503)
+
+    monkeypatch.setattr(world["services"].extras["bridge"], "call_back", call_back)
+    services = world["services"]
+    with services.database.session() as session:
+        from callcenter.models import Agent
+
+        session.get(Agent, world["agents"]["amy"]).status = "available"
+    login(client, "amy")
+    answer = client.post("/api/calls/dial", json={"voicemail_id": voicemail_id})
+    assert answer.status_code == 502, answer.get_json()
+    assert "could not be reached" in answer.get_json()["error"]
+    with services.database.session() as session:
+        from callcenter.models import Agent
+
+        amy = session.get(Agent, world["agents"]["amy"])
+        assert (amy.status, amy.current_call_sid) == ("available", None)
+        [placed] = session.scalars(select(Call).where(Call.direction == "outbound"))
+        assert (placed.status, placed.outcome) == ("failed", "failed")
+        assert placed.ended_at is not None

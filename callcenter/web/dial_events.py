@@ -98,6 +98,7 @@ def dial_over_http(services: Services, agent_id: int, payload: Any) -> tuple[dic
         bridge_accepted(services, bridge, accepted_call(services, agent_id, placed[0]))
     except BridgeError as exc:
         with services.database.session() as session:
-            services.announcer.publish(requeue(session, placed[0], agent_id, utcnow()))
+            undone = requeue(session, placed[0], agent_id, utcnow())
+        services.announcer.publish(undone)  # after the commit: publishing reads in a session
         return {"error": f"could not connect the call: {exc}"}, 502
     return {"ok": True, "call_sid": placed[0]}, 200
