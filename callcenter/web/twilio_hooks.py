@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from callcenter.calls.participants import conference_ended, note_leg
-from callcenter.calls.queues import estimated_wait_seconds, queue_position
+from callcenter.calls.queues import queue_position
 from callcenter.calls.records import (
     CALL_SID,
     FINAL_STATUSES,
@@ -357,8 +357,12 @@ def queue_wait() -> Response:
             call = get_call(session, call_sid)
             if call is not None:
                 callback = can_call_back(call)
-                position = queue_position(session, call) or position
-                estimated = estimated_wait_seconds(session, settings, call)
+                place = queue_position(session, call)
+                position = place or position
+                if place is not None:
+                    estimated = get_services().wait_estimates.seconds(
+                        session, settings, call, place
+                    )
     except DBAPIError:
         log.exception("queue/wait for call %s: no estimate without the database", call_sid)
     actions = hold_actions(settings, queue, language, position, waited, estimated,
