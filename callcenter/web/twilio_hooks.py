@@ -149,14 +149,15 @@ def _twiml(actions: list[Action], step: int = 0) -> Response:
 
 
 def _stored_answer(session: Session, call_sid: str, key: str) -> Response | None:
-    stored = session.scalar(
-        select(WebhookResponse).where(
-            WebhookResponse.call_sid == call_sid, WebhookResponse.step_key == key
-        )
-    )
+    stored = session.execute(
+        select(WebhookResponse.body, WebhookResponse.status_code, WebhookResponse.content_type)
+        .where(WebhookResponse.call_sid == call_sid, WebhookResponse.step_key == key)
+        .execution_options(autoflush=False)
+    ).first()
     if stored is None:
         return None
-    return Response(stored.body, status=stored.status_code, content_type=stored.content_type)
+    body, status_code, content_type = stored
+    return Response(body, status=status_code, content_type=content_type)
 
 
 def twilio_step(handler: Callable[[Session, str], Response]) -> Callable[[], Response]:
