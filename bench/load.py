@@ -2,7 +2,7 @@
 steady stream of calls from a Twilio-behaving load generator, and a bare floor in the same run.
 
     .venv/bin/python bench/load.py [--agents 100] [--rate 11] [--burst 5] [--seconds 60]
-                                   [--pace 0.05] [--port 5301]
+                                   [--pace 0.05] [--port 5301] [--twilio-port 0] [--bare-port 0]
 
 Four processes, loopback only, bounded in time (--seconds of arrivals, then at most --drain
 seconds for the last calls) and count (--rate x --seconds calls):
