@@ -2,7 +2,7 @@
 steady stream of calls from a Twilio-behaving load generator, and a bare floor in the same run.
 
     .venv/bin/python bench/load.py [--agents 100] [--rate 11] [--burst 5] [--seconds 60]
-                                   [--pace 0.05] [--port 5301]
+                                   [--pace 0.05] [--port 5301] [--twilio-port 0] [--bare-port 0]
 
 Four processes, loopback only, bounded in time (--seconds of arrivals, then at most --drain
 seconds for the last calls) and count (--rate x --seconds calls):
@@ -39,6 +39,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,17 @@ def quiet_server(port: int, app: Any) -> Any:
             pass
 
     return make_server("127.0.0.1", port, app, threaded=True, request_handler=Quiet)
+
+
+def free_port(given: int | None, default: int) -> int:
+    """`given`, `default` when not given, or a port the system has free when 0."""
+    if given is None:
+        return default
+    if given:
+        return given
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -496,10 +508,16 @@ def main() -> None:
         "--port",
         type=int,
         default=PORTS["server"],
-        help="server port; the simulator and bare floor use the next two",
+        help="server port; the simulator and bare floor use the next two unless given",
     )
+    parser.add_argument("--twilio-port", type=int, help="the simulator's port (0: any free one)")
+    parser.add_argument("--bare-port", type=int, help="the bare floor's port (0: any free one)")
     args = parser.parse_args()
-    PORTS.update(server=args.port, twilio=args.port + 1, bare=args.port + 2)
+    PORTS.update(
+        server=args.port,
+        twilio=free_port(args.twilio_port, args.port + 1),
+        bare=free_port(args.bare_port, args.port + 2),
+    )
     report(run(args), args)
 
 

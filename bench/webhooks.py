@@ -1,22 +1,36 @@
-"""Webhook cost: the app's incoming-call and menu-step webhooks against a bare Flask handler
-that validates the same signature and returns the same TwiML. In-process, one run, same
-machine, interleaved so noise hits both sides alike.
+"""Webhook cost: the app's webhooks against a bare Flask handler that validates the same
+signature and returns the same TwiML, in-process, per route, interleaved request by request.
 
-    .venv/bin/python bench/webhooks.py [--calls 2000] [--database-url URL]
+    .venv/bin/python bench/webhooks.py [--calls 1000] [--waits 2] [--database-url URL]
+                                       [--profile FILE]
 
-Prints median and p99 per request (microseconds) and the ratios.
+Each call is followed as Twilio would: the incoming call (`/twilio/voice`), three menu
+steps through the main flow to the support queue (`/twilio/gather`), `--waits` fetches of
+the wait loop (`/twilio/queue/wait`), and the caller hanging up (`/twilio/status`,
+completed). Every request goes to the app and, at once, the same signed request to the
+bare handler (which answers with the app's first answer on that route); which side goes
+first alternates. So a burst of other work on the machine hits both sides alike, and the
+ratio of the medians stays put on a noisy machine even when the absolute figures do not.
+
+Prints per route the median and p99 (microseconds) of each side's round trip and app ÷
+bare of the medians; and the same for the CPU time of the request's own thread
+(`time.thread_time`), which other processes on the machine cannot inflate (the dispatcher
+thread a webhook wakes is not in it: the wall time is). `--profile FILE` runs the app side
+only under cProfile and writes its stats.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import html
 import os
+import re
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +43,10 @@ sys.path.insert(0, str(ROOT))
 PUBLIC_URL = "https://cc.example.test"
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "bench-auth-token"
+INPUTS = ["1", "2", "12345678#"]  # English, order status, an order number: the support queue
+ROUTES = ("voice", "gather", "queue/wait", "status")
+ACTION = re.compile(r'<Gather action="([^"]+)"')
+WAIT_URL = re.compile(r'waitUrl="([^"]+)"')
 
 
 def build_app(workdir: Path, database_url: str | None = None) -> Flask:
@@ -39,7 +57,7 @@ def build_app(workdir: Path, database_url: str | None = None) -> Flask:
     url = database_url or f"sqlite:///{workdir / 'bench.db'}"
     upgrade(Database(url))
     os.environ["CALLCENTER_CONFIG"] = str(ROOT / "config.yaml")
-    app = create_app(
+    return create_app(
         {
             "public_url": PUBLIC_URL,
             "database_url": url,
@@ -48,13 +66,13 @@ def build_app(workdir: Path, database_url: str | None = None) -> Flask:
             "twilio_account_sid": ACCOUNT_SID,
             "twilio_auth_token": AUTH_TOKEN,
             "log_level": "WARNING",
+            "open_all_hours": True,  # the menu leads to the queue whatever the hour
         }
     )
-    return app
 
 
-def bare_app(body_for: Callable[[str], str]) -> Flask:
-    """The baseline: validate the signature, return fixed TwiML."""
+def bare_app(bodies: dict[str, tuple[int, str]]) -> Flask:
+    """The floor: validate the signature, return the route's fixed answer."""
     app = Flask("bare")
     validator = RequestValidator(AUTH_TOKEN)
 
@@ -64,107 +82,153 @@ def bare_app(body_for: Callable[[str], str]) -> Flask:
         url = f"{PUBLIC_URL}{request.path}" + (f"?{query}" if query else "")
         if not validator.validate(url, request.form, request.headers.get("X-Twilio-Signature", "")):
             abort(403)
-        return Response(body_for(step), content_type="text/xml; charset=utf-8")
+        status, body = bodies[step]
+        return Response(body, status=status, content_type="text/xml; charset=utf-8")
 
     return app
 
 
 def params(call_sid: str, **extra: str) -> dict[str, str]:
+    caller = "+86139" + str(int(call_sid[2:10], 16) % 10**8).zfill(8)  # a caller per call
     base = {
         "AccountSid": ACCOUNT_SID,
         "ApiVersion": "2010-04-01",
         "CallSid": call_sid,
         "CallStatus": "ringing",
         "Direction": "inbound",
-        "From": "+8613900139000",
+        "From": caller,
         "To": "+864008001234",
-        "Caller": "+8613900139000",
+        "Caller": caller,
         "Called": "+864008001234",
     }
     base.update(extra)
     return base
 
 
-def signed(path: str, data: dict[str, str]) -> tuple[str, dict[str, str], dict[str, str]]:
+def signed(url: str, data: dict[str, str]) -> tuple[str, dict[str, str], dict[str, str]]:
+    """A request as Twilio sends it to `url` (absolute, or a path on the public URL)."""
+    path = url.removeprefix(PUBLIC_URL)
     signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + path, data)
     return path, data, {"X-Twilio-Signature": signature}
 
 
-def timed(
-    client: Any, requests: list[tuple[str, dict[str, str], dict[str, str]]], expected: str
-) -> list[float]:
-    """Time each request; every answer must be exactly the expected TwiML."""
-    samples = []
-    for path, data, headers in requests:
-        start = time.perf_counter()
-        response = client.post(path, data=data, headers=headers)
-        samples.append(time.perf_counter() - start)
-        if response.status_code != 200 or response.get_data(as_text=True) != expected:
-            raise SystemExit(f"{path}: unexpected answer {response.status_code}")
-    return samples
+class Pair:
+    """The app and the bare handler, sent the same requests, timed per route."""
+
+    def __init__(self, app: Flask, profile: cProfile.Profile | None) -> None:
+        self.app = app.test_client()
+        self.bodies: dict[str, tuple[int, str]] = {}
+        self.bare = bare_app(self.bodies).test_client()
+        self.profile = profile
+        self.samples: dict[str, dict[str, list[float]]] = {}
+        self.cpu: dict[str, dict[str, list[float]]] = {}
+        self.reset()
+        self.flip = False
+
+    def reset(self) -> None:
+        """Forget the samples so far (after the warm-up)."""
+        self.samples = {side: {route: [] for route in ROUTES} for side in ("app", "bare")}
+        self.cpu = {side: {route: [] for route in ROUTES} for side in ("app", "bare")}
+
+    def post(self, route: str, url: str, data: dict[str, str]) -> str:
+        """Send one request to both sides (alternating which goes first); the app's answer."""
+        path, form, headers = signed(url, data)
+        self.flip = not self.flip
+        if self.profile is not None:
+            self.profile.enable()
+            answer = self._timed("app", route, path, form, headers)
+            self.profile.disable()
+            return answer
+        app_first = self.flip or route not in self.bodies  # the bare side copies the app's
+        first, second = ("app", "bare") if app_first else ("bare", "app")
+        answers = {}
+        for side in (first, second):
+            answers[side] = self._timed(side, route, path, form, headers)
+        return answers["app"]
+
+    def _timed(self, side: str, route: str, path: str, form: Any, headers: Any) -> str:
+        client = self.app if side == "app" else self.bare
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        response = client.post(path, data=form, headers=headers)
+        elapsed, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
+        body = response.get_data(as_text=True)
+        if response.status_code not in (200, 204) or "error" in body.lower():
+            raise SystemExit(f"{side} {path}: unexpected answer {response.status_code} {body}")
+        if side == "app":
+            self.bodies.setdefault(route, (response.status_code, body))
+        self.samples[side][route].append(elapsed)
+        self.cpu[side][route].append(cpu)
+        return body
 
 
-def summary(name: str, samples: list[float]) -> tuple[float, float]:
+def follow_call(pair: Pair, waits: int) -> None:
+    """One caller: the call, the menu to the support queue, the wait loop, the hang-up."""
+    sid = "CA" + uuid.uuid4().hex
+    answer = pair.post("voice", "/twilio/voice", params(sid))
+    for digits in INPUTS:
+        match = ACTION.search(answer)
+        if match is None:
+            raise SystemExit(f"no menu to press {digits} in: {answer}")
+        data = params(sid, CallStatus="in-progress", Digits=digits)
+        answer = pair.post("gather", html.unescape(match.group(1)), data)
+    match = WAIT_URL.search(answer)
+    if match is None:
+        raise SystemExit(f"not sent to a queue: {answer}")
+    wait_url = html.unescape(match.group(1))
+    for n in range(waits):
+        data = params(sid, CallStatus="in-progress", QueuePosition="1", QueueTime=str(n * 20),
+                      QueueSid="QU" + "0" * 32, AvgQueueTime="0", CurrentQueueSize="1")  # fmt: skip
+        pair.post("queue/wait", wait_url, data)
+    pair.post("status", "/twilio/status", params(sid, CallStatus="completed", CallDuration="30"))
+
+
+def quantiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    median = statistics.median(ordered) * 1e6
-    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1e6
-    print(f"  {name:<34} median {median:8.0f} µs   p99 {p99:8.0f} µs   (n={len(ordered)})")
-    return median, p99
+    return statistics.median(ordered) * 1e6, ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1e6
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000, help="callers followed")
+    parser.add_argument("--waits", type=int, default=2, help="wait-loop fetches per caller")
+    parser.add_argument("--warmup", type=int, default=20, help="callers not counted")
     parser.add_argument("--database-url", help="e.g. PostgreSQL (default: a fresh SQLite file)")
+    parser.add_argument("--profile", help="profile the app side only; write pstats here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        app = build_app(Path(tmp), args.database_url)
-        client = app.test_client()
+        pair = Pair(build_app(Path(tmp), args.database_url), None)
+        for _ in range(args.warmup):
+            follow_call(pair, args.waits)
+        pair.reset()
+        if args.profile:
+            pair.profile = cProfile.Profile()
+        started = time.perf_counter()
+        for _ in range(args.calls):
+            follow_call(pair, args.waits)
+        took = time.perf_counter() - started
+        if pair.profile is not None:
+            pair.profile.dump_stats(args.profile)
 
-        # The answers the bare handler returns: exactly the app's own TwiML.
-        sample_sid = "CA" + uuid.uuid4().hex
-        voice_body = client.post(*signed("/twilio/voice", params(sample_sid))[:1],
-                                 data=params(sample_sid),
-                                 headers=signed("/twilio/voice", params(sample_sid))[2]).get_data(
-            as_text=True)  # fmt: skip
-        gather_path = "/twilio/gather?flow=main&node=choose_language&attempt=1&seq=1"
-        gather_body = client.post(
-            gather_path,
-            data=params(sample_sid, CallStatus="in-progress", Digits="1"),
-            headers=signed(gather_path, params(sample_sid, CallStatus="in-progress", Digits="1"))[
-                2
-            ],
-        ).get_data(as_text=True)
-        bare = bare_app(lambda step: voice_body if step == "voice" else gather_body).test_client()
-
-        per_round = max(1, args.calls // args.rounds)
-        results: dict[str, list[float]] = {
-            "app: incoming call": [],
-            "bare: incoming call": [],
-            "app: menu step": [],
-            "bare: menu step": [],
-        }
-        for _ in range(args.rounds):
-            sids = ["CA" + uuid.uuid4().hex for _ in range(per_round)]
-            voice = [signed("/twilio/voice", params(sid)) for sid in sids]
-            step = [
-                signed(gather_path, params(sid, CallStatus="in-progress", Digits="1"))
-                for sid in sids
-            ]
-            results["app: incoming call"] += timed(client, voice, voice_body)
-            results["bare: incoming call"] += timed(bare, voice, voice_body)
-            results["app: menu step"] += timed(client, step, gather_body)
-            results["bare: menu step"] += timed(bare, step, gather_body)
-
-        print(f"webhook cost, in-process, {args.calls} calls in {args.rounds} interleaved rounds")
-        figures = {name: summary(name, samples) for name, samples in results.items()}
-        for kind in ("incoming call", "menu step"):
-            app_median, app_p99 = figures[f"app: {kind}"]
-            bare_median, _ = figures[f"bare: {kind}"]
-            print(f"  {kind}: app/bare median ratio {app_median / bare_median:.2f}x, "
-                  f"app p99 {app_p99 / 1000:.2f} ms")  # fmt: skip
+    load = os.getloadavg()[0]
+    print(f"webhook cost, in-process: {args.calls} callers, each request sent to the app and "
+          f"the bare handler in turn ({took:.1f} s; load average {load:.1f})")  # fmt: skip
+    print(f"  {'route':<11} {'n':>5} | {'wall: app':>9} {'p99':>7} {'bare':>6} {'p99':>6} "
+          f"{'ratio':>6} | {'CPU: app':>8} {'bare':>6} {'ratio':>6}")  # fmt: skip
+    for route in ROUTES:
+        n = len(pair.samples["app"][route])
+        app_wall, app_p99 = quantiles(pair.samples["app"][route])
+        app_cpu, _ = quantiles(pair.cpu["app"][route])
+        if args.profile:
+            print(f"  {route:<11} {n:>5} | {app_wall:>7.0f}µs {app_p99:>5.0f}µs | "
+                  f"{app_cpu:>6.0f}µs")  # fmt: skip
+            continue
+        bare_wall, bare_p99 = quantiles(pair.samples["bare"][route])
+        bare_cpu, _ = quantiles(pair.cpu["bare"][route])
+        print(f"  {route:<11} {n:>5} | {app_wall:>7.0f}µs {app_p99:>5.0f}µs {bare_wall:>4.0f}µs "
+              f"{bare_p99:>4.0f}µs {app_wall / bare_wall:>5.1f}× | {app_cpu:>6.0f}µs "
+              f"{bare_cpu:>4.0f}µs {app_cpu / bare_cpu:>5.1f}×")  # fmt: skip
+    print("  (medians; wall: each request's round trip; CPU: the request thread's own CPU time)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from flask import current_app
 from twilio.request_validator import RequestValidator
 
+from callcenter.calls.queues import WaitEstimates
 from callcenter.config import Settings
 from callcenter.db import Database
 from callcenter.ivr.engine import IvrEngine
@@ -57,6 +58,7 @@ class Services:
     urls: UrlBuilder
     validator: RequestValidator
     announcer: Announcer = field(default_factory=SilentAnnouncer)
+    wait_estimates: WaitEstimates = field(default_factory=WaitEstimates)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

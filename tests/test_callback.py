@@ -8,12 +8,13 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 from conftest import LiveServer, TwilioWebhooks, call_params, start_caller
-from sqlalchemy import select
+from sqlalchemy import select, update
 from test_agent_socket import Console, team  # noqa: F401
 
+from callcenter.calls.queues import WaitEstimates
 from callcenter.calls.records import open_call
 from callcenter.media.prompts import static_prompts
-from callcenter.models import Call, CallEvent
+from callcenter.models import Agent, Call, CallEvent
 from callcenter.people.agents import create_agent
 
 
@@ -73,6 +74,47 @@ def test_a_one_minute_wait_is_said_in_the_singular(app, twilio: TwilioWebhooks, 
         assert says[1] == expected
     prompts = static_prompts(services.flows.flows, services.settings)
     assert ("The estimated wait is about one minute.", "en") in prompts  # rendered ahead
+
+
+def test_the_wait_loop_reads_a_queues_pace_once_per_bound(app, twilio: TwilioWebhooks, clock):
+    """Every waiting caller fetches the loop: the queue's handle time and staffing are read
+    at most once per `reuse_seconds`, the caller's place every time."""
+    services = app.extensions["callcenter"]
+    ticks = [0.0]
+    services.wait_estimates = WaitEstimates(reuse_seconds=5.0, clock=lambda: ticks[0])
+    with services.database.session() as session:
+        for number, name in (("1024", "amy"), ("1025", "bo")):
+            agent = create_agent(
+                session, username=name, display_name=name, agent_number=number,
+                password="long enough password", skills=["support"],
+            )  # fmt: skip
+            agent.status = "on-call"
+        done = open_call(session, call_sid="CA" + "d" * 32, from_raw="+8613900139001",
+                         to="+864008001234", flow="main", default_language="en")  # fmt: skip
+        done.queue, done.outcome = "support", "answered"
+        done.answered_at = clock.now - timedelta(minutes=30)
+        done.ended_at = done.answered_at + timedelta(seconds=570)  # 600 s with wrap-up
+        for index in range(2):
+            waiting = open_call(session, call_sid=f"CA{index:032x}", from_raw="+8613900139000",
+                                to="+864008001234", flow="main", default_language="en")  # fmt: skip
+            waiting.queue, waiting.outcome = "support", "queued"
+            waiting.enqueued_at = clock.now + timedelta(seconds=index)
+
+    def estimate(index: int) -> str:
+        wait = twilio.post(
+            "/twilio/queue/wait",
+            call_params(f"CA{index:032x}", QueuePosition="1", QueueTime="5"),
+            query={"queue": "support", "lang": "en"},
+        )
+        return [element.text for element in ET.fromstring(wait.data).iter("Say")][1]
+
+    assert estimate(0) == "The estimated wait is about 5 minutes."  # 1 × 600 s ÷ 2
+    with services.database.session() as session:
+        session.execute(update(Agent).where(Agent.username == "bo").values(status="offline"))
+    ticks[0] = 4.9
+    assert estimate(1) == "The estimated wait is about 10 minutes."  # 2 × 600 s ÷ 2, reused
+    ticks[0] = 5.0
+    assert estimate(1) == "The estimated wait is about 20 minutes."  # 2 × 600 s ÷ 1, read again
 
 
 def test_callback_keeps_the_place_and_is_dialed_once(

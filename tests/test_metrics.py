@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from callcenter.calls.records import get_call, open_call, record_status
 from callcenter.calls.routing import (
@@ -371,3 +371,28 @@ def test_csat_from_the_callers_survey_answers(database, settings):
     assert (amy["csat_average"], amy["csat_responses"]) == (4.5, 2)
     assert (bob["csat_average"], bob["csat_responses"]) == (2.0, 1)
     assert (amy["ranks"]["csat_average"], bob["ranks"]["csat_average"]) == (0.75, 0.25)
+
+
+def test_a_hang_up_reads_the_callers_queue_entry_once(database, settings):
+    """The queue-entry hook looks at several changes of one call (left the queue, its
+    outcome): the entry they concern is read once per transaction, not once per change,
+    a savepoint released in between (the missed caller's follow-up) included."""
+    import callcenter.care.followups  # noqa: F401  (its hook on a call ending, as in the app)
+
+    day = Day(database, settings)
+    day.enter(1, at(0))
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT") and "queue_entries" in statement:
+            reads.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        day.hang_up(1, at(0, 40))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+    assert len(reads) == 2  # the hook's one, and the follow-up's check of the wait (care/)
+    with database.session() as session:
+        report = queue_report(session, settings, at(0), at(15), "15m", "support", now=at(15))
+    assert [(row["offered"], row["abandoned"]) for row in rows_for(report)] == [(1, 1)]

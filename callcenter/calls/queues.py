@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from time import monotonic
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -73,28 +74,65 @@ def average_handle_seconds(session: Session, settings: Settings, queue: str) -> 
     return talk + (config.wrapup_seconds if config else 0)
 
 
-def estimated_wait_seconds(session: Session, settings: Settings, call: Call) -> int | None:
-    """Place in line × average handle time ÷ agents logged in with the queue's skills."""
+STAFFED = ("available", "ringing", "on-call", "wrap-up")
+ESTIMATE_REUSE_SECONDS = 5.0
+"""How long one queue's pace (handle time, agents staffed) is reused by the wait loop."""
+
+
+def queue_pace(session: Session, settings: Settings, queue: str) -> tuple[float, int] | None:
+    """(average handle seconds, agents logged in with the queue's skills) of a queue; None
+    when either is unknown or zero (no estimate can be given)."""
     from callcenter.models import Agent
 
-    position = queue_position(session, call)
-    config = settings.queues.get(call.queue or "")
-    if position is None or config is None:
+    config = settings.queues.get(queue)
+    if config is None:
         return None
-    handle = average_handle_seconds(session, settings, call.queue or "")
+    handle = average_handle_seconds(session, settings, queue)
     if handle is None:
         return None
     skills = set(config.skills)
     staffed = sum(
         1
-        for agent in session.scalars(
-            select(Agent).where(
-                Agent.active.is_(True), Agent.status.in_(("available", "ringing", "on-call",
-                                                          "wrap-up"))
-            )
+        for agent_skills in session.scalars(
+            select(Agent.skills).where(Agent.active.is_(True), Agent.status.in_(STAFFED))
         )
-        if skills <= set(agent.skills or [])
-    )  # fmt: skip
-    if staffed == 0:
+        if skills <= set(agent_skills or [])
+    )
+    return (handle, staffed) if staffed else None
+
+
+def estimated_wait_seconds(
+    session: Session, settings: Settings, call: Call, position: int | None = None
+) -> int | None:
+    """Place in line × average handle time ÷ agents logged in with the queue's skills
+    (`position`: the call's place, when the caller has it already)."""
+    position = position if position is not None else queue_position(session, call)
+    if position is None:
         return None
-    return int(position * handle / staffed)
+    pace = queue_pace(session, settings, call.queue or "")
+    return None if pace is None else int(position * pace[0] / pace[1])
+
+
+class WaitEstimates:
+    """The wait loop's estimates: each queue's pace read at most once per
+    `ESTIMATE_REUSE_SECONDS` (every waiting caller fetches the loop; the pace is the same
+    for all of them), the caller's place always read fresh."""
+
+    def __init__(
+        self, reuse_seconds: float = ESTIMATE_REUSE_SECONDS, clock: Callable[[], float] = monotonic
+    ) -> None:
+        self.reuse_seconds = reuse_seconds
+        self.clock = clock
+        self._paces: dict[str, tuple[float, tuple[float, int] | None]] = {}
+
+    def seconds(
+        self, session: Session, settings: Settings, call: Call, position: int
+    ) -> int | None:
+        """:func:`estimated_wait_seconds` of a waiting call at `position`."""
+        queue = call.queue or ""
+        now = self.clock()
+        read_at, pace = self._paces.get(queue, (float("-inf"), None))
+        if now - read_at >= self.reuse_seconds:
+            pace = queue_pace(session, settings, queue)
+            self._paces[queue] = (now, pace)
+        return None if pace is None else int(position * pace[0] / pace[1])

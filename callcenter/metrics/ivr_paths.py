@@ -150,6 +150,14 @@ def _way_ids(session: Session, keys: list[str]) -> dict[str, int]:
     return ids
 
 
+def _started_at(session: Session, call_sid: str) -> datetime | None:
+    """When the call started: from the call the session holds (a webhook's), else read."""
+    for obj in session.identity_map.values():
+        if isinstance(obj, Call) and obj.call_sid == call_sid and obj.started_at is not None:
+            return obj.started_at
+    return session.scalar(select(Call.started_at).where(Call.call_sid == call_sid))
+
+
 def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Update the IVR path facts with call event rows about to be written (in order)."""
     by_call: dict[str, list[Mapping[str, Any]]] = {}
@@ -157,7 +165,7 @@ def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         if row["kind"] in STEP_KINDS:
             by_call.setdefault(row["call_sid"], []).append(row)
     for call_sid, events in by_call.items():
-        started_at = session.scalar(select(Call.started_at).where(Call.call_sid == call_sid))
+        started_at = _started_at(session, call_sid)
         if started_at is None:
             continue  # not a call of ours
         visits = list(

@@ -75,15 +75,20 @@ def _latest_handle(session: Session, agent_id: int, call_sid: str) -> CallHandle
 
 
 def _latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
-    created = session.info.get(_CREATED, {}).get(call_sid)
-    if created is not None:
-        return created  # type: ignore[no-any-return]
-    return session.scalar(
+    """The call's latest queue entry: the one created or read earlier in this transaction
+    (only this recorder adds entries), else read (once per transaction, not per change)."""
+    known = session.info.get(_CREATED, {}).get(call_sid)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    latest = session.scalar(
         select(QueueEntry)
         .where(QueueEntry.call_sid == call_sid)
         .order_by(QueueEntry.id.desc())
         .limit(1)
     )
+    if latest is not None:
+        session.info.setdefault(_CREATED, {})[call_sid] = latest
+    return latest
 
 
 def close_handle(handle: CallHandle, now: datetime) -> None:

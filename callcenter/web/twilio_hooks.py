@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from callcenter.calls.participants import conference_ended, note_leg
-from callcenter.calls.queues import estimated_wait_seconds, queue_position
+from callcenter.calls.queues import queue_position
 from callcenter.calls.records import (
     CALL_SID,
     FINAL_STATUSES,
@@ -149,14 +149,15 @@ def _twiml(actions: list[Action], step: int = 0) -> Response:
 
 
 def _stored_answer(session: Session, call_sid: str, key: str) -> Response | None:
-    stored = session.scalar(
-        select(WebhookResponse).where(
-            WebhookResponse.call_sid == call_sid, WebhookResponse.step_key == key
-        )
-    )
+    stored = session.execute(
+        select(WebhookResponse.body, WebhookResponse.status_code, WebhookResponse.content_type)
+        .where(WebhookResponse.call_sid == call_sid, WebhookResponse.step_key == key)
+        .execution_options(autoflush=False)
+    ).first()
     if stored is None:
         return None
-    return Response(stored.body, status=stored.status_code, content_type=stored.content_type)
+    body, status_code, content_type = stored
+    return Response(body, status=status_code, content_type=content_type)
 
 
 def twilio_step(handler: Callable[[Session, str], Response]) -> Callable[[], Response]:
@@ -357,8 +358,12 @@ def queue_wait() -> Response:
             call = get_call(session, call_sid)
             if call is not None:
                 callback = can_call_back(call)
-                position = queue_position(session, call) or position
-                estimated = estimated_wait_seconds(session, settings, call)
+                place = queue_position(session, call)
+                position = place or position
+                if place is not None:
+                    estimated = get_services().wait_estimates.seconds(
+                        session, settings, call, place
+                    )
     except DBAPIError:
         log.exception("queue/wait for call %s: no estimate without the database", call_sid)
     actions = hold_actions(settings, queue, language, position, waited, estimated,
