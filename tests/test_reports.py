@@ -76,6 +76,7 @@ def test_queue_report_json_has_every_metric_exactly(day_app: Flask, client: Flas
     body = response.get_json()
     assert set(body["definitions"]) == set(QUEUE_FIELDS)
     assert "T = 20 seconds" in body["definitions"]["service_level"]
+    assert body["percentages"] == ["service_level", "abandon_rate"]  # what pages show as %
     assert iso_rows(body["rows"]) == [
         FIRST_QUARTER,
         SECOND_QUARTER,
@@ -151,6 +152,10 @@ def test_agent_report_with_ranks_json_and_csv(day_app: Flask, client: FlaskClien
     }  # fmt: skip
     assert bob["ranks"]["aht_seconds"] == 0.75 and bob["ranks"]["fcr"] == 0.75
     assert "peers" in body["definitions"]["ranks"]
+    assert body["percentages"] == [
+        "occupancy", "fcr", "aht_seconds_rank", "occupancy_rank", "fcr_rank",
+        "csat_average_rank",
+    ]  # fmt: skip
     rows = read_csv(client.get(f"/api/reports/agents?{MORNING}&format=csv"))
     assert [(r["username"], r["handled"], r["aht_seconds_rank"], r["fcr_rank"]) for r in rows] == [
         ("amy", "3", "0.25", "0.25"),

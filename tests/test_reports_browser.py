@@ -3,6 +3,7 @@ the tables and charts, the CSV links, and the IVR flow drawn with its counts."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -70,6 +71,40 @@ def test_reports_page_shows_the_morning(
     assert csv_text.lstrip("\ufeff").startswith("interval_start,queue,offered,")
     page.screenshot(path="/tmp/r-reports-page.png", full_page=True)
     assert errors == []
+
+
+def test_reports_page_shows_as_percentages_what_the_server_lists(
+    browser: Browser, live_server: LiveServer, database_url: str, clock: Any
+) -> None:
+    """The page formats from each report's `percentages`, not from a list of its own: with
+    the list changed on the way (service level and AHT rank out, ASA in), so do the cells."""
+    import json
+
+    prepare(live_server.app, database_url, clock)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+    def change(route: Any, drop: tuple[str, ...], add: tuple[str, ...]) -> None:
+        body = route.fetch().json()
+        assert set(drop) <= set(body["percentages"])  # what the server sends
+        body["percentages"] = [n for n in body["percentages"] if n not in drop] + list(add)
+        route.fulfill(json=body)
+
+    page.route("**/api/reports/queues?*", lambda r: change(r, ("service_level",), ("asa_seconds",)))
+    page.route("**/api/reports/agents?*", lambda r: change(r, ("aht_seconds_rank",), ()))
+    log_in(page, live_server, "/reports?from=2026-11-25&to=2026-11-25&interval=15m&queue=support")
+    first = page.locator("#rows tr").nth(40)
+    expect(first.locator("[data-field=service_level]")).to_have_text("0.50")
+    expect(first.locator("[data-field=asa_seconds]")).to_have_text("2166.7 %")
+    expect(first.locator("[data-field=abandon_rate]")).to_have_text(re.compile(r" %$"))
+    amy = page.locator('#agents tr[data-agent="amy"]')
+    expect(amy.locator("[data-field=aht_seconds_rank]")).to_have_text("0.25")
+    expect(amy.locator("[data-field=fcr_rank]")).to_have_text(re.compile(r" %$|^–$"))
+    assert (
+        json.loads(
+            page.evaluate("JSON.stringify(Chart.getChart('chart-sl').options.scales.y.max ?? null)")
+        )
+        is None
+    )
 
 
 def test_ivr_diagram_draws_the_flow_with_counts(

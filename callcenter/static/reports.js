@@ -8,8 +8,8 @@
   const charts = {};
   let agentRows = [];
 
-  const PERCENT = new Set(["service_level", "abandon_rate", "occupancy", "fcr", "expected_service_level",
-    "service_level_target", "expected_occupancy", "service_level_logged_in"]);
+  // Fields shown as percentages: the server's list ("percentages" of each report).
+  const percentages = new Set();
   const QUEUE_COLUMNS = ["offered", "answered", "answered_in_sl", "abandoned", "short_abandoned",
     "callbacks_requested", "callbacks_made", "voicemails", "service_level", "asa_seconds", "aht_seconds",
     "abandon_rate", "longest_wait_seconds", "csat_average"];
@@ -33,10 +33,14 @@
     agents_logged_in: "Logged in", service_level_logged_in: "SL with those logged in",
   };
   const definitions = {};
+  function learn(body) {
+    Object.assign(definitions, body.definitions);
+    body.percentages.forEach((name) => percentages.add(name));
+  }
 
   function show(name, value) {
     if (value === null || value === undefined) return "–";
-    if (PERCENT.has(name) || name.endsWith("_rank")) return `${(value * 100).toFixed(1)} %`;
+    if (percentages.has(name)) return `${(value * 100).toFixed(1)} %`;
     if (name.endsWith("_seconds")) return value >= 60 ? seconds(value) : `${value.toFixed(1)}s`;
     if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(2);
     return String(value);
@@ -107,7 +111,7 @@
   }
 
   function renderQueues(body, interval) {
-    Object.assign(definitions, body.definitions);
+    learn(body);
     header("totals-head", QUEUE_COLUMNS, ["queue"]);
     const totals = [...body.totals.queues, body.totals.all];
     document.getElementById("totals").replaceChildren(...totals.map((r) =>
@@ -131,13 +135,13 @@
       },
       options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },
     });
-    lineChart("chart-sl", labels, byQueue(body.rows, "service_level"), true);
-    lineChart("chart-asa", labels, byQueue(body.rows, "asa_seconds"), false);
-    lineChart("chart-abandon", labels, byQueue(body.rows, "abandon_rate"), true);
+    lineChart("chart-sl", labels, byQueue(body.rows, "service_level"), percentages.has("service_level"));
+    lineChart("chart-asa", labels, byQueue(body.rows, "asa_seconds"), percentages.has("asa_seconds"));
+    lineChart("chart-abandon", labels, byQueue(body.rows, "abandon_rate"), percentages.has("abandon_rate"));
   }
 
   function renderAgents(body) {
-    Object.assign(definitions, body.definitions);
+    learn(body);
     agentRows = body.rows;
     const rankNames = RANKED.map((n) => `${n}_rank`);
     header("agents-head", [...AGENT_COLUMNS, ...rankNames], ["username"]);
@@ -168,7 +172,7 @@
   }
 
   function renderStaffing(body) {
-    Object.assign(definitions, body.definitions);
+    learn(body);
     header("staffing-head", STAFFING_COLUMNS, ["interval_start", "queue"]);
     document.getElementById("staffing").replaceChildren(...body.rows.map((r) =>
       row([when(r.interval_start, body.interval), queueName(r.queue)], STAFFING_COLUMNS, r)));
