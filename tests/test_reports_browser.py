@@ -49,6 +49,11 @@ def test_reports_page_shows_the_morning(
     amy = page.locator('#agents tr[data-agent="amy"]')
     expect(amy.locator("[data-field=handled]")).to_have_text("3")
     expect(amy.locator("[data-field=aht_seconds_rank]")).to_have_text("25.0 %")
+    # Every heading and every term of the legend is a name a supervisor reads, not a field.
+    shown = page.locator("thead th, #definitions dt").all_inner_texts()
+    assert [text for text in shown if "_" in text] == []
+    rank = page.locator("#agents-head th", has_text="AHT rank")
+    assert "peers" in (rank.get_attribute("title") or "")
     header = page.locator("#rows-head th", has_text="Service level")
     assert "T = 20 seconds" in (header.get_attribute("title") or "")
     expect(page.locator("#definitions dt").first).to_be_visible()

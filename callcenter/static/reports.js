@@ -31,6 +31,9 @@
     agents_needed: "Agents needed", expected_service_level: "Expected SL",
     expected_asa_seconds: "Expected ASA", expected_occupancy: "Expected occupancy",
     agents_logged_in: "Logged in", service_level_logged_in: "SL with those logged in",
+    asa_logged_in_seconds: "ASA with those logged in", csat_responses: "CSAT answers",
+    agent_id: "Agent id", name: "Name", ranks: "Ranks", aht_seconds_rank: "AHT rank",
+    occupancy_rank: "Occupancy rank", fcr_rank: "FCR rank", csat_average_rank: "CSAT rank",
   };
   const definitions = {};
   function learn(body) {
@@ -53,7 +56,8 @@
     first.forEach((name) => tr.append(el("th", LABELS[name] || name)));
     names.forEach((name) => {
       const th = el("th", LABELS[name] || name, "num");
-      const text = definitions[name] || definitions[name.replace(/_rank$/, "")];
+      const text = name.endsWith("_rank") ? `${definitions.ranks || ""} ${definitions[name.replace(/_rank$/, "")] || ""}`.trim()
+        : definitions[name];
       if (text) th.title = text;
       tr.append(th);
     });
