@@ -139,6 +139,12 @@ def test_ivr_diagram_draws_the_flow_with_counts(
     assert flow.locator("g.ivr-node.outside").count() >= 1
     box = flow.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 300
+    # The counts' definitions, as the API states them, in the page's legend.
+    from callcenter.reports.ivr import IVR_DEFINITIONS
+
+    terms = page.locator("#definitions dt").all_inner_texts()
+    assert terms == ["Reached", "Exits", "No answer", "Invalid", "Hung up", "Ended here"]
+    expect(page.locator("#definitions dd").nth(4)).to_have_text(IVR_DEFINITIONS["hung_up"])
     page.screenshot(path="/tmp/r-reports-ivr.png", full_page=True)
     assert errors == []
 
