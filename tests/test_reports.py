@@ -328,6 +328,28 @@ def test_ivr_report_counts_exits_and_hang_ups(day_app: Flask, client: FlaskClien
     assert menu_rows["timeout"]["reached"] == "5"
 
 
+def test_ivr_report_from_the_shell(day_app: Flask, database_url: str) -> None:
+    """`callcenter report ivr`: a table of each node's exits with their counts, or CSV."""
+    callers(day_app)
+    env = {"CALLCENTER_DATABASE_URL": database_url}
+    args = ["report", "ivr", "--from", "2026-11-25T10:00", "--to", "2026-11-25T11:00"]
+    result = CliRunner(mix_stderr=False).invoke(main, [*args, "--flow", "main"], env=env)
+    assert result.exit_code == 0, result.output
+    table = [line.split() for line in result.output.splitlines()]
+    assert table[0][:4] == ["flow", "node", "kind", "reached"]
+    key_0 = [row for row in table if row[1] == "main_menu" and "key:0" in row]
+    assert len(key_0) == 1 and key_0[0][:4] == ["main", "main_menu", "menu", "5"]
+    assert key_0[0][-2:] == ["support_queue", "1"]
+    result = CliRunner(mix_stderr=False).invoke(main, [*args, "--csv"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output.lstrip("\ufeff"))))
+    assert {r["flow"] for r in rows} >= {"main"}
+    timeout = next(r for r in rows if r["node"] == "choose_language" and r["exit"] == "timeout")
+    assert (timeout["reached"], timeout["hung_up"], timeout["count"]) == ("6", "1", "1")
+    result = CliRunner(mix_stderr=False).invoke(main, [*args, "--flow", "nope"], env=env)
+    assert result.exit_code == 2 and "nope" in result.stderr
+
+
 def test_ivr_report_counts_late_steps_and_hang_ups(day_app: Flask, client: FlaskClient) -> None:
     """A caller who starts at 10:58 answers the menu and hangs up after 11:00: the next
     report of 10:00–11:00 counts both (calls are counted in the period they started in)."""
