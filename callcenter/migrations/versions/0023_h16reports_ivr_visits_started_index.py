@@ -4,7 +4,7 @@ PostgreSQL has no skip-scan, so through ``ix_ivr_visits_way_started`` (way first
 IVR report read every way's whole range of the index. ``ix_ivr_visits_started_way`` leads
 with the call's start and covers what the report sums, so a short period is one range
 scan. SQLite skips through the way-led index by itself and gets none. See
-docs/performance.md.
+docs/metrics.md ("Report speed").
 
 Revision ID: 0023_h16reports
 Revises: 0022
