@@ -54,6 +54,17 @@ def test_reports_page_shows_the_morning(
     assert [text for text in shown if "_" in text] == []
     rank = page.locator("#agents-head th", has_text="AHT rank")
     assert "peers" in (rank.get_attribute("title") or "")
+    # Reports that share a field name define it each their own way: the queue table's AHT
+    # is the queue report's, the staffing table's the one the advice used; the legend has both.
+    from callcenter.metrics.definitions import definition
+    from callcenter.reports.staffing import STAFFING_DEFINITIONS
+
+    queue_aht = page.locator("#rows-head th", has_text="AHT")
+    assert queue_aht.get_attribute("title") == definition("aht_seconds")
+    staffing_aht = page.locator("#staffing-head th", has_text="AHT")
+    assert staffing_aht.get_attribute("title") == STAFFING_DEFINITIONS["aht_seconds"]
+    legend = page.locator("#definitions dd").all_inner_texts()
+    assert definition("aht_seconds") in legend and STAFFING_DEFINITIONS["aht_seconds"] in legend
     header = page.locator("#rows-head th", has_text="Service level")
     assert "T = 20 seconds" in (header.get_attribute("title") or "")
     expect(page.locator("#definitions dt").first).to_be_visible()

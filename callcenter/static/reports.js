@@ -35,9 +35,12 @@
     agent_id: "Agent id", name: "Name", ranks: "Ranks", aht_seconds_rank: "AHT rank",
     occupancy_rank: "Occupancy rank", fcr_rank: "FCR rank", csat_average_rank: "CSAT rank",
   };
-  const definitions = {};
-  function learn(body) {
-    Object.assign(definitions, body.definitions);
+  // Each report's definitions: reports that share a field name (AHT, interval, queue, CSAT)
+  // may define it their own way.
+  const definitions = { queues: {}, agents: {}, staffing: {} };
+  const SECTIONS = { queues: "Queues", agents: "Agents", staffing: "Staffing advice" };
+  function learn(report, body) {
+    definitions[report] = body.definitions;
     body.percentages.forEach((name) => percentages.add(name));
   }
 
@@ -51,13 +54,14 @@
   function when(iso, interval) {
     return interval === "1d" ? iso.slice(0, 10) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
   }
-  function header(id, names, first) {
+  function header(id, names, first, report) {
+    const defs = definitions[report];
     const tr = el("tr");
     first.forEach((name) => tr.append(el("th", LABELS[name] || name)));
     names.forEach((name) => {
       const th = el("th", LABELS[name] || name, "num");
-      const text = name.endsWith("_rank") ? `${definitions.ranks || ""} ${definitions[name.replace(/_rank$/, "")] || ""}`.trim()
-        : definitions[name];
+      const text = name.endsWith("_rank") ? `${defs.ranks || ""} ${defs[name.replace(/_rank$/, "")] || ""}`.trim()
+        : defs[name];
       if (text) th.title = text;
       tr.append(th);
     });
@@ -109,18 +113,21 @@
   }
 
   function renderDefinitions() {
-    const list = document.getElementById("definitions");
-    list.replaceChildren(...Object.entries(definitions).flatMap(([name, text]) =>
-      [el("dt", LABELS[name] || name), el("dd", text)]));
+    document.getElementById("definitions").replaceChildren(...Object.entries(SECTIONS).flatMap(([report, title]) => {
+      const list = el("dl", null, "facts small");
+      list.replaceChildren(...Object.entries(definitions[report]).flatMap(([name, text]) =>
+        [el("dt", LABELS[name] || name), el("dd", text)]));
+      return [el("h3", title), list];
+    }));
   }
 
   function renderQueues(body, interval) {
-    learn(body);
-    header("totals-head", QUEUE_COLUMNS, ["queue"]);
+    learn("queues", body);
+    header("totals-head", QUEUE_COLUMNS, ["queue"], "queues");
     const totals = [...body.totals.queues, body.totals.all];
     document.getElementById("totals").replaceChildren(...totals.map((r) =>
       row([queueName(r.queue)], QUEUE_COLUMNS, r)));
-    header("rows-head", QUEUE_COLUMNS, ["interval_start", "queue"]);
+    header("rows-head", QUEUE_COLUMNS, ["interval_start", "queue"], "queues");
     document.getElementById("rows").replaceChildren(...body.rows.map((r) =>
       row([when(r.interval_start, interval), queueName(r.queue)], QUEUE_COLUMNS, r)));
     const labels = [...new Set(body.rows.map((r) => when(r.interval_start, interval)))];
@@ -145,10 +152,10 @@
   }
 
   function renderAgents(body) {
-    learn(body);
+    learn("agents", body);
     agentRows = body.rows;
     const rankNames = RANKED.map((n) => `${n}_rank`);
-    header("agents-head", [...AGENT_COLUMNS, ...rankNames], ["username"]);
+    header("agents-head", [...AGENT_COLUMNS, ...rankNames], ["username"], "agents");
     document.getElementById("agents").replaceChildren(...agentRows.map((r) => {
       const flat = { ...r };
       RANKED.forEach((n) => { flat[`${n}_rank`] = r.ranks ? r.ranks[n] : null; });
@@ -176,8 +183,8 @@
   }
 
   function renderStaffing(body) {
-    learn(body);
-    header("staffing-head", STAFFING_COLUMNS, ["interval_start", "queue"]);
+    learn("staffing", body);
+    header("staffing-head", STAFFING_COLUMNS, ["interval_start", "queue"], "staffing");
     document.getElementById("staffing").replaceChildren(...body.rows.map((r) =>
       row([when(r.interval_start, body.interval), queueName(r.queue)], STAFFING_COLUMNS, r)));
     const labels = [...new Set(body.rows.map((r) => when(r.interval_start, body.interval)))];
