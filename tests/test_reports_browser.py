@@ -49,6 +49,15 @@ def test_reports_page_shows_the_morning(
     amy = page.locator('#agents tr[data-agent="amy"]')
     expect(amy.locator("[data-field=handled]")).to_have_text("3")
     expect(amy.locator("[data-field=aht_seconds_rank]")).to_have_text("25.0 %")
+    # A figure stays on one line ("2m 33s" and "100.0 %" broke in two in a narrow column).
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll("#agents td.num, #rows td.num")].map((td) => {
+          const range = document.createRange();
+          range.selectNodeContents(td);
+          return [td.textContent, new Set([...range.getClientRects()].map((r) => r.top)).size];
+        })"""
+    )
+    assert [cell for cell in lines if cell[1] > 1] == []
     # Every heading and every term of the legend is a name a supervisor reads, not a field.
     shown = page.locator("thead th, #definitions dt").all_inner_texts()
     assert [text for text in shown if "_" in text] == []
