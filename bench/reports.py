@@ -1,6 +1,7 @@
 """Report computation time: a month of a 100-agent center (about 300,000 calls).
 
     .venv/bin/python bench/reports.py [--calls 300000] [--agents 100] [--database-url URL]
+                                      [--reuse]
 
 Generates the calls and the facts metrics are computed from (queue entries, the agents'
 handles of calls, status spans, offers; same seed every run) for November 2026 into a
@@ -10,7 +11,9 @@ times the queue report (15-minute, hour and day intervals), queue totals, the wa
 today so far, the agent report and the IVR report (from the IVR path facts: each call's few
 IVR steps are generated, and their facts written as the event log's writer does) for a day,
 a week and the month, and the staffing advice for a day. The SQLite file is kept (its path
-is printed) for profiling.
+is printed) for profiling. `--reuse` times what an earlier run left in `--database-url`
+(migrated to the head first, and ANALYZEd) without generating again: code or schema before
+and after a change, on the same data.
 """
 
 from __future__ import annotations
@@ -198,6 +201,11 @@ def generate(database: Database, calls: int, agents: int, seed: int = 7) -> None
                 .values(next_call_at=bindparam("next")),
                 later,
             )
+    analyze(database)
+
+
+def analyze(database: Database) -> None:
+    """Statistics for the planner (an application's database gets them as it runs)."""
     if database.engine.dialect.name == "postgresql":
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("ANALYZE"))
@@ -245,18 +253,25 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300_000)
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--database-url")
+    parser.add_argument("--reuse", action="store_true", help="time the data already there")
     args = parser.parse_args()
+    if args.reuse and not args.database_url:
+        parser.error("--reuse needs --database-url")
     folder = tempfile.mkdtemp(prefix="reports-bench-")
     url = args.database_url or f"sqlite:///{folder}/bench.db"
     database = Database(url)
     upgrade(database)
     settings = load_settings(ROOT / "config.yaml", overrides={"instance_dir": folder})
     began = time.perf_counter()
-    generate(database, args.calls, args.agents)
-    where = url if args.database_url is None else "the given database"
-    print(f"generated {args.calls} calls, {args.agents} agents on "
-          f"{database.engine.dialect.name} in {time.perf_counter() - began:.0f} s ({where})",
-          flush=True)  # fmt: skip
+    if args.reuse:
+        analyze(database)
+        print(f"timing the calls already in the given database ({database.engine.dialect.name})")
+    else:
+        generate(database, args.calls, args.agents)
+        where = url if args.database_url is None else "the given database"
+        print(f"generated {args.calls} calls, {args.agents} agents on "
+              f"{database.engine.dialect.name} in {time.perf_counter() - began:.0f} s ({where})",
+              flush=True)  # fmt: skip
     now = START + timedelta(days=30)
     periods = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
     with database.session() as session:

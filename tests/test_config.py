@@ -182,6 +182,29 @@ def test_migrations_match_the_models(database_url: str) -> None:
         database.dispose()
 
 
+def test_ivr_stays_by_call_start_are_indexed_on_postgresql_only(database_url: str) -> None:
+    """PostgreSQL, which cannot skip through the way-led index, gets one led by the call's
+    start for short periods; SQLite (which skips) does not, and the models say both."""
+    from sqlalchemy import inspect
+
+    from callcenter.metrics.facts import IVR_VISITS_STARTED_INDEX, IvrVisit
+
+    declared = {index.name: index for index in IvrVisit.__table__.indexes}
+    assert declared[IVR_VISITS_STARTED_INDEX].info == {"only": "postgresql"}
+    database = Database(database_url)
+    try:
+        indexes = {i["name"]: i for i in inspect(database.engine).get_indexes("ivr_visits")}
+        if database.engine.dialect.name == "postgresql":
+            assert indexes[IVR_VISITS_STARTED_INDEX]["column_names"][:2] == [
+                "call_started_at",
+                "way_id",
+            ]
+        else:
+            assert IVR_VISITS_STARTED_INDEX not in indexes
+    finally:
+        database.dispose()
+
+
 def test_twilio_credentials_come_in_pairs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must be set together"):
         load_settings(write_config(tmp_path), environ={"TWILIO_AUTH_TOKEN": "only-the-token"})

@@ -76,6 +76,7 @@ def test_queue_report_json_has_every_metric_exactly(day_app: Flask, client: Flas
     body = response.get_json()
     assert set(body["definitions"]) == set(QUEUE_FIELDS)
     assert "T = 20 seconds" in body["definitions"]["service_level"]
+    assert body["percentages"] == ["service_level", "abandon_rate"]  # what pages show as %
     assert iso_rows(body["rows"]) == [
         FIRST_QUARTER,
         SECOND_QUARTER,
@@ -151,6 +152,10 @@ def test_agent_report_with_ranks_json_and_csv(day_app: Flask, client: FlaskClien
     }  # fmt: skip
     assert bob["ranks"]["aht_seconds"] == 0.75 and bob["ranks"]["fcr"] == 0.75
     assert "peers" in body["definitions"]["ranks"]
+    assert body["percentages"] == [
+        "occupancy", "fcr", "aht_seconds_rank", "occupancy_rank", "fcr_rank",
+        "csat_average_rank",
+    ]  # fmt: skip
     rows = read_csv(client.get(f"/api/reports/agents?{MORNING}&format=csv"))
     assert [(r["username"], r["handled"], r["aht_seconds_rank"], r["fcr_rank"]) for r in rows] == [
         ("amy", "3", "0.25", "0.25"),
@@ -321,6 +326,28 @@ def test_ivr_report_counts_exits_and_hang_ups(day_app: Flask, client: FlaskClien
     menu_rows = {r["exit"]: r for r in rows if r["node"] == "main_menu"}
     assert (menu_rows["key:0"]["count"], menu_rows["key:0"]["to"]) == ("1", "support_queue")
     assert menu_rows["timeout"]["reached"] == "5"
+
+
+def test_ivr_report_from_the_shell(day_app: Flask, database_url: str) -> None:
+    """`callcenter report ivr`: a table of each node's exits with their counts, or CSV."""
+    callers(day_app)
+    env = {"CALLCENTER_DATABASE_URL": database_url}
+    args = ["report", "ivr", "--from", "2026-11-25T10:00", "--to", "2026-11-25T11:00"]
+    result = CliRunner(mix_stderr=False).invoke(main, [*args, "--flow", "main"], env=env)
+    assert result.exit_code == 0, result.output
+    table = [line.split() for line in result.output.splitlines()]
+    assert table[0][:4] == ["flow", "node", "kind", "reached"]
+    key_0 = [row for row in table if row[1] == "main_menu" and "key:0" in row]
+    assert len(key_0) == 1 and key_0[0][:4] == ["main", "main_menu", "menu", "5"]
+    assert key_0[0][-2:] == ["support_queue", "1"]
+    result = CliRunner(mix_stderr=False).invoke(main, [*args, "--csv"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output.lstrip("\ufeff"))))
+    assert {r["flow"] for r in rows} >= {"main"}
+    timeout = next(r for r in rows if r["node"] == "choose_language" and r["exit"] == "timeout")
+    assert (timeout["reached"], timeout["hung_up"], timeout["count"]) == ("6", "1", "1")
+    result = CliRunner(mix_stderr=False).invoke(main, [*args, "--flow", "nope"], env=env)
+    assert result.exit_code == 2 and "nope" in result.stderr
 
 
 def test_ivr_report_counts_late_steps_and_hang_ups(day_app: Flask, client: FlaskClient) -> None:

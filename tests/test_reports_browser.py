@@ -3,6 +3,7 @@ the tables and charts, the CSV links, and the IVR flow drawn with its counts."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -48,6 +49,31 @@ def test_reports_page_shows_the_morning(
     amy = page.locator('#agents tr[data-agent="amy"]')
     expect(amy.locator("[data-field=handled]")).to_have_text("3")
     expect(amy.locator("[data-field=aht_seconds_rank]")).to_have_text("25.0 %")
+    # A figure stays on one line ("2m 33s" and "100.0 %" broke in two in a narrow column).
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll("#agents td.num, #rows td.num")].map((td) => {
+          const range = document.createRange();
+          range.selectNodeContents(td);
+          return [td.textContent, new Set([...range.getClientRects()].map((r) => r.top)).size];
+        })"""
+    )
+    assert [cell for cell in lines if cell[1] > 1] == []
+    # Every heading and every term of the legend is a name a supervisor reads, not a field.
+    shown = page.locator("thead th, #definitions dt").all_inner_texts()
+    assert [text for text in shown if "_" in text] == []
+    rank = page.locator("#agents-head th", has_text="AHT rank")
+    assert "peers" in (rank.get_attribute("title") or "")
+    # Reports that share a field name define it each their own way: the queue table's AHT
+    # is the queue report's, the staffing table's the one the advice used; the legend has both.
+    from callcenter.metrics.definitions import definition
+    from callcenter.reports.staffing import STAFFING_DEFINITIONS
+
+    queue_aht = page.locator("#rows-head th", has_text="AHT")
+    assert queue_aht.get_attribute("title") == definition("aht_seconds")
+    staffing_aht = page.locator("#staffing-head th", has_text="AHT")
+    assert staffing_aht.get_attribute("title") == STAFFING_DEFINITIONS["aht_seconds"]
+    legend = page.locator("#definitions dd").all_inner_texts()
+    assert definition("aht_seconds") in legend and STAFFING_DEFINITIONS["aht_seconds"] in legend
     header = page.locator("#rows-head th", has_text="Service level")
     assert "T = 20 seconds" in (header.get_attribute("title") or "")
     expect(page.locator("#definitions dt").first).to_be_visible()
@@ -70,6 +96,40 @@ def test_reports_page_shows_the_morning(
     assert csv_text.lstrip("\ufeff").startswith("interval_start,queue,offered,")
     page.screenshot(path="/tmp/r-reports-page.png", full_page=True)
     assert errors == []
+
+
+def test_reports_page_shows_as_percentages_what_the_server_lists(
+    browser: Browser, live_server: LiveServer, database_url: str, clock: Any
+) -> None:
+    """The page formats from each report's `percentages`, not from a list of its own: with
+    the list changed on the way (service level and AHT rank out, ASA in), so do the cells."""
+    import json
+
+    prepare(live_server.app, database_url, clock)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+    def change(route: Any, drop: tuple[str, ...], add: tuple[str, ...]) -> None:
+        body = route.fetch().json()
+        assert set(drop) <= set(body["percentages"])  # what the server sends
+        body["percentages"] = [n for n in body["percentages"] if n not in drop] + list(add)
+        route.fulfill(json=body)
+
+    page.route("**/api/reports/queues?*", lambda r: change(r, ("service_level",), ("asa_seconds",)))
+    page.route("**/api/reports/agents?*", lambda r: change(r, ("aht_seconds_rank",), ()))
+    log_in(page, live_server, "/reports?from=2026-11-25&to=2026-11-25&interval=15m&queue=support")
+    first = page.locator("#rows tr").nth(40)
+    expect(first.locator("[data-field=service_level]")).to_have_text("0.50")
+    expect(first.locator("[data-field=asa_seconds]")).to_have_text("2166.7 %")
+    expect(first.locator("[data-field=abandon_rate]")).to_have_text(re.compile(r" %$"))
+    amy = page.locator('#agents tr[data-agent="amy"]')
+    expect(amy.locator("[data-field=aht_seconds_rank]")).to_have_text("0.25")
+    expect(amy.locator("[data-field=fcr_rank]")).to_have_text(re.compile(r" %$|^–$"))
+    assert (
+        json.loads(
+            page.evaluate("JSON.stringify(Chart.getChart('chart-sl').options.scales.y.max ?? null)")
+        )
+        is None
+    )
 
 
 def test_ivr_diagram_draws_the_flow_with_counts(
@@ -99,6 +159,12 @@ def test_ivr_diagram_draws_the_flow_with_counts(
     assert flow.locator("g.ivr-node.outside").count() >= 1
     box = flow.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 300
+    # The counts' definitions, as the API states them, in the page's legend.
+    from callcenter.reports.ivr import IVR_DEFINITIONS
+
+    terms = page.locator("#definitions dt").all_inner_texts()
+    assert terms == ["Reached", "Exits", "No answer", "Invalid", "Hung up", "Ended here"]
+    expect(page.locator("#definitions dd").nth(4)).to_have_text(IVR_DEFINITIONS["hung_up"])
     page.screenshot(path="/tmp/r-reports-ivr.png", full_page=True)
     assert errors == []
 

@@ -76,6 +76,10 @@ def test_staffing_report_for_the_scripted_morning(day_app: Flask, client: FlaskC
     body = response.get_json()
     rows = body["rows"]
     assert len(rows) == 24
+    assert body["percentages"] == [
+        "service_level_target", "expected_service_level", "expected_occupancy",
+        "service_level_logged_in",
+    ]  # fmt: skip
     ten = next(r for r in rows if r["interval_start"] == "2026-11-25T10:00:00+08:00")
     # 9 callers offered, AHT 700 ÷ 5 = 140 s: 0.35 Erlangs. One agent answers 80 % within
     # 20 s: 1 − 0.35 × e^(−(1 − 0.35) × 20 ÷ 140) = 0.6893 < 0.8, so two are needed.

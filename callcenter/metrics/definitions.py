@@ -7,7 +7,7 @@ in. A ratio is a number from 0 to 1, or None when its denominator is 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from callcenter.config import MetricsConfig
 
@@ -95,6 +95,14 @@ PERCENTAGES = frozenset({
     "service_level", "abandon_rate", "occupancy", "fcr", "expected_service_level",
     "service_level_target", "expected_occupancy", "service_level_logged_in",
 })  # fmt: skip
+
+
+def percentages(names: Iterable[str]) -> list[str]:
+    """Those of `names` shown as percentages: the ratios of :data:`PERCENTAGES` and the
+    percentile ranks (``<metric>_rank``). The reports' payloads send this list, so the
+    pages format from it rather than from a copy."""
+    return [name for name in names if name in PERCENTAGES or name.endswith("_rank")]
+
 
 # Which way is better, for percentile ranks: True when a higher value is better.
 HIGHER_IS_BETTER: dict[str, bool] = {

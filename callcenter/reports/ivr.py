@@ -167,7 +167,8 @@ def _classify(
 def _paths(session: Session, start: datetime, end: datetime) -> Any:
     """Per node and way out, the stays of calls started in [start, end): how many, first
     arrivals, timeouts, refused answers. One pass over the facts' covering index, grouped
-    by the small integer of each stay's way, then named by the ways' table."""
+    by the small integer of each stay's way, then named by the ways' table (on PostgreSQL,
+    a short period reads its index led by the call's start instead)."""
     visit = IvrVisit
     sums = (
         select(

@@ -18,10 +18,10 @@ from callcenter.metrics.agents import agent_report
 from callcenter.metrics.definitions import (
     AGENT_FIELDS,
     N_,
-    PERCENTAGES,
     QUEUE_FIELDS,
     Translate,
     definition,
+    percentages,
 )
 from callcenter.metrics.queues import Interval, all_queues_total, queue_report, queue_totals
 from callcenter.reports.ivr import IVR_DEFINITIONS, ivr_report
@@ -57,8 +57,8 @@ def queues_payload(
     session: Session, settings: Settings, period: Period, interval: Interval,
     queue: str | None = None, now: datetime | None = None, translate: Translate = N_,
 ) -> dict[str, Any]:  # fmt: skip
-    """`{"definitions", "rows", "totals": {"all", "queues"}}` for the queue report (the
-    definitions in the language of `translate`, like every payload's here)."""
+    """`{"definitions", "percentages", "rows", "totals": {"all", "queues"}}` for the queue
+    report (the definitions in the language of `translate`, like every payload's here)."""
     rows = queue_report(session, settings, period.start, period.end, interval, queue, now=now)
     by_queue = queue_totals(session, settings, period.start, period.end, queue, now=now)
     everything = all_queues_total(session, settings, period.start, period.end, queue, now=now)
@@ -66,6 +66,7 @@ def queues_payload(
         "period": _period(period),
         "interval": interval,
         "definitions": _definitions(settings, QUEUE_FIELDS, translate),
+        "percentages": percentages(QUEUE_FIELDS),
         "rows": rows,
         "totals": {"all": everything, "queues": by_queue},
     }
@@ -75,12 +76,14 @@ def agents_payload(
     session: Session, settings: Settings, period: Period, now: datetime | None = None,
     translate: Translate = N_,
 ) -> dict[str, Any]:  # fmt: skip
-    """`{"definitions", "rows"}`: each agent's figures and percentile ranks among peers."""
+    """`{"definitions", "percentages", "rows"}`: each agent's figures and percentile ranks
+    among peers."""
     rows = agent_report(session, settings, period.start, period.end, now=now)
     names = [*AGENT_FIELDS, "csat_average", "csat_responses"]
     definitions = _definitions(settings, names, translate)
     definitions.update({name: translate(text) for name, text in AGENT_DEFINITIONS.items()})
-    return {"period": _period(period), "definitions": definitions, "rows": rows}
+    return {"period": _period(period), "definitions": definitions,
+            "percentages": percentages(AGENT_COLUMNS), "rows": rows}  # fmt: skip
 
 
 def ivr_payload(
@@ -100,12 +103,12 @@ def staffing_payload(
     queue: str | None = None, calls: float | None = None, aht: float | None = None,
     now: datetime | None = None, translate: Translate = N_,
 ) -> dict[str, Any]:  # fmt: skip
-    """`{"definitions", "rows"}` of staffing advice for a day."""
+    """`{"definitions", "percentages", "rows"}` of staffing advice for a day."""
     rows = staffing_report(session, settings, period, interval, queue, calls, aht, now)
     t = settings.metrics.service_level_seconds
     definitions = {k: translate(v).format(t=t) for k, v in STAFFING_DEFINITIONS.items()}
     return {"period": _period(period), "interval": interval, "definitions": definitions,
-            "rows": rows}  # fmt: skip
+            "percentages": percentages(STAFFING_DEFINITIONS), "rows": rows}  # fmt: skip
 
 
 def _period(period: Period) -> dict[str, str]:
@@ -181,7 +184,7 @@ def _column(name: str, values: Sequence[Any]) -> list[str]:
     """A column for the text table, one precision all down it: ratios as percentages with
     one decimal, whole numbers as they are, other numbers with two decimals."""
     numbers = [v for v in values if isinstance(v, float)]
-    percent = name in PERCENTAGES or name.endswith("_rank")
+    percent = bool(percentages([name]))
     whole = not percent and all(v.is_integer() and abs(v) < 1e9 for v in numbers)
 
     def show(value: Any) -> str:

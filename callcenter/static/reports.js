@@ -8,8 +8,8 @@
   const charts = {};
   let agentRows = [];
 
-  const PERCENT = new Set(["service_level", "abandon_rate", "occupancy", "fcr", "expected_service_level",
-    "service_level_target", "expected_occupancy", "service_level_logged_in"]);
+  // Fields shown as percentages: the server's list ("percentages" of each report).
+  const percentages = new Set();
   const QUEUE_COLUMNS = ["offered", "answered", "answered_in_sl", "abandoned", "short_abandoned",
     "callbacks_requested", "callbacks_made", "voicemails", "service_level", "asa_seconds", "aht_seconds",
     "abandon_rate", "longest_wait_seconds", "csat_average"];
@@ -31,12 +31,22 @@
     agents_needed: "Agents needed", expected_service_level: "Expected SL",
     expected_asa_seconds: "Expected ASA", expected_occupancy: "Expected occupancy",
     agents_logged_in: "Logged in", service_level_logged_in: "SL with those logged in",
+    asa_logged_in_seconds: "ASA with those logged in", csat_responses: "CSAT answers",
+    agent_id: "Agent id", name: "Name", ranks: "Ranks", aht_seconds_rank: "AHT rank",
+    occupancy_rank: "Occupancy rank", fcr_rank: "FCR rank", csat_average_rank: "CSAT rank",
   };
-  const definitions = {};
+  // Each report's definitions: reports that share a field name (AHT, interval, queue, CSAT)
+  // may define it their own way.
+  const definitions = { queues: {}, agents: {}, staffing: {} };
+  const SECTIONS = { queues: "Queues", agents: "Agents", staffing: "Staffing advice" };
+  function learn(report, body) {
+    definitions[report] = body.definitions;
+    body.percentages.forEach((name) => percentages.add(name));
+  }
 
   function show(name, value) {
     if (value === null || value === undefined) return "–";
-    if (PERCENT.has(name) || name.endsWith("_rank")) return `${(value * 100).toFixed(1)} %`;
+    if (percentages.has(name)) return `${(value * 100).toFixed(1)} %`;
     if (name.endsWith("_seconds")) return value >= 60 ? seconds(value) : `${value.toFixed(1)}s`;
     if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(2);
     return String(value);
@@ -44,12 +54,14 @@
   function when(iso, interval) {
     return interval === "1d" ? iso.slice(0, 10) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
   }
-  function header(id, names, first) {
+  function header(id, names, first, report) {
+    const defs = definitions[report];
     const tr = el("tr");
     first.forEach((name) => tr.append(el("th", LABELS[name] || name)));
     names.forEach((name) => {
       const th = el("th", LABELS[name] || name, "num");
-      const text = definitions[name] || definitions[name.replace(/_rank$/, "")];
+      const text = name.endsWith("_rank") ? `${defs.ranks || ""} ${defs[name.replace(/_rank$/, "")] || ""}`.trim()
+        : defs[name];
       if (text) th.title = text;
       tr.append(th);
     });
@@ -101,18 +113,21 @@
   }
 
   function renderDefinitions() {
-    const list = document.getElementById("definitions");
-    list.replaceChildren(...Object.entries(definitions).flatMap(([name, text]) =>
-      [el("dt", LABELS[name] || name), el("dd", text)]));
+    document.getElementById("definitions").replaceChildren(...Object.entries(SECTIONS).flatMap(([report, title]) => {
+      const list = el("dl", null, "facts small");
+      list.replaceChildren(...Object.entries(definitions[report]).flatMap(([name, text]) =>
+        [el("dt", LABELS[name] || name), el("dd", text)]));
+      return [el("h3", title), list];
+    }));
   }
 
   function renderQueues(body, interval) {
-    Object.assign(definitions, body.definitions);
-    header("totals-head", QUEUE_COLUMNS, ["queue"]);
+    learn("queues", body);
+    header("totals-head", QUEUE_COLUMNS, ["queue"], "queues");
     const totals = [...body.totals.queues, body.totals.all];
     document.getElementById("totals").replaceChildren(...totals.map((r) =>
       row([queueName(r.queue)], QUEUE_COLUMNS, r)));
-    header("rows-head", QUEUE_COLUMNS, ["interval_start", "queue"]);
+    header("rows-head", QUEUE_COLUMNS, ["interval_start", "queue"], "queues");
     document.getElementById("rows").replaceChildren(...body.rows.map((r) =>
       row([when(r.interval_start, interval), queueName(r.queue)], QUEUE_COLUMNS, r)));
     const labels = [...new Set(body.rows.map((r) => when(r.interval_start, interval)))];
@@ -131,16 +146,16 @@
       },
       options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },
     });
-    lineChart("chart-sl", labels, byQueue(body.rows, "service_level"), true);
-    lineChart("chart-asa", labels, byQueue(body.rows, "asa_seconds"), false);
-    lineChart("chart-abandon", labels, byQueue(body.rows, "abandon_rate"), true);
+    lineChart("chart-sl", labels, byQueue(body.rows, "service_level"), percentages.has("service_level"));
+    lineChart("chart-asa", labels, byQueue(body.rows, "asa_seconds"), percentages.has("asa_seconds"));
+    lineChart("chart-abandon", labels, byQueue(body.rows, "abandon_rate"), percentages.has("abandon_rate"));
   }
 
   function renderAgents(body) {
-    Object.assign(definitions, body.definitions);
+    learn("agents", body);
     agentRows = body.rows;
     const rankNames = RANKED.map((n) => `${n}_rank`);
-    header("agents-head", [...AGENT_COLUMNS, ...rankNames], ["username"]);
+    header("agents-head", [...AGENT_COLUMNS, ...rankNames], ["username"], "agents");
     document.getElementById("agents").replaceChildren(...agentRows.map((r) => {
       const flat = { ...r };
       RANKED.forEach((n) => { flat[`${n}_rank`] = r.ranks ? r.ranks[n] : null; });
@@ -168,8 +183,8 @@
   }
 
   function renderStaffing(body) {
-    Object.assign(definitions, body.definitions);
-    header("staffing-head", STAFFING_COLUMNS, ["interval_start", "queue"]);
+    learn("staffing", body);
+    header("staffing-head", STAFFING_COLUMNS, ["interval_start", "queue"], "staffing");
     document.getElementById("staffing").replaceChildren(...body.rows.map((r) =>
       row([when(r.interval_start, body.interval), queueName(r.queue)], STAFFING_COLUMNS, r)));
     const labels = [...new Set(body.rows.map((r) => when(r.interval_start, body.interval)))];

@@ -7,6 +7,8 @@
   const errorBox = document.getElementById("report-error");
   const WAITING = new Set(["menu", "input", "language", "knowledge"]);
   const ENDS = new Set(["queue", "voicemail", "transfer", "hangup"]);
+  const TERMS = { reached: "Reached", exits: "Exits", timeouts: "No answer", invalid: "Invalid",
+    hung_up: "Hung up", ended: "Ended here" };
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag);
@@ -105,6 +107,10 @@
       const known = new Set([...select.options].map((o) => o.value));
       body.flows.forEach((f) => { if (!known.has(f.flow)) select.append(new Option(f.flow, f.flow)); });
       document.getElementById("flows").replaceChildren(...body.flows.map(draw));
+      const names = [...Object.keys(TERMS), ...Object.keys(body.definitions)]  // the drawing's order
+        .filter((name, i, all) => name in body.definitions && all.indexOf(name) === i);
+      document.getElementById("definitions").replaceChildren(...names
+        .flatMap((name) => [el("dt", TERMS[name] || name), el("dd", body.definitions[name])]));
       document.body.dataset.loaded = "true";
     } catch (error) {
       errorBox.textContent = error.message;
