@@ -386,6 +386,11 @@ def test_a_chinese_speaking_supervisors_call_record(
     expect(page.locator("#call-timeline-card h2")).to_have_text("时间线")
     expect(page.locator("#call-knowledge-card h2")).to_have_text("查阅的知识")
     expect(page.locator("#call-caller")).to_have_text("未知来电者")
+    # An unknown caller is made a customer from here, the number filled in.
+    expect(page.locator("#call-customer")).to_have_text("新建客户")
+    expect(page.locator("#call-customer")).to_have_attribute(
+        "href", "/customers?phone=%2B8613900139000"
+    )
     expect(page.locator("#call-recordings li")).to_have_text("此通话未录音。")
     expect(page.locator("#call-started")).to_have_text("2024年5月1日 14:03:09")
     expect(page.locator("#call-csat")).to_have_text("未调查")
