@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from callcenter.calls.outbound import is_outbound
 from callcenter.calls.participants import participants
 from callcenter.calls.routing import callback_pending
-from callcenter.care.followups import what_happened
+from callcenter.care.followups import event_facts, what_happened
 from callcenter.care.models import Followup
 from callcenter.care.ticket_queries import intents_of, open_tickets_of_caller
 from callcenter.care.ticket_views import brief as ticket_brief
@@ -144,6 +144,7 @@ def _callback(
                 "occurrences": item.occurrences,
                 "first_seconds_ago": max(0, int((now - item.created_at).total_seconds())),
                 "what": [what_happened(settings, event) for event in item.events],
+                "events": [event_facts(settings, event) for event in item.events],
             }
     return {
         "number": call.caller_number,

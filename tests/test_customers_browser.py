@@ -104,3 +104,62 @@ def test_an_unknown_caller_becomes_a_customer_from_the_pop_and_is_recognized_nex
     form.click("#cu-search button[type=submit]")
     expect(form.locator("#cu-rows tr")).to_have_count(1)
     assert amy.errors == [] and form_errors == []
+
+
+def test_two_records_of_the_same_person_are_merged_from_the_page(
+    browser: Browser,
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    from datetime import UTC, datetime
+
+    from callcenter.crm.records import create_customer
+    from callcenter.models import Agent
+
+    services = live_server.app.extensions["callcenter"]
+    with services.database.session() as session:
+        amy = session.scalar(select(Agent).where(Agent.username == "amy"))
+        now = datetime.now(UTC)
+        keep, _ = create_customer(session, amy, {"name": "Li Lei", "phones": ["+8613900139011"],
+                                  "notes": "Prefers mornings"}, ["zh-CN", "en"], now)  # fmt: skip
+        other, _ = create_customer(session, amy, {"name": "Lei Li", "phones": ["+8613900139012"],
+                                   "account": "LL-7", "notes": "Second line"},
+                                   ["zh-CN", "en"], now)  # fmt: skip
+        session.flush()
+        keep_id, other_id = keep.id, other.id
+
+    console = Console(browser, live_server, "amy")
+    page = console.page
+    page.goto(f"{live_server.url}/customers/{keep_id}")
+    expect(page.locator("#cu-title")).to_contain_text("Li Lei")
+    expect(page.locator("#cu-d-phones")).to_have_text("+8613900139011")
+    page.click("#cu-merge")  # no number given: said, nothing sent
+    expect(page.locator("#cu-detail-error")).to_have_text(
+        "Give the number (#) of the other customer."
+    )
+    page.fill("#cu-merge-id", str(keep_id))  # itself: refused by the server, shown
+    page.click("#cu-merge")
+    expect(page.locator("#cu-detail-error")).to_contain_text("Merge: ")
+    page.fill("#cu-merge-id", str(other_id))
+    page.click("#cu-merge")
+    expect(page.locator("#cu-d-phones")).to_have_text("+8613900139011, +8613900139012")
+    expect(page.locator("#cu-d-account")).to_have_text("LL-7")  # filled from the other
+    expect(page.locator("#cu-d-notes")).to_contain_text("Prefers mornings")
+    expect(page.locator("#cu-d-notes")).to_contain_text("Second line")
+    expect(page.locator("#cu-history")).to_contain_text(
+        f"amy · merged: customer #{other_id} → customer #{keep_id}"
+    )
+    expect(page.locator("#cu-detail-error")).to_have_text("")
+    expect(page.locator("#cu-merge-id")).to_have_value("")
+    page.screenshot(path=f"{SHOTS}-merged.png", full_page=True)
+
+    # The other record is gone: its number finds the one kept.
+    page.fill("#cu-q", "+86 139 0013 9012")
+    page.click("#cu-search button[type=submit]")
+    expect(page.locator("#cu-rows tr")).to_have_count(1)
+    expect(page.locator(f"#cu-rows tr[data-customer-id='{keep_id}']")).to_be_visible()
+    page.goto(f"{live_server.url}/customers/{other_id}")
+    expect(page.locator("#cu-error")).to_contain_text(f"Customer #{other_id}: ")
+    with services.database.session() as session:
+        assert session.get(Customer, other_id) is None
+    assert console.errors == []

@@ -386,6 +386,11 @@ def test_a_chinese_speaking_supervisors_call_record(
     expect(page.locator("#call-timeline-card h2")).to_have_text("时间线")
     expect(page.locator("#call-knowledge-card h2")).to_have_text("查阅的知识")
     expect(page.locator("#call-caller")).to_have_text("未知来电者")
+    # An unknown caller is made a customer from here, the number filled in.
+    expect(page.locator("#call-customer")).to_have_text("新建客户")
+    expect(page.locator("#call-customer")).to_have_attribute(
+        "href", "/customers?phone=%2B8613900139000"
+    )
     expect(page.locator("#call-recordings li")).to_have_text("此通话未录音。")
     expect(page.locator("#call-started")).to_have_text("2024年5月1日 14:03:09")
     expect(page.locator("#call-csat")).to_have_text("未调查")
@@ -411,10 +416,13 @@ def test_a_chinese_speaking_supervisors_customers_page(
 
     from playwright.sync_api import expect
 
-    from callcenter.crm.records import create_customer
+    from callcenter.care.tickets import create_ticket
+    from callcenter.crm.records import create_customer, update_customer
+    from callcenter.models import Voicemail
 
     _chinese_supervisor(live_server.app)
-    with live_server.app.extensions["callcenter"].database.session() as session:
+    services = live_server.app.extensions["callcenter"]
+    with services.database.session() as session:
         chief = session.scalar(select(Agent).where(Agent.username == "wang.fang"))
         customer, _ = create_customer(
             session, chief, {"name": "张伟", "phones": ["+8613900139000"]}, ["zh-CN", "en"],
@@ -422,6 +430,15 @@ def test_a_chinese_speaking_supervisors_customers_page(
         )  # fmt: skip
         session.flush()
         number = customer.id
+        # A change, a ticket in progress and a voicemail handled: shown in words, not codes.
+        update_customer(session, chief, number, {"notes": "常客"}, ["zh-CN", "en"],
+                        datetime.now(UTC))  # fmt: skip
+        ticket, _ = create_ticket(session, services.settings, chief, {"category": "repair",
+                                  "description": "屏幕坏了", "customer_id": number},
+                                  datetime.now(UTC))  # fmt: skip
+        ticket.status = "in_progress"
+        session.add(Voicemail(mailbox="support", call_sid="CA" + "7" * 32, status="handled",
+                              recording_sid="RE" + "7" * 32, customer_id=number))  # fmt: skip
     context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/customers")
     expect(page).to_have_url(f"{live_server.url}/customers")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -437,6 +454,11 @@ def test_a_chinese_speaking_supervisors_customers_page(
     expect(page.locator("#cu-detail h4").first).to_have_text("通话")
     expect(page.locator("#cu-calls")).to_have_text("没有通话。")
     expect(page.locator("#cu-d-tier")).to_have_text("普通")
+    expect(page.locator("#cu-tickets li")).to_contain_text("处理中")
+    expect(page.locator("#cu-voicemails li")).to_contain_text("已处理")
+    expect(page.locator("#cu-history li").nth(0)).to_contain_text("wang.fang · 备注")
+    expect(page.locator("#cu-history li").nth(0)).to_contain_text("→ 常客")
+    expect(page.locator("#cu-history li").nth(1)).to_contain_text("wang.fang · 已创建")
     expect(page.locator("#cu-call")).to_have_text("拨打")
     page.click("#cu-edit-open")
     expect(page.locator("#cu-edit-title")).to_have_text("编辑 张伟")

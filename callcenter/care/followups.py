@@ -413,6 +413,23 @@ def what_happened(settings: Settings, event: FollowupEvent) -> str:
     return f"Left a voicemail, still unhandled after {settings.followups.voicemail_minutes} min"
 
 
+def event_facts(settings: Settings, event: FollowupEvent) -> dict[str, Any]:
+    """One missed contact as facts the consoles phrase in the agent's language (`reason`,
+    the queue's name, the wait, the voicemail delay), with `text`: the same in English."""
+    queue = settings.queues.get(event.queue or "")
+    return {
+        "at": event.at.isoformat(),
+        "reason": event.reason,
+        "call_sid": event.call_sid,
+        "queue": event.queue,
+        "queue_name": queue.display_name if queue else event.queue,
+        "waited_seconds": event.waited_seconds,
+        "voicemail_id": event.voicemail_id,
+        "voicemail_minutes": settings.followups.voicemail_minutes,
+        "text": what_happened(settings, event),
+    }
+
+
 def outcome_label(settings: Settings, outcome: str | None) -> str | None:
     """An outcome's label (`followups.outcomes`; ``voicemail_handled`` is built in)."""
     if outcome == WITH_VOICEMAIL:
@@ -433,18 +450,7 @@ def describe(settings: Settings, followup: Followup) -> dict[str, Any]:
         "created_at": followup.created_at.isoformat(),
         "last_at": followup.last_at.isoformat(),
         "occurrences": followup.occurrences,
-        "events": [
-            {
-                "at": event.at.isoformat(),
-                "reason": event.reason,
-                "call_sid": event.call_sid,
-                "queue": event.queue,
-                "waited_seconds": event.waited_seconds,
-                "voicemail_id": event.voicemail_id,
-                "text": what_happened(settings, event),
-            }
-            for event in followup.events
-        ],
+        "events": [event_facts(settings, event) for event in followup.events],
         "assigned_to": agent.public() if agent else None,
         "callback_call_sid": followup.callback_call_sid,
         "done_at": followup.done_at.isoformat() if followup.done_at else None,

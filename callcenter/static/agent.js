@@ -72,7 +72,7 @@
     return t(" They left {voicemail}{ago}.", { voicemail: length, ago });
   }
   function missedText(followup) {
-    const missed = followup.what || [];
+    const missed = followup.events ? followup.events.map(missedEventText) : followup.what || [];
     return t(" We missed them: {missed}.", { missed: missed.join("; ") || t("a missed call") });
   }
 

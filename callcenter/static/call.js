@@ -193,6 +193,12 @@
     $("call-tier").hidden = !customer;
     $("call-language").textContent = record.language || "";
     text("call-account", customer && customer.account);
+    // Known caller: a link to the customer's file; an unknown number: create one, prefilled.
+    const number = record.caller_number || "";
+    const link = $("call-customer");
+    link.hidden = !customer && !number;
+    link.textContent = customer ? t("Open customer") : t("Create customer");
+    link.href = customer ? `/customers/${customer.id}` : `/customers?phone=${encodeURIComponent(number)}`;
     if (customer && customer.notes) {
       $("call-customer-notes").textContent = customer.notes;
       $("call-customer-notes").hidden = false;

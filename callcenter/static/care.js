@@ -28,9 +28,6 @@
       return option;
     }));
   }
-  function hoursText(hours) {
-    return hours === 1 ? t("{hours} hour", { hours }) : t("{hours} hours", { hours });
-  }
   function showPromise() {
     const category = (choices.categories || {})[$("ticket-category").value];
     if (!category) return;
@@ -80,7 +77,7 @@
         const answer = await sendTicket(body);
         const ticket = answer.ticket;
         const created = $("ticket-created");
-        created.replaceChildren(`${t("Ticket #{id} opened.", { id: ticket.id })} ${ticket.promise} `);
+        created.replaceChildren(`${t("Ticket #{id} opened.", { id: ticket.id })} ${promiseText(ticket)} `);
         const link = el("a", t("Open"));
         link.href = `/tickets#${ticket.id}`;
         created.append(link);
@@ -168,7 +165,7 @@
     li.append(facts);
     const what = el("ul", null, "fu-what");
     what.append(...item.events.map((e) => {
-      const row = el("li", `${e.text} (${dateTime(e.at)}) `);
+      const row = el("li", `${missedEventText(e)} (${dateTime(e.at)}) `);
       const link = el("a", t("call record"));
       link.href = `/calls/${encodeURIComponent(e.call_sid)}`;
       row.append(link);
@@ -177,7 +174,7 @@
     li.append(what);
     if (customer && customer.notes) li.append(el("p", customer.notes, "notes"));
     if (item.status === "done") {
-      li.append(el("p", t("Done {when}", { when: dateTime(item.done_at) }) + (item.done_by ? t(" by {name}", { name: item.done_by }) : "") + `: ${item.outcome_label || item.outcome}`, "muted"));
+      li.append(el("p", t("Done {when}", { when: dateTime(item.done_at) }) + (item.done_by ? t(" by {name}", { name: item.done_by }) : "") + `: ${followupOutcomeText(item)}`, "muted"));
       if (item.notes) li.append(el("p", item.notes, "notes"));
       return li;
     }

@@ -40,6 +40,48 @@ const VOICEMAIL_STATUS_TEXT = { new: t("New"), assigned: t("Assigned"), handled:
 function voicemailStatusText(status) { return VOICEMAIL_STATUS_TEXT[status] || status; }
 const TICKET_STATUS_TEXT = { open: t("open"), in_progress: t("in progress"), resolved: t("resolved"), closed: t("closed") };
 function ticketStatusText(status) { return TICKET_STATUS_TEXT[status] || String(status || "").replace("_", " "); }
+// What happened to a caller we missed (a follow-up's event: `reason` and its facts).
+const UNREACHED_TEXT = { callback_busy: t("the line was busy"), callback_no_answer: t("no answer"),
+  callback_failed: t("the call failed"), callback_canceled: t("hung up before they answered") };
+function missedEventText(event) {
+  const queue = event.queue_name || event.queue || t("the queue");
+  if (event.reason === "abandoned") {
+    const wait = event.waited_seconds == null ? t("an unknown time") : seconds(event.waited_seconds);
+    return t("Waited {wait} in {queue}, hung up", { wait, queue });
+  }
+  if (event.reason === "cut_off") return t("Cut off in {queue}: the line dropped before the agent could speak", { queue });
+  if (event.reason in UNREACHED_TEXT) return t("Called back, not reached: {how}", { how: UNREACHED_TEXT[event.reason] });
+  if (event.reason === "voicemail") {
+    return t("Left a voicemail, still unhandled after {minutes} min", { minutes: event.voicemail_minutes });
+  }
+  return event.text || event.reason;
+}
+// A follow-up's outcome: the config's label, or the built-in closing with its voicemail.
+function followupOutcomeText(item) {
+  return item.outcome === "voicemail_handled" ? t("Closed with its voicemail") : item.outcome_label || item.outcome;
+}
+// A ticket's promise, to tell the caller: "Repair: we promise an answer within 72 hours, by
+// Sat 28 Nov 10:00." (the deadline in the center's time zone, the page's language).
+function hoursText(hours) {
+  return hours === 1 ? t("{hours} hour", { hours }) : t("{hours} hours", { hours });
+}
+const promiseClock = LOCALE === "en" ? null : centerFormat({ month: "long", day: "numeric",
+  weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+function promiseText(ticket) {
+  const at = parseTime(ticket.due_at);
+  if (!at || ticket.promised_hours == null) return ticket.promise || "";
+  let when;
+  if (promiseClock) {
+    when = promiseClock.format(at);
+  } else {
+    const p = {};
+    for (const { type, value } of centerFormat({ weekday: "short", day: "numeric", month: "short", hour: "2-digit",
+      minute: "2-digit", hourCycle: "h23" }).formatToParts(at)) p[type] = value;
+    when = `${p.weekday} ${p.day} ${p.month} ${p.hour}:${p.minute}`;
+  }
+  return t("{category}: we promise an answer within {hours}, by {when}.",
+    { category: ticket.category_label, hours: hoursText(ticket.promised_hours), when });
+}
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);

@@ -12,6 +12,11 @@
   let editing = null; // the customer being edited; null: a new one
   const TIERS = { normal: t("normal"), vip: t("vip"), potential: t("potential") };
   const tier = (name) => TIERS[name] || name;
+  // A field's name in the history and the form's errors (the API sends the field's code).
+  const FIELDS = { name: t("name"), phones: t("phones"), tier: t("tier"), language: t("language"),
+    account: t("account"), notes: t("notes"), account_manager_id: t("account manager"),
+    created: t("created"), merged: t("merged"), erased: t("erased") };
+  const fieldLabel = (field) => FIELDS[field] || field;
 
   // PATCH/POST with field errors: resolves to {status, data}.
   async function send(method, url, body) {
@@ -107,9 +112,9 @@
       return tr;
     }) : [emptyRow(7, t("No calls."))]));
     $("cu-tickets").replaceChildren(...file.tickets.map((t) =>
-      item(`#${t.id} ${t.category_label} · ${t.status.replace("_", " ")}`, `/tickets#${t.id}`)));
+      item(`#${t.id} ${t.category_label} · ${ticketStatusText(t.status)}`, `/tickets#${t.id}`)));
     $("cu-voicemails").replaceChildren(...file.voicemails.map((v) => {
-      const li = item(`${dateTime(v.created_at)} · ${v.mailbox} · ${v.status}`);
+      const li = item(`${dateTime(v.created_at)} · ${v.mailbox} · ${voicemailStatusText(v.status)}`);
       if (v.url) li.append(" ", player(v.url));
       return li;
     }));
@@ -117,7 +122,7 @@
       item(`${dateTime(a.at)} · ${a.title || a.article_id}`)));
     $("cu-history").replaceChildren(...file.history.map((h) => {
       const change = h.old === null && h.new === null ? "" : `: ${h.old ?? "—"} → ${h.new ?? "—"}`;
-      return el("li", `${dateTime(h.at)} · ${h.actor} · ${h.field}${change}`);
+      return el("li", `${dateTime(h.at)} · ${h.actor} · ${fieldLabel(h.field)}${change}`);
     }));
     $("cu-detail-error").textContent = "";
   }
@@ -160,7 +165,7 @@
       if (answer.status >= 400) {
         const errors = answer.data.errors || { "": answer.data.error || t("error {status}", { status: answer.status }) };
         $("cu-field-errors").replaceChildren(...Object.entries(errors).map(([field, message]) =>
-          el("li", field ? `${field}: ${message}` : message)));
+          el("li", field ? `${fieldLabel(field)}: ${message}` : message)));
         return;
       }
       $("cu-edit").hidden = true;

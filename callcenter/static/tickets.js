@@ -59,7 +59,7 @@
     shown = t;
     $("tk-detail").hidden = false;
     $("tk-title").textContent = `#${t.id} ${t.category_label} · ${t.priority_label}`;
-    $("tk-promise").textContent = `${t.promise}${t.overdue ? " It is overdue." : ""}`;
+    $("tk-promise").textContent = `${promiseText(t)}${t.overdue ? " It is overdue." : ""}`;
     const customer = t.customer ? `${t.customer.name} (${t.caller_number || t.customer.phones.join(", ")})` : t.caller_number || "—";
     $("tk-customer").textContent = customer;
     $("tk-state").textContent = label(t.status);
