@@ -77,6 +77,7 @@ class Target:
     pids: Any  # () -> list[int]: the app's processes now
     apologies: list[str] = field(default_factory=list)
     stop: Any = None
+    services: Any = None  # () -> list[int]: nginx, Redis, PostgreSQL backends (the cluster)
 
 
 def children(pid: int) -> list[int]:
@@ -94,11 +95,28 @@ def children(pid: int) -> list[int]:
 
 
 def app_cpu(pids: list[int]) -> float:
-    total = 0.0
+    return sum(per_process_cpu(pids).values())
+
+
+def per_process_cpu(pids: list[int]) -> dict[int, float]:
+    found: dict[int, float] = {}
     for pid in pids:
         with contextlib.suppress(OSError):  # a process gone meanwhile
-            total += cpu_seconds([pid])[1]
-    return total
+            found[pid] = cpu_seconds([pid])[1]
+    return found
+
+
+def cluster_services(database: str) -> list[int]:
+    """nginx and Redis (from their pid files) and the PostgreSQL backends of `database`."""
+    found = children(int((CLUSTER_DIR / "nginx.pid").read_text().strip()))
+    found.append(int((CLUSTER_DIR / "redis.pid").read_text().strip()))
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+                if command.startswith("postgres: ") and f" {database} " in command:
+                    found.append(int(entry.name))
+    return found
 
 
 # -- the targets ---------------------------------------------------------------------------
@@ -154,8 +172,10 @@ def cluster() -> Target:
             found += children(int(pidfile.read_text()))
         return found
 
+    database = database_url.rsplit("/", 1)[1].split("?")[0]
     return Target("cluster", url, settings.twilio_account_sid, settings.twilio_auth_token,
-                  pids, list(settings.fallback.apology.values()))  # fmt: skip
+                  pids, list(settings.fallback.apology.values()),
+                  services=lambda: cluster_services(database))  # fmt: skip
 
 
 def bare(port: int) -> Target:
@@ -324,9 +344,12 @@ def measure(target: Target, mode: str, args: argparse.Namespace) -> dict[str, An
     sender = Sender(target)
     pids = target.pids()
     marks: list[tuple[float, float, float, float]] = []
+    services: list[dict[int, float]] = []
 
     def snapshot() -> None:
         own = resource.getrusage(resource.RUSAGE_SELF)
+        if target.services:
+            services.append(per_process_cpu(target.services()))
         marks.append((cpu_seconds([])[0], app_cpu(pids), own.ru_utime + own.ru_stime,
                       os.getloadavg()[0]))  # fmt: skip
 
@@ -340,6 +363,8 @@ def measure(target: Target, mode: str, args: argparse.Namespace) -> dict[str, An
     (machine_before, app_before, own_before, load_start) = marks[0]
     (machine_after, app_after, own_after, load_end) = marks[-1]
     n = len(sender.samples)
+    if services:  # a backend born in the window counts from zero
+        extra = sum(cpu - services[0].get(pid, 0.0) for pid, cpu in services[-1].items())
     result = {
         "target": target.name,
         "mode": mode,
@@ -351,6 +376,7 @@ def measure(target: Target, mode: str, args: argparse.Namespace) -> dict[str, An
         "errors": sender.errors,
         "app_cpu_s": app_after - app_before,
         "app_cpu_ms_per_request": (app_after - app_before) / n * 1000,
+        "services_cpu_ms_per_request": extra / n * 1000 if services else None,
         "machine_busy_s": machine_after - machine_before,
         "generator_cpu_s": own_after - own_before,
         "load": [round(load_start, 2), round(load_end, 2)],
@@ -369,10 +395,13 @@ def measure(target: Target, mode: str, args: argparse.Namespace) -> dict[str, An
 def show(result: dict[str, Any]) -> None:
     errors = sum(result["errors"].values())
     detail = f" {result['errors']}" if errors else ""
+    services = result.get("services_cpu_ms_per_request")
+    services = f"+ nginx/Redis/PostgreSQL {services:.2f} ms/req " if services is not None else ""
     print(f"  {result['target']:<9} {result['mode']:<10} {result['per_second']:>7.0f}/s "
           f"p50 {result['p50_ms']:>7.1f} ms  p99 {result['p99_ms']:>7.1f} ms  "
           f"n={result['requests']:<6} errors {errors}{detail}  "
           f"app CPU {result['app_cpu_ms_per_request']:.2f} ms/req "
+          f"{services}"
           f"({result['app_cpu_s']:.1f} s of {result['machine_busy_s']:.1f} s busy, generator "
           f"{result['generator_cpu_s']:.1f} s)  load {result['load'][0]}→{result['load'][1]}",
           flush=True)  # fmt: skip
@@ -390,11 +419,14 @@ def summary(results: list[dict[str, Any]]) -> None:
                 return statistics.median(r[key] for r in rows)
 
             errors = sum(sum(r["errors"].values()) for r in rows)
+            services = [r["services_cpu_ms_per_request"] for r in rows]
+            services_ms = (f" + services {statistics.median(services):.2f}"
+                           if None not in services else "")  # fmt: skip
             loads = [value for r in rows for value in r["load"]]
             print(f"  {name:<9} {mode:<10} {med('per_second'):>7.0f}/s  p50 "
                   f"{med('p50_ms'):>7.1f} ms  p99 {med('p99_ms'):>7.1f} ms  errors {errors} "
                   f"(of {sum(r['requests'] for r in rows)})  app CPU "
-                  f"{med('app_cpu_ms_per_request'):.2f} ms/req  load "
+                  f"{med('app_cpu_ms_per_request'):.2f}{services_ms} ms/req  load "
                   f"{min(loads):.1f}–{max(loads):.1f}  (runs {len(rows)})")  # fmt: skip
 
 
