@@ -98,14 +98,14 @@ def rss_kib(pid: int) -> int:
 # -- the bare floor ------------------------------------------------------------------------
 
 
-def bare_server(port: int, public_url: str) -> None:
+def bare_app(public_url: str, auth_token: str = AUTH_TOKEN) -> Any:
     """A bare Flask app: the signature check and one fixed <Gather>, nothing else."""
     from flask import Flask, Response, abort, request
     from twilio.request_validator import RequestValidator
     from twilio.twiml.voice_response import VoiceResponse
 
     app = Flask("bare")
-    validator = RequestValidator(AUTH_TOKEN)
+    validator = RequestValidator(auth_token)
     answer = VoiceResponse()
     gather = answer.gather(action="/twilio/gather?flow=main&node=x", num_digits=1, timeout=5)
     gather.say("Press 1 for English.")
@@ -118,7 +118,12 @@ def bare_server(port: int, public_url: str) -> None:
             abort(403)
         return Response(body, content_type="text/xml; charset=utf-8")
 
-    server = quiet_server(port, app)
+    return app
+
+
+def bare_server(port: int, public_url: str) -> None:
+    """The bare floor under werkzeug's threaded server, as `callcenter serve` runs the app."""
+    server = quiet_server(port, bare_app(public_url))
     print(f"http://127.0.0.1:{port}", flush=True)
     server.serve_forever()
 
