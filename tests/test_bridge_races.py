@@ -120,10 +120,42 @@ def test_a_caller_who_hangs_up_during_the_announcement_frees_the_agent(
         leg.hangup("the caller hung up", by="caller")
         amy.wait_for("agent:state", timeout=15, status="wrap-up")
         deadline = time.monotonic() + 15
-        while any(c.to == "client:amy" and not c.done.is_set() for c in board.calls()):
+        while amy_in_a_call(board):
             assert time.monotonic() < deadline, "Amy's leg is still in the conference"
             time.sleep(0.05)
         assert call_record(live_server, sid).ended_at is not None
+    finally:
+        amy.close()
+
+
+def amy_in_a_call(board: object) -> bool:
+    return any(c.to == "client:amy" and not c.done.is_set() for c in board.calls())
+
+
+def test_a_called_back_customer_who_does_not_answer_frees_the_agent(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    """A call-back rings Amy first, then the customer, who never answers: the call ends,
+    Amy goes to wrap-up and her leg does not stay alone in the conference."""
+    services = live_server.app.extensions["callcenter"]
+    board = services.extras["simulator_switchboard"]
+    board.pace = 0.02
+    caller = start_caller(live_server.app, live_server.url, "+8613900139000", ["1", "0", "*"])
+    caller.result()
+    board.answer_policy = lambda to: "no-answer" if to == "+8613900139000" else "answer"
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        assert amy.call("agent:status", {"status": "available"})["ok"]
+        amy.wait_for("call:offer", timeout=15, call_sid=caller.call_sid)
+        assert amy.call("call:accept", {"call_sid": caller.call_sid})["ok"]
+        amy.wait_for("agent:state", timeout=20, status="wrap-up")
+        deadline = time.monotonic() + 15
+        while amy_in_a_call(board):
+            assert time.monotonic() < deadline, "Amy's leg is still in the conference"
+            time.sleep(0.05)
+        assert call_record(live_server, caller.call_sid).context["callback_status"] == "no-answer"
     finally:
         amy.close()
 

@@ -66,6 +66,7 @@ def unmet_agent_leg(call: Call) -> str | None:
     """The agent's leg of a call that ended before its caller met them: it is alone in
     the conference (or on its way there) and is to be hung up."""
     leg = call.agent_leg_sid
-    if leg is None or has_met(call, leg):
+    # Without an agent the accept was undone (`requeue`): that leg is over already.
+    if leg is None or call.agent_id is None or has_met(call, leg):
         return None
     return leg

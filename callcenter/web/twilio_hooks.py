@@ -738,6 +738,9 @@ def bridge_callback_status(session: Session, call_sid: str) -> Response:
     if call is not None and status in FINAL_STATUSES:
         settings = get_services().settings
         _announce_after_commit(session, callback_ended(session, settings, call, status, utcnow()))
+        agent_leg = unmet_agent_leg(call)
+        if agent_leg is not None:  # the customer never got to them (no answer, ...)
+            _after_commit(session, lambda: _hang_up_leg(caller, agent_leg))
     return Response(status=204)
 
 
