@@ -65,11 +65,11 @@ def test_an_agent_who_hangs_up_during_the_announcement_sends_the_caller_back_fir
         # Someone who called later waits behind them.
         later = "CA" + "6" * 32
         enqueue_caller(live_server, later, caller="+8613900139001")
-        # The announcement lasts 3 simulated seconds: 1.5 real ones, while Amy's leg rings,
-        # answers and leaves in a fraction of that.
+        # The announcement lasts 3 simulated seconds, here 3 real ones, while Amy's leg
+        # rings, answers and leaves in a fraction of that.
         leg = board.get_call(sid)
         assert leg is not None
-        leg.pace = 0.5
+        leg.pace = 1.0
         assert amy.call("call:accept", {"call_sid": sid})["ok"]
         state = amy.wait_for("agent:state", timeout=20, status="away")
         assert state["reason"] == "missed a call"
