@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from callcenter.calls.bridge_legs import agent_leg_ended, agent_leg_gone, note_met, unmet_agent_leg
 from callcenter.calls.participants import conference_ended, note_leg
 from callcenter.calls.queues import queue_position
 from callcenter.calls.records import (
@@ -31,6 +32,7 @@ from callcenter.calls.records import (
 )
 from callcenter.calls.routing import (
     Changes,
+    agent_missed_bridge,
     call_finished,
     call_left_queue,
     callback_ended,
@@ -52,6 +54,7 @@ from callcenter.people.customers import classify_caller
 from callcenter.services import get_services
 from callcenter.supervision.steps import LABEL_PREFIX
 from callcenter.supervision.steps import left as supervisor_left
+from callcenter.telephony.bridge import BridgeError
 from callcenter.telephony.signature import (
     has_valid_signature,
     public_request_url,
@@ -516,7 +519,23 @@ def status(session: Session, call_sid: str) -> Response:
     record_status(session, call, call_status, _int_value("CallDuration"), now)
     if call.status in FINAL_STATUSES:
         _announce_after_commit(session, call_finished(session, get_services().settings, call, now))
+        agent_leg = unmet_agent_leg(call)
+        if agent_leg is not None:  # the caller left before meeting them: nobody is coming
+            _after_commit(session, lambda: _hang_up_leg(call_sid, agent_leg))
     return Response(status=204)
+
+
+def _hang_up_leg(call_sid: str, leg: str) -> None:
+    """After the commit: end an agent's leg left alone in (or on its way to) a conference."""
+    bridge = get_services().extras.get("bridge")
+    if bridge is None:
+        return
+    try:
+        bridge.hang_up(leg)
+    except BridgeError as exc:
+        if not exc.call_gone:  # over already: nothing to do
+            log.warning("could not hang up %s, alone in the conference of %s: %s",
+                        leg, call_sid, exc)  # fmt: skip
 
 
 AGENT_NUMBER = re.compile(r"\d{3,8}")
@@ -539,6 +558,13 @@ def bridge_caller(session: Session, call_sid: str) -> Response:
         # Twilio carried out the redirect after its accept was undone (it answered too
         # late): nobody is coming to this conference, so the caller waits on in the queue.
         log_event(session, conference, "bridge.stale", agent=number, leg=call_sid)
+        leg = None if call_sid == conference else conference
+        return _twiml([Enqueue(call.queue, call.language, call=leg)], _next_step(call))
+    if agent_leg_gone(call) and call.ended_at is None and call.queue:
+        # The agent's leg ended before the caller got here: they wait again, first in line
+        # (the accept is undone here, so the dispatcher does not redirect them as well).
+        log_event(session, conference, "bridge.agent_gone", agent=number, leg=call_sid)
+        _announce_after_commit(session, agent_missed_bridge(session, conference, utcnow()))
         leg = None if call_sid == conference else conference
         return _twiml([Enqueue(call.queue, call.language, call=leg)], _next_step(call))
     text = localized(settings.messages.agent_announcement, call.language, settings.default_language)
@@ -584,6 +610,10 @@ def bridge_agent(session: Session, call_sid: str) -> Response:
     """The agent's leg answered: join the caller's conference."""
     caller = _caller_sid_arg()
     log_event(session, caller, "bridge.agent_answered", leg=call_sid)
+    call = get_call(session, caller)
+    if call is not None and call.ended_at is not None:  # the caller left meanwhile
+        log_event(session, caller, "bridge.caller_gone", leg=call_sid)
+        return _twiml([Hangup()])
     return _twiml([JoinConference(caller, start_on_enter=True, end_on_exit=True, events=True)])
 
 
@@ -595,21 +625,11 @@ def bridge_agent_status(session: Session, call_sid: str) -> Response:
     status = request.form.get("CallStatus", "")
     log_event(session, caller, "bridge.agent_leg", leg=call_sid, status=status[:20])
     call = session.scalar(select(Call).where(Call.call_sid == caller).with_for_update())
-    if (
-        status in UNANSWERED
-        and call is not None
-        and call.agent_id is not None
-        and call.ended_at is None
-        and not (call.context or {}).get("connected")
-    ):
-        # The agent never picked up: the dispatcher moves the caller back to the queue
-        # (a REST request, so not here inside the webhook).
-        call.context = {**(call.context or {}), "agent_leg_failed": status}
+    if agent_leg_ended(call, call_sid, status):
+        # The agent never picked up, or hung up before the caller was in: the dispatcher
+        # moves the caller back to the queue (a REST request, so not inside the webhook).
         _wake_dispatcher_after_commit(session)
     return Response(status=204)
-
-
-UNANSWERED = {"busy", "no-answer", "failed", "canceled"}
 
 
 @bp.post("/bridge/conference")
@@ -635,6 +655,7 @@ def bridge_conference(session: Session, caller: str) -> Response:
         announce = len(joined) >= 2 and not context.get("connected")
         context["connected"] = context.get("connected") or announce
         call.context = context
+        note_met(call, member)
         if announce:
             leg = context.get("caller_leg") or caller
             request_recording(session, get_services().settings, call, leg, utcnow())
@@ -717,6 +738,9 @@ def bridge_callback_status(session: Session, call_sid: str) -> Response:
     if call is not None and status in FINAL_STATUSES:
         settings = get_services().settings
         _announce_after_commit(session, callback_ended(session, settings, call, status, utcnow()))
+        agent_leg = unmet_agent_leg(call)
+        if agent_leg is not None:  # the customer never got to them (no answer, ...)
+            _after_commit(session, lambda: _hang_up_leg(caller, agent_leg))
     return Response(status=204)
 
 
