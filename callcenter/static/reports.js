@@ -13,7 +13,7 @@
   const QUEUE_COLUMNS = ["offered", "answered", "answered_in_sl", "abandoned", "short_abandoned",
     "callbacks_requested", "callbacks_made", "voicemails", "service_level", "asa_seconds", "aht_seconds",
     "abandon_rate", "longest_wait_seconds", "csat_average"];
-  const AGENT_COLUMNS = ["handled", "aht_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds",
+  const AGENT_COLUMNS = ["handled", "outbound", "outbound_talk_seconds", "aht_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds",
     "occupancy", "fcr", "csat_average", "transfers_out", "offers_missed", "offers_declined"];
   const RANKED = ["aht_seconds", "occupancy", "fcr", "csat_average"];
   const STAFFING_COLUMNS = ["calls", "aht_seconds", "traffic_erlangs", "service_level_target", "agents_needed",
@@ -25,6 +25,7 @@
     callbacks_requested: "Call-backs asked", callbacks_made: "Call-backs made", voicemails: "Voicemails",
     service_level: "Service level", asa_seconds: "ASA", aht_seconds: "AHT", abandon_rate: "Abandon rate",
     longest_wait_seconds: "Longest wait", csat_average: "CSAT", username: "Agent", handled: "Handled",
+    outbound: "Outbound", outbound_talk_seconds: "Outbound talk",
     talk_seconds: "Talk", hold_seconds: "Hold", wrapup_seconds: "Wrap-up", occupancy: "Occupancy",
     fcr: "FCR", transfers_out: "Transfers out", offers_missed: "Missed", offers_declined: "Declined",
     calls: "Calls", traffic_erlangs: "Erlangs", service_level_target: "Target",
