@@ -558,6 +558,13 @@ def test_a_chinese_speaking_admins_pages(browser: object, live_server: LiveServe
     row.locator("button[data-action=deactivate]").click()
     expect(page.locator("#ad-done")).to_have_text("li.na 已停用：其所有会话均已结束")
     expect(row.locator("td[data-status]")).to_have_text("已停用")
+    # The audit log below: the deactivation, in Chinese.
+    expect(page.locator("#audit h2")).to_have_text("审计日志")
+    page.reload()
+    logged = page.locator("#audit-rows tr").first
+    expect(logged.locator("[data-field=action]")).to_have_text("停用坐席")
+    expect(logged.locator("[data-field=change]")).to_have_text("active: 是 → 否")
+    expect(logged.locator("[data-field=result]")).to_have_text("完成")
     row.locator("button[data-action=edit]").click()
     expect(page.locator("#ad-edit-title")).to_have_text("编辑 li.na")
     expect(page.locator("#ad-takes-calls-on option[value=phone]")).to_have_text("本人电话")
