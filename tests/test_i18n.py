@@ -611,3 +611,83 @@ def test_metric_definitions_come_in_the_readers_language(app: Flask, client: Fla
     assert english["service_level"] == (
         "Answered within T = 20 seconds ÷ (answered + abandoned after 5 seconds)."
     )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_tickets_page(
+    browser: object, live_server: LiveServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    from callcenter.care.tickets import create_ticket
+
+    _chinese_supervisor(live_server.app)
+    services = live_server.app.extensions["callcenter"]
+    with services.database.session() as session:
+        chief = session.scalar(select(Agent).where(Agent.username == "wang.fang"))
+        long_ago = datetime.now(UTC) - timedelta(days=10)  # overdue since
+        ticket, _ = create_ticket(session, services.settings, chief, {
+            "category": "billing", "description": "两次扣款", "caller_number": "+8613900139000",
+        }, long_ago)  # fmt: skip
+        session.flush()
+        number = ticket.id
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/tickets")
+    expect(page).to_have_url(f"{live_server.url}/tickets")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#tickets-page h2").first).to_contain_text("工单")
+    expect(page.locator("[data-scope=overdue]")).to_have_text("已逾期")
+    row = page.locator(f"#tk-rows tr[data-ticket-id='{number}']")
+    expect(row.locator("td.due")).to_contain_text("（已逾期）")
+    page.select_option("#tk-status", "closed")
+    expect(page.locator("#tk-rows")).to_have_text("这里没有工单。")
+    page.select_option("#tk-status", "active")
+    page.click("[data-scope=overdue]")
+    row.locator("a").click()
+    expect(page.locator("#tk-detail dt").first).to_have_text("客户")
+    expect(page.locator("#tk-save")).to_have_text("保存")
+    expect(page.locator("#tk-history li").first).to_contain_text("创建")
+    expect(page.locator("#tk-calls")).to_have_text("没有关联的通话")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h17-lang-tickets-zh.png", full_page=True)
+    assert errors == []
+    context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_reports_pages(
+    browser: object, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    _chinese_supervisor(live_server.app)
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/reports")
+    expect(page).to_have_url(re.compile(r"/reports"))
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=15000)
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#period button[type=submit]")).to_have_text("显示")
+    expect(page.locator("#period label").first).to_contain_text("从")  # a period's start
+    expect(page.locator(".reports h2").first).to_have_text("报表")
+    expect(page.locator("#agents-head th").first).to_have_text("坐席")
+    expect(page.locator("#agents-head th", has_text="外呼").first).to_be_visible()
+    expect(page.locator("#agents")).to_have_text("此期间没有坐席工作。")
+    expect(page.locator("#definitions h3").first).to_have_text("队列")
+    shown = page.locator("thead th, #definitions dt, #definitions h3").all_inner_texts()
+    assert [text for text in shown if re.search(r"[A-Za-z]{3,}", text)] == []  # no English
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h17-lang-reports-zh.png", full_page=True)
+
+    page.goto(f"{live_server.url}/reports/ivr")
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=15000)
+    expect(page.locator("h2").first).to_have_text("来电者在 IVR 中的去向")
+    expect(page.locator("#period button[type=submit]")).to_have_text("显示")
+    expect(page.locator("#back")).to_have_text("报表")
+    expect(page.locator("#definitions dt").first).to_have_text("到达")
+    node = page.locator(".ivr-node[data-node] text").first
+    expect(node).to_contain_text(" · ")
+    assert "到达 0" in page.locator(".ivr-node text").all_text_contents()
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h17-lang-reports-ivr-zh.png", full_page=True)
+    assert errors == []
+    context.close()
