@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -17,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from test_agents_auth import cli_env, invoke
 
-from callcenter.models import UI_LANGUAGES, Agent
+from callcenter.models import UI_LANGUAGES, Agent, AuditEntry
 from callcenter.people.agents import create_agent
 from callcenter.web.i18n import (
     SCRIPT_CATALOGS,
@@ -210,6 +211,27 @@ def test_the_command_line_sets_the_language(app: Flask) -> None:
     with app.extensions["callcenter"].database.session() as session:
         agent = session.scalar(select(Agent).where(Agent.username == "li.na"))
         assert agent.ui_language is None
+
+
+def test_the_command_line_adds_an_agent_with_a_language(app: Flask) -> None:
+    env = cli_env(app.extensions["callcenter"].settings.database_url)
+
+    def add(username: str, number: str, language: str) -> Any:
+        args = ["agents", "add", username, "--name", username.title(), "--number", number,
+                "--password-stdin", "--ui-language", language]  # fmt: skip
+        return invoke(args, env, input=f"{PASSWORD}\n")
+
+    result = add("wu.lei", "1078", "zh-CN")
+    assert result.exit_code == 0, result.stderr
+    result = add("zhao.yun", "1079", "browser")
+    assert result.exit_code == 0, result.stderr
+    refused = add("qian.li", "1080", "fr")
+    assert refused.exit_code == 2 and "'fr' is not one of" in refused.stderr
+    with app.extensions["callcenter"].database.session() as session:
+        languages = dict(session.execute(select(Agent.username, Agent.ui_language)).all())
+        assert languages == {"wu.lei": "zh-CN", "zhao.yun": None}
+        log = session.scalar(select(AuditEntry).where(AuditEntry.action == "agent.add"))
+        assert log.details["changes"]["ui_language"] == [None, "zh-CN"]
 
 
 def test_the_chinese_font_is_served(client: FlaskClient) -> None:
