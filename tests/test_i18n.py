@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -17,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from test_agents_auth import cli_env, invoke
 
-from callcenter.models import UI_LANGUAGES, Agent
+from callcenter.models import UI_LANGUAGES, Agent, AuditEntry
 from callcenter.people.agents import create_agent
 from callcenter.web.i18n import (
     SCRIPT_CATALOGS,
@@ -210,6 +211,27 @@ def test_the_command_line_sets_the_language(app: Flask) -> None:
     with app.extensions["callcenter"].database.session() as session:
         agent = session.scalar(select(Agent).where(Agent.username == "li.na"))
         assert agent.ui_language is None
+
+
+def test_the_command_line_adds_an_agent_with_a_language(app: Flask) -> None:
+    env = cli_env(app.extensions["callcenter"].settings.database_url)
+
+    def add(username: str, number: str, language: str) -> Any:
+        args = ["agents", "add", username, "--name", username.title(), "--number", number,
+                "--password-stdin", "--ui-language", language]  # fmt: skip
+        return invoke(args, env, input=f"{PASSWORD}\n")
+
+    result = add("wu.lei", "1078", "zh-CN")
+    assert result.exit_code == 0, result.stderr
+    result = add("zhao.yun", "1079", "browser")
+    assert result.exit_code == 0, result.stderr
+    refused = add("qian.li", "1080", "fr")
+    assert refused.exit_code == 2 and "'fr' is not one of" in refused.stderr
+    with app.extensions["callcenter"].database.session() as session:
+        languages = dict(session.execute(select(Agent.username, Agent.ui_language)).all())
+        assert languages == {"wu.lei": "zh-CN", "zhao.yun": None}
+        log = session.scalar(select(AuditEntry).where(AuditEntry.action == "agent.add"))
+        assert log.details["changes"]["ui_language"] == [None, "zh-CN"]
 
 
 def test_the_chinese_font_is_served(client: FlaskClient) -> None:
@@ -580,6 +602,13 @@ def test_a_chinese_speaking_admins_pages(browser: object, live_server: LiveServe
     row.locator("button[data-action=deactivate]").click()
     expect(page.locator("#ad-done")).to_have_text("li.na 已停用：其所有会话均已结束")
     expect(row.locator("td[data-status]")).to_have_text("已停用")
+    # The audit log below: the deactivation, in Chinese.
+    expect(page.locator("#audit h2")).to_have_text("审计日志")
+    page.reload()
+    logged = page.locator("#audit-rows tr").first
+    expect(logged.locator("[data-field=action]")).to_have_text("停用坐席")
+    expect(logged.locator("[data-field=change]")).to_have_text("active: 是 → 否")
+    expect(logged.locator("[data-field=result]")).to_have_text("完成")
     row.locator("button[data-action=edit]").click()
     expect(page.locator("#ad-edit-title")).to_have_text("编辑 li.na")
     expect(page.locator("#ad-takes-calls-on option[value=phone]")).to_have_text("本人电话")
@@ -626,3 +655,83 @@ def test_metric_definitions_come_in_the_readers_language(app: Flask, client: Fla
     assert english["service_level"] == (
         "Answered within T = 20 seconds ÷ (answered + abandoned after 5 seconds)."
     )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_tickets_page(
+    browser: object, live_server: LiveServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    from callcenter.care.tickets import create_ticket
+
+    _chinese_supervisor(live_server.app)
+    services = live_server.app.extensions["callcenter"]
+    with services.database.session() as session:
+        chief = session.scalar(select(Agent).where(Agent.username == "wang.fang"))
+        long_ago = datetime.now(UTC) - timedelta(days=10)  # overdue since
+        ticket, _ = create_ticket(session, services.settings, chief, {
+            "category": "billing", "description": "两次扣款", "caller_number": "+8613900139000",
+        }, long_ago)  # fmt: skip
+        session.flush()
+        number = ticket.id
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/tickets")
+    expect(page).to_have_url(f"{live_server.url}/tickets")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#tickets-page h2").first).to_contain_text("工单")
+    expect(page.locator("[data-scope=overdue]")).to_have_text("已逾期")
+    row = page.locator(f"#tk-rows tr[data-ticket-id='{number}']")
+    expect(row.locator("td.due")).to_contain_text("（已逾期）")
+    page.select_option("#tk-status", "closed")
+    expect(page.locator("#tk-rows")).to_have_text("这里没有工单。")
+    page.select_option("#tk-status", "active")
+    page.click("[data-scope=overdue]")
+    row.locator("a").click()
+    expect(page.locator("#tk-detail dt").first).to_have_text("客户")
+    expect(page.locator("#tk-save")).to_have_text("保存")
+    expect(page.locator("#tk-history li").first).to_contain_text("创建")
+    expect(page.locator("#tk-calls")).to_have_text("没有关联的通话")
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h17-lang-tickets-zh.png", full_page=True)
+    assert errors == []
+    context.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_a_chinese_speaking_supervisors_reports_pages(
+    browser: object, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    _chinese_supervisor(live_server.app)
+    context, page, errors = _open_as_chinese_supervisor(browser, live_server, "/reports")
+    expect(page).to_have_url(re.compile(r"/reports"))
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=15000)
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#period button[type=submit]")).to_have_text("显示")
+    expect(page.locator("#period label").first).to_contain_text("从")  # a period's start
+    expect(page.locator(".reports h2").first).to_have_text("报表")
+    expect(page.locator("#agents-head th").first).to_have_text("坐席")
+    expect(page.locator("#agents-head th", has_text="外呼").first).to_be_visible()
+    expect(page.locator("#agents")).to_have_text("此期间没有坐席工作。")
+    expect(page.locator("#definitions h3").first).to_have_text("队列")
+    shown = page.locator("thead th, #definitions dt, #definitions h3").all_inner_texts()
+    assert [text for text in shown if re.search(r"[A-Za-z]{3,}", text)] == []  # no English
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h17-lang-reports-zh.png", full_page=True)
+
+    page.goto(f"{live_server.url}/reports/ivr")
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=15000)
+    expect(page.locator("h2").first).to_have_text("来电者在 IVR 中的去向")
+    expect(page.locator("#period button[type=submit]")).to_have_text("显示")
+    expect(page.locator("#back")).to_have_text("报表")
+    expect(page.locator("#definitions dt").first).to_have_text("到达")
+    node = page.locator(".ivr-node[data-node] text").first
+    expect(node).to_contain_text(" · ")
+    assert "到达 0" in page.locator(".ivr-node text").all_text_contents()
+    assert drawn_without_the_chinese_font(context, page) == []
+    page.screenshot(path="/tmp/h17-lang-reports-ivr-zh.png", full_page=True)
+    assert errors == []
+    context.close()

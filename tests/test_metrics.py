@@ -286,12 +286,14 @@ def test_agent_metrics(database, settings):
     amy, bob = rows
     assert list(amy)[: len(AGENT_FIELDS)] == list(AGENT_FIELDS)
     assert {k: amy[k] for k in AGENT_FIELDS[3:]} == {
-        "handled": 3, "aht_seconds": 460 / 3, "talk_seconds": 390.0, "hold_seconds": 30.0,
+        "handled": 3, "outbound": 0, "outbound_talk_seconds": 0.0,
+        "aht_seconds": 460 / 3, "talk_seconds": 390.0, "hold_seconds": 30.0,
         "wrapup_seconds": 40.0, "occupancy": 460 / 2420, "fcr": 2 / 3, "transfers_out": 0,
         "offers_missed": 1, "offers_declined": 0,
     }  # fmt: skip
     assert {k: bob[k] for k in AGENT_FIELDS[3:]} == {
-        "handled": 2, "aht_seconds": 120.0, "talk_seconds": 180.0, "hold_seconds": 0.0,
+        "handled": 2, "outbound": 0, "outbound_talk_seconds": 0.0,
+        "aht_seconds": 120.0, "talk_seconds": 180.0, "hold_seconds": 0.0,
         "wrapup_seconds": 60.0, "occupancy": 240 / 2405, "fcr": 1.0, "transfers_out": 1,
         "offers_missed": 0, "offers_declined": 1,
     }  # fmt: skip

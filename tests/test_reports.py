@@ -7,7 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,12 +26,15 @@ from test_metrics import (
     script,
 )
 
+from callcenter.calls.outbound import call_out, dial_now
 from callcenter.calls.records import get_call, open_call, record_status
+from callcenter.calls.routing import call_finished, wrap_up
 from callcenter.cli import main
 from callcenter.db import Database
 from callcenter.knowledge.usage import caller_choices
 from callcenter.metrics.definitions import AGENT_FIELDS, QUEUE_FIELDS
-from callcenter.people.agents import create_agent
+from callcenter.models import Agent
+from callcenter.people.agents import create_agent, set_presence
 
 PASSWORD = "correct horse battery"
 SHANGHAI = "+08:00"
@@ -44,13 +48,18 @@ def day_app(app: Flask, database_url: str, clock: Any) -> Iterator[Flask]:
     yield app
 
 
-def prepare(app: Flask, database_url: str, clock: Any) -> None:
-    """Script the morning into the app's database; add a supervisor, an agent, an admin."""
+def prepare(
+    app: Flask, database_url: str, clock: Any, more: Callable[[Day], None] | None = None
+) -> None:
+    """Script the morning (and `more`) into the app's database; add a supervisor, an agent,
+    an admin."""
     settings = app.extensions["callcenter"].settings
     database = Database(database_url)
     day = Day(database, settings)
     script(day)
     late_and_missed(day)
+    if more is not None:
+        more(day)
     with database.session() as session:
         for name, number, role in (("lead", "1030", "supervisor"), ("cara", "1031", "agent"),
                                    ("root", "1032", "admin")):  # fmt: skip
@@ -140,7 +149,8 @@ def test_agent_report_with_ranks_json_and_csv(day_app: Flask, client: FlaskClien
     body = client.get(f"/api/reports/agents?{MORNING}").get_json()
     amy, bob = body["rows"]
     assert {k: amy[k] for k in AGENT_FIELDS[3:]} == {
-        "handled": 3, "aht_seconds": 460 / 3, "talk_seconds": 390.0, "hold_seconds": 30.0,
+        "handled": 3, "outbound": 0, "outbound_talk_seconds": 0.0,
+        "aht_seconds": 460 / 3, "talk_seconds": 390.0, "hold_seconds": 30.0,
         "wrapup_seconds": 40.0, "occupancy": 460 / 2420, "fcr": 2 / 3, "transfers_out": 0,
         "offers_missed": 1, "offers_declined": 0,
     }  # fmt: skip
@@ -162,6 +172,70 @@ def test_agent_report_with_ranks_json_and_csv(day_app: Flask, client: FlaskClien
         ("bob", "2", "0.75", "0.75"),
     ]
     assert rows[0]["csat_average_rank"] == ""
+
+
+def dial_out(day: Day, username: str, number: str, start: datetime, talk: int) -> str:
+    """`username` places a call to `number` at `start` (as the console's dial pad does),
+    talks `talk` seconds, hangs up and saves the wrap-up 10 s later; returns its SID."""
+    settings = day.settings
+
+    def place(session: Any) -> str:
+        agent = session.get(Agent, day.agents[username])
+        _, sid = call_out(session, settings, agent, start, number=number)
+        dial_now(session, settings, agent.id, sid, start)
+        return sid
+
+    sid = day.step(place)
+    end = start + timedelta(seconds=talk)
+
+    def hang_up(session: Any) -> None:
+        call = get_call(session, sid)
+        record_status(session, call, "completed", talk, end)
+        call_finished(session, settings, call, end)
+
+    day.step(hang_up)
+    day.step(lambda s: wrap_up(s, settings, day.agents[username], sid, "resolved", "",
+                               end + timedelta(seconds=10)))  # fmt: skip
+    return sid
+
+
+def outbound_calls(day: Day) -> None:
+    """Amy, back from away at 10:44, dials two customers (10:45, 90 s; 10:50, 45 s)."""
+    day.step(lambda s: set_presence(s.get(Agent, day.agents["amy"]), "available", at(44)))
+    dial_out(day, "amy", "+8613800138000", at(45), 90)
+    dial_out(day, "amy", "+8613900139077", at(50), 45)
+
+
+def test_outbound_calls_count_for_their_agent_not_for_the_queues(
+    app: Flask, client: FlaskClient, database_url: str, clock: Any
+) -> None:
+    prepare(app, database_url, clock, more=outbound_calls)
+    login(client, "lead")
+    body = client.get(f"/api/reports/agents?{MORNING}").get_json()
+    amy, bob = body["rows"]
+    # Amy's 3 calls of the morning and the 2 she placed; bob placed none.
+    assert (amy["handled"], amy["outbound"], amy["outbound_talk_seconds"]) == (5, 2, 135.0)
+    assert amy["talk_seconds"] == 390.0 + 135.0
+    assert (bob["handled"], bob["outbound"], bob["outbound_talk_seconds"]) == (2, 0, 0.0)
+    assert "placed" in body["definitions"]["outbound"]
+    rows = read_csv(client.get(f"/api/reports/agents?{MORNING}&format=csv"))
+    assert [(r["username"], r["outbound"], r["outbound_talk_seconds"]) for r in rows] == [
+        ("amy", "2", "135.0"),
+        ("bob", "0", "0.0"),
+    ]
+    # The queues never saw them: the hour's figures are the morning's alone.
+    queues = client.get(f"/api/reports/queues?{MORNING}&interval=1h").get_json()
+    hour = queues["totals"]["all"]
+    assert (hour["offered"], hour["answered"], hour["talk_seconds"]) == (9, 4, 570.0)
+    result = CliRunner(mix_stderr=False).invoke(
+        main,
+        ["report", "agents", "--from", "2026-11-25T10:00", "--to", "2026-11-25T11:00"],
+        env={"CALLCENTER_DATABASE_URL": database_url},
+    )
+    assert result.exit_code == 0, result.output
+    head, *lines = [line.split() for line in result.output.splitlines()]
+    column = head.index("outbound")
+    assert [(line[0], line[column]) for line in lines] == [("amy", "2"), ("bob", "0")]
 
 
 @pytest.mark.parametrize("path", ["queues", "agents", "ivr", "staffing"])

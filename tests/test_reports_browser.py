@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import CHROMIUM, LiveServer
 from playwright.sync_api import Browser, Page, expect
-from test_reports import PASSWORD, callers, prepare
+from test_reports import PASSWORD, callers, outbound_calls, prepare
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
@@ -96,6 +96,22 @@ def test_reports_page_shows_the_morning(
     assert csv_text.lstrip("\ufeff").startswith("interval_start,queue,offered,")
     page.screenshot(path="/tmp/r-reports-page.png", full_page=True)
     assert errors == []
+
+
+def test_reports_page_counts_each_agents_outbound_calls(
+    browser: Browser, live_server: LiveServer, database_url: str, clock: Any
+) -> None:
+    prepare(live_server.app, database_url, clock, more=outbound_calls)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    log_in(page, live_server, "/reports?from=2026-11-25&to=2026-11-25&interval=1h")
+    amy = page.locator('#agents tr[data-agent="amy"]')
+    expect(amy.locator("[data-field=outbound]")).to_have_text("2")
+    expect(amy.locator("[data-field=outbound_talk_seconds]")).to_have_text("2m 15s")
+    expect(page.locator('#agents tr[data-agent="bob"] [data-field=outbound]')).to_have_text("0")
+    heading = page.locator("#agents-head th", has_text="Outbound").first
+    assert "placed" in (heading.get_attribute("title") or "")
+    page.screenshot(path="/tmp/h17-lang-reports-outbound.png", full_page=True)
+    page.close()
 
 
 def test_reports_page_shows_as_percentages_what_the_server_lists(

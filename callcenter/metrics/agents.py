@@ -60,6 +60,7 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
              ) -> dict[int, dict[str, Any]]:  # fmt: skip
     handle = CallHandle
     known = Call.caller_number.is_not(None)
+    outbound = Call.direction == "outbound"
     statement = (
         select(
             handle.agent_id,
@@ -72,6 +73,8 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
             _flag(and_(known, ~_repeat_within(session, settings.metrics.fcr_days))),
             func.sum(handle.csat),
             func.count(handle.csat),
+            _flag(outbound),
+            func.sum(case((outbound, handle.talk_seconds), else_=0.0)),
         )
         .join(Call, Call.call_sid == handle.call_sid)
         .where(
@@ -83,8 +86,8 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
         .group_by(handle.agent_id)
     )
     result = {}
-    for (agent_id, count, talk, hold, wrapup, transfers, numbered, first, csat,
-         rated) in session.execute(statement):  # fmt: skip
+    for (agent_id, count, talk, hold, wrapup, transfers, numbered, first, csat, rated,
+         placed, placed_talk) in session.execute(statement):  # fmt: skip
         result[agent_id] = {
             "handled": count,
             "talk_seconds": float(talk or 0),
@@ -94,6 +97,8 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
             "fcr": ratio(first or 0, numbered or 0),
             "csat_average": ratio(float(csat or 0), rated or 0),
             "csat_responses": rated or 0,
+            "outbound": placed or 0,
+            "outbound_talk_seconds": float(placed_talk or 0),
         }
     return result
 
@@ -198,6 +203,8 @@ def agent_report(
             "username": agent.username if agent else None,
             "name": agent.display_name if agent else None,
             "handled": handled,
+            "outbound": work.get("outbound", 0),
+            "outbound_talk_seconds": work.get("outbound_talk_seconds", 0.0),
             "aht_seconds": ratio(talk + hold + wrapup, handled),
             "talk_seconds": talk,
             "hold_seconds": hold,

@@ -28,8 +28,9 @@ QUEUE_FIELDS = (
     "abandon_rate", "longest_wait_seconds", "csat_average", "csat_responses",
 )  # fmt: skip
 AGENT_FIELDS = (
-    "agent_id", "username", "name", "handled", "aht_seconds", "talk_seconds", "hold_seconds",
-    "wrapup_seconds", "occupancy", "fcr", "transfers_out", "offers_missed", "offers_declined",
+    "agent_id", "username", "name", "handled", "outbound", "outbound_talk_seconds",
+    "aht_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds", "occupancy", "fcr",
+    "transfers_out", "offers_missed", "offers_declined",
 )  # fmt: skip
 
 DEFINITIONS: dict[str, str] = {
@@ -78,6 +79,11 @@ DEFINITIONS: dict[str, str] = {
     "handled": N_(
         "Calls the agent took (accepted, or received by warm transfer) whose talk has ended."
     ),
+    "outbound": N_(
+        "Handled calls the agent placed (dial pad, a Call button, the softphone, call-backs "
+        "of voicemails and follow-ups); they never enter a queue's figures."
+    ),
+    "outbound_talk_seconds": N_("Talk time of the calls the agent placed, not counting hold."),
     "occupancy": N_(
         "(talk + wrap-up) ÷ logged-in-available time (available, ringing, on a call or in wrap-up)."
     ),

@@ -215,6 +215,7 @@ def add_agent(
         takes_calls_on=fields.get("takes_calls_on"),
         auto_answer=fields.get("auto_answer", False),
     )
+    agent.ui_language = fields.get("ui_language")
     created = describe(agent)
     return agent, {key: [None, created[key]] for key in ("username", *FIELDS)}
 

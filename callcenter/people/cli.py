@@ -85,6 +85,12 @@ def _read_password() -> str:
 )
 @click.option("--auto-answer", is_flag=True, help="The console's softphone answers by itself.")
 @click.option(
+    "--ui-language",
+    type=click.Choice(["en", "zh-CN", "browser"]),
+    default=None,
+    help="The language of the consoles [default: browser, which follows the browser's].",
+)
+@click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
 @click.pass_context
@@ -99,6 +105,7 @@ def agents_add(
     phone: str | None,
     takes_calls_on: str | None,
     auto_answer: bool,
+    ui_language: str | None,
     password_stdin: bool,
 ) -> None:
     """Add an agent; the password comes from standard input, never from the command line."""
@@ -117,6 +124,8 @@ def agents_add(
               "languages": languages, "phone": phone, "auto_answer": auto_answer}  # fmt: skip
     if takes_calls_on is not None:
         values["takes_calls_on"] = takes_calls_on
+    if ui_language is not None:
+        values["ui_language"] = "" if ui_language == "browser" else ui_language
     try:
         clean_fields(values, choices)  # before the password is asked for
     except AgentError as exc:

@@ -13,32 +13,33 @@
   const QUEUE_COLUMNS = ["offered", "answered", "answered_in_sl", "abandoned", "short_abandoned",
     "callbacks_requested", "callbacks_made", "voicemails", "service_level", "asa_seconds", "aht_seconds",
     "abandon_rate", "longest_wait_seconds", "csat_average"];
-  const AGENT_COLUMNS = ["handled", "aht_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds",
+  const AGENT_COLUMNS = ["handled", "outbound", "outbound_talk_seconds", "aht_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds",
     "occupancy", "fcr", "csat_average", "transfers_out", "offers_missed", "offers_declined"];
   const RANKED = ["aht_seconds", "occupancy", "fcr", "csat_average"];
   const STAFFING_COLUMNS = ["calls", "aht_seconds", "traffic_erlangs", "service_level_target", "agents_needed",
     "expected_service_level", "expected_asa_seconds", "expected_occupancy", "agents_logged_in",
     "service_level_logged_in"];
   const LABELS = {
-    interval_start: "Interval", queue: "Queue", offered: "Offered", answered: "Answered",
-    answered_in_sl: "In SL", abandoned: "Abandoned", short_abandoned: "Short abandons",
-    callbacks_requested: "Call-backs asked", callbacks_made: "Call-backs made", voicemails: "Voicemails",
-    service_level: "Service level", asa_seconds: "ASA", aht_seconds: "AHT", abandon_rate: "Abandon rate",
-    longest_wait_seconds: "Longest wait", csat_average: "CSAT", username: "Agent", handled: "Handled",
-    talk_seconds: "Talk", hold_seconds: "Hold", wrapup_seconds: "Wrap-up", occupancy: "Occupancy",
-    fcr: "FCR", transfers_out: "Transfers out", offers_missed: "Missed", offers_declined: "Declined",
-    calls: "Calls", traffic_erlangs: "Erlangs", service_level_target: "Target",
-    agents_needed: "Agents needed", expected_service_level: "Expected SL",
-    expected_asa_seconds: "Expected ASA", expected_occupancy: "Expected occupancy",
-    agents_logged_in: "Logged in", service_level_logged_in: "SL with those logged in",
-    asa_logged_in_seconds: "ASA with those logged in", csat_responses: "CSAT answers",
-    agent_id: "Agent id", name: "Name", ranks: "Ranks", aht_seconds_rank: "AHT rank",
-    occupancy_rank: "Occupancy rank", fcr_rank: "FCR rank", csat_average_rank: "CSAT rank",
+    interval_start: t("Interval"), queue: t("Queue"), offered: t("Offered"), answered: t("Answered"),
+    answered_in_sl: t("In SL"), abandoned: t("Abandoned"), short_abandoned: t("Short abandons"),
+    callbacks_requested: t("Call-backs asked"), callbacks_made: t("Call-backs made"), voicemails: t("Voicemails"),
+    service_level: t("Service level"), asa_seconds: t("ASA"), aht_seconds: t("AHT"), abandon_rate: t("Abandon rate"),
+    longest_wait_seconds: t("Longest wait"), csat_average: t("CSAT"), username: t("Agent"), handled: t("Handled"),
+    outbound: t("Outbound"), outbound_talk_seconds: t("Outbound talk"),
+    talk_seconds: t("Talk"), hold_seconds: t("Hold"), wrapup_seconds: t("Wrap-up"), occupancy: t("Occupancy"),
+    fcr: t("FCR"), transfers_out: t("Transfers out"), offers_missed: t("Missed"), offers_declined: t("Declined"),
+    calls: t("Calls"), traffic_erlangs: t("Erlangs"), service_level_target: t("Target"),
+    agents_needed: t("Agents needed"), expected_service_level: t("Expected SL"),
+    expected_asa_seconds: t("Expected ASA"), expected_occupancy: t("Expected occupancy"),
+    agents_logged_in: t("Logged in"), service_level_logged_in: t("SL with those logged in"),
+    asa_logged_in_seconds: t("ASA with those logged in"), csat_responses: t("CSAT answers"),
+    agent_id: t("Agent id"), name: t("Name"), ranks: t("Ranks"), aht_seconds_rank: t("AHT rank"),
+    occupancy_rank: t("Occupancy rank"), fcr_rank: t("FCR rank"), csat_average_rank: t("CSAT rank"),
   };
   // Each report's definitions: reports that share a field name (AHT, interval, queue, CSAT)
   // may define it their own way.
   const definitions = { queues: {}, agents: {}, staffing: {} };
-  const SECTIONS = { queues: "Queues", agents: "Agents", staffing: "Staffing advice" };
+  const SECTIONS = { queues: t("Queues"), agents: t("Agents"), staffing: t("Staffing advice") };
   function learn(report, body) {
     definitions[report] = body.definitions;
     body.percentages.forEach((name) => percentages.add(name));
@@ -106,7 +107,7 @@
   // Queues by their names (the form's choices); the CSV files keep the codes.
   const queueNames = Object.fromEntries([...document.querySelectorAll("select[name=queue] option")]
     .filter((option) => option.value).map((option) => [option.value, option.textContent]));
-  const queueName = (code) => (code === null ? "All" : queueNames[code] || code);
+  const queueName = (code) => (code === null ? t("All") : queueNames[code] || code);
   function byQueue(rows, field) {
     const queues = [...new Set(rows.map((r) => r.queue))];
     return queues.map((q) => [queueName(q), rows.filter((r) => r.queue === q).map((r) => r[field])]);
@@ -137,9 +138,9 @@
       data: {
         labels,
         datasets: [
-          { label: "offered", data: labels.map((_, i) => offered.reduce((s, [, d]) => s + d[i], 0)) },
+          { label: LABELS.offered, data: labels.map((_, i) => offered.reduce((s, [, d]) => s + d[i], 0)) },
           ...["answered", "abandoned", "callbacks_requested"].map((f) => ({
-            label: f.replace("_", " "),
+            label: LABELS[f],
             data: labels.map((_, i) => byQueue(body.rows, f).reduce((s, [, d]) => s + d[i], 0)),
           })),
         ],
@@ -164,7 +165,7 @@
       return tr;
     }));
     if (!agentRows.length) {
-      document.getElementById("agents").replaceChildren(emptyRow(AGENT_COLUMNS.length + 5, "No agent worked in this period."));
+      document.getElementById("agents").replaceChildren(emptyRow(AGENT_COLUMNS.length + 5, t("No agent worked in this period.")));
     }
     renderAgentChart();
   }
@@ -176,7 +177,7 @@
       type: "bar",
       data: {
         labels: ranked.map((r) => r.name || r.username),
-        datasets: [{ label: `${LABELS[metric]} (worst to best among peers)`, data: ranked.map((r) => r[metric]) }],
+        datasets: [{ label: t("{metric} (worst to best among peers)", { metric: LABELS[metric] }), data: ranked.map((r) => r[metric]) }],
       },
       options: { animation: false, responsive: true, maintainAspectRatio: false, indexAxis: "y", scales: { x: { beginAtZero: true } } },
     });
@@ -198,8 +199,8 @@
       data: {
         labels,
         datasets: [
-          { label: "agents needed (all queues)", data: sum("agents_needed") },
-          { type: "line", label: "logged in (with the first queue's skills)", data: loggedIn },
+          { label: t("agents needed (all queues)"), data: sum("agents_needed") },
+          { type: "line", label: t("logged in (with the first queue's skills)"), data: loggedIn },
         ],
       },
       options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },

@@ -7,8 +7,35 @@
   const errorBox = document.getElementById("report-error");
   const WAITING = new Set(["menu", "input", "language", "knowledge"]);
   const ENDS = new Set(["queue", "voicemail", "transfer", "hangup"]);
-  const TERMS = { reached: "Reached", exits: "Exits", timeouts: "No answer", invalid: "Invalid",
-    hung_up: "Hung up", ended: "Ended here" };
+  const TERMS = { reached: t("Reached"), exits: t("Exits"), timeouts: t("No answer"), invalid: t("Invalid"),
+    hung_up: t("Hung up"), ended: t("Ended here") };
+  const KINDS = { menu: t("menu"), input: t("input"), language: t("language choice"), knowledge: t("knowledge"),
+    queue: t("queue"), voicemail: t("voicemail"), transfer: t("transfer"), hangup: t("hangup"),
+    message: t("message"), lookup: t("lookup"), branch: t("branch"), goto: t("goto") };
+  // The ways out, named by the server in English from the flow's YAML, in the page's language.
+  const EXITS = { "no answer": t("no answer"), "invalid answer": t("invalid answer"),
+    "language known": t("language known"), "asked for an agent": t("asked for an agent"), done: t("done"),
+    entered: t("entered"), found: t("found"), "not found": t("not found"), next: t("next"),
+    otherwise: t("otherwise") };
+  const EXIT_PATTERNS = [
+    [/^key (\S+) \((.+)\)$/, (m) => t("key {key} ({language})", { key: m[1], language: m[2] })],
+    [/^key (\S+)$/, (m) => t("key {key}", { key: m[1] })],
+    [/^said option (\S+)$/, (m) => t("said option {key}", { key: m[1] })],
+    [/^said “(.*)”$/, (m) => t("said “{words}”", { words: m[1] })],
+    [/^rule (\S+)$/, (m) => t("rule {n}", { n: m[1] })],
+    [/^to flow (.+)$/, (m) => t("to flow {flow}", { flow: m[1] })],
+    [/^to (.+)$/, (m) => t("to {node}", { node: m[1] })],
+  ];
+  function exitLabel(label) {
+    if (label in EXITS) return EXITS[label];
+    for (const [pattern, say] of EXIT_PATTERNS) {
+      const found = pattern.exec(label);
+      if (found) return say(found);
+    }
+    return label;
+  }
+  // Boxes are sized from their text: a CJK character is about twice as wide as a Latin one.
+  const textWidth = (text, unit) => [...text].reduce((w, c) => w + (/[\u2E80-\uFFEF]/.test(c) ? 2 : 1), 0) * unit;
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag);
@@ -17,10 +44,13 @@
     return node;
   }
   function nodeLines(node) {
-    const lines = [`${node.node} · ${node.kind || "gone from the flow"}`, `reached ${node.reached}`];
-    if (WAITING.has(node.kind) || node.hung_up) lines.push(`hung up ${node.hung_up}`);
-    if (node.timeouts || node.invalid) lines.push(`no answer ${node.timeouts} · invalid ${node.invalid}`);
-    if (ENDS.has(node.kind)) lines.push(`ended here ${node.ended}`);
+    const kind = node.kind ? KINDS[node.kind] || node.kind : t("gone from the flow");
+    const lines = [`${node.node} · ${kind}`, t("reached {n}", { n: node.reached })];
+    if (WAITING.has(node.kind) || node.hung_up) lines.push(t("hung up {n}", { n: node.hung_up }));
+    if (node.timeouts || node.invalid) {
+      lines.push(t("no answer {timeouts} · invalid {invalid}", { timeouts: node.timeouts, invalid: node.invalid }));
+    }
+    if (ENDS.has(node.kind)) lines.push(t("ended here {n}", { n: node.ended }));
     return lines;
   }
 
@@ -31,22 +61,22 @@
     const byName = new Map(flow.nodes.map((n) => [n.node, n]));
     flow.nodes.forEach((node) => {
       const lines = nodeLines(node);
-      const width = Math.max(...lines.map((l) => l.length)) * 7 + 20;
+      const width = Math.max(...lines.map((l) => textWidth(l, 7))) + 20;
       graph.setNode(node.node, { node, lines, width, height: lines.length * 16 + 12 });
     });
     flow.nodes.forEach((node) => node.exits.forEach((exit) => {
       if (!byName.has(exit.to) && !graph.hasNode(exit.to)) {
         const lines = [`→ ${exit.to}`];
-        graph.setNode(exit.to, { lines, width: lines[0].length * 7 + 20, height: 28, outside: true });
+        graph.setNode(exit.to, { lines, width: textWidth(lines[0], 7) + 20, height: 28, outside: true });
       }
-      const text = `${exit.label}: ${exit.count}`;
-      graph.setEdge(node.node, exit.to, { exit, text, width: text.length * 6.2 + 6, height: 16,
+      const text = `${exitLabel(exit.label)}: ${exit.count}`;
+      graph.setEdge(node.node, exit.to, { exit, text, width: textWidth(text, 6.2) + 6, height: 16,
         labelpos: "c" }, exit.exit);
     }));
     dagre.layout(graph);
     const size = graph.graph();
     const root = svg("svg", { width: size.width, height: size.height, viewBox: `0 0 ${size.width} ${size.height}`,
-      role: "img", "aria-label": `flow ${flow.flow}` });
+      role: "img", "aria-label": t("flow {flow}", { flow: flow.flow }) });
     const defs = svg("defs");
     const marker = svg("marker", { id: `arrow-${flow.flow}`, viewBox: "0 0 10 10", refX: 9, refY: 5,
       markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
@@ -75,7 +105,8 @@
       group.append(svg("rect", { x: box.x - box.width / 2, y: box.y - box.height / 2, width: box.width,
         height: box.height, rx: 6 }));
       box.lines.forEach((line, i) => {
-        const cls = i === 0 ? "" : line.startsWith("hung up") && node && node.hung_up ? "drop" : "count";
+        const drop = node && node.hung_up && line === t("hung up {n}", { n: node.hung_up });
+        const cls = i === 0 ? "" : drop ? "drop" : "count";
         group.append(svg("text", { x: box.x, y: box.y - box.height / 2 + 18 + i * 16, "text-anchor": "middle",
           class: cls }, line));
       });

@@ -109,15 +109,24 @@
     setDevices() {} // no audio in the simulator
   }
 
+  // How long registering may take before the console says Twilio cannot be reached. The SDK
+  // keeps retrying its WebSocket without an event; "registered" still follows if it gets through.
+  const REGISTER_WAIT_MS = 10000;
+
   class TwilioLine extends Emitter {
     constructor(fetchToken, token) {
       super();
       this.fetchToken = fetchToken;
       this.device = new window.Twilio.Device(token, { closeProtection: true, codecPreferences: ["opus", "pcmu"] });
       this.call = null;
-      this.device.on("registered", () => this.emit("registered"));
+      this.stalled = null;
+      this.device.on("registered", () => { clearTimeout(this.stalled); this.emit("registered"); });
       this.device.on("unregistered", () => this.emit("unregistered"));
-      this.device.on("error", (error) => this.emit("error", error.message || String(error)));
+      this.device.on("error", (error) => {
+        const message = error.message || String(error);
+        if (this.device.state === "registering") this.emit("unreachable", message);
+        this.emit("error", message);
+      });
       this.device.on("tokenWillExpire", async () => this.device.updateToken((await this.fetchToken()).token));
       this.device.on("incoming", (call) => {
         if (this.call) { call.reject(); return; } // one call at a time
@@ -132,7 +141,13 @@
         this.emit("incoming", { sid: call.parameters.CallSid, from: call.parameters.From });
       });
     }
-    register() { return this.device.register(); }
+    register() {
+      clearTimeout(this.stalled);
+      this.stalled = setTimeout(() => {
+        if (this.device.state === "registering") this.emit("unreachable", null);
+      }, REGISTER_WAIT_MS);
+      return this.device.register();
+    }
     unregister() { return this.device.state === "registered" ? this.device.unregister() : undefined; }
     accept() { if (this.call) this.call.accept(); }
     reject() { if (this.call) this.call.reject(); }
@@ -157,7 +172,7 @@
   let caller = "";
   let talkingSince = null;
   let muted = false;
-  let phase = "off"; // off, registering, ready, ringing, connected, ended
+  let phase = "off"; // off, registering, unreachable, ready, ringing, connected, ended
 
   function show(next, text) {
     phase = next;
@@ -207,6 +222,11 @@
       talkingSince = null;
       show("ended", t("Ended ({reason})", { reason }));
       setTimeout(() => { if (phase === "ended") show(line && line.timer !== null ? "ready" : phase, t("Ready")); }, 3000);
+    });
+    newLine.on("unreachable", (why) => {
+      if (phase === "registering" || phase === "unreachable") {
+        show("unreachable", t("Not registered: Twilio cannot be reached ({why})", { why: why || t("still trying") }));
+      }
     });
     newLine.on("error", (message) => { $("sp-error").textContent = message; });
     return newLine;

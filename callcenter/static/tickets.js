@@ -12,6 +12,25 @@
   let shown = null; // the ticket in the detail card
 
   const label = ticketStatusText;
+  // The page's words, translated here: inside show(), `t` is the ticket.
+  const KINDS = { status: t("status"), priority: t("priority"), description: t("description"),
+    reassigned: t("owner") };
+  const SAY = {
+    me: t(" (me)"), survey: t(" (survey)"), system: t("system"), noCalls: t("No calls linked"),
+    ivr: t("IVR"),
+    by: (name) => t(" by {name}", { name }),
+    note: (note) => t("note: {note}", { note }),
+    linked: (call) => t("call linked {call}", { call }),
+    opened: (note) => (note ? t("opened ({note})", { note }) : t("opened")),
+    changed: (kind, old, now) => t("{what}: {old} → {new}", { what: KINDS[kind] || kind, old, new: now }),
+  };
+  // A value of the history as a person reads it: a status or a priority by its name.
+  function historyValue(kind, value) {
+    if (!value) return "—";
+    if (kind === "status") return label(value);
+    if (kind === "priority") return (choices.priorities || {})[value] || value;
+    return value;
+  }
 
   function options(select, entries, value) {
     select.replaceChildren(...entries.map(([code, text]) => {
@@ -27,22 +46,23 @@
     try {
       const data = await api(`/api/tickets?scope=${scope}&status=${encodeURIComponent(status)}`);
       $("tk-error").textContent = "";
-      const rows = data.tickets.map((t) => {
-        const tr = el("tr", null, t.overdue ? "overdue" : "");
-        tr.dataset.ticketId = String(t.id);
-        const link = el("a", `#${t.id}`);
-        link.href = `#${t.id}`;
+      const rows = data.tickets.map((ticket) => {
+        const tr = el("tr", null, ticket.overdue ? "overdue" : "");
+        tr.dataset.ticketId = String(ticket.id);
+        const link = el("a", `#${ticket.id}`);
+        link.href = `#${ticket.id}`;
         const id = el("td");
         id.append(link);
-        const customer = t.customer ? t.customer.name : t.caller_number || "—";
-        tr.append(id, el("td", t.category_label), el("td", customer), el("td", t.priority_label),
-          el("td", label(t.status)), el("td", `${dateTime(t.due_at)}${t.overdue ? " (overdue)" : ""}`, "due"),
-          el("td", t.owner ? t.owner.name : "—"));
+        const customer = ticket.customer ? ticket.customer.name : ticket.caller_number || "—";
+        tr.append(id, el("td", ticket.category_label), el("td", customer), el("td", ticket.priority_label),
+          el("td", label(ticket.status)),
+          el("td", `${dateTime(ticket.due_at)}${ticket.overdue ? t(" (overdue)") : ""}`, "due"),
+          el("td", ticket.owner ? ticket.owner.name : "—"));
         return tr;
       });
-      $("tk-rows").replaceChildren(...(rows.length ? rows : [emptyRow(7, "No tickets here.")]));
+      $("tk-rows").replaceChildren(...(rows.length ? rows : [emptyRow(7, t("No tickets here."))]));
     } catch (error) {
-      $("tk-error").textContent = `Tickets: ${error.message}`;
+      $("tk-error").textContent = t("Tickets: {why}", { why: error.message });
     }
   }
 
@@ -51,7 +71,7 @@
       const data = await api(`/api/tickets/${id}`);
       show(data.ticket);
     } catch (error) {
-      $("tk-error").textContent = `Ticket #${id}: ${error.message}`;
+      $("tk-error").textContent = t("Ticket #{id}: {why}", { id, why: error.message });
     }
   }
 
@@ -64,30 +84,30 @@
     $("tk-customer").textContent = customer;
     $("tk-state").textContent = label(t.status);
     $("tk-owner").textContent = t.owner ? `${t.owner.name} (${t.owner.number})` : "—";
-    $("tk-opened").textContent = `${dateTime(t.created_at)}${t.created_by ? ` by ${t.created_by.name}` : " (survey)"}`;
+    $("tk-opened").textContent = `${dateTime(t.created_at)}${t.created_by ? SAY.by(t.created_by.name) : SAY.survey}`;
     $("tk-description").textContent = t.description;
     options($("tk-new-status"), choices.statuses.map((s) => [s, label(s)]), t.status);
     options($("tk-new-priority"), Object.entries(choices.priorities), t.priority);
     const people = team.some((a) => t.owner && a.id === t.owner.id) || !t.owner ? team : [t.owner, ...team];
-    options($("tk-new-owner"), people.map((a) => [String(a.id), `${a.name}${a.id === me ? " (me)" : ""}`]),
+    options($("tk-new-owner"), people.map((a) => [String(a.id), `${a.name}${a.id === me ? SAY.me : ""}`]),
       t.owner ? String(t.owner.id) : "");
     $("tk-note").value = "";
     $("tk-change-error").textContent = "";
     $("tk-history").replaceChildren(...t.history.map((h) => {
-      const who = h.agent ? h.agent.name : "system";
-      const change = h.kind === "note" ? `note: ${h.note}`
-        : h.kind === "call" ? `call linked ${h.new}`
-          : h.kind === "created" ? `opened${h.note ? ` (${h.note})` : ""}`
-            : `${h.kind}: ${h.old || "—"} → ${h.new || "—"}`;
+      const who = h.agent ? h.agent.name : SAY.system;
+      const change = h.kind === "note" ? SAY.note(h.note)
+        : h.kind === "call" ? SAY.linked(h.new)
+          : h.kind === "created" ? SAY.opened(h.note)
+            : SAY.changed(h.kind, historyValue(h.kind, h.old), historyValue(h.kind, h.new));
       return el("li", `${dateTime(h.at)} · ${who} · ${change}`);
     }));
     $("tk-calls").replaceChildren(...(t.calls.length ? t.calls.map((c) => {
       const li = el("li");
       const link = el("a", dateTime(c.started_at) || c.call_sid);
       link.href = `/calls/${encodeURIComponent(c.call_sid)}`;
-      li.append(link, ` · ${c.queue || "IVR"} · ${c.outcome || ""}`);
+      li.append(link, ` · ${c.queue || SAY.ivr} · ${c.outcome ? outcomeText(c.outcome) : ""}`);
       return li;
-    }) : [el("li", "No calls linked", "muted")]));
+    }) : [el("li", SAY.noCalls, "muted")]));
   }
 
   $("tk-change").addEventListener("submit", async (event) => {

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Agent, AuditEntry
@@ -59,9 +59,11 @@ def entries(
     call_sid: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    before: int | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """Entries matching every filter given, newest first (`since` inclusive, `until` not).
+    """Entries matching every filter given, newest first (`since` inclusive, `until` not);
+    with `before` (an entry's id), only those listed after that entry (the next page).
 
     >>> [e.action for e in entries(session, call_sid="CA...")]
     ['supervisor.barge', 'supervisor.coach', 'supervisor.monitor']
@@ -79,4 +81,19 @@ def entries(
         query = query.where(AuditEntry.at >= since)
     if until is not None:
         query = query.where(AuditEntry.at < until)
+    if before is not None:
+        last = session.get(AuditEntry, before)
+        if last is None:
+            return []
+        query = query.where(
+            or_(AuditEntry.at < last.at, and_(AuditEntry.at == last.at, AuditEntry.id < last.id))
+        )
     return list(session.scalars(query.limit(max(1, min(limit, MAX_RESULTS)))))
+
+
+def usernames(session: Session, found: list[AuditEntry]) -> dict[int, str]:
+    """The usernames of the agents `found` entries are about (their ``agent_id``)."""
+    ids = {entry.agent_id for entry in found if entry.agent_id is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(Agent.id, Agent.username).where(Agent.id.in_(ids))).all())
