@@ -17,7 +17,7 @@
     reassigned: t("owner") };
   const SAY = {
     me: t(" (me)"), survey: t(" (survey)"), system: t("system"), noCalls: t("No calls linked"),
-    ivr: t("IVR"),
+    ivr: t("IVR"), overdue: t(" It is overdue."),
     by: (name) => t(" by {name}", { name }),
     note: (note) => t("note: {note}", { note }),
     linked: (call) => t("call linked {call}", { call }),
@@ -79,7 +79,7 @@
     shown = t;
     $("tk-detail").hidden = false;
     $("tk-title").textContent = `#${t.id} ${t.category_label} · ${t.priority_label}`;
-    $("tk-promise").textContent = `${promiseText(t)}${t.overdue ? " It is overdue." : ""}`;
+    $("tk-promise").textContent = `${promiseText(t)}${t.overdue ? SAY.overdue : ""}`;
     const customer = t.customer ? `${t.customer.name} (${t.caller_number || t.customer.phones.join(", ")})` : t.caller_number || "—";
     $("tk-customer").textContent = customer;
     $("tk-state").textContent = label(t.status);
