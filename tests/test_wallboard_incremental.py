@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Column, select
+from sqlalchemy.sql import visitors
 from test_metrics import Day, at, database, script, settings, sid  # noqa: F401
 from test_wallboard import NOW, live_moment
 
+import callcenter.supervision.board as board_module
 from callcenter.calls.participants import note_leg
 from callcenter.calls.records import get_call
+from callcenter.db import Database
 from callcenter.media.call_recordings import set_paused
+from callcenter.metrics.facts import AGENT_BOARD_COLUMNS
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Agent, CallRecording
 from callcenter.people.agents import create_agent, set_presence
@@ -71,6 +75,13 @@ class WatchedDay(Day):
         return result
 
 
+def rename(username: str, name: str):
+    def act(session):
+        session.scalar(select(Agent).where(Agent.username == username)).display_name = name
+
+    return act
+
+
 def test_incremental_board_equals_a_full_build_after_every_step(database, settings) -> None:  # noqa: F811
     day = WatchedDay(database, settings)
     script(day)
@@ -105,12 +116,6 @@ def test_incremental_board_equals_a_full_build_after_every_step(database, settin
         note_leg(get_call(session, sid(21)), "CA" + "c" * 32, role="supervisor",
                  agent_id=chief.id, mode="coach", state="connected")  # fmt: skip
 
-    def rename(username: str, name: str):
-        def act(session):
-            session.scalar(select(Agent).where(Agent.username == username)).display_name = name
-
-        return act
-
     day.step(coach)
     day.step(rename("bob", "Robert"))
     day.step(rename("chief", "The Chief"))
@@ -128,3 +133,69 @@ def test_incremental_board_equals_a_full_build_after_every_step(database, settin
     assert day.steps > 30
     # Most steps touch one or two agents: the others' rows were reused, not rebuilt.
     assert day.reused > day.steps // 2
+
+
+def test_agents_and_their_day_are_read_again_only_when_their_stamp_moved(
+    database,  # noqa: F811
+    settings,  # noqa: F811
+    database_url,
+) -> None:
+    """The agents' rows (and their handled calls today) are kept between builds until a
+    transaction, in this process or another, changes what the board shows of an agent (or
+    any handle); a console heartbeat does not count. The board equals a full build all
+    along."""
+    day = Day(database, settings)
+    script(day)
+    live_moment(day)
+    rows = BoardRows()
+
+    def build() -> dict[str, Any]:
+        with database.read_session() as session:
+            kept = build_board(session, settings, NOW, rows)
+            full = build_board(session, settings, NOW)
+        assert kept == full
+        return kept
+
+    build()
+    reads = dict(rows.reads)
+    day.beat(NOW)  # heartbeats only
+    build()
+    assert rows.reads == reads  # nothing read again
+
+    # Another process renames bob and puts amy away: read again, and shown.
+    other = Database(database_url)
+    try:
+        Day(other, settings).step(rename("bob", "Robert"))
+        board = build()
+        assert rows.reads["agents"] == reads["agents"] + 1
+        assert rows.reads["handles"] == reads["handles"]
+        assert "Robert" in {agent["name"] for agent in board["agents"]}
+
+        def away(session):
+            agent = session.scalar(select(Agent).where(Agent.username == "amy"))
+            set_presence(agent, "away", NOW, "lunch")
+
+        Day(other, settings).step(away)
+        board = build()
+        amy = next(agent for agent in board["agents"] if agent["username"] == "amy")
+        assert (amy["status"], amy["reason"]) == ("away", "lunch")
+
+        # ... and takes bob's caller off hold (a handle): the day is read again, not the rows.
+        reads = dict(rows.reads)
+        Day(other, settings).step(lambda s: record_hold(s, sid(21), False, at(19, 50)))
+        board = build()
+        assert rows.reads["handles"] == reads["handles"] + 1
+        assert rows.reads["agents"] == reads["agents"]
+        bob = next(agent for agent in board["agents"] if agent["username"] == "bob")
+        assert bob["call"]["on_hold"] is False
+    finally:
+        other.dispose()
+
+
+def test_the_agents_stamp_watches_every_column_the_board_reads() -> None:
+    read = {
+        element.name
+        for element in visitors.iterate(board_module._AGENTS)
+        if isinstance(element, Column)
+    }
+    assert read - {"id"} <= set(AGENT_BOARD_COLUMNS)

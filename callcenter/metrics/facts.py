@@ -21,6 +21,21 @@ ENTRY_KINDS = ("inbound", "transfer", "overflow", "callback")
 BUCKET_SECONDS = 900
 
 
+# Revisions kept in `fact_stamps` under negative "bucket" numbers (a real bucket is never
+# negative): changes the wallboard reads besides the queue facts, bumped the same way.
+AGENTS_STAMP = -1
+"""Any change to an agent's row as the wallboard shows it (:data:`AGENT_BOARD_COLUMNS`),
+an agent added or removed."""
+HANDLES_STAMP = -2
+"""Any change to any :class:`CallHandle` (with or without a queue entry)."""
+AGENT_BOARD_COLUMNS = (
+    "username", "display_name", "agent_number", "role", "skills", "status", "status_reason",
+    "status_since", "current_call_sid", "wrapup_until", "active",
+)  # fmt: skip
+"""The agents' columns the wallboard shows: a change to any of them bumps AGENTS_STAMP
+(heartbeats, sign-ins and offer bookkeeping do not)."""
+
+
 def bucket_number(moment: datetime) -> int:
     """The 15-minute UTC bucket of an aware moment (seconds since 1970 ÷ 900)."""
     return int(moment.timestamp() // BUCKET_SECONDS)
@@ -182,7 +197,10 @@ class FactStamp(Base):
     Bumped by every transaction that writes a :class:`QueueEntry` or :class:`CallHandle`
     (the recorder's ``before_commit`` listener), in the same transaction: a reader that
     finds a bucket's revision unchanged knows that bucket's figures are unchanged, whichever
-    process wrote. The wallboard keeps today's figures per bucket on that basis."""
+    process wrote. The wallboard keeps today's figures per bucket on that basis.
+    Two rows are not buckets: :data:`AGENTS_STAMP` and :data:`HANDLES_STAMP`, bumped
+    likewise by every transaction that changes what the board shows of agents, or any
+    handle, so the board reads the agents' rows and their day only when they changed."""
 
     __tablename__ = "fact_stamps"
 

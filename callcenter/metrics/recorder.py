@@ -15,7 +15,9 @@
   recorded without each having to remember it.
 - Fact stamps: every transaction that writes a queue entry or a handle bumps the revision
   of the 15-minute buckets it touched (:class:`FactStamp`, in ``before_commit``, in bucket
-  order), so a reader in any process can tell which buckets' figures changed.
+  order), so a reader in any process can tell which buckets' figures changed; likewise
+  ``AGENTS_STAMP`` for a change to what the wallboard shows of an agent, and
+  ``HANDLES_STAMP`` for any handle written.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction, object_session
 
 from callcenter.metrics.facts import (
+    AGENT_BOARD_COLUMNS,
+    AGENTS_STAMP,
+    HANDLES_STAMP,
     AgentStatusSpan,
     CallHandle,
     FactStamp,
@@ -321,6 +326,10 @@ def _note_fact_writes(session: Session, _context: UOWTransaction) -> None:
     buckets: set[int] | None = None
     entry_ids: set[int] | None = None
     for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, (Agent, CallHandle)) and _board_change(session, obj):
+            if buckets is None:
+                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+            buckets.add(AGENTS_STAMP if isinstance(obj, Agent) else HANDLES_STAMP)
         if isinstance(obj, QueueEntry) and obj.entered_at is not None:
             if obj in session.dirty and not session.is_modified(obj):
                 continue
@@ -333,6 +342,16 @@ def _note_fact_writes(session: Session, _context: UOWTransaction) -> None:
             if entry_ids is None:
                 buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
             entry_ids.add(obj.entry_id)
+
+
+def _board_change(session: Session, obj: Agent | CallHandle) -> bool:
+    """Whether a flushed agent or handle changed what the wallboard shows of it."""
+    if obj not in session.dirty:
+        return True  # added or deleted
+    if isinstance(obj, CallHandle):
+        return session.is_modified(obj)
+    attrs = inspect(obj).attrs
+    return any(attrs[name].history.has_changes() for name in AGENT_BOARD_COLUMNS)
 
 
 @event.listens_for(Session, "before_commit")
