@@ -6,6 +6,7 @@ and the updates the feed sends, merged as a page merges them, give the full boar
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Column, select
@@ -16,6 +17,7 @@ from test_wallboard import NOW, live_moment
 import callcenter.supervision.board as board_module
 from callcenter.calls.participants import note_leg
 from callcenter.calls.records import get_call
+from callcenter.care.models import Followup, Ticket
 from callcenter.db import Database
 from callcenter.media.call_recordings import set_paused
 from callcenter.metrics.facts import AGENT_BOARD_COLUMNS
@@ -199,3 +201,54 @@ def test_the_agents_stamp_watches_every_column_the_board_reads() -> None:
         if isinstance(element, Column)
     }
     assert read - {"id"} <= set(AGENT_BOARD_COLUMNS)
+
+
+def test_care_counts_are_read_again_only_when_tickets_or_follow_ups_changed(
+    database,  # noqa: F811
+    settings,  # noqa: F811
+    database_url,
+) -> None:
+    """The care counts are kept until a ticket's status or due time, or a follow-up's status,
+    changes in any process; overdue and due soon still follow the clock."""
+    day = Day(database, settings)
+    script(day)
+    rows = BoardRows()
+
+    def build(now) -> dict[str, Any]:
+        with database.read_session() as session:
+            kept = build_board(session, settings, now, rows)
+            full = build_board(session, settings, now)
+        assert kept == full
+        return kept["care"]
+
+    assert build(NOW)["tickets"] == {"open": 0, "overdue": 0, "due_soon": 0}
+    other = Database(database_url)
+    try:
+
+        def ticket(session):
+            session.add(Ticket(category="repair", priority="normal", status="open",
+                               description="Fridge", source="agent", created_at=at(1),
+                               updated_at=at(1), due_at=NOW + timedelta(minutes=30)))  # fmt: skip
+
+        Day(other, settings).step(ticket)
+        assert build(NOW)["tickets"] == {"open": 1, "overdue": 0, "due_soon": 1}
+        reads = rows.care.reads
+        # An hour later, nothing written: overdue now, from what was kept.
+        assert build(NOW + timedelta(hours=1))["tickets"] == {"open": 1, "overdue": 1,
+                                                               "due_soon": 0}  # fmt: skip
+        day.beat(NOW)
+        build(NOW)
+        assert rows.care.reads == reads
+
+        def resolve(session):
+            session.scalar(select(Ticket)).status = "resolved"
+            for followup in session.scalars(select(Followup)):
+                followup.status, followup.open_key = "done", None
+
+        Day(other, settings).step(resolve)
+        care = build(NOW)
+        assert rows.care.reads == reads + 1
+        assert care == {"followups": {"open": 0, "oldest_since": None},
+                        "tickets": {"open": 0, "overdue": 0, "due_soon": 0}}  # fmt: skip
+    finally:
+        other.dispose()

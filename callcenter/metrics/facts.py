@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from callcenter.db import Base, tz_datetime
 
@@ -28,12 +28,25 @@ AGENTS_STAMP = -1
 an agent added or removed."""
 HANDLES_STAMP = -2
 """Any change to any :class:`CallHandle` (with or without a queue entry)."""
+CARE_STAMP = -3
+"""A ticket's status or due time, or a follow-up's status or start, changed (one added
+or removed): the wallboard's care counts."""
 AGENT_BOARD_COLUMNS = (
     "username", "display_name", "agent_number", "role", "skills", "status", "status_reason",
     "status_since", "current_call_sid", "wrapup_until", "active",
 )  # fmt: skip
 """The agents' columns the wallboard shows: a change to any of them bumps AGENTS_STAMP
 (heartbeats, sign-ins and offer bookkeeping do not)."""
+
+
+# What this transaction's flushes wrote: (buckets and stamp rows to bump; entry ids of
+# handles, whose buckets to bump). Bumped by the recorder's ``before_commit`` listener.
+STAMPS_NOTED = "callcenter.metrics.fact_stamps"
+
+
+def noted_stamps(session: Session) -> tuple[set[int], set[int]]:
+    """This transaction's stamps to bump as it commits (see STAMPS_NOTED)."""
+    return session.info.setdefault(STAMPS_NOTED, (set(), set()))  # type: ignore[no-any-return]
 
 
 def bucket_number(moment: datetime) -> int:

@@ -33,17 +33,17 @@ from callcenter.metrics.facts import (
     AGENT_BOARD_COLUMNS,
     AGENTS_STAMP,
     HANDLES_STAMP,
+    STAMPS_NOTED,
     AgentStatusSpan,
     CallHandle,
     FactStamp,
     QueueEntry,
     bucket_number,
+    noted_stamps,
 )
 from callcenter.models import Agent, Call, utcnow
 
 _CREATED = "callcenter.metrics.created_entries"
-# What this transaction's flushes wrote to the queue facts: (buckets, entry ids of handles).
-_STAMPS = "callcenter.metrics.fact_stamps"
 
 
 def _seconds(start: datetime, end: datetime) -> float:
@@ -328,19 +328,19 @@ def _note_fact_writes(session: Session, _context: UOWTransaction) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, (Agent, CallHandle)) and _board_change(session, obj):
             if buckets is None:
-                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+                buckets, entry_ids = noted_stamps(session)
             buckets.add(AGENTS_STAMP if isinstance(obj, Agent) else HANDLES_STAMP)
         if isinstance(obj, QueueEntry) and obj.entered_at is not None:
             if obj in session.dirty and not session.is_modified(obj):
                 continue
             if buckets is None:
-                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+                buckets, entry_ids = noted_stamps(session)
             buckets.add(bucket_number(obj.entered_at))
         elif isinstance(obj, CallHandle) and obj.entry_id is not None:
             if obj in session.dirty and not session.is_modified(obj):
                 continue
             if entry_ids is None:
-                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+                buckets, entry_ids = noted_stamps(session)
             entry_ids.add(obj.entry_id)
 
 
@@ -360,7 +360,7 @@ def _stamp_facts(session: Session) -> None:
     before the commit (the stamps' row locks are held only until it), in bucket order (two
     transactions never wait on each other's stamps the other way round)."""
     session.flush()
-    noted = session.info.pop(_STAMPS, None)
+    noted = session.info.pop(STAMPS_NOTED, None)
     if noted is None:
         return
     buckets, entry_ids = noted

@@ -21,13 +21,19 @@ from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import FINAL_STATUSES
-from callcenter.care.board import wallboard_counts
+from callcenter.care.board import CareCounts
 from callcenter.config import Settings
 from callcenter.media.call_recordings import ACTIVE, PAUSED
 from callcenter.media.voicemail import OPEN as UNHANDLED_VOICEMAIL
 from callcenter.metrics.agents import handling, handling_since
 from callcenter.metrics.definitions import N_, Translate, definition, ratio
-from callcenter.metrics.facts import AGENTS_STAMP, HANDLES_STAMP, CallHandle, FactStamp
+from callcenter.metrics.facts import (
+    AGENTS_STAMP,
+    CARE_STAMP,
+    HANDLES_STAMP,
+    CallHandle,
+    FactStamp,
+)
 from callcenter.metrics.queues import TodayFigures, interval_start, queue_today_by_interval
 from callcenter.models import Agent, Call, CallOffer, CallRecording, Customer, Voicemail
 from callcenter.supervision.steps import legs_in
@@ -116,6 +122,7 @@ class BoardRows:
                                 dict[str, datetime]] | None = None  # fmt: skip
         # The live calls as the driver gave them, and decoded, per call SID.
         self.call_read: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self.care = CareCounts()
         self.reads = Counter[str]()
         """What the builds read again (``agents``, ``handles``): for tests and benches."""
 
@@ -128,11 +135,14 @@ def build_board(
     `rows` (kept between builds by the caller) lets unchanged rows be reused."""
     kept = rows.today if rows is not None else None
     rows = rows if rows is not None else BoardRows()
+    # The stamps before the rows they stand for: a change committed after this read is in
+    # the rows read, and read again at the next build.
+    stamps: dict[int, int] = dict(session.execute(_BOARD_STAMPS).all())  # type: ignore[arg-type]
     zone = ZoneInfo(settings.timezone)
     midnight = interval_start(now, "1d", zone)
     today, intervals = queue_today_by_interval(session, settings, now, kept)
     live, live_counts = _live_calls(session, now, rows)
-    agent_rows = _agent_rows(session, midnight, now, rows)
+    agent_rows = _agent_rows(session, midnight, now, rows, stamps)
     agent_names = {row[0][0]: row[0][2] for row in agent_rows}
     calls = _call_rows(rows, live, agent_names)
     by_sid = {call["call_sid"]: call for call in calls}
@@ -153,16 +163,8 @@ def build_board(
         "agents": agents,
         "calls": calls,
         "intervals": _intervals(settings, intervals),
-        "care": _care(session, settings, now),
+        "care": rows.care.counts(session, settings, now, stamps.get(CARE_STAMP, 0)),
     }
-
-
-def _care(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
-    """Follow-ups open (and since when the oldest waits: the page counts the seconds) and
-    tickets open, overdue and due soon."""
-    counts = wallboard_counts(session, settings, now)
-    counts["followups"].pop("oldest_seconds", None)
-    return counts
 
 
 # -- live calls ------------------------------------------------------------------------------
@@ -314,7 +316,7 @@ def _call_rows(
 
 
 _BOARD_STAMPS = select(FactStamp.bucket, FactStamp.revision).where(
-    FactStamp.bucket.in_((AGENTS_STAMP, HANDLES_STAMP))
+    FactStamp.bucket.in_((AGENTS_STAMP, HANDLES_STAMP, CARE_STAMP))
 )
 _AGENTS = (
     select(
@@ -344,14 +346,12 @@ _RECORDINGS = select(CallRecording.call_sid, CallRecording.status).where(
 
 
 def _agent_rows(
-    session: Session, midnight: datetime, now: datetime, rows: BoardRows
+    session: Session, midnight: datetime, now: datetime, rows: BoardRows, stamps: dict[int, int]
 ) -> list[tuple[tuple[Any, ...], int, float, datetime | None, str | None]]:
     """Every active agent as read: the row (id, username, name, number, role, skills,
     status, reason, since, call SID, wrap-up end), handled and handle seconds today, the
     current call's hold start and recording state. The agents' rows, and their day, are
-    read again only when their stamp moved (the stamps first: a change committed after
-    them is in what is read, and read again next time)."""
-    stamps = dict(session.execute(_BOARD_STAMPS).all())
+    read again only when their stamp moved (`stamps`, read before)."""
     agents_stamp, handles_stamp = stamps.get(AGENTS_STAMP, 0), stamps.get(HANDLES_STAMP, 0)
     kept = rows.handle_read
     if (
