@@ -252,3 +252,15 @@ def test_care_counts_are_read_again_only_when_tickets_or_follow_ups_changed(
                         "tickets": {"open": 0, "overdue": 0, "due_soon": 0}}  # fmt: skip
     finally:
         other.dispose()
+
+
+def test_handled_today_kept_only_up_to_the_build_time(database, settings) -> None:  # noqa: F811
+    """A build whose time is before some of today's handles began (another process's
+    clock ahead) counts them only from a build at or after their start."""
+    day = Day(database, settings)
+    script(day)
+    live_moment(day)
+    rows = BoardRows()
+    for now in (at(10), NOW, at(5), NOW):
+        with database.read_session() as session:
+            assert build_board(session, settings, now, rows) == build_board(session, settings, now)

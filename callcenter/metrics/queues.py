@@ -310,6 +310,7 @@ class TodayFigures:
         self._buckets: dict[int, tuple[int, dict[str, _Totals], dict[str, datetime]]] = {}
         # bucket → the `now` it was aggregated up to, while it was still open
         self._partial: dict[int, datetime] = {}
+        self._now = datetime.min.replace(tzinfo=UTC)
         self.aggregated = 0
         """Buckets aggregated by the last build (the rest were kept)."""
 
@@ -318,8 +319,9 @@ class TodayFigures:
     ) -> dict[Key, _Totals]:
         """Per (bucket, queue), the facts of the entries that entered in [midnight, now]."""
         rules = (settings.metrics.service_level_seconds, settings.metrics.short_abandon_seconds)
-        if rules != self._rules:
+        if rules != self._rules or now < self._now:  # (the clock went back: start again)
             self._rules, self._buckets, self._partial = rules, {}, {}
+        self._now = now
         first, last = bucket_number(midnight), bucket_number(now)
         # The revisions first, then the facts: a change committed in between is in the facts
         # and, its revision being newer than the one kept, aggregated again next time.

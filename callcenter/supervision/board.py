@@ -359,12 +359,12 @@ def _agent_rows(
         or (kept[2] is not None and kept[2] >= now)
     ):  # fmt: skip
         rows.reads["handles"] += 1
-        today, latest = handling_since(session, midnight)
-        if latest is not None and latest >= now:  # a handle started after now: not cached
-            today = handling(session, midnight, now)
+        since, latest = handling_since(session, midnight)
         holds = dict(session.execute(_HOLDS).all())
-        kept = rows.handle_read = (handles_stamp, midnight, latest, today, holds)  # type: ignore[assignment]
-    _, _, _, today, holds = kept
+        kept = rows.handle_read = (handles_stamp, midnight, latest, since, holds)  # type: ignore[assignment]
+    _, _, latest, today, holds = kept
+    if latest is not None and latest >= now:  # a handle started after now (clocks apart)
+        today = handling(session, midnight, now)
     if rows.agent_read is None or rows.agent_read[0] != agents_stamp:
         rows.reads["agents"] += 1
         rows.agent_read = (agents_stamp, [tuple(row) for row in session.execute(_AGENTS)])
