@@ -1,10 +1,12 @@
 """Two app processes sharing a Redis message queue (as in the cluster): each supervisor gets
-every wallboard update once, from the process their page is connected to, and a change made
-in one process reaches the pages of the other (its `BoardSignal`). Needs `redis-server`
+every wallboard update, and each console every queue summary, once, from the process their
+page is connected to, and a change made in one process reaches the pages of the other (its
+`BoardSignal`). Needs `redis-server`
 (started here on a free port); skipped without it."""
 
 from __future__ import annotations
 
+import queue
 import shutil
 import socket
 import subprocess
@@ -16,13 +18,14 @@ from typing import Any
 
 import pytest
 from conftest import LiveServer, app_config, close_app
-from test_agent_socket import PASSWORD
+from test_agent_socket import PASSWORD, Console
 from test_wallboard_socket import WallboardPage
 from werkzeug.serving import make_server
 
 from callcenter.app import create_app
-from callcenter.models import Agent
-from callcenter.people.agents import create_agent
+from callcenter.calls.routing import Changes
+from callcenter.models import Agent, utcnow
+from callcenter.people.agents import create_agent, set_presence
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
 
@@ -138,3 +141,65 @@ def test_each_supervisor_gets_each_update_once_from_its_own_process(
     finally:
         for page in pages:
             page.close()
+
+
+def queue_events(console: Console, settle: float) -> list[list[dict[str, Any]]]:
+    """The `queues` summaries a console received within `settle` seconds from now."""
+    time.sleep(settle)
+    found = []
+    while True:
+        try:
+            name, data = console.events.get_nowait()
+        except queue.Empty:
+            return found
+        if name == "queues":
+            found.append(data)
+
+
+def test_each_console_gets_each_queue_summary_once_from_its_own_process(
+    two_apps: list[LiveServer],
+) -> None:
+    """The `queues` summary goes to each agent console and supervisor once per change, from
+    the process the socket is connected to, and a change made in one process reaches the
+    consoles of the other."""
+    first, second = two_apps
+    services = first.app.extensions["callcenter"]
+    with services.database.session() as session:
+        create_agent(session, username="lead1", display_name="Lead1", agent_number="1031",
+                     password=PASSWORD, role="supervisor", skills=[], languages=["en"])  # fmt: skip
+        amy = create_agent(session, username="amy", display_name="Amy", agent_number="1001",
+                           password=PASSWORD, role="agent", skills=["support"],
+                           languages=["en"])  # fmt: skip
+        session.flush()
+        amy_id = amy.id
+    consoles = [Console(second, "amy"), Console(first, "lead1", namespace="/supervisor")]
+    realtimes = [live.app.extensions["callcenter"].extras["realtime"] for live in two_apps]
+
+    def available(status: str) -> None:
+        with services.database.session() as session:
+            set_presence(session.get(Agent, amy_id), status, utcnow())
+
+    def support(summary: list[dict[str, Any]]) -> dict[str, Any]:
+        return {row["name"]: row for row in summary}["support"]
+
+    try:
+        queue_events(consoles[0], 2.5)  # what connecting and logging in sent
+        queue_events(consoles[1], 0)
+        # Amy becomes available, and both processes announce a change to agents (as when a
+        # console event in one and a dispatcher pass in the other both change them).
+        available("available")
+        for realtime in realtimes:
+            realtime.publish(Changes(agents={amy_id}))
+        for console in consoles:
+            got = [s for s in queue_events(console, 2.5) if support(s)["agents_available"] == 1]
+            assert len(got) == 1, got
+
+        # A change only the second process announces reaches the first process's sockets.
+        available("away")
+        realtimes[1].publish(Changes(agents={amy_id}))
+        for console in consoles:
+            got = [s for s in queue_events(console, 2.5) if support(s)["agents_available"] == 0]
+            assert len(got) == 1, got
+    finally:
+        for console in consoles:
+            console.close()

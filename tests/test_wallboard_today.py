@@ -49,7 +49,7 @@ def test_kept_figures_follow_late_callbacks_and_other_processes(
     first = build(at(30, 10))
     assert rows.today.aggregated == 43  # every quarter hour since midnight, 10:30 still open
     again = build(at(31))
-    assert rows.today.aggregated == 1  # only the open bucket: nothing else changed
+    assert rows.today.aggregated == 0  # nothing changed, the open bucket included
     assert support(again)["longest_wait_seconds"] == 25 * 60 + 30  # 7, counted from now
     assert support(again)["abandoned"] == support(first)["abandoned"] == 1
     assert abandoned_in(again, "10:00") == 1 and abandoned_in(again, "10:15") == 0
@@ -57,7 +57,7 @@ def test_kept_figures_follow_late_callbacks_and_other_processes(
     # 8's hang-up reaches us at 10:31:30, after its interval closed: 10:15 is aggregated again.
     day.hang_up(8, at(31, 30))
     late = build(at(32))
-    assert rows.today.aggregated == 2
+    assert rows.today.aggregated == 1
     assert support(late)["abandoned"] == 2
     assert abandoned_in(late, "10:15") == 1
 
@@ -68,7 +68,45 @@ def test_kept_figures_follow_late_callbacks_and_other_processes(
     finally:
         other.dispose()
     moved = build(at(33))
-    assert rows.today.aggregated == 2
+    assert rows.today.aggregated == 1
     assert support(moved)["abandoned"] == 3
     assert abandoned_in(moved, "10:00") == 2
     assert support(moved)["longest_wait_seconds"] == 27 * 60  # 7's wait, now over
+
+    # A caller enters the open quarter hour: it is aggregated again, and only it.
+    day.enter(9, at(33, 30))
+    entered = build(at(34))
+    assert rows.today.aggregated == 1
+    assert support(entered)["offered"] == support(moved)["offered"] + 1
+
+
+def test_open_interval_kept_only_while_nothing_entered_after_it_was_counted(
+    database,  # noqa: F811
+    settings,  # noqa: F811
+    database_url,
+) -> None:
+    """Another process whose clock is a little ahead commits an entry stamped after the
+    board's `now`: the board leaves it out, and counts it at the next build once its time
+    has come, though no revision moved in between."""
+    day = Day(database, settings)
+    script(day)
+    rows = BoardRows()
+
+    def build(now) -> dict[str, Any]:
+        with database.read_session() as session:
+            kept = build_board(session, settings, now, rows)
+            full = build_board(session, settings, now)
+        assert today(kept) == today(full)
+        return kept
+
+    other = Database(database_url)
+    try:
+        Day(other, settings).enter(9, at(40, 20))
+    finally:
+        other.dispose()
+    before = build(at(40, 10))
+    after = build(at(40, 30))  # nothing written in between
+    assert support(after)["offered"] == support(before)["offered"] + 1
+    assert rows.today.aggregated == 1  # the open quarter hour, counted again
+    build(at(40, 40))
+    assert rows.today.aggregated == 0

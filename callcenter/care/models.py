@@ -1,7 +1,8 @@
 """Tables of tickets (with their history and linked calls) and follow-ups of abandoned callers.
 
-They import only :mod:`callcenter.db`, so registering them from ``callcenter.models`` adds no
-import cycle.
+They import only :mod:`callcenter.db` (and the fact stamps of :mod:`callcenter.metrics.facts`,
+a table module like them), so registering them from ``callcenter.models`` adds no import
+cycle.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, inspect
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from callcenter.db import Base, tz_datetime, utcnow
+from callcenter.metrics.facts import CARE_STAMP, noted_stamps
 
 if TYPE_CHECKING:
     from callcenter.models import Agent, Customer
@@ -155,3 +157,21 @@ class FollowupEvent(Base):
     at: Mapped[datetime] = mapped_column(tz_datetime(), default=utcnow)
 
     followup: Mapped[Followup] = relationship(back_populates="events")
+
+
+# What the wallboard counts of tickets and follow-ups (care/board.py): a change to any of
+# these columns moves the care stamp as the transaction commits, in whichever process.
+_COUNTED = {"Ticket": ("status", "due_at"), "Followup": ("status", "created_at")}
+
+
+@event.listens_for(Session, "after_flush")
+def _note_care_changes(session: Session, _context: UOWTransaction) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, (Ticket, Followup)):
+            continue
+        if obj in session.dirty:
+            attrs = inspect(obj).attrs
+            if not any(attrs[name].history.has_changes() for name in _COUNTED[type(obj).__name__]):
+                continue
+        noted_stamps(session)[0].add(CARE_STAMP)
+        return

@@ -103,6 +103,36 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
     return result
 
 
+def handling_since(
+    session: Session, start: datetime
+) -> tuple[dict[int, tuple[int, float]], datetime | None]:
+    """As :func:`handling` from `start` on, with the latest start among the handles counted:
+    while that is before a moment `end`, this is :func:`handling` over [start, end)."""
+    handle = CallHandle
+    statement = (
+        select(
+            handle.agent_id,
+            func.count(handle.id),
+            func.sum(handle.talk_seconds + handle.hold_seconds + handle.wrapup_seconds),
+            func.max(handle.started_at),
+        )
+        .where(
+            handle.started_at >= start,
+            handle.ended_at.is_not(None),
+            handle.voided.is_(False),
+        )
+        .group_by(handle.agent_id)
+    )
+    result: dict[int, tuple[int, float]] = {}
+    latest: datetime | None = None
+    for agent_id, count, seconds, last in session.execute(statement):
+        if isinstance(last, str):  # SQLite may give MAX() of a date back as text
+            last = datetime.fromisoformat(last).replace(tzinfo=UTC)
+        result[agent_id] = (count, float(seconds or 0))
+        latest = last if latest is None or (last is not None and last > latest) else latest
+    return result, latest
+
+
 def handling(session: Session, start: datetime, end: datetime) -> dict[int, tuple[int, float]]:
     """Per agent: (calls handled, their talk + hold + wrap-up seconds) over [start, end),
     as ``handled`` and ``aht_seconds`` of :func:`agent_report` count them, without the

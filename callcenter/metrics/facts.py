@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from callcenter.db import Base, tz_datetime
 
@@ -22,6 +22,34 @@ ENTRY_KINDS = ("inbound", "transfer", "overflow", "callback")
 # Queue facts are grouped in 15-minute UTC buckets (every time zone in use is a whole number
 # of quarter hours from UTC, so a bucket never straddles two of the center's intervals).
 BUCKET_SECONDS = 900
+
+
+# Revisions kept in `fact_stamps` under negative "bucket" numbers (a real bucket is never
+# negative): changes the wallboard reads besides the queue facts, bumped the same way.
+AGENTS_STAMP = -1
+"""Any change to an agent's row as the wallboard shows it (:data:`AGENT_BOARD_COLUMNS`),
+an agent added or removed."""
+HANDLES_STAMP = -2
+"""Any change to any :class:`CallHandle` (with or without a queue entry)."""
+CARE_STAMP = -3
+"""A ticket's status or due time, or a follow-up's status or start, changed (one added
+or removed): the wallboard's care counts."""
+AGENT_BOARD_COLUMNS = (
+    "username", "display_name", "agent_number", "role", "skills", "status", "status_reason",
+    "status_since", "current_call_sid", "wrapup_until", "active",
+)  # fmt: skip
+"""The agents' columns the wallboard shows: a change to any of them bumps AGENTS_STAMP
+(heartbeats, sign-ins and offer bookkeeping do not)."""
+
+
+# What this transaction's flushes wrote: (buckets and stamp rows to bump; entry ids of
+# handles, whose buckets to bump). Bumped by the recorder's ``before_commit`` listener.
+STAMPS_NOTED = "callcenter.metrics.fact_stamps"
+
+
+def noted_stamps(session: Session) -> tuple[set[int], set[int]]:
+    """This transaction's stamps to bump as it commits (see STAMPS_NOTED)."""
+    return session.info.setdefault(STAMPS_NOTED, (set(), set()))  # type: ignore[no-any-return]
 
 
 def bucket_number(moment: datetime) -> int:
@@ -193,7 +221,10 @@ class FactStamp(Base):
     Bumped by every transaction that writes a :class:`QueueEntry` or :class:`CallHandle`
     (the recorder's ``before_commit`` listener), in the same transaction: a reader that
     finds a bucket's revision unchanged knows that bucket's figures are unchanged, whichever
-    process wrote. The wallboard keeps today's figures per bucket on that basis."""
+    process wrote. The wallboard keeps today's figures per bucket on that basis.
+    Two rows are not buckets: :data:`AGENTS_STAMP` and :data:`HANDLES_STAMP`, bumped
+    likewise by every transaction that changes what the board shows of agents, or any
+    handle, so the board reads the agents' rows and their day only when they changed."""
 
     __tablename__ = "fact_stamps"
 

@@ -296,18 +296,21 @@ class TodayFigures:
     """Today's facts per 15-minute bucket, kept from one wallboard build to the next.
 
     Each build reads the day's :class:`FactStamp` revisions (one short primary-key range)
-    and aggregates again only the buckets whose revision moved since they were kept, and
-    the bucket still open (its entries are counted up to `now`). Every transaction that
-    writes a queue entry or a handle bumps its buckets' revisions as it commits, whichever
-    process it runs in, so a late status callback, a survey score or another process's
-    write is seen by the next build: the figures are those of a full aggregation.
+    and aggregates again only the buckets whose revision moved since they were kept. The
+    bucket still open was counted up to the `now` of its aggregation: it is kept while its
+    revision stands and no entry entered after that moment (one indexed probe). Every
+    transaction that writes a queue entry or a handle bumps its buckets' revisions as it
+    commits, whichever process it runs in, so a late status callback, a survey score or
+    another process's write is seen by the next build: the figures are those of a full aggregation.
     The longest wait of callers still waiting is counted from `now` at every build."""
 
     def __init__(self) -> None:
         self._rules: tuple[Any, ...] | None = None
-        # bucket → (its revision when kept, or None: aggregate again; totals and oldest
-        # waiting entry per queue)
-        self._buckets: dict[int, tuple[int | None, dict[str, _Totals], dict[str, datetime]]] = {}
+        # bucket → (its revision when kept; totals and oldest waiting entry per queue)
+        self._buckets: dict[int, tuple[int, dict[str, _Totals], dict[str, datetime]]] = {}
+        # bucket → the `now` it was aggregated up to, while it was still open
+        self._partial: dict[int, datetime] = {}
+        self._now = datetime.min.replace(tzinfo=UTC)
         self.aggregated = 0
         """Buckets aggregated by the last build (the rest were kept)."""
 
@@ -316,8 +319,9 @@ class TodayFigures:
     ) -> dict[Key, _Totals]:
         """Per (bucket, queue), the facts of the entries that entered in [midnight, now]."""
         rules = (settings.metrics.service_level_seconds, settings.metrics.short_abandon_seconds)
-        if rules != self._rules:
-            self._rules, self._buckets = rules, {}
+        if rules != self._rules or now < self._now:  # (the clock went back: start again)
+            self._rules, self._buckets, self._partial = rules, {}, {}
+        self._now = now
         first, last = bucket_number(midnight), bucket_number(now)
         # The revisions first, then the facts: a change committed in between is in the facts
         # and, its revision being newer than the one kept, aggregated again next time.
@@ -328,11 +332,14 @@ class TodayFigures:
                 )
             ).all()
         )
-        self._buckets = {b: kept for b, kept in self._buckets.items() if first <= b < last}
+        self._buckets = {b: kept for b, kept in self._buckets.items() if first <= b <= last}
+        self._partial = {b: until for b, until in self._partial.items() if b in self._buckets}
         stale = [
             b for b in range(first, last + 1)
             if b not in self._buckets or self._buckets[b][0] != stamps.get(b, 0)
         ]  # fmt: skip
+        if self._partial and not self._complete(session, now):
+            stale = sorted({*stale, *self._partial})
         self.aggregated = len(stale)
         ranges: list[tuple[datetime, datetime]] = []
         for b in stale:
@@ -340,16 +347,35 @@ class TodayFigures:
             end = datetime.fromtimestamp((b + 1) * BUCKET_SECONDS, UTC)
             if ranges and ranges[-1][1] == start:
                 start = ranges.pop()[0]
-            ranges.append((max(start, midnight), end))
-        ranges[-1] = (ranges[-1][0], now + timedelta(microseconds=1))  # the open bucket
+            ranges.append((max(start, midnight), min(end, now + timedelta(microseconds=1))))
+        if not ranges:
+            return self._kept(now)
         found, waiting = _aggregate_facts(session, settings, ranges, None, by_bucket=True)
         for b in stale:
-            # The open bucket is aggregated again next time in any case (its end moves).
-            self._buckets[b] = (stamps.get(b, 0) if b != last else None, {}, {})
+            self._buckets[b] = (stamps.get(b, 0), {}, {})
+            self._partial.pop(b, None)
+        if last in stale:
+            self._partial[last] = now  # counted up to now: complete while nothing enters later
         for (b, name), item in found.items():
             self._buckets[b][1][name] = item  # type: ignore[index]
         for (b, name), since in waiting.items():
             self._buckets[b][2][name] = since  # type: ignore[index]
+        return self._kept(now)
+
+    def _complete(self, session: Session, now: datetime) -> bool:
+        """Whether the buckets aggregated while open hold every entry of theirs: no entry
+        entered after the moment they were counted up to (one indexed probe). An entry
+        written since then has moved its bucket's revision anyway; this catches one that
+        another process committed earlier with a later time (clocks a little apart)."""
+        start = datetime.fromtimestamp(min(self._partial) * BUCKET_SECONDS, UTC)
+        latest = session.scalar(
+            select(func.max(QueueEntry.entered_at)).where(QueueEntry.entered_at >= start)
+        )
+        if isinstance(latest, str):  # SQLite may give MAX() of a date back as text
+            latest = datetime.fromisoformat(latest).replace(tzinfo=UTC)
+        return latest is None or latest <= min(self._partial.values())
+
+    def _kept(self, now: datetime) -> dict[Key, _Totals]:
         totals: dict[Key, _Totals] = {}
         live: dict[Key, datetime] = {}
         for b, (_, items, oldest) in self._buckets.items():

@@ -15,7 +15,9 @@
   recorded without each having to remember it.
 - Fact stamps: every transaction that writes a queue entry or a handle bumps the revision
   of the 15-minute buckets it touched (:class:`FactStamp`, in ``before_commit``, in bucket
-  order), so a reader in any process can tell which buckets' figures changed.
+  order), so a reader in any process can tell which buckets' figures changed; likewise
+  ``AGENTS_STAMP`` for a change to what the wallboard shows of an agent, and
+  ``HANDLES_STAMP`` for any handle written.
 """
 
 from __future__ import annotations
@@ -28,17 +30,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction, object_session
 
 from callcenter.metrics.facts import (
+    AGENT_BOARD_COLUMNS,
+    AGENTS_STAMP,
+    HANDLES_STAMP,
+    STAMPS_NOTED,
     AgentStatusSpan,
     CallHandle,
     FactStamp,
     QueueEntry,
     bucket_number,
+    noted_stamps,
 )
 from callcenter.models import Agent, Call, utcnow
 
 _CREATED = "callcenter.metrics.created_entries"
-# What this transaction's flushes wrote to the queue facts: (buckets, entry ids of handles).
-_STAMPS = "callcenter.metrics.fact_stamps"
 
 
 def _seconds(start: datetime, end: datetime) -> float:
@@ -321,18 +326,32 @@ def _note_fact_writes(session: Session, _context: UOWTransaction) -> None:
     buckets: set[int] | None = None
     entry_ids: set[int] | None = None
     for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, (Agent, CallHandle)) and _board_change(session, obj):
+            if buckets is None:
+                buckets, entry_ids = noted_stamps(session)
+            buckets.add(AGENTS_STAMP if isinstance(obj, Agent) else HANDLES_STAMP)
         if isinstance(obj, QueueEntry) and obj.entered_at is not None:
             if obj in session.dirty and not session.is_modified(obj):
                 continue
             if buckets is None:
-                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+                buckets, entry_ids = noted_stamps(session)
             buckets.add(bucket_number(obj.entered_at))
         elif isinstance(obj, CallHandle) and obj.entry_id is not None:
             if obj in session.dirty and not session.is_modified(obj):
                 continue
             if entry_ids is None:
-                buckets, entry_ids = session.info.setdefault(_STAMPS, (set(), set()))
+                buckets, entry_ids = noted_stamps(session)
             entry_ids.add(obj.entry_id)
+
+
+def _board_change(session: Session, obj: Agent | CallHandle) -> bool:
+    """Whether a flushed agent or handle changed what the wallboard shows of it."""
+    if obj not in session.dirty:
+        return True  # added or deleted
+    if isinstance(obj, CallHandle):
+        return session.is_modified(obj)
+    attrs = inspect(obj).attrs
+    return any(attrs[name].history.has_changes() for name in AGENT_BOARD_COLUMNS)
 
 
 @event.listens_for(Session, "before_commit")
@@ -341,7 +360,7 @@ def _stamp_facts(session: Session) -> None:
     before the commit (the stamps' row locks are held only until it), in bucket order (two
     transactions never wait on each other's stamps the other way round)."""
     session.flush()
-    noted = session.info.pop(_STAMPS, None)
+    noted = session.info.pop(STAMPS_NOTED, None)
     if noted is None:
         return
     buckets, entry_ids = noted

@@ -21,13 +21,19 @@ from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import FINAL_STATUSES
-from callcenter.care.board import wallboard_counts
+from callcenter.care.board import CareCounts
 from callcenter.config import Settings
 from callcenter.media.call_recordings import ACTIVE, PAUSED
 from callcenter.media.voicemail import OPEN as UNHANDLED_VOICEMAIL
-from callcenter.metrics.agents import handling
+from callcenter.metrics.agents import handling, handling_since
 from callcenter.metrics.definitions import N_, Translate, definition, ratio
-from callcenter.metrics.facts import CallHandle
+from callcenter.metrics.facts import (
+    AGENTS_STAMP,
+    CARE_STAMP,
+    HANDLES_STAMP,
+    CallHandle,
+    FactStamp,
+)
 from callcenter.metrics.queues import TodayFigures, interval_start, queue_today_by_interval
 from callcenter.models import Agent, Call, CallOffer, CallRecording, Customer, Voicemail
 from callcenter.supervision.steps import legs_in
@@ -96,16 +102,29 @@ def definitions(settings: Settings, translate: Translate = N_) -> dict[str, str]
 
 class BoardRows:
     """The agent and live-call rows of the last board, each with the inputs it was built
-    from. Every build still reads every row; a row whose inputs are unchanged is reused as
-    is (the same object), so only the rows that changed are built again and the feed
-    compares the others by identity. Today's queue figures are kept per 15-minute bucket
-    (`TodayFigures`): only the buckets whose facts changed are aggregated again. The board
-    is the same as a build without it."""
+    from. A row whose inputs are unchanged is reused as is (the same object), so only the
+    rows that changed are built again and the feed compares the others by identity.
+    Today's queue figures are kept per 15-minute bucket (`TodayFigures`): only the buckets
+    whose facts changed are aggregated again. The agents' rows are read again only when
+    the agents' stamp moved, and their handled calls, handle time and holds only when the
+    handles' stamp moved (`fact_stamps`, bumped by every process that writes them). The
+    board is the same as a build without it."""
 
     def __init__(self) -> None:
         self.today = TodayFigures()
         self.agents: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.calls: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        # The agents' rows as read, under the agents' stamp they were read at.
+        self.agent_read: tuple[int, list[tuple[Any, ...]]] | None = None
+        # Under the handles' stamp: midnight, the latest start counted, per agent handled
+        # and seconds today, holds running per call.
+        self.handle_read: tuple[int, datetime, datetime | None, dict[int, tuple[int, float]],
+                                dict[str, datetime]] | None = None  # fmt: skip
+        # The live calls as the driver gave them, and decoded, per call SID.
+        self.call_read: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self.care = CareCounts()
+        self.reads = Counter[str]()
+        """What the builds read again (``agents``, ``handles``): for tests and benches."""
 
 
 def build_board(
@@ -116,11 +135,14 @@ def build_board(
     `rows` (kept between builds by the caller) lets unchanged rows be reused."""
     kept = rows.today if rows is not None else None
     rows = rows if rows is not None else BoardRows()
+    # The stamps before the rows they stand for: a change committed after this read is in
+    # the rows read, and read again at the next build.
+    stamps: dict[int, int] = dict(session.execute(_BOARD_STAMPS).all())  # type: ignore[arg-type]
     zone = ZoneInfo(settings.timezone)
     midnight = interval_start(now, "1d", zone)
     today, intervals = queue_today_by_interval(session, settings, now, kept)
-    live, live_counts = _live_calls(session, now)
-    agent_rows = _agent_rows(session, midnight, now)
+    live, live_counts = _live_calls(session, now, rows)
+    agent_rows = _agent_rows(session, midnight, now, rows, stamps)
     agent_names = {row[0][0]: row[0][2] for row in agent_rows}
     calls = _call_rows(rows, live, agent_names)
     by_sid = {call["call_sid"]: call for call in calls}
@@ -141,63 +163,80 @@ def build_board(
         "agents": agents,
         "calls": calls,
         "intervals": _intervals(settings, intervals),
-        "care": _care(session, settings, now),
+        "care": rows.care.counts(session, settings, now, stamps.get(CARE_STAMP, 0)),
     }
-
-
-def _care(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
-    """Follow-ups open (and since when the oldest waits: the page counts the seconds) and
-    tickets open, overdue and due soon."""
-    counts = wallboard_counts(session, settings, now)
-    counts["followups"].pop("oldest_seconds", None)
-    return counts
 
 
 # -- live calls ------------------------------------------------------------------------------
 
+_OFFERS = select(CallOffer.call_sid, CallOffer.agent_id, CallOffer.offered_at).where(
+    CallOffer.status == "offered"
+)
 # A live call as read: (call_sid, state, since, started_at, caller, customer, tier, queue,
 # priority, agent_id, flow, node, language, context).
 LiveCall = tuple[Any, ...]
 
 
-def _live_calls(session: Session, now: datetime) -> tuple[list[LiveCall], dict[str, Any]]:
+_LIVE = (
+    select(
+        Call.call_sid,
+        Call.from_number,
+        Call.caller_number,
+        Call.status,
+        Call.outcome,
+        Call.queue,
+        Call.queue_priority,
+        type_coerce(Call.enqueued_at, String),
+        type_coerce(Call.dequeued_at, String),
+        type_coerce(Call.started_at, String),
+        Call.agent_id,
+        type_coerce(Call.answered_at, String),
+        Call.flow,
+        Call.node,
+        Call.language,
+        type_coerce(Call.context, String),
+        Customer.name,
+        Customer.tier,
+    )
+    .outerjoin(Customer, Customer.id == Call.customer_id)
+    .where(Call.ended_at.is_(None))
+    .order_by(Call.started_at, Call.id)
+)
+_LIVE_DECODED = (7, 8, 9, 11, 15)  # the timestamps and the context, read as the driver gives
+
+
+def _live_rows(session: Session, rows: BoardRows) -> list[tuple[Any, ...]]:
+    """The calls not ended, decoded; a row the driver gives as before is not decoded again."""
+    time, context = _decoder(session, Call.started_at), _decoder(session, Call.context)
+    kept: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+    read = []
+    for raw in session.execute(_LIVE):
+        raw = tuple(raw)
+        cached = rows.call_read.get(raw[0])
+        if cached is not None and cached[0] == raw:
+            row = cached[1]
+        else:
+            values = list(raw)
+            for index in _LIVE_DECODED:
+                values[index] = (context if index == 15 else time)(raw[index])
+            row = tuple(values)
+        kept[raw[0]] = (raw, row)
+        read.append(row)
+    rows.call_read = kept
+    return read
+
+
+def _live_calls(
+    session: Session, now: datetime, rows: BoardRows
+) -> tuple[list[LiveCall], dict[str, Any]]:
     """Every call now in the IVR, waiting, ringing an agent or connected, oldest first;
     and per queue: callers waiting, the oldest wait's start, call-backs pending."""
     offers: dict[str, tuple[int, datetime]] = {}
-    for call_sid, agent_id, offered_at in session.execute(
-        select(CallOffer.call_sid, CallOffer.agent_id, CallOffer.offered_at).where(
-            CallOffer.status == "offered"
-        )
-    ):
+    for call_sid, agent_id, offered_at in session.execute(_OFFERS):
         offers.setdefault(call_sid, (agent_id, offered_at))
-    statement = (
-        select(
-            Call.call_sid,
-            Call.from_number,
-            Call.caller_number,
-            Call.status,
-            Call.outcome,
-            Call.queue,
-            Call.queue_priority,
-            Call.enqueued_at,
-            Call.dequeued_at,
-            Call.started_at,
-            Call.agent_id,
-            Call.answered_at,
-            Call.flow,
-            Call.node,
-            Call.language,
-            Call.context,
-            Customer.name,
-            Customer.tier,
-        )
-        .outerjoin(Customer, Customer.id == Call.customer_id)
-        .where(Call.ended_at.is_(None))
-        .order_by(Call.started_at, Call.id)
-    )
     calls: list[LiveCall] = []
     counts: dict[str, Any] = {}
-    for row in session.execute(statement):
+    for row in _live_rows(session, rows):
         (call_sid, from_number, number, status, outcome, queue, priority, enqueued_at,
          dequeued_at, started_at, agent_id, answered_at, flow, node, language, context,
          customer, tier) = row  # fmt: skip
@@ -276,55 +315,70 @@ def _call_rows(
 # -- agents ------------------------------------------------------------------------------------
 
 
+_BOARD_STAMPS = select(FactStamp.bucket, FactStamp.revision).where(
+    FactStamp.bucket.in_((AGENTS_STAMP, HANDLES_STAMP, CARE_STAMP))
+)
+_AGENTS = (
+    select(
+        Agent.id,
+        Agent.username,
+        Agent.display_name,
+        Agent.agent_number,
+        Agent.role,
+        cast(Agent.skills, Text),
+        Agent.status,
+        Agent.status_reason,
+        type_coerce(Agent.status_since, String),
+        Agent.current_call_sid,
+        type_coerce(Agent.wrapup_until, String),
+    )
+    .where(Agent.active.is_(True))
+    .order_by(Agent.display_name, Agent.id)
+)
+_HOLDS = select(CallHandle.call_sid, CallHandle.hold_started_at).where(
+    CallHandle.ended_at.is_(None),
+    CallHandle.voided.is_(False),
+    CallHandle.hold_started_at.is_not(None),
+)
+_RECORDINGS = select(CallRecording.call_sid, CallRecording.status).where(
+    CallRecording.status.in_(ACTIVE)
+)
+
+
 def _agent_rows(
-    session: Session, midnight: datetime, now: datetime
+    session: Session, midnight: datetime, now: datetime, rows: BoardRows, stamps: dict[int, int]
 ) -> list[tuple[tuple[Any, ...], int, float, datetime | None, str | None]]:
     """Every active agent as read: the row (id, username, name, number, role, skills,
     status, reason, since, call SID, wrap-up end), handled and handle seconds today, the
-    current call's hold start and recording state."""
-    today = handling(session, midnight, now)
-    holds = dict(
-        session.execute(
-            select(CallHandle.call_sid, CallHandle.hold_started_at).where(
-                CallHandle.ended_at.is_(None),
-                CallHandle.voided.is_(False),
-                CallHandle.hold_started_at.is_not(None),
-            )
-        ).all()
-    )
-    paused = set(
-        session.scalars(select(CallRecording.call_sid).where(CallRecording.status == PAUSED)).all()
-    )
-    recorded = set(
-        session.scalars(
-            select(CallRecording.call_sid).where(CallRecording.status.in_(ACTIVE))
-        ).all()
-    )
-    statement = (
-        select(
-            Agent.id,
-            Agent.username,
-            Agent.display_name,
-            Agent.agent_number,
-            Agent.role,
-            cast(Agent.skills, Text),
-            Agent.status,
-            Agent.status_reason,
-            _raw(Agent.status_since),
-            Agent.current_call_sid,
-            _raw(Agent.wrapup_until),
-        )
-        .where(Agent.active.is_(True))
-        .order_by(Agent.display_name, Agent.id)
-    )
+    current call's hold start and recording state. The agents' rows, and their day, are
+    read again only when their stamp moved (`stamps`, read before)."""
+    agents_stamp, handles_stamp = stamps.get(AGENTS_STAMP, 0), stamps.get(HANDLES_STAMP, 0)
+    kept = rows.handle_read
+    if (
+        kept is None or kept[0] != handles_stamp or kept[1] != midnight
+        or (kept[2] is not None and kept[2] >= now)
+    ):  # fmt: skip
+        rows.reads["handles"] += 1
+        since, latest = handling_since(session, midnight)
+        holds = dict(session.execute(_HOLDS).all())
+        kept = rows.handle_read = (handles_stamp, midnight, latest, since, holds)  # type: ignore[assignment]
+    _, _, latest, today, holds = kept
+    if latest is not None and latest >= now:  # a handle started after now (clocks apart)
+        today = handling(session, midnight, now)
+    if rows.agent_read is None or rows.agent_read[0] != agents_stamp:
+        rows.reads["agents"] += 1
+        rows.agent_read = (agents_stamp, [tuple(row) for row in session.execute(_AGENTS)])
+    paused, recorded = set(), set()
+    for call_sid, state in session.execute(_RECORDINGS):
+        (paused if state == PAUSED else recorded).add(call_sid)
     read = []
-    for row in session.execute(statement):
+    for row in rows.agent_read[1]:
         agent_id, call_sid = row[0], row[9]
         handled, seconds = today.get(agent_id, (0, 0.0))
         recording = (
             "paused" if call_sid in paused else "recording" if call_sid in recorded else None
         )
-        read.append((tuple(row), handled, seconds, holds.get(call_sid), recording))
+        read.append((row, handled, seconds, holds.get(call_sid), recording))
     return read
 
 

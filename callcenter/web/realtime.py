@@ -4,9 +4,9 @@
 `call:offer` (the screen-pop), `call:ended` and `agent:state` to the agents concerned on
 namespace `/agent`, and queue/agent updates on `/supervisor`. With
 `CALLCENTER_REDIS_URL` set, emits go through Redis so every process's sockets hear them —
-except the wallboard: each process sends it only to the supervisor pages connected to
-it, and tells the others through Redis (`BoardSignal`) that the board changed, so every
-page gets each update once, from its own process.
+except the wallboard and the queue summary (`queues`): each process sends them only to
+the sockets connected to it, and tells the others through Redis (`BoardSignal`) that they
+may have changed, so every page and console gets each update once, from its own process.
 """
 
 from __future__ import annotations
@@ -136,9 +136,10 @@ def participant_agents(call: Call) -> set[int]:
 
 
 class BoardSignal:
-    """ "The wallboard may have changed", told to every serving process through Redis
-    publish/subscribe: a process whose supervisors' board is affected by a change made in
-    another process (a webhook it served, its dispatcher's pass) rebuilds it for them.
+    """ "The wallboard and the queue summary may have changed", told to every serving
+    process through Redis publish/subscribe: a process whose pages and consoles are
+    affected by a change made in another process (a webhook it served, its dispatcher's
+    pass) builds them again for its own sockets.
     What changed is read from the database; the signal carries only who sent it."""
 
     def __init__(self, url: str, received: Callable[[], None]) -> None:
@@ -243,10 +244,10 @@ class Realtime:
             self.board_signal.send()
 
     def _board_signalled(self) -> None:
-        """Another process changed something the board shows."""
+        """Another process changed something the board or the queue summary shows."""
         self.wallboard.touch()
-        if self.wallboard.listening():
-            self._wake.set()
+        self._queues_dirty.set()
+        self._wake.set()
 
     def publish(self, changes: Changes) -> None:
         """Emit what a committed routing step changed.
@@ -324,6 +325,8 @@ class Realtime:
         every `AGENT_QUEUES_INTERVAL`: with a thousand consoles one broadcast costs the
         server tens of milliseconds that screen-pops should not wait on. What a window held
         back goes out when it ends (`queues_due_in` tells the loop when), never dropped.
+        Only to this process's own sockets: another process's change reaches it through
+        `board_signal`, so each console gets each summary once (not once per process).
         """
         with self._queues_lock:
             now = time.monotonic()
@@ -336,14 +339,18 @@ class Realtime:
                     summary = queue_summary(session, self.services)
                 if not _same_board(summary, self._last_summary):
                     self._last_summary = summary
-                    self.socketio.emit("queues", summary, namespace=SUPERVISOR_NS)
+                    self.socketio.emit(
+                        "queues", summary, namespace=SUPERVISOR_NS, ignore_queue=True
+                    )
             if (
                 self._last_summary is not self._agents_summary
                 and now >= self._agents_told_at + AGENT_QUEUES_INTERVAL
             ):
                 self._agents_summary = self._last_summary
                 self._agents_told_at = now
-                self.socketio.emit("queues", self._last_summary, namespace=AGENT_NS)
+                self.socketio.emit(
+                    "queues", self._last_summary, namespace=AGENT_NS, ignore_queue=True
+                )
 
     def _build_board(self) -> dict[str, Any]:
         with self.services.database.read_session(LOCK_TIMEOUT) as session:
