@@ -3,9 +3,10 @@
 Measured as they happen: the time each Twilio webhook took, per route, each dispatcher
 pass, and on SQLite how long each write transaction waited for the write lock and held it,
 per caller (a route, a Socket.IO event or the background function); one held or waited for
-`SLOW_WRITE_SECONDS` or more is also logged. Read from the database when scraped: callers waiting and the oldest wait per queue,
-agents by state, the recording download backlog. Read from this process: its open console
-sockets. Each process serves its own registry (see docs/deployment.md#metrics).
+`SLOW_WRITE_SECONDS` or more is also logged. Read from the database when scraped: callers
+waiting and the oldest wait per queue, agents by state, the recording download backlog.
+Read from this process: its open console sockets. Each process serves its own registry
+(see docs/deployment.md#metrics).
 
 Access: with `CALLCENTER_METRICS_TOKEN` set, only `Authorization: Bearer <token>`;
 without it, only a direct request from loopback (a proxied one, carrying
