@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -197,6 +199,81 @@ def lock_caller() -> str:
     return " < ".join(names) or "other"
 
 
+class WriteGate:
+    """First come, first served: the threads of one process queue here for SQLite's write
+    lock, each handing it to the next when its transaction ends.
+
+    SQLite's own wait (the busy timeout) polls with sleeps of up to 100 ms, so under a
+    stream of writers a waiting transaction can keep missing the moments the lock is free
+    and wait seconds while others, arriving later, go first. Queued here, a transaction
+    waits only for those before it; SQLite's lock still arbitrates between processes, and
+    a turn that does not come within the transaction's lock timeout falls back to SQLite's
+    own wait (so the queue never fails a write that SQLite alone would have let through).
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds for our turn; False if it did not come."""
+        with self._mutex:
+            if not self._held and not self._waiting:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ended
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def release(self) -> None:
+        """End our turn: the longest-waiting thread goes next."""
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # handed over: still held
+            else:
+                self._held = False
+
+
+def _gated_connection(gate: WriteGate) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class that leaves `gate` when its transaction ends (commit,
+    rollback, or the connection closed), after SQLite has released its lock."""
+
+    class GatedConnection(sqlite3.Connection):
+        in_gate = False
+
+        def _leave(self) -> None:
+            if self.in_gate:
+                self.in_gate = False
+                gate.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._leave()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._leave()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._leave()
+
+    return GatedConnection
+
+
 def make_engine(
     url: str, *, lock_observers: list[LockObserver] | None = None, **options: Any
 ) -> Engine:
@@ -210,8 +287,11 @@ def make_engine(
     """
     observers = lock_observers if lock_observers is not None else []
     if make_url(url).get_backend_name() == "sqlite":
-        options.setdefault("connect_args", {"timeout": LOCK_TIMEOUT, "check_same_thread": False})
-        engine = create_engine(url, **options)
+        gate = WriteGate()
+        connect_args = {"timeout": LOCK_TIMEOUT, "check_same_thread": False}
+        connect_args.update(options.pop("connect_args", {}))
+        connect_args.setdefault("factory", _gated_connection(gate))
+        engine = create_engine(url, connect_args=connect_args, **options)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -237,7 +317,19 @@ def make_engine(
                 connection.exec_driver_sql("BEGIN")
                 return
             started = time.perf_counter()
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            dbapi = connection.connection.dbapi_connection
+            gated = hasattr(dbapi, "in_gate")
+            # Our turn in the process's queue; if it does not come in time (a transaction
+            # ahead stuck on a fault), SQLite's own wait decides, as without the queue.
+            if gated and gate.acquire(execution.get(_LOCK_OPTION, LOCK_TIMEOUT)):
+                dbapi.in_gate = True
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if getattr(dbapi, "in_gate", False):
+                    dbapi.in_gate = False
+                    gate.release()
+                raise
             if observers:
                 acquired = time.perf_counter()
                 info[_WRITE_LOCK] = (lock_caller(), acquired - started, acquired)

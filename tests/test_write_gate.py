@@ -1,0 +1,93 @@
+"""SQLite's write lock under a stream of writers: a transaction waits its turn, not for luck.
+
+SQLite's busy timeout polls with sleeps of up to 100 ms, so a writer that arrives while
+others keep taking the lock back to back can wait seconds; the process's write gate
+(`callcenter.db.WriteGate`) serves them first come, first served.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from callcenter.db import Database, WriteGate
+
+
+def test_a_writer_is_not_starved_by_a_stream_of_writers(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+    stop = threading.Event()
+
+    def busy() -> None:  # 30 ms transactions back to back, as under a burst of webhooks
+        while not stop.is_set():
+            with database.session() as session:
+                session.execute(text("INSERT INTO t VALUES (1)"))
+                time.sleep(0.03)
+
+    writers = [threading.Thread(target=busy) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    try:
+        time.sleep(0.2)
+        waits = []
+        for _ in range(5):
+            started = time.perf_counter()
+            with database.new_session(5.0) as session:
+                session.execute(text("INSERT INTO t VALUES (2)"))
+                session.commit()
+            waits.append(time.perf_counter() - started)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+        database.dispose()
+    # Its turn comes after the two transactions ahead of it (60 ms), not seconds later.
+    assert max(waits) < 0.5, waits
+
+
+def test_a_write_lock_never_freed_is_a_locked_database_not_a_hang(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
+    holder = database.new_session()
+    holder.execute(text("CREATE TABLE t (n INTEGER)"))  # holds the write lock
+    try:
+        started = time.perf_counter()
+        with pytest.raises(OperationalError, match="locked"), database.new_session(0.2) as session:
+            session.execute(text("SELECT 1"))
+        assert time.perf_counter() - started < 2
+    finally:
+        holder.rollback()
+        holder.close()
+    with database.new_session(0.2) as session:  # the lock was handed on, not lost
+        session.execute(text("SELECT 1"))
+        session.commit()
+    database.dispose()
+
+
+def test_the_gate_serves_in_order_and_gives_up_a_missed_turn() -> None:
+    gate = WriteGate()
+    assert gate.acquire(0.1)
+    assert not gate.acquire(0.05)  # gave up: not left in the queue
+    order: list[int] = []
+
+    def wait(n: int) -> None:
+        assert gate.acquire(5)
+        order.append(n)
+        gate.release()
+
+    threads = []
+    for n in range(3):
+        threads.append(threading.Thread(target=wait, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.05)
+    gate.release()
+    for thread in threads:
+        thread.join()
+    assert order == [0, 1, 2]
+    assert gate.acquire(0.01)
