@@ -10,11 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from test_routing import make_agent
 
+from callcenter.calls.routing import Changes
 from callcenter.db import Database, WriteGate
 
 
@@ -91,3 +95,32 @@ def test_the_gate_serves_in_order_and_gives_up_a_missed_turn() -> None:
         thread.join()
     assert order == [0, 1, 2]
     assert gate.acquire(0.01)
+
+
+def test_announcing_a_change_does_not_wait_for_the_write_lock(app: Flask) -> None:
+    """The announcer builds its payloads (pops, agent states) after the commit in a read:
+    a writer holding the lock meanwhile does not delay what the consoles are told."""
+    services = app.extensions["callcenter"]
+    realtime = services.extras["realtime"]
+    sent: list[str] = []
+
+    class Sockets:
+        def emit(self, event: str, *_args: Any, **_kw: Any) -> None:
+            sent.append(event)
+
+    realtime.socketio = Sockets()
+    realtime.kick = lambda: None  # no pass: only the announcement is timed
+    with services.database.session() as session:
+        agent = make_agent(session, "gate")
+        agent_id = agent.id
+    holder = services.database.new_session()
+    holder.execute(text("UPDATE agents SET status = status WHERE 1 = 0"))  # holds the lock
+    try:
+        started = time.perf_counter()
+        realtime.publish(Changes(agents={agent_id}))
+        took = time.perf_counter() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "agent:state" in sent
+    assert took < 1.0, took
