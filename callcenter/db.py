@@ -7,7 +7,6 @@ import sqlite3
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -200,45 +199,29 @@ def lock_caller() -> str:
 
 
 class WriteGate:
-    """First come, first served: the threads of one process queue here for SQLite's write
-    lock, each handing it to the next when its transaction ends.
+    """The threads of one process wait here for SQLite's write lock, and the next one is
+    woken the moment a transaction ends.
 
     SQLite's own wait (the busy timeout) polls with sleeps of up to 100 ms, so under a
     stream of writers a waiting transaction can keep missing the moments the lock is free
-    and wait seconds while others, arriving later, go first. Queued here, a transaction
-    waits only for those before it; SQLite's lock still arbitrates between processes, and
-    a turn that does not come within the transaction's lock timeout falls back to SQLite's
-    own wait (so the queue never fails a write that SQLite alone would have let through).
+    and wait seconds while others, arriving later, go first. Here a waiter is woken at
+    once (a thread that arrives just then may still go first: handing the lock over in
+    strict order made every transaction wait for the next thread to be scheduled, which
+    cost more than it saved). SQLite's lock still arbitrates between processes, and a wait
+    here that ends without the lock (one ahead stuck on a fault) falls back to SQLite's
+    own wait, so the gate never fails a write that SQLite alone would have let through.
     """
 
     def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._held = False
-        self._waiting: deque[threading.Event] = deque()
+        self._lock = threading.Lock()
 
     def acquire(self, timeout: float) -> bool:
-        """Wait at most `timeout` seconds for our turn; False if it did not come."""
-        with self._mutex:
-            if not self._held and not self._waiting:
-                self._held = True
-                return True
-            turn = threading.Event()
-            self._waiting.append(turn)
-        if turn.wait(timeout):
-            return True
-        with self._mutex:
-            if turn.is_set():  # handed over just as the wait ended
-                return True
-            self._waiting.remove(turn)
-            return False
+        """Wait at most `timeout` seconds; False if the lock did not come free."""
+        return self._lock.acquire(timeout=timeout)
 
     def release(self) -> None:
-        """End our turn: the longest-waiting thread goes next."""
-        with self._mutex:
-            if self._waiting:
-                self._waiting.popleft().set()  # handed over: still held
-            else:
-                self._held = False
+        """End our transaction's hold: a waiting thread is woken."""
+        self._lock.release()
 
 
 def _gated_connection(gate: WriteGate) -> type[sqlite3.Connection]:
