@@ -135,3 +135,14 @@ def test_webhook_latency_per_route_in_process(app: Flask) -> None:
     # Every answer counts, the refused one too: it also cost the server its time.
     assert value(figures, "callcenter_webhook_seconds_count", route="/twilio/voice") == 3
     assert value(figures, "callcenter_webhook_seconds_sum", route="/twilio/voice") > 0
+
+
+def test_write_lock_wait_and_hold_per_caller(app: Flask) -> None:
+    client = app.test_client()
+    hooks = TwilioWebhooks(client, public_url=PUBLIC_URL)
+    assert hooks.post("/twilio/voice", call_params("CA" + "9" * 32)).status_code == 200
+    figures = parse(client.get("/metrics").get_data(as_text=True))
+    for name in ("callcenter_write_lock_wait_seconds", "callcenter_write_lock_held_seconds"):
+        # The webhook's one write transaction, named by its route.
+        assert value(figures, name + "_count", caller="/twilio/voice") == 1
+    assert value(figures, "callcenter_write_lock_held_seconds_sum", caller="/twilio/voice") > 0

@@ -269,7 +269,7 @@ def register_agent_events(
 
     def my_call(agent_id: int, call_sid: str) -> Any:
         """The call this agent is on now (detached)."""
-        with services.database.session() as session:
+        with services.database.read_session() as session:
             call = get_call(session, call_sid)
             if (
                 call is None

@@ -35,7 +35,7 @@ def agent_leg(agent: Agent) -> AgentLeg:
 
 def accepted_call(services: Services, agent_id: int, call_sid: str) -> AcceptedCall:
     """Read what bridging `call_sid` to `agent_id` needs."""
-    with services.database.session() as session:
+    with services.database.read_session() as session:
         agent = session.get(Agent, agent_id)
         assert agent is not None
         call = get_call(session, call_sid)

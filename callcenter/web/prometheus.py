@@ -1,9 +1,12 @@
 """`GET /metrics`: this process's figures in Prometheus's text format (prometheus-client).
 
-Measured as they happen: the time each Twilio webhook took, per route, and each dispatcher
-pass. Read from the database when scraped: callers waiting and the oldest wait per queue,
-agents by state, the recording download backlog. Read from this process: its open console
-sockets. Each process serves its own registry (see docs/deployment.md#metrics).
+Measured as they happen: the time each Twilio webhook took, per route, each dispatcher
+pass, and on SQLite how long each write transaction waited for the write lock and held it,
+per caller (a route, a Socket.IO event or the background function); one held or waited for
+`SLOW_WRITE_SECONDS` or more is also logged. Read from the database when scraped: callers
+waiting and the oldest wait per queue, agents by state, the recording download backlog.
+Read from this process: its open console sockets. Each process serves its own registry
+(see docs/deployment.md#metrics).
 
 Access: with `CALLCENTER_METRICS_TOKEN` set, only `Authorization: Bearer <token>`;
 without it, only a direct request from loopback (a proxied one, carrying
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +38,12 @@ bp = Blueprint("prometheus", __name__)
 # Twilio gives up after 15 s; the targets are in tens of milliseconds.
 WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LOCK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 REGISTRY = "prometheus_registry"
+# A write transaction that waited for or held SQLite's write lock this long is logged.
+SLOW_WRITE_SECONDS = 0.1
+
+locks_log = logging.getLogger("callcenter.db")
 
 
 class ScrapedFigures(Collector):
@@ -112,6 +121,31 @@ def init_app(app: Flask, services: Services) -> None:
         buckets=PASS_BUCKETS,
         registry=registry,
     )
+    lock_wait = Histogram(
+        "callcenter_write_lock_wait_seconds",
+        "Time a write transaction waited for SQLite's write lock, per caller",
+        ["caller"],
+        buckets=LOCK_BUCKETS,
+        registry=registry,
+    )
+    lock_held = Histogram(
+        "callcenter_write_lock_held_seconds",
+        "Time a write transaction held SQLite's write lock, per caller",
+        ["caller"],
+        buckets=LOCK_BUCKETS,
+        registry=registry,
+    )
+
+    def _write_transaction(caller: str, waited: float, held: float) -> None:
+        lock_wait.labels(caller).observe(waited)
+        lock_held.labels(caller).observe(held)
+        if waited >= SLOW_WRITE_SECONDS or held >= SLOW_WRITE_SECONDS:
+            locks_log.info(
+                "write lock: %s waited %.1f ms, held %.1f ms", caller, waited * 1e3, held * 1e3
+            )
+
+    if services.database.is_sqlite:
+        services.database.lock_observers.append(_write_transaction)
     registry.register(ScrapedFigures(services))
     services.extras[REGISTRY] = registry
     realtime = services.extras.get("realtime")

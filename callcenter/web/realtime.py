@@ -262,7 +262,7 @@ class Realtime:
         self._board_changed()
         now = utcnow()
         outbox: list[tuple[str, Any, str | None, str]] = []
-        with self.services.database.session() as session:
+        with self.services.database.read_session(LOCK_TIMEOUT) as session:
             for agent_id, call_sid in changes.offers:
                 call = get_call(session, call_sid)
                 agent = session.get(Agent, agent_id)
