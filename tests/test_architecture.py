@@ -25,6 +25,7 @@ DOMAIN = (
     "callcenter.ivr",
     "callcenter.knowledge",
     "callcenter.media",
+    "callcenter.messages",
     "callcenter.metrics",
     "callcenter.models",
     "callcenter.people",

@@ -17,6 +17,7 @@ from callcenter.calls.participants import caller_leg, note_leg
 from callcenter.calls.records import log_event
 from callcenter.calls.routing import Changes, RoutingError, end_consult, hand_off, start_wrapup
 from callcenter.config import Settings
+from callcenter.messages import N_
 from callcenter.models import Agent, Call
 from callcenter.people.agents import set_presence
 
@@ -34,18 +35,20 @@ def offer_consult(
     """Offer the agent's call to an available agent; nobody is dialed until they accept."""
     call = _locked_call(session, call_sid)
     if call is None or call.agent_id != agent_id or call.ended_at is not None:
-        raise RoutingError("this is not your call")
+        raise RoutingError(N_("this is not your call"))
     if (call.context or {}).get("consult"):
-        raise RoutingError("a consult is already under way on this call")
+        raise RoutingError(N_("a consult is already under way on this call"))
     if not (call.context or {}).get("connected"):
-        raise RoutingError("the caller is not connected yet: consult once you are talking")
+        raise RoutingError(N_("the caller is not connected yet: consult once you are talking"))
     target = session.scalar(
         select(Agent).where(Agent.id == target_id, Agent.active.is_(True)).with_for_update()
     )
     if target is None or target_id == agent_id:
-        raise RoutingError("no such agent to consult")
+        raise RoutingError(N_("no such agent to consult"))
     if target.status != "available":
-        raise RoutingError(f"{target.display_name} is not available ({target.status})")
+        raise RoutingError(
+            N_("{name} is not available ({status})"), name=target.display_name, status=target.status
+        )
     queue = settings.queues.get(call.queue or "")
     expires = now + timedelta(seconds=queue.offer_timeout if queue else CONSULT_SECONDS)
     set_presence(target, "ringing", now, "consult")
@@ -75,9 +78,9 @@ def accept_consult(session: Session, agent_id: int, call_sid: str, now: datetime
         or consult.get("status") != "offered" or agent is None
         or agent.current_call_sid != call_sid or agent.status != "ringing"
     ):  # fmt: skip
-        raise RoutingError("this consult is no longer offered to you")
+        raise RoutingError(N_("this consult is no longer offered to you"))
     if datetime.fromisoformat(str(consult["expires_at"])) <= now:
-        raise RoutingError("this consult is no longer offered to you")
+        raise RoutingError(N_("this consult is no longer offered to you"))
     set_presence(agent, "on-call", now, "consulting")
     call.context = {**(call.context or {}), "consult": {**consult, "status": "accepted"}}
     log_event(session, call_sid, "agent.consult_accepted", agent_id=agent_id)
@@ -92,7 +95,7 @@ def decline_consult(session: Session, agent_id: int, call_sid: str, now: datetim
     call = _locked_call(session, call_sid)
     consult = _consult(call)
     if call is None or consult.get("to") != agent_id or consult.get("status") != "offered":
-        raise RoutingError("this consult is no longer offered to you")
+        raise RoutingError(N_("this consult is no longer offered to you"))
     return end_consult(session, call, "declined", now)
 
 
@@ -100,7 +103,7 @@ def consult_joined(call: Call, leg: str) -> Changes:
     """The consulted agent's leg was dialed into the conference (the caller now holds)."""
     consult = _consult(call)
     if consult.get("status") != "accepted":
-        raise RoutingError("the consult was cancelled")
+        raise RoutingError(N_("the consult was cancelled"))
     call.context = {**(call.context or {}), "consult_leg": leg}
     note_leg(call, leg, role="agent", agent_id=int(str(consult["to"])), state="connecting")
     note_leg(call, caller_leg(call), state="on hold")
@@ -135,13 +138,13 @@ def complete_transfer(
     call = _locked_call(session, call_sid)
     consult = _consult(call)
     if call is None or call.agent_id != agent_id or call.transfer_agent_id is None:
-        raise RoutingError("no transfer in progress on this call")
+        raise RoutingError(N_("no transfer in progress on this call"))
     target_id = call.transfer_agent_id
     target = session.get(Agent, target_id)
     leg = (call.context or {}).get("consult_leg")
     if consult.get("status") != "accepted" or not leg:
         name = target.display_name if target else "the other agent"
-        raise RoutingError(f"{name} has not joined the call yet")
+        raise RoutingError(N_("{name} has not joined the call yet"), name=name)
     changes = Changes(
         agents={agent_id, target_id}, calls={call_sid}, participants={call_sid},
         consults=[(call_sid, agent_id, target_id, "completed")],
@@ -173,7 +176,7 @@ def cancel_consult(
     """The first agent keeps the call; the consulted agent is available again."""
     call = _locked_call(session, call_sid)
     if call is None or call.agent_id != agent_id or not _consult(call):
-        raise RoutingError("no transfer in progress on this call")
+        raise RoutingError(N_("no transfer in progress on this call"))
     if status == "cancelled":
         note_leg(call, caller_leg(call), state="connected")
     return end_consult(session, call, status, now)

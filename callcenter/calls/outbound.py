@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls.routing import Changes, RoutingError, accept, call_back
 from callcenter.config import OutboundConfig, Settings
+from callcenter.messages import N_
 from callcenter.models import Agent, Call, Customer, CustomerPhone
 from callcenter.people.customers import normalize_phone
 
@@ -44,19 +45,23 @@ def allowed_number(rules: OutboundConfig, raw: str) -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     if not text.startswith("+"):
-        raise RoutingError("enter the number with its country code, starting with +")
+        raise RoutingError(N_("enter the number with its country code, starting with +"))
     digits = "+" + re.sub(r"[\s().-]", "", text[1:])
     if any(digits.startswith(prefix) for prefix in rules.blocked_prefixes):
-        raise RoutingError(f"{digits[:40]} is a premium-rate number: calls to it are not allowed")
+        raise RoutingError(
+            N_("{number} is a premium-rate number: calls to it are not allowed"), number=digits[:40]
+        )
     try:
         number = normalize_phone(text)
     except ValueError:
-        raise RoutingError(f"{text[:40]} is not a valid phone number") from None
+        raise RoutingError(N_("{number} is not a valid phone number"), number=text[:40]) from None
     parsed = phonenumbers.parse(number)
     if str(parsed.country_code) not in rules.allowed_country_codes:
-        raise RoutingError(f"calls to +{parsed.country_code} numbers are not allowed")
+        raise RoutingError(N_("calls to +{code} numbers are not allowed"), code=parsed.country_code)
     if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.PREMIUM_RATE:
-        raise RoutingError(f"{number} is a premium-rate number: calls to it are not allowed")
+        raise RoutingError(
+            N_("{number} is a premium-rate number: calls to it are not allowed"), number=number
+        )
     return number
 
 
@@ -64,9 +69,9 @@ def ready_to_dial(agent: Agent) -> None:
     """An agent places a call only when available (not on a call, ringing, away or in
     wrap-up): RoutingError otherwise."""
     if not agent.active:
-        raise RoutingError("this account is deactivated")
+        raise RoutingError(N_("this account is deactivated"))
     if agent.status != "available":
-        raise RoutingError(f"go available first: you are {agent.status}")
+        raise RoutingError(N_("go available first: you are {status}"), status=agent.status)
 
 
 def call_out(
@@ -83,7 +88,7 @@ def call_out(
     ready_to_dial(agent)
     customer = session.get(Customer, customer_id) if customer_id is not None else None
     if customer_id is not None and customer is None:
-        raise RoutingError("no such customer")
+        raise RoutingError(N_("no such customer"))
     if number is None and customer is not None:
         number = session.scalar(
             select(CustomerPhone.number)
@@ -92,9 +97,9 @@ def call_out(
             .limit(1)
         )
         if number is None:
-            raise RoutingError(f"{customer.name} has no phone number")
+            raise RoutingError(N_("{name} has no phone number"), name=customer.name)
     if not number:
-        raise RoutingError("enter a number or choose a customer")
+        raise RoutingError(N_("enter a number or choose a customer"))
     number = allowed_number(settings.outbound, number)
     if customer is None:
         customer = session.scalar(
@@ -116,7 +121,7 @@ def dial_now(
     dials the agent, then the customer (callcenter.web.bridging)."""
     call = session.scalar(select(Call).where(Call.call_sid == call_sid))
     if call is None or call.direction != OUTBOUND:
-        raise RoutingError("no such call to place")
+        raise RoutingError(N_("no such call to place"))
     allowed_number(settings.outbound, call.caller_number or "")
     call.context = {**(call.context or {}), OUTBOUND: True}
     return accept(session, agent_id, call_sid, now)

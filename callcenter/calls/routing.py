@@ -21,6 +21,7 @@ from callcenter.calls.participants import caller_leg
 from callcenter.calls.queues import WAITING, waiting_calls
 from callcenter.calls.records import log_event, mark_left_queue
 from callcenter.config import QueueConfig, Settings
+from callcenter.messages import N_, Refusal
 from callcenter.models import Agent, Call, CallOffer, Voicemail
 from callcenter.people.agents import has_live_console, live_console_cutoff, set_presence
 
@@ -31,7 +32,7 @@ RING_ALL_LIMIT = 50
 DISPATCH_LOCK = 0x63616C6C  # any constant shared by every process of this app
 
 
-class RoutingError(Exception):
+class RoutingError(Refusal):
     """An agent action that cannot be done now (offer gone, call taken, ...)."""
 
 
@@ -232,9 +233,9 @@ def accept(session: Session, agent_id: int, call_sid: str, now: datetime) -> Cha
         .with_for_update()
     )
     if offer is None or offer.expires_at <= now:
-        raise RoutingError("this call is no longer offered to you")
+        raise RoutingError(N_("this call is no longer offered to you"))
     if call is None or call.agent_id is not None or call.outcome not in WAITING:
-        raise RoutingError("this call was taken or has ended")
+        raise RoutingError(N_("this call was taken or has ended"))
     agent = session.get(Agent, agent_id)
     assert agent is not None
     # The guarded update is what makes the win exclusive across processes.
@@ -244,7 +245,7 @@ def accept(session: Session, agent_id: int, call_sid: str, now: datetime) -> Cha
         .values(status="accepted", closed_at=now)
     ).rowcount
     if won != 1:
-        raise RoutingError("this call is no longer offered to you")
+        raise RoutingError(N_("this call is no longer offered to you"))
     session.expire(offer)
     call.agent_id = agent.id
     call.transfer_agent_id = None
@@ -271,7 +272,7 @@ def decline(
         .with_for_update()
     )
     if offer is None:
-        raise RoutingError("this call is no longer offered to you")
+        raise RoutingError(N_("this call is no longer offered to you"))
     return _close_offer(session, offer, "declined", reason, now)
 
 
@@ -375,15 +376,15 @@ def wrap_up(
     (transfer) wraps up their part too, kept with every part in the call's `wrapups`.
     """
     if disposition not in settings.dispositions:
-        raise RoutingError(f"unknown disposition {disposition!r}")
+        raise RoutingError(N_("unknown disposition {disposition}"), disposition=repr(disposition))
     call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     context = dict(call.context or {}) if call is not None else {}
     owner = call is not None and call.agent_id == agent_id
     if call is None or not (owner or agent_id in context.get("former_agents", [])):
-        raise RoutingError("this is not your call")
+        raise RoutingError(N_("this is not your call"))
     wrapups = list(context.get("wrapups", []))
     if not owner and any(part.get("agent_id") == agent_id for part in wrapups):
-        raise RoutingError("you have already wrapped up this call")
+        raise RoutingError(N_("you have already wrapped up this call"))
     agent = session.get(Agent, agent_id)
     if (
         owner
@@ -391,7 +392,7 @@ def wrap_up(
         and agent.status == "on-call"
         and (agent.current_call_sid == call_sid)
     ):
-        raise RoutingError("the call is still going on: wrap up when it has ended")
+        raise RoutingError(N_("the call is still going on: wrap up when it has ended"))
     notes = notes.strip()[:4000]
     if owner:
         call.disposition = disposition
@@ -523,22 +524,24 @@ def transfer(
     """Cold transfer: the caller goes back to a queue, or to one agent first."""
     call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     if call is None or call.agent_id != agent_id or call.ended_at is not None:
-        raise RoutingError("this is not your call")
+        raise RoutingError(N_("this is not your call"))
     if (queue is None) == (to_agent is None):
-        raise RoutingError("transfer to a queue or to an agent")
+        raise RoutingError(N_("transfer to a queue or to an agent"))
     target_queue = queue or call.queue or ""
     if target_queue not in settings.queues:
-        raise RoutingError(f"no queue named {target_queue!r}")
+        raise RoutingError(N_("no queue named {queue}"), queue=repr(target_queue))
     context = call.context or {}
     if context.get("callback") and caller_leg(call) not in context.get("legs", {}):
         # Their leg has never joined the call (it may still be ringing): nobody to move yet.
-        raise RoutingError("the customer has not answered yet: transfer once you are talking")
+        raise RoutingError(N_("the customer has not answered yet: transfer once you are talking"))
     if to_agent is not None:
         target = session.get(Agent, to_agent)
         if target is None or not target.active or to_agent == agent_id:
-            raise RoutingError("no such agent to transfer to")
+            raise RoutingError(N_("no such agent to transfer to"))
         if target.status in ("offline", "away"):
-            raise RoutingError(f"{target.display_name} is {target.status}")
+            raise RoutingError(
+                N_("{name} is {status}"), name=target.display_name, status=target.status
+            )
     changes = _transfer_back_to_queue(session, settings, call, now, target_queue)
     call.transfer_agent_id = to_agent
     log_event(session, call_sid, "agent.transferred", agent_id=agent_id, queue=target_queue,
@@ -654,7 +657,7 @@ def call_back_voicemail(
     the new call's SID.
     """
     if voicemail.status == "handled":
-        raise RoutingError("this voicemail is already handled")
+        raise RoutingError(N_("this voicemail is already handled"))
     queue_name = next(
         (name for name, queue in settings.queues.items()
          if queue.overflow_mailbox == voicemail.mailbox),
@@ -686,18 +689,18 @@ def call_back(
     )
     number = number or (original.caller_number if original else None)
     if not number or (original and original.caller_kind != "pstn"):
-        raise RoutingError("the caller left no number to call back")
+        raise RoutingError(N_("the caller left no number to call back"))
     if pending_sid:
         pending = session.scalar(select(Call).where(Call.call_sid == pending_sid))
         if pending is not None and pending.ended_at is None:
-            raise RoutingError(f"a call-back for this {what} is already under way")
+            raise RoutingError(N_("a call-back for this {what} is already under way"), what=what)
     locked = session.scalar(select(Agent).where(Agent.id == agent.id).with_for_update())
     if locked is None or locked.status != "available":
-        raise RoutingError("go available first: the call-back rings your console")
+        raise RoutingError(N_("go available first: the call-back rings your console"))
     if queue_name not in settings.queues:
         queue_name = next(iter(settings.queues), None)
     if queue_name is None:
-        raise RoutingError("no queue to place the call-back in")
+        raise RoutingError(N_("no queue to place the call-back in"))
     queue = settings.queues[queue_name]
     call = Call(
         call_sid="CA" + uuid.uuid4().hex,

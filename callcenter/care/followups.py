@@ -28,6 +28,7 @@ from callcenter.calls.records import log_event
 from callcenter.calls.routing import CALL_ENDED, Changes, RoutingError, call_back
 from callcenter.care.models import Followup, FollowupEvent
 from callcenter.config import Settings, localized
+from callcenter.messages import N_, Refusal
 from callcenter.metrics.facts import QueueEntry
 from callcenter.models import Agent, Call, Customer, Voicemail
 from callcenter.people.worklist import Worklist
@@ -41,7 +42,7 @@ WITH_VOICEMAIL = "voicemail_handled"
 STATUS_FILTERS = {"open": OPEN, "done": ("done",), "all": ("open", "assigned", "done")}
 
 
-class FollowupError(Exception):
+class FollowupError(Refusal):
     """A follow-up action that cannot be done (taken by someone else, already done...)."""
 
 
@@ -236,7 +237,9 @@ def worklist(session: Session, *, status: str = "open", limit: int = 100) -> lis
     first within each (done ones: most recently done first)."""
     wanted = STATUS_FILTERS.get(status)
     if wanted is None:
-        raise FollowupError(f"status must be one of {', '.join(STATUS_FILTERS)}")
+        raise FollowupError(
+            N_("status must be one of {choices}"), choices=", ".join(STATUS_FILTERS)
+        )
     order_rank = case(
         (Customer.tier == "vip", 0), (Customer.id.is_not(None), 1), else_=2
     )  # fmt: skip
@@ -270,7 +273,7 @@ def followup_counts(session: Session, now: datetime) -> dict[str, Any]:
 def locked(session: Session, followup_id: int) -> Followup:
     followup = session.scalar(select(Followup).where(Followup.id == followup_id).with_for_update())
     if followup is None:
-        raise FollowupError("no such follow-up")
+        raise FollowupError(N_("no such follow-up"))
     return followup
 
 
@@ -300,7 +303,9 @@ def mark_done(
 ) -> Followup:  # fmt: skip
     """Close a follow-up with its outcome (one of `followups.outcomes`) and notes."""
     if outcome not in settings.followups.outcomes:
-        raise FollowupError(f"outcome must be one of {', '.join(settings.followups.outcomes)}")
+        raise FollowupError(
+            N_("outcome must be one of {choices}"), choices=", ".join(settings.followups.outcomes)
+        )
     followup = locked(session, followup_id)
     FOLLOWUPS.check_open(followup)
     FOLLOWUPS.check_not_taken(followup, agent, agent.id)
@@ -479,7 +484,7 @@ def call_back_followup(
     """Ring the agent with a call-back to the caller of `followup` (the same path as a
     voicemail's: accepting dials the agent, then the customer, exactly once)."""
     if followup.status == "done":
-        raise RoutingError("this follow-up is already done")
+        raise RoutingError(N_("this follow-up is already done"))
     latest = followup.events[-1] if followup.events else None
     changes, call_sid = call_back(
         session, settings, agent, now, original_sid=latest.call_sid if latest else None,

@@ -17,6 +17,7 @@ from callcenter.calls.records import get_call, log_event
 from callcenter.care.followups import FOLLOWUP_CLOSED, close_with_voicemail, voicemail_ids
 from callcenter.care.models import Followup
 from callcenter.media.downloads import enqueue_download
+from callcenter.messages import N_, Refusal
 from callcenter.models import Agent, Voicemail
 from callcenter.people.worklist import Worklist
 
@@ -71,7 +72,7 @@ OPEN = ("new", "assigned")
 STATUS_FILTERS = {"open": OPEN, "handled": ("handled",), "all": ("new", "assigned", "handled")}
 
 
-class InboxError(Exception):
+class InboxError(Refusal):
     """An inbox action that cannot be done (taken by someone else, already handled...)."""
 
 
@@ -82,7 +83,7 @@ def inbox(
     """Voicemails to work through, oldest first (handled ones: newest first)."""
     wanted = STATUS_FILTERS.get(status)
     if wanted is None:
-        raise InboxError(f"status must be one of {', '.join(STATUS_FILTERS)}")
+        raise InboxError(N_("status must be one of {choices}"), choices=", ".join(STATUS_FILTERS))
     query = select(Voicemail).where(Voicemail.status.in_(wanted))
     if mailboxes is not None:
         query = query.where(Voicemail.mailbox.in_(list(mailboxes)))
@@ -95,7 +96,7 @@ def _locked(session: Session, voicemail_id: int) -> Voicemail:
         select(Voicemail).where(Voicemail.id == voicemail_id).with_for_update()
     )
     if voicemail is None:
-        raise InboxError("no such voicemail")
+        raise InboxError(N_("no such voicemail"))
     return voicemail
 
 

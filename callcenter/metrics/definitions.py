@@ -10,15 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from callcenter.config import MetricsConfig
+from callcenter.messages import N_
 
 Translate = Callable[[str], str]
 """A message id → its text in the reader's language (the web layer passes gettext)."""
-
-
-def N_(message: str) -> str:
-    """Marks `message` for the catalogs (`pybabel extract` finds N_); the text stays the
-    English message id here, and is translated where it is sent (callcenter/web)."""
-    return message
 
 
 QUEUE_FIELDS = (

@@ -53,6 +53,7 @@ from callcenter.calls.routing import (
 )
 from callcenter.ivr.survey import in_survey
 from callcenter.media.call_recordings import RecordingError, active_recording, describe, set_paused
+from callcenter.messages import N_
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.people.agents import AgentError, mark_consoles_seen, set_presence
@@ -62,6 +63,7 @@ from callcenter.telephony.bridge import BridgeError, CallBridge
 from callcenter.web.auth import current_agent
 from callcenter.web.bridging import accepted_call, agent_leg, bridge_accepted
 from callcenter.web.dial_events import register_dial_events
+from callcenter.web.i18n import refusal_text
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
 from callcenter.web.session_guard import session_guard
 from callcenter.web.socket_schemas import (
@@ -143,13 +145,13 @@ def register_agent_events(
         sid = request.sid  # type: ignore[attr-defined]
         agent_id = connections.agent(sid)
         if agent_id is None:
-            raise RoutingError("not connected")
+            raise RoutingError(N_("not connected"))
         agent = current_agent()
         if agent is None or agent.id != agent_id:
             guard = session_guard(services)
             if guard is not None:
                 guard.drop(sid, AGENT_NS)
-            raise RoutingError("signed out: log in again")
+            raise RoutingError(N_("signed out: log in again"))
         return agent_id
 
     def supervisor() -> int:
@@ -160,9 +162,9 @@ def register_agent_events(
             guard = session_guard(services)
             if guard is not None:
                 guard.drop(request.sid, SUPERVISOR_NS)  # type: ignore[attr-defined]
-            raise RoutingError("signed out: log in again")
+            raise RoutingError(N_("signed out: log in again"))
         if not agent.is_supervisor:
-            raise RoutingError("supervisor login required")
+            raise RoutingError(N_("supervisor login required"))
         return agent.id
 
     def on(namespace: str, event: str, model: type[Payload], handler: Any) -> None:
@@ -224,7 +226,7 @@ def register_agent_events(
         def change(session: Any) -> Changes:
             agent = session.get(Agent, agent_id)
             if agent.status in ("ringing", "on-call") and status != "offline":
-                raise RoutingError(f"cannot change status while {agent.status}")
+                raise RoutingError(N_("cannot change status while {status}"), status=agent.status)
             if agent.status == "ringing":
                 return agent_offline(session, agent, utcnow())
             set_presence(agent, status, utcnow(), reason)
@@ -233,7 +235,7 @@ def register_agent_events(
         try:
             commit_and_publish(change)
         except (RoutingError, AgentError) as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         return {"ok": True, "status": status}
 
     def on_accept(agent_id: int, data: Accept) -> dict[str, Any]:
@@ -241,7 +243,7 @@ def register_agent_events(
         try:
             commit_and_publish(lambda session: accept(session, agent_id, call_sid, utcnow()))
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         return bridge_taken(agent_id, call_sid)
 
     def bridge_taken(agent_id: int, call_sid: str) -> dict[str, Any]:
@@ -277,7 +279,7 @@ def register_agent_events(
                 or call.ended_at is not None
                 or in_survey(call)  # the agent hung up, the caller is rating the call
             ):
-                raise RoutingError("you are not on this call")
+                raise RoutingError(N_("you are not on this call"))
             session.expunge(call)
         return call
 
@@ -287,11 +289,11 @@ def register_agent_events(
             call = my_call(agent_id, data.call_sid)
             if not (call.context or {}).get("connected"):
                 raise RoutingError(
-                    "the caller is not connected yet: hold works once you are talking"
+                    N_("the caller is not connected yet: hold works once you are talking")
                 )
             bridge.hold(call.call_sid, held, caller_leg(call))
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except BridgeError as exc:
             verb = "put the caller on hold" if held else "take the caller off hold"
             return {"error": f"could not {verb}: {exc}"}
@@ -322,7 +324,7 @@ def register_agent_events(
             with services.database.session() as session:
                 state = describe(set_paused(session, call.call_sid, paused, agent_id, utcnow()))
         except (RoutingError, RecordingError) as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except BridgeError as exc:
             return {"error": f"the recording could not be changed: {exc}"}
         socketio.emit("call:recording", {"call_sid": call.call_sid, **state},
@@ -347,7 +349,7 @@ def register_agent_events(
                 leg = call.agent_leg_sid or call.call_sid
             bridge.hang_up(leg)
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except BridgeError as exc:
             return {"error": f"could not hang up: {exc}"}
         return {"ok": True}
@@ -377,7 +379,7 @@ def register_agent_events(
             bridge.to_queue(call.call_sid, target_queue, call.language, caller_leg(call))
             commit_and_publish(move)
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except BridgeError as exc:
             return {"error": f"the caller could not be moved: {exc}"}
         return {"ok": True, "queue": target_queue}
@@ -386,7 +388,7 @@ def register_agent_events(
         with services.database.session() as session:
             found = session.scalar(select(Agent.id).where(Agent.agent_number == number))
         if found is None:
-            raise RoutingError(f"no agent with number {number}")
+            raise RoutingError(N_("no agent with number {number}"), number=number)
         return found
 
     def on_consult(agent_id: int, data: Consult) -> dict[str, Any]:
@@ -400,7 +402,7 @@ def register_agent_events(
                 )
             )
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         with services.database.session() as session:
             live = get_call(session, call.call_sid)
             target = session.get(Agent, target_id)
@@ -418,7 +420,7 @@ def register_agent_events(
                 lambda session: accept_consult(session, agent_id, call_sid, utcnow())
             )
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         with services.database.session() as session:
             agent = session.get(Agent, agent_id)
             leg = agent_leg(agent)
@@ -439,7 +441,7 @@ def register_agent_events(
         except RoutingError as exc:  # cancelled meanwhile
             with contextlib.suppress(BridgeError):
                 bridge.hang_up(consult_leg)
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         return {"ok": True, "call_sid": call_sid}
 
     def on_consult_decline(agent_id: int, data: ConsultDecline) -> dict[str, Any]:
@@ -448,7 +450,7 @@ def register_agent_events(
                 lambda session: decline_consult(session, agent_id, data.call_sid, utcnow())
             )
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         return {"ok": True}
 
     def on_complete_transfer(agent_id: int, data: CompleteTransfer) -> dict[str, Any]:
@@ -472,7 +474,7 @@ def register_agent_events(
             bridge.hand_over(call.call_sid, call.agent_leg_sid, consult_leg, caller_leg(call))
             commit_and_publish(hand_over)
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except BridgeError as exc:
             return {"error": f"could not hand the call over: {exc}"}
         return {"ok": True}
@@ -488,7 +490,7 @@ def register_agent_events(
                 bridge.hang_up(consult_leg)
                 bridge.hold(call.call_sid, False, caller_leg(call))
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except BridgeError as exc:
             return {"error": f"could not end the consult: {exc}"}
         return {"ok": True}
@@ -499,7 +501,7 @@ def register_agent_events(
             call = my_call(agent_id, data.call_sid)
             party = bridge.add_party(call.call_sid, number)
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except BridgeError as exc:
             return {"error": f"could not add {number} to the call: {exc}"}
 
@@ -516,7 +518,7 @@ def register_agent_events(
         try:
             commit_and_publish(lambda session: decline(session, agent_id, data.call_sid, utcnow()))
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         return {"ok": True}
 
     def on_wrapup(agent_id: int, data: Wrapup) -> dict[str, Any]:
@@ -533,7 +535,7 @@ def register_agent_events(
                 )
             )
         except RoutingError as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         return {"ok": True}
 
     def on_supervisor_connect(auth: Any = None) -> None:

@@ -25,6 +25,7 @@ from callcenter.calls.outbound import call_out, dial_now
 from callcenter.calls.records import get_call, log_event
 from callcenter.calls.routing import RoutingError, requeue
 from callcenter.ivr.engine import Hangup, JoinConference, Speak
+from callcenter.messages import N_
 from callcenter.models import Agent, utcnow
 from callcenter.people.agents import has_live_console, live_console_cutoff
 from callcenter.services import get_services
@@ -48,13 +49,13 @@ def _calling_agent(session: Session) -> Agent:
     """The agent behind `From=client:<identity>`, signed in now; RoutingError otherwise."""
     caller = request.form.get("From", "")
     if not caller.startswith("client:") or not caller[7:]:
-        raise RoutingError("only an agent's softphone can call out")
+        raise RoutingError(N_("only an agent's softphone can call out"))
     identity = caller[7:][:IDENTITY_MAX]
     agent = session.scalar(select(Agent).where(Agent.username == identity))
     if agent is None or not agent.active:
-        raise RoutingError("this softphone does not belong to an active agent")
+        raise RoutingError(N_("this softphone does not belong to an active agent"))
     if not has_live_console(agent, live_console_cutoff(utcnow())):
-        raise RoutingError("open the agent console and sign in first")
+        raise RoutingError(N_("open the agent console and sign in first"))
     return agent
 
 

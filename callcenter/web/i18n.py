@@ -26,6 +26,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import Babel, gettext
 
 from callcenter.db import get_session
+from callcenter.messages import Refusal
 from callcenter.models import UI_LANGUAGES, Agent
 from callcenter.people.accounts import clean_ui_language
 from callcenter.people.agents import AgentError
@@ -111,6 +112,18 @@ def compile_catalogs(target: Path) -> None:
         with os.fdopen(handle, "wb") as out:
             write_mo(out, catalog)
         os.replace(temporary, folder / "messages.mo")
+
+
+def refusal_text(reason: BaseException | str) -> str:
+    """Why an action was refused, in this request's (or Socket.IO event's) language.
+
+    A :class:`~callcenter.messages.Refusal` is translated from its template, then its values
+    filled in; any other reason is looked up by its English text (unknown: stays English).
+    """
+    if isinstance(reason, Refusal):
+        text = gettext(reason.template)
+        return text.format(**reason.values) if reason.values else text
+    return gettext(str(reason))
 
 
 def role_label(role: str) -> str:

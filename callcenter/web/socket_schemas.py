@@ -52,6 +52,7 @@ from callcenter.people.agents import CHOOSABLE, AgentError
 from callcenter.people.customers import normalize_phone
 from callcenter.supervision.steps import SupervisionError
 from callcenter.supervision.thresholds import MAX_OLDEST_WAIT, ThresholdError
+from callcenter.web.i18n import refusal_text
 from callcenter.web.limits import MAX_ID
 
 log = logging.getLogger("callcenter.socket_events")
@@ -351,7 +352,7 @@ def handle(
             payload = parse(model, args, context() if context else None)
             return handler(actor_id, payload)
         except (InvalidPayload, *REFUSALS) as exc:
-            return {"error": str(exc)}
+            return {"error": refusal_text(exc)}
         except Exception:
             log.exception("Socket.IO event %s on %s failed", event, namespace)
             return {"error": "internal error"}

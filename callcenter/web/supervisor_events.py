@@ -42,6 +42,7 @@ from callcenter.supervision.steps import (
 from callcenter.supervision.thresholds import set_thresholds
 from callcenter.telephony.bridge import BridgeError, CallBridge
 from callcenter.web.bridging import accepted_call, agent_leg, bridge_accepted
+from callcenter.web.i18n import refusal_text
 from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room
 from callcenter.web.socket_schemas import (
     REFUSALS,
@@ -88,8 +89,8 @@ def register_supervisor_events(
                 answer = {"ok": True, **action(actor_id, payload)}
                 result = "ok"
             except REFUSALS as exc:
-                answer = {"error": str(exc)}
-                result = str(exc)
+                answer = {"error": refusal_text(exc)}
+                result = str(exc)  # the audit log keeps the English
             except BridgeError as exc:
                 answer = {"error": f"the telephone service did not do it: {exc}"}
                 result = answer["error"]

@@ -1,0 +1,59 @@
+"""Why an action was refused, in the agent's language: the Socket.IO acks of the consoles
+and the field errors of the JSON APIs (docs/consoles.md#languages-of-the-consoles)."""
+
+from __future__ import annotations
+
+from conftest import LiveServer
+from test_agent_socket import Console, team  # noqa: F401
+
+from callcenter.calls.routing import RoutingError
+from callcenter.messages import N_
+from callcenter.models import Agent
+
+WANG = "+8613800138000"  # 王伟 in demo/customers.csv
+
+
+def _speaks(server: LiveServer, agent_id: int, language: str | None) -> None:
+    with server.app.extensions["callcenter"].database.session() as session:
+        agent = session.get(Agent, agent_id)
+        assert agent is not None
+        agent.ui_language = language
+
+
+def test_a_refusal_keeps_its_template_and_its_english() -> None:
+    refusal = RoutingError(N_("go available first: you are {status}"), status="away")
+    assert str(refusal) == "go available first: you are away"
+    assert refusal.template == "go available first: you are {status}"
+    assert refusal.values == {"status": "away"}
+    assert str(RoutingError("plain")) == "plain"
+
+
+def test_a_chinese_speaking_agent_is_refused_in_chinese(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    _speaks(live_server, team["amy"], "zh-CN")
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        answer = amy.call("call:accept", {"call_sid": "CA" + "0" * 32})
+        assert answer == {"error": "这通电话已不再分配给您"}
+        assert amy.call("agent:status", {"status": "away"})["ok"]
+        answer = amy.call("call:dial", {"number": WANG})
+        assert answer == {"error": "请先切换为空闲：您当前为 away"}
+    finally:
+        amy.close()
+
+
+def test_an_english_speaking_agent_is_refused_in_english(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    _speaks(live_server, team["amy"], "en")
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        answer = amy.call("call:accept", {"call_sid": "CA" + "0" * 32})
+        assert answer == {"error": "this call is no longer offered to you"}
+    finally:
+        amy.close()
