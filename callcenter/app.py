@@ -169,6 +169,7 @@ def create_app(
     from callcenter.web import (
         admin,
         auth,
+        bridge_hooks,
         care,
         client_hooks,
         console,
@@ -193,6 +194,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(twilio_hooks.bp)
+    app.register_blueprint(bridge_hooks.bp)
     app.register_blueprint(survey_hooks.bp)
     app.register_blueprint(client_hooks.bp)
     app.register_blueprint(auth.bp)

@@ -40,6 +40,7 @@ WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LOCK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 REGISTRY = "prometheus_registry"
+TIMED_BLUEPRINTS = ("twilio", "twilio_bridge")  # the voice webhooks (twilio_hooks, bridge_hooks)
 # A write transaction that waited for or held SQLite's write lock this long is logged.
 SLOW_WRITE_SECONDS = 0.1
 
@@ -154,7 +155,7 @@ def init_app(app: Flask, services: Services) -> None:
 
     @app.before_request
     def _started() -> None:
-        if request.blueprint == "twilio":
+        if request.blueprint in TIMED_BLUEPRINTS:
             g.webhook_started = time.perf_counter()
 
     @app.after_request
