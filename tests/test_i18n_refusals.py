@@ -4,10 +4,13 @@ and the field errors of the JSON APIs (docs/consoles.md#languages-of-the-console
 from __future__ import annotations
 
 from conftest import LiveServer
+from flask import Flask
+from flask.testing import FlaskClient
 from test_agent_socket import Console, team  # noqa: F401
+from test_customers_api import login, people  # noqa: F401
 
 from callcenter.calls.routing import RoutingError
-from callcenter.messages import N_
+from callcenter.messages import N_, Phrase
 from callcenter.models import Agent
 
 WANG = "+8613800138000"  # 王伟 in demo/customers.csv
@@ -57,3 +60,57 @@ def test_an_english_speaking_agent_is_refused_in_english(
         assert answer == {"error": "this call is no longer offered to you"}
     finally:
         amy.close()
+
+
+# -- field errors of the JSON APIs ------------------------------------------------------------
+
+
+def _prefers(app: Flask, agent_id: int, language: str | None) -> None:
+    with app.extensions["callcenter"].database.session() as session:
+        agent = session.get(Agent, agent_id)
+        assert agent is not None
+        agent.ui_language = language
+        session.commit()
+
+
+def test_a_field_error_is_its_english_text_and_keeps_its_template() -> None:
+    error = Phrase(N_("must be at most {limit} characters"), limit=40)
+    assert error == "must be at most 40 characters"
+    assert error.template == "must be at most {limit} characters"
+    assert error.values == {"limit": 40}
+
+
+def test_a_chinese_speaking_agent_gets_field_errors_in_chinese(
+    app: Flask,
+    client: FlaskClient,
+    people: dict[str, int],  # noqa: F811
+) -> None:
+    _prefers(app, people["amy"], "zh-CN")
+    login(client, "amy")
+    answer = client.post("/api/tickets", json={"priority": "whenever"})
+    assert answer.status_code == 400
+    errors = answer.get_json()["errors"]
+    assert errors["description"] == "为必填项"
+    assert errors["priority"].startswith("须为以下之一：")
+
+    customer = client.post("/api/customers", json={"name": "Li Lei", "phones": [WANG]})
+    customer_id = customer.get_json()["customer"]["id"]
+    patched = client.patch(f"/api/customers/{customer_id}", json={"phones": ["12345"]})
+    assert patched.status_code == 400
+    assert patched.get_json()["errors"]["phones"].startswith("'12345' 不是有效的电话号码")
+
+
+def test_an_english_speaking_agent_gets_field_errors_in_english(
+    app: Flask,
+    client: FlaskClient,
+    people: dict[str, int],  # noqa: F811
+) -> None:
+    _prefers(app, people["amy"], "en")
+    login(client, "amy")
+    errors = client.post("/api/tickets", json={"priority": "whenever"}).get_json()["errors"]
+    assert errors["description"] == "is required"
+    assert errors["priority"].startswith("must be one of ")
+    customer = client.post("/api/customers", json={"name": "Li Lei", "phones": [WANG]})
+    customer_id = customer.get_json()["customer"]["id"]
+    patched = client.patch(f"/api/customers/{customer_id}", json={"phones": ["12345"]})
+    assert patched.get_json()["errors"]["phones"].startswith("'12345' is not a valid phone number")
