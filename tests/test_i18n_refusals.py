@@ -8,6 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from test_agent_socket import Console, team  # noqa: F401
 from test_customers_api import login, people  # noqa: F401
+from test_supervision import supervisor
 
 from callcenter.calls.routing import RoutingError
 from callcenter.messages import N_, Phrase
@@ -114,3 +115,20 @@ def test_an_english_speaking_agent_gets_field_errors_in_english(
     customer_id = customer.get_json()["customer"]["id"]
     patched = client.patch(f"/api/customers/{customer_id}", json={"phones": ["12345"]})
     assert patched.get_json()["errors"]["phones"].startswith("'12345' is not a valid phone number")
+
+
+def test_a_chinese_speaking_supervisor_is_refused_in_chinese(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    _speaks(live_server, team["lead"], "zh-CN")
+    lead = supervisor(live_server, "lead")
+    try:
+        sid = "CA" + "7" * 32
+        assert lead.call("supervisor:monitor", {"call_sid": sid}) == {"error": "没有这通电话"}
+        answer = lead.call("supervisor:move", {"call_sid": sid})
+        assert answer == {"error": "请指定队列、优先级或两者"}
+        refused = lead.client.call("supervisor:leave", "CA1", namespace="/supervisor", timeout=5)
+        assert refused == {"error": "请求内容须为一个 JSON 对象"}
+    finally:
+        lead.close()
