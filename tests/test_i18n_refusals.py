@@ -6,6 +6,7 @@ from __future__ import annotations
 from conftest import LiveServer
 from flask import Flask
 from flask.testing import FlaskClient
+from test_admin import as_user, web  # noqa: F401
 from test_agent_socket import Console, team  # noqa: F401
 from test_customers_api import login, people  # noqa: F401
 from test_supervision import supervisor
@@ -132,3 +133,19 @@ def test_a_chinese_speaking_supervisor_is_refused_in_chinese(
         assert refused == {"error": "请求内容须为一个 JSON 对象"}
     finally:
         lead.close()
+
+
+def test_an_admin_reading_chinese_gets_account_field_errors_in_chinese(
+    web: Flask,  # noqa: F811
+) -> None:
+    root = as_user(web, "root")
+    body = {"username": "eve", "password": "long-enough-1", "name": "Eve", "number": "12",
+            "phone": "12345", "role": "boss"}  # fmt: skip
+    chinese = root.post("/api/admin/agents", json=body, headers={"Accept-Language": "zh-CN"})
+    assert chinese.status_code == 400
+    errors = chinese.get_json()["errors"]
+    assert errors["number"] == "3 到 8 位数字（会播报给来电者）"
+    assert errors["role"] == "须为以下之一：agent, supervisor, admin"
+    assert errors["phone"].startswith("'12345' 不是有效的电话号码")
+    english = root.post("/api/admin/agents", json=body, headers={"Accept-Language": "en"})
+    assert english.get_json()["errors"]["role"] == "one of agent, supervisor, admin"

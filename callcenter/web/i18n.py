@@ -123,7 +123,9 @@ def refusal_text(reason: BaseException | str) -> str:
     """
     if isinstance(reason, Refusal | Phrase):
         text = gettext(reason.template)
-        return text.format(**reason.values) if reason.values else text
+        text = text.format(**reason.values) if reason.values else text
+        field = getattr(reason, "field", None)  # AgentError: "field: why", as in English
+        return f"{field}: {text}" if field else text
     return gettext(str(reason))
 
 
