@@ -26,3 +26,19 @@ class Refusal(Exception):
         self.template = message
         self.values = values
         super().__init__(message.format(**values) if values else message)
+
+
+class Phrase(str):
+    """A sentence with named values that is also its English text: ``Phrase(N_("must be at
+    most {limit} characters"), limit=80)`` equals "must be at most 80 characters" (field
+    errors stay plain strings for the API, the command line and the tests), and keeps its
+    template and values so the web layer can translate it."""
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, **values: object) -> Phrase:
+        phrase = super().__new__(cls, template.format(**values) if values else template)
+        phrase.template = template
+        phrase.values = values
+        return phrase

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from callcenter.care.models import ACTIVE_TICKET, TICKET_STATUSES, Ticket
 from callcenter.care.ticket_errors import TicketError, TicketInvalid
 from callcenter.config import Settings
+from callcenter.messages import N_, Phrase
 from callcenter.models import Agent
 
 SCOPES = ("mine", "team", "overdue", "all")
@@ -80,9 +81,11 @@ def list_tickets(
     keeps one customer's. Soonest due first.
     """
     if scope not in SCOPES:
-        raise TicketInvalid({"scope": f"must be one of {', '.join(SCOPES)}"})
+        raise TicketInvalid(
+            {"scope": Phrase(N_("must be one of {choices}"), choices=", ".join(SCOPES))}
+        )
     if status not in (*TICKET_STATUSES, "active", "any"):
-        raise TicketInvalid({"status": "must be a status, active or any"})
+        raise TicketInvalid({"status": N_("must be a status, active or any")})
     query = select(Ticket).where(_visible(session, settings, agent))
     if scope == "mine":
         query = query.where(Ticket.owner_id == agent.id)

@@ -32,6 +32,7 @@ from callcenter.care.ticket_deadlines import deadline
 from callcenter.care.ticket_errors import TicketError, TicketInvalid
 from callcenter.care.ticket_queries import may_see, teammates
 from callcenter.config import Settings
+from callcenter.messages import N_, Phrase
 from callcenter.models import Agent, Call, Customer
 
 MAX_DESCRIPTION = 4000
@@ -57,16 +58,16 @@ class _Checked:
         value = body.get(name)
         if value is None or (isinstance(value, str) and not value.strip() and not required):
             if required:
-                self.errors[name] = "is required"
+                self.errors[name] = N_("is required")
             return None
         if not isinstance(value, str):
-            self.errors[name] = "must be text"
+            self.errors[name] = N_("must be text")
             return None
         value = value.strip()
         if required and not value:
-            self.errors[name] = "is required"
+            self.errors[name] = N_("is required")
         elif len(value) > limit:
-            self.errors[name] = f"must be at most {limit} characters"
+            self.errors[name] = Phrase(N_("must be at most {limit} characters"), limit=limit)
         return value
 
     def ident(self, body: Mapping[str, Any], name: str) -> int | None:
@@ -74,7 +75,7 @@ class _Checked:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-            self.errors[name] = "must be an id (a positive integer)"
+            self.errors[name] = N_("must be an id (a positive integer)")
             return None
         return value
 
@@ -85,18 +86,26 @@ def _category(
     categories = settings.tickets.categories
     category = checked.text(body, "category", required=True, limit=40)
     if category is not None and category not in categories:
-        checked.errors["category"] = f"must be one of {', '.join(categories)}"
+        checked.errors["category"] = Phrase(
+            N_("must be one of {choices}"), choices=", ".join(categories)
+        )
     kind = checked.text(body, "kind", required=False, limit=40)
     config = categories.get(category or "")
     if config is not None and config.kinds:
         if kind is None and "kind" not in checked.errors:
-            checked.errors["kind"] = f"is required for {config.label.lower()}: " + ", ".join(
-                config.kinds
+            checked.errors["kind"] = Phrase(
+                N_("is required for {category}: {choices}"),
+                category=config.label.lower(),
+                choices=", ".join(config.kinds),
             )
         elif kind is not None and kind not in config.kinds:
-            checked.errors["kind"] = f"must be one of {', '.join(config.kinds)}"
+            checked.errors["kind"] = Phrase(
+                N_("must be one of {choices}"), choices=", ".join(config.kinds)
+            )
     elif kind is not None and config is not None:
-        checked.errors["kind"] = f"{config.label.lower()} tickets have no kind"
+        checked.errors["kind"] = Phrase(
+            N_("{category} tickets have no kind"), category=config.label.lower()
+        )
     return category or "", kind
 
 
@@ -113,10 +122,12 @@ def _owner(
         return None
     owner = session.get(Agent, owner_id)
     if owner is None or not owner.active:
-        checked.errors[field] = "no such agent"
+        checked.errors[field] = N_("no such agent")
         return None
     if not agent.is_supervisor and owner.id not in teammates(session, agent):
-        checked.errors[field] = "agents give tickets only to their team (agents sharing a skill)"
+        checked.errors[field] = N_(
+            "agents give tickets only to their team (agents sharing a skill)"
+        )
         return None
     return owner
 
@@ -138,7 +149,9 @@ def create_ticket(
         settings.tickets.default_priority
     )
     if priority not in priorities:
-        checked.errors["priority"] = f"must be one of {', '.join(priorities)}"
+        checked.errors["priority"] = Phrase(
+            N_("must be one of {choices}"), choices=", ".join(priorities)
+        )
     description = checked.text(body, "description", required=True, limit=MAX_DESCRIPTION)
     request_id = checked.text(body, "request_id", required=False, limit=MAX_REQUEST_ID)
     owner = _owner(session, checked, agent, checked.ident(body, "owner_id"))
@@ -200,11 +213,11 @@ def _call(session: Session, checked: _Checked, agent: Agent, call_sid: Any) -> C
     if call_sid is None:
         return None
     if not isinstance(call_sid, str) or not CALL_SID.fullmatch(call_sid):
-        checked.errors["call_sid"] = "must be a call SID (CA + 32 hex digits)"
+        checked.errors["call_sid"] = N_("must be a call SID (CA + 32 hex digits)")
         return None
     call = get_call(session, call_sid)
     if call is None or not may_see_call(session, agent, call, ringing=True):
-        checked.errors["call_sid"] = "no such call of yours"
+        checked.errors["call_sid"] = N_("no such call of yours")
         return None
     return call
 
@@ -214,7 +227,7 @@ def _customer(session: Session, checked: _Checked, customer_id: int | None) -> C
         return None
     customer = session.get(Customer, customer_id)
     if customer is None:
-        checked.errors["customer_id"] = "no such customer"
+        checked.errors["customer_id"] = N_("no such customer")
     return customer
 
 
@@ -329,17 +342,23 @@ def update_ticket(
         raise TicketError("not a ticket of your team", 403)
     status = checked.text(body, "status", required=False, limit=20) if "status" in body else None
     if status is not None and status not in TICKET_STATUSES:
-        checked.errors["status"] = f"must be one of {', '.join(TICKET_STATUSES)}"
+        checked.errors["status"] = Phrase(
+            N_("must be one of {choices}"), choices=", ".join(TICKET_STATUSES)
+        )
     elif status is not None and status != ticket.status:
         if status not in TRANSITIONS[ticket.status]:
-            checked.errors["status"] = f"cannot go from {ticket.status} to {status}"
+            checked.errors["status"] = Phrase(
+                N_("cannot go from {old} to {new}"), old=ticket.status, new=status
+            )
         elif ticket.status == "closed" and not agent.is_supervisor:
-            checked.errors["status"] = "only supervisors reopen a closed ticket"
+            checked.errors["status"] = N_("only supervisors reopen a closed ticket")
     priority = (
         checked.text(body, "priority", required=False, limit=20) if "priority" in body else None
     )
     if priority is not None and priority not in settings.tickets.priorities:
-        checked.errors["priority"] = f"must be one of {', '.join(settings.tickets.priorities)}"
+        checked.errors["priority"] = Phrase(
+            N_("must be one of {choices}"), choices=", ".join(settings.tickets.priorities)
+        )
     description = None
     if "description" in body:
         description = checked.text(body, "description", required=True, limit=MAX_DESCRIPTION)
@@ -348,10 +367,10 @@ def update_ticket(
     if "owner_id" in body:
         owner = _owner(session, checked, agent, checked.ident(body, "owner_id"))
         if "owner_id" not in checked.errors and body.get("owner_id") is None:
-            checked.errors["owner_id"] = "is required (an agent id)"
+            checked.errors["owner_id"] = N_("is required (an agent id)")
         handing_over = owner is not None and owner.id not in (ticket.owner_id, agent.id)
         if handing_over and not agent.is_supervisor and ticket.owner_id != agent.id:
-            checked.errors["owner_id"] = "only supervisors reassign someone else's ticket"
+            checked.errors["owner_id"] = N_("only supervisors reassign someone else's ticket")
     call = _call(session, checked, agent, body.get("call_sid"))
     if checked.errors:
         raise TicketInvalid(checked.errors)

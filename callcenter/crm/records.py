@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.crm.models import CustomerChange
+from callcenter.messages import N_, Phrase
 from callcenter.models import TIERS, Agent, Customer, CustomerPhone
 from callcenter.people.customers import normalize_account_code, normalize_phone
 from callcenter.supervision import audit
@@ -179,7 +180,7 @@ def check_fields(
     checked = _Checked()
     for name in body:
         if name not in FIELDS and name != "request_id":
-            checked.errors[name] = "is not a customer field"
+            checked.errors[name] = N_("is not a customer field")
     if "name" in body or creating:
         _name(checked, body.get("name"))
     if "phones" in body:
@@ -187,7 +188,9 @@ def check_fields(
     if "tier" in body:
         tier = body["tier"]
         if tier not in TIERS:
-            checked.errors["tier"] = f"must be one of {', '.join(TIERS)}"
+            checked.errors["tier"] = Phrase(
+                N_("must be one of {choices}"), choices=", ".join(TIERS)
+            )
         else:
             checked.values["tier"] = tier
     if "language" in body:
@@ -199,9 +202,11 @@ def check_fields(
         if notes is None:
             notes = ""
         if not isinstance(notes, str):
-            checked.errors["notes"] = "must be text"
+            checked.errors["notes"] = N_("must be text")
         elif len(notes) > NOTES_MAX:
-            checked.errors["notes"] = f"must be at most {NOTES_MAX} characters"
+            checked.errors["notes"] = Phrase(
+                N_("must be at most {limit} characters"), limit=NOTES_MAX
+            )
         else:
             checked.values["notes"] = notes.strip()
     if "account_manager_id" in body:
@@ -213,11 +218,11 @@ def check_fields(
 
 def _name(checked: _Checked, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
-        checked.errors["name"] = "is required" if value in (None, "") else "must be text"
+        checked.errors["name"] = N_("is required") if value in (None, "") else N_("must be text")
         return
     name = " ".join(value.split())
     if len(name) > NAME_MAX:
-        checked.errors["name"] = f"must be at most {NAME_MAX} characters"
+        checked.errors["name"] = Phrase(N_("must be at most {limit} characters"), limit=NAME_MAX)
     else:
         checked.values["name"] = name
 
@@ -226,10 +231,10 @@ def _phones(checked: _Checked, value: Any) -> None:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        checked.errors["phones"] = "must be a list of phone numbers"
+        checked.errors["phones"] = N_("must be a list of phone numbers")
         return
     if len(value) > PHONES_MAX:
-        checked.errors["phones"] = f"at most {PHONES_MAX} numbers"
+        checked.errors["phones"] = Phrase(N_("at most {limit} numbers"), limit=PHONES_MAX)
         return
     numbers: list[str] = []
     for item in value:
@@ -238,11 +243,17 @@ def _phones(checked: _Checked, value: Any) -> None:
         try:
             number = normalize_phone(item)
         except ValueError as exc:
-            checked.errors["phones"] = str(exc)
+            checked.errors["phones"] = _why(exc)
             return
         if number not in numbers:
             numbers.append(number)
     checked.values["phones"] = numbers
+
+
+def _why(exc: ValueError) -> str:
+    """What a ValueError says, kept translatable when it was raised with a Phrase."""
+    reason = exc.args[0] if exc.args else None
+    return reason if isinstance(reason, Phrase) else str(exc)
 
 
 def _language(checked: _Checked, value: Any, languages: Iterable[str]) -> None:
@@ -256,7 +267,9 @@ def _language(checked: _Checked, value: Any, languages: Iterable[str]) -> None:
         else None
     )
     if found is None:
-        checked.errors["language"] = f"must be one of {', '.join(allowed.values())}"
+        checked.errors["language"] = Phrase(
+            N_("must be one of {choices}"), choices=", ".join(allowed.values())
+        )
     else:
         checked.values["language"] = found
 
@@ -266,11 +279,11 @@ def _account(checked: _Checked, value: Any) -> None:
         checked.values["account"] = None
         return
     if not isinstance(value, str):
-        checked.errors["account"] = "must be text"
+        checked.errors["account"] = N_("must be text")
         return
     code = normalize_account_code(value)
     if not _ACCOUNT_RE.fullmatch(code):
-        checked.errors["account"] = "must be 2-40 characters of A-Z, 0-9 and '-'"
+        checked.errors["account"] = N_("must be 2-40 characters of A-Z, 0-9 and '-'")
     else:
         checked.values["account"] = code
 
@@ -280,11 +293,11 @@ def _manager(session: Session, checked: _Checked, value: Any) -> None:
         checked.values["account_manager_id"] = None
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        checked.errors["account_manager_id"] = "must be an agent id (a positive integer)"
+        checked.errors["account_manager_id"] = N_("must be an agent id (a positive integer)")
         return
     agent = session.get(Agent, value)
     if agent is None or not agent.active:
-        checked.errors["account_manager_id"] = "no such active agent"
+        checked.errors["account_manager_id"] = N_("no such active agent")
     else:
         checked.values["account_manager_id"] = value
 
@@ -303,7 +316,9 @@ def _check_taken(
         ).all()
         for number, owner in owned:
             if owner != customer_id:
-                errors["phones"] = f"{number} already belongs to customer #{owner}"
+                errors["phones"] = Phrase(
+                    N_("{number} already belongs to customer #{id}"), number=number, id=owner
+                )
                 break
     code = values.get("account")
     if code:
@@ -311,7 +326,9 @@ def _check_taken(
             select(Customer.id).where(func.upper(Customer.account_code) == code.upper())
         )
         if owner is not None and owner != customer_id:
-            errors["account"] = f"{code} already belongs to customer #{owner}"
+            errors["account"] = Phrase(
+                N_("{number} already belongs to customer #{id}"), number=code, id=owner
+            )
     return errors
 
 
@@ -416,7 +433,7 @@ def create_customer(
         repeat = _repeated_create(session, actor, values, now)
         if repeat is not None:
             return repeat, False
-        taken = _check_taken(session, values, None) or {"phones": "already taken"}
+        taken = _check_taken(session, values, None) or {"phones": N_("already taken")}
         raise CustomerInvalid(taken) from None
     note_change(session, customer.id, actor, "created", None, _summary_line(customer), now)
     for name in SUPERVISOR_FIELDS:
@@ -474,6 +491,6 @@ def update_customer(
             changed = _apply(session, customer, values, actor, now)
     except IntegrityError:
         raise CustomerInvalid(
-            _check_taken(session, values, customer.id) or {"phones": "already taken"}
+            _check_taken(session, values, customer.id) or {"phones": N_("already taken")}
         ) from None
     return customer, changed

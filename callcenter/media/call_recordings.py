@@ -29,6 +29,7 @@ from callcenter.calls.records import log_event
 from callcenter.config import Settings
 from callcenter.media.downloads import ERASED, enqueue_download
 from callcenter.media.remote_erasure import queue_deletions
+from callcenter.messages import N_, Refusal
 from callcenter.models import Agent, Call, CallRecording
 
 REQUESTED, STARTING, RECORDING, PAUSED = "requested", "starting", "in-progress", "paused"
@@ -40,7 +41,7 @@ START_BACKOFF_SECONDS = 2.0
 START_LEASE_SECONDS = 30.0  # a start not reported back by then is tried again
 
 
-class RecordingError(Exception):
+class RecordingError(Refusal):
     """A recording action that cannot be done now (nothing recording, already paused...)."""
 
 
@@ -212,11 +213,11 @@ def set_paused(
     `reason` says why when it was not an agent's button, e.g. ``survey``)."""
     recording = active_recording(session, call_sid, lock=True)
     if recording is None or recording.recording_sid is None:
-        raise RecordingError("this call is not being recorded")
+        raise RecordingError(N_("this call is not being recorded"))
     pauses = [dict(item) for item in recording.pauses or []]
     if paused:
         if recording.status == PAUSED:
-            raise RecordingError("the recording is already paused")
+            raise RecordingError(N_("the recording is already paused"))
         agent = session.get(Agent, agent_id) if agent_id is not None else None
         pauses.append({"paused_at": now.isoformat(), "resumed_at": None, "by": agent_id,
                        "agent": agent.agent_number if agent else None,
@@ -224,7 +225,7 @@ def set_paused(
         recording.status = PAUSED
     else:
         if recording.status != PAUSED:
-            raise RecordingError("the recording is not paused")
+            raise RecordingError(N_("the recording is not paused"))
         if pauses and pauses[-1].get("resumed_at") is None:
             pauses[-1]["resumed_at"] = now.isoformat()
         recording.status = RECORDING

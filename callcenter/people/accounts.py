@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
+from callcenter.messages import N_, Phrase
 from callcenter.models import UI_LANGUAGES, Agent
 from callcenter.people.agents import (
     AgentError,
@@ -68,7 +69,7 @@ def _items(value: Any, field: str) -> list[str]:
         return [item.strip() for item in value.split(",") if item.strip()]
     if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
         return [item.strip() for item in value if item.strip()]
-    raise AgentError(f"{field}: a list of names")
+    raise AgentError(N_("a list of names"), field=field)
 
 
 def clean_skills(value: Any, choices: Choices) -> list[str]:
@@ -77,8 +78,10 @@ def clean_skills(value: Any, choices: Choices) -> list[str]:
     unknown = [skill for skill in wanted if choices.skills and skill not in choices.skills]
     if unknown:
         raise AgentError(
-            f"skills: {', '.join(unknown)} not used by any queue "
-            f"(known: {', '.join(choices.skills)})"
+            N_("{unknown} not used by any queue (known: {known})"),
+            field="skills",
+            unknown=", ".join(unknown),
+            known=", ".join(choices.skills),
         )
     return sorted(set(wanted))
 
@@ -90,7 +93,10 @@ def clean_languages(value: Any, choices: Choices) -> list[str]:
     for language in _items(value, "languages"):
         if language.lower() not in configured:
             raise AgentError(
-                f"languages: {language!r} is not configured ({', '.join(choices.languages)})"
+                N_("{language} is not configured ({known})"),
+                field="languages",
+                language=repr(language),
+                known=", ".join(choices.languages),
             )
         found.append(configured[language.lower()])
     return sorted(set(found))
@@ -101,10 +107,13 @@ def clean_phone(value: Any, choices: Choices | None = None) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise AgentError("phone: a phone number")
+        raise AgentError(N_("a phone number"), field="phone")
     try:
         return normalize_phone(value)
     except ValueError as exc:
+        reason = exc.args[0] if exc.args else str(exc)
+        if isinstance(reason, Phrase):
+            raise AgentError(reason.template, field="phone", **reason.values) from exc
         raise AgentError(f"phone: {exc}") from exc
 
 
@@ -119,7 +128,7 @@ def clean_flag(value: Any, choices: Choices | None = None) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise AgentError("auto_answer: true or false")
+    raise AgentError(N_("true or false"), field="auto_answer")
 
 
 def clean_ui_language(value: Any, choices: Choices | None = None) -> str | None:
@@ -129,7 +138,9 @@ def clean_ui_language(value: Any, choices: Choices | None = None) -> str | None:
     wanted = {language.lower(): language for language in UI_LANGUAGES}
     if not isinstance(value, str) or value.lower() not in wanted:
         raise AgentError(
-            f"ui_language: one of {', '.join(UI_LANGUAGES)}, or empty for the browser's"
+            N_("one of {choices}, or empty for the browser's"),
+            field="ui_language",
+            choices=", ".join(UI_LANGUAGES),
         )
     return wanted[value.lower()]
 
@@ -137,7 +148,7 @@ def clean_ui_language(value: Any, choices: Choices | None = None) -> str | None:
 def _text(check: Callable[[str], str], field: str) -> Callable[[Any, Choices], str]:
     def clean(value: Any, choices: Choices) -> str:
         if not isinstance(value, str):
-            raise AgentError(f"{field}: a string")
+            raise AgentError(N_("a string"), field=field)
         return check(value)
 
     return clean
@@ -164,6 +175,13 @@ FIELDS: dict[str, Field] = {
 }
 
 
+def field_message(exc: AgentError, key: str) -> str:
+    """What `exc` says of the field `key`, without the field's name (kept translatable)."""
+    if exc.field == key:
+        return Phrase(exc.template, **exc.values)
+    return str(exc).removeprefix(f"{key}: ")
+
+
 def clean_fields(values: Mapping[str, Any], choices: Choices) -> dict[str, Any]:
     """Every given field checked; AgentInvalid names each refused (or unknown) field."""
     cleaned: dict[str, Any] = {}
@@ -171,12 +189,12 @@ def clean_fields(values: Mapping[str, Any], choices: Choices) -> dict[str, Any]:
     for key, value in values.items():
         field = FIELDS.get(key)
         if field is None:
-            errors[key] = f"not a field (fields: {', '.join(FIELDS)})"
+            errors[key] = Phrase(N_("not a field (fields: {fields})"), fields=", ".join(FIELDS))
             continue
         try:
             cleaned[key] = field.clean(value, choices)
         except AgentError as exc:
-            errors[key] = str(exc).removeprefix(f"{key}: ")
+            errors[key] = field_message(exc, key)
     if errors:
         raise AgentInvalid(errors)
     return cleaned
@@ -198,7 +216,7 @@ def add_agent(
     session: Session, choices: Choices, username: str, values: Mapping[str, Any], password: str
 ) -> tuple[Agent, dict[str, list[Any]]]:
     """A new account from `values` (name and number required); its fields as changes."""
-    missing = {key: "required" for key in ("name", "number") if not values.get(key)}
+    missing = {key: N_("required") for key in ("name", "number") if not values.get(key)}
     if missing:
         raise AgentInvalid(missing)
     fields = {"role": "agent", **clean_fields(values, choices)}
@@ -238,7 +256,7 @@ def edit_agent(
                 fields.get("phone", agent.phone),
             )
         except AgentError as exc:
-            why = str(exc).removeprefix("takes_calls_on: ")
+            why = field_message(exc, "takes_calls_on")
             raise AgentInvalid({"takes_calls_on": why}) from exc
     changes: dict[str, list[Any]] = {}
     for key, new in fields.items():

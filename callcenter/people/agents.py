@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from callcenter.messages import N_, Refusal
 from callcenter.metrics.recorder import presence_changed
 from callcenter.models import AGENT_STATUSES, CALL_DEVICES, ROLES, Agent, utcnow
 
@@ -26,14 +27,21 @@ CONSOLE_STALE_SECONDS = 3 * CONSOLE_HEARTBEAT_SECONDS
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 
 
-class AgentError(ValueError):
-    """An agent account or presence change was refused; the message says why."""
+class AgentError(Refusal, ValueError):
+    """An agent account or presence change was refused; the message says why. With `field`,
+    `str()` is "field: why" (the command line, the audit log) and the template the why."""
+
+    def __init__(self, message: str = "", field: str | None = None, **values: object) -> None:
+        super().__init__(message, **values)
+        self.field = field
+        if field:
+            self.args = (f"{field}: {self.args[0]}",)
 
 
 def hash_password(password: str) -> str:
     """A salted scrypt hash (the current Werkzeug default)."""
     if len(password) < MIN_PASSWORD:
-        raise AgentError(f"password: at least {MIN_PASSWORD} characters")
+        raise AgentError(N_("at least {limit} characters"), field="password", limit=MIN_PASSWORD)
     return generate_password_hash(password, method="scrypt")
 
 
@@ -45,7 +53,9 @@ def check_username(username: str) -> str:
     """The username as stored (lower case); AgentError when it is not one."""
     username = username.strip().lower()
     if not USERNAME.fullmatch(username):
-        raise AgentError("username: 2-64 of a-z, 0-9, '.', '_' or '-', starting with a letter")
+        raise AgentError(
+            N_("2-64 of a-z, 0-9, '.', '_' or '-', starting with a letter"), field="username"
+        )
     return username
 
 
@@ -53,23 +63,23 @@ def check_number(agent_number: str) -> str:
     """The agent number announced to callers: 3 to 8 digits."""
     agent_number = agent_number.strip()
     if not AGENT_NUMBER.fullmatch(agent_number):
-        raise AgentError("number: 3 to 8 digits (it is announced to callers)")
+        raise AgentError(N_("3 to 8 digits (it is announced to callers)"), field="number")
     return agent_number
 
 
 def check_role(role: str) -> str:
     """One of ROLES."""
     if role not in ROLES:
-        raise AgentError(f"role: one of {', '.join(ROLES)}")
+        raise AgentError(N_("one of {choices}"), field="role", choices=", ".join(ROLES))
     return role
 
 
 def check_name(display_name: str) -> str:
     """The name shown on consoles, trimmed; required."""
     if not display_name.strip():
-        raise AgentError("name: required")
+        raise AgentError(N_("required"), field="name")
     if len(display_name.strip()) > 120:
-        raise AgentError("name: at most 120 characters")
+        raise AgentError(N_("at most {limit} characters"), field="name", limit=120)
     return display_name.strip()
 
 
@@ -79,7 +89,7 @@ def number_free(session: Session, agent_number: str, but: int | None = None) -> 
     if but is not None:
         query = query.where(Agent.id != but)
     if session.scalar(query):
-        raise AgentError(f"number: {agent_number} is taken")
+        raise AgentError(N_("{value} is taken"), field="number", value=agent_number)
 
 
 def create_agent(
@@ -105,7 +115,7 @@ def create_agent(
     takes_calls_on = takes_calls_on or ("phone" if phone else "browser")
     check_call_device(takes_calls_on, phone)
     if session.scalar(select(Agent.id).where(Agent.username == username)):
-        raise AgentError(f"username: {username!r} is taken")
+        raise AgentError(N_("{value} is taken"), field="username", value=repr(username))
     number_free(session, agent_number)
     agent = Agent(
         username=username,
@@ -130,7 +140,9 @@ def create_agent(
 def check_device(value: object) -> str:
     """Where the bridge rings an agent: "browser" (the console's softphone) or "phone"."""
     if value not in CALL_DEVICES:
-        raise AgentError(f"takes_calls_on: one of {', '.join(CALL_DEVICES)}")
+        raise AgentError(
+            N_("one of {choices}"), field="takes_calls_on", choices=", ".join(CALL_DEVICES)
+        )
     return str(value)
 
 
@@ -139,8 +151,11 @@ def check_call_device(takes_calls_on: str, phone: str | None) -> None:
     check_device(takes_calls_on)
     if takes_calls_on == "phone" and not phone:
         raise AgentError(
-            "takes_calls_on: calls cannot go to a phone without a phone number "
-            "(add the agent's phone first, or take calls in the browser)"
+            N_(
+                "calls cannot go to a phone without a phone number "
+                "(add the agent's phone first, or take calls in the browser)"
+            ),
+            field="takes_calls_on",
         )
 
 
@@ -264,7 +279,7 @@ def set_presence(
 ) -> None:
     """Move an agent to a status; becoming available starts their idle time."""
     if status not in AGENT_STATUSES:
-        raise AgentError(f"status: one of {', '.join(AGENT_STATUSES)}")
+        raise AgentError(N_("one of {choices}"), field="status", choices=", ".join(AGENT_STATUSES))
     now = now or utcnow()
     presence_changed(agent, status, reason, now)  # the status left becomes a metrics span
     if status == "available" and agent.status != "available":

@@ -25,6 +25,7 @@ import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from callcenter.messages import N_, Phrase
 from callcenter.models import TIERS, Customer, CustomerPhone
 
 __all__ = [
@@ -108,19 +109,30 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
     """Return ``raw`` as a valid E.164 number or raise ``ValueError`` saying why not."""
     value = (raw or "").strip()
     if not value:
-        raise ValueError("phone number is empty")
+        raise ValueError(Phrase(N_("phone number is empty")))
     try:
         parsed = phonenumbers.parse(value, default_region)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             raise ValueError(
-                f"{value!r} is not a valid phone number: missing or unknown country code "
-                "(write it as +<country code><number>)"
+                Phrase(
+                    N_(
+                        "{number} is not a valid phone number: missing or unknown country "
+                        "code (write it as +<country code><number>)"
+                    ),
+                    number=repr(value),
+                )
             ) from None
         reason = str(exc.args[0]) if exc.args else str(exc)
-        raise ValueError(f"{value!r} is not a valid phone number: {reason}") from None
+        raise ValueError(
+            Phrase(
+                N_("{number} is not a valid phone number: {reason}"),
+                number=repr(value),
+                reason=reason,
+            )
+        ) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"{value!r} is not a valid phone number")
+        raise ValueError(Phrase(N_("{number} is not a valid phone number"), number=repr(value)))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

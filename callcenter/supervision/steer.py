@@ -19,6 +19,7 @@ from callcenter.calls.routing import (
     withdraw_call_offers,
 )
 from callcenter.config import Settings
+from callcenter.messages import N_
 from callcenter.models import Agent, Call, CallOffer
 from callcenter.people.agents import CHOOSABLE, set_presence
 from callcenter.supervision.steps import SupervisionError, call_over, require_supervisor
@@ -37,12 +38,14 @@ def set_agent_status(
     """
     require_supervisor(actor)
     if status not in CHOOSABLE:
-        raise SupervisionError(f"status must be one of {', '.join(CHOOSABLE)}")
+        raise SupervisionError(N_("status must be one of {choices}"), choices=", ".join(CHOOSABLE))
     agent = session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
     if agent is None or not agent.active:
-        raise SupervisionError("no such agent")
+        raise SupervisionError(N_("no such agent"))
     if agent.status == "on-call":
-        raise SupervisionError(f"{agent.display_name} is on a call: their status follows it")
+        raise SupervisionError(
+            N_("{name} is on a call: their status follows it"), name=agent.display_name
+        )
     if status == "offline":
         changes = agent_offline(session, agent, now)
         if agent.status != "offline":  # in wrap-up: that ends too
@@ -58,11 +61,11 @@ def set_agent_status(
 def _waiting_call(session: Session, call_sid: str) -> Call:
     call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     if call is None:
-        raise SupervisionError("no such call")
+        raise SupervisionError(N_("no such call"))
     if call_over(call):
-        raise SupervisionError("the call has ended")
+        raise SupervisionError(N_("the call has ended"))
     if call.outcome not in WAITING or call.dequeued_at is not None or call.agent_id is not None:
-        raise SupervisionError("the caller is not waiting in a queue")
+        raise SupervisionError(N_("the caller is not waiting in a queue"))
     return call
 
 
@@ -82,9 +85,9 @@ def move_call(
     call is offered again as it now stands."""
     require_supervisor(actor)
     if queue is None and priority is None:
-        raise SupervisionError("give a queue, a priority, or both")
+        raise SupervisionError(N_("give a queue, a priority, or both"))
     if queue is not None and queue not in settings.queues:
-        raise SupervisionError(f"no queue named {queue!r}")
+        raise SupervisionError(N_("no queue named {queue}"), queue=repr(queue))
     call = _waiting_call(session, call_sid)
     before = {"queue": call.queue, "priority": call.queue_priority}
     if queue is not None:
@@ -114,7 +117,7 @@ def take_call(session: Session, actor: Agent, call_sid: str, now: datetime) -> C
     supervisor = session.scalar(select(Agent).where(Agent.id == actor.id).with_for_update())
     assert supervisor is not None
     if supervisor.status in ("ringing", "on-call"):
-        raise SupervisionError(f"you are {supervisor.status}: finish that first")
+        raise SupervisionError(N_("you are {status}: finish that first"), status=supervisor.status)
     _waiting_call(session, call_sid)
     session.add(
         CallOffer(

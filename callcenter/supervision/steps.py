@@ -24,15 +24,20 @@ from sqlalchemy.orm import Session
 from callcenter.calls.participants import note_leg
 from callcenter.calls.records import FINAL_STATUSES, get_call, log_event
 from callcenter.calls.routing import Changes
+from callcenter.messages import N_, Refusal
 from callcenter.models import Agent, Call
 
 MODES = ("monitor", "coach", "barge")
-DOING = {"monitor": "monitoring", "coach": "coaching", "barge": "in"}
+ALREADY = {
+    "monitor": N_("you are already monitoring on this call"),
+    "coach": N_("you are already coaching on this call"),
+    "barge": N_("you are already in on this call"),
+}
 LABEL_PREFIX = "supervisor-"
 """Conference participant labels of supervisors' legs (`supervisor-<agent number>`)."""
 
 
-class SupervisionError(Exception):
+class SupervisionError(Refusal):
     """A supervisor's action that cannot be done; the message says why."""
 
 
@@ -53,7 +58,7 @@ class Step:
 def require_supervisor(actor: Agent | None) -> Agent:
     """The actor, if they may supervise (a supervisor or an admin, still active)."""
     if actor is None or not actor.active or not actor.is_supervisor:
-        raise SupervisionError("only supervisors can do this")
+        raise SupervisionError(N_("only supervisors can do this"))
     return actor
 
 
@@ -66,9 +71,9 @@ def _live_call(session: Session, call_sid: str, lock: bool = False) -> Call:
     query = select(Call).where(Call.call_sid == call_sid)
     call = session.scalar(query.with_for_update() if lock else query)
     if call is None:
-        raise SupervisionError("no such call")
+        raise SupervisionError(N_("no such call"))
     if call_over(call):
-        raise SupervisionError("the call has ended")
+        raise SupervisionError(N_("the call has ended"))
     return call
 
 
@@ -99,15 +104,15 @@ def plan_step(session: Session, supervisor: Agent, call_sid: str, mode: str) -> 
     """Check that `supervisor` may go into `mode` on the call; say what that takes."""
     require_supervisor(supervisor)
     if mode not in MODES:
-        raise SupervisionError(f"mode must be one of {', '.join(MODES)}")
+        raise SupervisionError(N_("mode must be one of {choices}"), choices=", ".join(MODES))
     call = _live_call(session, call_sid)
     if call.agent_id == supervisor.id:
-        raise SupervisionError("this is your own call")
+        raise SupervisionError(N_("this is your own call"))
     if call.agent_id is None or not call.agent_leg_sid or not (call.context or {}).get("connected"):
-        raise SupervisionError("the caller is not talking to an agent yet")
+        raise SupervisionError(N_("the caller is not talking to an agent yet"))
     found = leg_of(call, supervisor.id)
     if found is not None and found[1].get("mode") == mode:
-        raise SupervisionError(f"you are already {DOING[mode]} on this call")
+        raise SupervisionError(ALREADY[mode])
     return Step(
         call_sid=call.call_sid,
         mode=mode,
@@ -139,7 +144,7 @@ def plan_leave(session: Session, supervisor: Agent, call_sid: str) -> tuple[str,
     call = _live_call(session, call_sid)
     found = leg_of(call, supervisor.id)
     if found is None:
-        raise SupervisionError("you are not on this call")
+        raise SupervisionError(N_("you are not on this call"))
     return found[0], str(found[1].get("mode") or "")
 
 

@@ -13,12 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
+from callcenter.messages import N_, Refusal
 from callcenter.supervision.models import QueueThreshold
 
 MAX_OLDEST_WAIT = 86400
 
 
-class ThresholdError(ValueError):
+class ThresholdError(Refusal, ValueError):
     """A threshold that cannot be set (unknown queue, value out of range)."""
 
 
@@ -48,9 +49,11 @@ def _oldest_wait(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise ThresholdError("oldest_wait_seconds must be a whole number of seconds")
+        raise ThresholdError(N_("oldest_wait_seconds must be a whole number of seconds"))
     if not 1 <= value <= MAX_OLDEST_WAIT:
-        raise ThresholdError(f"oldest_wait_seconds must be from 1 to {MAX_OLDEST_WAIT}")
+        raise ThresholdError(
+            N_("oldest_wait_seconds must be from 1 to {limit}"), limit=MAX_OLDEST_WAIT
+        )
     return int(value)
 
 
@@ -58,7 +61,7 @@ def _service_level(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ThresholdError("service_level must be a number from 0 to 1")
+        raise ThresholdError(N_("service_level must be a number from 0 to 1"))
     return float(value)
 
 
@@ -75,9 +78,9 @@ def set_thresholds(
     """Set a queue's thresholds (a value left out stays; None goes back to the default).
     Returns the queue's thresholds as :func:`thresholds` gives them."""
     if not isinstance(queue, str) or queue not in settings.queues:
-        raise ThresholdError("unknown queue")
+        raise ThresholdError(N_("unknown queue"))
     if oldest_wait_seconds is _UNSET and service_level is _UNSET:
-        raise ThresholdError("give oldest_wait_seconds or service_level")
+        raise ThresholdError(N_("give oldest_wait_seconds or service_level"))
     row = session.get(QueueThreshold, queue, with_for_update=True)
     if row is None:
         row = QueueThreshold(queue=queue)

@@ -47,6 +47,7 @@ from callcenter.services import get_services
 from callcenter.supervision import audit
 from callcenter.web.auth import MAX_PASSWORD, json_error, json_object, login_required
 from callcenter.web.console import _page, security_headers
+from callcenter.web.i18n import field_errors
 from callcenter.web.session_guard import session_guard
 
 bp = Blueprint("admin", __name__)
@@ -58,7 +59,7 @@ def _choices() -> Choices:
 
 
 def _invalid(errors: dict[str, str]) -> ResponseReturnValue:
-    response = jsonify({"errors": errors})
+    response = jsonify({"errors": field_errors(errors)})
     response.status_code = 400
     return response
 

@@ -53,7 +53,7 @@ from callcenter.calls.routing import (
 )
 from callcenter.ivr.survey import in_survey
 from callcenter.media.call_recordings import RecordingError, active_recording, describe, set_paused
-from callcenter.messages import N_
+from callcenter.messages import N_, Refusal
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.people.agents import AgentError, mark_consoles_seen, set_presence
@@ -262,11 +262,15 @@ def register_agent_events(
                 )
                 socketio.emit("call:ended", {"call_sid": call_sid, "reason": "caller left"},
                               to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
-                return {"error": "the caller has already hung up"}
+                return {"error": refusal_text(N_("the caller has already hung up"))}
             commit_and_publish(lambda session: requeue(session, call_sid, agent_id, utcnow()))
             socketio.emit("call:ended", {"call_sid": call_sid, "reason": "bridge failed"},
                           to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
-            return {"error": f"could not connect the call: {exc}"}
+            return {
+                "error": refusal_text(
+                    Refusal(N_("could not connect the call: {reason}"), reason=str(exc))
+                )
+            }
         return {"ok": True, "call_sid": call_sid}
 
     def my_call(agent_id: int, call_sid: str) -> Any:
@@ -295,8 +299,13 @@ def register_agent_events(
         except RoutingError as exc:
             return {"error": refusal_text(exc)}
         except BridgeError as exc:
-            verb = "put the caller on hold" if held else "take the caller off hold"
-            return {"error": f"could not {verb}: {exc}"}
+            if held:
+                failure = Refusal(N_("could not put the caller on hold: {reason}"), reason=str(exc))
+            else:
+                failure = Refusal(
+                    N_("could not take the caller off hold: {reason}"), reason=str(exc)
+                )
+            return {"error": refusal_text(failure)}
 
         def noted(session: Any) -> Changes:
             live = get_call(session, call.call_sid)
@@ -316,9 +325,11 @@ def register_agent_events(
             with services.database.session() as session:
                 recording = active_recording(session, call.call_sid)
                 if recording is None or recording.recording_sid is None:
-                    raise RecordingError("this call is not being recorded")
+                    raise RecordingError(N_("this call is not being recorded"))
                 if (recording.status == "paused") == paused:
-                    raise RecordingError(f"the recording is already {recording.status}")
+                    raise RecordingError(
+                        N_("the recording is already {status}"), status=recording.status
+                    )
                 leg, recording_sid = recording.leg_sid, recording.recording_sid
             bridge.pause_recording(leg, recording_sid, paused)
             with services.database.session() as session:
@@ -326,7 +337,11 @@ def register_agent_events(
         except (RoutingError, RecordingError) as exc:
             return {"error": refusal_text(exc)}
         except BridgeError as exc:
-            return {"error": f"the recording could not be changed: {exc}"}
+            return {
+                "error": refusal_text(
+                    Refusal(N_("the recording could not be changed: {reason}"), reason=str(exc))
+                )
+            }
         socketio.emit("call:recording", {"call_sid": call.call_sid, **state},
                       to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
         return {"ok": True, **state}
@@ -351,7 +366,9 @@ def register_agent_events(
         except RoutingError as exc:
             return {"error": refusal_text(exc)}
         except BridgeError as exc:
-            return {"error": f"could not hang up: {exc}"}
+            return {
+                "error": refusal_text(Refusal(N_("could not hang up: {reason}"), reason=str(exc)))
+            }
         return {"ok": True}
 
     def on_transfer(agent_id: int, data: Transfer) -> dict[str, Any]:
@@ -381,7 +398,11 @@ def register_agent_events(
         except RoutingError as exc:
             return {"error": refusal_text(exc)}
         except BridgeError as exc:
-            return {"error": f"the caller could not be moved: {exc}"}
+            return {
+                "error": refusal_text(
+                    Refusal(N_("the caller could not be moved: {reason}"), reason=str(exc))
+                )
+            }
         return {"ok": True, "queue": target_queue}
 
     def agent_by_number(number: str) -> int:
@@ -433,7 +454,11 @@ def register_agent_events(
             consult_leg = bridge.consult(call_sid, leg, held)
         except BridgeError as exc:
             commit_and_publish(failed)
-            return {"error": f"could not connect you to the call: {exc}"}
+            return {
+                "error": refusal_text(
+                    Refusal(N_("could not connect you to the call: {reason}"), reason=str(exc))
+                )
+            }
         try:
             commit_and_publish(
                 lambda session: consult_joined(get_call(session, call_sid), consult_leg)
@@ -476,7 +501,11 @@ def register_agent_events(
         except RoutingError as exc:
             return {"error": refusal_text(exc)}
         except BridgeError as exc:
-            return {"error": f"could not hand the call over: {exc}"}
+            return {
+                "error": refusal_text(
+                    Refusal(N_("could not hand the call over: {reason}"), reason=str(exc))
+                )
+            }
         return {"ok": True}
 
     def on_cancel_consult(agent_id: int, data: CancelConsult) -> dict[str, Any]:
@@ -492,7 +521,11 @@ def register_agent_events(
         except RoutingError as exc:
             return {"error": refusal_text(exc)}
         except BridgeError as exc:
-            return {"error": f"could not end the consult: {exc}"}
+            return {
+                "error": refusal_text(
+                    Refusal(N_("could not end the consult: {reason}"), reason=str(exc))
+                )
+            }
         return {"ok": True}
 
     def on_add(agent_id: int, data: AddParty) -> dict[str, Any]:
@@ -503,7 +536,15 @@ def register_agent_events(
         except RoutingError as exc:
             return {"error": refusal_text(exc)}
         except BridgeError as exc:
-            return {"error": f"could not add {number} to the call: {exc}"}
+            return {
+                "error": refusal_text(
+                    Refusal(
+                        N_("could not add {number} to the call: {reason}"),
+                        reason=str(exc),
+                        number=number,
+                    )
+                )
+            }
 
         def added(session: Any) -> Changes:
             live = get_call(session, call.call_sid)

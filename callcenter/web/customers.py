@@ -35,6 +35,7 @@ from callcenter.models import Agent, Customer, utcnow
 from callcenter.services import get_services
 from callcenter.web.auth import current_agent, json_error, json_object, login_required
 from callcenter.web.console import security_headers
+from callcenter.web.i18n import field_errors
 from callcenter.web.limits import is_id
 
 bp = Blueprint("customers", __name__)
@@ -42,7 +43,7 @@ bp.after_request(security_headers)
 
 
 def _invalid(errors: dict[str, str]) -> ResponseReturnValue:
-    response = jsonify({"errors": errors})
+    response = jsonify({"errors": field_errors(errors)})
     response.status_code = 400
     return response
 

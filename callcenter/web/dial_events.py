@@ -21,10 +21,12 @@ from callcenter.care.followups import FollowupError, call_back_followup
 from callcenter.care.followups import assign as take_followup
 from callcenter.media.voicemail import InboxError
 from callcenter.media.voicemail import assign as take_voicemail
+from callcenter.messages import N_, Refusal
 from callcenter.models import Agent, utcnow
 from callcenter.services import Services
 from callcenter.telephony.bridge import BridgeError
 from callcenter.web.bridging import accepted_call, bridge_accepted
+from callcenter.web.i18n import refusal_text
 from callcenter.web.realtime import AGENT_NS
 from callcenter.web.socket_schemas import Dial, describe
 
@@ -91,7 +93,7 @@ def dial_over_http(services: Services, agent_id: int, payload: Any) -> tuple[dic
         with services.database.session() as session:
             changes = dial_step(services, agent_id, data, placed)(session)
     except RoutingError as exc:
-        return {"error": str(exc)}, 409
+        return {"error": refusal_text(exc)}, 409
     services.announcer.publish(changes)
     bridge = services.extras["bridge"]
     try:
@@ -100,5 +102,6 @@ def dial_over_http(services: Services, agent_id: int, payload: Any) -> tuple[dic
         with services.database.session() as session:
             undone = requeue(session, placed[0], agent_id, utcnow())
         services.announcer.publish(undone)  # after the commit: publishing reads in a session
-        return {"error": f"could not connect the call: {exc}"}, 502
+        failure = Refusal(N_("could not connect the call: {reason}"), reason=str(exc))
+        return {"error": refusal_text(failure)}, 502
     return {"ok": True, "call_sid": placed[0]}, 200

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import Babel, gettext
 
 from callcenter.db import get_session
-from callcenter.messages import Refusal
+from callcenter.messages import Phrase, Refusal
 from callcenter.models import UI_LANGUAGES, Agent
 from callcenter.people.accounts import clean_ui_language
 from callcenter.people.agents import AgentError
@@ -120,10 +121,17 @@ def refusal_text(reason: BaseException | str) -> str:
     A :class:`~callcenter.messages.Refusal` is translated from its template, then its values
     filled in; any other reason is looked up by its English text (unknown: stays English).
     """
-    if isinstance(reason, Refusal):
+    if isinstance(reason, Refusal | Phrase):
         text = gettext(reason.template)
-        return text.format(**reason.values) if reason.values else text
+        text = text.format(**reason.values) if reason.values else text
+        field = getattr(reason, "field", None)  # AgentError: "field: why", as in English
+        return f"{field}: {text}" if field else text
     return gettext(str(reason))
+
+
+def field_errors(errors: Mapping[str, str]) -> dict[str, str]:
+    """`{field: what is wrong}` of a JSON API, each message in this request's language."""
+    return {field: refusal_text(message) for field, message in errors.items()}
 
 
 def role_label(role: str) -> str:

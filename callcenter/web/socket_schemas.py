@@ -48,6 +48,7 @@ from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from callcenter.calls.records import CALL_SID
 from callcenter.calls.routing import RoutingError
 from callcenter.media.call_recordings import RecordingError
+from callcenter.messages import N_
 from callcenter.people.agents import CHOOSABLE, AgentError
 from callcenter.people.customers import normalize_phone
 from callcenter.supervision.steps import SupervisionError
@@ -327,7 +328,7 @@ def describe(exc: ValidationError) -> str:
 def parse(model: type[Payload], args: tuple[Any, ...], context: Mapping[str, Any] | None) -> Any:
     """The event's arguments as `model`, or InvalidPayload saying what is wrong."""
     if len(args) != 1 or not isinstance(args[0], dict):
-        raise InvalidPayload("the payload must be one JSON object")
+        raise InvalidPayload(N_("the payload must be one JSON object"))
     try:
         return model.model_validate(args[0], context=context)
     except ValidationError as exc:
@@ -355,7 +356,7 @@ def handle(
             return {"error": refusal_text(exc)}
         except Exception:
             log.exception("Socket.IO event %s on %s failed", event, namespace)
-            return {"error": "internal error"}
+            return {"error": refusal_text(N_("internal error"))}
 
     on_event.__name__ = f"on_{event}"
     on_event.schema = model  # type: ignore[attr-defined]  # the tests find each event's

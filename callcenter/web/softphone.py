@@ -25,12 +25,13 @@ from callcenter.people.customers import normalize_phone
 from callcenter.services import get_services
 from callcenter.telephony.voice_token import VoiceTokenUnavailable, voice_token
 from callcenter.web.auth import json_error, json_object, login_required
+from callcenter.web.i18n import field_errors
 
 bp = Blueprint("softphone", __name__)
 
 
 def _invalid(errors: dict[str, str]) -> ResponseReturnValue:
-    response = jsonify({"errors": errors})
+    response = jsonify({"errors": field_errors(errors)})
     response.status_code = 400
     return response
 

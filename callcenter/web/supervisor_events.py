@@ -27,6 +27,7 @@ from flask_socketio import SocketIO
 
 from callcenter.calls.records import get_call
 from callcenter.calls.routing import Changes, requeue
+from callcenter.messages import N_, Refusal
 from callcenter.models import Agent, utcnow
 from callcenter.services import Services
 from callcenter.supervision import audit
@@ -92,8 +93,11 @@ def register_supervisor_events(
                 answer = {"error": refusal_text(exc)}
                 result = str(exc)  # the audit log keeps the English
             except BridgeError as exc:
-                answer = {"error": f"the telephone service did not do it: {exc}"}
-                result = answer["error"]
+                failure = Refusal(
+                    N_("the telephone service did not do it: {reason}"), reason=str(exc)
+                )
+                answer = {"error": refusal_text(failure)}
+                result = str(failure)  # the audit log keeps the English
             except Exception:
                 write(actor_id, event, payload, {}, "internal error")
                 raise  # the helper logs it and acks "internal error"
