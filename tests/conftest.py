@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -174,6 +175,18 @@ def sync_knowledge_base(app: Flask) -> None:
     assert not errors, errors
     with services.database.session() as session:
         kb.sync(session, articles)
+
+
+SCREENSHOTS = Path(
+    os.environ.get("CALLCENTER_TEST_SHOTS") or Path(tempfile.gettempdir()) / "callcenter-test-shots"
+)
+"""Where browser tests leave screenshots for a person to look at (CALLCENTER_TEST_SHOTS)."""
+
+
+def shot(name: str) -> str:
+    """The path of the screenshot `name` (a PNG in :data:`SCREENSHOTS`)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SCREENSHOTS / f"{name}.png")
 
 
 CHROMIUM = os.environ.get("CALLCENTER_TEST_CHROMIUM") or shutil.which("chromium")

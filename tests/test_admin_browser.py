@@ -4,7 +4,7 @@ the login form; the config page says where queues, dispositions and hours are ch
 from __future__ import annotations
 
 import pytest
-from conftest import CHROMIUM, LiveServer
+from conftest import CHROMIUM, SCREENSHOTS, LiveServer
 from playwright.sync_api import Browser, Page, expect
 
 from callcenter.people.agents import create_agent
@@ -12,7 +12,7 @@ from callcenter.people.agents import create_agent
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
 )
-SHOTS = "/tmp/h15-admin"
+SHOTS = str(SCREENSHOTS / "admin")
 ADMIN_PASSWORD = "admin-password-1"
 NAME = "Zhao <b>Lei</b>"
 

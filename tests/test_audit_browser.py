@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from conftest import CHROMIUM, LiveServer
+from conftest import CHROMIUM, LiveServer, shot
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, team  # noqa: F401
@@ -85,7 +85,7 @@ def test_an_admin_reads_the_audit_log_on_the_agents_page(
     expect(rows).to_have_count(57)
     expect(rows.nth(56).locator("[data-field=change]")).to_have_text("skills: — → skill0")
     expect(page.locator("#audit-more")).to_be_hidden()  # nothing older
-    page.screenshot(path="/tmp/h17-lang-audit.png", full_page=True)
+    page.screenshot(path=shot("audit"), full_page=True)
     assert errors == []
     page.close()
 

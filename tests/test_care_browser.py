@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import CHROMIUM, LiveServer, chromium, start_caller
+from conftest import CHROMIUM, SCREENSHOTS, LiveServer, chromium, start_caller
 from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 from test_agent_socket import team  # noqa: F401
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 )
 WANG = "+8613800138000"  # 王伟, VIP (demo/customers.csv)
 STRANGER = "+8613900139000"
-SHOTS = "/tmp/u-care-shots"
+SHOTS = str(SCREENSHOTS / "care")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import CHROMIUM, LiveServer
+from conftest import CHROMIUM, LiveServer, shot
 from playwright.sync_api import expect
 from sqlalchemy import select
 from test_i18n import PASSWORD, _agent
@@ -77,7 +77,7 @@ def test_a_chinese_speaking_agent_reads_follow_ups_and_ticket_promises(
     expect(what.nth(2)).to_contain_text("已回电，未联系上：无人接听")
     two = page.locator("#fu-list li.fu").filter(has_text=TWO)
     expect(two.locator("ul.fu-what li")).to_contain_text("留下语音留言，60 分钟后仍未处理")
-    page.screenshot(path="/tmp/h17-care-followups-zh.png", full_page=True)
+    page.screenshot(path=shot("followups-zh"), full_page=True)
     page.select_option("#fu-status", "done")
     done = page.locator("#fu-list li.fu")
     expect(done).to_have_count(1)
@@ -97,7 +97,7 @@ def test_a_chinese_speaking_agent_reads_follow_ups_and_ticket_promises(
     when = f"{local.month}月{local.day}日周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
     expect(created).to_contain_text(f"最迟 {when}。")
     assert "promise" not in (created.text_content() or "")
-    page.locator("#ticket-card").screenshot(path="/tmp/h17-care-ticket-zh.png")
+    page.locator("#ticket-card").screenshot(path=shot("ticket-zh"))
 
     # The tickets page says the same.
     page.goto(f"{live_server.url}/tickets#{ticket.id}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
-from conftest import CHROMIUM, LiveServer, app_config, close_app
+from conftest import CHROMIUM, LiveServer, app_config, close_app, shot
 from flask import Flask
 from playwright.sync_api import Browser, expect
 from werkzeug.serving import make_server
@@ -113,7 +113,7 @@ def test_the_console_opened_at_localhost_connects(
     expect(page.locator("#connection")).to_have_text("Connected")
     page.goto(f"{localhost}/supervisor")
     expect(page.locator("#connection")).to_have_text("Live")
-    page.screenshot(path="/tmp/c-demo-console-localhost.png")
+    page.screenshot(path=shot("c-demo-console-localhost"))
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
@@ -129,4 +129,4 @@ def test_the_console_opened_elsewhere_says_which_url_to_use(
             expect(page.locator("#connection")).to_have_text(
                 f"Cannot connect from {url}: open this console at {public}{path}"
             )
-        page.screenshot(path="/tmp/c-demo-console-elsewhere.png")
+        page.screenshot(path=shot("c-demo-console-elsewhere"))

@@ -5,7 +5,7 @@ recognized on the next call; the page shows the customer's file, escaped."""
 from __future__ import annotations
 
 import pytest
-from conftest import CHROMIUM, LiveServer, start_caller
+from conftest import CHROMIUM, SCREENSHOTS, LiveServer, start_caller
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 from test_agent_socket import team  # noqa: F401
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 )
 STRANGER = "+8613900139000"
 NAME = "Zhou <b>Xun</b>"
-SHOTS = "/tmp/c2-customers-shots"
+SHOTS = str(SCREENSHOTS / "customers")
 
 
 def test_an_unknown_caller_becomes_a_customer_from_the_pop_and_is_recognized_next_time(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-from conftest import CHROMIUM, LiveServer
+from conftest import CHROMIUM, LiveServer, shot
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -313,10 +313,8 @@ def test_a_chinese_speaking_agents_console(browser: object, live_server: LiveSer
     assert page.evaluate("dateTime('2024-05-01T06:03:09Z')") == "2024年5月1日 14:03:09"
     # The top bar and the headings, in the page from the start, are not boxes either.
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h15-i18n-console-zh.png", full_page=True)
-    page.screenshot(
-        path="/tmp/h15-i18n-console-zh-top.png", clip={"x": 0, "y": 0, "width": 900, "height": 300}
-    )
+    page.screenshot(path=shot("console-zh"), full_page=True)
+    page.screenshot(path=shot("console-zh-top"), clip={"x": 0, "y": 0, "width": 900, "height": 300})
     assert errors == []
     context.close()
 
@@ -353,7 +351,7 @@ def test_a_chinese_speaking_supervisors_wallboard(browser: object, live_server: 
     )
     expect(page.locator("#definitions")).to_contain_text("当前在队列中在线等待的来电者")
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h15-i18n-wallboard-zh.png", full_page=True)
+    page.screenshot(path=shot("wallboard-zh"), full_page=True)
     assert errors == []
     context.close()
 
@@ -425,7 +423,7 @@ def test_a_chinese_speaking_supervisors_call_record(
     joined = page.locator("#call-timeline tr[data-kind='conference.join'] td").nth(1)
     expect(joined).to_have_text("会议：join")
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h15-i18n-call-zh.png", full_page=True)
+    page.screenshot(path=shot("call-zh"), full_page=True)
     assert errors == []
     context.close()
 
@@ -485,7 +483,7 @@ def test_a_chinese_speaking_supervisors_customers_page(
     page.click("#cu-edit-open")
     expect(page.locator("#cu-edit-title")).to_have_text("编辑 张伟")
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h15-i18n-customers-zh.png", full_page=True)
+    page.screenshot(path=shot("customers-zh"), full_page=True)
     assert errors == []
     context.close()
 
@@ -514,7 +512,7 @@ def test_a_chinese_speaking_supervisors_actions_and_notes(
     expect(row.locator("button[data-status=offline]")).to_have_text("离线")
     page.locator("#legend summary").click()
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h15-i18n-wallboard-actions-zh.png", full_page=True)
+    page.screenshot(path=shot("wallboard-actions-zh"), full_page=True)
     assert errors == []
     context.close()
 
@@ -556,7 +554,7 @@ def test_the_phone_page_follows_the_browser(browser: object, live_server: LiveSe
         page.click("#hangup")
         expect(page.locator("#state")).to_have_text("已结束", timeout=10000)
         assert drawn_without_the_chinese_font(context, page) == []
-        page.screenshot(path="/tmp/h16-i18n/phone-zh.png", full_page=True)
+        page.screenshot(path=shot("phone-zh"), full_page=True)
         assert errors == []
         context.close()
         english = browser.new_context(locale="en-US")  # type: ignore[attr-defined]
@@ -613,7 +611,7 @@ def test_a_chinese_speaking_admins_pages(browser: object, live_server: LiveServe
     expect(page.locator("#ad-edit-title")).to_have_text("编辑 li.na")
     expect(page.locator("#ad-takes-calls-on option[value=phone]")).to_have_text("本人电话")
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h16-i18n/admin-zh.png", full_page=True)
+    page.screenshot(path=shot("admin-zh"), full_page=True)
 
     page.goto(f"{live_server.url}/admin/config")
     expect(page.locator("#admin-config h2").first).to_have_text("队列、通话结果与服务时间")
@@ -622,7 +620,7 @@ def test_a_chinese_speaking_admins_pages(browser: object, live_server: LiveServe
     expect(page.locator("#config-dispositions h2")).to_have_text("通话结果")
     expect(page.locator("#config-hours dt").first).to_have_text("星期一")
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h16-i18n/admin-config-zh.png", full_page=True)
+    page.screenshot(path=shot("admin-config-zh"), full_page=True)
     assert errors == []
     context.close()
 
@@ -694,7 +692,7 @@ def test_a_chinese_speaking_supervisors_tickets_page(
     expect(page.locator("#tk-history li").first).to_contain_text("创建")
     expect(page.locator("#tk-calls")).to_have_text("没有关联的通话")
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h17-lang-tickets-zh.png", full_page=True)
+    page.screenshot(path=shot("tickets-zh"), full_page=True)
     assert errors == []
     context.close()
 
@@ -720,7 +718,7 @@ def test_a_chinese_speaking_supervisors_reports_pages(
     shown = page.locator("thead th, #definitions dt, #definitions h3").all_inner_texts()
     assert [text for text in shown if re.search(r"[A-Za-z]{3,}", text)] == []  # no English
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h17-lang-reports-zh.png", full_page=True)
+    page.screenshot(path=shot("reports-zh"), full_page=True)
 
     page.goto(f"{live_server.url}/reports/ivr")
     expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=15000)
@@ -732,6 +730,6 @@ def test_a_chinese_speaking_supervisors_reports_pages(
     expect(node).to_contain_text(" · ")
     assert "到达 0" in page.locator(".ivr-node text").all_text_contents()
     assert drawn_without_the_chinese_font(context, page) == []
-    page.screenshot(path="/tmp/h17-lang-reports-ivr-zh.png", full_page=True)
+    page.screenshot(path=shot("reports-ivr-zh"), full_page=True)
     assert errors == []
     context.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import CHROMIUM, LiveServer, chromium
+from conftest import CHROMIUM, SCREENSHOTS, LiveServer, chromium
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 from test_agent_socket import team  # noqa: F401
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
 )
 WANG = "+8613800138000"  # 王伟 (demo/customers.csv)
-SHOTS = "/tmp/h15-outbound"
+SHOTS = str(SCREENSHOTS / "outbound")
 
 
 @pytest.fixture

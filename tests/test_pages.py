@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from conftest import LiveServer, sync_knowledge_base
+from conftest import LiveServer, shot, sync_knowledge_base
 from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import expect
@@ -83,7 +83,7 @@ def test_times_are_shown_in_the_centers_time_zone_whatever_the_browsers(
     page.click("button[type=submit]")
     expect(page.locator("#call-started")).to_have_text("2026-03-03 07:30:05")
     expect(page.locator("header.topbar")).to_contain_text("Times in Asia/Shanghai")
-    page.screenshot(path="/tmp/pages-call-in-center-zone.png")
+    page.screenshot(path=shot("pages-call-in-center-zone"))
     context.close()
 
 

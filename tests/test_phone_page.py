@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import LiveServer, start_caller
+from conftest import LiveServer, shot, start_caller
 from flask import Flask, request
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from sqlalchemy import select
@@ -748,7 +748,7 @@ def test_phone_page_keeps_keys_typed_during_a_prompt(
     page.click("#dialpad button[data-key='0']")  # while the welcome plays: no Gather yet
     expect(page.locator("#held")).to_be_visible()
     expect(page.locator("#held-keys")).to_have_text("0")
-    page.screenshot(path="/tmp/d-phone-held.png")
+    page.screenshot(path=shot("phone-held"))
     expect(transcript).to_contain_text("Pressed: 0 (typed ahead)", timeout=20000)
     expect(transcript).to_contain_text('In queue "support"', timeout=15000)
     expect(page.locator("#held")).to_be_hidden()
@@ -782,7 +782,7 @@ def test_phone_page_shows_and_beeps_when_a_recording_starts(
     assert page.evaluate("window.__oscillators") >= 1  # the beep is a WebAudio tone
     expect(page.locator("#recording-time")).to_have_text("0:01", timeout=5000)
     expect(transcript).to_contain_text("Recording (beep, press # or hang up to finish")
-    page.screenshot(path="/tmp/d-phone-recording.png")
+    page.screenshot(path=shot("phone-recording"))
     page.keyboard.press("#")
     expect(recording).to_be_hidden(timeout=10000)
     expect(transcript).to_contain_text("Recorded:")
@@ -819,7 +819,7 @@ def test_a_call_back_rings_on_the_page_and_is_answered(
         expect(page.locator("#incoming-from")).to_have_text("+864008001234")
         expect(page.locator("#state")).to_have_text("ringing")
         page.wait_for_function("window.phoneTones.rings >= 1")
-        page.screenshot(path="/tmp/d-phone-ringing.png")
+        page.screenshot(path=shot("phone-ringing"))
         page.click("#answer")
         expect(incoming).to_be_hidden()
         expect(page.locator("#state")).to_have_text("in call")
@@ -827,7 +827,7 @@ def test_a_call_back_rings_on_the_page_and_is_answered(
         expect(transcript).to_contain_text("Agent 1 0 2 4 will help you now.", timeout=15000)
         expect(transcript).to_contain_text("Conference", timeout=15000)
         amy.wait_for("call:connected", timeout=20, call_sid=caller.call_sid)
-        page.screenshot(path="/tmp/d-phone-answered.png")
+        page.screenshot(path=shot("phone-answered"))
         page.click("#hangup")
         expect(page.locator("#state")).to_have_text("ended", timeout=10000)
         amy.wait_for("agent:state", timeout=20, status="wrap-up")

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM, LiveServer
+from conftest import CHROMIUM, LiveServer, shot
 from playwright.sync_api import Browser, Page, expect
 from test_reports import PASSWORD, callers, outbound_calls, prepare
 
@@ -94,7 +94,7 @@ def test_reports_page_shows_the_morning(
     )
     csv_text = page.evaluate(f"fetch('{href}').then((r) => r.text())")
     assert csv_text.lstrip("\ufeff").startswith("interval_start,queue,offered,")
-    page.screenshot(path="/tmp/r-reports-page.png", full_page=True)
+    page.screenshot(path=shot("reports-page"), full_page=True)
     assert errors == []
 
 
@@ -110,7 +110,7 @@ def test_reports_page_counts_each_agents_outbound_calls(
     expect(page.locator('#agents tr[data-agent="bob"] [data-field=outbound]')).to_have_text("0")
     heading = page.locator("#agents-head th", has_text="Outbound").first
     assert "placed" in (heading.get_attribute("title") or "")
-    page.screenshot(path="/tmp/h17-lang-reports-outbound.png", full_page=True)
+    page.screenshot(path=shot("reports-outbound"), full_page=True)
     page.close()
 
 
@@ -181,7 +181,7 @@ def test_ivr_diagram_draws_the_flow_with_counts(
     terms = page.locator("#definitions dt").all_inner_texts()
     assert terms == ["Reached", "Exits", "No answer", "Invalid", "Hung up", "Ended here"]
     expect(page.locator("#definitions dd").nth(4)).to_have_text(IVR_DEFINITIONS["hung_up"])
-    page.screenshot(path="/tmp/r-reports-ivr.png", full_page=True)
+    page.screenshot(path=shot("reports-ivr"), full_page=True)
     assert errors == []
 
 

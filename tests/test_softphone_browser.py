@@ -5,7 +5,7 @@ up, each state on its state line."""
 from __future__ import annotations
 
 import pytest
-from conftest import CHROMIUM, LiveServer, start_caller
+from conftest import CHROMIUM, LiveServer, shot, start_caller
 from playwright.sync_api import Browser, expect
 from test_agent_socket import team  # noqa: F401
 from test_console_browser import log_in
@@ -55,7 +55,7 @@ def test_the_softphone_rings_answers_mutes_and_hangs_up(
     page.click("#sp-keypad [data-key='1']")
     page.click("#sp-keypad [data-key='#']")
     expect(page.locator("#sp-digits")).to_have_text("1#")
-    page.screenshot(path="/tmp/h15-softphone-connected.png", full_page=False)
+    page.screenshot(path=shot("softphone-connected"), full_page=False)
     page.click("#sp-hangup")
     expect(state).to_contain_text("Ended")
     expect(page.locator("#status")).to_have_text("wrap-up", timeout=15000)

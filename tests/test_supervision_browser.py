@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import CHROMIUM, LiveServer, start_caller
+from conftest import CHROMIUM, LiveServer, shot, start_caller
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, team  # noqa: F401
@@ -94,8 +94,8 @@ def test_monitor_coach_barge_leave_and_steer_from_the_wallboard(
     expect(notice).to_have_text("You joined the call")
     expect(row.locator("[data-field=supervisors]")).to_have_text("Lead (in the call)")
     if os.environ.get("CALLCENTER_TEST_SCREENSHOTS"):
-        lead.screenshot(path="/tmp/x-supervise-wallboard.png", full_page=True)
-        amy.screenshot(path="/tmp/x-supervise-agent.png", full_page=True)
+        lead.screenshot(path=shot("supervise-wallboard"), full_page=True)
+        amy.screenshot(path=shot("supervise-agent"), full_page=True)
 
     actions.locator("button[data-action=leave]").click()
     expect(notice).to_have_text("You left the call")

@@ -5,7 +5,7 @@ and the call record page says it."""
 from __future__ import annotations
 
 import pytest
-from conftest import CHROMIUM, LiveServer
+from conftest import CHROMIUM, LiveServer, shot
 from playwright.sync_api import Browser, expect
 from test_agent_socket import Console, team  # noqa: F401
 from test_console_kb_inbox_browser import Console as BrowserConsole
@@ -36,5 +36,5 @@ def test_the_call_record_and_recent_calls_show_the_survey(
     expect(page.locator("#call-csat")).to_have_text("2 of 5")
     expect(page.locator("#call-resolved")).to_have_text("no")
     expect(page.locator("#call-timeline tr[data-kind='survey.rated']")).to_be_visible()
-    page.screenshot(path="/tmp/y-survey-call.png", full_page=True)
+    page.screenshot(path=shot("survey-call"), full_page=True)
     assert console.errors == []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM, Clock, LiveServer, app_config, close_app
+from conftest import CHROMIUM, Clock, LiveServer, app_config, close_app, shot
 from playwright.sync_api import Browser, Route, WebSocketRoute, expect
 from test_console_browser import log_in
 from test_softphone import API_KEY, APP_SID, REAL
@@ -118,6 +118,6 @@ def test_the_softphone_builds_a_twilio_device_and_says_when_twilio_is_unreachabl
     expect(page.locator("#softphone")).to_have_attribute("data-state", "unreachable")
     expect(page.locator("#sp-answer")).to_be_disabled()
     assert any(url.startswith("wss://") for url in refused), refused
-    page.screenshot(path="/tmp/h17-lang-softphone-unreachable.png", full_page=False)
+    page.screenshot(path=shot("softphone-unreachable"), full_page=False)
     assert errors == []
     context.close()

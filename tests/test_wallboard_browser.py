@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import CHROMIUM, LiveServer, start_caller
+from conftest import CHROMIUM, LiveServer, shot, start_caller
 from playwright.sync_api import Browser, Page, expect
 from test_agent_socket import team  # noqa: F401
 from test_queue_boards import queued_call
@@ -85,7 +85,7 @@ def test_the_wallboard_lives(
     expect(page.locator("#care-oldest")).to_have_text(re.compile(r"^3m \d+s$"))
     expect(page.locator("#care-overdue")).to_have_text("1")
     expect(page.locator("#care-overdue")).to_have_attribute("data-alert", "alert")
-    page.screenshot(path="/tmp/wallboard-live.png")
+    page.screenshot(path=shot("wallboard-live"))
     longest = support.locator("[data-field=longest-wait]")
     assert 40 <= shown_seconds(longest.inner_text()) < 50
     # Definitions are on the page: a hover on each heading, and the legend.
