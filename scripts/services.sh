@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install (Debian packages) and start what the full test suite uses: PostgreSQL, Chromium.
+# Install (Debian packages) and start what the full test suite uses: PostgreSQL, Chromium,
+# redis-server (installed only: the tests that need it start their own).
 # Usage:  eval "$(bash scripts/services.sh --export)"   or   source scripts/services.sh
 # Prints/sets CALLCENTER_TEST_POSTGRES_URL and CALLCENTER_TEST_CHROMIUM. Needs root (or sudo) for apt-get.
 # SERVICES_DATABASE=NAME creates and names that database instead of callcenter_test
-# (scripts/cluster.sh uses its own); SERVICES_CHROMIUM=0 leaves Chromium out.
+# (scripts/cluster.sh uses its own); SERVICES_CHROMIUM=0 leaves Chromium out, SERVICES_REDIS=0 Redis.
 set -euo pipefail
 
 SUDO=""
@@ -48,6 +49,14 @@ if [ "${SERVICES_CHROMIUM:-1}" != "0" ] && ! command -v chromium >/dev/null 2>&1
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >&2
 fi
 CHROMIUM=$(command -v chromium || true)
+
+# redis-server for the suite's two-process tests, which start their own on a free port
+# (tests/test_cluster_board.py; skipped without it).
+if [ "${SERVICES_REDIS:-1}" != "0" ] && ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >&2
+fi
 
 URL="postgresql+psycopg://$DB_USER:$DB_PASS@127.0.0.1:$PORT/$DB_NAME"
 log "PostgreSQL ready: $URL"
