@@ -198,7 +198,8 @@ def team(database: Database) -> Iterator[dict[str, str]]:
         )
         run = uuid.uuid4().hex[:6]
         taken = session.scalars(select(Agent.agent_number)).all()
-        first = max([int(n) for n in taken if n.isdigit() and n.startswith("7")] + [7000]) + 1
+        # Above every number a test run ever took (retired agents keep theirs).
+        first = max([int(n) for n in taken if n.isdigit() and int(n) >= 7000] + [7000]) + 1
         names = {}
         for index, role in enumerate(["agent", "agent", "supervisor"]):
             username = f"{PREFIX}{run}-{index}"
