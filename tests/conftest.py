@@ -298,19 +298,34 @@ class LiveServer:
     app: Flask
 
 
-@pytest.fixture
-def live_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[LiveServer]:
-    """The app on a real port of 127.0.0.1, its public URL pointing at itself."""
+@contextmanager
+def serve_app(
+    tmp_path: Path,
+    database_url: str,
+    clock: Clock | None = None,
+    *,
+    public_url: str | None = None,
+    start_realtime: bool = False,
+    **overrides: Any,
+) -> Iterator[LiveServer]:
+    """The app on a free port of 127.0.0.1, stopped with everything it started afterwards.
+
+    Its public URL is where it listens unless `public_url` names another, with the
+    simulator under it; `overrides` are further settings (they win over both).
+    """
     before = set(threading.enumerate())
     server = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    app = create_app(
-        app_config(tmp_path, database_url, public_url=url, twilio_api_url=url + "/simulator")
-    )
-    app.extensions["callcenter"].engine.clock = clock
+    public = public_url or url
+    settings = {"public_url": public, "twilio_api_url": public + "/simulator", **overrides}
+    app = create_app(app_config(tmp_path, database_url, **settings))
+    if clock is not None:
+        app.extensions["callcenter"].engine.clock = clock
     server.app = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    if start_realtime:
+        app.extensions["callcenter"].extras["realtime"].start()
     try:
         yield LiveServer(url, app)
     finally:
@@ -318,6 +333,13 @@ def live_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Liv
         server.server_close()
         thread.join(5)
         close_app(app, before)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[LiveServer]:
+    """The app on a real port of 127.0.0.1, its public URL pointing at itself."""
+    with serve_app(tmp_path, database_url, clock) as live:
+        yield live
 
 
 @dataclass

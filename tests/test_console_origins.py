@@ -3,7 +3,6 @@ loopback aliases; opened elsewhere, the page says which URL to use."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,12 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
-from conftest import CHROMIUM, LiveServer, app_config, close_app, shot
+from conftest import CHROMIUM, LiveServer, serve_app, shot
 from flask import Flask
 from playwright.sync_api import Browser, expect
-from werkzeug.serving import make_server
 
-from callcenter.app import create_app
 from callcenter.people.agents import create_agent
 from callcenter.web.origins import console_origins
 
@@ -75,23 +72,9 @@ def test_the_loopback_aliases_of_the_public_url_may_connect(live_server: LiveSer
 @contextmanager
 def serving(tmp_path: Path, database_url: str, public_url: str) -> Iterator[str]:
     """The app on a port of 127.0.0.1 with another public URL; yields where it listens."""
-    before = set(threading.enumerate())
-    server = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)
-    app = create_app(
-        app_config(tmp_path, database_url, public_url=public_url,
-                   twilio_api_url=public_url + "/simulator")
-    )  # fmt: skip
-    add_agent(app)
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        close_app(app, before)
+    with serve_app(tmp_path, database_url, public_url=public_url) as live:
+        add_agent(live.app)
+        yield live.url
 
 
 def log_in(page, url: str) -> None:

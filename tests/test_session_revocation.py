@@ -15,15 +15,13 @@ import requests
 import socketio
 import test_agent_socket
 import test_agents_auth
-from conftest import Clock, LiveServer, app_config, close_app, start_caller
+from conftest import Clock, LiveServer, serve_app, start_caller
 from flask import Flask
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 from test_agent_socket import PASSWORD, Console
 from test_agents_auth import cli_env, invoke, login
-from werkzeug.serving import make_server
 
-from callcenter.app import create_app
 from callcenter.models import Agent, CallEvent
 
 team = test_agent_socket.team  # fixtures
@@ -192,24 +190,8 @@ def test_logout_disconnects_the_agents_consoles(
 @contextmanager
 def another_process(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[LiveServer]:
     """A second app on the same database and secret key, serving on its own port."""
-    before = set(threading.enumerate())
-    server = make_server("127.0.0.1", 0, Flask("placeholder"), threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app = create_app(
-        app_config(tmp_path, database_url, public_url=url, twilio_api_url=url + "/simulator")
-    )
-    app.extensions["callcenter"].engine.clock = clock
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.extensions["callcenter"].extras["realtime"].start()
-    try:
-        yield LiveServer(url, app)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        close_app(app, before)
+    with serve_app(tmp_path, database_url, clock, start_realtime=True) as second:
+        yield second
 
 
 def test_logout_and_deactivation_elsewhere_disconnect_consoles_on_every_process(

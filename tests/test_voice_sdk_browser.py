@@ -9,20 +9,17 @@ intercepted and refused."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM, Clock, LiveServer, app_config, close_app, shot
+from conftest import CHROMIUM, Clock, LiveServer, serve_app, shot
 from playwright.sync_api import Browser, Route, WebSocketRoute, expect
 from test_console_browser import log_in
 from test_softphone import API_KEY, APP_SID, REAL
 from twilio.jwt.access_token import AccessToken
-from werkzeug.serving import make_server
 
-from callcenter.app import create_app
 from callcenter.people.agents import create_agent
 
 pytestmark = pytest.mark.skipif(
@@ -55,21 +52,8 @@ window.Twilio = holder;
 @pytest.fixture
 def real_server(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[LiveServer]:
     """The app on 127.0.0.1 with a real Twilio account's settings (no simulator)."""
-    before = set(threading.enumerate())
-    server = make_server("127.0.0.1", 0, object(), threaded=True)  # type: ignore[arg-type]
-    url = f"http://127.0.0.1:{server.server_port}"
-    app = create_app(app_config(tmp_path, database_url, **{**REAL, "public_url": url}))
-    app.extensions["callcenter"].engine.clock = clock
-    server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url, app)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        close_app(app, before)
+    with serve_app(tmp_path, database_url, clock, **REAL) as live:
+        yield live
 
 
 def test_the_softphone_builds_a_twilio_device_and_says_when_twilio_is_unreachable(
