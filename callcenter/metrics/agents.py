@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Interval, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
@@ -103,29 +103,31 @@ def _handles(session: Session, settings: Settings, start: datetime, end: datetim
     return result
 
 
-def handling_since(
-    session: Session, start: datetime
-) -> tuple[dict[int, tuple[int, float]], datetime | None]:
-    """As :func:`handling` from `start` on, with the latest start among the handles counted:
-    while that is before a moment `end`, this is :func:`handling` over [start, end)."""
+def _handled(start: datetime, end: datetime | None) -> Select[Any]:
+    """Per agent: handles started in [start, end) (no end: from start on) that ended and
+    count, their talk + hold + wrap-up seconds, and the latest start among them."""
     handle = CallHandle
-    statement = (
+    window = [handle.started_at >= start] + ([handle.started_at < end] if end else [])
+    return (
         select(
             handle.agent_id,
             func.count(handle.id),
             func.sum(handle.talk_seconds + handle.hold_seconds + handle.wrapup_seconds),
             func.max(handle.started_at),
         )
-        .where(
-            handle.started_at >= start,
-            handle.ended_at.is_not(None),
-            handle.voided.is_(False),
-        )
+        .where(*window, handle.ended_at.is_not(None), handle.voided.is_(False))
         .group_by(handle.agent_id)
     )
+
+
+def handling_since(
+    session: Session, start: datetime
+) -> tuple[dict[int, tuple[int, float]], datetime | None]:
+    """As :func:`handling` from `start` on, with the latest start among the handles counted:
+    while that is before a moment `end`, this is :func:`handling` over [start, end)."""
     result: dict[int, tuple[int, float]] = {}
     latest: datetime | None = None
-    for agent_id, count, seconds, last in session.execute(statement):
+    for agent_id, count, seconds, last in session.execute(_handled(start, None)):
         if isinstance(last, str):  # SQLite may give MAX() of a date back as text
             last = datetime.fromisoformat(last).replace(tzinfo=UTC)
         result[agent_id] = (count, float(seconds or 0))
@@ -137,23 +139,8 @@ def handling(session: Session, start: datetime, end: datetime) -> dict[int, tupl
     """Per agent: (calls handled, their talk + hold + wrap-up seconds) over [start, end),
     as ``handled`` and ``aht_seconds`` of :func:`agent_report` count them, without the
     rest of the report (the wallboard's "today" per agent)."""
-    handle = CallHandle
-    statement = (
-        select(
-            handle.agent_id,
-            func.count(handle.id),
-            func.sum(handle.talk_seconds + handle.hold_seconds + handle.wrapup_seconds),
-        )
-        .where(
-            handle.started_at >= start,
-            handle.started_at < end,
-            handle.ended_at.is_not(None),
-            handle.voided.is_(False),
-        )
-        .group_by(handle.agent_id)
-    )
-    return {agent_id: (count, float(seconds or 0)) for agent_id, count, seconds in
-            session.execute(statement)}  # fmt: skip
+    return {agent_id: (count, float(seconds or 0)) for agent_id, count, seconds, _ in
+            session.execute(_handled(start, end))}  # fmt: skip
 
 
 def _offers(session: Session, start: datetime, end: datetime) -> dict[int, tuple[int, int]]:
