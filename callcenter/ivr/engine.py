@@ -1,14 +1,14 @@
 """The IVR engine: walks a call through its flow and says what the caller should get next.
 
-It knows nothing of Twilio or Flask. Each step returns a list of actions ending with one
-that hands control back to the telephony platform (gather input, enqueue, record, dial,
-hang up); an adapter renders them as TwiML.
+It knows nothing of Twilio or Flask. Each step returns a list of actions (the vocabulary in
+`ivr/actions.py`) ending with one that hands control back to the telephony platform (gather
+input, enqueue, record, dial, hang up); an adapter renders them as TwiML.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,10 +16,23 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls.records import log_event
 from callcenter.config import HoursConfig, MailboxConfig, QueueConfig, localized
+from callcenter.ivr.actions import (
+    Action,
+    Dial,
+    Enqueue,
+    Gather,
+    Hangup,
+    JoinConference,
+    Leave,
+    PlayAudio,
+    Prompt,
+    Record,
+    Silence,
+    Speak,
+)
 from callcenter.ivr.hours import is_holiday, is_open
 from callcenter.ivr.loader import FlowSet
 from callcenter.ivr.schema import (
-    TEMPLATE_FIELD,
     BranchNode,
     Condition,
     Flow,
@@ -37,6 +50,7 @@ from callcenter.ivr.schema import (
     TransferNode,
     VoicemailNode,
 )
+from callcenter.ivr.spoken import AGENT_WORDS, digits_from_speech, render_segments, voice_for
 from callcenter.knowledge.models import KbArticle
 from callcenter.knowledge.usage import record_lookup
 from callcenter.models import Call, Customer, utcnow
@@ -46,103 +60,29 @@ from callcenter.people.customers import (
     find_customer_by_number,
 )
 
+# The action vocabulary (actions.py) and the speech helpers (spoken.py) are imported from here
+# too.
+__all__ = [
+    "AGENT_WORDS",
+    "Action",
+    "Dial",
+    "EngineSettings",
+    "Enqueue",
+    "Gather",
+    "Hangup",
+    "IvrEngine",
+    "JoinConference",
+    "Leave",
+    "PlayAudio",
+    "Prompt",
+    "Record",
+    "Silence",
+    "Speak",
+    "digits_from_speech",
+    "render_segments",
+]
+
 MAX_NODES_PER_STEP = 64
-
-
-@dataclass(frozen=True)
-class Speak:
-    """Speak text. `personal` prompts carry caller data and are never served from the cache."""
-
-    text: str
-    language: str
-    personal: bool = False
-
-
-@dataclass(frozen=True)
-class PlayAudio:
-    url: str
-
-
-@dataclass(frozen=True)
-class Silence:
-    seconds: int
-
-
-Prompt = Speak | PlayAudio | Silence
-
-
-@dataclass(frozen=True)
-class Gather:
-    """Wait for key presses or speech, then call back for (flow, node, attempt)."""
-
-    flow: str
-    node: str
-    attempt: int
-    prompts: tuple[Prompt, ...]
-    language: str
-    input: tuple[str, ...] = ("dtmf",)
-    timeout: int = 5
-    num_digits: int | None = None
-    finish_on_key: str = ""
-    hints: tuple[str, ...] = ()
-    callback_queue: str | None = None
-    """Set on the wait loop's callback offer: the keys go to the queue's callback route."""
-    survey_call: str | None = None
-    """Set on a post-call survey question (`node` names it): the answer goes to the survey
-    route of this call."""
-
-
-@dataclass(frozen=True)
-class Enqueue:
-    queue: str
-    language: str
-    call: str | None = None
-    """The call record the waiting leg belongs to, when it is not the leg's own (a customer
-    we called back, waiting again after a transfer)."""
-
-
-@dataclass(frozen=True)
-class Record:
-    mailbox: str
-    max_length: int
-    language: str
-    goodbye: str | None = None
-
-
-@dataclass(frozen=True)
-class Dial:
-    flow: str
-    node: str
-    number: str
-    timeout: int
-
-
-@dataclass(frozen=True)
-class JoinConference:
-    """Bridge this leg into a conference (the agent's and the caller's legs meet there)."""
-
-    name: str
-    start_on_enter: bool
-    end_on_exit: bool
-    events: bool = False
-    """Ask for the conference's join/leave/start/end callbacks."""
-    survey_call: str | None = None
-    """When the conference ends for this leg, go on to this call's post-call survey."""
-
-
-@dataclass(frozen=True)
-class Leave:
-    """Leave the queue (the wait is over)."""
-
-
-@dataclass(frozen=True)
-class Hangup:
-    pass
-
-
-Action = (
-    Speak | PlayAudio | Silence | Gather | Enqueue | Record | Dial | JoinConference | Leave | Hangup
-)
 
 
 @dataclass
@@ -353,7 +293,7 @@ class IvrEngine:
             return [Speak(chosen, language)]
         parts: list[tuple[str, str]] = []
         for segment, is_value in render_segments(chosen, call):
-            voice = _voice_for(segment, language, flow.languages) if is_value else language
+            voice = voice_for(segment, language, flow.languages) if is_value else language
             if voice is None:
                 continue  # no voice of this flow can say it: leave it out
             if parts and parts[-1][1] == voice:
@@ -565,59 +505,6 @@ class IvrEngine:
         return config.max_length if config else 120
 
 
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]")
-
-
-def _voice_for(value: str, language: str, languages: Sequence[str]) -> str | None:
-    """The language whose voice says a placeholder value in a `language` prompt.
-
-    An English voice cannot read Chinese characters (it skips or spells them): a value
-    with any is said by the flow's Chinese voice, or left out when the flow has none.
-    Chinese voices read Latin names, so other values stay in the prompt's voice.
-    """
-    if not CJK.search(value) or language.startswith(("zh", "ja", "ko")):
-        return language
-    return next((other for other in languages if other.startswith("zh")), None)
-
-
-def render_segments(text: str, call: Call) -> list[tuple[str, bool]]:
-    """The text cut at its placeholders: (literal text, False) and (filled value, True)."""
-    customer = call.customer
-    values = {
-        "name": customer.name if customer else "",
-        "tier": customer.tier if customer else "",
-        "account": " ".join(customer.account_code or "") if customer else "",
-        "caller": " ".join(call.caller_number or ""),
-        "language": call.language,
-    }
-    variables = (call.context or {}).get("vars", {})
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("var."):
-            return " ".join(str(variables.get(name[4:], "")))
-        return str(values.get(name, ""))[:80]
-
-    segments: list[tuple[str, bool]] = []
-    end = 0
-    for match in TEMPLATE_FIELD.finditer(text):
-        segments += [(text[end : match.start()], False), (substitute(match), True)]
-        end = match.end()
-    segments.append((text[end:], False))
-    return segments
-
-
-_SPOKEN_DIGITS = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
-    "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
-}  # fmt: skip
-
-
-AGENT_WORDS = ("agent", "person", "human", "representative", "operator", "人工", "客服")
-
-
 def _remember_language(session: Session, call: Call) -> None:
     """A known caller who chose a language in the IVR: it becomes their preference (the
     language node is skipped for them next time), logged on the call."""
@@ -628,14 +515,3 @@ def _remember_language(session: Session, call: Call) -> None:
     log_event(session, call.call_sid, "customer.language", customer=customer.id,
               old=customer.language, new=call.language)  # fmt: skip
     customer.language = call.language
-
-
-def digits_from_speech(speech: str) -> str:
-    """Turn "one two three" or "一二三" or "1 2 3" into "123"."""
-    digits = []
-    for token in re.findall(r"\d|[a-z]+|[^\sa-z\d]", speech.casefold()):
-        if token.isdigit():
-            digits.append(token)
-        elif token in _SPOKEN_DIGITS:
-            digits.append(_SPOKEN_DIGITS[token])
-    return "".join(digits)

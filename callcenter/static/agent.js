@@ -1,8 +1,9 @@
 "use strict";
-// Agent console: presence, the screen-pop on `call:offer`, accept/decline, the call's
-// controls and recording, wrap-up, and the knowledge base (search, read, text to caller).
-// Protocol: docs/agent-protocol.md. All data is rendered as text; the only HTML inserted
-// is an article body, which the server renders safe (raw HTML escaped).
+// Agent console: presence, the offer on `call:offer` (its screen-pop: agent-screen-pop.js),
+// accept/decline, the current call, its controls, consults and wrap-up. It owns the socket
+// and the current call, and starts the console's other parts with them: the knowledge panel
+// (agent-knowledge.js), the call's recording (agent-recording.js) and the dial pad
+// (agent-dialpad.js). Protocol: docs/agent-protocol.md. All data is rendered as text.
 (() => {
   const $ = (id) => document.getElementById(id);
   const dispositions = JSON.parse($("console").dataset.dispositions || "{}");
@@ -13,11 +14,12 @@
   let current = null;
   let countdown = null;
   const offered = new Map(); // call_sid -> the screen-pop, to show on the current call
-  const recordings = new Map(); // call_sid -> the last `call:recording` state
   const participantsOf = new Map(); // call_sid -> the last `call:participants` list
-  let recording; // the current call's recording: undefined (not known yet), null (none), state
-  let article = null; // the article open in the knowledge panel
   let myId = null; // this agent's id (from agent:state)
+  const { agentName, customerLink } = ScreenPop; // agent-screen-pop.js
+  const knowledge = knowledgePanel(() => current); // agent-knowledge.js
+  const recording = callRecording(socket, () => current); // agent-recording.js
+  dialPad(socket); // agent-dialpad.js
 
   const select = $("disposition");
   select.replaceChildren(el("option", t("Choose…")), ...Object.entries(dispositions).map(([code, label]) => {
@@ -52,60 +54,6 @@
       current.consulted = false; // the other agent handed the call over to us
       setCallState("connected");
     }
-  }
-
-  // -- what the offer is: inbound call, call-back (dials the customer), consult -------------
-
-  const OFFER_TITLES = { inbound: t("Incoming call"), callback: t("Call-back request"), consult: t("Consult"),
-    outbound: t("Outbound call") };
-  // An outbound call placed from a voicemail or a follow-up (Call now) is titled by it.
-  function offerTitle(kind, callback) {
-    if (kind === "outbound" && callback && callback.voicemail) return t("Voicemail call-back");
-    if (kind === "outbound" && callback && callback.followup) return t("Follow-up call-back");
-    return OFFER_TITLES[kind] || OFFER_TITLES.inbound;
-  }
-
-  function voicemailText(message) {
-    const length = message.duration_seconds != null
-      ? t("a {length} voicemail", { length: seconds(message.duration_seconds) }) : t("a voicemail");
-    const ago = message.left_seconds_ago != null ? t(" {ago} ago", { ago: seconds(message.left_seconds_ago) }) : "";
-    return t(" They left {voicemail}{ago}.", { voicemail: length, ago });
-  }
-  function missedText(followup) {
-    const missed = followup.events ? followup.events.map(missedEventText) : followup.what || [];
-    return t(" We missed them: {missed}.", { missed: missed.join("; ") || t("a missed call") });
-  }
-
-  function offerKind(payload) {
-    const kind = payload.kind || "inbound";
-    const callback = payload.callback || {};
-    const number = callback.number || payload.caller_number || payload.from || "";
-    if (kind === "outbound") {
-      // A call-back placed from a voicemail or a follow-up says what it answers.
-      const why = callback.voicemail ? voicemailText(callback.voicemail)
-        : callback.followup ? missedText(callback.followup) : "";
-      return t("You are calling {number}: your phone rings first, then the customer's.", { number }) + why;
-    }
-    if (kind === "callback") {
-      const ago = callback.requested_seconds_ago;
-      return t("Accepting dials the customer at {number}.", { number }) +
-        (ago != null ? t(" They asked to be called back {ago} ago.", { ago: seconds(ago) }) : "");
-    }
-    if (kind === "consult") {
-      const from = (payload.consult || {}).from || {};
-      const who = (payload.customer || {}).name || payload.caller_number || payload.from || t("a caller");
-      return t("{agent} wants to hand you their call with {who}. ", { agent: agentName(from), who }) +
-        t("Accept to join the call: the caller holds while you talk to {name}.", { name: from.name || t("them") });
-    }
-    if (payload.transfer) {
-      return t("{agent} transferred this call to you: the caller is on the line.", { agent: agentName(payload.transfer.from) });
-    }
-    return "";
-  }
-
-  function agentName(agent) {
-    if (!agent) return t("Another agent");
-    return agent.number ? `${agent.name} (${agent.number})` : agent.name;
   }
 
   // -- who is on the call --------------------------------------------------------------------
@@ -199,62 +147,18 @@
     };
     for (const [id, on] of Object.entries(allowed)) $(id).disabled = !on;
     $("hangup").textContent = state === "consulting" ? t("Leave consult") : t("Hang up");
-    showRecording();
+    recording.show();
   }
 
   function showOffer(payload) {
     offer = payload;
     offered.set(payload.call_sid, payload);
     const customer = payload.customer || {};
-    $("pop-name").textContent = customer.name || t("Unknown caller");
     if (window.softphone) window.softphone.caller(customer.name || payload.caller_number);
-    $("pop-number").textContent = payload.caller_number || payload.from || "";
-    $("pop-tier").textContent = customer.tier || "";
-    $("pop-language").textContent = payload.language || "";
-    $("pop-account").textContent = customer.account || "—";
-    $("pop-notes").textContent = customer.notes || "";
-    // Known caller: a link to the customer's file; an unknown number: create one, prefilled.
-    customerLink($("pop-customer"), customer, payload.caller_number || "");
-    $("pop-queue").textContent = payload.queue.display_name || "";
+    ScreenPop.fill(payload);
     const kind = payload.kind || "inbound";
-    const from = (payload.consult || {}).from;
-    $("offer-title").textContent = kind === "consult" ? t("Consult from {agent}", { agent: agentName(from) }) : offerTitle(kind, payload.callback);
-    $("offer").dataset.kind = kind;
-    $("pop-kind").textContent = offerKind(payload);
-    $("pop-kind").hidden = kind === "inbound";
-    $("pop-wait").hidden = kind !== "inbound";
-    $("pop-waited").textContent = seconds(payload.queue.waited_seconds);
-    const path = payload.ivr.path || [];
-    const inputs = Object.entries(payload.ivr.inputs || {});
-    $("pop-ivr").replaceChildren(...path.map((step) => {
-      const label = step.label || `${step.flow}.${step.node}`;
-      return el("li", step.input ? `${label}: ${step.input}` : label);
-    }));
-    $("pop-inputs").replaceChildren(...inputs.flatMap(([key, value]) => [el("dt", key), el("dd", value, "mono")]));
-    $("pop-ivr-box").hidden = path.length === 0 && inputs.length === 0;
-    $("pop-inputs-box").hidden = inputs.length === 0;
-    $("pop-history").replaceChildren(...(payload.history.length ? payload.history.map((h) => {
-      const what = h.disposition_label || h.disposition || h.outcome_label || h.outcome || "";
-      const who = h.agent_name || h.agent;
-      const rated = surveyText(h);
-      const when = LOCALE === "en" ? h.started_at.slice(0, 16).replace("T", " ") : dateTime(h.started_at);
-      return el("li", `${when} · ${h.queue || t("IVR")} · ${what}` +
-        `${who ? " · " + who : ""}${rated ? " · CSAT " + rated : ""}${h.notes ? " — " + h.notes : ""}`);
-    }) : [el("li", t("No earlier calls"), "muted")]));
-    const tickets = payload.tickets || [];
-    $("pop-tickets").replaceChildren(...tickets.map((ticket) => {
-      const li = el("li", null, ticket.overdue ? "overdue" : "");
-      const link = el("a", `#${ticket.id} ${ticket.category_label}`);
-      link.href = `/tickets#${ticket.id}`;
-      link.target = "_blank";
-      li.append(link, ` · ${ticketStatusText(ticket.status)} · `
-        + t("due {when}", { when: dateTime(ticket.due_at) }) + (ticket.overdue ? t(" (overdue)") : ""),
-        el("div", ticket.description, "muted small"));
-      return li;
-    }));
-    $("pop-tickets-box").hidden = tickets.length === 0;
     renderParticipants($("pop-participants"), kind === "consult" ? payload.participants : []);
-    renderSuggestions($("pop-knowledge"), payload.knowledge, payload.call_sid);
+    knowledge.renderSuggestions($("pop-knowledge"), payload.knowledge, payload.call_sid);
     $("offer").hidden = false;
     $("accept").hidden = $("decline").hidden = kind === "outbound";
     clearInterval(countdown);
@@ -276,13 +180,6 @@
     }
   }
 
-  // Known caller: a link to the customer's file; an unknown number: create one, prefilled.
-  function customerLink(link, customer, number) {
-    link.hidden = !customer.id && !number;
-    link.textContent = customer.id ? t("Open customer") : t("Create customer");
-    link.href = customer.id ? `/customers/${customer.id}` : `/customers?phone=${encodeURIComponent(number)}`;
-  }
-
   function hideOffer() {
     offer = null;
     clearInterval(countdown);
@@ -297,15 +194,13 @@
     $("current-name").textContent = customer.name || t("Caller");
     $("current-number").textContent = current.from || "";
     customerLink($("current-customer"), customer, current.from || "");
-    const knowledge = current.knowledge || [];
-    renderSuggestions($("current-knowledge"), knowledge, current.call_sid);
-    $("current-knowledge-box").hidden = knowledge.length === 0;
+    const suggested = current.knowledge || [];
+    knowledge.renderSuggestions($("current-knowledge"), suggested, current.call_sid);
+    $("current-knowledge-box").hidden = suggested.length === 0;
     $("call-error").textContent = "";
     $("current").hidden = false;
-    recording = recordings.has(current.call_sid) ? recordings.get(current.call_sid) : undefined;
-    showRecording();
-    if (recording === undefined) learnRecording(current.call_sid);
-    updateSend();
+    recording.follow(current.call_sid);
+    knowledge.updateSend();
     applyControls();
     document.dispatchEvent(new CustomEvent("console:call", { detail: current }));
   }
@@ -316,184 +211,8 @@
     document.dispatchEvent(new CustomEvent("console:call", { detail: null }));
     $("current").hidden = true;
     $("consult-status").textContent = "";
-    updateSend();
+    knowledge.updateSend();
   }
-
-  // -- suggested articles (screen-pop) --------------------------------------------------------
-
-  function renderSuggestions(list, items, callSid) {
-    list.replaceChildren(...(items && items.length ? items.map((item) => {
-      const li = el("li");
-      const button = el("button", item.title, "link");
-      button.type = "button";
-      button.dataset.articleId = item.id;
-      button.addEventListener("click", () => openArticle(item.id, callSid, true));
-      li.append(button);
-      if (item.summary) li.append(el("div", item.summary, "muted small"));
-      return li;
-    }) : [el("li", t("No suggestions"), "muted")]));
-  }
-
-  // -- the call's recording -------------------------------------------------------------------
-
-  const RECORDING_LABELS = {
-    requested: t("○ Starting recording"), "in-progress": t("● REC"), paused: t("❚❚ Paused"),
-    completed: t("Recording saved"), absent: t("Nothing recorded"), failed: t("Recording failed"),
-  };
-
-  function showRecording() {
-    const indicator = $("rec-indicator");
-    const state = current ? current.state : "";
-    const over = state === "wrap-up" || state === "ended" || (state || "").startsWith("transferred");
-    // After the call the recording is no longer running, whatever its last event said.
-    const status = recording && !(over && (recording.status === "in-progress" || recording.status === "paused"))
-      ? recording.status : "";
-    indicator.dataset.recording = status;
-    indicator.textContent = RECORDING_LABELS[status] || status;
-    indicator.hidden = !status;
-    // Only while talking; not known yet (a console reloaded mid-call): let the agent try.
-    const talking = (state === "connected" || state === "on hold") && !(current && current.consulted);
-    $("rec-pause").disabled = !talking || (recording !== undefined && status !== "in-progress");
-    $("rec-resume").disabled = !talking || (recording !== undefined && status !== "paused");
-  }
-
-  async function learnRecording(callSid) {
-    // The call record says whether the call is being recorded (the events may have gone by).
-    try {
-      const record = await api(`/api/calls/${encodeURIComponent(callSid)}`);
-      if (!current || current.call_sid !== callSid || recording !== undefined) return;
-      const items = record.recordings || [];
-      recording = items.length ? items[items.length - 1] : null;
-      showRecording();
-    } catch (error) {
-      // Not visible yet (still connecting): the `call:recording` event will tell.
-    }
-  }
-
-  socket.on("call:recording", (data) => {
-    if (!data || !data.call_sid) return;
-    recordings.set(data.call_sid, data);
-    if (current && current.call_sid === data.call_sid) {
-      recording = data;
-      showRecording();
-    }
-  });
-
-  function record(action) {
-    if (!current) return;
-    const callSid = current.call_sid;
-    $("call-error").textContent = "";
-    socket.emit("call:record", { call_sid: callSid, action }, (answer) => {
-      if (answer && answer.ok) {
-        const state = { call_sid: callSid, ...answer };
-        recordings.set(callSid, state);
-        if (current && current.call_sid === callSid) {
-          recording = state;
-          showRecording();
-        }
-      } else {
-        $("call-error").textContent = (answer && answer.error) || t("The recording could not be changed");
-      }
-    });
-  }
-  $("rec-pause").addEventListener("click", () => record("pause"));
-  $("rec-resume").addEventListener("click", () => record("resume"));
-
-  // -- knowledge base ---------------------------------------------------------------------------
-
-  // GET with the call's sid when there is one, so the lookup is linked to the call; a call
-  // this agent may not see (yet: still ringing) is left out rather than failing the lookup.
-  async function kbGet(path, params, callSid) {
-    if (callSid) {
-      try {
-        return await api(`${path}?${new URLSearchParams({ ...params, call_sid: callSid })}`);
-      } catch (error) {
-        if (error.status !== 403) throw error;
-      }
-    }
-    return api(`${path}?${new URLSearchParams(params)}`);
-  }
-
-  $("kb-search").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const query = $("kb-q").value.trim();
-    if (!query) return;
-    $("kb-error").textContent = "";
-    const params = { q: query, limit: "10" };
-    if ($("kb-lang").value) params.lang = $("kb-lang").value;
-    try {
-      const data = await kbGet("/api/kb/search", params, current && current.call_sid);
-      const results = data.results || [];
-      $("kb-summary-line").textContent = results.length
-        ? (results.length === 1 ? t("{count} article for “{query}”", { count: 1, query: data.query })
-          : t("{count} articles for “{query}”", { count: results.length, query: data.query }))
-        : t("No articles match “{query}”", { query: data.query });
-      $("kb-results").replaceChildren(...results.map((hit) => {
-        const li = el("li");
-        li.dataset.articleId = hit.id;
-        const title = el("button", hit.title, "link");
-        title.type = "button";
-        title.addEventListener("click", () => openArticle(hit.id, current && current.call_sid, false));
-        const snippet = el("p", null, "snippet");
-        snippet.append(markedText(hit.snippet));
-        li.append(title, " ", el("span", hit.language, "pill"), snippet);
-        return li;
-      }));
-    } catch (error) {
-      $("kb-error").textContent = error.message;
-    }
-  });
-
-  async function openArticle(id, callSid, suggested) {
-    $("kb-error").textContent = "";
-    try {
-      const data = await kbGet(`/api/kb/articles/${encodeURIComponent(id)}`,
-        suggested ? { via: "suggestion" } : {}, callSid);
-      article = data;
-      $("kb-title").textContent = data.title;
-      $("kb-language").textContent = data.language || "";
-      $("kb-tags").textContent = (data.tags || []).join(", ");
-      $("kb-summary").textContent = data.summary || "";
-      $("kb-body").innerHTML = data.html; // safe HTML rendered by the server
-      const link = $("kb-link");
-      link.textContent = data.link || "";
-      if (/^https?:\/\//i.test(data.link || "")) link.href = data.link;
-      else link.removeAttribute("href");
-      $("kb-send-status").textContent = "";
-      $("kb-article").hidden = false;
-      $("kb-article").dataset.articleId = data.id;
-      updateSend();
-      $("kb-article").scrollIntoView({ block: "nearest" });
-    } catch (error) {
-      $("kb-error").textContent = error.message;
-    }
-  }
-
-  function updateSend() {
-    const button = $("kb-send");
-    button.disabled = !(article && current);
-    button.title = current ? t("Text the article's link to the caller") : t("Only during a call");
-  }
-
-  $("kb-send").addEventListener("click", async () => {
-    if (!article || !current) return;
-    const status = $("kb-send-status");
-    status.className = "";
-    status.textContent = t("Sending…");
-    try {
-      const answer = await api(`/api/kb/articles/${encodeURIComponent(article.id)}/send`, { call_sid: current.call_sid });
-      status.textContent = answer.repeated ? t("Already sent to {to}", { to: answer.to }) : t("Sent to {to}", { to: answer.to });
-    } catch (error) {
-      status.className = "error";
-      status.textContent = error.message;
-    }
-  });
-  $("kb-close").addEventListener("click", () => {
-    article = null;
-    $("kb-article").hidden = true;
-    $("kb-body").replaceChildren();
-    updateSend();
-  });
 
   socket.on("connect", () => { $("connection").textContent = t("Connected"); });
   socket.on("disconnect", () => { $("connection").textContent = t("Disconnected: reconnecting…"); });
@@ -541,29 +260,6 @@
       }
     });
   });
-
-  // -- calling out: the dial pad, and Call buttons elsewhere (`console:dial` events) ---------
-
-  function dial(target, errorBox, placed) {
-    errorBox.textContent = "";
-    socket.emit("call:dial", target, (answer) => {
-      if (!answer || !answer.ok) errorBox.textContent = (answer && answer.error) || t("Could not place the call");
-      else if (placed) placed(answer);
-    });
-  }
-  $("dialpad").addEventListener("submit", (event) => {
-    event.preventDefault();
-    dial({ number: $("dial-number").value.trim() }, $("dial-error"));
-  });
-  document.querySelectorAll("#dialpad-keys [data-key]").forEach((button) => {
-    button.addEventListener("click", () => {
-      const input = $("dial-number");
-      input.value = button.dataset.key === "⌫" ? input.value.slice(0, -1) : input.value + button.dataset.key;
-    });
-  });
-  // detail: {target, errorBox, placed}: `placed(answer)` runs once the call is placed.
-  document.addEventListener("console:dial", (event) =>
-    dial(event.detail.target, event.detail.errorBox || $("dial-error"), event.detail.placed));
 
   $("decline").addEventListener("click", () => {
     if (!offer) return;
