@@ -286,22 +286,24 @@ def _record_repeat(session: Session, call: Call) -> None:
     if not call.caller_number or (call.context or {}).get("callback"):
         return  # a withheld number, or our call-back: not the caller calling again
     started = call.started_at
-    same = Call.caller_number == call.caller_number
-    session.execute(
-        update(Call)
+    calls = Call.__table__
+    same = calls.c.caller_number == call.caller_number
+    # Core statements on the flush's connection: no ORM objects to keep in step with.
+    connection = session.connection()
+    connection.execute(
+        update(calls)
         .where(
             same,
-            Call.started_at < started,
-            or_(Call.next_call_at.is_(None), Call.next_call_at > started),
+            calls.c.started_at < started,
+            or_(calls.c.next_call_at.is_(None), calls.c.next_call_at > started),
         )
         .values(next_call_at=started)
-        .execution_options(synchronize_session=False)
     )
-    call.next_call_at = session.scalar(
-        select(func.min(Call.started_at)).where(
+    call.next_call_at = connection.scalar(
+        select(func.min(calls.c.started_at)).where(
             same,
-            Call.started_at > started,
-            or_(Call.context.is_(None), Call.context["callback"].as_string().is_(None)),
+            calls.c.started_at > started,
+            or_(calls.c.context.is_(None), calls.c.context["callback"].as_string().is_(None)),
         )
     )
 
