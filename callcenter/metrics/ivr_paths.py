@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -172,13 +172,35 @@ def assign_ways(session: Session, visits: Sequence[Any]) -> None:
 
 def _way_ids(session: Session, keys: list[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
+    connection = session.connection()
     for begin in range(0, len(keys), 500):
-        chunk = keys[begin : begin + 500]
-        found = session.connection().execute(
-            select(_WAYS.c.key, _WAYS.c.id).where(_WAYS.c.key.in_(chunk))
-        )
+        found = connection.execute(_READ_WAYS, {"keys": keys[begin : begin + 500]})
         ids.update((key, way_id) for key, way_id in found)
     return ids
+
+
+_CALLS = Call.__table__
+_VISITS = IvrVisit.__table__
+_WAYS = IvrWay.__table__
+# The statements of the event log's writer, built once (their Python is much of its cost).
+_READ_WAYS = select(_WAYS.c.key, _WAYS.c.id).where(
+    _WAYS.c.key.in_(bindparam("keys", expanding=True))
+)
+_READ_STAYS = (
+    select(_CALLS.c.started_at, *_VISITS.c)
+    .select_from(_CALLS.outerjoin(_VISITS, _VISITS.c.call_sid == _CALLS.c.call_sid))
+    .where(_CALLS.c.call_sid == bindparam("sid"))
+    .order_by(_VISITS.c.id)
+)
+_STAY_CHANGES = ("last_kind", "last_via", "last_digit", "last_found", "before_kind", "to_flow",
+                 "to_node", "timeouts", "invalid", "is_current", "way_id")  # fmt: skip
+"""What later steps can change of a stay."""
+_UPDATE_STAY = (
+    update(_VISITS)
+    .where(_VISITS.c.id == bindparam("stay_id"))
+    .values({name: bindparam(name) for name in _STAY_CHANGES})
+)
+_INSERT_STAYS = insert(_VISITS)
 
 
 def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -196,12 +218,7 @@ def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     session.flush()  # a call added in this transaction is read below
     connection = session.connection()
     for call_sid, events in by_call.items():
-        found = connection.execute(
-            select(_CALLS.c.started_at, *_VISITS.c)
-            .select_from(_CALLS.outerjoin(_VISITS, _VISITS.c.call_sid == _CALLS.c.call_sid))
-            .where(_CALLS.c.call_sid == call_sid)
-            .order_by(_VISITS.c.id)
-        ).all()
+        found = connection.execute(_READ_STAYS, {"sid": call_sid}).all()
         if not found:
             continue  # not a call of ours
         started_at = found[0][0]
@@ -212,24 +229,14 @@ def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
             advance(visits, event, started_at, Stay)
         # Only the latest stay before these steps can have changed its way, and the new ones.
         assign_ways(session, visits[max(known - 1, 0) :])
-        if before is not None:
+        if before is not None and visits[known - 1].values() != before:
             latest = visits[known - 1]
-            changed = {
-                name: value
-                for name, old, value in zip(VISIT_COLUMNS, before, latest.values(), strict=True)
-                if old != value
-            }
-            if changed:
-                connection.execute(
-                    update(_VISITS).where(_VISITS.c.id == latest.id).values(**changed)
-                )
+            connection.execute(
+                _UPDATE_STAY,
+                {"stay_id": latest.id, **{name: getattr(latest, name) for name in _STAY_CHANGES}},
+            )
         if len(visits) > known:
             connection.execute(
-                insert(_VISITS),
+                _INSERT_STAYS,
                 [dict(zip(VISIT_COLUMNS, visit.values(), strict=True)) for visit in visits[known:]],
             )
-
-
-_CALLS = Call.__table__
-_VISITS = IvrVisit.__table__
-_WAYS = IvrWay.__table__

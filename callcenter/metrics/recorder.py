@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, inspect, or_, select, update
+from sqlalchemy import bindparam, event, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction, object_session
 
@@ -285,27 +285,29 @@ def _record_repeat(session: Session, call: Call) -> None:
     later call, whatever order they are written in), and its own next from later ones."""
     if not call.caller_number or (call.context or {}).get("callback"):
         return  # a withheld number, or our call-back: not the caller calling again
-    started = call.started_at
-    calls = Call.__table__
-    same = calls.c.caller_number == call.caller_number
     # Core statements on the flush's connection: no ORM objects to keep in step with.
     connection = session.connection()
-    connection.execute(
-        update(calls)
-        .where(
-            same,
-            calls.c.started_at < started,
-            or_(calls.c.next_call_at.is_(None), calls.c.next_call_at > started),
-        )
-        .values(next_call_at=started)
+    values = {"number": call.caller_number, "started": call.started_at}
+    connection.execute(_EARLIER_CALLS_NEXT, values)
+    call.next_call_at = connection.scalar(_FIRST_LATER_CALL, values)
+
+
+_CALLS = Call.__table__
+_SAME_NUMBER = _CALLS.c.caller_number == bindparam("number")
+_EARLIER_CALLS_NEXT = (
+    update(_CALLS)
+    .where(
+        _SAME_NUMBER,
+        _CALLS.c.started_at < bindparam("started"),
+        or_(_CALLS.c.next_call_at.is_(None), _CALLS.c.next_call_at > bindparam("started")),
     )
-    call.next_call_at = connection.scalar(
-        select(func.min(calls.c.started_at)).where(
-            same,
-            calls.c.started_at > started,
-            or_(calls.c.context.is_(None), calls.c.context["callback"].as_string().is_(None)),
-        )
-    )
+    .values(next_call_at=bindparam("started"))
+)
+_FIRST_LATER_CALL = select(func.min(_CALLS.c.started_at)).where(
+    _SAME_NUMBER,
+    _CALLS.c.started_at > bindparam("started"),
+    or_(_CALLS.c.context.is_(None), _CALLS.c.context["callback"].as_string().is_(None)),
+)
 
 
 @event.listens_for(Session, "before_flush")
