@@ -378,7 +378,8 @@ def test_csat_from_the_callers_survey_answers(database, settings):
 def test_a_hang_up_reads_the_callers_queue_entry_once(database, settings):
     """The queue-entry hook looks at several changes of one call (left the queue, its
     outcome): the entry they concern is read once per transaction, not once per change,
-    a savepoint released in between (the missed caller's follow-up) included."""
+    a savepoint released in between (the missed caller's follow-up) included, and the
+    follow-up's check of the wait does not read it again."""
     import callcenter.care.followups  # noqa: F401  (its hook on a call ending, as in the app)
 
     day = Day(database, settings)
@@ -394,7 +395,8 @@ def test_a_hang_up_reads_the_callers_queue_entry_once(database, settings):
         day.hang_up(1, at(0, 40))
     finally:
         event.remove(database.engine, "before_cursor_execute", count)
-    assert len(reads) == 2  # the hook's one, and the follow-up's check of the wait (care/)
+    # The hook's one; the follow-up's check of the wait (care/) takes the entry it read.
+    assert len(reads) == 1
     with database.session() as session:
         report = queue_report(session, settings, at(0), at(15), "15m", "support", now=at(15))
     assert [(row["offered"], row["abandoned"]) for row in rows_for(report)] == [(1, 1)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from time import monotonic
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
@@ -37,26 +37,41 @@ def queue_position(session: Session, call: Call) -> int | None:
     if call.outcome not in WAITING or call.queue is None or call.enqueued_at is None:
         return None
     ahead = session.scalar(
-        select(func.count())
-        .select_from(Call)
-        .where(
-            Call.queue == call.queue,
-            Call.outcome.in_(WAITING),
-            Call.dequeued_at.is_(None),
-            Call.id != call.id,
-            or_(
-                Call.queue_priority > call.queue_priority,
-                and_(
-                    Call.queue_priority == call.queue_priority,
-                    or_(
-                        Call.enqueued_at < call.enqueued_at,
-                        and_(Call.enqueued_at == call.enqueued_at, Call.id < call.id),
+        _CALLERS_AHEAD,
+        {
+            "queue": call.queue,
+            "id": call.id,
+            "priority": call.queue_priority,
+            "enqueued": call.enqueued_at,
+        },
+    )
+    return (ahead or 0) + 1
+
+
+# Built once: every waiting caller's wait loop counts the callers ahead of them.
+_CALLERS_AHEAD = (
+    select(func.count())
+    .select_from(Call)
+    .where(
+        Call.queue == bindparam("queue"),
+        Call.outcome.in_(WAITING),
+        Call.dequeued_at.is_(None),
+        Call.id != bindparam("id"),
+        or_(
+            Call.queue_priority > bindparam("priority"),
+            and_(
+                Call.queue_priority == bindparam("priority"),
+                or_(
+                    Call.enqueued_at < bindparam("enqueued"),
+                    and_(
+                        Call.enqueued_at == bindparam("enqueued"),
+                        Call.id < bindparam("id"),
                     ),
                 ),
             ),
-        )
+        ),
     )
-    return (ahead or 0) + 1
+)
 
 
 def average_handle_seconds(session: Session, settings: Settings, queue: str) -> float | None:

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
 from callcenter.metrics.ivr_paths import record_steps
@@ -110,8 +110,12 @@ def _drop_pending_events(session: Session) -> None:
     session.info.pop(_WRITTEN_EVENTS, None)
 
 
+_GET_CALL = select(Call).where(Call.call_sid == bindparam("sid"))
+
+
 def get_call(session: Session, call_sid: str) -> Call | None:
-    return session.scalar(select(Call).where(Call.call_sid == call_sid))
+    """The call record of a call SID (every webhook reads it: the statement is built once)."""
+    return session.scalar(_GET_CALL, {"sid": call_sid})
 
 
 def may_see_call(session: Session, agent: Agent, call: Call, *, ringing: bool = False) -> bool:

@@ -30,6 +30,7 @@ from callcenter.care.models import Followup, FollowupEvent
 from callcenter.config import Settings, localized
 from callcenter.messages import N_, Refusal
 from callcenter.metrics.facts import QueueEntry
+from callcenter.metrics.recorder import latest_entry
 from callcenter.models import Agent, Call, Customer, Voicemail
 from callcenter.people.worklist import Worklist
 
@@ -69,12 +70,8 @@ def missed_reason(
     context = call.context or {}
     if call.enqueued_at is None or context.get("callback") or not _dialable(call):
         return None
-    entry = session.scalar(
-        select(QueueEntry)
-        .where(QueueEntry.call_sid == call.call_sid)
-        .order_by(QueueEntry.id.desc())
-        .limit(1)
-    )
+    session.flush()  # the recorder closes the entry of a caller who just left the queue
+    entry = latest_entry(session, call.call_sid)  # the one it read, if it did
     if entry is None or entry.left_at is None:
         return None
     if entry.outcome == "abandoned":

@@ -15,11 +15,11 @@ its way (:class:`~callcenter.metrics.facts.IvrWay`: the node and how it was left
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,13 +30,36 @@ STEP_KINDS = ("ivr.node", "ivr.input", "ivr.retries_exhausted", "ivr.no_input", 
 """The call events that make up a caller's path through the IVR."""
 
 
+VISIT_COLUMNS = tuple(c.key for c in IvrVisit.__table__.columns if c.key != "id")
+"""The columns of a stay (:class:`~callcenter.metrics.facts.IvrVisit`) but its id."""
+
+
+class Stay:
+    """A stay as plain attributes (those of :class:`~callcenter.metrics.facts.IvrVisit`),
+    for the event log's writer: read and written with Core statements, no ORM objects."""
+
+    __slots__ = ("id", *VISIT_COLUMNS)
+
+    def __init__(self, **values: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+
+    def values(self) -> tuple[Any, ...]:
+        """The stay's columns, in the order of :data:`VISIT_COLUMNS`."""
+        return tuple(getattr(self, name) for name in VISIT_COLUMNS)
+
+
 def _new_visit(
-    visits: list[IvrVisit], event: Mapping[str, Any], started_at: datetime, arrived: bool
-) -> IvrVisit:
+    visits: list[Any],
+    event: Mapping[str, Any],
+    started_at: datetime,
+    arrived: bool,
+    make: Callable[..., Any],
+) -> Any:
     flow, node = event["flow"] or "", event["node"] or ""
     previous = visits[-1] if visits else None
     seen = any(v.first_arrival and (v.flow, v.node) == (flow, node) for v in visits)
-    visit = IvrVisit(
+    visit = make(
         call_sid=event["call_sid"],
         call_started_at=started_at,
         flow=flow,
@@ -55,10 +78,16 @@ def _new_visit(
     return visit
 
 
-def advance(visits: list[IvrVisit], event: Mapping[str, Any], started_at: datetime) -> None:
+def advance(
+    visits: list[Any],
+    event: Mapping[str, Any],
+    started_at: datetime,
+    make: Callable[..., Any] = IvrVisit,
+) -> None:
     """Apply one step event (a call event row: ``call_sid``, ``kind``, ``flow``, ``node``,
     ``input``, ``detail``, ``at``) to the call's stays so far (`visits`, oldest first,
-    changed in place; a new stay is appended)."""
+    changed in place; a new stay, made by `make` (:class:`IvrVisit`, :class:`Stay`), is
+    appended)."""
     kind = event["kind"]
     current = visits[-1] if visits else None
     if kind == "ivr.node":
@@ -66,10 +95,10 @@ def advance(visits: list[IvrVisit], event: Mapping[str, Any], started_at: dateti
             current.to_flow, current.to_node = event["flow"], event["node"]
             if current.last_kind == "ivr.input":
                 current.invalid -= 1  # the answer moved the caller on: not refused
-        _new_visit(visits, event, started_at, arrived=True)
+        _new_visit(visits, event, started_at, True, make)
         return
     if current is None or (current.flow, current.node) != (event["flow"], event["node"]):
-        current = _new_visit(visits, event, started_at, arrived=False)
+        current = _new_visit(visits, event, started_at, False, make)
     detail = event.get("detail") or {}
     current.before_kind, current.last_kind = current.last_kind, kind
     text = event.get("input")
@@ -97,7 +126,7 @@ WAY_FIELDS = ("flow", "node", "step_kind", "via", "digit", "found", "before_kind
 :func:`way_of`."""
 
 
-def way_of(visit: IvrVisit) -> tuple[Any, ...]:
+def way_of(visit: Any) -> tuple[Any, ...]:
     """How a stay counts in the IVR report (see :data:`WAY_FIELDS`): its node and, if the
     caller moved on, the step that took them there — only the details of that step's kind
     (an answer's way and first key, a look-up's result, the step before retries ran out)."""
@@ -121,7 +150,7 @@ def way_key(way: Sequence[Any]) -> str:
     return json.dumps(list(way), ensure_ascii=False, separators=(",", ":"))
 
 
-def assign_ways(session: Session, visits: Sequence[IvrVisit]) -> None:
+def assign_ways(session: Session, visits: Sequence[Any]) -> None:
     """Point each stay at its way (:func:`way_of`), adding the ways not seen before. Safe
     against another transaction adding the same way: the key is unique, and an insert
     that finds it there does nothing."""
@@ -130,7 +159,7 @@ def assign_ways(session: Session, visits: Sequence[IvrVisit]) -> None:
     missing = [key for key in wanted if key not in ids]
     if missing:
         dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-        session.execute(
+        session.connection().execute(
             dialect.insert(IvrWay.__table__).on_conflict_do_nothing(index_elements=["key"]),
             [{"key": key, **dict(zip(WAY_FIELDS, wanted[key], strict=True))} for key in missing],
         )
@@ -143,39 +172,71 @@ def assign_ways(session: Session, visits: Sequence[IvrVisit]) -> None:
 
 def _way_ids(session: Session, keys: list[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
+    connection = session.connection()
     for begin in range(0, len(keys), 500):
-        chunk = keys[begin : begin + 500]
-        found = session.execute(select(IvrWay.key, IvrWay.id).where(IvrWay.key.in_(chunk)))
+        found = connection.execute(_READ_WAYS, {"keys": keys[begin : begin + 500]})
         ids.update((key, way_id) for key, way_id in found)
     return ids
 
 
-def _started_at(session: Session, call_sid: str) -> datetime | None:
-    """When the call started: from the call the session holds (a webhook's), else read."""
-    for obj in session.identity_map.values():
-        if isinstance(obj, Call) and obj.call_sid == call_sid and obj.started_at is not None:
-            return obj.started_at
-    return session.scalar(select(Call.started_at).where(Call.call_sid == call_sid))
+_CALLS = Call.__table__
+_VISITS = IvrVisit.__table__
+_WAYS = IvrWay.__table__
+# The statements of the event log's writer, built once (their Python is much of its cost).
+_READ_WAYS = select(_WAYS.c.key, _WAYS.c.id).where(
+    _WAYS.c.key.in_(bindparam("keys", expanding=True))
+)
+_READ_STAYS = (
+    select(_CALLS.c.started_at, *_VISITS.c)
+    .select_from(_CALLS.outerjoin(_VISITS, _VISITS.c.call_sid == _CALLS.c.call_sid))
+    .where(_CALLS.c.call_sid == bindparam("sid"))
+    .order_by(_VISITS.c.id)
+)
+_STAY_CHANGES = ("last_kind", "last_via", "last_digit", "last_found", "before_kind", "to_flow",
+                 "to_node", "timeouts", "invalid", "is_current", "way_id")  # fmt: skip
+"""What later steps can change of a stay."""
+_UPDATE_STAY = (
+    update(_VISITS)
+    .where(_VISITS.c.id == bindparam("stay_id"))
+    .values({name: bindparam(name) for name in _STAY_CHANGES})
+)
+_INSERT_STAYS = insert(_VISITS)
 
 
 def record_steps(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Update the IVR path facts with call event rows about to be written (in order)."""
+    """Update the IVR path facts with call event rows about to be written (in order).
+
+    Core statements, per call with steps: one read (the call's start and its stays so
+    far), the ways' look-up, at most one update (the latest stay before these steps: the
+    only one they can change) and one insert of the new stays."""
     by_call: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         if row["kind"] in STEP_KINDS:
             by_call.setdefault(row["call_sid"], []).append(row)
+    if not by_call:
+        return
+    session.flush()  # a call added in this transaction is read below
+    connection = session.connection()
     for call_sid, events in by_call.items():
-        started_at = _started_at(session, call_sid)
-        if started_at is None:
+        found = connection.execute(_READ_STAYS, {"sid": call_sid}).all()
+        if not found:
             continue  # not a call of ours
-        visits = list(
-            session.scalars(
-                select(IvrVisit).where(IvrVisit.call_sid == call_sid).order_by(IvrVisit.id)
-            )
-        )
+        started_at = found[0][0]
+        visits = [Stay(**row._mapping) for row in found if row.id is not None]
         known = len(visits)
+        before = visits[-1].values() if visits else None
         for event in events:
-            advance(visits, event, started_at)
+            advance(visits, event, started_at, Stay)
         # Only the latest stay before these steps can have changed its way, and the new ones.
         assign_ways(session, visits[max(known - 1, 0) :])
-        session.add_all(visits[known:])
+        if before is not None and visits[known - 1].values() != before:
+            latest = visits[known - 1]
+            connection.execute(
+                _UPDATE_STAY,
+                {"stay_id": latest.id, **{name: getattr(latest, name) for name in _STAY_CHANGES}},
+            )
+        if len(visits) > known:
+            connection.execute(
+                _INSERT_STAYS,
+                [dict(zip(VISIT_COLUMNS, visit.values(), strict=True)) for visit in visits[known:]],
+            )

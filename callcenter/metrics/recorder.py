@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, inspect, or_, select, update
+from sqlalchemy import bindparam, event, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction, object_session
 
@@ -79,9 +79,10 @@ def _latest_handle(session: Session, agent_id: int, call_sid: str) -> CallHandle
     )
 
 
-def _latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
+def latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
     """The call's latest queue entry: the one created or read earlier in this transaction
-    (only this recorder adds entries), else read (once per transaction, not per change)."""
+    (only this recorder adds entries), else read (once per transaction, not per change).
+    Flush first to see the entry as the session's changes leave it."""
     known = session.info.get(_CREATED, {}).get(call_sid)
     if known is not None:
         return known  # type: ignore[no-any-return]
@@ -141,7 +142,7 @@ def presence_changed(agent: Agent, status: str, reason: str | None, now: datetim
             if handle is not None:
                 handle.wrapup_seconds = (handle.wrapup_seconds or 0.0) + _seconds(since, now)
         if status == "on-call" and reason is None and call_sid is not None:
-            entry = _latest_entry(session, call_sid)
+            entry = latest_entry(session, call_sid)
             session.add(
                 CallHandle(
                     call_sid=call_sid,
@@ -211,7 +212,7 @@ def _close_entry(entry: QueueEntry, call: Call) -> None:
 
 def _start_entry(session: Session, call: Call, new: bool, agent_changed: bool) -> None:
     assert call.enqueued_at is not None
-    previous = _latest_entry(session, call.call_sid)
+    previous = latest_entry(session, call.call_sid)
     context = call.context or {}
     if new and (context.get("voicemail") is not None or context.get("followup") is not None):
         kind = "callback"
@@ -241,8 +242,18 @@ def _start_entry(session: Session, call: Call, new: bool, agent_changed: bool) -
         _close_entry(entry, call)
 
 
+_TRACKED = frozenset({"enqueued_at", "dequeued_at", "agent_id", "answered_at", "queue",
+                      "queue_wait_seconds", "outcome"})  # fmt: skip
+"""The call's attributes :func:`_track_call` looks at."""
+
+
 def _track_call(session: Session, call: Call) -> None:
     new = call in session.new
+    if not new and _TRACKED.isdisjoint(inspect(call).committed_state):
+        # None of them set since the last flush (an attribute's history is read from the
+        # same record): nothing below would see a change. Most flushes of a call (an IVR
+        # step) are these.
+        return
     enqueued, _ = _changed(call, "enqueued_at")
     dequeued, _ = _changed(call, "dequeued_at")
     agent_changed, old_agent = _changed(call, "agent_id")
@@ -250,7 +261,7 @@ def _track_call(session: Session, call: Call) -> None:
     if enqueued and call.enqueued_at is not None:
         _start_entry(session, call, new, agent_changed)
     elif dequeued:
-        entry = _latest_entry(session, call.call_sid)
+        entry = latest_entry(session, call.call_sid)
         if entry is not None and call.dequeued_at is not None:
             _close_entry(entry, call)
         elif entry is not None:  # the accept was undone (bridge failed): waiting again
@@ -258,15 +269,15 @@ def _track_call(session: Session, call: Call) -> None:
     elif _changed(call, "queue")[0] and call.dequeued_at is None and call.queue:
         # Moved to another queue while waiting (a supervisor's move): the same wait, from
         # when it began, now counts in the queue that will answer it.
-        entry = _latest_entry(session, call.call_sid)
+        entry = latest_entry(session, call.call_sid)
         if entry is not None and entry.left_at is None:
             entry.queue = call.queue
     elif _changed(call, "queue_wait_seconds")[0] and call.dequeued_at is not None:
-        entry = _latest_entry(session, call.call_sid)
+        entry = latest_entry(session, call.call_sid)
         if entry is not None and entry.left_at is not None:
             entry.wait_seconds = call.queue_wait_seconds  # the queue's own count, later
     if _changed(call, "outcome")[0]:
-        entry = _latest_entry(session, call.call_sid)
+        entry = latest_entry(session, call.call_sid)
         if entry is not None and call.outcome == "callback" and entry.kind != "callback":
             entry.callback_requested = True
         elif entry is not None and call.outcome == "voicemail":
@@ -285,25 +296,29 @@ def _record_repeat(session: Session, call: Call) -> None:
     later call, whatever order they are written in), and its own next from later ones."""
     if not call.caller_number or (call.context or {}).get("callback"):
         return  # a withheld number, or our call-back: not the caller calling again
-    started = call.started_at
-    same = Call.caller_number == call.caller_number
-    session.execute(
-        update(Call)
-        .where(
-            same,
-            Call.started_at < started,
-            or_(Call.next_call_at.is_(None), Call.next_call_at > started),
-        )
-        .values(next_call_at=started)
-        .execution_options(synchronize_session=False)
+    # Core statements on the flush's connection: no ORM objects to keep in step with.
+    connection = session.connection()
+    values = {"number": call.caller_number, "started": call.started_at}
+    connection.execute(_EARLIER_CALLS_NEXT, values)
+    call.next_call_at = connection.scalar(_FIRST_LATER_CALL, values)
+
+
+_CALLS = Call.__table__
+_SAME_NUMBER = _CALLS.c.caller_number == bindparam("number")
+_EARLIER_CALLS_NEXT = (
+    update(_CALLS)
+    .where(
+        _SAME_NUMBER,
+        _CALLS.c.started_at < bindparam("started"),
+        or_(_CALLS.c.next_call_at.is_(None), _CALLS.c.next_call_at > bindparam("started")),
     )
-    call.next_call_at = session.scalar(
-        select(func.min(Call.started_at)).where(
-            same,
-            Call.started_at > started,
-            or_(Call.context.is_(None), Call.context["callback"].as_string().is_(None)),
-        )
-    )
+    .values(next_call_at=bindparam("started"))
+)
+_FIRST_LATER_CALL = select(func.min(_CALLS.c.started_at)).where(
+    _SAME_NUMBER,
+    _CALLS.c.started_at > bindparam("started"),
+    or_(_CALLS.c.context.is_(None), _CALLS.c.context["callback"].as_string().is_(None)),
+)
 
 
 @event.listens_for(Session, "before_flush")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from flask import Blueprint, Response, abort, g, request
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -144,12 +144,17 @@ def _twiml(actions: list[Action], step: int = 0) -> Response:
     return Response(body, content_type=XML)
 
 
+_ANSWERS = WebhookResponse.__table__
+_READ_ANSWER = select(_ANSWERS.c.body, _ANSWERS.c.status_code, _ANSWERS.c.content_type).where(
+    _ANSWERS.c.call_sid == bindparam("sid"), _ANSWERS.c.step_key == bindparam("key")
+)
+_STORE_ANSWER = insert(_ANSWERS)
+
+
 def _stored_answer(session: Session, call_sid: str, key: str) -> Response | None:
-    stored = session.execute(
-        select(WebhookResponse.body, WebhookResponse.status_code, WebhookResponse.content_type)
-        .where(WebhookResponse.call_sid == call_sid, WebhookResponse.step_key == key)
-        .execution_options(autoflush=False)
-    ).first()
+    # A Core statement built once: this runs before every webhook, and there is nothing
+    # of the session's to flush yet.
+    stored = session.connection().execute(_READ_ANSWER, {"sid": call_sid, "key": key}).first()
     if stored is None:
         return None
     body, status_code, content_type = stored
@@ -194,14 +199,15 @@ def _answer(
         response = handler(session, call_sid)
         session.flush()
         session.connection().execute(
-            insert(WebhookResponse.__table__).values(
-                call_sid=call_sid,
-                step_key=key,
-                status_code=response.status_code,
-                content_type=response.content_type or XML,
-                body=response.get_data(as_text=True),
-                created_at=utcnow(),
-            )
+            _STORE_ANSWER,
+            {
+                "call_sid": call_sid,
+                "step_key": key,
+                "status_code": response.status_code,
+                "content_type": response.content_type or XML,
+                "body": response.get_data(as_text=True),
+                "created_at": utcnow(),
+            },
         )
         session.commit()
         for announce in session.info.pop(_AFTER_COMMIT, []):

@@ -1,0 +1,81 @@
+"""What the incoming-call and menu-step webhooks cost in SQL statements (docs/performance.md,
+"In-process webhook cost"): the event log's IVR path facts and the repeat-caller record
+are written with a few Core statements, not ORM objects flushed one by one."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from conftest import TwilioWebhooks, call_params
+from flask import Flask
+from sqlalchemy import event, select
+
+from callcenter.metrics.facts import IvrVisit
+
+FIRST, SECOND = "CA" + "1" * 32, "CA" + "2" * 32
+LANGUAGE_MENU = {"flow": "main", "node": "choose_language", "attempt": "1", "seq": "1"}
+
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    """The statements the request thread sends meanwhile (not BEGIN or PRAGMA: the
+    transaction's own, and other threads' work, are not the webhook's)."""
+    engine = app.extensions["callcenter"].database.engine
+    thread = threading.get_ident()
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        words = statement.lstrip().upper()
+        if threading.get_ident() == thread and not words.startswith(("BEGIN", "PRAGMA")):
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_new_call_and_a_menu_step_send_few_statements(app: Flask, twilio: TwilioWebhooks) -> None:
+    # A first caller through the same steps: the IVR's ways are known after it.
+    twilio.post("/twilio/voice", call_params(FIRST, from_="+8613900139001"))
+    twilio.post("/twilio/gather", call_params(FIRST, Digits="1"), query=LANGUAGE_MENU)
+
+    with statements(app) as call:
+        answer = twilio.post("/twilio/voice", call_params(SECOND, from_="+8613900139002"))
+    assert answer.status_code == 200 and "<Gather" in answer.get_data(as_text=True)
+    # The stored-answer look-up, the call and its customer, the repeat-caller update and
+    # look-up, the call, the answer, the event log, the IVR stays read, their ways, the
+    # new stay: 11 (13 when the IVR path facts were ORM objects read and flushed).
+    assert len(call) <= 11, "\n".join(call)
+
+    with statements(app) as step:
+        answer = twilio.post("/twilio/gather", call_params(SECOND, Digits="1"), query=LANGUAGE_MENU)
+    assert answer.status_code == 200
+    # The look-up, the call and its update, the answer, the event log, the stays read,
+    # their ways, the stay left, the stays begun (one insert): 9 (14 before).
+    assert len(step) <= 9, "\n".join(step)
+
+    # What was written is the same stays as the first caller's.
+    with app.extensions["callcenter"].database.session() as session:
+        stays = {
+            sid: list(
+                session.execute(
+                    select(
+                        IvrVisit.node,
+                        IvrVisit.first_arrival,
+                        IvrVisit.is_current,
+                        IvrVisit.way_id,
+                        IvrVisit.to_node,
+                    )
+                    .where(IvrVisit.call_sid == sid)
+                    .order_by(IvrVisit.id)
+                )
+            )
+            for sid in (FIRST, SECOND)
+        }
+    assert stays[FIRST] == stays[SECOND]
+    assert [stay.is_current for stay in stays[SECOND]][-2:] == [False, True]
+    assert stays[SECOND][-1].node == "main_menu"
