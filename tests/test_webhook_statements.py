@@ -20,15 +20,17 @@ LANGUAGE_MENU = {"flow": "main", "node": "choose_language", "attempt": "1", "seq
 
 @contextmanager
 def statements(app: Flask) -> Iterator[list[str]]:
-    """The statements the request thread sends meanwhile (not BEGIN or PRAGMA: the
-    transaction's own, and other threads' work, are not the webhook's)."""
+    """The statements the request thread sends meanwhile (not BEGIN, PRAGMA or SET LOCAL:
+    the transaction's own set-up, and other threads' work, are not the webhook's)."""
     engine = app.extensions["callcenter"].database.engine
     thread = threading.get_ident()
     sent: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
         words = statement.lstrip().upper()
-        if threading.get_ident() == thread and not words.startswith(("BEGIN", "PRAGMA")):
+        if threading.get_ident() == thread and not words.startswith(
+            ("BEGIN", "PRAGMA", "SET LOCAL")
+        ):
             sent.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
