@@ -417,8 +417,7 @@ class Realtime:
         self.refresh_consoles()
         # One pass at a time in this process; the database guards across processes.
         with self._lock:
-            changes = self._route()
-        self.publish(changes)
+            changes = self._route()  # each step announced as it commits
         if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
             self._reconciled_at = time.monotonic()
             self.reconcile_waiting_calls()
@@ -437,7 +436,9 @@ class Realtime:
         """Drop silent consoles, expire offers and consults, end wrap-ups (one write
         transaction), then offer waiting calls, each offer in a short write transaction of
         its own, so webhooks write in between. A read first finds what is due; nothing
-        due, nothing written."""
+        due, nothing written. Each transaction's changes are announced once committed (an
+        offer's screen-pop does not wait for the pass's other offers); all of them are
+        returned."""
         database, settings = self.services.database, self.services.settings
         with database.read_session(LOCK_TIMEOUT) as session:
             upkeep_due, offers_due = pass_due(session, list(settings.queues), utcnow())
@@ -445,15 +446,17 @@ class Realtime:
         if upkeep_due:
             with database.session() as session:
                 now = utcnow()
-                changes.merge(drop_silent_consoles(session, now))
-                changes.merge(upkeep(session, now))
-                changes.merge(expire_consults(session, now))
+                kept = drop_silent_consoles(session, now)
+                kept.merge(upkeep(session, now)).merge(expire_consults(session, now))
+            self.publish(kept)
+            changes.merge(kept)
         if not (upkeep_due or offers_due):
             return changes
         with database.read_session(LOCK_TIMEOUT) as session:
             order = offer_order(session, settings)
         for call_id in order:
             offered = self._offer(call_id)
+            self.publish(offered)
             changes.merge(offered)
             if offered.offers:
                 with database.read_session(LOCK_TIMEOUT) as session:
