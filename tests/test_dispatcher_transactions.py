@@ -126,3 +126,28 @@ def test_a_webhook_writes_between_two_offers_of_one_pass(app: Flask) -> None:
     assert seen["answered"] and seen["status"] == 200
     with database.read_session() as session:
         assert get_call(session, new_sid) is not None
+
+
+def test_each_offer_is_announced_before_the_next_is_written(app: Flask) -> None:
+    """A screen-pop does not wait for the pass's other offers: each offer's changes are
+    announced (its `call:offer` emitted, then the listeners told) once it is committed."""
+    services = app.extensions["callcenter"]
+    database, realtime = services.database, services.extras["realtime"]
+    sids = waiting_calls_and_free_agents(app, 3)
+    told: list[tuple[list[str], int]] = []
+
+    def listener(changes: Any) -> None:
+        with database.read_session() as session:
+            written = session.scalar(select(func.count()).select_from(CallOffer))
+        told.append(([sid for _agent, sid in changes.offers], written))
+
+    realtime.listeners.append(listener)
+    try:
+        realtime.run_once()
+    finally:
+        realtime.listeners.remove(listener)
+    assert [(offered, written) for offered, written in told if offered] == [
+        ([sids[0]], 1),
+        ([sids[1]], 2),
+        ([sids[2]], 3),
+    ]
