@@ -13,21 +13,22 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from callcenter.calls.records import get_call, open_call
-from callcenter.models import CallOffer, utcnow
+from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.people.agents import create_agent
 
 
-def waiting_calls_and_free_agents(app: Flask, count: int) -> list[str]:
+def waiting_calls_and_free_agents(app: Flask, count: int, agents: int = 0) -> list[str]:
     """`count` callers waiting in the support queue and as many available agents with a
-    live console; the callers' SIDs, in the order they are served."""
+    live console (or `agents`); the callers' SIDs, in the order they are served."""
     database = app.extensions["callcenter"].database
     sids = []
     with database.session() as session:
-        for n in range(count):
+        for n in range(agents or count):
             agent = create_agent(session, username=f"agent{n}", display_name=f"Agent {n}",
                                  agent_number=str(2001 + n), password="secret-password-1",
                                  skills=["support"])  # fmt: skip
             agent.status, agent.console_seen_at = "available", utcnow()
+        for n in range(count):
             sid = "CA" + uuid.uuid4().hex
             call = open_call(session, call_sid=sid, from_raw=f"+86139001390{n:02d}",
                              to="+864008001234", flow="main", default_language="en")  # fmt: skip
@@ -151,3 +152,36 @@ def test_each_offer_is_announced_before_the_next_is_written(app: Flask) -> None:
         ([sids[1]], 2),
         ([sids[2]], 3),
     ]
+
+
+def test_a_call_whose_agents_were_all_taken_meanwhile_is_offered_to_the_next(app: Flask) -> None:
+    """The agents read for a call can be taken before its offer is written (the read holds
+    no lock): the offer finds them gone, the agents are read again, and the caller is
+    offered to the next free one in this pass, not skipped."""
+    services = app.extensions["callcenter"]
+    database, realtime = services.database, services.extras["realtime"]
+    (sid,) = waiting_calls_and_free_agents(app, 1, agents=4)  # agent0..2 read, agent3 not
+    taken: list[bool] = []
+
+    def take_them() -> None:
+        with database.session() as session:
+            for agent in session.scalars(select(Agent).where(Agent.username != "agent3")):
+                agent.status = "away"
+
+    def executed(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        read = connection.get_execution_options().get("callcenter_read_only")
+        if read and "agents.idle_since" in statement and not taken:
+            taken.append(True)  # the ranking was just read: three agents go away meanwhile
+            thread = threading.Thread(target=take_them)
+            thread.start()
+            thread.join(30)
+
+    event.listen(database.engine, "after_cursor_execute", executed)
+    try:
+        changes = realtime.run_once()
+    finally:
+        event.remove(database.engine, "after_cursor_execute", executed)
+    assert taken
+    with database.read_session() as session:
+        last = session.scalar(select(Agent.id).where(Agent.username == "agent3"))
+    assert changes.offers == [(last, sid)]

@@ -162,8 +162,8 @@ def offer_call(
     `offers`) if the call was taken or all these agents were, meanwhile.
     """
     if session.get_bind().dialect.name == "postgresql":
-        # One offer at a time across processes: two dispatchers never pick the same agent
-        # for two calls out of priority order; webhooks are not held up by it.
+        # One offer at a time across processes (each dispatcher offers the calls in the
+        # order they are served); accepts, declines and webhooks are not held up by it.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK})
     changes = Changes()
     call = session.scalar(_locking(session, select(Call).where(Call.id == call_id)))

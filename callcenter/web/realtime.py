@@ -69,7 +69,7 @@ SUPERVISOR_NS = "/supervisor"
 WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
 RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
-OFFER_ATTEMPTS = 3  # reads of one call's agents, should all those read be taken before its offer
+OFFER_ATTEMPTS = 3  # one call's agents read again while all those read were taken meanwhile
 BOARD_CHANNEL = "callcenter:wallboard"  # the Redis channel of `BoardSignal`
 
 
