@@ -138,7 +138,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     }
     if not app.testing:
         # Every serving process runs the dispatcher (under gunicorn too); on PostgreSQL an
-        # advisory lock keeps their passes from overlapping.
+        # advisory lock keeps their offers one at a time.
         realtime.start()
 
 

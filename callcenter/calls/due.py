@@ -2,9 +2,10 @@
 
 A pass writes: on SQLite it takes the database's one write lock, which every webhook then
 waits for. Most passes under churn find nothing to do; this read lets them skip the write
-altogether. It answers True whenever any step of the pass (`recovery.drop_silent_consoles`,
-`routing.tick`, `consults.expire_consults`) could change something, so skipping on False
-never skips work; something that becomes due just after it is read wakes the next pass
+altogether, and a pass with only offers to make skip its upkeep's write. It answers True
+whenever a step of the pass (`recovery.drop_silent_consoles`, `routing.upkeep`,
+`consults.expire_consults`; `routing.offer_call`) could change something, so skipping on
+False never skips work; something that becomes due just after it is read wakes the next pass
 (every committed routing change does) or waits for the timed one.
 """
 
@@ -22,11 +23,11 @@ from callcenter.models import Agent, Call, CallOffer
 from callcenter.people.agents import live_console_cutoff
 
 
-def pass_due(session: Session, queues: list[str], now: datetime) -> bool:
-    """True if a dispatcher pass at `now` may have something to do in these queues: an
-    offer expired, a wrap-up over, a silent console to drop, a consult under way (or a
-    transfer to one agent), or a caller waiting while an agent is available. One query,
-    each of its tests on an indexed column."""
+def pass_due(session: Session, queues: list[str], now: datetime) -> tuple[bool, bool]:
+    """What a dispatcher pass at `now` may have to do in these queues, in one query, each of
+    its tests on an indexed column: (upkeep, offers). Upkeep: an offer expired, a wrap-up
+    over, a silent console to drop, a consult under way (or a transfer to one agent).
+    Offers: a caller waiting while an agent is available. (False, False): nothing."""
     silent = or_(Agent.console_seen_at.is_(None), Agent.console_seen_at < live_console_cutoff(now))
     checks = [
         select(CallOffer.id).where(CallOffer.status == OPEN, CallOffer.expires_at <= now),
@@ -40,4 +41,5 @@ def pass_due(session: Session, queues: list[str], now: datetime) -> bool:
         .where(Call.queue.in_(queues), Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
         .exists(),
     )
-    return bool(session.scalar(select(or_(*(check.exists() for check in checks), offer))))
+    row = session.execute(select(or_(*(check.exists() for check in checks)), offer)).one()
+    return bool(row[0]), bool(row[1])

@@ -4,6 +4,8 @@ Every function takes a session and changes rows only; the caller commits. Assign
 safe with several processes: on PostgreSQL the call and agent rows are locked
 (`FOR UPDATE SKIP LOCKED`), on SQLite every write transaction is exclusive (BEGIN
 IMMEDIATE), so a call is never offered twice at once and never accepted by two agents.
+Each offer (`offer_call`) re-checks the call and the agent in its own transaction, so a
+dispatcher may commit every offer on its own and hold the write lock only that long.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ OPEN = "offered"
 
 RING_ALL_LIMIT = 50
 DISPATCH_LOCK = 0x63616C6C  # any constant shared by every process of this app
+ANYONE_AVAILABLE = select(Agent.id).where(Agent.status == "available").limit(1)
 
 
 CALL_ENDED: list[Callable[[Session, Settings, Call, datetime], Changes]] = []
@@ -104,55 +107,98 @@ def _preferred(
     return manager if waited < queue.preferred_agent_seconds else None
 
 
+def offer_order(session: Session, settings: Settings, limit: int = 100) -> list[int]:
+    """Ids of the calls waiting to be offered, in the order they are served: all queues
+    together, highest priority first, then longest waiting (so an agent with several skills
+    always gets the call that should be served first); none while nobody is available.
+
+    A read: a dispatcher pass then reads each one's agents (`offer_candidates`) and makes
+    its offer in a short write transaction of its own (`offer_call`), so webhooks can
+    write between two offers of one pass.
+    """
+    if not session.scalar(ANYONE_AVAILABLE):
+        return []  # nobody to offer to: nothing else to look at
+    ids = waiting_calls(settings.queues).with_only_columns(Call.id).limit(limit)
+    return list(session.scalars(ids))
+
+
+def anyone_available(session: Session) -> bool:
+    """Whether any agent is available (after an offer: else the callers behind only wait)."""
+    return session.scalar(ANYONE_AVAILABLE) is not None
+
+
+def offer_candidates(
+    session: Session, settings: Settings, call_id: int, now: datetime,
+    consoles_since: datetime | None = None,
+) -> list[int]:  # fmt: skip
+    """The agents to offer a call to, best first (a read, before `offer_call`): the agent it
+    was transferred to or the caller's account manager while their window lasts, else
+    available agents with the queue's skills, a few in case one is taken meanwhile
+    (ring-all: everyone). None if the call no longer waits for an offer. Only agents with a
+    live console count; `consoles_since` (the dispatching process's start) discounts
+    heartbeats written before it (see `live_console_cutoff`)."""
+    call = session.get(Call, call_id)
+    if call is None or call.outcome not in WAITING or call.agent_id is not None:
+        return []
+    queue = settings.queues.get(call.queue or "")
+    if queue is None or _open_offers(session, call.call_sid):
+        return []
+    console_cutoff = live_console_cutoff(now, consoles_since)
+    manager = _preferred(session, call, queue, now, console_cutoff)
+    if manager is not None:
+        return [manager.id] if manager.status == "available" else []
+    wanted = RING_ALL_LIMIT if queue.strategy == "ring-all" else 3
+    return candidates(session, call, queue, wanted, console_cutoff)
+
+
+def offer_call(
+    session: Session, settings: Settings, call_id: int, agent_ids: list[int], now: datetime
+) -> Changes:
+    """Offer a call to the first of `agent_ids` still available (ring-all: to each).
+
+    Everything is checked again here, under lock, as the offer is made: the call still
+    waits, unassigned, with no offer out, and each agent is still available; so this is
+    the whole write of one offer, and may be its own short transaction. No offer (an empty
+    `offers`) if the call was taken or all these agents were, meanwhile.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # One offer at a time across processes (each dispatcher offers the calls in the
+        # order they are served); accepts, declines and webhooks are not held up by it.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK})
+    changes = Changes()
+    call = session.scalar(_locking(session, select(Call).where(Call.id == call_id)))
+    if call is None or call.outcome not in WAITING or call.agent_id is not None:
+        return changes
+    queue = settings.queues.get(call.queue or "")
+    if queue is None or _open_offers(session, call.call_sid):
+        return changes
+    for agent_id in agent_ids:
+        locked = session.scalar(
+            _locking(
+                session,
+                select(Agent).where(Agent.id == agent_id, Agent.status == "available"),
+            )
+        )
+        if locked is None:
+            continue
+        _offer(session, call, locked, queue, now, changes)
+        if queue.strategy != "ring-all":
+            break
+    return changes
+
+
 def dispatch(
     session: Session, settings: Settings, now: datetime, limit: int = 100,
     consoles_since: datetime | None = None,
 ) -> Changes:  # fmt: skip
-    """Offer waiting calls, highest priority first, to the best available agents.
-
-    Only agents with a live console are offered calls; `consoles_since` (the dispatching
-    process's start) discounts heartbeats written before it (see `live_console_cutoff`).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        # One dispatcher at a time across processes keeps strict priority order; accepts,
-        # declines and webhooks are not held up by it.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK})
+    """Offer waiting calls, highest priority first, to the best available agents, in one
+    session (a dispatcher pass commits each `offer_call` on its own instead)."""
     changes = Changes()
-    anyone_available = select(Agent.id).where(Agent.status == "available").limit(1)
-    if not session.scalar(anyone_available):
-        return changes  # nobody to offer to: nothing else to look at
-    # All queues together: highest priority first, then longest waiting, so an agent with
-    # several skills always gets the call that should be served first.
-    waiting = session.scalars(waiting_calls(settings.queues).limit(limit)).all()
-    console_cutoff = live_console_cutoff(now, consoles_since)
-    for candidate in waiting:
-        queue = settings.queues[candidate.queue or ""]
-        call = session.scalar(_locking(session, select(Call).where(Call.id == candidate.id)))
-        if call is None or call.outcome not in WAITING or call.agent_id is not None:
-            continue
-        if _open_offers(session, call.call_sid):
-            continue
-        manager = _preferred(session, call, queue, now, console_cutoff)
-        if manager is not None:
-            agent_ids = [manager.id] if manager.status == "available" else []
-        else:
-            # A few fallbacks in case one is taken meanwhile; ring-all rings everyone.
-            wanted = RING_ALL_LIMIT if queue.strategy == "ring-all" else 3
-            agent_ids = candidates(session, call, queue, wanted, console_cutoff)
-        for agent_id in agent_ids:
-            locked = session.scalar(
-                _locking(
-                    session,
-                    select(Agent).where(Agent.id == agent_id, Agent.status == "available"),
-                )
-            )
-            if locked is None:
-                continue
-            _offer(session, call, locked, queue, now, changes)
-            if queue.strategy != "ring-all":
-                break
-        if changes.offers and not session.scalar(anyone_available):
-            break  # every agent is taken: the callers behind can only wait (a short write)
+    for call_id in offer_order(session, settings, limit):
+        agent_ids = offer_candidates(session, settings, call_id, now, consoles_since)
+        changes.merge(offer_call(session, settings, call_id, agent_ids, now))
+        if changes.offers and not anyone_available(session):
+            break  # every agent is taken: the callers behind can only wait
     return changes
 
 
@@ -316,12 +362,17 @@ def agent_offline(session: Session, agent: Agent, now: datetime) -> Changes:
     return changes
 
 
+def upkeep(session: Session, now: datetime) -> Changes:
+    """Expire offers nobody answered, end wrap-ups that are over (the first steps of a pass)."""
+    return expire_offers(session, now).merge(release_wrapups(session, now))
+
+
 def tick(
     session: Session, settings: Settings, now: datetime, consoles_since: datetime | None = None
 ) -> Changes:
-    """One pass of the dispatcher: expire offers, end wrap-ups, offer waiting calls."""
-    changes = expire_offers(session, now)
-    changes.merge(release_wrapups(session, now))
+    """One pass of the dispatcher in one session: expire offers, end wrap-ups, offer waiting
+    calls (the dispatcher loop runs the same steps, each offer in its own transaction)."""
+    changes = upkeep(session, now)
     return changes.merge(dispatch(session, settings, now, consoles_since=consoles_since))
 
 

@@ -28,7 +28,16 @@ from callcenter.calls.participants import participants
 from callcenter.calls.queues import WAITING
 from callcenter.calls.records import FINAL_STATUSES, get_call
 from callcenter.calls.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
-from callcenter.calls.routing import Changes, agent_missed_bridge, tick, unanswered_bridges
+from callcenter.calls.routing import (
+    Changes,
+    agent_missed_bridge,
+    anyone_available,
+    offer_call,
+    offer_candidates,
+    offer_order,
+    unanswered_bridges,
+    upkeep,
+)
 from callcenter.care.followups import followup_counts
 from callcenter.db import LOCK_TIMEOUT
 from callcenter.ivr.engine import Action
@@ -60,6 +69,7 @@ SUPERVISOR_NS = "/supervisor"
 WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
 RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
+OFFER_ATTEMPTS = 3  # one call's agents read again while all those read were taken meanwhile
 BOARD_CHANNEL = "callcenter:wallboard"  # the Redis channel of `BoardSignal`
 
 
@@ -407,8 +417,7 @@ class Realtime:
         self.refresh_consoles()
         # One pass at a time in this process; the database guards across processes.
         with self._lock:
-            changes = self._route()
-        self.publish(changes)
+            changes = self._route()  # each step announced as it commits
         if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
             self._reconciled_at = time.monotonic()
             self.reconcile_waiting_calls()
@@ -424,18 +433,53 @@ class Realtime:
         return changes
 
     def _route(self) -> Changes:
-        """Expire offers, end wrap-ups, drop silent consoles, offer waiting calls: in one
-        write transaction, taken only when a read first finds any of it due."""
+        """Drop silent consoles, expire offers and consults, end wrap-ups (one write
+        transaction), then offer waiting calls, each offer in a short write transaction of
+        its own, so webhooks write in between. A read first finds what is due; nothing
+        due, nothing written. Each transaction's changes are announced once committed (an
+        offer's screen-pop does not wait for the pass's other offers); all of them are
+        returned."""
         database, settings = self.services.database, self.services.settings
         with database.read_session(LOCK_TIMEOUT) as session:
-            if not pass_due(session, list(settings.queues), utcnow()):
-                return Changes()
-        with database.session() as session:
-            now = utcnow()
-            changes = drop_silent_consoles(session, now)
-            changes.merge(tick(session, settings, now, self.started_at))
-            changes.merge(expire_consults(session, now))
+            upkeep_due, offers_due = pass_due(session, list(settings.queues), utcnow())
+        changes = Changes()
+        if upkeep_due:
+            with database.session() as session:
+                now = utcnow()
+                kept = drop_silent_consoles(session, now)
+                kept.merge(upkeep(session, now)).merge(expire_consults(session, now))
+            self.publish(kept)
+            changes.merge(kept)
+        if not (upkeep_due or offers_due):
+            return changes
+        with database.read_session(LOCK_TIMEOUT) as session:
+            order = offer_order(session, settings)
+        for call_id in order:
+            offered = self._offer(call_id)
+            self.publish(offered)
+            changes.merge(offered)
+            if offered.offers:
+                with database.read_session(LOCK_TIMEOUT) as session:
+                    if not anyone_available(session):
+                        break  # every agent is taken: the callers behind can only wait
         return changes
+
+    def _offer(self, call_id: int) -> Changes:
+        """Offer one call: its agents are read, then the offer written and committed on its
+        own. If every one of them was taken in between, read again (a few times): a caller
+        is not skipped, out of turn, for a race it lost."""
+        database, settings = self.services.database, self.services.settings
+        offered = Changes()
+        for _attempt in range(OFFER_ATTEMPTS):
+            with database.read_session(LOCK_TIMEOUT) as session:
+                agent_ids = offer_candidates(session, settings, call_id, utcnow(), self.started_at)
+            if not agent_ids:
+                break
+            with database.session() as session:
+                offered = offer_call(session, settings, call_id, agent_ids, utcnow())
+            if offered.offers:
+                break
+        return offered
 
     def refresh_consoles(self) -> None:
         """The console heartbeat: one UPDATE for every agent with a console open in this
