@@ -102,6 +102,8 @@ def _wait_for_threads(before: set[threading.Thread], timeout: float = 10.0) -> N
             continue
         if thread.name.endswith("(_send_ping)"):
             continue  # Engine.IO's ping timer sleeps 25 s, then at most sends a ping
+        if thread.name.startswith("asyncio_"):
+            continue  # an event loop's executor worker (the browser driver's): not the app's
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
