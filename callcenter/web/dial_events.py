@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from callcenter.calls.callbacks import call_back_voicemail
 from callcenter.calls.outbound import call_out, dial_now, ready_to_dial
-from callcenter.calls.routing import Changes, RoutingError, call_back_voicemail, requeue
+from callcenter.calls.routing import Changes, RoutingError, requeue
 from callcenter.care.followups import FollowupError, call_back_followup
 from callcenter.care.followups import assign as take_followup
 from callcenter.media.voicemail import InboxError
