@@ -28,7 +28,7 @@ from callcenter.services import Services
 from callcenter.telephony.bridge import BridgeError
 from callcenter.web.bridging import accepted_call, bridge_accepted
 from callcenter.web.i18n import refusal_text
-from callcenter.web.realtime import AGENT_NS
+from callcenter.web.rooms import AGENT_NS
 from callcenter.web.socket_schemas import Dial, describe
 
 
