@@ -15,7 +15,7 @@ from test_agent_socket import PASSWORD, Console, enqueue_caller
 from callcenter.calls.records import get_call, open_call
 from callcenter.models import Agent, Call, CallEvent, CallOffer, utcnow
 from callcenter.people.agents import create_agent
-from callcenter.web.realtime import queue_summary
+from callcenter.web.boards import queue_summary
 
 IVR_TO_SUPPORT = ["1", "2", "12345678#"]
 

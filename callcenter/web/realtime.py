@@ -5,27 +5,23 @@
 namespace `/agent`, and queue/agent updates on `/supervisor`. With
 `CALLCENTER_REDIS_URL` set, emits go through Redis so every process's sockets hear them —
 except the wallboard and the queue summary (`queues`): each process sends them only to
-the sockets connected to it, and tells the others through Redis (`BoardSignal`) that they
+the sockets connected to it, and tells the others through Redis (`boards.BoardSignal`) that they
 may have changed, so every page and console gets each update once, from its own process.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
 from flask_socketio import SocketIO
-from sqlalchemy import Text, cast, func, select
 
 from callcenter.calls.consults import expire_consults
 from callcenter.calls.due import pass_due
 from callcenter.calls.participants import participants
-from callcenter.calls.queues import WAITING
 from callcenter.calls.records import get_call
 from callcenter.calls.recovery import drop_silent_consoles
 from callcenter.calls.routing import (
@@ -44,6 +40,7 @@ from callcenter.screenpop import offer_payload
 from callcenter.services import Services
 from callcenter.supervision.board import BoardRows, build_board
 from callcenter.supervision.feed import BoardFeed
+from callcenter.web.boards import BoardSignal, queue_summary
 from callcenter.web.call_upkeep import CallUpkeep
 from callcenter.web.rooms import AGENT_NS, SUPERVISOR_NS, agent_room
 
@@ -55,44 +52,6 @@ WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
 RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
 OFFER_ATTEMPTS = 3  # one call's agents read again while all those read were taken meanwhile
-BOARD_CHANNEL = "callcenter:wallboard"  # the Redis channel of `BoardSignal`
-
-
-def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
-    """Per queue: callers waiting on the line, call-backs pending (both keep their place
-    until dequeued), when the longest wait on the line began, and the agents available
-    with the queue's skills."""
-    now = utcnow()
-    rows = session.execute(
-        select(Call.queue, Call.outcome, func.count(), func.min(Call.enqueued_at))
-        .where(Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
-        .group_by(Call.queue, Call.outcome)
-    ).all()
-    counts = {(queue, outcome): (count, oldest) for queue, outcome, count, oldest in rows}
-    # Agents with the same skills are counted once per distinct skill set.
-    skill_sets = session.execute(
-        select(cast(Agent.skills, Text), func.count())
-        .where(Agent.status == "available", Agent.active.is_(True))
-        .group_by(cast(Agent.skills, Text))
-    ).all()
-    available = [(set(json.loads(skills or "[]")), count) for skills, count in skill_sets]
-    summary = []
-    for name, queue in services.settings.queues.items():
-        waiting, oldest = counts.get((name, "queued"), (0, None))
-        callbacks, _ = counts.get((name, "callback"), (0, None))
-        needed = set(queue.skills)
-        summary.append(
-            {
-                "name": name,
-                "display_name": queue.display_name,
-                "waiting": waiting,
-                "callbacks": callbacks,
-                "longest_wait": max(0, int((now - oldest).total_seconds())) if oldest else 0,
-                "oldest_since": oldest.isoformat() if oldest else None,
-                "agents_available": sum(n for skills, n in available if needed <= skills),
-            }
-        )
-    return summary
 
 
 def _same_board(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool:
@@ -124,47 +83,6 @@ def consult_status(
 def participant_agents(call: Call) -> set[int]:
     """Agents whose consoles list the call's participants: its agent and a consulted one."""
     return {agent_id for agent_id in (call.agent_id, call.transfer_agent_id) if agent_id}
-
-
-class BoardSignal:
-    """ "The wallboard and the queue summary may have changed", told to every serving
-    process through Redis publish/subscribe: a process whose pages and consoles are
-    affected by a change made in another process (a webhook it served, its dispatcher's
-    pass) builds them again for its own sockets.
-    What changed is read from the database; the signal carries only who sent it."""
-
-    def __init__(self, url: str, received: Callable[[], None]) -> None:
-        import redis  # the `deploy` extra: only a process given a message queue needs it
-
-        self._redis = redis.Redis.from_url(url)
-        self._errors: type[Exception] = redis.RedisError
-        self._received = received
-        self.origin = uuid.uuid4().hex
-
-    def send(self) -> None:
-        """Tell the other processes (a Redis outage costs their pages the update, not this
-        request: they catch up at the next change, or reconnect)."""
-        try:
-            self._redis.publish(BOARD_CHANNEL, self.origin)
-        except self._errors as exc:
-            log.warning("could not signal the wallboard through Redis: %s", exc)
-
-    def listen(self, stop: threading.Event) -> None:
-        """Call `received` for each signal from another process, until `stop`."""
-        while not stop.is_set():
-            try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(BOARD_CHANNEL)
-                # Whatever happened while (re)subscribing is not lost: rebuild once.
-                self._received()
-                while not stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message.get("data") != self.origin.encode():
-                        self._received()
-                pubsub.close()
-            except self._errors as exc:
-                log.warning("wallboard signals from Redis interrupted: %s", exc)
-                stop.wait(1.0)
 
 
 class Realtime:
