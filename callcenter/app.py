@@ -115,7 +115,7 @@ def _init_realtime(app: Flask, services: Services) -> None:
     )
     caller_id = settings.main_number
     bridge = CallBridge(client, services.urls, caller_id)
-    realtime.bridge = bridge
+    realtime.call_upkeep.bridge = bridge
     services.extras["sms"] = SmsSender(client, settings.sms_from or settings.main_number)
     remote = TwilioRecordings(rest_client(settings.twilio_account_sid, settings.twilio_auth_token,
                                           settings.twilio_api_url,

@@ -14,7 +14,7 @@ from test_agent_socket import Console, team  # noqa: F401
 from callcenter.calls.records import open_call
 from callcenter.metrics.facts import QueueEntry
 from callcenter.models import Call, Voicemail, utcnow
-from callcenter.web.realtime import queue_summary
+from callcenter.web.boards import queue_summary
 
 CUSTOMER = "+8613900139000"
 

@@ -144,7 +144,7 @@ def test_rest_errors_reach_the_agent_as_sentences(
     team: dict[str, int],  # noqa: F811
 ) -> None:
     services = live_server.app.extensions["callcenter"]
-    bridge = services.extras["realtime"].bridge
+    bridge = services.extras["realtime"].call_upkeep.bridge
     amy = Console(live_server, "amy")
     try:
         amy.wait_for("agent:state")

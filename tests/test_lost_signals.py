@@ -15,7 +15,7 @@ from test_agent_socket import PASSWORD, Console, enqueue_caller
 from callcenter.calls.records import get_call, open_call
 from callcenter.models import Agent, Call, CallEvent, CallOffer, utcnow
 from callcenter.people.agents import create_agent
-from callcenter.web.realtime import queue_summary
+from callcenter.web.boards import queue_summary
 
 IVR_TO_SUPPORT = ["1", "2", "12345678#"]
 
@@ -154,7 +154,8 @@ def test_callers_waiting_past_max_wait_are_checked_with_twilio(live_server, crew
     add_waiting_call(live_server, recent, waited=60)  # not overdue: not asked about
     before = len(board.requests)
 
-    services.extras["realtime"].reconcile_waiting_calls()  # every 30 s in the dispatcher loop
+    upkeep = services.extras["realtime"].call_upkeep
+    upkeep.reconcile_waiting_calls()  # every 30 s in the dispatcher loop
 
     assert call_record(live_server, gone.call_sid).outcome == "abandoned"
     assert call_record(live_server, gone.call_sid).status == "completed"
@@ -182,7 +183,7 @@ def test_a_caller_gone_while_their_agent_never_answered_is_ended(live_server, cr
         call.context = {**call.context, "agent_leg_failed": "no-answer"}
         amy = session.get(Agent, crew["amy"])
         amy.status, amy.current_call_sid = "on-call", sid
-    services.extras["realtime"].recover_unanswered_bridges()
+    services.extras["realtime"].call_upkeep.recover_unanswered_bridges()
     call = call_record(live_server, sid)
     assert (call.outcome, call.agent_id, call.ended_at is not None) == ("abandoned", None, True)
     with services.database.session() as session:

@@ -8,16 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, select
 
+from callcenter.calls.callbacks import callback_ended, request_callback
 from callcenter.calls.records import get_call, open_call, record_status
 from callcenter.calls.routing import (
     accept,
     call_finished,
-    callback_ended,
     decline,
     dispatch,
     expire_offers,
     release_wrapups,
-    request_callback,
     transfer,
     wrap_up,
 )

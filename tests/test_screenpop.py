@@ -7,9 +7,9 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select
 
+from callcenter.calls.callbacks import call_back_voicemail, request_callback
 from callcenter.calls.outbound import dial_now
 from callcenter.calls.records import get_call, log_event, open_call
-from callcenter.calls.routing import call_back_voicemail, request_callback
 from callcenter.models import Agent, Voicemail
 from callcenter.people.agents import create_agent
 from callcenter.screenpop import offer_payload

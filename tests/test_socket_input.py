@@ -18,7 +18,7 @@ from test_console_calls import connected_call
 
 from callcenter.models import Agent, Call, CallEvent
 from callcenter.web.agent_events import register_agent_events
-from callcenter.web.realtime import AGENT_NS
+from callcenter.web.rooms import AGENT_NS
 from callcenter.web.socket_schemas import Payload, handle
 
 NOT_AN_OBJECT = "the payload must be one JSON object"

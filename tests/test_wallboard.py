@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from test_metrics import Day, at, database, number, script, settings, sid  # noqa: F401
 
+from callcenter.calls.callbacks import request_callback
 from callcenter.calls.participants import note_leg
 from callcenter.calls.records import get_call, open_call
-from callcenter.calls.routing import dispatch, request_callback
+from callcenter.calls.routing import dispatch
 from callcenter.config import load_settings
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Customer, CustomerPhone, Voicemail

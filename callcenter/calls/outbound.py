@@ -28,7 +28,8 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.calls.routing import Changes, RoutingError, accept, call_back
+from callcenter.calls.callbacks import call_back
+from callcenter.calls.routing import Changes, RoutingError, accept
 from callcenter.config import OutboundConfig, Settings
 from callcenter.messages import N_
 from callcenter.models import Agent, Call, Customer, CustomerPhone

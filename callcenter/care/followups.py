@@ -23,9 +23,10 @@ from sqlalchemy import Select, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from callcenter.calls.callbacks import call_back
 from callcenter.calls.participants import caller_leg
 from callcenter.calls.records import log_event
-from callcenter.calls.routing import CALL_ENDED, Changes, RoutingError, call_back
+from callcenter.calls.routing import CALL_ENDED, Changes, RoutingError
 from callcenter.care.models import Followup, FollowupEvent
 from callcenter.config import Settings, localized
 from callcenter.messages import N_, Refusal

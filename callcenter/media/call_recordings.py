@@ -260,7 +260,7 @@ def survey_pause(session: Session, call_sid: str, now: datetime) -> tuple[str, s
                           final=True)  # fmt: skip
         return None
     if recording.status != RECORDING or recording.recording_sid is None:
-        return None  # paused already, or its start is under way (see Realtime.start_recordings)
+        return None  # paused already, or its start is under way (see CallUpkeep.start_recordings)
     return recording.leg_sid, recording.recording_sid
 
 

@@ -61,10 +61,12 @@ from callcenter.screenpop import consult_payload, offer_payload
 from callcenter.services import Services
 from callcenter.telephony.bridge import BridgeError, CallBridge
 from callcenter.web.auth import current_agent
+from callcenter.web.boards import queue_summary
 from callcenter.web.bridging import accepted_call, agent_leg, bridge_accepted
 from callcenter.web.dial_events import register_dial_events
 from callcenter.web.i18n import refusal_text
-from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room, queue_summary
+from callcenter.web.realtime import Realtime
+from callcenter.web.rooms import AGENT_NS, SUPERVISOR_NS, agent_room
 from callcenter.web.session_guard import session_guard
 from callcenter.web.socket_schemas import (
     Accept,

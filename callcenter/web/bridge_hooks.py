@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.calls.bridge_legs import agent_leg_ended, agent_leg_gone, note_met, unmet_agent_leg
+from callcenter.calls.callbacks import callback_ended
 from callcenter.calls.participants import conference_ended, note_leg
 from callcenter.calls.records import CALL_SID, FINAL_STATUSES, get_call, log_event
-from callcenter.calls.routing import Changes, agent_missed_bridge, callback_ended, end_consult
+from callcenter.calls.routing import Changes, agent_missed_bridge, end_consult
 from callcenter.config import localized
 from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Speak
 from callcenter.ivr.survey import wants_survey

@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from callcenter.calls.callbacks import call_back_voicemail
 from callcenter.calls.outbound import call_out, dial_now, ready_to_dial
-from callcenter.calls.routing import Changes, RoutingError, call_back_voicemail, requeue
+from callcenter.calls.routing import Changes, RoutingError, requeue
 from callcenter.care.followups import FollowupError, call_back_followup
 from callcenter.care.followups import assign as take_followup
 from callcenter.media.voicemail import InboxError
@@ -27,7 +28,7 @@ from callcenter.services import Services
 from callcenter.telephony.bridge import BridgeError
 from callcenter.web.bridging import accepted_call, bridge_accepted
 from callcenter.web.i18n import refusal_text
-from callcenter.web.realtime import AGENT_NS
+from callcenter.web.rooms import AGENT_NS
 from callcenter.web.socket_schemas import Dial, describe
 
 

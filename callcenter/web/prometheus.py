@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from callcenter.media.downloads import PENDING, RUNNING
 from callcenter.models import AGENT_STATUSES, Agent, RecordingDownload
 from callcenter.services import Services, get_services
-from callcenter.web.realtime import queue_summary
+from callcenter.web.boards import queue_summary
 
 bp = Blueprint("prometheus", __name__)
 

@@ -5,113 +5,53 @@
 namespace `/agent`, and queue/agent updates on `/supervisor`. With
 `CALLCENTER_REDIS_URL` set, emits go through Redis so every process's sockets hear them —
 except the wallboard and the queue summary (`queues`): each process sends them only to
-the sockets connected to it, and tells the others through Redis (`BoardSignal`) that they
+the sockets connected to it, and tells the others through Redis (`boards.BoardSignal`) that they
 may have changed, so every page and console gets each update once, from its own process.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
 from flask_socketio import SocketIO
-from sqlalchemy import Text, cast, func, select
 
 from callcenter.calls.consults import expire_consults
 from callcenter.calls.due import pass_due
 from callcenter.calls.participants import participants
-from callcenter.calls.queues import WAITING
-from callcenter.calls.records import FINAL_STATUSES, get_call
-from callcenter.calls.recovery import drop_silent_consoles, end_lost_call, overdue_waiting_calls
+from callcenter.calls.records import get_call
+from callcenter.calls.recovery import drop_silent_consoles
 from callcenter.calls.routing import (
     Changes,
-    agent_missed_bridge,
     anyone_available,
     offer_call,
     offer_candidates,
     offer_order,
-    unanswered_bridges,
     upkeep,
 )
 from callcenter.care.followups import followup_counts
 from callcenter.db import LOCK_TIMEOUT
-from callcenter.ivr.engine import Action
-from callcenter.ivr.survey import in_survey, skip
-from callcenter.media.call_recordings import (
-    RecordingError,
-    claim_due,
-    describe,
-    mark_start_failed,
-    mark_started,
-    note_stopped,
-    set_paused,
-    starts_due,
-)
 from callcenter.models import Agent, Call, utcnow
 from callcenter.people.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
 from callcenter.screenpop import offer_payload
 from callcenter.services import Services
 from callcenter.supervision.board import BoardRows, build_board
 from callcenter.supervision.feed import BoardFeed
-from callcenter.telephony.bridge import BridgeError, CallBridge
+from callcenter.web.boards import BoardSignal, queue_summary
+from callcenter.web.call_upkeep import CallUpkeep
+from callcenter.web.rooms import AGENT_NS, SUPERVISOR_NS, agent_room
 
 log = logging.getLogger("callcenter.realtime")
 
-AGENT_NS = "/agent"
-SUPERVISOR_NS = "/supervisor"
 # The queue boards are throttled, never dropped: a change held back by a window is sent
 # when the window ends, so every board shows the truth within a second of any change.
 WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
 RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
 OFFER_ATTEMPTS = 3  # one call's agents read again while all those read were taken meanwhile
-BOARD_CHANNEL = "callcenter:wallboard"  # the Redis channel of `BoardSignal`
-
-
-def agent_room(agent_id: int) -> str:
-    return f"agent:{agent_id}"
-
-
-def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
-    """Per queue: callers waiting on the line, call-backs pending (both keep their place
-    until dequeued), when the longest wait on the line began, and the agents available
-    with the queue's skills."""
-    now = utcnow()
-    rows = session.execute(
-        select(Call.queue, Call.outcome, func.count(), func.min(Call.enqueued_at))
-        .where(Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
-        .group_by(Call.queue, Call.outcome)
-    ).all()
-    counts = {(queue, outcome): (count, oldest) for queue, outcome, count, oldest in rows}
-    # Agents with the same skills are counted once per distinct skill set.
-    skill_sets = session.execute(
-        select(cast(Agent.skills, Text), func.count())
-        .where(Agent.status == "available", Agent.active.is_(True))
-        .group_by(cast(Agent.skills, Text))
-    ).all()
-    available = [(set(json.loads(skills or "[]")), count) for skills, count in skill_sets]
-    summary = []
-    for name, queue in services.settings.queues.items():
-        waiting, oldest = counts.get((name, "queued"), (0, None))
-        callbacks, _ = counts.get((name, "callback"), (0, None))
-        needed = set(queue.skills)
-        summary.append(
-            {
-                "name": name,
-                "display_name": queue.display_name,
-                "waiting": waiting,
-                "callbacks": callbacks,
-                "longest_wait": max(0, int((now - oldest).total_seconds())) if oldest else 0,
-                "oldest_since": oldest.isoformat() if oldest else None,
-                "agents_available": sum(n for skills, n in available if needed <= skills),
-            }
-        )
-    return summary
 
 
 def _same_board(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool:
@@ -145,47 +85,6 @@ def participant_agents(call: Call) -> set[int]:
     return {agent_id for agent_id in (call.agent_id, call.transfer_agent_id) if agent_id}
 
 
-class BoardSignal:
-    """ "The wallboard and the queue summary may have changed", told to every serving
-    process through Redis publish/subscribe: a process whose pages and consoles are
-    affected by a change made in another process (a webhook it served, its dispatcher's
-    pass) builds them again for its own sockets.
-    What changed is read from the database; the signal carries only who sent it."""
-
-    def __init__(self, url: str, received: Callable[[], None]) -> None:
-        import redis  # the `deploy` extra: only a process given a message queue needs it
-
-        self._redis = redis.Redis.from_url(url)
-        self._errors: type[Exception] = redis.RedisError
-        self._received = received
-        self.origin = uuid.uuid4().hex
-
-    def send(self) -> None:
-        """Tell the other processes (a Redis outage costs their pages the update, not this
-        request: they catch up at the next change, or reconnect)."""
-        try:
-            self._redis.publish(BOARD_CHANNEL, self.origin)
-        except self._errors as exc:
-            log.warning("could not signal the wallboard through Redis: %s", exc)
-
-    def listen(self, stop: threading.Event) -> None:
-        """Call `received` for each signal from another process, until `stop`."""
-        while not stop.is_set():
-            try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(BOARD_CHANNEL)
-                # Whatever happened while (re)subscribing is not lost: rebuild once.
-                self._received()
-                while not stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message.get("data") != self.origin.encode():
-                        self._received()
-                pubsub.close()
-            except self._errors as exc:
-                log.warning("wallboard signals from Redis interrupted: %s", exc)
-                stop.wait(1.0)
-
-
 class Realtime:
     """Announces committed changes to consoles and runs the dispatcher."""
 
@@ -204,7 +103,9 @@ class Realtime:
         self._last_summary_at = 0.0
         self._agents_summary: list[dict[str, Any]] | None = None
         self._agents_told_at = 0.0
-        self.bridge: CallBridge | None = None
+        # Calls kept up through Twilio's REST API after each pass (given its bridge by the app).
+        # (`publish` looked up at each call: a wrapper set later, as bench/ does, is used.)
+        self.call_upkeep = CallUpkeep(socketio, services, lambda changes: self.publish(changes))
         # Checks run after every pass, e.g. ending the sockets of ended sessions.
         self.housekeeping: list[Callable[[], Any]] = []
         # Told every committed change after it is announced (e.g. supervision's clean-up).
@@ -420,9 +321,9 @@ class Realtime:
             changes = self._route()  # each step announced as it commits
         if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
             self._reconciled_at = time.monotonic()
-            self.reconcile_waiting_calls()
-        self.recover_unanswered_bridges()
-        self.start_recordings()
+            self.call_upkeep.reconcile_waiting_calls()
+        self.call_upkeep.recover_unanswered_bridges()
+        self.call_upkeep.start_recordings()
         self.publish_queues()
         self.wallboard.publish()
         for check in self.housekeeping:
@@ -491,150 +392,6 @@ class Realtime:
         if agent_ids:
             with self.services.database.session() as session:
                 mark_consoles_seen(session, agent_ids, utcnow())
-
-    def reconcile_waiting_calls(self) -> None:
-        """Callers still queued past their queue's max_wait: ask Twilio whether their call
-        is still going on, and end those whose hang-up never reached us (the dispatcher
-        loop does this every RECONCILE_SECONDS)."""
-        if self.bridge is None:
-            return
-        settings = self.services.settings
-        with self.services.database.read_session(LOCK_TIMEOUT) as session:
-            overdue = overdue_waiting_calls(session, settings, utcnow())
-        for call_sid in overdue:
-            try:
-                status, duration = self.bridge.call_status(call_sid)
-            except BridgeError as exc:
-                log.warning("could not check waiting call %s: %s", call_sid, exc)
-                continue
-            if status not in FINAL_STATUSES:
-                continue  # still on the line: its hold loop lets it go
-            log.warning("call %s ended (%s) without its hang-up reaching us", call_sid, status)
-            with self.services.database.session() as session:
-                changes = end_lost_call(session, settings, call_sid, status, duration, utcnow())
-            self.publish(changes)
-
-    def start_recordings(self) -> None:
-        """Start the recordings asked for when callers met their agents (REST, with retries)."""
-        if self.bridge is None:
-            return
-        with self.services.database.read_session(LOCK_TIMEOUT) as session:
-            if not starts_due(session, utcnow()):
-                return
-        with self.services.database.session() as session:
-            claims = claim_due(session, utcnow())
-        for claim in claims:
-            recording_id, call_sid = claim.id, claim.call_sid
-            try:
-                recording_sid = self.bridge.start_recording(claim.leg_sid, claim.channels, call_sid)
-            except BridgeError as exc:
-                log.warning("could not start recording %s: %s", call_sid, exc)
-                with self.services.database.session() as session:
-                    mark_start_failed(session, recording_id, str(exc), utcnow())
-                continue
-            with self.services.database.session() as session:
-                recording = mark_started(session, recording_id, recording_sid, utcnow())
-                agent_id = recording.agent_id if recording else None
-                state = describe(recording) if recording else None
-                call = get_call(session, call_sid)
-                surveyed = call is not None and in_survey(call)
-            if surveyed:  # the agent left while it was starting: the survey is not recorded
-                if not self.pause_for_survey(call_sid, claim.leg_sid, recording_sid):
-                    self.skip_survey(call_sid)
-                continue
-            if agent_id is not None and state is not None:
-                self.socketio.emit("call:recording", {"call_sid": call_sid, **state},
-                                   to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
-
-    def skip_survey(self, call_sid: str) -> list[Action]:
-        """Give up a caller's survey that would be recorded: none of their answers is stored;
-        returns what they hear instead (the thanks, then the end of the call)."""
-        with self.services.database.session() as session:
-            call = get_call(session, call_sid)
-            if call is None:
-                return []
-            return skip(session, self.services.settings, call,
-                        "the recording could be neither paused nor stopped")  # fmt: skip
-
-    def pause_for_survey(self, call_sid: str, leg_sid: str, recording_sid: str) -> bool:
-        """Keep a caller's survey out of the call's recording: pause it through Twilio (once
-        more if refused) and record the pause (reason ``survey``; it lasts until the call
-        ends); if Twilio refuses twice, stop the recording (the agent's part is over).
-        False when even the stop failed: the survey must then be skipped (the caller's
-        answers would be recorded)."""
-        if self.bridge is None:
-            return False
-        for attempt in (1, 2):
-            try:
-                self.bridge.pause_recording(leg_sid, recording_sid, True)
-            except BridgeError as exc:
-                log.warning("could not pause the recording of %s for its survey (attempt %d): "
-                            "%s", call_sid, attempt, exc)  # fmt: skip
-                continue
-            try:
-                with self.services.database.session() as session:
-                    set_paused(session, call_sid, True, None, utcnow(), reason="survey")
-            except RecordingError as exc:  # paused at Twilio all the same
-                log.warning("pause of %s for its survey not recorded: %s", call_sid, exc)
-            return True
-        try:
-            self.bridge.stop_recording(leg_sid, recording_sid)
-        except BridgeError as exc:
-            log.error("the recording of %s could be neither paused nor stopped: its survey "
-                      "is skipped (%s)", call_sid, exc)  # fmt: skip
-            return False
-        with self.services.database.session() as session:
-            note_stopped(session, call_sid, "survey")
-        log.warning("the recording of %s was stopped for its survey (pause refused)", call_sid)
-        return True
-
-    def recover_unanswered_bridges(self) -> None:
-        """Callers whose agent never picked up go back to the queue; the agent goes away.
-        An agent's own outbound call has nobody waiting for it: its customer is hung up and
-        the call ends (`requeue`)."""
-        if self.bridge is None:
-            return
-        with self.services.database.read_session(LOCK_TIMEOUT) as session:
-            stuck = [
-                (call.call_sid, call.queue or "", call.language, (call.context or {}).get(
-                    "caller_leg"), bool((call.context or {}).get("outbound")))
-                for call in unanswered_bridges(session)
-            ]  # fmt: skip
-        for call_sid, queue, language, caller_leg, outbound in stuck:
-            if outbound:
-                self._end_unanswered_outbound(call_sid, caller_leg)
-                continue
-            gone = False
-            try:
-                self.bridge.to_queue(call_sid, queue, language, caller_leg)
-            except BridgeError as exc:
-                gone = exc.call_gone and caller_leg is None
-                if not gone:
-                    log.exception("could not move %s back to its queue; will retry", call_sid)
-                    continue
-            with self.services.database.session() as session:
-                now = utcnow()
-                changes = agent_missed_bridge(session, call_sid, now)
-                if gone:  # the caller hung up meanwhile, unheard: nobody to put back
-                    ended = end_lost_call(
-                        session, self.services.settings, call_sid, "completed", None, now
-                    )
-                    changes.merge(ended)
-            self.publish(changes)
-
-    def _end_unanswered_outbound(self, call_sid: str, customer_leg: str | None) -> None:
-        """The call ends (failed) first, then its customer is hung up: their leg's last
-        callback then finds the call over."""
-        assert self.bridge is not None
-        with self.services.database.session() as session:
-            changes = agent_missed_bridge(session, call_sid, utcnow())
-        self.publish(changes)
-        if customer_leg:
-            try:
-                self.bridge.hang_up(customer_leg)
-            except BridgeError as exc:
-                if not exc.call_gone:  # gone already: nothing to do
-                    log.warning("could not hang up %s of %s: %s", customer_leg, call_sid, exc)
 
     def start(self) -> None:
         if self._thread is None:

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from callcenter.db import Database
 from callcenter.models import Agent
-from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, agent_room
+from callcenter.web.rooms import AGENT_NS, SUPERVISOR_NS, agent_room
 
 log = logging.getLogger("callcenter.session_guard")
 

@@ -44,7 +44,8 @@ from callcenter.supervision.thresholds import set_thresholds
 from callcenter.telephony.bridge import BridgeError, CallBridge
 from callcenter.web.bridging import accepted_call, agent_leg, bridge_accepted
 from callcenter.web.i18n import refusal_text
-from callcenter.web.realtime import AGENT_NS, SUPERVISOR_NS, Realtime, agent_room
+from callcenter.web.realtime import Realtime
+from callcenter.web.rooms import AGENT_NS, SUPERVISOR_NS, agent_room
 from callcenter.web.socket_schemas import (
     REFUSALS,
     AgentStatus,

@@ -61,8 +61,8 @@ def survey_start(session: Session, call_sid: str) -> Response:
 
             def keep_out_of_the_recording() -> None:
                 # Before this answer is sent: a survey that would be recorded is skipped.
-                if not realtime.pause_for_survey(call_sid, *running):
-                    thanks = realtime.skip_survey(call_sid)
+                if not realtime.call_upkeep.pause_for_survey(call_sid, *running):
+                    thanks = realtime.call_upkeep.skip_survey(call_sid)
                     answer.set_data(render_twiml(thanks).get_data())
 
             after_commit(session, keep_out_of_the_recording)

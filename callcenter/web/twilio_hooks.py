@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from callcenter.calls.bridge_legs import unmet_agent_leg
+from callcenter.calls.callbacks import can_call_back, request_callback
 from callcenter.calls.queues import queue_position
 from callcenter.calls.records import (
     CALL_SID,
@@ -29,13 +30,7 @@ from callcenter.calls.records import (
     open_call,
     record_status,
 )
-from callcenter.calls.routing import (
-    Changes,
-    call_finished,
-    call_left_queue,
-    can_call_back,
-    request_callback,
-)
+from callcenter.calls.routing import Changes, call_finished, call_left_queue
 from callcenter.config import localized
 from callcenter.db import get_session
 from callcenter.ivr.engine import Action, Enqueue, Hangup, Leave, Speak
