@@ -216,7 +216,7 @@ def serve(database_url: str, workdir: Path, drop_agent_queues: bool = False) -> 
     realtime.kick = lambda: (mark((clock(), "kick", "")), kick())[1]
     realtime.run_once = timed("pass", realtime.run_once)
     realtime.publish = timed("publish", realtime.publish)
-    realtime_module.tick = timed("tick", realtime_module.tick)
+    realtime_module.offer_call = timed("tick", realtime_module.offer_call)  # the offer's write
     realtime_module.offer_payload = timed("payload", realtime_module.offer_payload)
     realtime.socketio.emit = timed(
         "emit",
@@ -314,6 +314,9 @@ class Probe:
         self.client.connect(url, headers={"Cookie": f"session={self.http.cookies['session']}"},
                             transports=["websocket"], namespaces=["/agent"],
                             wait_timeout=10)  # fmt: skip
+        # The row was written available with no console open, and the dispatcher takes
+        # such an agent offline: go available as the console's button does.
+        self.client.call("agent:status", {"status": "available"}, namespace="/agent", timeout=10)
         self.wait_state("available")
 
     def _offer(self, data: dict[str, Any]) -> None:
@@ -435,8 +438,8 @@ def stages(sample: dict[str, float], trace: list[list[Any]]) -> dict[str, float]
         "send → request": (request - start) * ms,
         "webhook → kick": (kick - request) * ms,
         "kick → pass": max(0.0, pass_start - kick) * ms,
-        "tick (dispatch)": (tick_end - tick_start) * ms,
-        "tick → payload": (payload_start - tick_end) * ms,
+        "offer (dispatch)": (tick_end - tick_start) * ms,
+        "offer → payload": (payload_start - tick_end) * ms,
         "payload": (payload_end - payload_start) * ms,
         "emit call:offer": (emit_end - emit_start) * ms,
         "emit → client": (offered - emit_end) * ms,
