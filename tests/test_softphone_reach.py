@@ -11,7 +11,7 @@ from conftest import LiveServer
 from sqlalchemy import select
 from test_agent_socket import Console, enqueue_caller, team  # noqa: F401
 
-from callcenter.models import Agent, AuditEntry, CallOffer
+from callcenter.models import Agent, AuditEntry, CallOffer, utcnow
 from callcenter.people.agents import set_call_preferences
 
 
@@ -148,5 +148,28 @@ def test_a_bad_softphone_report_is_refused(
         answer = amy.call("softphone:state", {"state": "broken"})
         assert answer["error"].startswith("state: must be")
         assert amy.call("softphone:state", {})["error"] == "state: is required"
+    finally:
+        amy.close()
+
+
+def test_a_report_left_by_a_console_gone_with_its_process_is_forgotten_on_connect(
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    """Its process died before the console could close: the next console (here one without
+    a softphone) starts routable, and says so in its first `agent:state`."""
+    services = live_server.app.extensions["callcenter"]
+    with services.database.session() as session:
+        session.get(Agent, team["amy"]).softphone_unreachable_since = utcnow()
+    amy = Console(live_server, "amy")
+    try:
+        assert amy.wait_for("agent:state")["softphone_unreachable"] is False
+        with services.database.session() as session:
+            assert session.get(Agent, team["amy"]).softphone_unreachable_since is None
+        available(amy)
+        sid = "CA" + "f6" * 16
+        enqueue_caller(live_server, sid)
+        services.extras["realtime"].run_once()
+        amy.wait_for("call:offer", call_sid=sid)
     finally:
         amy.close()

@@ -192,12 +192,15 @@ def register_agent_events(
             raise ConnectionRefusedError("login required")
         first = connections.add(request.sid, agent.id)  # type: ignore[attr-defined]
         join_room(agent_room(agent.id))
+        if first and agent.softphone_unreachable_since is not None:
+            # Left by a console gone with its process: this console's softphone reports anew.
+            with services.database.session() as session:
+                clear_softphone_state(session, agent.id)
+            agent.softphone_unreachable_since = None  # detached: what agent:state says
         socketio.emit("agent:state", agent.public(), to=request.sid, namespace=AGENT_NS)  # type: ignore[attr-defined]
         # A console that reconnects while ringing gets its offer again.
         with services.database.session() as session:
             mark_consoles_seen(session, [agent.id], utcnow())  # routable from now on
-            if first:  # a softphone left unreachable by a console gone with its process
-                clear_softphone_state(session, agent.id)
             offer = session.scalar(
                 select(CallOffer).where(
                     CallOffer.agent_id == agent.id, CallOffer.status == "offered"
