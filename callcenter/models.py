@@ -167,6 +167,15 @@ class Agent(Base):
     auto_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The language of the consoles for this agent (UI_LANGUAGES); None follows the browser.
     ui_language: Mapped[str | None] = mapped_column(String(16))
+    # Set while the console reports its softphone cannot register (Twilio unreachable): an
+    # agent who takes calls in the browser is then not offered calls (`can_ring`).
+    softphone_unreachable_since: Mapped[datetime | None] = mapped_column(tz_datetime())
+
+    @property
+    def can_ring(self) -> bool:
+        """Whether the bridge's leg can ring this agent: on their phone, or in a browser
+        whose softphone has not reported itself unreachable."""
+        return self.takes_calls_on != "browser" or self.softphone_unreachable_since is None
 
     @property
     def is_supervisor(self) -> bool:
@@ -187,6 +196,7 @@ class Agent(Base):
             "reason": self.status_reason,
             "since": self.status_since.isoformat() if self.status_since else None,
             "call_sid": self.current_call_sid,
+            "softphone_unreachable": not self.can_ring,
         }
 
 

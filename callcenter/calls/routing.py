@@ -59,8 +59,8 @@ def _open_offers(session: Session, call_sid: str) -> list[CallOffer]:
 def candidates(
     session: Session, call: Call, queue: QueueConfig, limit: int, console_cutoff: datetime
 ) -> list[int]:
-    """Ids of available agents with a live console (heartbeat at or after `console_cutoff`),
-    the queue's skills and the caller's language, best first.
+    """Ids of available agents with a live console (heartbeat at or after `console_cutoff`)
+    that can ring (`Agent.can_ring`), the queue's skills and the caller's language, best first.
 
     Filtering and ordering happen in the database (skills and languages are JSON lists,
     matched as text), so a pass costs the same with ten agents logged in or a thousand.
@@ -78,6 +78,8 @@ def candidates(
             Agent.status == "available",
             Agent.active.is_(True),
             Agent.console_seen_at >= console_cutoff,
+            # Not an agent whose browser softphone said it cannot ring (Agent.can_ring).
+            or_(Agent.takes_calls_on != "browser", Agent.softphone_unreachable_since.is_(None)),
             *[skills_text.contains(f'"{skill}"', autoescape=True) for skill in queue.skills],
             or_(languages_text == "[]", languages_text.contains(f'"{call.language}"',
                                                                  autoescape=True)),
@@ -92,7 +94,8 @@ def _preferred(
     session: Session, call: Call, queue: QueueConfig, now: datetime, console_cutoff: datetime
 ) -> Agent | None:
     """The agent a call was transferred to, else the caller's account manager, while their
-    exclusive window lasts and they are reachable (not offline or away, console live)."""
+    exclusive window lasts and they are reachable (not offline or away, console live, a
+    softphone that can ring)."""
     manager: Agent | None = None
     if call.transfer_agent_id is not None:
         manager = session.get(Agent, call.transfer_agent_id)
@@ -100,7 +103,7 @@ def _preferred(
         manager = call.customer.account_manager
     if manager is None or not manager.active or manager.status in ("offline", "away"):
         return None
-    if not has_live_console(manager, console_cutoff):
+    if not has_live_console(manager, console_cutoff) or not manager.can_ring:
         return None
     waited = (now - call.enqueued_at).total_seconds() if call.enqueued_at else 0
     return manager if waited < queue.preferred_agent_seconds else None

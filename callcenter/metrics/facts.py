@@ -36,7 +36,8 @@ CARE_STAMP = -3
 or removed): the wallboard's care counts."""
 AGENT_BOARD_COLUMNS = (
     "username", "display_name", "agent_number", "role", "skills", "status", "status_reason",
-    "status_since", "current_call_sid", "wrapup_until", "active",
+    "status_since", "current_call_sid", "wrapup_until", "active", "takes_calls_on",
+    "softphone_unreachable_since",
 )  # fmt: skip
 """The agents' columns the wallboard shows: a change to any of them bumps AGENTS_STAMP
 (heartbeats, sign-ins and offer bookkeeping do not)."""

@@ -317,6 +317,27 @@ def live_console_cutoff(now: datetime, consoles_since: datetime | None = None) -
     return max(cutoff, consoles_since) if consoles_since is not None else cutoff
 
 
+SOFTPHONE_STATES = ("ready", "unreachable")
+
+
+def set_softphone_state(agent: Agent, state: str, now: datetime) -> bool:
+    """Record what the agent's console says of its softphone: "ready" (registered) or
+    "unreachable" (it cannot register: Twilio cannot be reached). While unreachable, an agent
+    who takes calls in the browser is not offered calls (`Agent.can_ring`). Returns whether
+    anything changed (a repeated report changes nothing)."""
+    if state not in SOFTPHONE_STATES:
+        raise AgentError(N_("one of {choices}"), field="state", choices=", ".join(SOFTPHONE_STATES))
+    if state == "ready":
+        if agent.softphone_unreachable_since is None:
+            return False
+        agent.softphone_unreachable_since = None
+        return True
+    if agent.softphone_unreachable_since is not None:
+        return False
+    agent.softphone_unreachable_since = now
+    return True
+
+
 def has_live_console(agent: Agent, cutoff: datetime) -> bool:
     """Whether the agent's console heartbeat is at or after `cutoff`."""
     return agent.console_seen_at is not None and agent.console_seen_at >= cutoff

@@ -10,6 +10,7 @@
   const socket = io("/agent", { transports: ["websocket", "polling"] });
   endOnSignOut(socket);
   window.agentSocket = socket; // care.js listens to it (follow-ups, ticket reminders)
+  if (window.softphone) window.softphone.attach(socket); // softphone.js reports its state
   let offer = null;
   let current = null;
   let countdown = null;
@@ -39,7 +40,10 @@
     status.textContent = agentStatusText(state.status);
     status.dataset.status = state.status;
     $("status-reason").textContent = state.reason ? `(${state.reason})` : "";
-    if (window.softphone) window.softphone.presence(state.status); // softphone.js
+    if (window.softphone) { // softphone.js
+      window.softphone.presence(state.status);
+      window.softphone.offered(!state.softphone_unreachable);
+    }
     if ((state.status === "wrap-up" || state.status === "on-call") && state.call_sid &&
         (current === null || current.call_sid !== state.call_sid)) {
       const pop = offered.get(state.call_sid) || {};

@@ -8,6 +8,8 @@
 //     "accepted", "disconnected" (reason), "muted" (bool), "error" (message)
 // TwilioLine wraps the Voice SDK's Device (a real Twilio account); SimulatorLine drives the
 // simulator's /phone/client API with the same token (no account: no audio, same states).
+// The console's socket (agent.js) tells the server when the line is ready or cannot register
+// (`softphone:state`): an agent taking calls here is not offered calls while it cannot ring.
 (() => {
   const panel = document.getElementById("softphone");
   if (!panel) return;
@@ -173,6 +175,10 @@
   let talkingSince = null;
   let muted = false;
   let phase = "off"; // off, registering, unreachable, ready, ringing, connected, ended
+  let socket = null; // the console's /agent socket (agent.js attaches it)
+  let told = null; // what the server was last told: {state, reason}
+  let wanted = null; // what it should be told
+  let notOffered = false; // the server says this agent is not offered calls (agent:state)
 
   function show(next, text) {
     phase = next;
@@ -195,12 +201,34 @@
   }
   setInterval(() => { if (phase === "connected") state.textContent = connectedText(); }, 1000);
 
+  // The server routes by what it is told: "unreachable" keeps calls away from this agent.
+  function report(state, reason) {
+    wanted = { state, reason: reason ? String(reason).slice(0, 120) : null };
+    tell();
+  }
+  function tell() {
+    if (!socket || !socket.connected || !wanted) return;
+    if (told && told.state === wanted.state) return;
+    const sent = wanted;
+    socket.emit("softphone:state", sent, (answer) => {
+      if (answer && answer.ok) told = sent;
+    });
+  }
+  function showNote() {
+    const note = $("sp-note");
+    note.textContent = t("Softphone not ready — you are not offered calls");
+    note.hidden = !(notOffered && prefs.takes_calls_on === "browser");
+  }
+
   async function fetchToken() {
     return api("/api/voice/token");
   }
 
   function wire(newLine) {
-    newLine.on("registered", () => { if (!newLine.call) show("ready", t("Ready")); });
+    newLine.on("registered", () => {
+      report("ready");
+      if (!newLine.call) show("ready", t("Ready"));
+    });
     newLine.on("unregistered", () => show("off", prefs.takes_calls_on === "phone" ? t("Calls go to your phone {phone}", { phone: prefs.phone || "" }) : t("Not registered (available agents only)")));
     newLine.on("incoming", (call) => {
       muted = false;
@@ -226,6 +254,7 @@
     newLine.on("unreachable", (why) => {
       if (phase === "registering" || phase === "unreachable") {
         show("unreachable", t("Not registered: Twilio cannot be reached ({why})", { why: why || t("still trying") }));
+        report("unreachable", why);
       }
     });
     newLine.on("error", (message) => { $("sp-error").textContent = message; });
@@ -281,6 +310,7 @@
       return;
     }
     prefs = data;
+    showNote();
     update();
   }
 
@@ -320,6 +350,13 @@
   window.softphone = {
     presence(status) { presence = status; update(); },
     caller(name) { caller = name || ""; },
+    // agent.js: the console's socket; on every (re)connect the server hears the line's state.
+    attach(agentSocket) {
+      socket = agentSocket;
+      socket.on("connect", () => { told = null; tell(); });
+    },
+    // agent.js: whether the server offers this agent calls (agent:state).
+    offered(yes) { notOffered = !yes; showNote(); },
   };
   show("off", t("Starting…"));
   api("/api/voice/preferences").then((data) => {

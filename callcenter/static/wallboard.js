@@ -208,6 +208,9 @@ const Wallboard = (() => {
     status.dataset.field = "status";
     status.append(el("span", STATUS_LABEL[a.status] || a.status, "status-pill"));
     if (a.reason) status.append(" ", el("span", a.reason, "muted small"));
+    if (a.softphone_unreachable) { // their browser softphone cannot ring: routing skips them
+      status.append(" ", el("span", t("softphone not ready — not offered calls"), "not-offered small"));
+    }
     const inStatus = ticking(a.since, clock);
     inStatus.dataset.field = "in-status";
     const call = a.call;

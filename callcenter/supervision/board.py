@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, Text, cast, func, select, type_coerce
+from sqlalchemy import String, Text, and_, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import FINAL_STATUSES
@@ -331,6 +331,8 @@ _AGENTS = (
         type_coerce(Agent.status_since, String),
         Agent.current_call_sid,
         type_coerce(Agent.wrapup_until, String),
+        # Not offered calls: their browser softphone cannot ring (Agent.can_ring).
+        and_(Agent.takes_calls_on == "browser", Agent.softphone_unreachable_since.is_not(None)),
     )
     .where(Agent.active.is_(True))
     .order_by(Agent.display_name, Agent.id)
@@ -349,9 +351,10 @@ def _agent_rows(
     session: Session, midnight: datetime, now: datetime, rows: BoardRows, stamps: dict[int, int]
 ) -> list[tuple[tuple[Any, ...], int, float, datetime | None, str | None]]:
     """Every active agent as read: the row (id, username, name, number, role, skills,
-    status, reason, since, call SID, wrap-up end), handled and handle seconds today, the
-    current call's hold start and recording state. The agents' rows, and their day, are
-    read again only when their stamp moved (`stamps`, read before)."""
+    status, reason, since, call SID, wrap-up end, softphone unreachable), handled and
+    handle seconds today, the current call's hold start and recording state. The agents'
+    rows, and their day, are read again only when their stamp moved (`stamps`, read
+    before)."""
     agents_stamp, handles_stamp = stamps.get(AGENTS_STAMP, 0), stamps.get(HANDLES_STAMP, 0)
     kept = rows.handle_read
     if (
@@ -407,7 +410,7 @@ def _finish_agents(
     agents = []
     for row, handled, seconds, hold_since, recording in read:
         (agent_id, username, name, number, role, skills, status, reason, since, call_sid,
-         wrapup_until) = row  # fmt: skip
+         wrapup_until, unreachable) = row  # fmt: skip
         shown_sid = call_sid if status in ("ringing", "on-call", "wrap-up") else None
         call = by_sid.get(shown_sid or "")
         inputs = (row, handled, seconds, hold_since, recording, call)
@@ -430,6 +433,7 @@ def _finish_agents(
                 "call": None,
                 "handled_today": handled,
                 "aht_today_seconds": ratio(seconds, handled),
+                "softphone_unreachable": bool(unreachable),
             }  # fmt: skip
             if call is not None:
                 agent["call"] = _agent_call(agent, call, hold_since, recording)

@@ -5,7 +5,7 @@ Server → client: `agent:state`, `call:offer`, `call:connected`, `call:recordin
 Client → server (each answered with an ack `{"ok": true, ...}` or `{"error": "..."}`):
 `agent:status`, `call:accept`, `call:decline`, `call:wrapup`, and in a call `call:hold`,
 `call:hangup`, `call:record` (pause/resume the recording), `call:transfer`, `call:add`,
-`call:dial` (an outbound call, dial_events.py),
+`call:dial` (an outbound call, dial_events.py), `softphone:state` (softphone.py),
 the warm transfer `call:consult`, `call:complete-transfer`, `call:cancel-consult`, and for
 the consulted agent `call:consult-accept`, `call:consult-decline`.
 
@@ -86,6 +86,7 @@ from callcenter.web.socket_schemas import (
     Wrapup,
     handle,
 )
+from callcenter.web.softphone import clear_softphone_state, register_softphone_events
 from callcenter.web.supervisor_events import register_supervisor_events
 
 log = logging.getLogger("callcenter.agent_events")
@@ -99,10 +100,12 @@ class Connections:
         self._count: Counter[int] = Counter()
         self._lock = threading.Lock()
 
-    def add(self, sid: str, agent_id: int) -> None:
+    def add(self, sid: str, agent_id: int) -> bool:
+        """Whether this is the agent's first open socket here."""
         with self._lock:
             self._agents[sid] = agent_id
             self._count[agent_id] += 1
+            return self._count[agent_id] == 1
 
     def remove(self, sid: str) -> tuple[int | None, bool]:
         """(agent_id, was_last_socket)."""
@@ -189,8 +192,13 @@ def register_agent_events(
         agent = current_agent()
         if agent is None:
             raise ConnectionRefusedError("login required")
-        connections.add(request.sid, agent.id)  # type: ignore[attr-defined]
+        first = connections.add(request.sid, agent.id)  # type: ignore[attr-defined]
         join_room(agent_room(agent.id))
+        if first and agent.softphone_unreachable_since is not None:
+            # Left by a console gone with its process: this console's softphone reports anew.
+            with services.database.session() as session:
+                clear_softphone_state(session, agent.id)
+            agent.softphone_unreachable_since = None  # detached: what agent:state says
         socketio.emit("agent:state", agent.public(), to=request.sid, namespace=AGENT_NS)  # type: ignore[attr-defined]
         # A console that reconnects while ringing gets its offer again.
         with services.database.session() as session:
@@ -218,6 +226,7 @@ def register_agent_events(
             if agent is None:
                 return Changes()
             agent.console_seen_at = None  # a wrap-up under way then ends offline
+            clear_softphone_state(session, agent_id)  # the next console reports afresh
             return agent_offline(session, agent, utcnow())
 
         commit_and_publish(leave)
@@ -610,6 +619,7 @@ def register_agent_events(
     on(AGENT_NS, "call:consult-accept", ConsultAccept, on_consult_accept)
     on(AGENT_NS, "call:consult-decline", ConsultDecline, on_consult_decline)
     register_dial_events(on, services, commit_and_publish, bridge_taken)
+    register_softphone_events(on, commit_and_publish)
     socketio.on_event("connect", on_supervisor_connect, namespace=SUPERVISOR_NS)
     register_supervisor_events(on, socketio, services, realtime, bridge)
     return connections

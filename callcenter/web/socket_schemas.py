@@ -138,6 +138,14 @@ class Status(Payload):
         return value
 
 
+class SoftphoneState(Payload):
+    """`softphone:state`: the console's softphone is `ready` or `unreachable` (`reason`)."""
+
+    state: Literal["ready", "unreachable"]
+    reason: Reason | None = None
+    example: ClassVar[dict[str, Any]] = {"state": "unreachable", "reason": "timed out"}
+
+
 class Accept(CallPayload):
     """`call:accept`."""
 
