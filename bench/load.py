@@ -1,8 +1,15 @@
 """Churn load: `callcenter serve` (the embedded default) with 100 agent consoles taking a
 steady stream of calls from a Twilio-behaving load generator, and a bare floor in the same run.
 
-    .venv/bin/python bench/load.py [--agents 100] [--rate 11] [--burst 5] [--seconds 60]
-                                   [--pace 0.05] [--port 5301] [--twilio-port 0] [--bare-port 0]
+    .venv/bin/python bench/load.py [--target embedded|cluster] [--agents 100] [--rate 11]
+                                   [--burst 5] [--seconds 60] [--pace 0.05] [--port 5301]
+                                   [--twilio-port 0] [--bare-port 0]
+
+With `--target cluster` the server is instead the cluster (scripts/cluster.sh: nginx, app
+processes under gunicorn, Redis, PostgreSQL), which the run starts with this process's
+simulator as its Twilio and stops at the end (bench/load_cluster.py); consoles and webhooks
+go through nginx, and the screen-pops whose offer was made on another app process than the
+one holding the console's socket are reported apart.
 
 Four processes, loopback only, bounded in time (--seconds of arrivals, then at most --drain
 seconds for the last calls) and count (--rate x --seconds calls):
@@ -145,6 +152,7 @@ async def _agents(url: str, count: int, talk: float, wrapup: float) -> None:
     errors: Counter[str] = Counter()
     limit = asyncio.Semaphore(16)
     clients: list[Any] = []
+    nodes: dict[int, str] = {}
 
     async def console(http: aiohttp.ClientSession, index: int) -> None:
         username = "probe" if index == 0 else f"agent{index:04d}"
@@ -154,7 +162,10 @@ async def _agents(url: str, count: int, talk: float, wrapup: float) -> None:
             ) as answer:
                 if answer.status != 200:
                     raise SystemExit(f"login {username}: {answer.status}")
-                cookie = answer.cookies["session"].value
+                cookie = f"session={answer.cookies['session'].value}"
+                if "ccnode" in answer.cookies:  # nginx's stickiness key (the cluster)
+                    nodes[index] = answer.cookies["ccnode"].value
+                    cookie += f"; ccnode={nodes[index]}"
             client = socketio.AsyncClient(reconnection=False)
 
             async def ask(event: str, data: dict[str, Any]) -> None:
@@ -184,7 +195,7 @@ async def _agents(url: str, count: int, talk: float, wrapup: float) -> None:
             client.on("call:offer", on_offer, namespace="/agent")
             client.on("call:connected", on_connected, namespace="/agent")
             client.on("agent:state", on_state, namespace="/agent")
-            await client.connect(url, headers={"Cookie": f"session={cookie}"},
+            await client.connect(url, headers={"Cookie": cookie},
                                  transports=["websocket"], namespaces=["/agent"],
                                  wait_timeout=30)  # fmt: skip
             await ask("agent:status", {"status": "available"})
@@ -195,7 +206,8 @@ async def _agents(url: str, count: int, talk: float, wrapup: float) -> None:
     print(f"ready {len(clients)}", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
-    result = {"offers": offers, "connected": sorted(connected), "errors": dict(errors)}
+    result = {"offers": offers, "connected": sorted(connected), "errors": dict(errors),
+              "nodes": nodes}  # fmt: skip
     print(json.dumps(result), flush=True)
     os._exit(0)
 
@@ -328,43 +340,74 @@ def ms(values: list[float], q: float) -> str:
     return f"{quantile(values, q) * 1000:,.0f} ms" if values else "-"
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    from callcenter.config import load_settings
+def embedded_env(work: Path, agents: int, api_url: str) -> dict[str, str]:
+    """A fresh SQLite file with the agents (support and repairs, offline), and the server's
+    environment."""
     from callcenter.db import Database
 
-    raise_fd_limit()
-    work = Path(tempfile.mkdtemp(prefix="load-"))
-    database_url = prepare_database(work, args.agents - 1)
+    database_url = prepare_database(work, agents - 1)
     database = Database(database_url)
     with database.engine.begin() as connection:
         connection.exec_driver_sql("""UPDATE agents SET skills = '["support", "repairs"]',
                                       status = 'offline'""")
     database.dispose()
-    server_url = f"http://127.0.0.1:{PORTS['server']}"
-    env = {
+    return {
         **os.environ,
         "CALLCENTER_CONFIG": str(ROOT / "config.yaml"),
         "CALLCENTER_DATABASE_URL": database_url,
-        "CALLCENTER_PUBLIC_URL": server_url,
-        "CALLCENTER_TWILIO_API_URL": f"http://127.0.0.1:{PORTS['twilio']}/simulator",
+        "CALLCENTER_PUBLIC_URL": f"http://127.0.0.1:{PORTS['server']}",
+        "CALLCENTER_TWILIO_API_URL": api_url,
         "CALLCENTER_SECRET_KEY": "load-secret-key",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "PYTHONPATH": str(ROOT),
     }
+
+
+def service_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds per process, leaving out those gone (PostgreSQL backends come and go)."""
+    from saturation import per_process_cpu
+
+    return per_process_cpu(pids)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from callcenter.config import load_settings
+
+    raise_fd_limit()
+    work = Path(tempfile.mkdtemp(prefix="load-"))
+    api_url = f"http://127.0.0.1:{PORTS['twilio']}/simulator"
+    cluster = None
+    if args.target == "cluster":
+        from load_cluster import Cluster
+
+        cluster = Cluster(ACCOUNT_SID, AUTH_TOKEN, api_url)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    else:
+        env = embedded_env(work, args.agents, api_url)
     settings = load_settings(ROOT / "config.yaml", environ=env)
     recorder = Recorder(list(settings.fallback.apology.values()))
     server_log = work / "server.log"
     processes: list[subprocess.Popen[str]] = []
+    services: list[int] = []
+    sockets: dict[str, int] = {}
     try:
-        with server_log.open("w") as log:
-            server = subprocess.Popen(
-                [str(ROOT / ".venv/bin/callcenter"), "serve", "--host", "127.0.0.1",
-                 "--port", str(PORTS["server"]), "--open-all-hours"],
-                env=env, stdout=log, stderr=log, text=True, cwd=work,
-            )  # fmt: skip
-        processes.append(server)
-        _wait_for(server_url + "/healthz", 60)
+        if cluster is not None:
+            cluster.start(args.agents)
+            server_url = cluster.url
+            app_pids = cluster.app_pids()
+            services = cluster.service_pids()
+        else:
+            server_url = f"http://127.0.0.1:{PORTS['server']}"
+            with server_log.open("w") as log:
+                server = subprocess.Popen(
+                    [str(ROOT / ".venv/bin/callcenter"), "serve", "--host", "127.0.0.1",
+                     "--port", str(PORTS["server"]), "--open-all-hours"],
+                    env=env, stdout=log, stderr=log, text=True, cwd=work,
+                )  # fmt: skip
+            processes.append(server)
+            app_pids = [server.pid]
+            _wait_for(server_url + "/healthz", 60)
         bare = subprocess.Popen(
             [sys.executable, __file__, "--bare-server", str(PORTS["bare"]), server_url],
             stdout=subprocess.PIPE, text=True, env=env,
@@ -372,7 +415,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         processes.append(bare)
         bare_url = read_line(bare, 30, "the bare floor")
         board, twilio = twilio_side(server_url, recorder)
-        rss_before = rss_kib(server.pid)
+        rss_before = sum(rss_kib(pid) for pid in app_pids)
         agents = subprocess.Popen(
             [sys.executable, __file__, "--agents-process", server_url, str(args.agents),
              str(args.talk), str(args.wrapup)],
@@ -381,13 +424,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         processes.append(agents)
         ready = read_line(agents, 120, "the agents")
         time.sleep(2)  # the consoles' first heartbeat
-        rss_after = rss_kib(server.pid)
+        rss_after = sum(rss_kib(pid) for pid in app_pids)
 
         placed: list[str] = []
         outcomes: list[Any] = []
         bare_samples: list[float] = []
         pool = ThreadPoolExecutor(max_workers=400)
-        busy_before = cpu_seconds([server.pid])
+        busy_before = cpu_seconds(app_pids)
+        services_before = service_cpu(services)
+        load_before = os.getloadavg()
         started = time.monotonic()
         bursts = int(args.seconds * args.rate / args.burst)
         for burst in range(bursts):
@@ -401,16 +446,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 pool.submit(bare_request, bare_url, server_url, "CA" + uuid.uuid4().hex,
                             bare_samples)  # fmt: skip
         arrivals = time.monotonic() - started
+        load_arrivals = os.getloadavg()
         deadline = time.monotonic() + args.drain
         for future in outcomes:
             future.result(timeout=max(0.1, deadline - time.monotonic()))
-        busy_after = cpu_seconds([server.pid])
+        busy_after = cpu_seconds(app_pids)
+        services_after = service_cpu(services)
+        load_after = os.getloadavg()
         time.sleep(args.wrapup + 1)
         agents.stdin.write("stop\n")
         agents.stdin.flush()
         seen = json.loads(agents.stdout.readline())
         pool.shutdown(wait=False, cancel_futures=True)
         twilio.shutdown()
+        if cluster is not None:
+            agents.wait(10)
+            time.sleep(1)  # nginx logs a websocket when it closes
+            sockets = cluster.socket_apps()
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -419,14 +471,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        if cluster is not None:
+            cluster.stop()
 
-    offers = offered_at(server_log)
+    if cluster is not None:
+        offers = cluster.offers()
+        socket_app = {int(index): sockets.get(node) for index, node in seen["nodes"].items()}
+    else:
+        offers = {sid: [(at, 0) for at in times] for sid, times in offered_at(server_log).items()}
+        socket_app = {index: 0 for index in range(args.agents)}
     per_call = Counter(sid for sid, _agent, _at in seen["offers"])
-    pops = []
-    for sid, _agent, received in seen["offers"]:
-        written = [at for at in offers.get(sid, []) if at <= received + 0.002]
+    pops, crossed, unplaced = [], [], 0
+    for sid, agent, received in seen["offers"]:
+        written = [(at, app) for at, app in offers.get(sid, []) if at <= received + 0.002]
         if written:
-            pops.append(max(0.0, received - max(written)))
+            at, app = max(written)
+            pops.append(max(0.0, received - at))
+            if socket_app.get(agent) is None:
+                unplaced += 1
+            elif socket_app[agent] != app:
+                crossed.append(max(0.0, received - at))
     webhooks = [took for samples in recorder.samples.values() for took in samples]
     connected = set(seen["connected"])
     statuses = Counter(future.result() for future in outcomes)
@@ -437,6 +501,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "webhooks": webhooks,
         "routes": dict(recorder.samples),
         "pops": pops,
+        "crossed": crossed,
+        "unplaced_pops": unplaced,
+        "sockets_per_app": dict(Counter(str(app) for app in socket_app.values())),
+        "offers_per_app": dict(Counter(str(app) for times in offers.values() for _, app in times)),
         "lost": sum(1 for sid in placed if sid not in connected),
         "double_offers": sum(1 for count in per_call.values() if count > 1),
         "apologies": recorder.apologies,
@@ -447,8 +515,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rss_before_kib": rss_before,
         "rss_after_kib": rss_after,
         "server_cpu": busy_after[1] - busy_before[1],
+        "services_cpu": sum(
+            after - services_before[pid]
+            for pid, after in services_after.items()
+            if pid in services_before
+        ),
         "machine_cpu": busy_after[0] - busy_before[0],
-        "server_log": str(server_log),
+        "load": [load_before, load_arrivals, load_after],
+        "server_log": str(server_log) if cluster is None else "instance/cluster/app*.log",
     }
 
 
@@ -474,6 +548,14 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     hooks, pops, bare = result["webhooks"], result["pops"], result["bare"]
     print(f"  webhooks   p50 {ms(hooks, 0.5):>9}  p99 {ms(hooks, 0.99):>9}  (n={len(hooks)})")
     print(f"  screen-pop p50 {ms(pops, 0.5):>9}  p99 {ms(pops, 0.99):>9}  (n={len(pops)})")
+    if args.target == "cluster":
+        crossed = result["crossed"]
+        print(f"    crossed  p50 {ms(crossed, 0.5):>9}  p99 {ms(crossed, 0.99):>9}  "
+              f"(n={len(crossed)}, offer on one app process, socket on another; "
+              f"{result['unplaced_pops']} pops"
+              f" whose socket's process is unknown)")  # fmt: skip
+        print(f"  consoles per app process {result['sockets_per_app']}, offers per app "
+              f"process {result['offers_per_app']}")  # fmt: skip
     print(f"  bare floor p50 {ms(bare, 0.5):>9}  p99 {ms(bare, 0.99):>9}  (n={len(bare)})")
     for route, samples in sorted(result["routes"].items()):
         print(f"    {route:<28} p50 {ms(samples, 0.5):>8}  p99 {ms(samples, 0.99):>8}"
@@ -487,6 +569,10 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     )
     print(f"  server CPU {result['server_cpu']:.1f} s of the machine's "
           f"{result['machine_cpu']:.1f} s busy")  # fmt: skip
+    if args.target == "cluster":
+        print(f"  nginx, Redis, PostgreSQL CPU {result['services_cpu']:.1f} s")
+    loads = " / ".join(" ".join(f"{x:.1f}" for x in load) for load in result["load"])
+    print(f"  load average (1, 5, 15 min) at the first call / last call / drained: {loads}")
     if result["agent_errors"]:
         print(f"  console errors: {result['agent_errors']}")
     print(f"  call outcomes: {result['statuses']}")
@@ -500,6 +586,13 @@ def main() -> None:
         agents_process(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--target",
+        choices=["embedded", "cluster"],
+        default="embedded",
+        help="embedded: `callcenter serve` on SQLite; cluster: scripts/cluster.sh, started "
+        "and stopped by the run (see bench/load_cluster.py)",
+    )
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--rate", type=float, default=11.0, help="new calls a second")
     parser.add_argument("--burst", type=int, default=5, help="callers arriving at once")

@@ -91,15 +91,23 @@ def quantile(values: list[float], q: float) -> float:
 
 def prepare_database(workdir: Path, crowd: int, crowd_status: str = "available") -> str:
     """A migrated SQLite file with the probe (support) and `crowd` agents (repairs)."""
-    from werkzeug.security import generate_password_hash
-
     from callcenter.db import Database
     from callcenter.migrate import upgrade
-    from callcenter.models import Agent, utcnow
 
     url = f"sqlite:///{workdir / 'bench.db'}"
     database = Database(url)
     upgrade(database)
+    insert_agents(database, crowd, crowd_status)
+    database.dispose()
+    return url
+
+
+def insert_agents(database: Any, crowd: int, crowd_status: str = "available") -> None:
+    """The probe (support, available) and `crowd` agents (repairs) into a migrated database."""
+    from werkzeug.security import generate_password_hash
+
+    from callcenter.models import Agent, utcnow
+
     password_hash = generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
     now = utcnow()
 
@@ -126,8 +134,6 @@ def prepare_database(workdir: Path, crowd: int, crowd_status: str = "available")
         other["status"] = crowd_status
     with database.engine.begin() as connection:
         connection.execute(Agent.__table__.insert(), rows)
-    database.dispose()
-    return url
 
 
 # -- the server process ------------------------------------------------------------------

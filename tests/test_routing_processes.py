@@ -7,6 +7,7 @@ import multiprocessing
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from conftest import OPEN_TIME
 from sqlalchemy import select
 from test_routing import make_agent, make_call
@@ -97,3 +98,46 @@ def test_two_processes_never_double_assign(database_url, tmp_path):
             assert sorted(call.queue_priority for call in waiting) == [10] * (CALLS - AGENTS)
     finally:
         check.dispose()
+
+
+def test_a_call_accepted_while_a_pass_reads_is_not_offered_again(database_url, tmp_path):
+    """Another process's dispatcher read the call as waiting just before an agent accepted
+    it; when it then locks the row it must see the accept, not its stale copy (the churn
+    run on the cluster offered accepted calls a second time)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks between two sessions: PostgreSQL only")
+    from sqlalchemy import event
+
+    from callcenter.calls.routing import accept, dispatch
+
+    settings = load_settings(overrides={"instance_dir": str(tmp_path / "i")})
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            first = make_agent(session, "first", idle_minutes=5)
+            make_agent(session, "second")
+            make_call(session, "0")
+            dispatch(session, settings, OPEN_TIME)  # offered to the longest idle: "first"
+            first_id = first.id
+        accepted: list[bool] = []
+
+        def accept_before_the_lock(conn, cursor, statement, params, context, many):
+            if "FROM calls" in statement and "FOR UPDATE" in statement and not accepted:
+                accepted.append(True)
+                with database.session() as other:  # another process's console accepts
+                    accept(other, first_id, "CA" + "0" * 32, OPEN_TIME)
+
+        event.listen(database.engine, "before_cursor_execute", accept_before_the_lock)
+        try:
+            with database.session() as session:
+                dispatch(session, settings, OPEN_TIME + timedelta(seconds=1))
+        finally:
+            event.remove(database.engine, "before_cursor_execute", accept_before_the_lock)
+        assert accepted == [True]
+        with database.session() as session:
+            rows = session.scalars(select(CallOffer).order_by(CallOffer.id)).all()
+            assert [(row.agent_id, row.status) for row in rows] == [(first_id, "accepted")]
+            second = session.scalar(select(Agent).where(Agent.username == "second"))
+            assert second.status == "available"
+    finally:
+        database.dispose()

@@ -43,6 +43,10 @@ settings, the call and the time, and returns what it changed."""
 
 
 def _locking(session: Session, statement: Select[Any]) -> Select[Any]:
+    """`statement` locking its rows (PostgreSQL), and always refreshing the objects already
+    in the session: a row read before the lock (the waiting calls) may have changed since
+    (another process's accept), and the checks after the lock must see that."""
+    statement = statement.execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         return statement.with_for_update(skip_locked=True)
     return statement
