@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, or_, select, text, update
+from sqlalchemy import Select, Text, bindparam, cast, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from callcenter.calls.changes import Changes, RoutingError
@@ -46,12 +46,13 @@ def _locking(session: Session, statement: Select[Any]) -> Select[Any]:
     return statement
 
 
+_OPEN_OFFERS = select(CallOffer).where(
+    CallOffer.call_sid == bindparam("sid"), CallOffer.status == OPEN
+)  # built once: every hang-up reads it
+
+
 def _open_offers(session: Session, call_sid: str) -> list[CallOffer]:
-    return list(
-        session.scalars(
-            select(CallOffer).where(CallOffer.call_sid == call_sid, CallOffer.status == OPEN)
-        )
-    )
+    return list(session.scalars(_OPEN_OFFERS, {"sid": call_sid}))
 
 
 def candidates(

@@ -79,6 +79,14 @@ def _latest_handle(session: Session, agent_id: int, call_sid: str) -> CallHandle
     )
 
 
+_LATEST_ENTRY = (
+    select(QueueEntry)
+    .where(QueueEntry.call_sid == bindparam("sid"))
+    .order_by(QueueEntry.id.desc())
+    .limit(1)
+)  # built once: a hang-up or a caller entering a queue reads it
+
+
 def latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
     """The call's latest queue entry: the one created or read earlier in this transaction
     (only this recorder adds entries), else read (once per transaction, not per change).
@@ -86,12 +94,7 @@ def latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
     known = session.info.get(_CREATED, {}).get(call_sid)
     if known is not None:
         return known  # type: ignore[no-any-return]
-    latest = session.scalar(
-        select(QueueEntry)
-        .where(QueueEntry.call_sid == call_sid)
-        .order_by(QueueEntry.id.desc())
-        .limit(1)
-    )
+    latest = session.scalar(_LATEST_ENTRY, {"sid": call_sid})
     if latest is not None:
         session.info.setdefault(_CREATED, {})[call_sid] = latest
     return latest
