@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, Text, bindparam, cast, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -409,7 +409,18 @@ def transfer(
     return changes
 
 
-def can_call_back(call: Call) -> bool:
+class Reachable(Protocol):
+    """What :func:`can_call_back` looks at: a :class:`Call`, or its wait loop's row."""
+
+    @property
+    def context(self) -> dict[str, Any] | None: ...
+    @property
+    def caller_kind(self) -> str: ...
+    @property
+    def caller_number(self) -> str | None: ...
+
+
+def can_call_back(call: Reachable) -> bool:
     """Whether the caller's number can be dialed back (not withheld, SIP, a client, or a
     number that is not valid), and they are not on a call-back already: a customer we
     called, waiting again after a transfer, is on our call (asking again would end it)."""
