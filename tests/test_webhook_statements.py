@@ -7,12 +7,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
 
-from conftest import TwilioWebhooks, call_params
+import pytest
+from conftest import OPEN_TIME, TwilioWebhooks, call_params
 from flask import Flask
 from sqlalchemy import event, select
+from test_webhooks import MAIN_MENU
 
-from callcenter.metrics.facts import IvrVisit
+from callcenter.metrics.facts import IvrVisit, QueueEntry
+from callcenter.models import Call
+from callcenter.web import twilio_hooks
 
 FIRST, SECOND = "CA" + "1" * 32, "CA" + "2" * 32
 LANGUAGE_MENU = {"flow": "main", "node": "choose_language", "attempt": "1", "seq": "1"}
@@ -81,3 +87,43 @@ def test_a_new_call_and_a_menu_step_send_few_statements(app: Flask, twilio: Twil
     assert stays[FIRST] == stays[SECOND]
     assert [stay.is_current for stay in stays[SECOND]][-2:] == [False, True]
     assert stays[SECOND][-1].node == "main_menu"
+
+
+def _to_queue(twilio: TwilioWebhooks, call_sid: str, number: str) -> None:
+    """A caller of their own through the language and main menus to the support queue."""
+    twilio.post("/twilio/voice", call_params(call_sid, from_=number))
+    for digits, query in (("1", LANGUAGE_MENU), ("0", MAIN_MENU)):
+        twilio.post("/twilio/gather", call_params(call_sid, from_=number, Digits=digits),
+                    query=query)  # fmt: skip
+
+
+def test_a_hang_up_in_the_queue_sends_few_statements(
+    app: Flask, twilio: TwilioWebhooks, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.now = OPEN_TIME  # the IVR's clock (a caller enters the queue at its time)
+    monkeypatch.setattr(twilio_hooks, "utcnow", clock)  # the hang-up's
+    # A first caller: the IVR's ways and the quarter hour's fact stamp are there after it.
+    _to_queue(twilio, FIRST, "+8613900139001")
+    twilio.post("/twilio/status", call_params(FIRST, CallStatus="completed", CallDuration="9"))
+    _to_queue(twilio, SECOND, "+8613900139002")
+    clock.now = OPEN_TIME + timedelta(seconds=3)  # a short abandonment: no follow-up
+    hang_up = call_params(SECOND, from_="+8613900139002", CallStatus="completed", CallDuration="9")
+
+    with statements(app) as sent:
+        answer = twilio.post("/twilio/status", hang_up)
+    assert answer.status_code == 204
+    # The look-up, the call, its queue entry and the entry's update, the call's update,
+    # its open offers, the answer, the event log, the entry's fact stamp; after the
+    # commit, the call read again for its participants (the supervisors' call list): 10.
+    assert len(sent) <= 10, "\n".join(sent)
+
+    # A retry changes nothing and answers the same, after one look-up.
+    with statements(app) as retried:
+        again = twilio.post("/twilio/status", hang_up)
+    assert again.status_code == 204
+    assert len(retried) == 1, "\n".join(retried)
+    with app.extensions["callcenter"].database.session() as session:
+        entry = session.scalars(select(QueueEntry).where(QueueEntry.call_sid == SECOND)).one()
+        call = session.scalars(select(Call).where(Call.call_sid == SECOND)).one()
+    assert (entry.outcome, entry.wait_seconds, entry.left_at) == ("abandoned", 3, clock.now)
+    assert (call.outcome, call.status, call.duration_seconds) == ("abandoned", "completed", 9)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +23,18 @@ from callcenter.messages import N_
 from callcenter.models import Agent, Call, Voicemail
 
 
-def can_call_back(call: Call) -> bool:
+class Reachable(Protocol):
+    """What :func:`can_call_back` looks at: a :class:`Call`, or its wait loop's row."""
+
+    @property
+    def context(self) -> dict[str, Any] | None: ...
+    @property
+    def caller_kind(self) -> str: ...
+    @property
+    def caller_number(self) -> str | None: ...
+
+
+def can_call_back(call: Reachable) -> bool:
     """Whether the caller's number can be dialed back (not withheld, SIP, a client, or a
     number that is not valid), and they are not on a call-back already: a customer we
     called, waiting again after a transfer, is on our call (asking again would end it)."""

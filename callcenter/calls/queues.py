@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from time import monotonic
+from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
@@ -32,18 +34,53 @@ def waiting_in_queue(queue: str) -> Select[tuple[Call]]:
     return waiting_calls([queue])
 
 
-def queue_position(session: Session, call: Call) -> int | None:
+class InLine(Protocol):
+    """What a caller's place in line is counted from: a :class:`Call`, or the row
+    :func:`waiting_caller` reads."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def queue(self) -> str | None: ...
+    @property
+    def outcome(self) -> str | None: ...
+    @property
+    def queue_priority(self) -> int: ...
+    @property
+    def enqueued_at(self) -> datetime | None: ...
+
+
+_CALLS = Call.__table__
+_WAITING_CALLER = select(
+    *(_CALLS.c[name] for name in ("id", "queue", "outcome", "queue_priority", "enqueued_at",
+                                  "caller_kind", "caller_number", "context"))
+).where(_CALLS.c.call_sid == bindparam("sid"))  # fmt: skip
+
+
+def waiting_caller(session: Session, call_sid: str) -> Row[Any] | None:
+    """The columns of a call its wait loop reads (:class:`InLine`, and what
+    `routing.can_call_back` looks at), as a row: the loop is fetched every few seconds
+    for every waiting caller, and needs no ORM object of the call."""
+    return session.connection().execute(_WAITING_CALLER, {"sid": call_sid}).first()
+
+
+def queue_position(session: Session, call: InLine) -> int | None:
     """1-based place of a waiting call; VIPs (higher priority) are ahead of earlier callers."""
     if call.outcome not in WAITING or call.queue is None or call.enqueued_at is None:
         return None
-    ahead = session.scalar(
-        _CALLERS_AHEAD,
-        {
-            "queue": call.queue,
-            "id": call.id,
-            "priority": call.queue_priority,
-            "enqueued": call.enqueued_at,
-        },
+    session.flush()  # as the ORM's autoflush would: this transaction's changes count
+    ahead = (
+        session.connection()
+        .execute(
+            _CALLERS_AHEAD,
+            {
+                "queue": call.queue,
+                "id": call.id,
+                "priority": call.queue_priority,
+                "enqueued": call.enqueued_at,
+            },
+        )
+        .scalar()
     )
     return (ahead or 0) + 1
 
@@ -141,7 +178,7 @@ class WaitEstimates:
         self._paces: dict[str, tuple[float, tuple[float, int] | None]] = {}
 
     def seconds(
-        self, session: Session, settings: Settings, call: Call, position: int
+        self, session: Session, settings: Settings, call: InLine, position: int
     ) -> int | None:
         """:func:`estimated_wait_seconds` of a waiting call at `position`."""
         queue = call.queue or ""

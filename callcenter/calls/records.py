@@ -72,6 +72,7 @@ _PENDING_EVENTS = "callcenter.pending_events"
 
 
 _WRITTEN_EVENTS = "callcenter.written_events"
+_INSERT_EVENTS = insert(CallEvent.__table__)
 
 
 @event.listens_for(Session, "before_commit")
@@ -79,7 +80,7 @@ def _write_pending_events(session: Session) -> None:
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
         # Core insert: the event log is write-only here, no need for ORM bookkeeping.
-        session.connection().execute(insert(CallEvent.__table__), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
         record_steps(session, rows)  # the IVR path facts, in the same transaction
         session.info.setdefault(_WRITTEN_EVENTS, []).extend(rows)
 

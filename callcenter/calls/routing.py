@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, or_, select, text, update
+from sqlalchemy import Select, Text, bindparam, cast, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from callcenter.calls.changes import Changes, RoutingError
@@ -52,12 +52,18 @@ def _locking(session: Session, statement: Select[Any]) -> Select[Any]:
     return statement
 
 
+_OFFERS = CallOffer.__table__
+_OPEN_OFFERS = select(_OFFERS.c.id).where(_OFFERS.c.call_sid == bindparam("sid"),
+                                          _OFFERS.c.status == OPEN)  # fmt: skip
+
+
 def _open_offers(session: Session, call_sid: str) -> list[CallOffer]:
-    return list(
-        session.scalars(
-            select(CallOffer).where(CallOffer.call_sid == call_sid, CallOffer.status == OPEN)
-        )
-    )
+    # Usually none (every hang-up and dispatch asks): their ids first, on the connection.
+    session.flush()  # as the ORM's autoflush would: this transaction's offers count
+    ids = session.connection().execute(_OPEN_OFFERS, {"sid": call_sid}).scalars().all()
+    if not ids:
+        return []
+    return list(session.scalars(select(CallOffer).where(CallOffer.id.in_(ids)).order_by("id")))
 
 
 def candidates(

@@ -92,6 +92,8 @@ class PromptCache:
         self.timeout = timeout
         self.retry_delay = retry_delay
         self._cached: set[str] = set()
+        self.revision = 0
+        """Moves at every rescan: what was looked up before may have changed."""
         self._checked_at = 0.0
         self._dir_mtime: float | None = None
         self.refresh()
@@ -127,6 +129,7 @@ class PromptCache:
             if ext == ".mp3" and _KEY_RE.fullmatch(stem) and _valid_file(Path(entry.path)):
                 found.add(stem)
         self._cached = found
+        self.revision += 1
         return len(found)
 
     def __len__(self) -> int:

@@ -79,6 +79,14 @@ def _latest_handle(session: Session, agent_id: int, call_sid: str) -> CallHandle
     )
 
 
+_LATEST_ENTRY = (
+    select(QueueEntry)
+    .where(QueueEntry.call_sid == bindparam("sid"))
+    .order_by(QueueEntry.id.desc())
+    .limit(1)
+)  # built once: a hang-up or a caller entering a queue reads it
+
+
 def latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
     """The call's latest queue entry: the one created or read earlier in this transaction
     (only this recorder adds entries), else read (once per transaction, not per change).
@@ -86,12 +94,7 @@ def latest_entry(session: Session, call_sid: str) -> QueueEntry | None:
     known = session.info.get(_CREATED, {}).get(call_sid)
     if known is not None:
         return known  # type: ignore[no-any-return]
-    latest = session.scalar(
-        select(QueueEntry)
-        .where(QueueEntry.call_sid == call_sid)
-        .order_by(QueueEntry.id.desc())
-        .limit(1)
-    )
+    latest = session.scalar(_LATEST_ENTRY, {"sid": call_sid})
     if latest is not None:
         session.info.setdefault(_CREATED, {})[call_sid] = latest
     return latest
@@ -384,16 +387,24 @@ def _stamp_facts(session: Session) -> None:
         buckets |= {bucket_number(moment) for moment in entered}
     if not buckets:
         return
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    statement = _BUMP_STAMP["sqlite" if session.get_bind().dialect.name == "sqlite" else "pg"]
+    # One row a statement, in bucket order; built once, so nothing is compiled per commit.
+    session.connection().execute(statement, [{"bucket": b} for b in sorted(buckets)])
+
+
+def _bump_stamp(dialect: Any) -> Any:
+    """Insert a bucket's stamp at revision 1, or add one to the revision it has."""
     table = FactStamp.__table__
-    statement = dialect.insert(table).values(
-        [{"bucket": b, "revision": 1} for b in sorted(buckets)]
-    )
-    session.execute(
-        statement.on_conflict_do_update(
+    return (
+        dialect.insert(table)
+        .values(bucket=bindparam("bucket"), revision=1)
+        .on_conflict_do_update(
             index_elements=[table.c.bucket], set_={"revision": table.c.revision + 1}
         )
     )
+
+
+_BUMP_STAMP = {"sqlite": _bump_stamp(sqlite), "pg": _bump_stamp(postgresql)}
 
 
 @event.listens_for(Session, "after_commit")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.messages import N_, Phrase
@@ -144,12 +144,16 @@ def normalize_account_code(raw: str) -> str:
 # --------------------------------------------------------------------------- look-ups
 
 
+_BY_NUMBER = (
+    select(Customer).join(CustomerPhone).where(CustomerPhone.number == bindparam("number"))
+)  # built once: every incoming call looks its caller up
+
+
 def find_customer_by_number(session: Session, e164: str | None) -> Customer | None:
     """The customer owning the E.164 number, or ``None``."""
     if not e164:
         return None
-    stmt = select(Customer).join(CustomerPhone).where(CustomerPhone.number == e164)
-    return session.scalars(stmt).first()
+    return session.scalars(_BY_NUMBER, {"number": e164}).first()
 
 
 def find_customer_by_account(session: Session, code: str | None) -> Customer | None:

@@ -26,6 +26,18 @@ from callcenter.ivr.engine import (
 )
 from callcenter.media.tts import PromptCache
 
+RENDERED_KEPT = 2048
+"""Answers kept rendered (the flows' menus at each step, the wait loop's messages)."""
+
+
+def _personal(action: Action) -> bool:
+    """Whether an action speaks caller data (an order's status, a balance)."""
+    if isinstance(action, Speak):
+        return action.personal
+    if isinstance(action, Gather):
+        return any(isinstance(prompt, Speak) and prompt.personal for prompt in action.prompts)
+    return False
+
 
 @dataclass(frozen=True)
 class UrlBuilder:
@@ -52,18 +64,34 @@ class TwimlRenderer:
         self.voices = voices
         self.default_language = default_language
         self.prompts = prompts
+        self._rendered: dict[tuple[object, ...], str] = {}
 
     def voice(self, language: str) -> VoiceConfig:
         return self.voices.get(language) or self.voices[self.default_language]
 
     def render(self, actions: Sequence[Action], call_sid: str = "", step: int = 0) -> str:
-        """A complete <Response> for one webhook answer."""
+        """A complete <Response> for one webhook answer.
+
+        The same actions at the same step render the same document (until the prompt
+        cache is rescanned): it is built once and kept, unless a prompt carries caller
+        data (those are never kept)."""
         if self.prompts is not None:
             self.prompts.refresh_if_changed()
+        key = None
+        if not any(map(_personal, actions)):
+            key = (tuple(actions), step, self.prompts.revision if self.prompts else 0)
+            body = self._rendered.get(key)
+            if body is not None:
+                return body
         response = VoiceResponse()
         for action in actions:
             self.add(response, action, step)
-        return str(response.to_xml())
+        body = str(response.to_xml())
+        if key is not None:
+            if len(self._rendered) >= RENDERED_KEPT:
+                self._rendered.clear()  # rare: the flows' answers are far fewer
+            self._rendered[key] = body
+        return body
 
     def add(self, response: VoiceResponse, action: Action, step: int) -> None:
         if isinstance(action, Speak | PlayAudio | Silence):

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from callcenter.calls.bridge_legs import unmet_agent_leg
 from callcenter.calls.callbacks import can_call_back, request_callback
-from callcenter.calls.queues import queue_position
+from callcenter.calls.queues import queue_position, waiting_caller
 from callcenter.calls.records import (
     CALL_SID,
     FINAL_STATUSES,
@@ -352,7 +352,7 @@ def queue_wait() -> Response:
     callback = True  # an unknown call (or no database): as before, offer it
     try:
         with get_services().database.read_session() as session:
-            call = get_call(session, call_sid)
+            call = waiting_caller(session, call_sid)
             if call is not None:
                 callback = can_call_back(call)
                 place = queue_position(session, call)
