@@ -11,6 +11,9 @@ from playwright.sync_api import Browser, Page, expect
 from test_agent_socket import team  # noqa: F401
 from test_console_browser import log_in
 
+from callcenter.models import Agent
+from callcenter.people.agents import set_call_preferences
+
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (scripts/services.sh installs it)"
 )
@@ -50,6 +53,31 @@ def test_controls_are_disabled_while_connecting(
     expect(page.locator("#current-state")).to_have_text("connecting")
     for control in CALL_CONTROLS:
         expect(page.locator(control)).to_be_disabled()
+    assert errors == []
+
+
+def test_a_ring_nobody_answers_clears_the_call_card(
+    browser: Browser,
+    live_server: LiveServer,
+    team: dict[str, int],  # noqa: F811
+) -> None:
+    services = live_server.app.extensions["callcenter"]
+    live_server.app.config["SIMULATOR_PHONE_PACE"] = 0.1  # her softphone rings 2 s
+    with services.database.session() as session:
+        set_call_preferences(session.get(Agent, team["amy"]), auto_answer=False)
+    errors: list[str] = []
+    page = available(browser, live_server, "amy", errors)
+    start_caller(live_server.app, live_server.url, "+8613900139000", ["1", "0"], hold_seconds=900)
+    expect(page.locator("#offer")).to_be_visible(timeout=15000)
+    page.click("#accept")
+    expect(page.locator("#current-state")).to_have_text("connecting")
+    # The agent's leg rings out: the caller goes back to the queue, the agent away, and
+    # the card of a call she never joined goes with it.
+    expect(page.locator("#status")).to_have_text("away", timeout=30000)
+    expect(page.locator("#status-reason")).to_have_text("(missed a call)")
+    expect(page.locator("#current")).to_be_hidden()
+    page.click("#go-available")
+    expect(page.locator("#offer")).to_be_visible(timeout=15000)
     assert errors == []
 
 

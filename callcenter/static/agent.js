@@ -52,6 +52,10 @@
       showCurrent();
       setCallState(current.consulted ? "consulting" : "connected");
     }
+    if (current && current.state === "connecting" && !["ringing", "on-call", "wrap-up"].includes(state.status)) {
+      endCurrent(); // her leg rang out or failed before she joined: the caller is queued again
+      return;
+    }
     if (!current || current.call_sid !== state.call_sid) return;
     if (state.status === "wrap-up") setCallState("wrap-up");
     else if (state.status === "on-call" && current.consulted && state.reason !== "consulting") {
