@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from callcenter.config import VoiceConfig
-from callcenter.ivr.engine import Gather, Hangup, Speak
+from callcenter.ivr.actions import Gather, Hangup, Speak
 from callcenter.media.tts import PromptCache
 from callcenter.telephony.twiml import TwimlRenderer, UrlBuilder
 

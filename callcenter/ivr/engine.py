@@ -22,8 +22,6 @@ from callcenter.ivr.actions import (
     Enqueue,
     Gather,
     Hangup,
-    JoinConference,
-    Leave,
     PlayAudio,
     Prompt,
     Record,
@@ -59,28 +57,6 @@ from callcenter.people.customers import (
     find_customer_by_keypad_code,
     find_customer_by_number,
 )
-
-# The action vocabulary (actions.py) and the speech helpers (spoken.py) are imported from here
-# too.
-__all__ = [
-    "AGENT_WORDS",
-    "Action",
-    "Dial",
-    "EngineSettings",
-    "Enqueue",
-    "Gather",
-    "Hangup",
-    "IvrEngine",
-    "JoinConference",
-    "Leave",
-    "PlayAudio",
-    "Prompt",
-    "Record",
-    "Silence",
-    "Speak",
-    "digits_from_speech",
-    "render_segments",
-]
 
 MAX_NODES_PER_STEP = 64
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls.records import log_event, mark_left_queue
 from callcenter.config import Settings, localized
-from callcenter.ivr.engine import (
+from callcenter.ivr.actions import (
     Action,
     Enqueue,
     Gather,

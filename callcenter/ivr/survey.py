@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from callcenter.calls.records import log_event
 from callcenter.care.tickets import open_survey_ticket
 from callcenter.config import Settings, localized
-from callcenter.ivr.engine import Action, Gather, Hangup, Prompt, Speak, digits_from_speech
+from callcenter.ivr.actions import Action, Gather, Hangup, Prompt, Speak
+from callcenter.ivr.spoken import digits_from_speech
 from callcenter.metrics.recorder import record_survey_score
 from callcenter.models import Call
 

@@ -10,7 +10,7 @@ from twilio.twiml.voice_response import Gather as GatherVerb
 from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter.config import VoiceConfig
-from callcenter.ivr.engine import (
+from callcenter.ivr.actions import (
     Action,
     Dial,
     Enqueue,

@@ -20,7 +20,7 @@ from callcenter.calls.participants import conference_ended, note_leg
 from callcenter.calls.records import CALL_SID, FINAL_STATUSES, get_call, log_event
 from callcenter.calls.routing import Changes, agent_missed_bridge, end_consult
 from callcenter.config import localized
-from callcenter.ivr.engine import Action, Enqueue, Hangup, JoinConference, Speak
+from callcenter.ivr.actions import Action, Enqueue, Hangup, JoinConference, Speak
 from callcenter.ivr.survey import wants_survey
 from callcenter.media.call_recordings import request_recording
 from callcenter.models import Call, utcnow

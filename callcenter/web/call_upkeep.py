@@ -18,7 +18,7 @@ from callcenter.calls.records import FINAL_STATUSES, get_call
 from callcenter.calls.recovery import end_lost_call, overdue_waiting_calls
 from callcenter.calls.routing import agent_missed_bridge, unanswered_bridges
 from callcenter.db import LOCK_TIMEOUT
-from callcenter.ivr.engine import Action
+from callcenter.ivr.actions import Action
 from callcenter.ivr.survey import in_survey, skip
 from callcenter.media.call_recordings import (
     RecordingError,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from callcenter.calls.outbound import call_out, dial_now
 from callcenter.calls.records import get_call, log_event
 from callcenter.calls.routing import RoutingError, requeue
-from callcenter.ivr.engine import Hangup, JoinConference, Speak
+from callcenter.ivr.actions import Hangup, JoinConference, Speak
 from callcenter.messages import N_
 from callcenter.models import Agent, utcnow
 from callcenter.people.agents import has_live_console, live_console_cutoff

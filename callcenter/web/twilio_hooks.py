@@ -33,7 +33,7 @@ from callcenter.calls.records import (
 from callcenter.calls.routing import Changes, call_finished, call_left_queue
 from callcenter.config import localized
 from callcenter.db import get_session
-from callcenter.ivr.engine import Action, Enqueue, Hangup, Leave, Speak
+from callcenter.ivr.actions import Action, Enqueue, Hangup, Leave, Speak
 from callcenter.ivr.queue_wait import finish_queue_wait, hold_actions
 from callcenter.ivr.schema import VoicemailNode
 from callcenter.media.call_recordings import apply_status
