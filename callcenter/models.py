@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -17,7 +18,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    or_,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db import Base, tz_datetime, utcnow
@@ -171,11 +174,16 @@ class Agent(Base):
     # agent who takes calls in the browser is then not offered calls (`can_ring`).
     softphone_unreachable_since: Mapped[datetime | None] = mapped_column(tz_datetime())
 
-    @property
+    @hybrid_property
     def can_ring(self) -> bool:
         """Whether the bridge's leg can ring this agent: on their phone, or in a browser
-        whose softphone has not reported itself unreachable."""
+        whose softphone has not reported itself unreachable (in a query too)."""
         return self.takes_calls_on != "browser" or self.softphone_unreachable_since is None
+
+    @can_ring.inplace.expression
+    @classmethod
+    def _can_ring_expression(cls) -> ColumnElement[bool]:
+        return or_(cls.takes_calls_on != "browser", cls.softphone_unreachable_since.is_(None))
 
     @property
     def is_supervisor(self) -> bool:

@@ -88,8 +88,7 @@ def candidates(
             Agent.status == "available",
             Agent.active.is_(True),
             Agent.console_seen_at >= console_cutoff,
-            # Not an agent whose browser softphone said it cannot ring (Agent.can_ring).
-            or_(Agent.takes_calls_on != "browser", Agent.softphone_unreachable_since.is_(None)),
+            Agent.can_ring,  # not a browser softphone that said it cannot ring
             *[skills_text.contains(f'"{skill}"', autoescape=True) for skill in queue.skills],
             or_(languages_text == "[]", languages_text.contains(f'"{call.language}"',
                                                                  autoescape=True)),

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, Text, and_, cast, func, select, type_coerce
+from sqlalchemy import String, Text, cast, func, not_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from callcenter.calls.records import FINAL_STATUSES
@@ -331,8 +331,7 @@ _AGENTS = (
         type_coerce(Agent.status_since, String),
         Agent.current_call_sid,
         type_coerce(Agent.wrapup_until, String),
-        # Not offered calls: their browser softphone cannot ring (Agent.can_ring).
-        and_(Agent.takes_calls_on == "browser", Agent.softphone_unreachable_since.is_not(None)),
+        not_(Agent.can_ring),  # not offered calls: their browser softphone cannot ring
     )
     .where(Agent.active.is_(True))
     .order_by(Agent.display_name, Agent.id)

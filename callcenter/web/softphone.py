@@ -40,7 +40,7 @@ from callcenter.supervision.audit import record
 from callcenter.telephony.voice_token import VoiceTokenUnavailable, voice_token
 from callcenter.web.auth import json_error, json_object, login_required
 from callcenter.web.i18n import field_errors
-from callcenter.web.realtime import AGENT_NS
+from callcenter.web.rooms import AGENT_NS
 from callcenter.web.socket_schemas import SoftphoneState
 
 bp = Blueprint("softphone", __name__)
@@ -159,7 +159,4 @@ def clear_softphone_state(session: Session, agent_id: int) -> bool:
     """Forget what a closed console said of its softphone: the agent is routable again
     once a console without a softphone (or a new one, which reports afresh) connects."""
     agent = session.get(Agent, agent_id)
-    if agent is None or agent.softphone_unreachable_since is None:
-        return False
-    set_softphone_state(agent, "ready", utcnow())
-    return True
+    return agent is not None and set_softphone_state(agent, "ready", utcnow())
