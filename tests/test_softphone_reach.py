@@ -24,6 +24,13 @@ def offered_to(server: LiveServer, call_sid: str) -> list[str]:
         return [offer.agent.username for offer in offers]
 
 
+def offered_next_caller(server: LiveServer, console: Console, sid: str, **caller: str) -> None:
+    """A caller reaches the support queue, a dispatcher pass runs, `console` hears the offer."""
+    enqueue_caller(server, sid, **caller)
+    server.app.extensions["callcenter"].extras["realtime"].run_once()
+    console.wait_for("call:offer", call_sid=sid)
+
+
 def available(*consoles: Console) -> None:
     """Each goes available in turn (the first has then been idle the longest)."""
     for console in consoles:
@@ -37,7 +44,6 @@ def test_an_agent_whose_softphone_cannot_ring_is_not_offered_calls_until_it_is_r
     team: dict[str, int],  # noqa: F811
 ) -> None:
     services = live_server.app.extensions["callcenter"]
-    realtime = services.extras["realtime"]
     amy, bob = Console(live_server, "amy"), Console(live_server, "bob")
     try:
         amy.wait_for("agent:state")
@@ -49,9 +55,7 @@ def test_an_agent_whose_softphone_cannot_ring_is_not_offered_calls_until_it_is_r
         assert state["status"] == "available"  # still available: only not offered calls
 
         first = "CA" + "a1" * 16
-        enqueue_caller(live_server, first)
-        realtime.run_once()
-        bob.wait_for("call:offer", call_sid=first)
+        offered_next_caller(live_server, bob, first)
         assert offered_to(live_server, first) == ["bob"]
 
         # A repeated report changes nothing; "ready" makes amy routable again.
@@ -60,9 +64,7 @@ def test_an_agent_whose_softphone_cannot_ring_is_not_offered_calls_until_it_is_r
         assert ack == {"ok": True, "state": "ready", "offered": True}
         amy.wait_for("agent:state", softphone_unreachable=False)
         second = "CA" + "b2" * 16
-        enqueue_caller(live_server, second, caller="+8613900139001")
-        realtime.run_once()
-        amy.wait_for("call:offer", call_sid=second)
+        offered_next_caller(live_server, amy, second, caller="+8613900139001")
         assert offered_to(live_server, second) == ["amy"]
 
         with services.database.session() as session:
@@ -98,9 +100,7 @@ def test_an_agent_who_takes_calls_on_a_phone_is_offered_calls_whatever_the_softp
         ack = amy.call("softphone:state", {"state": "unreachable"})
         assert ack == {"ok": True, "state": "unreachable", "offered": True}
         sid = "CA" + "c3" * 16
-        enqueue_caller(live_server, sid)
-        services.extras["realtime"].run_once()
-        amy.wait_for("call:offer", call_sid=sid)
+        offered_next_caller(live_server, amy, sid)
         assert offered_to(live_server, sid) == ["amy"]
     finally:
         amy.close()
@@ -131,9 +131,7 @@ def test_closing_the_console_forgets_its_softphone(
         assert amy.wait_for("agent:state")["softphone_unreachable"] is False
         available(amy)
         sid = "CA" + "d4" * 16
-        enqueue_caller(live_server, sid)
-        services.extras["realtime"].run_once()
-        amy.wait_for("call:offer", call_sid=sid)
+        offered_next_caller(live_server, amy, sid)
     finally:
         amy.close()
 
@@ -168,8 +166,6 @@ def test_a_report_left_by_a_console_gone_with_its_process_is_forgotten_on_connec
             assert session.get(Agent, team["amy"]).softphone_unreachable_since is None
         available(amy)
         sid = "CA" + "f6" * 16
-        enqueue_caller(live_server, sid)
-        services.extras["realtime"].run_once()
-        amy.wait_for("call:offer", call_sid=sid)
+        offered_next_caller(live_server, amy, sid)
     finally:
         amy.close()
