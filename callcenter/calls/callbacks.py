@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.calls.changes import Changes, RoutingError
-from callcenter.calls.records import log_event, mark_left_queue
+from callcenter.calls.records import get_call, log_event, mark_left_queue
 from callcenter.calls.routing import _offer, call_finished
 from callcenter.config import Settings
 from callcenter.messages import N_
@@ -109,14 +109,12 @@ def call_back(
 ) -> tuple[Changes, str]:  # fmt: skip
     """Create a call-back call record for `agent` (dialed on accept) and offer it to them:
     a new call we dial, so an outbound one (`direction`)."""
-    original = (
-        session.scalar(select(Call).where(Call.call_sid == original_sid)) if original_sid else None
-    )
+    original = get_call(session, original_sid) if original_sid else None
     number = number or (original.caller_number if original else None)
     if not number or (original and original.caller_kind != "pstn"):
         raise RoutingError(N_("the caller left no number to call back"))
     if pending_sid:
-        pending = session.scalar(select(Call).where(Call.call_sid == pending_sid))
+        pending = get_call(session, pending_sid)
         if pending is not None and pending.ended_at is None:
             raise RoutingError(N_("a call-back for this {what} is already under way"), what=what)
     locked = session.scalar(select(Agent).where(Agent.id == agent.id).with_for_update())

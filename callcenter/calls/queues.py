@@ -59,7 +59,7 @@ _WAITING_CALLER = select(
 
 def waiting_caller(session: Session, call_sid: str) -> Row[Any] | None:
     """The columns of a call its wait loop reads (:class:`InLine`, and what
-    `routing.can_call_back` looks at), as a row: the loop is fetched every few seconds
+    `callbacks.can_call_back` looks at), as a row: the loop is fetched every few seconds
     for every waiting caller, and needs no ORM object of the call."""
     return session.connection().execute(_WAITING_CALLER, {"sid": call_sid}).first()
 

@@ -8,8 +8,8 @@ reach (busy, no answer, failed). One follow-up per number while it is open: a se
 from the same number is added to it. Callers whose number cannot be dialed back
 (withheld, SIP, invalid) get none.
 
-Agents work the list like the voicemail inbox: take one, call back (the call-back path of
-:func:`callcenter.calls.routing.call_back_followup`), close it with an outcome. A voicemail
+Agents work the list like the voicemail inbox: take one, call back (:func:`call_back_followup`,
+through :func:`callcenter.calls.callbacks.call_back`), close it with an outcome. A voicemail
 and the follow-up it is on are closed together, whichever is closed first.
 """
 
