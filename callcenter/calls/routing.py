@@ -127,7 +127,7 @@ def offer_order(session: Session, settings: Settings, limit: int = 100) -> list[
     its offer in a short write transaction of its own (`offer_call`), so webhooks can
     write between two offers of one pass.
     """
-    if not session.scalar(ANYONE_AVAILABLE):
+    if not anyone_available(session):
         return []  # nobody to offer to: nothing else to look at
     ids = waiting_calls(settings.queues).with_only_columns(Call.id).limit(limit)
     return list(session.scalars(ids))
