@@ -80,7 +80,8 @@ def test_queue_figures_live_and_today(board) -> None:
     assert (support["waiting"], support["oldest_since"], support["callbacks"]) == (
         2, iso(at(19, 20)), 1)  # fmt: skip
     assert support["agents"] == {
-        "staffed": 2, "available": 0, "on_call": 2, "wrap_up": 0, "away": 0,
+        "staffed": 2, "available": 0, "softphone_not_ready": 0, "on_call": 2, "wrap_up": 0,
+        "away": 0,
     }  # fmt: skip
     # The morning's 10:00–10:15 and call 6's second wait, plus 21, 22, 23 and 25.
     assert support["today"] == {

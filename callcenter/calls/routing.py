@@ -33,7 +33,8 @@ OPEN = "offered"
 
 RING_ALL_LIMIT = 50
 DISPATCH_LOCK = 0x63616C6C  # any constant shared by every process of this app
-ANYONE_AVAILABLE = select(Agent.id).where(Agent.status == "available").limit(1)
+# An agent whose browser softphone cannot ring is not offered calls (`Agent.can_ring`).
+ANYONE_AVAILABLE = select(Agent.id).where(Agent.status == "available", Agent.can_ring).limit(1)
 
 
 CALL_ENDED: list[Callable[[Session, Settings, Call, datetime], Changes]] = []
@@ -134,7 +135,8 @@ def offer_order(session: Session, settings: Settings, limit: int = 100) -> list[
 
 
 def anyone_available(session: Session) -> bool:
-    """Whether any agent is available (after an offer: else the callers behind only wait)."""
+    """Whether any agent is available and can ring (after an offer: else the callers behind
+    only wait)."""
     return session.scalar(ANYONE_AVAILABLE) is not None
 
 

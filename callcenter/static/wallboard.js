@@ -133,6 +133,7 @@ const Wallboard = (() => {
       thresholds.append(edit);
       tr.append(name, cell(q.waiting, "waiting", "num big"), longest, cell(q.callbacks || 0, "callbacks", "num"),
         cell(q.agents.staffed, "staffed", "num"), cell(q.agents.available, "available", "num"),
+        cell(q.agents.softphone_not_ready, "softphone-not-ready", "num"),
         cell(q.agents.on_call, "on-call", "num"), cell(q.agents.wrap_up, "wrap-up", "num"), cell(q.agents.away, "away", "num"),
         cell(today.offered, "offered", "num"), cell(today.answered, "answered", "num"), abandoned,
         cell(today.short_abandoned, "short-abandoned", "num"), cell(percent(today.service_level), "service-level", "num big"),
