@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import dispatch
 from test_metrics import Day, at, database, number, script, settings, sid  # noqa: F401
 
 from callcenter.calls.callbacks import request_callback
 from callcenter.calls.participants import note_leg
 from callcenter.calls.records import get_call, open_call
-from callcenter.calls.routing import dispatch
 from callcenter.config import load_settings
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Customer, CustomerPhone, Voicemail
