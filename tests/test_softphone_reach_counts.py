@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from conftest import LiveServer, TwilioWebhooks, call_params
 from test_agent_socket import Console, team  # noqa: F401
+from test_prometheus import scrape, value
 from test_softphone_reach import available
 from test_wallboard_socket import WallboardPage, queue_of
 
@@ -45,6 +46,9 @@ def test_agents_free_and_the_wallboard_leave_out_an_agent_whose_softphone_cannot
         while summary["support"] != 1:
             summary = free(bob.wait_for("queues"))
         assert summary["repairs"] == 0  # amy's skill only
+        figures = scrape(live_server)  # the states as set; the softphones apart
+        assert value(figures, "callcenter_agents", state="available") == 2
+        assert value(figures, "callcenter_agents_softphone_not_ready") == 1
 
         assert amy.call("softphone:state", {"state": "ready"})["offered"] is True
         board.until(lambda b: queue_of(b, "support")["agents"]["available"] == 2)
