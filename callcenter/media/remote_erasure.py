@@ -9,7 +9,8 @@ downloads' backoff until Twilio says the recording is gone (deleted, or 404), ac
 restarts, for at most ``downloads.max_attempts`` attempts (an attempt whose process died
 under its lease counts). Then it is ``failed``: logged as an error, counted on `/metrics`
 (`callcenter_remote_deletions`), reported as pending by the erasure, and sent again only
-when an admin asks (:func:`retry_failed_deletions`: `callcenter recordings retry`) or the
+when an admin asks (:func:`retry_failed_deletions`: `callcenter recordings retry`, or the
+admin page, which lists them: :func:`deletions_not_done`) or the
 person is erased again. A claim is a conditional UPDATE committed on its own, with a
 lease, so two processes never send the same deletion at once.
 
@@ -24,6 +25,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +87,28 @@ def retry_failed_deletions(session: Session, now: datetime) -> int:
         .values(status=PENDING, attempts=0, next_attempt_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def deletions_not_done(session: Session, limit: int = 100) -> dict[str, Any]:
+    """For admins: the deletions that gave up (``failed``: each with its recording and
+    call, attempts, last error, when it was asked for; the oldest first, at most `limit`)
+    and how many are still being tried (``pending``)."""
+    job = RemoteRecordingDeletion
+    failed = session.execute(
+        select(job.recording_sid, job.call_sid, job.attempts, job.last_error, job.requested_at)
+        .where(job.status == FAILED)
+        .order_by(job.requested_at, job.id)
+        .limit(limit)
+    ).all()
+    pending = session.scalar(select(func.count()).where(job.status.in_((PENDING, RUNNING))))
+    return {
+        "failed": [
+            {"recording_sid": sid, "call_sid": call_sid, "attempts": attempts,
+             "last_error": error, "requested_at": requested.isoformat()}
+            for sid, call_sid, attempts, error, requested in failed
+        ],
+        "pending": pending or 0,
+    }  # fmt: skip
 
 
 def still_pending(session: Session, recording_sids: Collection[str]) -> list[str]:
