@@ -9,9 +9,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,11 +21,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 import callcenter.tables  # noqa: F401  (registers every table)
 from callcenter.app import create_app
+from callcenter.calls.routing import Changes, offer_waiting
+from callcenter.config import Settings
 from callcenter.db import Base, Database
 from callcenter.migrate import upgrade
 
@@ -34,6 +38,15 @@ ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 # Wednesday 25 November 2026, 10:00 in Shanghai: inside the demo support hours.
 OPEN_TIME = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+
+def dispatch(
+    session: Session, settings: Settings, now: datetime, consoles_since: datetime | None = None
+) -> Changes:
+    """The dispatcher's offers at `now` (`routing.offer_waiting`, the loop the dispatcher
+    runs), every transaction in this one session; the caller commits."""
+    one = partial(nullcontext, session)
+    return offer_waiting(one, one, settings, lambda: now, consoles_since)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import dispatch
 from sqlalchemy import event, select
 
 from callcenter.calls.callbacks import callback_ended, request_callback
@@ -14,7 +15,6 @@ from callcenter.calls.routing import (
     accept,
     call_finished,
     decline,
-    dispatch,
     expire_offers,
     release_wrapups,
     transfer,

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from conftest import OPEN_TIME
+from conftest import OPEN_TIME, dispatch
 from sqlalchemy import select
 
 from callcenter.calls.records import open_call
@@ -18,10 +18,9 @@ from callcenter.calls.routing import (
     call_finished,
     call_left_queue,
     decline,
-    dispatch,
     expire_offers,
     release_wrapups,
-    tick,
+    upkeep,
     wrap_up,
 )
 from callcenter.config import load_settings
@@ -143,7 +142,8 @@ def test_unanswered_offer_expires_and_moves_on(database, settings):
         assert expire_offers(session, NOW + timedelta(seconds=timeout - 1)).withdrawn == []
         later = NOW + timedelta(seconds=timeout)
         heartbeat(session, later)
-        tick(session, settings, later)
+        upkeep(session, later)  # the dispatcher's pass: the offer expires, then offers
+        dispatch(session, settings, later)
         assert offers(session) == [("bob", "1")]
         amy = session.scalar(select(Agent).where(Agent.username == "amy"))
         assert (amy.status, amy.status_reason) == ("away", "missed a call")
@@ -314,7 +314,8 @@ def test_heartbeats_from_before_the_process_started_do_not_count(database, setti
         make_agent(session, "dead", idle_minutes=30, console_seen_at=started - timedelta(seconds=3))
         make_agent(session, "reconnected", idle_minutes=1, console_seen_at=started)
         make_call(session, "1")
-        tick(session, settings, NOW, consoles_since=started)
+        upkeep(session, NOW)
+        dispatch(session, settings, NOW, consoles_since=started)
         assert offers(session) == [("reconnected", "1")]
 
 

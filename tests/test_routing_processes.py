@@ -21,7 +21,7 @@ AGENTS = 20
 
 
 def _worker(url: str, instance: str, rounds: int, results: multiprocessing.Queue) -> None:
-    from callcenter.calls.routing import RoutingError, accept, dispatch
+    from callcenter.calls.routing import RoutingError, accept, offer_waiting
 
     settings = load_settings(overrides={"instance_dir": instance})
     database = Database(url)
@@ -29,8 +29,7 @@ def _worker(url: str, instance: str, rounds: int, results: multiprocessing.Queue
     try:
         for round_number in range(rounds):
             now = OPEN_TIME + timedelta(seconds=round_number)
-            with database.session() as session:
-                dispatch(session, settings, now)
+            offer_waiting(database.read_session, database.session, settings, lambda at=now: at)
             with database.session() as session:
                 offered = [
                     (offer.agent_id, offer.call_sid)
@@ -106,9 +105,10 @@ def test_a_call_accepted_while_a_pass_reads_is_not_offered_again(database_url, t
     run on the cluster offered accepted calls a second time)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks between two sessions: PostgreSQL only")
+    from conftest import dispatch
     from sqlalchemy import event
 
-    from callcenter.calls.routing import accept, dispatch
+    from callcenter.calls.routing import accept
 
     settings = load_settings(overrides={"instance_dir": str(tmp_path / "i")})
     database = Database(database_url)

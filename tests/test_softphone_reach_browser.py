@@ -82,6 +82,13 @@ def test_a_console_whose_softphone_cannot_register_is_not_offered_calls(
             "softphone not ready — not offered calls", timeout=10000
         )
         expect(board.locator("#agents tr[data-agent='bob'] .not-offered")).to_have_count(0)
+        # Not counted as available, in the queue's figures or the agents' count.
+        support = board.locator("#queues tr[data-queue='support']")
+        expect(support.locator("[data-field='available']")).to_have_text("0")
+        expect(support.locator("[data-field='softphone-not-ready']")).to_have_text("1")
+        expect(board.locator("#agents-count")).to_have_text(
+            "1 ringing · 1 softphone not ready · 1 offline"
+        )
         row.scroll_into_view_if_needed()
         board.screenshot(path=shot("wallboard-softphone-not-offered"), full_page=False)
         lead.close()

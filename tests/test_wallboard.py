@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import dispatch
 from test_metrics import Day, at, database, number, script, settings, sid  # noqa: F401
 
 from callcenter.calls.callbacks import request_callback
 from callcenter.calls.participants import note_leg
 from callcenter.calls.records import get_call, open_call
-from callcenter.calls.routing import dispatch
 from callcenter.config import load_settings
 from callcenter.metrics.recorder import record_hold
 from callcenter.models import Customer, CustomerPhone, Voicemail
@@ -80,7 +80,8 @@ def test_queue_figures_live_and_today(board) -> None:
     assert (support["waiting"], support["oldest_since"], support["callbacks"]) == (
         2, iso(at(19, 20)), 1)  # fmt: skip
     assert support["agents"] == {
-        "staffed": 2, "available": 0, "on_call": 2, "wrap_up": 0, "away": 0,
+        "staffed": 2, "available": 0, "softphone_not_ready": 0, "on_call": 2, "wrap_up": 0,
+        "away": 0,
     }  # fmt: skip
     # The morning's 10:00–10:15 and call 6's second wait, plus 21, 22, 23 and 25.
     assert support["today"] == {

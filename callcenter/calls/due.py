@@ -27,7 +27,8 @@ def pass_due(session: Session, queues: list[str], now: datetime) -> tuple[bool, 
     """What a dispatcher pass at `now` may have to do in these queues, in one query, each of
     its tests on an indexed column: (upkeep, offers). Upkeep: an offer expired, a wrap-up
     over, a silent console to drop, a consult under way (or a transfer to one agent).
-    Offers: a caller waiting while an agent is available. (False, False): nothing."""
+    Offers: a caller waiting while an agent is available who can ring (`Agent.can_ring`).
+    (False, False): nothing."""
     silent = or_(Agent.console_seen_at.is_(None), Agent.console_seen_at < live_console_cutoff(now))
     checks = [
         select(CallOffer.id).where(CallOffer.status == OPEN, CallOffer.expires_at <= now),
@@ -36,7 +37,7 @@ def pass_due(session: Session, queues: list[str], now: datetime) -> tuple[bool, 
         select(Call.id).where(Call.transfer_agent_id.is_not(None), Call.ended_at.is_(None)),
     ]
     offer = and_(
-        select(Agent.id).where(Agent.status == "available").exists(),
+        select(Agent.id).where(Agent.status == "available", Agent.can_ring).exists(),
         select(Call.id)
         .where(Call.queue.in_(queues), Call.outcome.in_(WAITING), Call.dequeued_at.is_(None))
         .exists(),

@@ -132,8 +132,9 @@ ESTIMATE_REUSE_SECONDS = 5.0
 
 
 def queue_pace(session: Session, settings: Settings, queue: str) -> tuple[float, int] | None:
-    """(average handle seconds, agents logged in with the queue's skills) of a queue; None
-    when either is unknown or zero (no estimate can be given)."""
+    """(average handle seconds, agents staffed with the queue's skills) of a queue; None
+    when either is unknown or zero (no estimate can be given). An agent whose browser
+    softphone cannot ring (`Agent.can_ring`) is not offered calls and is not counted."""
     from callcenter.models import Agent
 
     config = settings.queues.get(queue)
@@ -146,7 +147,9 @@ def queue_pace(session: Session, settings: Settings, queue: str) -> tuple[float,
     staffed = sum(
         1
         for agent_skills in session.scalars(
-            select(Agent.skills).where(Agent.active.is_(True), Agent.status.in_(STAFFED))
+            select(Agent.skills).where(
+                Agent.active.is_(True), Agent.status.in_(STAFFED), Agent.can_ring
+            )
         )
         if skills <= set(agent_skills or [])
     )
@@ -156,8 +159,8 @@ def queue_pace(session: Session, settings: Settings, queue: str) -> tuple[float,
 def estimated_wait_seconds(
     session: Session, settings: Settings, call: Call, position: int | None = None
 ) -> int | None:
-    """Place in line × average handle time ÷ agents logged in with the queue's skills
-    (`position`: the call's place, when the caller has it already)."""
+    """Place in line × average handle time ÷ agents staffed with the queue's skills who
+    can be offered calls (`position`: the call's place, when the caller has it already)."""
     position = position if position is not None else queue_position(session, call)
     if position is None:
         return None

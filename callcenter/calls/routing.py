@@ -1,6 +1,8 @@
 """Automatic call distribution: offers, accepts, declines, wrap-up (pure domain).
 
-Every function takes a session and changes rows only; the caller commits. Assignment is
+Every function takes a session and changes rows only; the caller commits (except
+`offer_waiting`, the dispatcher's loop of offers, given what opens its transactions).
+Assignment is
 safe with several processes: on PostgreSQL the call and agent rows are locked
 (`FOR UPDATE SKIP LOCKED`), on SQLite every write transaction is exclusive (BEGIN
 IMMEDIATE), so a call is never offered twice at once and never accepted by two agents.
@@ -11,6 +13,7 @@ dispatcher may commit every offer on its own and hold the write lock only that l
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +36,9 @@ OPEN = "offered"
 
 RING_ALL_LIMIT = 50
 DISPATCH_LOCK = 0x63616C6C  # any constant shared by every process of this app
-ANYONE_AVAILABLE = select(Agent.id).where(Agent.status == "available").limit(1)
+# An agent whose browser softphone cannot ring is not offered calls (`Agent.can_ring`).
+OFFER_ATTEMPTS = 3  # one call's agents read again while all those read were taken meanwhile
+ANYONE_AVAILABLE = select(Agent.id).where(Agent.status == "available", Agent.can_ring).limit(1)
 
 
 CALL_ENDED: list[Callable[[Session, Settings, Call, datetime], Changes]] = []
@@ -134,7 +139,8 @@ def offer_order(session: Session, settings: Settings, limit: int = 100) -> list[
 
 
 def anyone_available(session: Session) -> bool:
-    """Whether any agent is available (after an offer: else the callers behind only wait)."""
+    """Whether any agent is available and can ring (after an offer: else the callers behind
+    only wait)."""
     return session.scalar(ANYONE_AVAILABLE) is not None
 
 
@@ -198,18 +204,48 @@ def offer_call(
     return changes
 
 
-def dispatch(
-    session: Session, settings: Settings, now: datetime, limit: int = 100,
+Transaction = Callable[[], AbstractContextManager[Session]]
+"""Opens a session for one transaction (a read, or a write its runner commits on exit)."""
+
+
+def offer_waiting(
+    read: Transaction,
+    write: Transaction,
+    settings: Settings,
+    clock: Callable[[], datetime],
     consoles_since: datetime | None = None,
-) -> Changes:  # fmt: skip
-    """Offer waiting calls, highest priority first, to the best available agents, in one
-    session (a dispatcher pass commits each `offer_call` on its own instead)."""
+    announce: Callable[[Changes], None] = lambda changes: None,
+    limit: int = 100,
+) -> Changes:
+    """The dispatcher's offers: the waiting calls in the order they are served
+    (`offer_order`), each offered to its best available agents (`offer_candidates`,
+    `offer_call`) in a write transaction of its own, so others write in between; each
+    offer is `announce`d once its transaction is over. If every agent read for a call was
+    taken meanwhile, they are read again (`OFFER_ATTEMPTS`): a caller is not skipped, out
+    of turn, for a race it lost. Stops once nobody is available. Returns every change.
+
+    `read` and `write` open the sessions (the dispatcher: short transactions, each write
+    committed; a test may give one session for all); `clock` is read at each step."""
+    with read() as session:
+        order = offer_order(session, settings, limit)
     changes = Changes()
-    for call_id in offer_order(session, settings, limit):
-        agent_ids = offer_candidates(session, settings, call_id, now, consoles_since)
-        changes.merge(offer_call(session, settings, call_id, agent_ids, now))
-        if changes.offers and not anyone_available(session):
-            break  # every agent is taken: the callers behind can only wait
+    for call_id in order:
+        offered = Changes()
+        for _attempt in range(OFFER_ATTEMPTS):
+            with read() as session:
+                agent_ids = offer_candidates(session, settings, call_id, clock(), consoles_since)
+            if not agent_ids:
+                break
+            with write() as session:
+                offered = offer_call(session, settings, call_id, agent_ids, clock())
+            if offered.offers:
+                break
+        announce(offered)
+        changes.merge(offered)
+        if offered.offers:
+            with read() as session:
+                if not anyone_available(session):
+                    break  # every agent is taken: the callers behind can only wait
     return changes
 
 
@@ -376,15 +412,6 @@ def agent_offline(session: Session, agent: Agent, now: datetime) -> Changes:
 def upkeep(session: Session, now: datetime) -> Changes:
     """Expire offers nobody answered, end wrap-ups that are over (the first steps of a pass)."""
     return expire_offers(session, now).merge(release_wrapups(session, now))
-
-
-def tick(
-    session: Session, settings: Settings, now: datetime, consoles_since: datetime | None = None
-) -> Changes:
-    """One pass of the dispatcher in one session: expire offers, end wrap-ups, offer waiting
-    calls (the dispatcher loop runs the same steps, each offer in its own transaction)."""
-    changes = upkeep(session, now)
-    return changes.merge(dispatch(session, settings, now, consoles_since=consoles_since))
 
 
 def requeue(session: Session, call_sid: str, agent_id: int, now: datetime) -> Changes:

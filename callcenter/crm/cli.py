@@ -47,7 +47,7 @@ def customers_erase(ctx: click.Context, customer_id: int, yes: bool) -> None:
         click.echo(f"Twilio's copies of the recordings: {len(queued) - len(pending)} deleted, "
                    f"{len(pending)} pending")  # fmt: skip
         for sid in pending:
-            click.echo(f"  pending: {sid} (the download worker retries it until it is gone)")
+            click.echo(f"  pending: {sid} (the download worker retries it, with backoff)")
 
 
 def register(main: click.Group) -> None:

@@ -109,12 +109,17 @@ def recordings_purge(ctx: click.Context, dry_run: bool) -> None:
 @recordings.command("retry")
 @click.pass_context
 def recordings_retry(ctx: click.Context) -> None:
-    """Put failed downloads back in line."""
+    """Put failed downloads, and failed deletions of Twilio's copies (erasures), back in
+    line."""
     from callcenter.media.downloads import retry_failed
+    from callcenter.media.remote_erasure import retry_failed_deletions
+    from callcenter.models import utcnow
 
     with command_database(ctx).session() as session:
         count = retry_failed(session)
+        deletions = retry_failed_deletions(session, utcnow())
     click.echo(f"{count} failed download(s) will be retried")
+    click.echo(f"{deletions} failed deletion(s) of Twilio's copies will be retried")
 
 
 def fetcher(ctx: click.Context) -> Any:

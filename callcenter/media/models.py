@@ -17,7 +17,8 @@ class RemoteRecordingDeletion(Base):
     """A recording of an erased person still to be deleted from Twilio (or deleted).
 
     ``pending`` → ``running`` (claimed, with a lease in ``next_attempt_at``) → ``done`` |
-    ``pending`` (retried later, with backoff). Never given up: the law asks for it.
+    ``pending`` (retried later, with backoff) | ``failed`` (after ``downloads.max_attempts``:
+    shown to admins, sent again when one asks).
     """
 
     __tablename__ = "remote_recording_deletions"

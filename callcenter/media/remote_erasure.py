@@ -6,8 +6,13 @@ transaction. :class:`RemoteDeleter` then deletes them through an adapter (the RE
 ``telephony/recordings.py``), at once from the erase command or route and later from the
 download worker: a deletion that fails (Twilio down, a timeout) is retried with the
 downloads' backoff until Twilio says the recording is gone (deleted, or 404), across
-restarts. A claim is a conditional UPDATE committed on its own, with a lease, so two
-processes never send the same deletion at once.
+restarts, for at most ``downloads.max_attempts`` attempts (an attempt whose process died
+under its lease counts). Then it is ``failed``: logged as an error, counted on `/metrics`
+(`callcenter_remote_deletions`), reported as pending by the erasure, and sent again only
+when an admin asks (:func:`retry_failed_deletions`: `callcenter recordings retry`, or the
+admin page, which lists them: :func:`deletions_not_done`) or the
+person is erased again. A claim is a conditional UPDATE committed on its own, with a
+lease, so two processes never send the same deletion at once.
 
 A recording Twilio reports after the erasure (its status callback came late) is not
 downloaded, and its deletion is sent again, since Twilio now holds it
@@ -20,6 +25,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +37,7 @@ from callcenter.media.models import RemoteRecordingDeletion
 
 log = logging.getLogger("callcenter.recordings")
 
-PENDING, RUNNING, DONE = "pending", "running", "done"
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 
 DeleteRemote = Callable[[str], None]
 """Delete a recording from Twilio by its SID; returns when it is gone (already gone counts),
@@ -52,6 +58,7 @@ def queue_deletions(
 ) -> list[str]:
     """Queue the deletion of Twilio's copy of each (recording SID, call SID); one per
     recording (a deletion already queued is sent again: erased twice, deleted twice).
+    A deletion that failed is sent again with a fresh budget.
     Returns the recording SIDs queued. Flushes, does not commit."""
     queued: list[str] = []
     for recording_sid, call_sid in recordings:
@@ -63,14 +70,50 @@ def queue_deletions(
             session.add(RemoteRecordingDeletion(recording_sid=recording_sid, call_sid=call_sid,
                                                 status=PENDING, attempts=0,
                                                 next_attempt_at=now, requested_at=now))  # fmt: skip
-        elif existing.status == DONE:
+        elif existing.status in (DONE, FAILED):
             existing.status, existing.next_attempt_at = PENDING, now
+            existing.attempts = 0
     session.flush()
     return queued
 
 
+def retry_failed_deletions(session: Session, now: datetime) -> int:
+    """Put the deletions that gave up back in line with a fresh attempt budget (an admin's
+    `callcenter recordings retry`). Returns how many. Flushes, does not commit."""
+    job = RemoteRecordingDeletion
+    return session.execute(
+        update(job)
+        .where(job.status == FAILED)
+        .values(status=PENDING, attempts=0, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def deletions_not_done(session: Session, limit: int = 100) -> dict[str, Any]:
+    """For admins: the deletions that gave up (``failed``: each with its recording and
+    call, attempts, last error, when it was asked for; the oldest first, at most `limit`)
+    and how many are still being tried (``pending``)."""
+    job = RemoteRecordingDeletion
+    failed = session.execute(
+        select(job.recording_sid, job.call_sid, job.attempts, job.last_error, job.requested_at)
+        .where(job.status == FAILED)
+        .order_by(job.requested_at, job.id)
+        .limit(limit)
+    ).all()
+    pending = session.scalar(select(func.count()).where(job.status.in_((PENDING, RUNNING))))
+    return {
+        "failed": [
+            {"recording_sid": sid, "call_sid": call_sid, "attempts": attempts,
+             "last_error": error, "requested_at": requested.isoformat()}
+            for sid, call_sid, attempts, error, requested in failed
+        ],
+        "pending": pending or 0,
+    }  # fmt: skip
+
+
 def still_pending(session: Session, recording_sids: Collection[str]) -> list[str]:
-    """Those of the recordings whose deletion from Twilio has not succeeded yet."""
+    """Those of the recordings whose deletion from Twilio has not succeeded yet (pending,
+    or failed)."""
     if not recording_sids:
         return []
     return list(
@@ -142,13 +185,23 @@ class RemoteDeleter:
         self, job_id: int, status: str, next_attempt_at: datetime, attempts: int
     ) -> _Claim | None:
         job = RemoteRecordingDeletion
-        lease_until = self.clock() + self.lease
+        now = self.clock()
+        lease_until = now + self.lease
+        values: dict[str, object] = {"status": RUNNING, "next_attempt_at": lease_until}
+        counted = attempts
+        if status == RUNNING:
+            # The process holding the lease died mid-attempt: that attempt counts, so a
+            # deletion that kills its process cannot loop forever.
+            counted = attempts + 1
+            values.update(attempts=counted, last_error=INTERRUPTED)
+            if counted >= self.config.max_attempts:
+                values.update(status=FAILED, next_attempt_at=now)
         with self.sessions() as session:
             claimed = session.execute(
                 update(job)
                 .where(job.id == job_id, job.status == status,
                        job.next_attempt_at == next_attempt_at, job.attempts == attempts)
-                .values(status=RUNNING, next_attempt_at=lease_until)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             ).rowcount  # fmt: skip
             if claimed != 1:
@@ -156,7 +209,10 @@ class RemoteDeleter:
                 return None  # another process took it
             sid = session.scalar(select(job.recording_sid).where(job.id == job_id))
             session.commit()
-        return _Claim(job_id, str(sid), attempts, lease_until)
+        if values["status"] == FAILED:
+            _gave_up(str(sid), counted, INTERRUPTED)
+            return None
+        return _Claim(job_id, str(sid), counted, lease_until)
 
     def _attempt(self, claim: _Claim) -> DeletionOutcome:
         error: str | None = None
@@ -167,9 +223,13 @@ class RemoteDeleter:
         job = RemoteRecordingDeletion
         now = self.clock()
         attempts = claim.attempts + 1
+        gave_up = error is not None and attempts >= self.config.max_attempts
         values: dict[str, object] = (
             {"status": DONE, "deleted_at": now, "last_error": None, "attempts": attempts}
             if error is None
+            else {"status": FAILED, "attempts": attempts, "last_error": error[:500],
+                  "next_attempt_at": now}
+            if gave_up
             else {"status": PENDING, "attempts": attempts, "last_error": error[:500],
                   "next_attempt_at": now + backoff(self.config, attempts)}
         )  # fmt: skip
@@ -184,7 +244,20 @@ class RemoteDeleter:
             session.commit()
         if error is None:
             log.info("recording %s: Twilio's copy deleted (erasure)", claim.recording_sid)
+        elif gave_up:
+            _gave_up(claim.recording_sid, attempts, error)
         else:
             log.warning("recording %s: deleting Twilio's copy failed (attempt %d, retried): %s",
                         claim.recording_sid, attempts, error)  # fmt: skip
         return DeletionOutcome(claim.recording_sid, error is None, error)
+
+
+INTERRUPTED = "previous attempt interrupted (lease expired)"
+
+
+def _gave_up(recording_sid: str, attempts: int, error: str | None) -> None:
+    log.error(
+        "recording %s: giving up deleting Twilio's copy (erasure) after %d attempts: %s; "
+        "`callcenter recordings retry` sends it again",
+        recording_sid, attempts, error,
+    )  # fmt: skip

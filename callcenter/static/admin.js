@@ -1,6 +1,7 @@
 "use strict";
 // The agents page (admins): the team's accounts; add, edit, deactivate, reactivate, reset a
-// password, log out everywhere. Everything the server sends is rendered as text.
+// password, log out everywhere; and the erased recordings Twilio still holds, sent again on
+// request. Everything the server sends is rendered as text.
 (() => {
   const $ = (id) => document.getElementById(id);
   const me = $("admin-page").dataset.me;
@@ -186,5 +187,36 @@
   });
   $("ad-pw-cancel").addEventListener("click", () => { $("ad-pw").hidden = true; });
 
+  // -- erased recordings Twilio still holds (deletions that gave up) ------------------------
+
+  async function loadErasures() {
+    let data;
+    try {
+      data = await api("/api/admin/erasures");
+    } catch (error) {
+      $("er-error").textContent = error.message;
+      return;
+    }
+    $("er-error").textContent = "";
+    $("er-summary").textContent = t("{failed} given up · {pending} being tried",
+      { failed: data.failed.length, pending: data.pending });
+    $("er-rows").replaceChildren(...data.failed.map((item) => {
+      const tr = el("tr");
+      tr.dataset.recording = item.recording_sid;
+      tr.append(el("td", item.recording_sid, "mono"), el("td", item.call_sid, "mono"),
+        el("td", dateTime(item.requested_at)), el("td", String(item.attempts)),
+        el("td", item.last_error || "—", "small"));
+      return tr;
+    }));
+    $("er-table").hidden = $("er-retry").hidden = !data.failed.length;
+  }
+  $("er-retry").addEventListener("click", async () => {
+    const { status, data } = await send("POST", "/api/admin/erasures/retry", {});
+    if (status !== 200) { $("er-error").textContent = data.error || `${status}`; return; }
+    done(t("{count} deletion(s) will be tried again", { count: data.retried }));
+    await loadErasures();
+  });
+
   load();
+  loadErasures();
 })();

@@ -12,6 +12,7 @@
     "agent.add": t("add an agent"), "agent.edit": t("edit an agent"), "agent.deactivate": t("deactivate an agent"),
     "agent.reactivate": t("reactivate an agent"), "agent.password": t("reset a password"),
     "agent.logout": t("log an agent out everywhere"), "customer.merge": t("merge two customers"),
+    "erasure.retry": t("retry deleting erased recordings at Twilio"),
   };
   let last = null; // the id of the oldest entry shown
 

@@ -15,6 +15,9 @@ const Wallboard = (() => {
   const STATUS_ORDER = ["on-call", "ringing", "wrap-up", "available", "away", "offline"];
   const STATUS_LABEL = { "on-call": t("On a call"), ringing: t("Ringing"), "wrap-up": t("Wrap-up"), available: t("Available"),
     away: t("Away"), offline: t("Offline") };
+  const NOT_READY = "softphone-not-ready";
+  const COUNT_ORDER = ["on-call", "ringing", "wrap-up", "available", NOT_READY, "away", "offline"];
+  const COUNT_LABEL = { ...STATUS_LABEL, [NOT_READY]: t("Softphone not ready") };
   const MODE_LABEL = { monitor: t("listening"), coach: t("coaching"), barge: t("in the call") };
   const STATE_LABEL = { ivr: t("In the IVR"), waiting: t("Waiting"), ringing: t("Ringing an agent"), connected: t("Connected"),
     voicemail: t("Leaving voicemail") };
@@ -133,6 +136,7 @@ const Wallboard = (() => {
       thresholds.append(edit);
       tr.append(name, cell(q.waiting, "waiting", "num big"), longest, cell(q.callbacks || 0, "callbacks", "num"),
         cell(q.agents.staffed, "staffed", "num"), cell(q.agents.available, "available", "num"),
+        cell(q.agents.softphone_not_ready, "softphone-not-ready", "num"),
         cell(q.agents.on_call, "on-call", "num"), cell(q.agents.wrap_up, "wrap-up", "num"), cell(q.agents.away, "away", "num"),
         cell(today.offered, "offered", "num"), cell(today.answered, "answered", "num"), abandoned,
         cell(today.short_abandoned, "short-abandoned", "num"), cell(percent(today.service_level), "service-level", "num big"),
@@ -257,10 +261,15 @@ const Wallboard = (() => {
         return tr;
       }));
     }
+    // An available agent whose softphone cannot ring is not offered calls: counted apart,
+    // as in the queues' table.
     const counts = {};
-    board.agents.forEach((a) => { counts[a.status] = (counts[a.status] || 0) + 1; });
-    document.getElementById("agents-count").textContent = STATUS_ORDER.filter((s) => counts[s])
-      .map((s) => `${counts[s]} ${STATUS_LABEL[s].toLowerCase()}`).join(" · ");
+    board.agents.forEach((a) => {
+      const key = a.status === "available" && a.softphone_unreachable ? NOT_READY : a.status;
+      counts[key] = (counts[key] || 0) + 1;
+    });
+    document.getElementById("agents-count").textContent = COUNT_ORDER.filter((s) => counts[s])
+      .map((s) => `${counts[s]} ${COUNT_LABEL[s].toLowerCase()}`).join(" · ");
     return undefined;
   }
   document.getElementById("show-offline").addEventListener("change", () => renderAgents(null));

@@ -65,10 +65,17 @@ LIVE_DEFINITIONS: dict[str, str] = {
         "keep their place in line)."
     ),
     "staffed": N_(
-        "Agents with the queue's skills who are logged in: available, ringing, on "
-        "a call, in wrap-up or away."
+        "Agents with the queue's skills who are logged in: available, softphone not "
+        "ready, ringing, on a call, in wrap-up or away."
     ),
-    "available": N_("Staffed agents waiting for a call."),
+    "available": N_(
+        "Staffed agents waiting for a call who can be offered one (not those whose "
+        "softphone is not ready)."
+    ),
+    "softphone_not_ready": N_(
+        "Staffed agents waiting for a call who are not offered calls: their browser "
+        "softphone cannot ring."
+    ),
     "on_call": N_("Staffed agents ringing or on a call."),
     "wrap_up": N_("Staffed agents in wrap-up after a call."),
     "away": N_("Staffed agents who are logged in but away."),
@@ -496,8 +503,14 @@ def _queues(
             .group_by(Voicemail.mailbox)
         ).all()
     )
+    # An available agent whose softphone cannot ring is not offered calls: counted apart.
     skill_sets = Counter(
-        (frozenset(agent["skills"]), agent["status"])
+        (
+            frozenset(agent["skills"]),
+            "softphone-not-ready"
+            if agent["status"] == "available" and agent["softphone_unreachable"]
+            else agent["status"],
+        )
         for agent in agents
         if agent["status"] in AGENT_STATES
     )
@@ -520,6 +533,7 @@ def _queues(
             "agents": {
                 "staffed": sum(staff.values()),
                 "available": staff["available"],
+                "softphone_not_ready": staff["softphone-not-ready"],
                 "on_call": staff["ringing"] + staff["on-call"],
                 "wrap_up": staff["wrap-up"],
                 "away": staff["away"],

@@ -7,6 +7,9 @@
   `people/accounts.FIELDS`); `PATCH /api/admin/agents/<username>` — change some fields.
 - `POST /api/admin/agents/<username>/deactivate|reactivate|logout`, and `/password`
   (`{"password": ...}`).
+- `GET /api/admin/erasures` — the deletions of Twilio's copies of erased people's
+  recordings that gave up, and how many are still tried; `POST /api/admin/erasures/retry`
+  — send those that gave up again.
 
 Field errors are `{"errors": {field: message}}` with 400, other refusals `{"error": ...}`.
 Anonymous: 401 (pages: the login form); agents and supervisors: 403. Every change is in
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import config_path
 from callcenter.db import get_session
+from callcenter.media.remote_erasure import deletions_not_done, retry_failed_deletions
 from callcenter.models import ROLES, Agent, utcnow
 from callcenter.people.accounts import (
     FIELDS,
@@ -255,3 +259,27 @@ def force_logout(username: str) -> ResponseReturnValue:
     response = _done(session, agent, "agent.logout")
     _end_consoles(agent.id, "logged out by an admin")
     return response
+
+
+@bp.get("/api/admin/erasures")
+@login_required("admin")
+def erasures() -> ResponseReturnValue:
+    """`{"failed": [{recording_sid, call_sid, attempts, last_error, requested_at}],
+    "pending": n}`: Twilio's copies of erased people's recordings not deleted yet."""
+    session = get_session()
+    payload = deletions_not_done(session)
+    session.rollback()
+    return jsonify(payload)
+
+
+@bp.post("/api/admin/erasures/retry")
+@login_required("admin")
+def retry_erasures() -> ResponseReturnValue:
+    """Send again, with a fresh budget, every deletion that gave up → `{"ok", "retried"}`."""
+    json_object()
+    session = get_session()
+    now = utcnow()
+    retried = retry_failed_deletions(session, now)
+    audit.record(session, g.agent, "erasure.retry", now, retried=retried)
+    session.commit()
+    return jsonify({"ok": True, "retried": retried})

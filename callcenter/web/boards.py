@@ -24,8 +24,9 @@ BOARD_CHANNEL = "callcenter:wallboard"  # the Redis channel of `BoardSignal`
 
 def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
     """Per queue: callers waiting on the line, call-backs pending (both keep their place
-    until dequeued), when the longest wait on the line began, and the agents available
-    with the queue's skills."""
+    until dequeued), when the longest wait on the line began, and the agents free: available
+    with the queue's skills and offered calls (`Agent.can_ring`: not a browser softphone
+    that cannot ring)."""
     now = utcnow()
     rows = session.execute(
         select(Call.queue, Call.outcome, func.count(), func.min(Call.enqueued_at))
@@ -36,7 +37,7 @@ def queue_summary(session: Any, services: Services) -> list[dict[str, Any]]:
     # Agents with the same skills are counted once per distinct skill set.
     skill_sets = session.execute(
         select(cast(Agent.skills, Text), func.count())
-        .where(Agent.status == "available", Agent.active.is_(True))
+        .where(Agent.status == "available", Agent.active.is_(True), Agent.can_ring)
         .group_by(cast(Agent.skills, Text))
     ).all()
     available = [(set(json.loads(skills or "[]")), count) for skills, count in skill_sets]

@@ -4,7 +4,9 @@ Measured as they happen: the time each Twilio webhook took, per route, each disp
 pass, and on SQLite how long each write transaction waited for the write lock and held it,
 per caller (a route, a Socket.IO event or the background function); one held or waited for
 `SLOW_WRITE_SECONDS` or more is also logged. Read from the database when scraped: callers
-waiting and the oldest wait per queue, agents by state, the recording download backlog.
+waiting and the oldest wait per queue, agents by state (and those available whose softphone
+cannot ring), the recording download backlog,
+the deletions of erased people's recordings at Twilio not done (failed ones included).
 Read from this process: its open console sockets. Each process serves its own registry
 (see docs/deployment.md#metrics).
 
@@ -26,14 +28,17 @@ from flask import Blueprint, Flask, Response, abort, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, not_, select
 
 from callcenter.media.downloads import PENDING, RUNNING
+from callcenter.media.models import RemoteRecordingDeletion
+from callcenter.media.remote_erasure import FAILED
 from callcenter.models import AGENT_STATUSES, Agent, RecordingDownload
 from callcenter.services import Services, get_services
 from callcenter.web.boards import queue_summary
 
 bp = Blueprint("prometheus", __name__)
+DELETION_STATES = (PENDING, RUNNING, FAILED)  # a remote deletion not done yet
 
 # Twilio gives up after 15 s; the targets are in tens of milliseconds.
 WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
@@ -66,9 +71,19 @@ class ScrapedFigures(Collector):
             labels=["queue"],
         )
         agents = GaugeMetricFamily("callcenter_agents", "Active agents by state", labels=["state"])
+        not_ready = GaugeMetricFamily(
+            "callcenter_agents_softphone_not_ready",
+            "Active agents available but not offered calls: their browser softphone cannot ring",
+        )
         backlog = GaugeMetricFamily(
             "callcenter_download_backlog",
             "Recording downloads not done yet, by status",
+            labels=["status"],
+        )
+        deletions = GaugeMetricFamily(
+            "callcenter_remote_deletions",
+            "Erased people's recordings whose copy at Twilio is not deleted yet, by status "
+            "(failed: given up until an admin retries)",
             labels=["status"],
         )
         with self.services.database.read_session() as session:
@@ -83,6 +98,11 @@ class ScrapedFigures(Collector):
                     .group_by(Agent.status)
                 ).all()
             )
+            unreachable = session.scalar(
+                select(func.count()).where(
+                    Agent.active.is_(True), Agent.status == "available", not_(Agent.can_ring)
+                )
+            )
             jobs = dict(
                 session.execute(
                     select(RecordingDownload.status, func.count())
@@ -92,9 +112,19 @@ class ScrapedFigures(Collector):
             )
         for state in (*AGENT_STATUSES, *sorted(set(by_state) - set(AGENT_STATUSES))):
             agents.add_metric([state], by_state.get(state, 0))
+            remote = dict(
+                session.execute(
+                    select(RemoteRecordingDeletion.status, func.count())
+                    .where(RemoteRecordingDeletion.status.in_(DELETION_STATES))
+                    .group_by(RemoteRecordingDeletion.status)
+                ).all()
+            )
         for status in (PENDING, RUNNING):
             backlog.add_metric([status], jobs.get(status, 0))
-        yield from (waiting, callbacks, oldest, agents, backlog)
+        not_ready.add_metric([], unreachable or 0)
+        for status in DELETION_STATES:
+            deletions.add_metric([status], remote.get(status, 0))
+        yield from (waiting, callbacks, oldest, agents, not_ready, backlog, deletions)
         sockets = GaugeMetricFamily(
             "callcenter_sockets_connected",
             "Socket.IO connections open in this process, per namespace",

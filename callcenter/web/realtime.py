@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection
+from functools import partial
 from typing import Any
 
 from flask_socketio import SocketIO
@@ -24,14 +25,7 @@ from callcenter.calls.due import pass_due
 from callcenter.calls.participants import participants
 from callcenter.calls.records import get_call
 from callcenter.calls.recovery import drop_silent_consoles
-from callcenter.calls.routing import (
-    Changes,
-    anyone_available,
-    offer_call,
-    offer_candidates,
-    offer_order,
-    upkeep,
-)
+from callcenter.calls.routing import Changes, offer_waiting, upkeep
 from callcenter.care.followups import followup_counts
 from callcenter.db import LOCK_TIMEOUT
 from callcenter.models import Agent, Call, utcnow
@@ -51,7 +45,6 @@ log = logging.getLogger("callcenter.realtime")
 WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
 RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
-OFFER_ATTEMPTS = 3  # one call's agents read again while all those read were taken meanwhile
 
 
 def _same_board(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool:
@@ -353,34 +346,11 @@ class Realtime:
             changes.merge(kept)
         if not (upkeep_due or offers_due):
             return changes
-        with database.read_session(LOCK_TIMEOUT) as session:
-            order = offer_order(session, settings)
-        for call_id in order:
-            offered = self._offer(call_id)
-            self.publish(offered)
-            changes.merge(offered)
-            if offered.offers:
-                with database.read_session(LOCK_TIMEOUT) as session:
-                    if not anyone_available(session):
-                        break  # every agent is taken: the callers behind can only wait
-        return changes
-
-    def _offer(self, call_id: int) -> Changes:
-        """Offer one call: its agents are read, then the offer written and committed on its
-        own. If every one of them was taken in between, read again (a few times): a caller
-        is not skipped, out of turn, for a race it lost."""
-        database, settings = self.services.database, self.services.settings
-        offered = Changes()
-        for _attempt in range(OFFER_ATTEMPTS):
-            with database.read_session(LOCK_TIMEOUT) as session:
-                agent_ids = offer_candidates(session, settings, call_id, utcnow(), self.started_at)
-            if not agent_ids:
-                break
-            with database.session() as session:
-                offered = offer_call(session, settings, call_id, agent_ids, utcnow())
-            if offered.offers:
-                break
-        return offered
+        # The offers: each committed on its own, and announced once it is.
+        reads = partial(database.read_session, LOCK_TIMEOUT)
+        offered = offer_waiting(reads, database.session, settings, utcnow, self.started_at,
+                                announce=self.publish)  # fmt: skip
+        return changes.merge(offered)
 
     def refresh_consoles(self) -> None:
         """The console heartbeat: one UPDATE for every agent with a console open in this
