@@ -7,17 +7,28 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    TypeDecorator,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapper, Session, sessionmaker
 
 # How long a transaction waits for the write lock, in seconds. Commands and background
 # work can wait; a webhook cannot (Twilio gives up after 15 s and plays its error message).
@@ -29,8 +40,14 @@ _STALE_SQLITE_ERRORS = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "S
 # Execution options the begin hook reads (set per session kind by Database.new_session).
 _LOCK_OPTION = "callcenter_lock_timeout"
 _READ_OPTION = "callcenter_read_only"
+_DEFER_OPTION = "callcenter_defer_write_lock"
 _BIND = "callcenter.bind"
 _WRITE_LOCK = "callcenter.write_lock"
+# Connection info of a transaction that reads in a snapshot until its first write: the rows
+# to find unchanged when it takes the write lock (see `Database.defer_write_lock`).
+_DEFERRED = "callcenter.deferred"
+# What a statement starts with when it only reads; anything else takes the write lock first.
+_READS = ("SELECT", "PRAGMA")
 _PACKAGE = str(Path(__file__).resolve().parent)
 _SKIPPED_FRAMES = (__file__, str(Path(_PACKAGE) / "models.py"))
 
@@ -41,6 +58,11 @@ LockObserver = Callable[[str, float, float], None]
 
 class Base(DeclarativeBase):
     """Declarative base of every model."""
+
+
+class StaleRead(Exception):
+    """A transaction that read before taking the write lock found, on taking it, that a row
+    it had read was changed meanwhile: run it again with the lock taken at its start."""
 
 
 def utcnow() -> datetime:
@@ -93,11 +115,32 @@ class Database:
     def new_session(self, lock_timeout: float | None = None, *, read_only: bool = False) -> Session:
         """A session whose transactions wait at most `lock_timeout` seconds for a lock
         (default :data:`LOCK_TIMEOUT`); `read_only` ones never take SQLite's write lock."""
-        key = (LOCK_TIMEOUT if lock_timeout is None else lock_timeout, read_only)
+        timeout = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+        return self.sessions(info={_BIND: self._bind(timeout, read_only, False)})
+
+    def _bind(self, lock_timeout: float, read_only: bool, deferred: bool) -> Engine:
+        key = (lock_timeout, read_only, deferred)
         if key not in self._binds:
-            options = {_LOCK_OPTION: key[0], _READ_OPTION: read_only}
+            options = {_LOCK_OPTION: lock_timeout, _READ_OPTION: read_only, _DEFER_OPTION: deferred}
             self._binds[key] = self.engine.execution_options(**options)
-        return self.sessions(info={_BIND: self._binds[key]})
+        return self._binds[key]
+
+    def defer_write_lock(self, session: Session, deferred: bool = True) -> None:
+        """On SQLite, let `session`'s next transaction read in a snapshot and take the write
+        lock only at its first write (a webhook's look-ups, its flow and its TwiML then run
+        without holding up the process's other writers); `deferred=False` puts back the lock
+        at BEGIN. On taking the lock the rows of the objects the session has loaded are read
+        again, and if one changed meanwhile the write raises :class:`StaleRead` (the caller
+        rolls back and runs again with the lock at BEGIN). Reads made with Core statements
+        are not checked. Call between transactions; no effect on PostgreSQL, whose writers
+        lock only the rows they write.
+        """
+        if not self.is_sqlite:
+            return
+        bind = session.info.get(_BIND) or self.engine
+        options = bind.get_execution_options()
+        timeout = options.get(_LOCK_OPTION, LOCK_TIMEOUT)
+        session.info[_BIND] = self._bind(timeout, bool(options.get(_READ_OPTION)), deferred)
 
     @contextmanager
     def read_session(self, lock_timeout: float | None = None) -> Iterator[Session]:
@@ -154,6 +197,47 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@event.listens_for(_Session, "after_begin")
+def _watch_loaded_rows(session: Session, _transaction: Any, connection: Any) -> None:
+    """A deferred transaction (see `Database.defer_write_lock`) checks, when it takes the write
+    lock, the rows of what its session loaded before."""
+    info = connection.connection.info
+    if _DEFERRED in info:
+        info[_DEFERRED] = _LoadedRows(session)
+
+
+class _LoadedRows:
+    """The stored rows of the objects a session has loaded, read with the driver's own
+    statements (one per object: the table's columns by primary key, built once per mapper)."""
+
+    _statements: ClassVar[dict[tuple[Mapper[Any], str], str]] = {}
+
+    def __init__(self, session: Session) -> None:
+        self._session = weakref.ref(session)
+
+    def read(self, dbapi_connection: Any, dialect: Any) -> list[Any]:
+        session = self._session()
+        if session is None:
+            return []
+        rows = []
+        for state in list(session.identity_map.all_states()):
+            if state.key is None:
+                continue
+            sql = self._statement(state.mapper, dialect)
+            rows.append((sql, dbapi_connection.execute(sql, state.key[1]).fetchone()))
+        return rows
+
+    @classmethod
+    def _statement(cls, mapper: Mapper[Any], dialect: Any) -> str:
+        key = (mapper, dialect.name)
+        if key not in cls._statements:
+            table = mapper.local_table
+            keys = [column == bindparam(f"key{i}") for i, column in enumerate(mapper.primary_key)]
+            statement = select(*table.columns).where(and_(*keys))
+            cls._statements[key] = str(statement.compile(dialect=dialect))
+        return cls._statements[key]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -296,18 +380,25 @@ def make_engine(
                 info["busy_timeout"] = milliseconds
             # Writers take the write lock at BEGIN so that read-then-write (assigning a
             # call) is atomic; readers never wait for it (WAL lets them read meanwhile).
-            if execution.get(_READ_OPTION):
+            if execution.get(_READ_OPTION) or execution.get(_DEFER_OPTION):
                 connection.exec_driver_sql("BEGIN")
+                if execution.get(_DEFER_OPTION):
+                    info[_DEFERRED] = None  # the session's rows check, set by after_begin
                 return
-            started = time.perf_counter()
             dbapi = connection.connection.dbapi_connection
+            _take_write_lock(connection.exec_driver_sql, dbapi, info, execution)
+
+        def _take_write_lock(
+            run: Callable[[str], Any], dbapi: Any, info: dict[str, Any], execution: Any
+        ) -> None:
+            started = time.perf_counter()
             gated = hasattr(dbapi, "in_gate")
             # Our turn in the process's queue; if it does not come in time (a transaction
             # ahead stuck on a fault), SQLite's own wait decides, as without the queue.
             if gated and gate.acquire(execution.get(_LOCK_OPTION, LOCK_TIMEOUT)):
                 dbapi.in_gate = True
             try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                run("BEGIN IMMEDIATE")
             except BaseException:
                 if getattr(dbapi, "in_gate", False):
                     dbapi.in_gate = False
@@ -317,10 +408,26 @@ def make_engine(
                 acquired = time.perf_counter()
                 info[_WRITE_LOCK] = (lock_caller(), acquired - started, acquired)
 
+        @event.listens_for(engine, "before_cursor_execute")
+        def _first_write(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            info = connection.connection.info
+            if _DEFERRED not in info or statement.lstrip()[:6].upper().startswith(_READS):
+                return
+            # The first write of a deferred transaction: end its read snapshot, take the
+            # lock in a new transaction, and find what the session loaded unchanged.
+            loaded = info.pop(_DEFERRED)
+            dbapi = connection.connection.dbapi_connection
+            before = loaded.read(dbapi, connection.dialect) if loaded is not None else []
+            dbapi.execute("COMMIT")
+            _take_write_lock(dbapi.execute, dbapi, info, connection.get_execution_options())
+            if loaded is not None and loaded.read(dbapi, connection.dialect) != before:
+                raise StaleRead("a row read before the write lock was changed meanwhile")
+
         @event.listens_for(engine, "commit")
         @event.listens_for(engine, "rollback")
         def _released(connection: Any) -> None:
             try:
+                connection.connection.info.pop(_DEFERRED, None)
                 held = connection.connection.info.pop(_WRITE_LOCK, None)
             except Exception:  # an invalidated connection: its transaction is gone anyway
                 return
