@@ -7,28 +7,17 @@ import sqlite3
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import (
-    DateTime,
-    Engine,
-    TypeDecorator,
-    and_,
-    bindparam,
-    create_engine,
-    event,
-    select,
-    text,
-)
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapper, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # How long a transaction waits for the write lock, in seconds. Commands and background
 # work can wait; a webhook cannot (Twilio gives up after 15 s and plays its error message).
@@ -43,8 +32,9 @@ _READ_OPTION = "callcenter_read_only"
 _DEFER_OPTION = "callcenter_defer_write_lock"
 _BIND = "callcenter.bind"
 _WRITE_LOCK = "callcenter.write_lock"
-# Connection info of a transaction that reads in a snapshot until its first write: the rows
-# to find unchanged when it takes the write lock (see `Database.defer_write_lock`).
+# Connection info of a transaction that reads in a snapshot until its first write: the reads
+# it made (statement, parameters), to find their answers unchanged when it takes the write
+# lock (see `Database.defer_write_lock`).
 _DEFERRED = "callcenter.deferred"
 # What a statement starts with when it only reads; anything else takes the write lock first.
 _READS = ("SELECT", "PRAGMA")
@@ -129,10 +119,11 @@ class Database:
         """On SQLite, let `session`'s next transaction read in a snapshot and take the write
         lock only at its first write (a webhook's look-ups, its flow and its TwiML then run
         without holding up the process's other writers); `deferred=False` puts back the lock
-        at BEGIN. On taking the lock the rows of the objects the session has loaded are read
-        again, and if one changed meanwhile the write raises :class:`StaleRead` (the caller
-        rolls back and runs again with the lock at BEGIN). Reads made with Core statements
-        are not checked. Call between transactions; no effect on PostgreSQL, whose writers
+        at BEGIN. On taking the lock, every read the transaction made before is asked again,
+        and if any answer differs (a row changed, added or removed meanwhile) the write
+        raises :class:`StaleRead`: the caller rolls back and runs again with the lock at
+        BEGIN. So what the transaction writes is what it would have written holding the lock
+        from the start. Call between transactions; no effect on PostgreSQL, whose writers
         lock only the rows they write.
         """
         if not self.is_sqlite:
@@ -197,47 +188,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-@event.listens_for(_Session, "after_begin")
-def _watch_loaded_rows(session: Session, _transaction: Any, connection: Any) -> None:
-    """A deferred transaction (see `Database.defer_write_lock`) checks, when it takes the write
-    lock, the rows of what its session loaded before."""
-    info = connection.connection.info
-    if _DEFERRED in info:
-        info[_DEFERRED] = _LoadedRows(session)
-
-
-class _LoadedRows:
-    """The stored rows of the objects a session has loaded, read with the driver's own
-    statements (one per object: the table's columns by primary key, built once per mapper)."""
-
-    _statements: ClassVar[dict[tuple[Mapper[Any], str], str]] = {}
-
-    def __init__(self, session: Session) -> None:
-        self._session = weakref.ref(session)
-
-    def read(self, dbapi_connection: Any, dialect: Any) -> list[Any]:
-        session = self._session()
-        if session is None:
-            return []
-        rows = []
-        for state in list(session.identity_map.all_states()):
-            if state.key is None:
-                continue
-            sql = self._statement(state.mapper, dialect)
-            rows.append((sql, dbapi_connection.execute(sql, state.key[1]).fetchone()))
-        return rows
-
-    @classmethod
-    def _statement(cls, mapper: Mapper[Any], dialect: Any) -> str:
-        key = (mapper, dialect.name)
-        if key not in cls._statements:
-            table = mapper.local_table
-            keys = [column == bindparam(f"key{i}") for i, column in enumerate(mapper.primary_key)]
-            statement = select(*table.columns).where(and_(*keys))
-            cls._statements[key] = str(statement.compile(dialect=dialect))
-        return cls._statements[key]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -383,7 +333,7 @@ def make_engine(
             if execution.get(_READ_OPTION) or execution.get(_DEFER_OPTION):
                 connection.exec_driver_sql("BEGIN")
                 if execution.get(_DEFER_OPTION):
-                    info[_DEFERRED] = None  # the session's rows check, set by after_begin
+                    info[_DEFERRED] = []
                 return
             dbapi = connection.connection.dbapi_connection
             _take_write_lock(connection.exec_driver_sql, dbapi, info, execution)
@@ -409,19 +359,29 @@ def make_engine(
                 info[_WRITE_LOCK] = (lock_caller(), acquired - started, acquired)
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _first_write(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        def _first_write(
+            connection: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
+        ) -> None:
             info = connection.connection.info
-            if _DEFERRED not in info or statement.lstrip()[:6].upper().startswith(_READS):
+            reads = info.get(_DEFERRED)
+            if reads is None:
+                return
+            first = statement.lstrip()[:6].upper()
+            if first.startswith(_READS):
+                if first == "SELECT":
+                    reads.append((statement, parameters))
                 return
             # The first write of a deferred transaction: end its read snapshot, take the
-            # lock in a new transaction, and find what the session loaded unchanged.
-            loaded = info.pop(_DEFERRED)
+            # lock in a new transaction, and ask its reads again: if any answer differs,
+            # what it did with them may not hold.
+            del info[_DEFERRED]
             dbapi = connection.connection.dbapi_connection
-            before = loaded.read(dbapi, connection.dialect) if loaded is not None else []
+            before = [dbapi.execute(sql, params).fetchall() for sql, params in reads]
             dbapi.execute("COMMIT")
             _take_write_lock(dbapi.execute, dbapi, info, connection.get_execution_options())
-            if loaded is not None and loaded.read(dbapi, connection.dialect) != before:
-                raise StaleRead("a row read before the write lock was changed meanwhile")
+            for (sql, params), answer in zip(reads, before, strict=True):
+                if dbapi.execute(sql, params).fetchall() != answer:
+                    raise StaleRead(f"a read before the write lock has another answer: {sql}")
 
         @event.listens_for(engine, "commit")
         @event.listens_for(engine, "rollback")
