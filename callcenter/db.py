@@ -29,15 +29,8 @@ _STALE_SQLITE_ERRORS = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "S
 # Execution options the begin hook reads (set per session kind by Database.new_session).
 _LOCK_OPTION = "callcenter_lock_timeout"
 _READ_OPTION = "callcenter_read_only"
-_DEFER_OPTION = "callcenter_defer_write_lock"
 _BIND = "callcenter.bind"
 _WRITE_LOCK = "callcenter.write_lock"
-# Connection info of a transaction that reads in a snapshot until its first write: the reads
-# it made (statement, parameters), to find their answers unchanged when it takes the write
-# lock (see `Database.defer_write_lock`).
-_DEFERRED = "callcenter.deferred"
-# What a statement starts with when it only reads; anything else takes the write lock first.
-_READS = ("SELECT", "PRAGMA")
 _PACKAGE = str(Path(__file__).resolve().parent)
 _SKIPPED_FRAMES = (__file__, str(Path(_PACKAGE) / "models.py"))
 
@@ -48,11 +41,6 @@ LockObserver = Callable[[str, float, float], None]
 
 class Base(DeclarativeBase):
     """Declarative base of every model."""
-
-
-class StaleRead(Exception):
-    """A transaction that read before taking the write lock found, on taking it, that a row
-    it had read was changed meanwhile: run it again with the lock taken at its start."""
 
 
 def utcnow() -> datetime:
@@ -105,33 +93,11 @@ class Database:
     def new_session(self, lock_timeout: float | None = None, *, read_only: bool = False) -> Session:
         """A session whose transactions wait at most `lock_timeout` seconds for a lock
         (default :data:`LOCK_TIMEOUT`); `read_only` ones never take SQLite's write lock."""
-        timeout = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
-        return self.sessions(info={_BIND: self._bind(timeout, read_only, False)})
-
-    def _bind(self, lock_timeout: float, read_only: bool, deferred: bool) -> Engine:
-        key = (lock_timeout, read_only, deferred)
+        key = (LOCK_TIMEOUT if lock_timeout is None else lock_timeout, read_only)
         if key not in self._binds:
-            options = {_LOCK_OPTION: lock_timeout, _READ_OPTION: read_only, _DEFER_OPTION: deferred}
+            options = {_LOCK_OPTION: key[0], _READ_OPTION: read_only}
             self._binds[key] = self.engine.execution_options(**options)
-        return self._binds[key]
-
-    def defer_write_lock(self, session: Session, deferred: bool = True) -> None:
-        """On SQLite, let `session`'s next transaction read in a snapshot and take the write
-        lock only at its first write (a webhook's look-ups, its flow and its TwiML then run
-        without holding up the process's other writers); `deferred=False` puts back the lock
-        at BEGIN. On taking the lock, every read the transaction made before is asked again,
-        and if any answer differs (a row changed, added or removed meanwhile) the write
-        raises :class:`StaleRead`: the caller rolls back and runs again with the lock at
-        BEGIN. So what the transaction writes is what it would have written holding the lock
-        from the start. Call between transactions; no effect on PostgreSQL, whose writers
-        lock only the rows they write.
-        """
-        if not self.is_sqlite:
-            return
-        bind = session.info.get(_BIND) or self.engine
-        options = bind.get_execution_options()
-        timeout = options.get(_LOCK_OPTION, LOCK_TIMEOUT)
-        session.info[_BIND] = self._bind(timeout, bool(options.get(_READ_OPTION)), deferred)
+        return self.sessions(info={_BIND: self._binds[key]})
 
     @contextmanager
     def read_session(self, lock_timeout: float | None = None) -> Iterator[Session]:
@@ -330,25 +296,18 @@ def make_engine(
                 info["busy_timeout"] = milliseconds
             # Writers take the write lock at BEGIN so that read-then-write (assigning a
             # call) is atomic; readers never wait for it (WAL lets them read meanwhile).
-            if execution.get(_READ_OPTION) or execution.get(_DEFER_OPTION):
+            if execution.get(_READ_OPTION):
                 connection.exec_driver_sql("BEGIN")
-                if execution.get(_DEFER_OPTION):
-                    info[_DEFERRED] = []
                 return
-            dbapi = connection.connection.dbapi_connection
-            _take_write_lock(connection.exec_driver_sql, dbapi, info, execution)
-
-        def _take_write_lock(
-            run: Callable[[str], Any], dbapi: Any, info: dict[str, Any], execution: Any
-        ) -> None:
             started = time.perf_counter()
+            dbapi = connection.connection.dbapi_connection
             gated = hasattr(dbapi, "in_gate")
             # Our turn in the process's queue; if it does not come in time (a transaction
             # ahead stuck on a fault), SQLite's own wait decides, as without the queue.
             if gated and gate.acquire(execution.get(_LOCK_OPTION, LOCK_TIMEOUT)):
                 dbapi.in_gate = True
             try:
-                run("BEGIN IMMEDIATE")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
                 if getattr(dbapi, "in_gate", False):
                     dbapi.in_gate = False
@@ -358,36 +317,10 @@ def make_engine(
                 acquired = time.perf_counter()
                 info[_WRITE_LOCK] = (lock_caller(), acquired - started, acquired)
 
-        @event.listens_for(engine, "before_cursor_execute")
-        def _first_write(
-            connection: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
-        ) -> None:
-            info = connection.connection.info
-            reads = info.get(_DEFERRED)
-            if reads is None:
-                return
-            first = statement.lstrip()[:6].upper()
-            if first.startswith(_READS):
-                if first == "SELECT":
-                    reads.append((statement, parameters))
-                return
-            # The first write of a deferred transaction: end its read snapshot, take the
-            # lock in a new transaction, and ask its reads again: if any answer differs,
-            # what it did with them may not hold.
-            del info[_DEFERRED]
-            dbapi = connection.connection.dbapi_connection
-            before = [dbapi.execute(sql, params).fetchall() for sql, params in reads]
-            dbapi.execute("COMMIT")
-            _take_write_lock(dbapi.execute, dbapi, info, connection.get_execution_options())
-            for (sql, params), answer in zip(reads, before, strict=True):
-                if dbapi.execute(sql, params).fetchall() != answer:
-                    raise StaleRead(f"a read before the write lock has another answer: {sql}")
-
         @event.listens_for(engine, "commit")
         @event.listens_for(engine, "rollback")
         def _released(connection: Any) -> None:
             try:
-                connection.connection.info.pop(_DEFERRED, None)
                 held = connection.connection.info.pop(_WRITE_LOCK, None)
             except Exception:  # an invalidated connection: its transaction is gone anyway
                 return

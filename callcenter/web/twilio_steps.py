@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from callcenter.calls.records import CALL_SID, get_call, log_event
-from callcenter.db import StaleRead, get_database, get_session
+from callcenter.db import get_session
 from callcenter.ivr.actions import Action
 from callcenter.models import WebhookResponse, utcnow
 from callcenter.services import get_services
@@ -158,23 +158,15 @@ def _once(
     @wraps(handler)
     def wrapper() -> Response:
         call_sid = read_sid()
-        return _answer(handler, call_sid, _step_key(), retry=True, deferred=True)
+        return _answer(handler, call_sid, _step_key(), retry=True)
 
     return wrapper
 
 
 def _answer(
-    handler: Callable[[Session, str], Response],
-    call_sid: str,
-    key: str,
-    *,
-    retry: bool,
-    deferred: bool,
+    handler: Callable[[Session, str], Response], call_sid: str, key: str, *, retry: bool
 ) -> Response:
     session = get_session()
-    # On SQLite the look-ups, the flow and the TwiML run in a read snapshot; the process's
-    # write lock is taken at the first write (docs/performance.md).
-    get_database().defer_write_lock(session, deferred)
     try:
         replay = _stored_answer(session, call_sid, key)
         if replay is not None:
@@ -208,12 +200,6 @@ def _answer(
     except HTTPException:
         _forget_after_commit(session)
         raise
-    except StaleRead:
-        # What it read (the call) was changed before it could write: once more, this time
-        # holding the write lock from the start, so nothing can change under it.
-        _forget_after_commit(session)
-        log.info("webhook %s for call %s ran again under the write lock", request.path, call_sid)
-        return _answer(handler, call_sid, key, retry=retry, deferred=False)
     except IntegrityError:
         # A concurrent delivery of the same step won the race: answer as it did.
         _forget_after_commit(session)
@@ -224,7 +210,7 @@ def _answer(
             # The connection was dropped (opened while the database could not be written):
             # once more on a fresh one, which works if the fault is over.
             log.warning("webhook %s retried on a new connection: %s", request.path, exc.orig)
-            return _answer(handler, call_sid, key, retry=False, deferred=deferred)
+            return _answer(handler, call_sid, key, retry=False)
         log.exception("webhook %s failed for call %s", request.path, call_sid)
         return _apologize(call_sid, database_failed=isinstance(exc, DBAPIError))
 
