@@ -35,7 +35,9 @@ screen-pop, from the server's `agent.offered` log line (written when the offer i
 committed, just before the pop is built and emitted) to the console receiving `call:offer`
 (wall clock, same machine); lost calls (placed, never connected to an agent); double
 offers (a call offered more than once); apology TwiML answers; the server's RSS before
-and after the consoles connect (per console). Figures go in docs/performance.md.
+and after the consoles connect (per console); on the embedded target, per caller, SQLite's
+write lock waited for and held over the run (from `/metrics` at the first call and after
+the last). Figures go in docs/performance.md.
 """
 
 from __future__ import annotations
