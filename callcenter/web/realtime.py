@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from flask_socketio import SocketIO
+from sqlalchemy import select
 
 from callcenter.calls.consults import expire_consults
 from callcenter.calls.due import pass_due
@@ -25,6 +26,7 @@ from callcenter.calls.participants import participants
 from callcenter.calls.records import get_call
 from callcenter.calls.recovery import drop_silent_consoles
 from callcenter.calls.routing import (
+    OPEN,
     Changes,
     anyone_available,
     offer_call,
@@ -34,9 +36,9 @@ from callcenter.calls.routing import (
 )
 from callcenter.care.followups import followup_counts
 from callcenter.db import LOCK_TIMEOUT
-from callcenter.models import Agent, Call, utcnow
+from callcenter.models import Agent, Call, CallOffer, utcnow
 from callcenter.people.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
-from callcenter.screenpop import offer_payload
+from callcenter.screenpop import call_pop, offer_payload, with_expiry
 from callcenter.services import Services
 from callcenter.supervision.board import BoardRows, build_board
 from callcenter.supervision.feed import BoardFeed
@@ -160,21 +162,31 @@ class Realtime:
         self._queues_dirty.set()
         self._wake.set()
 
-    def publish(self, changes: Changes) -> None:
+    def publish(
+        self, changes: Changes, pops: dict[tuple[int, str], dict[str, Any]] | None = None
+    ) -> None:
         """Emit what a committed routing step changed.
 
-        Payloads are built in a short read, and sent after it ends, so no database
-        transaction is held while thousands of sockets are written to. A change to calls or
-        agents marks the queue boards dirty: the dispatcher loop sends them the summary
-        (see `publish_queues`).
+        `pops` are screen-pops read before the offers were written, by (agent, call): they
+        are sent first, before anything is read. Other payloads are built in a short read,
+        and sent after it ends, so no database transaction is held while thousands of
+        sockets are written to. A change to calls or agents marks the queue boards dirty:
+        the dispatcher loop sends them the summary (see `publish_queues`).
         """
         if not changes:
             return
+        pops = pops or {}
+        for agent_id, call_sid in changes.offers:
+            if (agent_id, call_sid) in pops:
+                self.socketio.emit("call:offer", pops[agent_id, call_sid],
+                                   to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
         self._board_changed()
         now = utcnow()
         outbox: list[tuple[str, Any, str | None, str]] = []
         with self.services.database.read_session(LOCK_TIMEOUT) as session:
             for agent_id, call_sid in changes.offers:
+                if (agent_id, call_sid) in pops:
+                    continue
                 call = get_call(session, call_sid)
                 agent = session.get(Agent, agent_id)
                 if call is None or agent is None:
@@ -356,8 +368,8 @@ class Realtime:
         with database.read_session(LOCK_TIMEOUT) as session:
             order = offer_order(session, settings)
         for call_id in order:
-            offered = self._offer(call_id)
-            self.publish(offered)
+            offered, pops = self._offer(call_id)
+            self.publish(offered, pops)
             changes.merge(offered)
             if offered.offers:
                 with database.read_session(LOCK_TIMEOUT) as session:
@@ -365,22 +377,35 @@ class Realtime:
                         break  # every agent is taken: the callers behind can only wait
         return changes
 
-    def _offer(self, call_id: int) -> Changes:
-        """Offer one call: its agents are read, then the offer written and committed on its
-        own. If every one of them was taken in between, read again (a few times): a caller
-        is not skipped, out of turn, for a race it lost."""
+    def _offer(self, call_id: int) -> tuple[Changes, dict[tuple[int, str], dict[str, Any]]]:
+        """Offer one call: its agents and its screen-pop are read, then the offer written
+        and committed on its own, and the pops (by agent and call) returned with it, ready
+        to send: the offer's time to answer starts at its commit, and its pop leaves then.
+        If every agent read was taken in between, read again (a few times): a caller is
+        not skipped, out of turn, for a race it lost."""
         database, settings = self.services.database, self.services.settings
-        offered = Changes()
+        offered, pops = Changes(), {}
         for _attempt in range(OFFER_ATTEMPTS):
             with database.read_session(LOCK_TIMEOUT) as session:
                 agent_ids = offer_candidates(session, settings, call_id, utcnow(), self.started_at)
-            if not agent_ids:
-                break
+                call = session.get(Call, call_id) if agent_ids else None
+                if call is None:
+                    break
+                call_sid = call.call_sid
+                pop = call_pop(session, settings, call, utcnow(), self.services.flows.flows)
             with database.session() as session:
                 offered = offer_call(session, settings, call_id, agent_ids, utcnow())
+                if offered.offers:  # their expiries, as written
+                    expiries = session.execute(
+                        select(CallOffer.agent_id, CallOffer.expires_at).where(
+                            CallOffer.call_sid == call_sid, CallOffer.status == OPEN
+                        )
+                    ).all()
             if offered.offers:
+                pops = {(agent_id, call_sid): with_expiry(pop, expires_at)
+                        for agent_id, expires_at in expiries}  # fmt: skip
                 break
-        return offered
+        return offered, pops
 
     def refresh_consoles(self) -> None:
         """The console heartbeat: one UPDATE for every agent with a console open in this
