@@ -32,7 +32,8 @@ seconds for the last calls) and count (--rate x --seconds calls):
 
 Measured: every webhook's round trip as Twilio sees it (p50/p99, per route too); the
 screen-pop, from the server's `agent.offered` log line (written when the offer is
-committed, just before the pop is built and emitted) to the console receiving `call:offer`
+committed; the pop, read before the offer was written, is emitted right after) to the
+console receiving `call:offer`
 (wall clock, same machine); lost calls (placed, never connected to an agent); double
 offers (a call offered more than once); apology TwiML answers; the server's RSS before
 and after the consoles connect (per console). Figures go in docs/performance.md.
@@ -44,7 +45,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -55,10 +55,10 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from load_cluster import Cluster, offered_lines, pop_latencies, report_crossed
 from machine import cpu_seconds, read_line
 from screenpop import PASSWORD, prepare_database, quantile, raise_fd_limit
 
@@ -70,7 +70,6 @@ AUTH_TOKEN = "load-auth-token"
 TO_NUMBER = "+864008001234"
 PORTS = {"server": 5301, "twilio": 5302, "bare": 5303}
 INPUTS = ["1", "2", "12345678#"]  # English, order status, an order number: the support queue
-EVENT_LINE = re.compile(r"^(\S+ \S+) INFO callcenter\.events: (CA[0-9a-f]{32}) agent\.offered")
 
 
 def quiet_server(port: int, app: Any) -> Any:
@@ -325,17 +324,6 @@ def bare_request(bare_url: str, public_url: str, call_sid: str, samples: list[fl
 # -- the run -------------------------------------------------------------------------------
 
 
-def offered_at(log_file: Path) -> dict[str, list[float]]:
-    """Wall-clock times of the server's `agent.offered` lines, per call."""
-    found: dict[str, list[float]] = defaultdict(list)
-    for line in log_file.read_text(errors="replace").splitlines():
-        match = EVENT_LINE.match(line)
-        if match:
-            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
-            found[match.group(2)].append(stamp.timestamp())
-    return found
-
-
 def ms(values: list[float], q: float) -> str:
     return f"{quantile(values, q) * 1000:,.0f} ms" if values else "-"
 
@@ -379,8 +367,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     api_url = f"http://127.0.0.1:{PORTS['twilio']}/simulator"
     cluster = None
     if args.target == "cluster":
-        from load_cluster import Cluster
-
         cluster = Cluster(ACCOUNT_SID, AUTH_TOKEN, api_url)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
     else:
@@ -390,13 +376,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     server_log = work / "server.log"
     processes: list[subprocess.Popen[str]] = []
     services: list[int] = []
-    sockets: dict[str, int] = {}
     try:
         if cluster is not None:
-            cluster.start(args.agents)
-            server_url = cluster.url
-            app_pids = cluster.app_pids()
-            services = cluster.service_pids()
+            server_url, app_pids, services = cluster.start(args.agents)
         else:
             server_url = f"http://127.0.0.1:{PORTS['server']}"
             with server_log.open("w") as log:
@@ -461,8 +443,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         twilio.shutdown()
         if cluster is not None:
             agents.wait(10)
-            time.sleep(1)  # nginx logs a websocket when it closes
-            sockets = cluster.socket_apps()
+            cluster.read_sockets()
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -475,22 +456,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cluster.stop()
 
     if cluster is not None:
-        offers = cluster.offers()
-        socket_app = {int(index): sockets.get(node) for index, node in seen["nodes"].items()}
+        offers, socket_app = cluster.offers(), cluster.consoles(seen["nodes"])
     else:
-        offers = {sid: [(at, 0) for at in times] for sid, times in offered_at(server_log).items()}
+        times = offered_lines(server_log.read_text(errors="replace"))
+        offers = {sid: [(at, 0) for at in stamps] for sid, stamps in times.items()}
         socket_app = {index: 0 for index in range(args.agents)}
     per_call = Counter(sid for sid, _agent, _at in seen["offers"])
-    pops, crossed, unplaced = [], [], 0
-    for sid, agent, received in seen["offers"]:
-        written = [(at, app) for at, app in offers.get(sid, []) if at <= received + 0.002]
-        if written:
-            at, app = max(written)
-            pops.append(max(0.0, received - at))
-            if socket_app.get(agent) is None:
-                unplaced += 1
-            elif socket_app[agent] != app:
-                crossed.append(max(0.0, received - at))
+    pops, crossed, unplaced = pop_latencies(seen["offers"], offers, socket_app)
     webhooks = [took for samples in recorder.samples.values() for took in samples]
     connected = set(seen["connected"])
     statuses = Counter(future.result() for future in outcomes)
@@ -549,13 +521,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"  webhooks   p50 {ms(hooks, 0.5):>9}  p99 {ms(hooks, 0.99):>9}  (n={len(hooks)})")
     print(f"  screen-pop p50 {ms(pops, 0.5):>9}  p99 {ms(pops, 0.99):>9}  (n={len(pops)})")
     if args.target == "cluster":
-        crossed = result["crossed"]
-        print(f"    crossed  p50 {ms(crossed, 0.5):>9}  p99 {ms(crossed, 0.99):>9}  "
-              f"(n={len(crossed)}, offer on one app process, socket on another; "
-              f"{result['unplaced_pops']} pops"
-              f" whose socket's process is unknown)")  # fmt: skip
-        print(f"  consoles per app process {result['sockets_per_app']}, offers per app "
-              f"process {result['offers_per_app']}")  # fmt: skip
+        report_crossed(result, ms)
     print(f"  bare floor p50 {ms(bare, 0.5):>9}  p99 {ms(bare, 0.99):>9}  (n={len(bare)})")
     for route, samples in sorted(result["routes"].items()):
         print(f"    {route:<28} p50 {ms(samples, 0.5):>8}  p99 {ms(samples, 0.99):>8}"
