@@ -32,7 +32,8 @@ seconds for the last calls) and count (--rate x --seconds calls):
 
 Measured: every webhook's round trip as Twilio sees it (p50/p99, per route too); the
 screen-pop, from the server's `agent.offered` log line (written when the offer is
-committed, just before the pop is built and emitted) to the console receiving `call:offer`
+committed; the pop, read before the offer was written, is emitted right after) to the
+console receiving `call:offer`
 (wall clock, same machine); lost calls (placed, never connected to an agent); double
 offers (a call offered more than once); apology TwiML answers; the server's RSS before
 and after the consoles connect (per console); on the embedded target, per caller, SQLite's
@@ -46,7 +47,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -57,12 +57,13 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from load_cluster import Cluster, offered_lines, pop_latencies, report_crossed
 from machine import cpu_seconds, read_line
 from screenpop import PASSWORD, prepare_database, quantile, raise_fd_limit
+from write_lock import lock_figures, lock_histograms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,7 +73,6 @@ AUTH_TOKEN = "load-auth-token"
 TO_NUMBER = "+864008001234"
 PORTS = {"server": 5301, "twilio": 5302, "bare": 5303}
 INPUTS = ["1", "2", "12345678#"]  # English, order status, an order number: the support queue
-EVENT_LINE = re.compile(r"^(\S+ \S+) INFO callcenter\.events: (CA[0-9a-f]{32}) agent\.offered")
 
 
 def quiet_server(port: int, app: Any) -> Any:
@@ -327,17 +327,6 @@ def bare_request(bare_url: str, public_url: str, call_sid: str, samples: list[fl
 # -- the run -------------------------------------------------------------------------------
 
 
-def offered_at(log_file: Path) -> dict[str, list[float]]:
-    """Wall-clock times of the server's `agent.offered` lines, per call."""
-    found: dict[str, list[float]] = defaultdict(list)
-    for line in log_file.read_text(errors="replace").splitlines():
-        match = EVENT_LINE.match(line)
-        if match:
-            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
-            found[match.group(2)].append(stamp.timestamp())
-    return found
-
-
 def ms(values: list[float], q: float) -> str:
     return f"{quantile(values, q) * 1000:,.0f} ms" if values else "-"
 
@@ -381,8 +370,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     api_url = f"http://127.0.0.1:{PORTS['twilio']}/simulator"
     cluster = None
     if args.target == "cluster":
-        from load_cluster import Cluster
-
         cluster = Cluster(ACCOUNT_SID, AUTH_TOKEN, api_url)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
     else:
@@ -392,13 +379,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     server_log = work / "server.log"
     processes: list[subprocess.Popen[str]] = []
     services: list[int] = []
-    sockets: dict[str, int] = {}
     try:
         if cluster is not None:
-            cluster.start(args.agents)
-            server_url = cluster.url
-            app_pids = cluster.app_pids()
-            services = cluster.service_pids()
+            server_url, app_pids, services = cluster.start(args.agents)
         else:
             server_url = f"http://127.0.0.1:{PORTS['server']}"
             with server_log.open("w") as log:
@@ -465,8 +448,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         twilio.shutdown()
         if cluster is not None:
             agents.wait(10)
-            time.sleep(1)  # nginx logs a websocket when it closes
-            sockets = cluster.socket_apps()
+            cluster.read_sockets()
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -479,22 +461,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cluster.stop()
 
     if cluster is not None:
-        offers = cluster.offers()
-        socket_app = {int(index): sockets.get(node) for index, node in seen["nodes"].items()}
+        offers, socket_app = cluster.offers(), cluster.consoles(seen["nodes"])
     else:
-        offers = {sid: [(at, 0) for at in times] for sid, times in offered_at(server_log).items()}
+        times = offered_lines(server_log.read_text(errors="replace"))
+        offers = {sid: [(at, 0) for at in stamps] for sid, stamps in times.items()}
         socket_app = {index: 0 for index in range(args.agents)}
     per_call = Counter(sid for sid, _agent, _at in seen["offers"])
-    pops, crossed, unplaced = [], [], 0
-    for sid, agent, received in seen["offers"]:
-        written = [(at, app) for at, app in offers.get(sid, []) if at <= received + 0.002]
-        if written:
-            at, app = max(written)
-            pops.append(max(0.0, received - at))
-            if socket_app.get(agent) is None:
-                unplaced += 1
-            elif socket_app[agent] != app:
-                crossed.append(max(0.0, received - at))
+    pops, crossed, unplaced = pop_latencies(seen["offers"], offers, socket_app)
     webhooks = [took for samples in recorder.samples.values() for took in samples]
     connected = set(seen["connected"])
     statuses = Counter(future.result() for future in outcomes)
@@ -531,87 +504,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-LOCK_SAMPLE = re.compile(
-    r'^callcenter_write_lock_(wait|held)_seconds_(bucket|count|sum)\{caller="([^"]*)"'
-    r'(?:,le="([^"]+)")?\} (\S+)$'
-)
-
-
-def lock_histograms(server_url: str) -> dict[tuple[str, str], dict[str, float]]:
-    """The write-lock histograms of `/metrics` (SQLite only): per (wait|held, caller), each
-    bucket's cumulative count by its bound, and `count` and `sum`."""
-    import requests
-
-    found: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    try:
-        text = requests.get(server_url + "/metrics", timeout=10).text
-    except requests.RequestException:
-        return {}
-    for line in text.splitlines():
-        match = LOCK_SAMPLE.match(line)
-        if match:
-            kind, part, caller, bound, value = match.groups()
-            found[(kind, caller)][bound if part == "bucket" else part] = float(value)
-    return dict(found)
-
-
-def _bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
-    """Prometheus' histogram_quantile: linear within the bucket the rank falls in."""
-    total = buckets[-1][1] if buckets else 0.0
-    if total <= 0:
-        return 0.0
-    rank, lower, below = q * total, 0.0, 0.0
-    for bound, count in buckets:
-        if count >= rank:
-            if bound == float("inf"):
-                return lower
-            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
-        lower, below = bound, count
-    return lower
-
-
-def lock_figures(
-    before: dict[tuple[str, str], dict[str, float]], after: dict[tuple[str, str], dict[str, float]]
-) -> list[str]:
-    """Per caller, over the run (after minus before): write transactions, held p50/p99 and
-    total, waited p50/p99 and total; the longest holders (by total held) first."""
-
-    def delta(key: tuple[str, str]) -> dict[str, float]:
-        old = before.get(key, {})
-        return {name: value - old.get(name, 0.0) for name, value in after.get(key, {}).items()}
-
-    def quantiles(figures: dict[str, float]) -> tuple[float, float]:
-        buckets = sorted(
-            (float(bound), count)
-            for bound, count in figures.items()
-            if bound not in ("count", "sum")
-        )
-        return _bucket_quantile(buckets, 0.5), _bucket_quantile(buckets, 0.99)
-
-    rows = []
-    every = {"wait": defaultdict(float), "held": defaultdict(float)}
-    for caller in sorted({caller for kind, caller in after if kind == "held"}):
-        held, wait = delta(("held", caller)), delta(("wait", caller))
-        if held.get("count", 0) <= 0:
-            continue
-        for kind, figures in (("held", held), ("wait", wait)):
-            for name, value in figures.items():
-                every[kind][name] += value
-        rows.append((held.get("sum", 0.0), caller, held, wait))
-    lines = []
-    for label, held, wait in [("all", every["held"], every["wait"])] + [
-        (caller, held, wait) for _, caller, held, wait in sorted(rows, reverse=True)[:14]
-    ]:
-        h50, h99 = quantiles(held)
-        w50, w99 = quantiles(wait)
-        lines.append(
-            f"{label[:60]:<60} n {held.get('count', 0):>6.0f}  held p50 {h50 * 1e3:6.1f} p99 "
-            f"{h99 * 1e3:6.1f} ms, {held.get('sum', 0):5.1f} s  waited p50 {w50 * 1e3:6.1f} "
-            f"p99 {w99 * 1e3:6.1f} ms, {wait.get('sum', 0):5.1f} s"
-        )
-    return lines
-
-
 def _wait_for(url: str, timeout: float) -> None:
     import requests
 
@@ -635,13 +527,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"  webhooks   p50 {ms(hooks, 0.5):>9}  p99 {ms(hooks, 0.99):>9}  (n={len(hooks)})")
     print(f"  screen-pop p50 {ms(pops, 0.5):>9}  p99 {ms(pops, 0.99):>9}  (n={len(pops)})")
     if args.target == "cluster":
-        crossed = result["crossed"]
-        print(f"    crossed  p50 {ms(crossed, 0.5):>9}  p99 {ms(crossed, 0.99):>9}  "
-              f"(n={len(crossed)}, offer on one app process, socket on another; "
-              f"{result['unplaced_pops']} pops"
-              f" whose socket's process is unknown)")  # fmt: skip
-        print(f"  consoles per app process {result['sockets_per_app']}, offers per app "
-              f"process {result['offers_per_app']}")  # fmt: skip
+        report_crossed(result, ms)
     print(f"  bare floor p50 {ms(bare, 0.5):>9}  p99 {ms(bare, 0.99):>9}  (n={len(bare)})")
     for route, samples in sorted(result["routes"].items()):
         print(f"    {route:<28} p50 {ms(samples, 0.5):>8}  p99 {ms(samples, 0.99):>8}"

@@ -17,9 +17,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from screenpop import PROBE, insert_agents
 
@@ -58,6 +61,7 @@ class Cluster:
         self.apps: list[str] = []  # "127.0.0.1:port" of app 1..N
         self.database_url = ""
         self._offsets: dict[Path, int] = {}
+        self.sockets: dict[str, int] = {}  # stickiness key: app 1..N
         self.started = False
 
     def _script(self, command: str) -> str:
@@ -68,8 +72,9 @@ class Cluster:
             raise SystemExit(f"scripts/cluster.sh {command} failed ({done.returncode})")
         return done.stdout
 
-    def start(self, agents: int) -> None:
-        """A fresh database with `agents` consoles' rows, then the whole cluster."""
+    def start(self, agents: int) -> tuple[str, list[int], list[int]]:
+        """A fresh database with `agents` consoles' rows, then the whole cluster: its URL,
+        the app processes' pids and the services' (nginx, Redis, PostgreSQL backends)."""
         status = self._script("status")
         if "running" in status:
             raise SystemExit(
@@ -86,6 +91,7 @@ class Cluster:
                      values["CALLCENTER_TEST_CLUSTER_APPS"].split(",")]  # fmt: skip
         for path in self.logs():
             self._offsets[path] = path.stat().st_size if path.exists() else 0
+        return self.url, self.app_pids(), self.service_pids()
 
     def stop(self) -> None:
         if self.started:
@@ -159,18 +165,61 @@ class Cluster:
         """Per call, (wall clock, app 1..N) of every `agent.offered` line written this run."""
         found: dict[str, list[tuple[float, int]]] = defaultdict(list)
         for index, path in enumerate(self.logs()[:-1], start=1):
-            for line in self._new_text(path).splitlines():
-                match = EVENT_LINE.match(line)
-                if match:
-                    stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
-                    found[match.group(2)].append((stamp.timestamp(), index))
+            for sid, stamps in offered_lines(self._new_text(path)).items():
+                found[sid] += [(at, index) for at in stamps]
         return found
 
-    def socket_apps(self) -> dict[str, int]:
-        """Per stickiness key, the app (1..N) nginx sent its websocket to this run."""
-        found: dict[str, int] = {}
+    def read_sockets(self) -> None:
+        """Per stickiness key, the app (1..N) nginx sent its websocket to this run (read
+        once the consoles have closed: nginx logs a websocket when it closes)."""
+        time.sleep(1)
         for line in self._new_text(self.logs()[-1]).splitlines():
             match = SOCKET_LINE.search(line)
             if match and match.group(1) in self.apps:
-                found[match.group(2)] = self.apps.index(match.group(1)) + 1
-        return found
+                self.sockets[match.group(2)] = self.apps.index(match.group(1)) + 1
+
+    def consoles(self, nodes: dict[str, str]) -> dict[int, int | None]:
+        """Per console (its index in the agents process), the app holding its socket."""
+        return {int(index): self.sockets.get(node) for index, node in nodes.items()}
+
+
+def offered_lines(log_text: str) -> dict[str, list[float]]:
+    """Wall-clock times of the `agent.offered` lines in a server log, per call."""
+    found: dict[str, list[float]] = defaultdict(list)
+    for line in log_text.splitlines():
+        match = EVENT_LINE.match(line)
+        if match:
+            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+            found[match.group(2)].append(stamp.timestamp())
+    return found
+
+
+def pop_latencies(
+    received: list[tuple[str, int, float]],
+    offers: dict[str, list[tuple[float, int]]],
+    socket_app: dict[int, int | None],
+) -> tuple[list[float], list[float], int]:
+    """Each pop's latency (from the last `agent.offered` line of its call written before the
+    console got it), those crossed (offer on one app, socket on another), and how many pops
+    had a socket whose app is unknown. (The embedded target: one app, 0, nothing crossed.)"""
+    pops, crossed, unplaced = [], [], 0
+    for sid, agent, at_console in received:
+        written = [(at, app) for at, app in offers.get(sid, []) if at <= at_console + 0.002]
+        if written:
+            at, app = max(written)
+            pops.append(max(0.0, at_console - at))
+            if socket_app.get(agent) is None:
+                unplaced += 1
+            elif socket_app[agent] != app:
+                crossed.append(max(0.0, at_console - at))
+    return pops, crossed, unplaced
+
+
+def report_crossed(result: dict[str, Any], ms: Callable[[list[float], float], str]) -> None:
+    """The cluster's own lines of the report: crossed pops, consoles and offers per app."""
+    crossed = result["crossed"]
+    print(f"    crossed  p50 {ms(crossed, 0.5):>9}  p99 {ms(crossed, 0.99):>9}  "
+          f"(n={len(crossed)}, offer on one app process, socket on another; "
+          f"{result['unplaced_pops']} pops whose socket's process is unknown)")  # fmt: skip
+    print(f"  consoles per app process {result['sockets_per_app']}, offers per app "
+          f"process {result['offers_per_app']}")  # fmt: skip

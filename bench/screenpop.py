@@ -223,7 +223,7 @@ def serve(database_url: str, workdir: Path, drop_agent_queues: bool = False) -> 
     realtime.run_once = timed("pass", realtime.run_once)
     realtime.publish = timed("publish", realtime.publish)
     realtime_module.offer_call = timed("tick", realtime_module.offer_call)  # the offer's write
-    realtime_module.offer_payload = timed("payload", realtime_module.offer_payload)
+    realtime_module.call_pop = timed("payload", realtime_module.call_pop)  # read before the offer
     realtime.socketio.emit = timed(
         "emit",
         realtime.socketio.emit,

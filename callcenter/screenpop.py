@@ -184,7 +184,6 @@ def offer_payload(
     inputs, queue, wait, and the knowledge-base articles that answer the caller's open
     tickets and IVR path. `flows` (a FlowSet) labels the IVR path with the nodes'
     descriptions."""
-    queue = settings.queues.get(call.queue or "")
     offer = None
     if agent is not None:
         offer = session.scalar(
@@ -192,6 +191,20 @@ def offer_payload(
             .where(CallOffer.call_sid == call.call_sid, CallOffer.agent_id == agent.id)
             .order_by(CallOffer.id.desc())
         )
+    return with_expiry(call_pop(session, settings, call, now, flows), offer and offer.expires_at)
+
+
+def with_expiry(pop: dict[str, Any], expires_at: datetime | None) -> dict[str, Any]:
+    """`pop` (from `call_pop`) as the offer of one agent, answerable until `expires_at`."""
+    return {**pop, "expires_at": expires_at.isoformat() if expires_at else None}
+
+
+def call_pop(
+    session: Session, settings: Settings, call: Call, now: datetime, flows: Any = None
+) -> dict[str, Any]:
+    """The screen-pop of `call` without its offer's expiry (`with_expiry` adds it): the
+    dispatcher reads it before it writes the offer, so the pop leaves at the commit."""
+    queue = settings.queues.get(call.queue or "")
     waited = int((now - call.enqueued_at).total_seconds()) if call.enqueued_at else 0
     callback = _callback(session, settings, call, now)
     # A voicemail call-back is a new call: what the caller did is on the message's call.
@@ -235,7 +248,6 @@ def offer_payload(
             "waited_seconds": max(0, waited),
         },
         "knowledge": [item.public() for item in suggest(session, intents, call.language)],
-        "expires_at": offer.expires_at.isoformat() if offer else None,
     }
 
 

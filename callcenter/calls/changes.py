@@ -7,6 +7,7 @@ A leaf of calls/: :mod:`callcenter.calls.routing` and the modules beside it buil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from callcenter.messages import Refusal
 
@@ -21,6 +22,8 @@ class Changes:
 
     offers: list[tuple[int, str]] = field(default_factory=list)
     """(agent_id, call_sid) newly offered."""
+    offer_expiries: dict[tuple[int, str], datetime] = field(default_factory=dict)
+    """When each new offer (by agent_id, call_sid) stops being answerable, as written."""
     withdrawn: list[tuple[int, str, str]] = field(default_factory=list)
     """(agent_id, call_sid, reason) offers that ended without an accept."""
     agents: set[int] = field(default_factory=set)
@@ -38,6 +41,7 @@ class Changes:
 
     def merge(self, other: Changes) -> Changes:
         self.offers += other.offers
+        self.offer_expiries |= other.offer_expiries
         self.withdrawn += other.withdrawn
         self.agents |= other.agents
         self.calls |= other.calls

@@ -214,7 +214,8 @@ def offer_waiting(
     settings: Settings,
     clock: Callable[[], datetime],
     consoles_since: datetime | None = None,
-    announce: Callable[[Changes], None] = lambda changes: None,
+    prepare: Callable[[Session, int], Any] = lambda session, call_id: None,
+    announce: Callable[[Changes, Any], None] = lambda changes, prepared: None,
     limit: int = 100,
 ) -> Changes:
     """The dispatcher's offers: the waiting calls in the order they are served
@@ -225,22 +226,25 @@ def offer_waiting(
     of turn, for a race it lost. Stops once nobody is available. Returns every change.
 
     `read` and `write` open the sessions (the dispatcher: short transactions, each write
-    committed; a test may give one session for all); `clock` is read at each step."""
+    committed; a test may give one session for all); `clock` is read at each step.
+    `prepare(session, call_id)` is read with a call's agents, before its offer is written
+    (the screen-pop), and `announce` is given it with the offer's changes."""
     with read() as session:
         order = offer_order(session, settings, limit)
     changes = Changes()
     for call_id in order:
-        offered = Changes()
+        offered, prepared = Changes(), None
         for _attempt in range(OFFER_ATTEMPTS):
             with read() as session:
                 agent_ids = offer_candidates(session, settings, call_id, clock(), consoles_since)
-            if not agent_ids:
-                break
+                if not agent_ids:
+                    break
+                prepared = prepare(session, call_id)
             with write() as session:
                 offered = offer_call(session, settings, call_id, agent_ids, clock())
             if offered.offers:
                 break
-        announce(offered)
+        announce(offered, prepared)
         changes.merge(offered)
         if offered.offers:
             with read() as session:
@@ -252,13 +256,14 @@ def offer_waiting(
 def _offer(
     session: Session, call: Call, agent: Agent, queue: QueueConfig, now: datetime, changes: Changes
 ) -> None:
+    expires_at = now + timedelta(seconds=queue.offer_timeout)
     session.add(
         CallOffer(
             call_sid=call.call_sid,
             agent_id=agent.id,
             status=OPEN,
             offered_at=now,
-            expires_at=now + timedelta(seconds=queue.offer_timeout),
+            expires_at=expires_at,
         )
     )
     set_presence(agent, "ringing", now)
@@ -266,6 +271,7 @@ def _offer(
     agent.last_offer_at = now
     log_event(session, call.call_sid, "agent.offered", agent=agent.username, queue=call.queue)
     changes.offers.append((agent.id, call.call_sid))
+    changes.offer_expiries[agent.id, call.call_sid] = expires_at
     changes.agents.add(agent.id)
     changes.calls.add(call.call_sid)
 

@@ -30,7 +30,7 @@ from callcenter.care.followups import followup_counts
 from callcenter.db import LOCK_TIMEOUT
 from callcenter.models import Agent, Call, utcnow
 from callcenter.people.agents import CONSOLE_HEARTBEAT_SECONDS, mark_consoles_seen
-from callcenter.screenpop import offer_payload
+from callcenter.screenpop import call_pop, offer_payload, with_expiry
 from callcenter.services import Services
 from callcenter.supervision.board import BoardRows, build_board
 from callcenter.supervision.feed import BoardFeed
@@ -153,21 +153,31 @@ class Realtime:
         self._queues_dirty.set()
         self._wake.set()
 
-    def publish(self, changes: Changes) -> None:
+    def publish(
+        self, changes: Changes, pops: dict[tuple[int, str], dict[str, Any]] | None = None
+    ) -> None:
         """Emit what a committed routing step changed.
 
-        Payloads are built in a short read, and sent after it ends, so no database
-        transaction is held while thousands of sockets are written to. A change to calls or
-        agents marks the queue boards dirty: the dispatcher loop sends them the summary
-        (see `publish_queues`).
+        `pops` are screen-pops read before the offers were written, by (agent, call): they
+        are sent first, before anything is read. Other payloads are built in a short read,
+        and sent after it ends, so no database transaction is held while thousands of
+        sockets are written to. A change to calls or agents marks the queue boards dirty:
+        the dispatcher loop sends them the summary (see `publish_queues`).
         """
         if not changes:
             return
+        pops = pops or {}
+        for agent_id, call_sid in changes.offers:
+            if (agent_id, call_sid) in pops:
+                self.socketio.emit("call:offer", pops[agent_id, call_sid],
+                                   to=agent_room(agent_id), namespace=AGENT_NS)  # fmt: skip
         self._board_changed()
         now = utcnow()
         outbox: list[tuple[str, Any, str | None, str]] = []
         with self.services.database.read_session(LOCK_TIMEOUT) as session:
             for agent_id, call_sid in changes.offers:
+                if (agent_id, call_sid) in pops:
+                    continue
                 call = get_call(session, call_sid)
                 agent = session.get(Agent, agent_id)
                 if call is None or agent is None:
@@ -346,11 +356,29 @@ class Realtime:
             changes.merge(kept)
         if not (upkeep_due or offers_due):
             return changes
-        # The offers: each committed on its own, and announced once it is.
+        # The offers: each committed on its own, and announced (its pop read before it was
+        # written) as soon as it is.
         reads = partial(database.read_session, LOCK_TIMEOUT)
         offered = offer_waiting(reads, database.session, settings, utcnow, self.started_at,
-                                announce=self.publish)  # fmt: skip
+                                prepare=self._read_pop, announce=self._announce_offer)  # fmt: skip
         return changes.merge(offered)
+
+    def _read_pop(self, session: Any, call_id: int) -> dict[str, Any] | None:
+        """The screen-pop of a call about to be offered, read before the offer is written:
+        the offer's time to answer starts at its commit, and its pop leaves then."""
+        call = session.get(Call, call_id)
+        if call is None:
+            return None
+        flows = self.services.flows.flows
+        return call_pop(session, self.services.settings, call, utcnow(), flows)
+
+    def _announce_offer(self, offered: Changes, pop: dict[str, Any] | None) -> None:
+        """Announce one offer's transaction, its pops sent first with the expiries written."""
+        pops = None
+        if pop is not None:
+            pops = {key: with_expiry(pop, expires_at)
+                    for key, expires_at in offered.offer_expiries.items()}  # fmt: skip
+        self.publish(offered, pops)
 
     def refresh_consoles(self) -> None:
         """The console heartbeat: one UPDATE for every agent with a console open in this
