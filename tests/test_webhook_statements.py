@@ -14,9 +14,13 @@ import pytest
 from conftest import OPEN_TIME, TwilioWebhooks, call_params
 from flask import Flask
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 from test_webhooks import MAIN_MENU
 
-from callcenter.metrics.facts import IvrVisit, QueueEntry
+from callcenter.calls.records import open_call
+from callcenter.db import utcnow
+from callcenter.metrics.facts import IvrVisit, IvrWay, QueueEntry
+from callcenter.metrics.ivr_paths import record_steps, way_key, way_of
 from callcenter.models import Call
 from callcenter.web import twilio_hooks
 
@@ -56,15 +60,17 @@ def test_a_new_call_and_a_menu_step_send_few_statements(app: Flask, twilio: Twil
     assert answer.status_code == 200 and "<Gather" in answer.get_data(as_text=True)
     # The stored-answer look-up, the call and its customer, the repeat-caller update and
     # look-up, the call, the answer, the event log, the IVR stays read, their ways, the
-    # new stay: 11 (13 when the IVR path facts were ORM objects read and flushed).
-    assert len(call) <= 11, "\n".join(call)
+    # new stay: 10 (13 when the IVR path facts were ORM objects read and flushed, 11
+    # when the ways were looked up at every step; now they are known once committed).
+    assert len(call) <= 10, "\n".join(call)
 
     with statements(app) as step:
         answer = twilio.post("/twilio/gather", call_params(SECOND, Digits="1"), query=LANGUAGE_MENU)
     assert answer.status_code == 200
     # The look-up, the call and its update, the answer, the event log, the stays read,
-    # their ways, the stay left, the stays begun (one insert): 9 (14 before).
-    assert len(step) <= 9, "\n".join(step)
+    # the stay left, the stays begun (one insert): 8 (14 before; 9 with the ways' look-up).
+    assert len(step) <= 8, "\n".join(step)
+    assert not any("ivr_ways" in sent for sent in call + step), "the ways' ids are cached"
 
     # What was written is the same stays as the first caller's.
     with app.extensions["callcenter"].database.session() as session:
@@ -127,3 +133,33 @@ def test_a_hang_up_in_the_queue_sends_few_statements(
         call = session.scalars(select(Call).where(Call.call_sid == SECOND)).one()
     assert (entry.outcome, entry.wait_seconds, entry.left_at) == ("abandoned", 3, clock.now)
     assert (call.outcome, call.status, call.duration_seconds) == ("abandoned", "completed", 9)
+
+
+def _arrive(session: Session, node: str) -> None:
+    """The IVR path facts of FIRST coming to `node` (its way is new the first time)."""
+    step = {"call_sid": FIRST, "kind": "ivr.node", "flow": "main", "node": node, "input": None,
+            "detail": {}, "at": utcnow()}  # fmt: skip
+    record_steps(session, [step])
+
+
+def test_a_way_of_a_rolled_back_transaction_is_not_remembered(app: Flask) -> None:
+    """The ways' ids are kept across transactions only once committed: a rolled-back
+    insert's id (which SQLite gives to the next way) is looked up again, not reused."""
+    database = app.extensions["callcenter"].database
+    with database.session() as session:
+        open_call(session, call_sid=FIRST, from_raw="+8613900139001", to="+864008001234",
+                  flow="main", default_language="en")  # fmt: skip
+    with pytest.raises(RuntimeError), database.session() as session:
+        _arrive(session, "gone")  # its way is inserted, then rolled back
+        raise RuntimeError
+    with database.session() as session:
+        _arrive(session, "other")  # a new way: on SQLite it takes the rolled-back id
+    with database.session() as session:
+        _arrive(session, "gone")
+    with database.session() as session:
+        ways = {way_id: key for way_id, key in session.execute(select(IvrWay.id, IvrWay.key))}
+        stays = session.scalars(
+            select(IvrVisit).where(IvrVisit.call_sid == FIRST).order_by(IvrVisit.id)
+        ).all()
+        assert [stay.node for stay in stays] == ["other", "gone"]
+        assert [ways[stay.way_id] for stay in stays] == [way_key(way_of(s)) for s in stays]

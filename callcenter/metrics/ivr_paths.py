@@ -15,12 +15,16 @@ its way (:class:`~callcenter.metrics.facts.IvrWay`: the node and how it was left
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.event import listens_for
 from sqlalchemy.orm import Session
 
 from callcenter.metrics.facts import IvrVisit, IvrWay
@@ -153,17 +157,26 @@ def way_key(way: Sequence[Any]) -> str:
 def assign_ways(session: Session, visits: Sequence[Any]) -> None:
     """Point each stay at its way (:func:`way_of`), adding the ways not seen before. Safe
     against another transaction adding the same way: the key is unique, and an insert
-    that finds it there does nothing."""
+    that finds it there does nothing. Ways already committed are taken from the process's
+    cache (:class:`WayIds`) without a statement."""
     wanted = {way_key(way): way for way in map(way_of, visits)}
-    ids = _way_ids(session, list(wanted))
-    missing = [key for key in wanted if key not in ids]
-    if missing:
-        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-        session.connection().execute(
-            dialect.insert(IvrWay.__table__).on_conflict_do_nothing(index_elements=["key"]),
-            [{"key": key, **dict(zip(WAY_FIELDS, wanted[key], strict=True))} for key in missing],
-        )
-        ids.update(_way_ids(session, missing))
+    ids = WAY_IDS.known(session, wanted)
+    unknown = [key for key in wanted if key not in ids]
+    if unknown:
+        found = _way_ids(session, unknown)
+        missing = [key for key in unknown if key not in found]
+        if missing:
+            dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+            session.connection().execute(
+                dialect.insert(IvrWay.__table__).on_conflict_do_nothing(index_elements=["key"]),
+                [
+                    {"key": key, **dict(zip(WAY_FIELDS, wanted[key], strict=True))}
+                    for key in missing
+                ],
+            )
+            found.update(_way_ids(session, missing))
+        WAY_IDS.seen(session, found)
+        ids.update(found)
     for visit in visits:
         way_id = ids[way_key(way_of(visit))]
         if visit.way_id != way_id:
@@ -177,6 +190,72 @@ def _way_ids(session: Session, keys: list[str]) -> dict[str, int]:
         found = connection.execute(_READ_WAYS, {"keys": keys[begin : begin + 500]})
         ids.update((key, way_id) for key, way_id in found)
     return ids
+
+
+_PENDING_WAYS = "callcenter.pending_way_ids"
+
+
+class WayIds:
+    """The ids of IVR ways per database (engine), kept across transactions: a way is only
+    ever added, never changed or removed, so its id, once committed, stays right. Ids a
+    transaction read or inserted are kept aside in the session and join the cache only
+    when that transaction commits; any rollback (a savepoint's too) drops them, so an id
+    of a rolled-back insert is never reused."""
+
+    LIMIT = 20_000
+    """Ways kept per database; past it the cache starts again (a flow's ways are a few
+    hundred)."""
+
+    def __init__(self) -> None:
+        self._ids: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def known(self, session: Session, wanted: Mapping[str, Any]) -> dict[str, int]:
+        """The ids of the `wanted` keys already known: committed, or read in this
+        transaction."""
+        committed = self._ids.get(session.get_bind(), {})  # type: ignore[call-overload]
+        pending = session.info.get(_PENDING_WAYS, {})
+        ids: dict[str, int] = {}
+        for key in wanted:
+            way_id = committed.get(key) or pending.get(key)
+            if way_id is not None:
+                ids[key] = way_id
+        return ids
+
+    def seen(self, session: Session, ids: Mapping[str, int]) -> None:
+        """Ids read or inserted in `session`'s transaction: cached if it commits."""
+        session.info.setdefault(_PENDING_WAYS, {}).update(ids)
+
+    def commit(self, session: Session) -> None:
+        """Cache the ids of `session`'s committed transaction."""
+        pending = session.info.pop(_PENDING_WAYS, None)
+        if not pending:
+            return
+        engine = session.get_bind()
+        with self._lock:
+            ids = self._ids.setdefault(engine, {})  # type: ignore[arg-type]
+            if len(ids) + len(pending) > self.LIMIT:
+                ids.clear()
+            ids.update(pending)
+
+    def clear(self) -> None:
+        """Forget every cached id (for a database replaced under a running process)."""
+        with self._lock:
+            self._ids.clear()
+
+
+WAY_IDS = WayIds()
+"""The process's cache of committed way ids."""
+
+
+@listens_for(Session, "after_commit")
+def _cache_committed_ways(session: Session) -> None:
+    WAY_IDS.commit(session)
+
+
+@listens_for(Session, "after_soft_rollback")
+def _drop_pending_ways(session: Session, _previous: Any) -> None:
+    session.info.pop(_PENDING_WAYS, None)
 
 
 _CALLS = Call.__table__
