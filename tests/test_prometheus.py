@@ -148,3 +148,15 @@ def test_write_lock_wait_and_hold_per_caller(app: Flask) -> None:
         # The webhook's one write transaction, named by its route.
         assert value(figures, name + "_count", caller="/twilio/voice") == 1
     assert value(figures, "callcenter_write_lock_held_seconds_sum", caller="/twilio/voice") > 0
+
+
+def test_a_scrape_leaves_no_database_connection_in_use(app: Flask) -> None:
+    """Every figure is read in the scrape's one read transaction, which ends with it: a
+    connection left checked out (a read after the session closed) would sit idle in a
+    transaction on PostgreSQL and hold up whatever needs its locks."""
+    engine = app.extensions["callcenter"].database.engine
+    before = engine.pool.checkedout()
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    assert "callcenter_remote_deletions" in response.get_data(as_text=True)
+    assert engine.pool.checkedout() == before

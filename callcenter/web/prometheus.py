@@ -110,8 +110,6 @@ class ScrapedFigures(Collector):
                     .group_by(RecordingDownload.status)
                 ).all()
             )
-        for state in (*AGENT_STATUSES, *sorted(set(by_state) - set(AGENT_STATUSES))):
-            agents.add_metric([state], by_state.get(state, 0))
             remote = dict(
                 session.execute(
                     select(RemoteRecordingDeletion.status, func.count())
@@ -119,6 +117,8 @@ class ScrapedFigures(Collector):
                     .group_by(RemoteRecordingDeletion.status)
                 ).all()
             )
+        for state in (*AGENT_STATUSES, *sorted(set(by_state) - set(AGENT_STATUSES))):
+            agents.add_metric([state], by_state.get(state, 0))
         for status in (PENDING, RUNNING):
             backlog.add_metric([status], jobs.get(status, 0))
         not_ready.add_metric([], unreachable or 0)
