@@ -100,32 +100,37 @@ def test_two_processes_never_double_assign(database_url, tmp_path):
 
 
 def test_a_call_accepted_while_a_pass_reads_is_not_offered_again(database_url, tmp_path):
-    """Another process's dispatcher read the call as waiting just before an agent accepted
-    it; when it then locks the row it must see the accept, not its stale copy (the churn
-    run on the cluster offered accepted calls a second time)."""
+    """Another process's dispatcher read the call as waiting, with its agents; before it
+    locked the call to offer it, this process offered it and the agent accepted. When the
+    pass then locks the row it must see the accept, not what it read (the churn run on the
+    cluster offered accepted calls a second time)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks between two sessions: PostgreSQL only")
     from conftest import dispatch
     from sqlalchemy import event
 
-    from callcenter.calls.routing import accept
+    from callcenter.calls.routing import accept, offer_call
 
     settings = load_settings(overrides={"instance_dir": str(tmp_path / "i")})
     database = Database(database_url)
+    sid = "CA" + "0" * 32
     try:
         with database.session() as session:
             first = make_agent(session, "first", idle_minutes=5)
             make_agent(session, "second")
-            make_call(session, "0")
-            dispatch(session, settings, OPEN_TIME)  # offered to the longest idle: "first"
+            call_id = make_call(session, "0").id
             first_id = first.id
         accepted: list[bool] = []
 
         def accept_before_the_lock(conn, cursor, statement, params, context, many):
-            if "FROM calls" in statement and "FOR UPDATE" in statement and not accepted:
+            # The pass's offer begins with the dispatchers' lock: it has read the call and
+            # its agents by now, and locks the call next.
+            if "pg_advisory_xact_lock" in statement and not accepted:
                 accepted.append(True)
-                with database.session() as other:  # another process's console accepts
-                    accept(other, first_id, "CA" + "0" * 32, OPEN_TIME)
+                with database.session() as other:  # another process offers, its agent accepts
+                    assert offer_call(other, settings, call_id, [first_id], OPEN_TIME).offers
+                with database.session() as other:
+                    accept(other, first_id, sid, OPEN_TIME)
 
         event.listen(database.engine, "before_cursor_execute", accept_before_the_lock)
         try:
