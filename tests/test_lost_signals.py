@@ -261,3 +261,129 @@ def test_an_offer_to_a_console_that_went_silent_moves_on(live_server, crew) -> N
     finally:
         amy.close()
         bob.close()
+
+
+# -- open calls whose hang-up was lost ------------------------------------------------------
+
+
+def connect_to(server: LiveServer, call_sid: str, agent_id: int) -> None:
+    """The call is (as far as the record goes) connected to the agent, who is on it."""
+    with services_of(server).database.session() as session:
+        call = get_call(session, call_sid)
+        call.outcome, call.agent_id, call.status = "answered", agent_id, "in-progress"
+        call.dequeued_at = call.answered_at = utcnow()
+        agent = session.get(Agent, agent_id)
+        agent.status, agent.current_call_sid = "on-call", call_sid
+
+
+def go_quiet(server: LiveServer, call_sid: str, seconds: int) -> None:
+    """Nothing has been heard of the call (no webhook, no event) for `seconds`."""
+    with services_of(server).database.session() as session:
+        past = utcnow() - timedelta(seconds=seconds)
+        call = get_call(session, call_sid)
+        call.started_at = call.enqueued_at = call.dequeued_at = past
+        if call.answered_at is not None:
+            call.answered_at = past
+        for row in session.scalars(select(CallEvent).where(CallEvent.call_sid == call_sid)):
+            row.at = past
+
+
+def rest_checks(board, since: int) -> set[str]:
+    return {
+        r.path.rsplit("/", 1)[-1].removesuffix(".json")
+        for r in board.requests[since:]
+        if r.method == "GET" and "/Calls/" in r.path
+    }
+
+
+def test_a_connected_call_whose_hang_up_was_lost_is_ended(live_server, crew) -> None:
+    """The simulator (Twilio) was restarted during a connected call: it no longer knows the
+    call (20404) and its status callback will never come. Before, the call stayed live on
+    the wallboard for hours and amy stayed on it; now the upkeep asks Twilio and ends it as
+    the status callback would: amy goes to wrap-up and her console hears call:ended."""
+    services = services_of(live_server)
+    board = services.extras["simulator_switchboard"]
+    upkeep = services.extras["realtime"].call_upkeep
+    amy = Console(live_server, "amy")
+    try:
+        amy.wait_for("agent:state")
+        lost = "CA" + "c" * 32
+        add_waiting_call(live_server, lost, waited=30)
+        connect_to(live_server, lost, crew["amy"])
+        recent = "CA" + "d" * 32  # connected a minute ago: too soon to ask about
+        add_waiting_call(live_server, recent, waited=30)
+        connect_to(live_server, recent, crew["bob"])
+        go_quiet(live_server, recent, 60)
+        go_quiet(live_server, lost, 3 * 3600)
+        before = len(board.requests)
+
+        upkeep.reconcile_calls()  # every RECONCILE_SECONDS in the dispatcher loop
+
+        assert rest_checks(board, before) == {lost}
+        assert amy.wait_for("call:ended", call_sid=lost)["reason"] == "completed"
+        call = call_record(live_server, lost)
+        assert (call.status, call.ended_at is not None) == ("completed", True)
+        assert call_record(live_server, recent).ended_at is None
+        with services.database.session() as session:
+            agent = session.get(Agent, crew["amy"])
+            assert agent.status == "wrap-up"
+            kinds = session.scalars(select(CallEvent.kind).where(CallEvent.call_sid == lost))
+            assert "call.lost_hangup" in set(kinds)
+        # The real callback arriving later changes nothing more.
+        with services.database.session() as session:
+            from callcenter.calls.recovery import end_lost_call
+
+            again = end_lost_call(session, services.settings, lost, "completed", 10, utcnow())
+            assert not again.ended and not again.agents
+    finally:
+        amy.close()
+
+
+def test_a_connected_call_still_up_at_twilio_is_left_alone(live_server, crew) -> None:
+    services = services_of(live_server)
+    board = services.extras["simulator_switchboard"]
+    upkeep = services.extras["realtime"].call_upkeep
+    live = start_caller(live_server.app, live_server.url, "+8613900139003", IVR_TO_SUPPORT,
+                        hold_seconds=3000)  # fmt: skip
+    for _ in range(200):
+        with services.database.session() as session:
+            if get_call(session, live.call_sid) and get_call(session, live.call_sid).outcome:
+                break
+        board.wait(live.call_sid, timeout=0.05)
+    try:
+        connect_to(live_server, live.call_sid, crew["amy"])
+        go_quiet(live_server, live.call_sid, 3600)
+        before = len(board.requests)
+        upkeep.reconcile_calls()
+        assert rest_checks(board, before) == {live.call_sid}
+        call = call_record(live_server, live.call_sid)
+        assert (call.outcome, call.ended_at) == ("answered", None)
+        with services.database.session() as session:
+            assert session.get(Agent, crew["amy"]).status == "on-call"
+        before = len(board.requests)
+        upkeep.reconcile_calls()  # just checked: not asked again for a while
+        assert rest_checks(board, before) == set()
+    finally:
+        board.get_call(live.call_sid).hangup("test over")
+
+
+def test_open_calls_checked_per_pass_are_bounded(live_server, crew) -> None:
+    """A thousand calls may be up: each pass asks Twilio about a few, the quietest first."""
+    from callcenter.calls.recovery import LOST_CALL_CHECKS_PER_PASS as per_pass
+
+    services = services_of(live_server)
+    board = services.extras["simulator_switchboard"]
+    upkeep = services.extras["realtime"].call_upkeep
+    sids = [f"CA{n:032x}" for n in range(per_pass + 5)]
+    for n, sid in enumerate(sids):
+        add_waiting_call(live_server, sid, waited=30)
+        connect_to(live_server, sid, crew["amy"])
+        go_quiet(live_server, sid, 7200 - n)  # the first is the quietest
+    before = len(board.requests)
+    upkeep.reconcile_calls()
+    assert rest_checks(board, before) == set(sids[:per_pass])
+    before = len(board.requests)
+    upkeep.reconcile_calls()
+    assert rest_checks(board, before) == set(sids[per_pass:])
+    with services.database.session() as session:
+        assert all(get_call(session, sid).ended_at is not None for sid in sids)

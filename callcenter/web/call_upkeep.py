@@ -1,6 +1,7 @@
 """The calls a dispatcher pass keeps up through Twilio's REST API (`CallUpkeep`).
 
-After each pass `Realtime` has it end the waiting calls whose hang-up never reached us,
+After each pass `Realtime` has it end the calls whose hang-up never reached us (callers
+waiting past max_wait, open calls nothing was heard of for a while),
 move callers whose agent never answered back to their queue, and start the recordings
 asked for; a caller's survey is kept out of the call's recording (or skipped).
 """
@@ -13,9 +14,15 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
+from callcenter.calls.bridge_legs import unmet_agent_leg
 from callcenter.calls.changes import Changes
 from callcenter.calls.records import FINAL_STATUSES, get_call
-from callcenter.calls.recovery import end_lost_call, overdue_waiting_calls
+from callcenter.calls.recovery import (
+    end_lost_call,
+    note_still_up,
+    overdue_waiting_calls,
+    quiet_open_calls,
+)
 from callcenter.calls.routing import agent_missed_bridge, unanswered_bridges
 from callcenter.db import LOCK_TIMEOUT
 from callcenter.ivr.actions import Action
@@ -50,27 +57,63 @@ class CallUpkeep:
         self.publish = publish
         self.bridge: CallBridge | None = None
 
+    def reconcile_calls(self) -> None:
+        """Ask Twilio about the calls whose hang-up may have been lost and end those that
+        are over (the dispatcher loop does this every RECONCILE_SECONDS): callers queued
+        past max_wait, then a bounded few of the open calls quiet the longest."""
+        self.reconcile_waiting_calls()
+        self.reconcile_open_calls()
+
     def reconcile_waiting_calls(self) -> None:
         """Callers still queued past their queue's max_wait: ask Twilio whether their call
-        is still going on, and end those whose hang-up never reached us (the dispatcher
-        loop does this every RECONCILE_SECONDS)."""
+        is still going on, and end those whose hang-up never reached us."""
         if self.bridge is None:
             return
-        settings = self.services.settings
         with self.services.database.read_session(LOCK_TIMEOUT) as session:
-            overdue = overdue_waiting_calls(session, settings, utcnow())
+            overdue = overdue_waiting_calls(session, self.services.settings, utcnow())
         for call_sid in overdue:
+            self._check(call_sid, "waiting")
+
+    def reconcile_open_calls(self) -> None:
+        """Open calls not waiting (IVR, ringing, connected, on hold, consult, survey) that
+        nothing was heard of for LOST_CALL_QUIET_SECONDS, at most LOST_CALL_CHECKS_PER_PASS
+        per pass, quietest first: end those Twilio says are over, note the others."""
+        if self.bridge is None:
+            return
+        with self.services.database.read_session(LOCK_TIMEOUT) as session:
+            quiet = quiet_open_calls(session, utcnow())
+        for call_sid in quiet:
+            status = self._check(call_sid, "open")
+            if status is not None and status not in FINAL_STATUSES:
+                with self.services.database.session() as session:
+                    note_still_up(session, call_sid, status)
+
+    def _check(self, call_sid: str, what: str) -> str | None:
+        """Twilio's status of the call (None if it could not be asked); a final one ends
+        the call as its status callback would have."""
+        assert self.bridge is not None
+        try:
+            status, duration = self.bridge.call_status(call_sid)
+        except BridgeError as exc:
+            log.warning("could not check %s call %s: %s", what, call_sid, exc)
+            return None
+        if status not in FINAL_STATUSES:
+            return status  # still on the line (a waiting caller's hold loop lets it go)
+        log.warning("call %s ended (%s) without its hang-up reaching us", call_sid, status)
+        with self.services.database.session() as session:
+            now = utcnow()
+            changes = end_lost_call(session, self.services.settings, call_sid, status,
+                                    duration, now)  # fmt: skip
+            call = get_call(session, call_sid)
+            agent_leg = unmet_agent_leg(call) if call is not None and changes.calls else None
+        self.publish(changes)
+        if agent_leg is not None:  # as the status callback: nobody is coming to that leg
             try:
-                status, duration = self.bridge.call_status(call_sid)
+                self.bridge.hang_up(agent_leg)
             except BridgeError as exc:
-                log.warning("could not check waiting call %s: %s", call_sid, exc)
-                continue
-            if status not in FINAL_STATUSES:
-                continue  # still on the line: its hold loop lets it go
-            log.warning("call %s ended (%s) without its hang-up reaching us", call_sid, status)
-            with self.services.database.session() as session:
-                changes = end_lost_call(session, settings, call_sid, status, duration, utcnow())
-            self.publish(changes)
+                if not exc.call_gone:
+                    log.warning("could not hang up %s of %s: %s", agent_leg, call_sid, exc)
+        return status
 
     def start_recordings(self) -> None:
         """Start the recordings asked for when callers met their agents (REST, with retries)."""

@@ -44,7 +44,7 @@ log = logging.getLogger("callcenter.realtime")
 # when the window ends, so every board shows the truth within a second of any change.
 WALLBOARD_QUEUES_INTERVAL = 0.5
 AGENT_QUEUES_INTERVAL = 1.0
-RECONCILE_SECONDS = 30.0  # how often callers waiting past max_wait are checked with Twilio
+RECONCILE_SECONDS = 30.0  # how often calls whose hang-up may be lost are checked with Twilio
 
 
 def _same_board(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool:
@@ -324,7 +324,7 @@ class Realtime:
             changes = self._route()  # each step announced as it commits
         if time.monotonic() - self._reconciled_at >= RECONCILE_SECONDS:
             self._reconciled_at = time.monotonic()
-            self.call_upkeep.reconcile_waiting_calls()
+            self.call_upkeep.reconcile_calls()
         self.call_upkeep.recover_unanswered_bridges()
         self.call_upkeep.start_recordings()
         self.publish_queues()
