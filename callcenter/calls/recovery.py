@@ -81,17 +81,20 @@ def quiet_open_calls(
     now: datetime,
     quiet_seconds: int = LOST_CALL_QUIET_SECONDS,
     limit: int = LOST_CALL_CHECKS_PER_PASS,
-) -> list[str]:
-    """SIDs of inbound calls not ended and not waiting in a queue (in the IVR, ringing or
-    connected to an agent, on hold, in a consult or transfer, in the survey) that nothing
-    was heard of for `quiet_seconds`, quietest first: their hang-up may have been lost.
+) -> list[tuple[str, datetime]]:
+    """(SID, when last heard of) of inbound calls not ended and not waiting in a queue (in
+    the IVR, ringing or connected to an agent, on hold, in a consult or transfer, in the
+    survey) that nothing was heard of for `quiet_seconds`, quietest first: their hang-up
+    may have been lost.
     A check that finds a call still up counts as news of it (`note_still_up`), so each is
     asked about at most once per `quiet_seconds`. Waiting callers are
     `overdue_waiting_calls`'; call-backs we dial have no Twilio call of their own SID."""
-    heard = func.coalesce(func.max(CallEvent.at), Call.started_at)
-    return list(
-        session.scalars(
-            select(Call.call_sid)
+    # Typed as the columns are, so SQLite's stored text comes back as an aware datetime.
+    heard = func.coalesce(func.max(CallEvent.at), Call.started_at, type_=CallEvent.at.type)
+    return [
+        (call_sid, last_heard)
+        for call_sid, last_heard in session.execute(
+            select(Call.call_sid, heard)
             .outerjoin(CallEvent, CallEvent.call_sid == Call.call_sid)
             .where(
                 Call.ended_at.is_(None),
@@ -104,7 +107,18 @@ def quiet_open_calls(
             .order_by(heard, Call.id)
             .limit(limit)
         )
-    )
+    ]
+
+
+def lost_call_end(
+    started_at: datetime, duration: int | None, last_heard: datetime, now: datetime
+) -> datetime:
+    """When a call whose hang-up was lost most likely ended: at its start plus the
+    duration Twilio gives, else when it was last heard of; never after `now`. (Ending it
+    when the loss was found would count hours of a ghost call as talk time.)"""
+    if duration is not None:
+        return min(now, started_at + timedelta(seconds=duration))
+    return min(now, last_heard)
 
 
 def note_still_up(session: Session, call_sid: str, status: str) -> None:

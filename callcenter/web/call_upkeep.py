@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask_socketio import SocketIO
@@ -19,6 +20,7 @@ from callcenter.calls.changes import Changes
 from callcenter.calls.records import FINAL_STATUSES, get_call
 from callcenter.calls.recovery import (
     end_lost_call,
+    lost_call_end,
     note_still_up,
     overdue_waiting_calls,
     quiet_open_calls,
@@ -72,7 +74,7 @@ class CallUpkeep:
         with self.services.database.read_session(LOCK_TIMEOUT) as session:
             overdue = overdue_waiting_calls(session, self.services.settings, utcnow())
         for call_sid in overdue:
-            self._check(call_sid, "waiting")
+            self._check(call_sid, "waiting", None)
 
     def reconcile_open_calls(self) -> None:
         """Open calls not waiting (IVR, ringing, connected, on hold, consult, survey) that
@@ -82,15 +84,16 @@ class CallUpkeep:
             return
         with self.services.database.read_session(LOCK_TIMEOUT) as session:
             quiet = quiet_open_calls(session, utcnow())
-        for call_sid in quiet:
-            status = self._check(call_sid, "open")
+        for call_sid, last_heard in quiet:
+            status = self._check(call_sid, "open", last_heard)
             if status is not None and status not in FINAL_STATUSES:
                 with self.services.database.session() as session:
                     note_still_up(session, call_sid, status)
 
-    def _check(self, call_sid: str, what: str) -> str | None:
+    def _check(self, call_sid: str, what: str, last_heard: datetime | None) -> str | None:
         """Twilio's status of the call (None if it could not be asked); a final one ends
-        the call as its status callback would have."""
+        the call as its status callback would have. An open call (`last_heard` given) ends
+        when it most likely did (`lost_call_end`); a waiting caller, when found."""
         assert self.bridge is not None
         try:
             status, duration = self.bridge.call_status(call_sid)
@@ -102,6 +105,9 @@ class CallUpkeep:
         log.warning("call %s ended (%s) without its hang-up reaching us", call_sid, status)
         with self.services.database.session() as session:
             now = utcnow()
+            call = get_call(session, call_sid)
+            if last_heard is not None and call is not None:
+                now = lost_call_end(call.started_at, duration, last_heard, now)
             changes = end_lost_call(session, self.services.settings, call_sid, status,
                                     duration, now)  # fmt: skip
             call = get_call(session, call_sid)
