@@ -153,6 +153,7 @@ def serve(database_url: str, workdir: Path, drop_agent_queues: bool = False) -> 
             del os.environ[name]
     os.environ["CALLCENTER_CONFIG"] = str(ROOT / "config.yaml")
 
+    import callcenter.calls.routing as routing_module
     import callcenter.web.realtime as realtime_module
     from callcenter.app import create_app
 
@@ -222,7 +223,7 @@ def serve(database_url: str, workdir: Path, drop_agent_queues: bool = False) -> 
     realtime.kick = lambda: (mark((clock(), "kick", "")), kick())[1]
     realtime.run_once = timed("pass", realtime.run_once)
     realtime.publish = timed("publish", realtime.publish)
-    realtime_module.offer_call = timed("tick", realtime_module.offer_call)  # the offer's write
+    routing_module.offer_call = timed("tick", routing_module.offer_call)  # the offer's write
     realtime_module.call_pop = timed("payload", realtime_module.call_pop)  # read before the offer
     realtime.socketio.emit = timed(
         "emit",

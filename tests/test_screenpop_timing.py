@@ -14,7 +14,7 @@ from test_dispatcher_transactions import waiting_calls_and_free_agents
 
 import callcenter.screenpop
 from callcenter.calls.records import get_call
-from callcenter.models import Agent, CallOffer
+from callcenter.models import Agent, CallOffer, utcnow
 from callcenter.screenpop import offer_payload
 
 SLOW = 0.3  # seconds the knowledge suggestions take in these tests
@@ -78,3 +78,44 @@ def test_the_pop_is_not_read_after_its_offer_commits(
     assert pop["call_sid"] == sid and pop["customer"] == read_now["customer"]
     for same in ("kind", "from", "ivr", "tickets", "history", "knowledge", "expires_at"):
         assert pop[same] == read_now[same], same
+
+
+def test_a_pop_that_cannot_be_read_does_not_hold_up_routing(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller whose pop fails to read (a data error in one of its parts) is still
+    offered, and so are the callers behind: reading the pop before the offer must not
+    make one bad record stop the dispatcher for every queue."""
+    services = app.extensions["callcenter"]
+    database, realtime = services.database, services.extras["realtime"]
+    sids = waiting_calls_and_free_agents(app, 2)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a record the pop cannot read")
+
+    monkeypatch.setattr(callcenter.screenpop, "suggest", broken)
+    realtime.run_once()
+    with database.read_session() as session:
+        offered = set(session.scalars(select(CallOffer.call_sid)))
+    assert offered == set(sids)
+
+
+def test_an_agent_whose_softphone_went_unreachable_meanwhile_is_not_offered(app: Flask) -> None:
+    """The offer re-checks under lock that its agent can ring: a softphone that reported
+    itself unreachable after the pass read its agents is not offered the call."""
+    from callcenter.calls.routing import offer_call, offer_candidates
+
+    services = app.extensions["callcenter"]
+    database, settings = services.database, services.settings
+    (sid,) = waiting_calls_and_free_agents(app, 1)
+    with database.read_session() as session:
+        call_id = get_call(session, sid).id
+        agent_ids = offer_candidates(session, settings, call_id, utcnow())
+    assert len(agent_ids) == 1
+    with database.session() as session:
+        agent = session.get(Agent, agent_ids[0])
+        agent.takes_calls_on, agent.softphone_unreachable_since = "browser", utcnow()
+    with database.session() as session:
+        assert not offer_call(session, settings, call_id, agent_ids, utcnow()).offers
+    with database.read_session() as session:
+        assert session.scalar(select(CallOffer.id)) is None

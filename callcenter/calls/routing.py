@@ -174,7 +174,8 @@ def offer_call(
     """Offer a call to the first of `agent_ids` still available (ring-all: to each).
 
     Everything is checked again here, under lock, as the offer is made: the call still
-    waits, unassigned, with no offer out, and each agent is still available; so this is
+    waits, unassigned, with no offer out, and each agent is still available, active and
+    able to ring (a softphone that reported itself unreachable meanwhile); so this is
     the whole write of one offer, and may be its own short transaction. No offer (an empty
     `offers`) if the call was taken or all these agents were, meanwhile.
     """
@@ -193,7 +194,12 @@ def offer_call(
         locked = session.scalar(
             _locking(
                 session,
-                select(Agent).where(Agent.id == agent_id, Agent.status == "available"),
+                select(Agent).where(
+                    Agent.id == agent_id,
+                    Agent.status == "available",
+                    Agent.active.is_(True),
+                    Agent.can_ring,
+                ),
             )
         )
         if locked is None:
@@ -233,13 +239,14 @@ def offer_waiting(
         order = offer_order(session, settings, limit)
     changes = Changes()
     for call_id in order:
-        offered, prepared = Changes(), None
+        offered, prepared, read_yet = Changes(), None, False
         for _attempt in range(OFFER_ATTEMPTS):
             with read() as session:
                 agent_ids = offer_candidates(session, settings, call_id, clock(), consoles_since)
                 if not agent_ids:
                     break
-                prepared = prepare(session, call_id)
+                if not read_yet:  # once a call: it does not depend on the agents chosen
+                    prepared, read_yet = prepare(session, call_id), True
             with write() as session:
                 offered = offer_call(session, settings, call_id, agent_ids, clock())
             if offered.offers:

@@ -250,6 +250,9 @@ WAY_IDS = WayIds()
 
 @listens_for(Session, "after_commit")
 def _cache_committed_ways(session: Session) -> None:
+    # A savepoint's release fires after_commit too: only the whole transaction's counts.
+    if session.in_nested_transaction():
+        return
     WAY_IDS.commit(session)
 
 

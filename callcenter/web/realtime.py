@@ -182,9 +182,15 @@ class Realtime:
                 agent = session.get(Agent, agent_id)
                 if call is None or agent is None:
                     continue
-                payload = offer_payload(
-                    session, self.services.settings, call, now, agent, self.services.flows.flows
-                )
+                try:
+                    payload = offer_payload(
+                        session, self.services.settings, call, now, agent,
+                        self.services.flows.flows,
+                    )  # fmt: skip
+                except Exception:  # the rest of the change is still announced
+                    log.exception("could not read the screen-pop of %s", call_sid)
+                    session.rollback()
+                    continue
                 outbox.append(("call:offer", payload, agent_room(agent_id), AGENT_NS))
             for agent_id, call_sid, reason in changes.withdrawn:
                 ended = {"call_sid": call_sid, "reason": reason}
@@ -364,13 +370,19 @@ class Realtime:
         return changes.merge(offered)
 
     def _read_pop(self, session: Any, call_id: int) -> dict[str, Any] | None:
-        """The screen-pop of a call about to be offered, read before the offer is written:
-        the offer's time to answer starts at its commit, and its pop leaves then."""
-        call = session.get(Call, call_id)
-        if call is None:
+        """The screen-pop of a call about to be offered, read before the offer is written,
+        so it leaves as the offer commits (the offer's time to answer runs from its write).
+        A pop that cannot be read does not hold up routing: None, and `publish` reads it
+        after the commit instead."""
+        try:
+            call = session.get(Call, call_id)
+            if call is None:
+                return None
+            flows = self.services.flows.flows
+            return call_pop(session, self.services.settings, call, utcnow(), flows)
+        except Exception:
+            log.exception("could not read the screen-pop of call %s before its offer", call_id)
             return None
-        flows = self.services.flows.flows
-        return call_pop(session, self.services.settings, call, utcnow(), flows)
 
     def _announce_offer(self, offered: Changes, pop: dict[str, Any] | None) -> None:
         """Announce one offer's transaction, its pops sent first with the expiries written."""
