@@ -30,3 +30,15 @@ def command_database(ctx: click.Context) -> Any:
         root.meta["database"] = database
         root.call_on_close(database.dispose)
     return root.meta["database"]
+
+
+def command_actor() -> str:
+    """Who the audit log names for an admin action of the command line:
+    ``command line (<user>)``."""
+    import getpass
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment
+        who = "unknown user"
+    return f"command line ({who})"

@@ -137,6 +137,13 @@ class DownloadConfig(StrictModel):
     delete_remote: bool = Field(
         default=False, description="delete Twilio's copy once ours is verified"
     )
+    erasure_max_attempts: int = Field(
+        default=80, ge=1, le=1000,
+        description="attempts before an erased person's recording's deletion at Twilio gives up",
+    )  # fmt: skip
+    erasure_max_backoff_seconds: float = Field(
+        default=3600.0, ge=0, description="longest wait between two tries of such a deletion"
+    )
 
 
 class RetentionConfig(StrictModel):

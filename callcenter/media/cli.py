@@ -110,14 +110,19 @@ def recordings_purge(ctx: click.Context, dry_run: bool) -> None:
 @click.pass_context
 def recordings_retry(ctx: click.Context) -> None:
     """Put failed downloads, and failed deletions of Twilio's copies (erasures), back in
-    line."""
+    line; the deletions' retry is audited (``erasure.retry``), as on the admin page."""
+    from callcenter.commands import command_actor
     from callcenter.media.downloads import retry_failed
     from callcenter.media.remote_erasure import retry_failed_deletions
     from callcenter.models import utcnow
+    from callcenter.supervision import audit
 
     with command_database(ctx).session() as session:
+        now = utcnow()
         count = retry_failed(session)
-        deletions = retry_failed_deletions(session, utcnow())
+        deletions = retry_failed_deletions(session, now)
+        audit.record(session, None, "erasure.retry", now, actor_name=command_actor(),
+                     retried=deletions)  # fmt: skip
     click.echo(f"{count} failed download(s) will be retried")
     click.echo(f"{deletions} failed deletion(s) of Twilio's copies will be retried")
 

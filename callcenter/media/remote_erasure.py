@@ -4,14 +4,17 @@ Erasure (:mod:`callcenter.crm.erasure`) queues one :class:`RemoteRecordingDeleti
 recording of the person's calls and voicemails (:func:`queue_deletions`), in its own
 transaction. :class:`RemoteDeleter` then deletes them through an adapter (the REST API:
 ``telephony/recordings.py``), at once from the erase command or route and later from the
-download worker: a deletion that fails (Twilio down, a timeout) is retried with the
-downloads' backoff until Twilio says the recording is gone (deleted, or 404), across
-restarts, for at most ``downloads.max_attempts`` attempts (an attempt whose process died
-under its lease counts). Then it is ``failed``: logged as an error, counted on `/metrics`
-(`callcenter_remote_deletions`), reported as pending by the erasure, and sent again only
-when an admin asks (:func:`retry_failed_deletions`: `callcenter recordings retry`, or the
-admin page, which lists them: :func:`deletions_not_done`) or the
-person is erased again. A claim is a conditional UPDATE committed on its own, with a
+download worker: a deletion that fails (Twilio down, a timeout, a rotated API key) is
+retried until Twilio says the recording is gone (deleted, or 404), across restarts, with
+its own budget, longer than a download's since an erasure is a legal duty: the wait
+doubles from ``downloads.backoff_seconds`` up to ``downloads.erasure_max_backoff_seconds``,
+for at most ``downloads.erasure_max_attempts`` attempts (about 3 days by default; an
+attempt whose process died under its lease counts). While it is retried it is listed for
+admins as failing (:func:`deletions_not_done`). Then it is ``failed``: logged as an error,
+counted on `/metrics` (`callcenter_remote_deletions`), reported as pending by the erasure,
+and sent again only when an admin asks (:func:`retry_failed_deletions`: `callcenter
+recordings retry`, or the admin page, which lists them) or the person is erased again.
+A claim is a conditional UPDATE committed on its own, with a
 lease, so two processes never send the same deletion at once.
 
 A recording Twilio reports after the erasure (its status callback came late) is not
@@ -32,7 +35,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.config import DownloadConfig
 from callcenter.db import utcnow
-from callcenter.media.downloads import backoff
 from callcenter.media.models import RemoteRecordingDeletion
 
 log = logging.getLogger("callcenter.recordings")
@@ -89,26 +91,45 @@ def retry_failed_deletions(session: Session, now: datetime) -> int:
     ).rowcount
 
 
+def erasure_backoff(config: DownloadConfig, attempts: int) -> timedelta:
+    """Delay before a deletion's next try after ``attempts`` failures (1, 2, ...)."""
+    seconds = config.backoff_seconds * 2 ** min(max(attempts - 1, 0), 60)
+    return timedelta(seconds=min(seconds, config.erasure_max_backoff_seconds))
+
+
 def deletions_not_done(session: Session, limit: int = 100) -> dict[str, Any]:
-    """For admins: the deletions that gave up (``failed``: each with its recording and
-    call, attempts, last error, when it was asked for; the oldest first, at most `limit`)
-    and how many are still being tried (``pending``)."""
+    """For admins: the deletions that gave up (``failed``) and those still retried after
+    failing (``failing``: each with its next try), each with its recording and call,
+    attempts, last error, when it was asked for (the oldest first, at most `limit` of each);
+    how many of each there are in all (``failed_count``, ``failing_count``), and how many are
+    still being tried (``pending``, the failing ones included)."""
     job = RemoteRecordingDeletion
-    failed = session.execute(
-        select(job.recording_sid, job.call_sid, job.attempts, job.last_error, job.requested_at)
-        .where(job.status == FAILED)
-        .order_by(job.requested_at, job.id)
-        .limit(limit)
-    ).all()
+    failing = (job.status.in_((PENDING, RUNNING)), job.attempts > 0, job.last_error.is_not(None))
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for name, where in (("failed", (job.status == FAILED,)), ("failing", failing)):
+        rows = session.execute(
+            select(job.recording_sid, job.call_sid, job.attempts, job.last_error,
+                   job.requested_at, job.next_attempt_at)
+            .where(*where)
+            .order_by(job.requested_at, job.id)
+            .limit(limit)
+        ).all()  # fmt: skip
+        lists[name] = [
+            {"recording_sid": sid, "call_sid": call_sid, "attempts": attempts,
+             "last_error": error, "requested_at": requested.isoformat(),
+             "next_attempt_at": None if name == "failed" else next_at.isoformat()}
+            for sid, call_sid, attempts, error, requested, next_at in rows
+        ]  # fmt: skip
+    failed_count = session.scalar(select(func.count()).where(job.status == FAILED))
+    failing_count = session.scalar(select(func.count()).where(*failing))
     pending = session.scalar(select(func.count()).where(job.status.in_((PENDING, RUNNING))))
     return {
-        "failed": [
-            {"recording_sid": sid, "call_sid": call_sid, "attempts": attempts,
-             "last_error": error, "requested_at": requested.isoformat()}
-            for sid, call_sid, attempts, error, requested in failed
-        ],
+        "failed": lists["failed"],
+        "failed_count": failed_count or 0,
+        "failing": lists["failing"],
+        "failing_count": failing_count or 0,
         "pending": pending or 0,
-    }  # fmt: skip
+    }
 
 
 def still_pending(session: Session, recording_sids: Collection[str]) -> list[str]:
@@ -194,7 +215,7 @@ class RemoteDeleter:
             # deletion that kills its process cannot loop forever.
             counted = attempts + 1
             values.update(attempts=counted, last_error=INTERRUPTED)
-            if counted >= self.config.max_attempts:
+            if counted >= self.config.erasure_max_attempts:
                 values.update(status=FAILED, next_attempt_at=now)
         with self.sessions() as session:
             claimed = session.execute(
@@ -223,7 +244,7 @@ class RemoteDeleter:
         job = RemoteRecordingDeletion
         now = self.clock()
         attempts = claim.attempts + 1
-        gave_up = error is not None and attempts >= self.config.max_attempts
+        gave_up = error is not None and attempts >= self.config.erasure_max_attempts
         values: dict[str, object] = (
             {"status": DONE, "deleted_at": now, "last_error": None, "attempts": attempts}
             if error is None
@@ -231,7 +252,7 @@ class RemoteDeleter:
                   "next_attempt_at": now}
             if gave_up
             else {"status": PENDING, "attempts": attempts, "last_error": error[:500],
-                  "next_attempt_at": now + backoff(self.config, attempts)}
+                  "next_attempt_at": now + erasure_backoff(self.config, attempts)}
         )  # fmt: skip
         with self.sessions() as session:
             session.execute(

@@ -154,17 +154,12 @@ class EditError(click.ClickException):
 
 def _audit(session: Any, action: str, agent_id: int, **details: Any) -> None:
     """Write an admin action of the command line into the audit log (see supervision/audit.py)."""
-    import getpass
-
+    from callcenter.commands import command_actor
     from callcenter.models import utcnow
     from callcenter.supervision import audit
 
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no user name in this environment
-        who = "unknown user"
     audit.record(session, None, action, utcnow(), agent_id=agent_id,
-                 actor_name=f"command line ({who})", **details)  # fmt: skip
+                 actor_name=command_actor(), **details)  # fmt: skip
 
 
 def _text_width(text: str) -> int:

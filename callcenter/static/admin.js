@@ -187,7 +187,16 @@
   });
   $("ad-pw-cancel").addEventListener("click", () => { $("ad-pw").hidden = true; });
 
-  // -- erased recordings Twilio still holds (deletions that gave up) ------------------------
+  // -- erased recordings Twilio still holds (deletions that gave up, or keep failing) ------
+
+  function erasureRow(item, state) {
+    const tr = el("tr");
+    tr.dataset.recording = item.recording_sid;
+    tr.append(el("td", item.recording_sid, "mono"), el("td", item.call_sid, "mono"),
+      el("td", dateTime(item.requested_at)), el("td", String(item.attempts)),
+      el("td", item.last_error || "—", "small"), el("td", state, "small"));
+    return tr;
+  }
 
   async function loadErasures() {
     let data;
@@ -198,17 +207,14 @@
       return;
     }
     $("er-error").textContent = "";
-    $("er-summary").textContent = t("{failed} given up · {pending} being tried",
-      { failed: data.failed.length, pending: data.pending });
-    $("er-rows").replaceChildren(...data.failed.map((item) => {
-      const tr = el("tr");
-      tr.dataset.recording = item.recording_sid;
-      tr.append(el("td", item.recording_sid, "mono"), el("td", item.call_sid, "mono"),
-        el("td", dateTime(item.requested_at)), el("td", String(item.attempts)),
-        el("td", item.last_error || "—", "small"));
-      return tr;
-    }));
-    $("er-table").hidden = $("er-retry").hidden = !data.failed.length;
+    $("er-summary").textContent = t("{failed} given up · {failing} failing, still being tried · {pending} being tried",
+      { failed: data.failed_count, failing: data.failing_count, pending: data.pending });
+    $("er-rows").replaceChildren(
+      ...data.failed.map((item) => erasureRow(item, t("given up"))),
+      ...data.failing.map((item) => erasureRow(item,
+        t("failing, next try {when}", { when: dateTime(item.next_attempt_at) }))));
+    $("er-table").hidden = !(data.failed.length || data.failing.length);
+    $("er-retry").hidden = !data.failed_count;
   }
   $("er-retry").addEventListener("click", async () => {
     const { status, data } = await send("POST", "/api/admin/erasures/retry", {});

@@ -8,7 +8,8 @@
 - `POST /api/admin/agents/<username>/deactivate|reactivate|logout`, and `/password`
   (`{"password": ...}`).
 - `GET /api/admin/erasures` — the deletions of Twilio's copies of erased people's
-  recordings that gave up, and how many are still tried; `POST /api/admin/erasures/retry`
+  recordings that gave up or keep failing, how many of each, and how many are still tried;
+  `POST /api/admin/erasures/retry`
   — send those that gave up again.
 
 Field errors are `{"errors": {field: message}}` with 400, other refusals `{"error": ...}`.
@@ -264,8 +265,9 @@ def force_logout(username: str) -> ResponseReturnValue:
 @bp.get("/api/admin/erasures")
 @login_required("admin")
 def erasures() -> ResponseReturnValue:
-    """`{"failed": [{recording_sid, call_sid, attempts, last_error, requested_at}],
-    "pending": n}`: Twilio's copies of erased people's recordings not deleted yet."""
+    """`{"failed": [...], "failed_count", "failing": [...], "failing_count", "pending"}`
+    (items: recording_sid, call_sid, attempts, last_error, requested_at, next_attempt_at):
+    Twilio's copies of erased people's recordings not deleted yet (see deletions_not_done)."""
     session = get_session()
     payload = deletions_not_done(session)
     session.rollback()
