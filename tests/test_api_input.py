@@ -39,6 +39,7 @@ JSON_ROUTES = {
     "/api/admin/agents/<username>/reactivate",
     "/api/admin/agents/<username>/password",
     "/api/admin/agents/<username>/logout",
+    "/api/admin/erasures/retry",
     "/api/me/language",
     "/api/voice/preferences",
     "/api/calls/dial",
