@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from conftest import OPEN_TIME
@@ -14,7 +15,7 @@ from test_routing import make_agent, make_call
 
 from callcenter.config import load_settings
 from callcenter.db import Database
-from callcenter.models import Agent, Call, CallOffer
+from callcenter.models import Agent, Call, CallEvent, CallOffer
 
 CALLS = 30
 AGENTS = 20
@@ -144,5 +145,46 @@ def test_a_call_accepted_while_a_pass_reads_is_not_offered_again(database_url, t
             assert [(row.agent_id, row.status) for row in rows] == [(first_id, "accepted")]
             second = session.scalar(select(Agent).where(Agent.username == "second"))
             assert second.status == "available"
+    finally:
+        database.dispose()
+
+
+def test_an_offer_expires_once_when_two_processes_expire_it(database_url, tmp_path):
+    """Two dispatchers find the same offer past its time at once: one expires it, the other
+    skips it (the cluster logged `agent.expired` twice for one offer)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks between two sessions: PostgreSQL only")
+    import threading
+
+    from conftest import dispatch
+
+    from callcenter.calls.routing import expire_offers
+
+    settings = load_settings(overrides={"instance_dir": str(tmp_path / "i")})
+    database = Database(database_url)
+    sid = "CA" + "0" * 32
+    try:
+        with database.session() as session:
+            make_agent(session, "first")
+            make_call(session, "0")
+            assert dispatch(session, settings, OPEN_TIME).offers
+        late = OPEN_TIME + timedelta(hours=1)
+        other: list[Any] = []
+
+        def other_process() -> None:
+            with database.session() as session:
+                other.append(expire_offers(session, late))
+
+        with database.session() as session:
+            assert expire_offers(session, late).withdrawn
+            session.flush()  # this process holds the offer's row, not committed yet
+            thread = threading.Thread(target=other_process)
+            thread.start()
+            thread.join(timeout=1.0)
+        thread.join(timeout=10)
+        assert other and not other[0].withdrawn
+        with database.session() as session:
+            kinds = session.scalars(select(CallEvent.kind).where(CallEvent.call_sid == sid))
+            assert list(kinds).count("agent.expired") == 1
     finally:
         database.dispose()

@@ -368,11 +368,12 @@ def _close_open_offers(
 
 
 def expire_offers(session: Session, now: datetime) -> Changes:
-    """Offers nobody answered in time: the agent goes away, the call moves on."""
+    """Offers nobody answered in time: the agent goes away, the call moves on. Each offer
+    expires once across processes: its row is locked, and one another process is already
+    expiring is skipped (PostgreSQL; SQLite's write transactions are exclusive)."""
     changes = Changes()
-    for offer in session.scalars(
-        select(CallOffer).where(CallOffer.status == OPEN, CallOffer.expires_at <= now)
-    ).all():
+    due = select(CallOffer).where(CallOffer.status == OPEN, CallOffer.expires_at <= now)
+    for offer in session.scalars(_locking(session, due)).all():
         changes.merge(_close_offer(session, offer, "expired", "no answer", now))
     return changes
 
