@@ -110,7 +110,7 @@ class CallUpkeep:
                 now = lost_call_end(call.started_at, duration, last_heard, now)
             changes = end_lost_call(session, self.services.settings, call_sid, status,
                                     duration, now)  # fmt: skip
-            call = get_call(session, call_sid)
+            # `call` is the row end_lost_call locked and changed (the session's one copy).
             agent_leg = unmet_agent_leg(call) if call is not None and changes.calls else None
         self.publish(changes)
         if agent_leg is not None:  # as the status callback: nobody is coming to that leg
